@@ -1,0 +1,160 @@
+// Package abi is the contract between the pith monitor (host) and the pith kernel (guest):
+// the guest-physical memory layout, the boot-info block and the I/O ports the guest uses to
+// call the monitor. It is append-only and imports nothing, so tier-0 code can use it.
+package abi
+
+// Version is bumped whenever a field or port below changes meaning.
+const Version = 1
+
+// Guest-physical layout. The monitor builds everything below KernelBase before the first
+// guest instruction runs (guest code runs emulated until it switches to native mode, so the
+// guest does as little set-up as possible). Page 0 is never mapped: a nil access faults.
+const (
+	GDTAddr      = 0x1000 // global descriptor table, selectors below
+	IDTAddr      = 0x2000 // 256 16-byte gates
+	TSSAddr      = 0x3000 // 64-bit task-state segment
+	PVMPageAddr  = 0x4000 // kvm-pvm per-vCPU shared page (vif byte); one page per vCPU
+	BootInfoAddr = 0x8000 // BootInfo, then the command line
+	CmdlineAddr  = 0x9000
+	CmdlineMax   = 0x1000
+	ConsoleAddr  = 0x10000 // console ring, ConsoleSize bytes
+	ConsoleSize  = 0x10000
+	PML4Addr     = 0x20000 // initial page tables: PML4, PDPT, then page directories
+	PageTableEnd = 0x100000
+	KernelBase   = 0x400000 // the Go linker's default text address
+)
+
+// Segment selectors of the GDT the monitor builds. User selectors are what SYSCALL/SYSRET
+// and kvm-pvm expect: user code 0x33, user data 0x2b.
+const (
+	SelKernelCode = 0x10
+	SelKernelData = 0x18
+	SelUserCode32 = 0x23
+	SelUserData   = 0x2b
+	SelUserCode   = 0x33
+	SelTSS        = 0x38
+)
+
+// Interrupt vectors tier 0 uses (exceptions are 0-31).
+const (
+	VectorTimer    = 0x20
+	VectorSpurious = 0xff
+)
+
+// Boot flags in BootInfo.Flags.
+const (
+	FlagPVM = 1 << iota // the host is kvm-pvm: switch to native execution first thing
+	// FlagEmulated: supervisor code runs in kvm-pvm's instruction emulator (the standard x86
+	// path on this host, kept for testing): it lacks XSAVE and WRFSBASE, so tier 0 uses
+	// FXSAVE and WRMSR instead.
+	FlagEmulated
+	FlagTiming // report reaching tier 1's main to the monitor (PortMainReached)
+)
+
+// Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of
+// microseconds on kvm-pvm, so none is used per write or per line.
+const (
+	PortSerial       = 0x3f8 // 16550 data register: early boot and crash text
+	PortConsoleFlush = 0x500 // drain the console ring (BootInfo.ConsoleHead/Tail)
+	PortExit         = 0x501 // 32-bit value: the guest's exit status
+	PortCrash        = 0x502 // tier 0 filled BootInfo.Crash; the value is a CrashKind
+	PortIdle         = 0x503 // nothing runnable and no timer armed: the guest can never wake
+	PortRelease      = 0x504 // return guest-physical pages to the host (BootInfo.Release*)
+	PortMainReached  = 0x505 // tier 1 reached main (only with FlagTiming)
+)
+
+// CrashKind says why tier 0 stopped the guest.
+type CrashKind uint32
+
+const (
+	CrashException  CrashKind = 1 // an exception tier 0 cannot handle
+	CrashTier0Fault CrashKind = 2 // an exception inside tier 0 itself
+	CrashOutOfMem   CrashKind = 3 // tier 0 could not back memory it had promised
+	CrashBadState   CrashKind = 4 // tier 0 found its own state inconsistent
+)
+
+// ConsoleFD values in a console record.
+const (
+	ConsoleStdout = 1
+	ConsoleStderr = 2
+)
+
+// Regs is the register file tier 0 reports on a crash (mirrors the order tier 0 saves them).
+type Regs struct {
+	R15, R14, R13, R12, R11, R10, R9, R8 uint64
+	RDI, RSI, RBP, RBX, RDX, RCX, RAX    uint64
+	Vector, ErrorCode                    uint64
+	RIP, CS, RFLAGS, RSP, SS             uint64
+}
+
+// Crash is filled by tier 0 before it writes PortCrash.
+type Crash struct {
+	Regs  Regs
+	CR2   uint64 // faulting address for a page fault
+	Tier0 uint64 // 1 if the fault was inside tier 0
+	Info  uint64 // kind-specific detail
+}
+
+// Stats are counters tier 0 and the monitor keep in the boot-info page so that the guest can
+// report them and the monitor can print them.
+type Stats struct {
+	Syscalls   uint64 // SYSCALL traps into tier 0
+	Exceptions uint64 // exceptions (page faults included) taken by tier 0
+	Interrupts uint64 // interrupts delivered to tier 0
+	Switches   uint64 // thread switches
+	Exits      uint64 // exits to the monitor (written by the monitor before each resume)
+	MainTSC    uint64 // TSC when tier 1 reported reaching main (0 until then)
+	StartTSC   uint64 // TSC when the guest's first instruction ran (monitor's estimate)
+}
+
+// BootInfo is at BootInfoAddr when the guest starts. The monitor fills the In fields;
+// tier 0 and the monitor share the rest.
+type BootInfo struct {
+	// In: written by the monitor before boot.
+	Magic      uint64 // BootMagic
+	Version    uint64
+	Flags      uint64
+	MemSize    uint64 // bytes of guest-physical memory, from 0
+	KernelEnd  uint64 // first byte after the kernel image (page aligned)
+	TSCKHz     uint64 // TSC frequency
+	Seed       [4]uint64
+	CmdlineLen uint64
+	CPUs       uint64
+	WallNanos  uint64 // host CLOCK_REALTIME at StartTSC, for CLOCK_REALTIME in the guest
+	NsMult     uint64 // nanoseconds = (tsc * NsMult) >> 32
+	TSCMult    uint64 // tsc = (nanoseconds * TSCMult) >> 32
+
+	// Console ring: tier 0 appends records at ConsoleTail, the monitor consumes from
+	// ConsoleHead. Both are free-running byte counters (index = counter % ConsoleSize).
+	ConsoleHead uint64
+	ConsoleTail uint64
+
+	// Release: guest-physical range tier 0 asks the monitor to drop (PortRelease).
+	ReleaseAddr uint64
+	ReleaseLen  uint64
+
+	OutOfMemory uint64 // set by tier 0 when an allocation was refused for lack of memory
+	Stats       Stats
+	Crash       Crash
+}
+
+// BootMagic marks a valid BootInfo ("pithboot").
+const BootMagic = 0x746f6f6268746970
+
+// Console record header: one byte fd, three bytes length (little endian), then the bytes.
+const ConsoleRecordHeader = 4
+
+// The kernel ELF exports the symbol VectorTableSymbol: 8-byte handler addresses for
+// exceptions 0 to VectorTableExceptions-1, then the timer, the spurious vector, every other
+// vector, the SYSCALL entry point (for LSTAR) and the top of the tier-0 stack (for
+// TSS.RSP0). The monitor builds the IDT, LSTAR and the TSS from it.
+const (
+	VectorTableSymbol     = "github.com/pithvm/pith/guest/tier0.vectorTable"
+	VectorTableExceptions = 22
+	VectorTableTimer      = VectorTableExceptions
+	VectorTableSpurious   = VectorTableExceptions + 1
+	VectorTableOther      = VectorTableExceptions + 2
+	VectorTableSyscall    = VectorTableExceptions + 3
+	VectorTableStackTop   = VectorTableExceptions + 4
+	VectorTableLen        = VectorTableExceptions + 5
+)

@@ -1,0 +1,169 @@
+package tier0
+
+import "github.com/pithvm/pith/abi"
+
+const (
+	stackTop      = 0x7ffffff00000 // the initial thread's stack, as Linux places it
+	stackReserve  = 8 << 20
+	stackBacked   = hugeSize
+	cpuidXSAVE    = 1 << 26 // CPUID.1:ECX
+	xsaveMXCSR    = 24      // offset of MXCSR in the legacy XSAVE/FXSAVE area
+	defaultMXCSR  = 0x1f80
+	defaultFCW    = 0x37f
+	auxvEntries   = 16
+	initialRFLAGS = 0x202 // IF set
+)
+
+// Auxiliary vector keys (include/uapi/linux/auxvec.h).
+const (
+	atNull     = 0
+	atPhdr     = 3
+	atPagesz   = 6
+	atEntry    = 9
+	atUID      = 11
+	atEUID     = 12
+	atGID      = 13
+	atEGID     = 14
+	atPlatform = 15
+	atHwcap    = 16
+	atClktck   = 17
+	atSecure   = 23
+	atRandom   = 25
+	atExecfn   = 31
+)
+
+// boot is called once by start, on the tier-0 stack. It sets up time, memory and the first
+// thread, which start then enters at tier 1's entry point with a Linux initial stack.
+//
+//go:nosplit
+func boot() {
+	bi := info()
+	if bi.Magic != abi.BootMagic || bi.Version != abi.Version {
+		for {
+			outl(abi.PortCrash, uint32(abi.CrashBadState))
+		}
+	}
+	seedState = bi.Seed[0] ^ bi.Seed[1]
+	initTime()
+	_, _, ecx, _ := cpuid(1, 0)
+	if vectorMode == vectorXSAVE {
+		_, size, _, _ := cpuid(0xd, 0)
+		if ecx&cpuidXSAVE == 0 || size > xsaveAreaSize {
+			vectorMode = vectorFXSAVE
+		}
+	}
+	initMemory()
+	initFDs()
+	i := newThread()
+	setCurrent(i)
+	t := current()
+	*(*uint16)(addr(t.xsave)) = defaultFCW
+	*(*uint32)(addr(t.xsave + xsaveMXCSR)) = defaultMXCSR
+	sp := initialStack()
+	if sp == 0 {
+		crash(abi.CrashOutOfMem, &t.regs, 0, 1)
+	}
+	t.regs.RIP = tier1Entry
+	t.regs.CS = abi.SelUserCode
+	t.regs.RFLAGS = initialRFLAGS
+	t.regs.RSP = sp
+	t.regs.SS = abi.SelUserData
+	t.state = threadRunnable
+	sliceEnd = 0
+}
+
+// initialStack maps the first thread's stack and lays out what Linux gives a new process
+// (argc, argv, envp, auxv, the strings and AT_RANDOM's bytes), returning its stack pointer.
+// The monitor's command-line block holds the argv strings, an empty string, then envp.
+//
+//go:nosplit
+func initialStack() uint64 {
+	bi := info()
+	base := uint64(stackTop - stackReserve)
+	if !insertRegion(base, stackTop) || !backRange(stackTop-stackBacked, stackTop) {
+		return 0
+	}
+	n := bi.CmdlineLen
+	if n > abi.CmdlineMax {
+		n = abi.CmdlineMax
+	}
+	// Strings first, at the top.
+	sp := uint64(stackTop) - n - 64
+	sp &^= 15
+	strings := sp
+	copyBytes(uintptr(strings), abi.CmdlineAddr, uintptr(n))
+	platform := sp + n
+	putString(uintptr(platform), "x86_64\x00")
+	random := platform + 16
+	for i := uint64(0); i < 16; i += 8 {
+		*(*uint64)(addr(uintptr(random + i))) = randomWord()
+	}
+	// Count argv and envp.
+	argc, envc := uint64(0), uint64(0)
+	inEnv := false
+	for off := uint64(0); off < n; {
+		l := uint64(0)
+		for off+l < n && *(*byte)(addr(uintptr(strings + off + l))) != 0 {
+			l++
+		}
+		switch {
+		case l == 0 && !inEnv:
+			inEnv = true
+		case l > 0 && inEnv:
+			envc++
+		case l > 0:
+			argc++
+		}
+		off += l + 1
+	}
+	words := 1 + argc + 1 + envc + 1 + 2*auxvEntries
+	sp = (sp - words*8) &^ 15
+	w := sp
+	putWord(&w, argc)
+	inEnv = false
+	for off := uint64(0); off < n; {
+		l := uint64(0)
+		for off+l < n && *(*byte)(addr(uintptr(strings + off + l))) != 0 {
+			l++
+		}
+		switch {
+		case l == 0 && !inEnv:
+			inEnv = true
+			putWord(&w, 0) // end of argv
+		case l > 0:
+			putWord(&w, strings + off)
+		}
+		off += l + 1
+	}
+	if !inEnv {
+		putWord(&w, 0)
+	}
+	putWord(&w, 0) // end of envp
+	_, _, _, edx := cpuid(1, 0)
+	putAux(&w, atPagesz, pageSize)
+	putAux(&w, atClktck, 100)
+	putAux(&w, atHwcap, uint64(edx))
+	putAux(&w, atEntry, tier1Entry)
+	putAux(&w, atUID, 0)
+	putAux(&w, atEUID, 0)
+	putAux(&w, atGID, 0)
+	putAux(&w, atEGID, 0)
+	putAux(&w, atSecure, 0)
+	putAux(&w, atRandom, random)
+	putAux(&w, atPlatform, platform)
+	putAux(&w, atExecfn, strings)
+	putAux(&w, atNull, 0)
+	return sp
+}
+
+//go:nosplit
+func putAux(w *uint64, key, value uint64) {
+	putWord(w, key)
+	putWord(w, value)
+}
+
+//go:nosplit
+func putWord(w *uint64, v uint64) {
+	*(*uint64)(addr(uintptr(*w))) = v
+	*w += 8
+}

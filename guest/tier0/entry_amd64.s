@@ -1,0 +1,468 @@
+// Tier-0 entry and exit paths: boot, SYSCALL, exceptions and interrupts, the return to a
+// thread, and idling. Register state of the interrupted thread is pushed straight into its
+// thread record (abi.Regs layout), so a blocked thread needs no tier-0 stack.
+
+#include "textflag.h"
+#include "go_asm.h"
+
+#define MSR_PVM_SHARED 0x4b564d10
+#define MSR_FS_BASE    0xc0000100
+#define MSR_X2APIC_EOI 0x80b
+
+// PUSH_GPRS saves the general registers so that, pushed downwards from the end of the GPR
+// block of abi.Regs, each lands in its field (RAX highest, R15 at offset 0).
+#define PUSH_GPRS \
+	PUSHQ AX; PUSHQ CX; PUSHQ DX; PUSHQ BX; PUSHQ BP; PUSHQ SI; PUSHQ DI; \
+	PUSHQ R8; PUSHQ R9; PUSHQ R10; PUSHQ R11; PUSHQ R12; PUSHQ R13; PUSHQ R14; PUSHQ R15
+
+#define POP_GPRS \
+	POPQ R15; POPQ R14; POPQ R13; POPQ R12; POPQ R11; POPQ R10; POPQ R9; POPQ R8; \
+	POPQ DI; POPQ SI; POPQ BP; POPQ BX; POPQ DX; POPQ CX; POPQ AX
+
+// ENTER_TIER0 runs with the thread's registers saved: it moves to the tier-0 stack, saves
+// the vector state and gives tier-0 Go code an FS base (ABI0 wrappers read g from TLS).
+// Clobbers AX, CX, DX, BX.
+#define ENTER_TIER0 \
+	MOVQ $·kstack+const_kstackSize(SB), SP; \
+	MOVB $1, ·inTier0(SB); \
+	MOVQ ·curThread(SB), BX; \
+	CALL ·saveVector(SB); \
+	MOVQ $·tier0TLS+8(SB), AX; \
+	CALL ·setFSBase(SB)
+
+// start is the kernel ELF's entry point (linked with -E). The monitor has built page tables,
+// descriptor tables and the boot info; the vCPU is in 64-bit mode at CPL 0. On kvm-pvm
+// everything up to the WRMSR runs emulated at ~1M instructions/s, so it comes first.
+TEXT ·start(SB),NOSPLIT|NOFRAME,$0
+	MOVQ $(const_bootInfoAddr+const_bootInfoFlagsOffset), BX
+	TESTQ $const_flagEmulated, (BX)
+	JZ   pvm
+	MOVB $1, ·fsWithMSR(SB)
+	MOVB $const_vectorFXSAVE, ·vectorMode(SB)
+pvm:
+	TESTQ $const_flagPVM, (BX)
+	JZ   stacks
+	MOVL $MSR_PVM_SHARED, CX
+	MOVL $const_pvmPageAddr, AX
+	XORL DX, DX
+	WRMSR
+stacks:
+	MOVQ $·kstack+const_kstackSize(SB), SP
+	MOVB $1, ·inTier0(SB)
+	MOVQ $·tier0TLS+8(SB), AX
+	CALL ·setFSBase(SB)
+	MOVQ $·vectorTable(SB), AX // keep the table the monitor reads alive in the link
+	MOVQ $_rt0_amd64_linux(SB), AX
+	MOVQ AX, ·tier1Entry(SB)
+	CALL ·boot(SB)
+	JMP  ·resumeThread(SB)
+
+// syscallEntry is LSTAR. SYSCALL left the user RIP in CX and RFLAGS in R11 and masked
+// interrupts (FMASK has IF; kvm-pvm clears vif the same way).
+TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
+	MOVQ SP, ·userSP(SB)
+	MOVQ ·curThread(SB), SP
+	ADDQ $const_regsFrameEnd, SP
+	PUSHQ $const_selUserData   // SS
+	PUSHQ ·userSP(SB)          // RSP
+	PUSHQ R11                  // RFLAGS
+	PUSHQ $const_selUserCode   // CS
+	PUSHQ CX                   // RIP
+	PUSHQ $0                   // error code
+	PUSHQ $const_vectorSyscall // vector
+	PUSH_GPRS
+	ENTER_TIER0
+	CALL ·handleSyscall(SB)
+	JMP  ·resumeThread(SB)
+
+// trapCommon is reached from a vector stub with [vector, error code, RIP, CS, RFLAGS, RSP,
+// SS] on the stack. On kvm-pvm an interrupt that lands in user mode pushes that frame on the
+// USER stack (no TSS.RSP0 switch) with CS=0x10/SS=0x18; ·inTier0 tells the cases apart.
+TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
+	CMPB ·inTier0(SB), $0
+	JNE  kernel
+	// From a thread: save its registers and the frame into its record.
+	MOVQ SP, ·userSP(SB)
+	MOVQ ·curThread(SB), SP
+	ADDQ $const_regsGPREnd, SP
+	PUSH_GPRS
+	MOVQ ·userSP(SB), SI
+	MOVQ ·curThread(SB), DI
+	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+0(DI)   // vector
+	MOVQ 8(SI), AX;  MOVQ AX, const_regsGPREnd+8(DI)   // error code
+	MOVQ 16(SI), AX; MOVQ AX, const_regsGPREnd+16(DI)  // RIP
+	MOVQ $const_selUserCode, const_regsGPREnd+24(DI)    // CS (normalised: it was a thread)
+	MOVQ 32(SI), AX; MOVQ AX, const_regsGPREnd+32(DI)  // RFLAGS
+	MOVQ 40(SI), AX; MOVQ AX, const_regsGPREnd+40(DI)  // RSP
+	MOVQ $const_selUserData, const_regsGPREnd+48(DI)    // SS
+	ENTER_TIER0
+	CALL ·handleTrap(SB)
+	JMP  ·resumeThread(SB)
+kernel:
+	// Inside tier 0. A timer interrupt only records itself (tier 0 runs to completion and
+	// looks at ·timerPending before returning to a thread); anything else is a tier-0 bug.
+	CMPQ 0(SP), $const_vectorTimer
+	JNE  fault
+	PUSHQ AX; PUSHQ CX; PUSHQ DX
+	MOVL $1, ·timerPending(SB)
+	MOVL $MSR_X2APIC_EOI, CX
+	XORL AX, AX
+	XORL DX, DX
+	WRMSR
+	// If it hit the idle sequence before its HLT, skip the HLT: nothing else would wake it.
+	MOVQ 40(SP), AX // RIP
+	MOVQ $·idle(SB), CX
+	SUBQ CX, AX
+	CMPQ AX, $const_idleHLTOffset
+	JA   noidle
+	MOVQ $·idle+const_idleAfterHLT(SB), AX
+	MOVQ AX, 40(SP)
+noidle:
+	POPQ DX; POPQ CX; POPQ AX
+	ADDQ $16, SP
+	IRETQ
+fault:
+	// Save what we can into the crash record and stop.
+	MOVQ SP, ·userSP(SB)
+	MOVQ $·crashRegs+const_regsGPREnd(SB), SP
+	PUSH_GPRS
+	MOVQ ·userSP(SB), SI
+	MOVQ $·crashRegs(SB), DI
+	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+0(DI)
+	MOVQ 8(SI), AX;  MOVQ AX, const_regsGPREnd+8(DI)
+	MOVQ 16(SI), AX; MOVQ AX, const_regsGPREnd+16(DI)
+	MOVQ 24(SI), AX; MOVQ AX, const_regsGPREnd+24(DI)
+	MOVQ 32(SI), AX; MOVQ AX, const_regsGPREnd+32(DI)
+	MOVQ 40(SI), AX; MOVQ AX, const_regsGPREnd+40(DI)
+	MOVQ 48(SI), AX; MOVQ AX, const_regsGPREnd+48(DI)
+	MOVQ $·faultStack+const_faultStackSize(SB), SP
+	MOVQ $·tier0TLS+8(SB), AX
+	CALL ·setFSBase(SB)
+	CALL ·tier0Fault(SB)
+	HLT
+	JMP  -1(PC)
+
+// resumeThread returns to the current thread: vector state, FS base, registers, IRETQ
+// straight from the thread record. IRETQ also unmasks interrupts (kvm-pvm sets vif).
+TEXT ·resumeThread(SB),NOSPLIT|NOFRAME,$0
+	MOVQ ·curThread(SB), BX
+	CALL ·restoreVector(SB)
+	MOVQ ·curThread(SB), BX
+	MOVQ thread_fsbase(BX), AX
+	CALL ·setFSBase(SB)
+	MOVQ ·curThread(SB), SP
+	MOVB $0, ·inTier0(SB)
+	POP_GPRS
+	ADDQ $16, SP // vector, error code
+	IRETQ
+
+// setFSBase sets FS base to AX. WRFSBASE is native (35 cycles) once CR4.FSGSBASE is set;
+// the emulator behind kvm-pvm's non-native mode lacks it, so that mode uses WRMSR.
+// Clobbers CX, DX.
+TEXT ·setFSBase(SB),NOSPLIT|NOFRAME,$0
+	CMPB ·fsWithMSR(SB), $0
+	JNE  msr
+	WRFSBASEQ AX
+	RET
+msr:
+	MOVQ AX, DX
+	SHRQ $32, DX
+	MOVL $MSR_FS_BASE, CX
+	WRMSR
+	RET
+
+// saveVector saves the FPU/vector state into thread BX's area. Clobbers AX, DX, CX.
+TEXT ·saveVector(SB),NOSPLIT|NOFRAME,$0
+	MOVQ thread_xsave(BX), CX
+	MOVB ·vectorMode(SB), AX
+	CMPB AX, $const_vectorXSAVE
+	JNE  fx
+	MOVL $-1, AX
+	MOVL $-1, DX
+	XSAVE64 (CX)
+	RET
+fx:
+	CMPB AX, $const_vectorFXSAVE
+	JNE  none
+	FXSAVE64 (CX)
+none:
+	RET
+
+// restoreVector restores thread BX's FPU/vector state. Clobbers AX, DX, CX.
+TEXT ·restoreVector(SB),NOSPLIT|NOFRAME,$0
+	MOVQ thread_xsave(BX), CX
+	MOVB ·vectorMode(SB), AX
+	CMPB AX, $const_vectorXSAVE
+	JNE  fx
+	MOVL $-1, AX
+	MOVL $-1, DX
+	XRSTOR64 (CX)
+	RET
+fx:
+	CMPB AX, $const_vectorFXSAVE
+	JNE  none
+	FXRSTOR64 (CX)
+none:
+	RET
+
+// idle waits for an interrupt with interrupts unmasked. On kvm-pvm STI delivers one that
+// is already pending (a plain vif store would leave it waiting for an unrelated trap); an
+// interrupt taken before the HLT moves the return address past it (trapCommon).
+TEXT ·idle(SB),NOSPLIT|NOFRAME,$0
+	MOVB $1, const_pvmPageAddr
+	STI
+	HLT
+	CLI
+	MOVB $0, const_pvmPageAddr
+	RET
+
+// Small privileged or unsafe operations for tier-0 Go code.
+
+// func rdtsc() uint64
+TEXT ·rdtsc(SB),NOSPLIT,$0-8
+	RDTSC
+	SHLQ $32, DX
+	ORQ  DX, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func wrmsr(msr uint32, value uint64)
+TEXT ·wrmsr(SB),NOSPLIT,$0-16
+	MOVL msr+0(FP), CX
+	MOVQ value+8(FP), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	WRMSR
+	RET
+
+// func outl(port uint16, value uint32)
+TEXT ·outl(SB),NOSPLIT,$0-8
+	MOVW port+0(FP), DX
+	MOVL value+4(FP), AX
+	OUTL
+	RET
+
+// func outb(port uint16, value uint8)
+TEXT ·outb(SB),NOSPLIT,$0-3
+	MOVW port+0(FP), DX
+	MOVB value+2(FP), AX
+	OUTB
+	RET
+
+// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB),NOSPLIT,$0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func rdrand() (v uint64, ok bool)
+TEXT ·rdrand(SB),NOSPLIT,$0-9
+	RDRANDQ AX
+	SETCS ok+8(FP)
+	MOVQ AX, v+0(FP)
+	RET
+
+// func addr(a uintptr) unsafe.Pointer
+TEXT ·addr(SB),NOSPLIT,$0-16
+	MOVQ a+0(FP), AX
+	MOVQ AX, ret+8(FP)
+	RET
+
+// func readCR2() uint64
+TEXT ·readCR2(SB),NOSPLIT,$0-8
+	MOVQ CR2, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func invlpg(va uintptr)
+TEXT ·invlpg(SB),NOSPLIT,$0-8
+	MOVQ va+0(FP), AX
+	INVLPG (AX)
+	RET
+
+// func reloadCR3()
+TEXT ·reloadCR3(SB),NOSPLIT,$0
+	MOVQ CR3, AX
+	MOVQ AX, CR3
+	RET
+
+// func halt()
+TEXT ·halt(SB),NOSPLIT,$0
+	HLT
+	RET
+
+// Exception and interrupt stubs: each pushes a zero error code where the CPU pushes none,
+// then its vector, so trapCommon sees one frame shape.
+TEXT ·vec0(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $0
+	JMP ·trapCommon(SB)
+
+TEXT ·vec1(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $1
+	JMP ·trapCommon(SB)
+
+TEXT ·vec2(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $2
+	JMP ·trapCommon(SB)
+
+TEXT ·vec3(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $3
+	JMP ·trapCommon(SB)
+
+TEXT ·vec4(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $4
+	JMP ·trapCommon(SB)
+
+TEXT ·vec5(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $5
+	JMP ·trapCommon(SB)
+
+TEXT ·vec6(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $6
+	JMP ·trapCommon(SB)
+
+TEXT ·vec7(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $7
+	JMP ·trapCommon(SB)
+
+TEXT ·vec8(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $8
+	JMP ·trapCommon(SB)
+
+TEXT ·vec9(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $9
+	JMP ·trapCommon(SB)
+
+TEXT ·vec10(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $10
+	JMP ·trapCommon(SB)
+
+TEXT ·vec11(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $11
+	JMP ·trapCommon(SB)
+
+TEXT ·vec12(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $12
+	JMP ·trapCommon(SB)
+
+TEXT ·vec13(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $13
+	JMP ·trapCommon(SB)
+
+TEXT ·vec14(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $14
+	JMP ·trapCommon(SB)
+
+TEXT ·vec15(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $15
+	JMP ·trapCommon(SB)
+
+TEXT ·vec16(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $16
+	JMP ·trapCommon(SB)
+
+TEXT ·vec17(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $17
+	JMP ·trapCommon(SB)
+
+TEXT ·vec18(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $18
+	JMP ·trapCommon(SB)
+
+TEXT ·vec19(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $19
+	JMP ·trapCommon(SB)
+
+TEXT ·vec20(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $20
+	JMP ·trapCommon(SB)
+
+TEXT ·vec21(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $21
+	JMP ·trapCommon(SB)
+
+TEXT ·vec32(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $32
+	JMP ·trapCommon(SB)
+
+TEXT ·vec255(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $255
+	JMP ·trapCommon(SB)
+
+TEXT ·vec256(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $256
+	JMP ·trapCommon(SB)
+
+// vectorTable lists handler addresses: entries 0-21 for exceptions 0-21, then the timer
+// (vector 32), the spurious interrupt (255), and the handler of every other vector. The
+// monitor reads it from the kernel ELF and builds the IDT from it (abi.VectorTable*); the
+// last entries are the SYSCALL entry point, for LSTAR, and the top of the tier-0 stack, for
+// TSS.RSP0.
+DATA ·vectorTable+0(SB)/8, $·vec0(SB)
+DATA ·vectorTable+8(SB)/8, $·vec1(SB)
+DATA ·vectorTable+16(SB)/8, $·vec2(SB)
+DATA ·vectorTable+24(SB)/8, $·vec3(SB)
+DATA ·vectorTable+32(SB)/8, $·vec4(SB)
+DATA ·vectorTable+40(SB)/8, $·vec5(SB)
+DATA ·vectorTable+48(SB)/8, $·vec6(SB)
+DATA ·vectorTable+56(SB)/8, $·vec7(SB)
+DATA ·vectorTable+64(SB)/8, $·vec8(SB)
+DATA ·vectorTable+72(SB)/8, $·vec9(SB)
+DATA ·vectorTable+80(SB)/8, $·vec10(SB)
+DATA ·vectorTable+88(SB)/8, $·vec11(SB)
+DATA ·vectorTable+96(SB)/8, $·vec12(SB)
+DATA ·vectorTable+104(SB)/8, $·vec13(SB)
+DATA ·vectorTable+112(SB)/8, $·vec14(SB)
+DATA ·vectorTable+120(SB)/8, $·vec15(SB)
+DATA ·vectorTable+128(SB)/8, $·vec16(SB)
+DATA ·vectorTable+136(SB)/8, $·vec17(SB)
+DATA ·vectorTable+144(SB)/8, $·vec18(SB)
+DATA ·vectorTable+152(SB)/8, $·vec19(SB)
+DATA ·vectorTable+160(SB)/8, $·vec20(SB)
+DATA ·vectorTable+168(SB)/8, $·vec21(SB)
+DATA ·vectorTable+176(SB)/8, $·vec32(SB)
+DATA ·vectorTable+184(SB)/8, $·vec255(SB)
+DATA ·vectorTable+192(SB)/8, $·vec256(SB)
+DATA ·vectorTable+200(SB)/8, $·syscallEntry(SB)
+DATA ·vectorTable+208(SB)/8, $·kstack+const_kstackSize(SB)
+GLOBL ·vectorTable(SB), RODATA, $216
+
+// func copyBytes(dst, src, n uintptr)
+TEXT ·copyBytes(SB),NOSPLIT,$0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	CLD
+	REP; MOVSB
+	RET
+
+// func zeroBytes(dst, n uintptr)
+TEXT ·zeroBytes(SB),NOSPLIT,$0-16
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	XORL AX, AX
+	CLD
+	REP; STOSB
+	RET

@@ -1,0 +1,469 @@
+package tier0
+
+import (
+	"math/bits"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Memory. All guest-physical memory is identity-mapped (built by the monitor) so tier 0
+// reaches any frame at its physical address. Tier-1 mappings live above that, each backed
+// when mapped: with 2 MiB pages where a whole aligned block is mapped, 4 KiB pages
+// elsewhere. Backing a page only writes a page-table entry; the host supplies the memory on
+// first touch, so a mapping costs no host memory until used, and there are no guest page
+// faults for ordinary memory (each costs ~20 us on kvm-pvm).
+
+const (
+	pageSize    = 4096
+	hugeSize    = 2 << 20
+	maxMemBytes = 16 << 30
+	physWords   = maxMemBytes / pageSize / 64
+
+	pteP        = 1
+	pteRW       = 2
+	pteUS       = 4 // kvm-pvm requires U=1 on every page, supervisor pages included
+	ptePS       = 0x80
+	pteAddrMask = 0x000ffffffffff000
+	pteTable    = pteP | pteRW | pteUS
+
+	mmapTopStart = 0x7f0000000000 // mmap(NULL) hands out addresses downwards from here
+	userVAEnd    = 0x7ffffffff000
+	maxRegions   = 1024
+	maxFlushes   = 16
+)
+
+// region is a range of tier-1 address space that is mapped or reserved.
+type region struct {
+	start, end uint64
+}
+
+var (
+	memSize   uint64
+	physUsed  [physWords]uint64 // one bit per 4 KiB frame
+	physWordN uint64            // words of physUsed covering memSize
+	hintSmall uint64
+	hintHuge  uint64
+
+	regions  [maxRegions]region
+	nregions int32
+	mmapTop  uint64
+
+	flushVA  [maxFlushes]uintptr
+	nflush   int32
+	relStart uint64
+	relLen   uint64
+)
+
+//go:nosplit
+func initMemory() {
+	bi := info()
+	memSize = bi.MemSize
+	if memSize > maxMemBytes {
+		memSize = maxMemBytes
+	}
+	physWordN = memSize / pageSize / 64
+	// Everything below the kernel's end (boot structures, page tables, the image) is taken.
+	end := (bi.KernelEnd + hugeSize - 1) &^ (hugeSize - 1)
+	for w := uint64(0); w < end/pageSize/64 && w < physWordN; w++ {
+		physUsed[w&(physWords-1)] = ^uint64(0)
+	}
+	hintSmall = end / pageSize / 64
+	hintHuge = hintSmall
+	mmapTop = mmapTopStart
+	insertRegion(abi.KernelBase, bi.KernelEnd)
+}
+
+//go:nosplit
+func pteAt(table, idx uint64) *uint64 {
+	return (*uint64)(addr(uintptr(table&pteAddrMask + (idx&511)*8)))
+}
+
+// allocPage takes a free 4 KiB frame. Frames are zero: fresh from the host, or released
+// to it when freed.
+//
+//go:nosplit
+func allocPage() (uint64, bool) {
+	for n := uint64(0); n < physWordN; n++ {
+		w := hintSmall + n
+		if w >= physWordN {
+			w -= physWordN
+		}
+		v := physUsed[w&(physWords-1)]
+		if v == ^uint64(0) {
+			continue
+		}
+		bit := uint64(bits.TrailingZeros64(^v))
+		physUsed[w&(physWords-1)] = v | 1<<bit
+		hintSmall = w
+		return (w*64 + bit) * pageSize, true
+	}
+	info().OutOfMemory = 1
+	return 0, false
+}
+
+// allocHuge takes a free 2 MiB-aligned run of 512 frames.
+//
+//go:nosplit
+func allocHuge() (uint64, bool) {
+	const words = hugeSize / pageSize / 64
+	groups := physWordN / words
+	for n := uint64(0); n < groups; n++ {
+		g := hintHuge/words + n
+		if g >= groups {
+			g -= groups
+		}
+		free := true
+		for k := uint64(0); k < words; k++ {
+			if physUsed[(g*words+k)&(physWords-1)] != 0 {
+				free = false
+				break
+			}
+		}
+		if !free {
+			continue
+		}
+		for k := uint64(0); k < words; k++ {
+			physUsed[(g*words+k)&(physWords-1)] = ^uint64(0)
+		}
+		hintHuge = g * words
+		return g * hugeSize, true
+	}
+	return 0, false
+}
+
+// freeFrames returns n frames at pa and gives their memory back to the host.
+//
+//go:nosplit
+func freeFrames(pa, n uint64) {
+	for i := uint64(0); i < n; i++ {
+		f := pa/pageSize + i
+		physUsed[(f/64)&(physWords-1)] &^= 1 << (f % 64)
+	}
+	release(pa, n*pageSize)
+}
+
+// release asks the host to drop the memory behind [pa, pa+n): the next touch reads zeros.
+// Adjacent ranges are merged into one exit.
+//
+//go:nosplit
+func release(pa, n uint64) {
+	if relLen != 0 && relStart+relLen == pa {
+		relLen += n
+		return
+	}
+	releaseFlush()
+	relStart, relLen = pa, n
+}
+
+//go:nosplit
+func releaseFlush() {
+	if relLen == 0 {
+		return
+	}
+	bi := info()
+	bi.ReleaseAddr, bi.ReleaseLen = relStart, relLen
+	outl(abi.PortRelease, 0)
+	relLen = 0
+}
+
+// pdeFor returns the page-directory entry covering va, creating the upper levels if create.
+//
+//go:nosplit
+func pdeFor(va uint64, create bool) *uint64 {
+	table := uint64(abi.PML4Addr)
+	for shift := uint64(39); shift > 21; shift -= 9 {
+		e := pteAt(table, va>>shift)
+		if *e&pteP == 0 {
+			if !create {
+				return nil
+			}
+			pa, ok := allocPage()
+			if !ok {
+				return nil
+			}
+			*e = pa | pteTable
+		}
+		table = *e
+	}
+	return pteAt(table, va>>21)
+}
+
+// backRange maps [start, end) (page aligned) to fresh frames where nothing is mapped yet.
+//
+//go:nosplit
+func backRange(start, end uint64) bool {
+	for va := start; va < end; {
+		blockEnd := (va + hugeSize) &^ (hugeSize - 1)
+		pde := pdeFor(va, true)
+		if pde == nil {
+			return false
+		}
+		if *pde&(pteP|ptePS) == pteP|ptePS {
+			va = blockEnd
+			continue
+		}
+		if *pde == 0 && va&(hugeSize-1) == 0 && blockEnd <= end {
+			if pa, ok := allocHuge(); ok {
+				*pde = pa | pteTable | ptePS
+				va = blockEnd
+				continue
+			}
+		}
+		if *pde == 0 {
+			pt, ok := allocPage()
+			if !ok {
+				return false
+			}
+			*pde = pt | pteTable
+		}
+		for ; va < blockEnd && va < end; va += pageSize {
+			pte := pteAt(*pde, va>>12)
+			if *pte&pteP == 0 {
+				pa, ok := allocPage()
+				if !ok {
+					return false
+				}
+				*pte = pa | pteTable
+			}
+		}
+	}
+	return true
+}
+
+// unbackRange unmaps [start, end) and frees its frames.
+//
+//go:nosplit
+func unbackRange(start, end uint64) {
+	for va := start; va < end; {
+		blockEnd := (va + hugeSize) &^ (hugeSize - 1)
+		pde := pdeFor(va, false)
+		if pde == nil || *pde&pteP == 0 {
+			va = blockEnd
+			continue
+		}
+		if *pde&ptePS != 0 {
+			if va&(hugeSize-1) == 0 && blockEnd <= end {
+				freeFrames(*pde&pteAddrMask, hugeSize/pageSize)
+				*pde = 0
+				flushTLB(va)
+				va = blockEnd
+				continue
+			}
+			// Split the huge page so part of it can go.
+			pt, ok := allocPage()
+			if !ok {
+				va = blockEnd // cannot split: leave it mapped
+				continue
+			}
+			base := *pde & pteAddrMask
+			for i := uint64(0); i < 512; i++ {
+				*pteAt(pt, i) = (base + i*pageSize) | pteTable
+			}
+			*pde = pt | pteTable
+			flushTLB(va &^ (hugeSize - 1))
+		}
+		for ; va < blockEnd && va < end; va += pageSize {
+			pte := pteAt(*pde, va>>12)
+			if *pte&pteP != 0 {
+				freeFrames(*pte&pteAddrMask, 1)
+				*pte = 0
+				flushTLB(va)
+			}
+		}
+	}
+	releaseFlush()
+	flushTLBDone()
+}
+
+// discardRange implements MADV_DONTNEED: the pages stay mapped and read zeros next time.
+//
+//go:nosplit
+func discardRange(start, end uint64) {
+	for va := start; va < end; {
+		blockEnd := (va + hugeSize) &^ (hugeSize - 1)
+		if blockEnd > end {
+			blockEnd = end
+		}
+		pde := pdeFor(va, false)
+		if pde == nil || *pde&pteP == 0 {
+			va = blockEnd
+			continue
+		}
+		if *pde&ptePS != 0 {
+			base := *pde&pteAddrMask + va&(hugeSize-1)
+			release(base, blockEnd-va)
+			va = blockEnd
+			continue
+		}
+		for ; va < blockEnd; va += pageSize {
+			if pte := pteAt(*pde, va>>12); *pte&pteP != 0 {
+				release(*pte&pteAddrMask, pageSize)
+			}
+		}
+	}
+	releaseFlush()
+}
+
+//go:nosplit
+func flushTLB(va uint64) {
+	if nflush < maxFlushes {
+		flushVA[nflush&(maxFlushes-1)] = uintptr(va)
+	}
+	nflush++
+}
+
+//go:nosplit
+func flushTLBDone() {
+	if nflush > maxFlushes {
+		reloadCR3()
+	} else {
+		for i := int32(0); i < nflush; i++ {
+			invlpg(flushVA[i&(maxFlushes-1)])
+		}
+	}
+	nflush = 0
+}
+
+// mapped reports whether every page of [p, p+n) is present: a tier-1 pointer tier 0 may
+// read or write.
+//
+//go:nosplit
+func mapped(p, n uintptr) bool {
+	if p+n < p || uint64(p+n) > userVAEnd {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	for va := uint64(p) &^ (pageSize - 1); va < uint64(p+n); {
+		pde := pdeFor(va, false)
+		if pde == nil || *pde&pteP == 0 {
+			return false
+		}
+		if *pde&ptePS != 0 {
+			va = (va + hugeSize) &^ (hugeSize - 1)
+			continue
+		}
+		if *pteAt(*pde, va>>12)&pteP == 0 {
+			return false
+		}
+		va += pageSize
+	}
+	return true
+}
+
+// Regions: sorted, non-overlapping, adjacent ones merged.
+
+//go:nosplit
+func regionAt(i int32) *region { return &regions[uint32(i)&(maxRegions-1)] }
+
+//go:nosplit
+func overlaps(start, end uint64) bool {
+	for i := int32(0); i < nregions; i++ {
+		r := regionAt(i)
+		if r.start < end && start < r.end {
+			return true
+		}
+	}
+	return false
+}
+
+//go:nosplit
+func insertRegion(start, end uint64) bool {
+	i := int32(0)
+	for i < nregions && regionAt(i).start < start {
+		i++
+	}
+	if i > 0 && regionAt(i-1).end == start {
+		regionAt(i - 1).end = end
+		if i < nregions && regionAt(i).start == end {
+			regionAt(i - 1).end = regionAt(i).end
+			removeRegionAt(i)
+		}
+		return true
+	}
+	if i < nregions && regionAt(i).start == end {
+		regionAt(i).start = start
+		return true
+	}
+	if nregions >= maxRegions {
+		return false
+	}
+	for j := nregions; j > i; j-- {
+		*regionAt(j) = *regionAt(j - 1)
+	}
+	*regionAt(i) = region{start, end}
+	nregions++
+	return true
+}
+
+//go:nosplit
+func removeRegionAt(i int32) {
+	for j := i; j+1 < nregions; j++ {
+		*regionAt(j) = *regionAt(j + 1)
+	}
+	nregions--
+}
+
+// removeRegion cuts [start, end) out of the region list.
+//
+//go:nosplit
+func removeRegion(start, end uint64) bool {
+	for i := int32(0); i < nregions; i++ {
+		r := regionAt(i)
+		if r.end <= start || end <= r.start {
+			continue
+		}
+		switch {
+		case start <= r.start && r.end <= end:
+			removeRegionAt(i)
+			i--
+		case start <= r.start:
+			r.start = end
+		case r.end <= end:
+			r.end = start
+		default: // a hole in the middle: split
+			if nregions >= maxRegions {
+				return false
+			}
+			tail := region{end, r.end}
+			r.end = start
+			for j := nregions; j > i+1; j-- {
+				*regionAt(j) = *regionAt(j - 1)
+			}
+			*regionAt(i + 1) = tail
+			nregions++
+			return true
+		}
+	}
+	return true
+}
+
+// findFree picks an unused range of n bytes below mmapTop (2 MiB aligned when n allows
+// 2 MiB pages), searching downwards.
+//
+//go:nosplit
+func findFree(n uint64) uint64 {
+	align := uint64(pageSize)
+	if n >= hugeSize {
+		align = hugeSize
+	}
+	top := mmapTop
+	for top > memSize+n {
+		start := (top - n) &^ (align - 1)
+		blocked := false
+		for i := int32(0); i < nregions; i++ {
+			r := regionAt(i)
+			if r.start < start+n && start < r.end {
+				top = r.start
+				blocked = true
+				break
+			}
+		}
+		if !blocked {
+			mmapTop = start
+			return start
+		}
+	}
+	return 0
+}

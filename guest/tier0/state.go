@@ -1,0 +1,88 @@
+package tier0
+
+import (
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Constants the assembly reads through go_asm.h.
+const (
+	kstackSize          = 64 << 10
+	faultStackSize      = 16 << 10
+	bootInfoAddr        = abi.BootInfoAddr
+	bootInfoFlagsOffset = unsafe.Offsetof(abi.BootInfo{}.Flags)
+	flagPVM             = abi.FlagPVM
+	pvmPageAddr         = abi.PVMPageAddr
+	regsGPREnd          = unsafe.Offsetof(abi.Regs{}.Vector)
+	regsFrameEnd        = unsafe.Sizeof(abi.Regs{})
+	selUserCode         = abi.SelUserCode
+	selUserData         = abi.SelUserData
+	vectorTimer         = abi.VectorTimer
+	vectorSyscall       = 0x100 // abi.Regs.Vector of a thread that entered by SYSCALL
+
+	// idle's layout: MOVB $1, abs32 (8 bytes), STI (1), HLT (1). test/tier0check checks it.
+	idleHLTOffset = 9
+	idleAfterHLT  = 10
+
+	vectorXSAVE  = 0
+	vectorFXSAVE = 1
+	vectorNone   = 2
+)
+
+// State shared with the assembly. Single vCPU: tier 0 runs on one stack, non-reentrantly.
+var (
+	kstack     [kstackSize]byte
+	faultStack [faultStackSize]byte
+	tier0TLS   [2]uint64 // FS base for tier-0 Go code points past slot 0 (g = nil)
+	crashRegs  abi.Regs
+
+	curThread    uintptr // *thread being run or being handled
+	userSP       uintptr // scratch for the entry paths
+	inTier0      uint8   // 1 while tier 0 runs; tells interrupt-in-thread from interrupt-in-tier-0
+	timerPending uint32  // set by a timer interrupt that landed inside tier 0
+	fsWithMSR    uint8   // set FS base with WRMSR (kvm-pvm's emulator lacks WRFSBASE)
+	vectorMode   uint8   // vectorXSAVE, vectorFXSAVE or vectorNone
+	tier1Entry   uint64  // _rt0_amd64_linux, the Go runtime's own entry point
+)
+
+// Declared here, implemented in entry_amd64.s.
+
+// start is the ELF entry point.
+func start()
+
+// syscallEntry is the SYSCALL target (LSTAR).
+func syscallEntry()
+
+// resumeThread returns to the thread in curThread. It does not return.
+func resumeThread()
+
+// idle waits with interrupts unmasked until one arrives.
+func idle()
+
+func rdtsc() uint64
+func wrmsr(msr uint32, value uint64)
+func outl(port uint16, value uint32)
+func outb(port uint16, value uint8)
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+func rdrand() (v uint64, ok bool)
+func halt()
+
+// addr turns a guest address into a pointer. Tier 0 owns the whole address space: every
+// address it dereferences has been checked against the mappings first (userRange).
+func addr(a uintptr) unsafe.Pointer
+
+// info is the boot-info block the monitor wrote.
+//
+//go:nosplit
+func info() *abi.BootInfo { return (*abi.BootInfo)(addr(abi.BootInfoAddr)) }
+
+const flagEmulated = abi.FlagEmulated
+
+func readCR2() uint64
+func invlpg(va uintptr)
+func reloadCR3()
+
+// copyBytes and zeroBytes work on guest addresses tier 0 has validated.
+func copyBytes(dst, src, n uintptr)
+func zeroBytes(dst, n uintptr)

@@ -1,0 +1,549 @@
+package tier0
+
+import (
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Linux x86-64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl) that tier 0
+// serves, and pith's private calls.
+const (
+	nrRead           = 0
+	nrWrite          = 1
+	nrClose          = 3
+	nrMmap           = 9
+	nrMprotect       = 10
+	nrMunmap         = 11
+	nrBrk            = 12
+	nrRtSigaction    = 13
+	nrRtSigprocmask  = 14
+	nrIoctl          = 16
+	nrSchedYield     = 24
+	nrMadvise        = 28
+	nrNanosleep      = 35
+	nrGetpid         = 39
+	nrClone          = 56
+	nrExit           = 60
+	nrKill           = 62
+	nrUname          = 63
+	nrFcntl          = 72
+	nrGetuid         = 102
+	nrGetgid         = 104
+	nrGeteuid        = 107
+	nrGetegid        = 108
+	nrGetppid        = 110
+	nrSigaltstack    = 131
+	nrPrctl          = 157
+	nrArchPrctl      = 158
+	nrGettid         = 186
+	nrTkill          = 200
+	nrFutex          = 202
+	nrSchedGetaff    = 204
+	nrSetTidAddress  = 218
+	nrClockGettime   = 228
+	nrClockGetres    = 229
+	nrClockNanosleep = 230
+	nrExitGroup      = 231
+	nrEpollWait      = 232
+	nrEpollCtl       = 233
+	nrTgkill         = 234
+	nrOpenat         = 257
+	nrSetRobustList  = 273
+	nrEpollPwait     = 281
+	nrEventfd2       = 290
+	nrEpollCreate1   = 291
+	nrPrlimit64      = 302
+	nrGetrandom      = 318
+	nrRseq           = 334
+
+	// nrPithStats copies abi.Stats to the buffer in the first argument.
+	nrPithStats = 0x7000
+	// nrPithMainReached marks tier 1 reaching main (a monitor exit only with FlagTiming).
+	nrPithMainReached = 0x7001
+)
+
+const (
+	protNone        = 0
+	mapFixed        = 0x10
+	mapAnonymous    = 0x20
+	mapFixedNoRepl  = 0x100000
+	madvDontneed    = 4
+	madvFree        = 8
+	archSetFS       = 0x1002
+	archGetFS       = 0x1003
+	cloneVM         = 0x100
+	cloneThread     = 0x10000
+	cloneSettls     = 0x80000
+	cloneParentTID  = 0x100000
+	cloneChildClear = 0x200000
+	cloneChildSet   = 0x1000000
+	rlimitStack     = 3
+	rlimitNofile    = 7
+	rlimInfinity    = ^uint64(0)
+)
+
+var (
+	yieldRequested bool
+	reported       [8]uint64 // bitmap of unknown system calls already reported (< 512)
+	nofileCur      uint64    = 1024
+	nofileMax      uint64    = 4096
+)
+
+// handleSyscall serves the current thread's SYSCALL. A call that blocks leaves RAX to
+// whoever wakes the thread.
+//
+//go:nosplit
+func handleSyscall() {
+	info().Stats.Syscalls++
+	t := current()
+	r := &t.regs
+	ret := dispatch(r.RAX, r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9)
+	if t.state == threadRunnable {
+		r.RAX = uint64(ret)
+	}
+	yield := yieldRequested
+	yieldRequested = false
+	schedule(yield)
+}
+
+//go:nosplit
+func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
+	switch nr {
+	case nrRead:
+		return sysRead(a0, a1, a2)
+	case nrWrite:
+		return fdWrite(a0, a1, a2)
+	case nrClose:
+		return fdClose(a0)
+	case nrMmap:
+		return sysMmap(a0, a1, a2, a3, a4, a5)
+	case nrMprotect:
+		return sysMprotect(a0, a1, a2)
+	case nrMunmap:
+		return sysMunmap(a0, a1)
+	case nrMadvise:
+		return sysMadvise(a0, a1, a2)
+	case nrBrk:
+		return 0
+	case nrRtSigaction:
+		return sysRtSigaction(a0, a1, a2, a3)
+	case nrRtSigprocmask:
+		return sysRtSigprocmask(a0, a1, a2, a3)
+	case nrSigaltstack:
+		return sysSigaltstack(a0, a1)
+	case nrIoctl:
+		return -errENOTTY
+	case nrSchedYield:
+		yieldRequested = true
+		return 0
+	case nrNanosleep:
+		return sysClockNanosleep(1, 0, a0, a1)
+	case nrClockNanosleep:
+		return sysClockNanosleep(a0, a1, a2, a3)
+	case nrClockGettime:
+		return sysClockGettime(a0, a1)
+	case nrClockGetres:
+		if a1 != 0 {
+			if !mapped(uintptr(a1), 16) {
+				return -errEFAULT
+			}
+			*(*timespec)(addr(uintptr(a1))) = timespec{0, 1}
+		}
+		return 0
+	case nrGetpid:
+		return 1
+	case nrGettid:
+		return int64(current().tid)
+	case nrGetppid, nrGetuid, nrGetgid, nrGeteuid, nrGetegid:
+		return 0
+	case nrClone:
+		return sysClone(a0, a1, a2, a3, a4)
+	case nrExit:
+		return sysExit(a0)
+	case nrExitGroup:
+		exitGuest(uint32(a0))
+		return 0
+	case nrKill, nrTkill, nrTgkill:
+		return 0
+	case nrUname:
+		return sysUname(a0)
+	case nrFcntl:
+		if fdAt(int64(a0)) == nil {
+			return -errEBADF
+		}
+		if a1 == 3 { // F_GETFL
+			return 2 // O_RDWR
+		}
+		return 0
+	case nrPrctl:
+		return -errEINVAL
+	case nrArchPrctl:
+		return sysArchPrctl(a0, a1)
+	case nrFutex:
+		return sysFutex(a0, a1, a2, a3, a4, a5)
+	case nrSchedGetaff:
+		return sysSchedGetaffinity(a0, a1, a2)
+	case nrSetTidAddress:
+		current().clearTID = uintptr(a0)
+		return int64(current().tid)
+	case nrSetRobustList:
+		return 0
+	case nrRseq:
+		return -errENOSYS
+	case nrEpollCreate1:
+		return sysEpollCreate1(a0)
+	case nrEpollCtl:
+		return sysEpollCtl(a0, a1, a2, a3)
+	case nrEpollWait, nrEpollPwait:
+		return sysEpollPwait(a0, a1, a2, a3)
+	case nrEventfd2:
+		return sysEventfd2(a0, a1)
+	case nrOpenat:
+		return -errENOENT
+	case nrPrlimit64:
+		return sysPrlimit64(a0, a1, a2, a3)
+	case nrGetrandom:
+		return sysGetrandom(a0, a1)
+	case nrPithStats:
+		if !mapped(uintptr(a0), unsafe.Sizeof(abi.Stats{})) {
+			return -errEFAULT
+		}
+		*(*abi.Stats)(addr(uintptr(a0))) = info().Stats
+		return 0
+	case nrPithMainReached:
+		info().Stats.MainTSC = rdtsc()
+		if info().Flags&abi.FlagTiming != 0 {
+			outl(abi.PortMainReached, 0)
+		}
+		return 0
+	}
+	if nr < 512 && reported[(nr/64)&7]&(1<<(nr%64)) == 0 {
+		reported[(nr/64)&7] |= 1 << (nr % 64)
+		printk("pith: tier 0 does not implement system call ")
+		printkHex(nr)
+		printk("; it returns ENOSYS\n")
+	}
+	return -errENOSYS
+}
+
+//go:nosplit
+func sysRead(fd, buf, n uint64) int64 {
+	if !mapped(uintptr(buf), uintptr(n)) {
+		return -errEFAULT
+	}
+	return fdRead(fd, buf, n)
+}
+
+// sysMmap_ implements mmap(2) for anonymous private memory.
+//
+//go:nosplit
+func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
+	if length == 0 || hint&(pageSize-1) != 0 {
+		return -errEINVAL
+	}
+	if flags&mapAnonymous == 0 {
+		return -errENODEV
+	}
+	n := (length + pageSize - 1) &^ (pageSize - 1)
+	if n < length || n > userVAEnd {
+		return -errENOMEM
+	}
+	start := hint
+	fits := hint >= memSize && hint+n <= userVAEnd && hint+n > hint
+	switch {
+	case flags&mapFixed != 0:
+		if !fits {
+			return -errENOMEM
+		}
+		unbackRange(start, start+n)
+		removeRegion(start, start+n)
+	case flags&mapFixedNoRepl != 0:
+		if !fits {
+			return -errENOMEM
+		}
+		if overlaps(start, start+n) {
+			return -errEEXIST
+		}
+	default:
+		if hint == 0 || !fits || overlaps(start, start+n) {
+			start = findFree(n)
+			if start == 0 {
+				return -errENOMEM
+			}
+		}
+	}
+	if !insertRegion(start, start+n) {
+		return -errENOMEM
+	}
+	if prot != protNone && !backRange(start, start+n) {
+		return -errENOMEM
+	}
+	return int64(start)
+}
+
+//go:nosplit
+func sysMunmap(start, length uint64) int64 {
+	if start&(pageSize-1) != 0 || length == 0 || start < memSize {
+		return -errEINVAL
+	}
+	end := (start + length + pageSize - 1) &^ (pageSize - 1)
+	if end > userVAEnd || end < start {
+		return -errEINVAL
+	}
+	unbackRange(start, end)
+	removeRegion(start, end)
+	return 0
+}
+
+//go:nosplit
+func sysMprotect(start, length, prot uint64) int64 {
+	if start&(pageSize-1) != 0 || start < memSize {
+		return -errEINVAL
+	}
+	end := (start + length + pageSize - 1) &^ (pageSize - 1)
+	if end > userVAEnd || end < start {
+		return -errENOMEM
+	}
+	if prot != protNone && !backRange(start, end) {
+		return -errENOMEM
+	}
+	return 0
+}
+
+//go:nosplit
+func sysMadvise(start, length, advice uint64) int64 {
+	if start&(pageSize-1) != 0 {
+		return -errEINVAL
+	}
+	end := (start + length + pageSize - 1) &^ (pageSize - 1)
+	if end > userVAEnd || end < start {
+		return -errEINVAL
+	}
+	if (advice == madvDontneed || advice == madvFree) && start >= memSize {
+		discardRange(start, end)
+	}
+	return 0
+}
+
+//go:nosplit
+func sysClockGettime(clock, tp uint64) int64 {
+	if !mapped(uintptr(tp), 16) {
+		return -errEFAULT
+	}
+	ns := monotonic()
+	switch clock {
+	case 0, 5: // CLOCK_REALTIME, CLOCK_REALTIME_COARSE
+		ns += wallBase
+	case 1, 2, 3, 4, 6, 7: // MONOTONIC, PROCESS/THREAD_CPUTIME, MONOTONIC_RAW/COARSE, BOOTTIME
+	default:
+		return -errEINVAL
+	}
+	setTimespec((*timespec)(addr(uintptr(tp))), ns)
+	return 0
+}
+
+//go:nosplit
+func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
+	if !mapped(uintptr(req), 16) {
+		return -errEFAULT
+	}
+	ts := (*timespec)(addr(uintptr(req)))
+	if ts.nsec < 0 || ts.nsec >= 1_000_000_000 || ts.sec < 0 {
+		return -errEINVAL
+	}
+	var deadline uint64
+	if flags&1 != 0 { // TIMER_ABSTIME
+		ns := ts.nanos()
+		if clock == 0 {
+			ns -= wallBase
+		}
+		deadline = deadlineAt(ns)
+	} else {
+		deadline = deadlineAfter(ts.nanos())
+	}
+	block(waitSleep, deadline)
+	return 0
+}
+
+// sysClone_ implements clone(2) for threads (CLONE_VM|CLONE_THREAD); there are no
+// processes to fork.
+//
+//go:nosplit
+func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
+	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
+		return -errENOSYS
+	}
+	i := newThread()
+	if i < 0 {
+		return -errEAGAIN
+	}
+	parent := current()
+	child := threadAt(i)
+	child.regs = parent.regs
+	child.regs.RAX = 0
+	if stack != 0 {
+		child.regs.RSP = stack
+	}
+	child.fsbase = parent.fsbase
+	if flags&cloneSettls != 0 {
+		child.fsbase = tls
+	}
+	child.sigmask = parent.sigmask
+	copyBytes(child.xsave, parent.xsave, xsaveAreaSize)
+	if flags&cloneParentTID != 0 && mapped(uintptr(ptid), 4) {
+		*(*int32)(addr(uintptr(ptid))) = child.tid
+	}
+	if flags&cloneChildSet != 0 && mapped(uintptr(ctid), 4) {
+		*(*int32)(addr(uintptr(ctid))) = child.tid
+	}
+	if flags&cloneChildClear != 0 {
+		child.clearTID = uintptr(ctid)
+	}
+	child.state = threadRunnable
+	enqueue(i)
+	return int64(child.tid)
+}
+
+// sysExit_ ends the current thread; the last one ends the guest.
+//
+//go:nosplit
+func sysExit(code uint64) int64 {
+	t := current()
+	if t.clearTID != 0 && mapped(t.clearTID, 4) {
+		*(*int32)(addr(t.clearTID)) = 0
+		sysFutex(uint64(t.clearTID), futexWake, 1, 0, 0, 0)
+	}
+	t.state = threadFree
+	for i := int32(0); i < liveLimit; i++ {
+		if threadAt(i).state != threadFree {
+			return 0
+		}
+	}
+	exitGuest(uint32(code))
+	return 0
+}
+
+// exitGuest flushes the console and hands the exit status to the monitor.
+//
+//go:nosplit
+func exitGuest(code uint32) {
+	consoleFlush()
+	for {
+		outl(abi.PortExit, code)
+	}
+}
+
+//go:nosplit
+func sysArchPrctl(code, a uint64) int64 {
+	switch code {
+	case archSetFS:
+		current().fsbase = a
+		return 0
+	case archGetFS:
+		if !mapped(uintptr(a), 8) {
+			return -errEFAULT
+		}
+		*(*uint64)(addr(uintptr(a))) = current().fsbase
+		return 0
+	}
+	return -errEINVAL
+}
+
+//go:nosplit
+func sysSchedGetaffinity(pid, size, mask uint64) int64 {
+	if size < 8 {
+		return -errEINVAL
+	}
+	if !mapped(uintptr(mask), 8) {
+		return -errEFAULT
+	}
+	cpus := info().CPUs
+	if cpus == 0 || cpus > 64 {
+		cpus = 1
+	}
+	*(*uint64)(addr(uintptr(mask))) = 1<<cpus - 1
+	return 8
+}
+
+//go:nosplit
+func sysUname(buf uint64) int64 {
+	const field = 65
+	if !mapped(uintptr(buf), 6*field) {
+		return -errEFAULT
+	}
+	zeroBytes(uintptr(buf), 6*field)
+	putString(uintptr(buf), "Linux")
+	putString(uintptr(buf)+field, "pith")
+	putString(uintptr(buf)+2*field, "6.1.0-pith")
+	putString(uintptr(buf)+3*field, "#1 SMP pith")
+	putString(uintptr(buf)+4*field, "x86_64")
+	return 0
+}
+
+//go:nosplit
+func putString(dst uintptr, s string) {
+	for i := 0; i < len(s); i++ {
+		*(*byte)(addr(dst + uintptr(i))) = s[i]
+	}
+}
+
+//go:nosplit
+func sysPrlimit64(pid, resource, newp, oldp uint64) int64 {
+	if (newp != 0 && !mapped(uintptr(newp), 16)) || (oldp != 0 && !mapped(uintptr(oldp), 16)) {
+		return -errEFAULT
+	}
+	cur, max := rlimInfinity, rlimInfinity
+	switch resource {
+	case rlimitNofile:
+		cur, max = nofileCur, nofileMax
+	case rlimitStack:
+		cur = 8 << 20
+	}
+	if oldp != 0 {
+		*(*uint64)(addr(uintptr(oldp))) = cur
+		*(*uint64)(addr(uintptr(oldp) + 8)) = max
+	}
+	if newp != 0 && resource == rlimitNofile {
+		c, m := *(*uint64)(addr(uintptr(newp))), *(*uint64)(addr(uintptr(newp) + 8))
+		if c > m || m > nofileMax {
+			return -errEPERM
+		}
+		nofileCur, nofileMax = c, m
+	}
+	return 0
+}
+
+// sysGetrandom_ fills buf from the CPU's RDRAND (native on kvm-pvm and hardware KVM),
+// mixed with the monitor's boot seed.
+//
+//go:nosplit
+func sysGetrandom(buf, n uint64) int64 {
+	if !mapped(uintptr(buf), uintptr(n)) {
+		return -errEFAULT
+	}
+	for i := uint64(0); i < n; i += 8 {
+		v := randomWord()
+		for k := uint64(0); k < 8 && i+k < n; k++ {
+			*(*byte)(addr(uintptr(buf + i + k))) = byte(v >> (8 * k))
+		}
+	}
+	return int64(n)
+}
+
+var seedState uint64
+
+// randomWord mixes RDRAND with a splitmix64 stream seeded by the monitor.
+//
+//go:nosplit
+func randomWord() uint64 {
+	seedState += 0x9e3779b97f4a7c15
+	z := seedState
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	if r, ok := rdrand(); ok {
+		z ^= r
+	}
+	return z
+}

@@ -1,0 +1,85 @@
+package tier0
+
+import "math/bits"
+
+const (
+	msrAPICBase     = 0x1b
+	msrTSCDeadline  = 0x6e0
+	msrX2APICEOI    = 0x80b
+	msrX2APICSVR    = 0x80f
+	msrX2APICLVTTmr = 0x832
+	apicBaseValue   = 0xfee00000 | 1<<8 | 1<<10 | 1<<11 // BSP, x2APIC, enabled
+	lvtTSCDeadline  = 2 << 17
+)
+
+var (
+	bootTSC  uint64
+	nsMult   uint64
+	tscMult  uint64
+	wallBase int64
+)
+
+//go:nosplit
+func initTime() {
+	bi := info()
+	bootTSC = rdtsc()
+	nsMult = bi.NsMult
+	tscMult = bi.TSCMult
+	wallBase = int64(bi.WallNanos)
+	sliceTicks = nsToTicks(timeSliceNs)
+	wrmsr(msrAPICBase, apicBaseValue)
+	wrmsr(msrX2APICSVR, 0x100|0xff)
+	wrmsr(msrX2APICLVTTmr, lvtTSCDeadline|vectorTimer)
+}
+
+//go:nosplit
+func ticksToNs(t uint64) uint64 {
+	hi, lo := bits.Mul64(t, nsMult)
+	return hi<<32 | lo>>32
+}
+
+//go:nosplit
+func nsToTicks(ns uint64) uint64 {
+	hi, lo := bits.Mul64(ns, tscMult)
+	return hi<<32 | lo>>32
+}
+
+// monotonic is CLOCK_MONOTONIC in nanoseconds since boot.
+//
+//go:nosplit
+func monotonic() int64 { return int64(ticksToNs(rdtsc() - bootTSC)) }
+
+// deadlineAfter converts a relative timeout in nanoseconds into a TSC deadline.
+//
+//go:nosplit
+func deadlineAfter(ns int64) uint64 {
+	if ns <= 0 {
+		return rdtsc()
+	}
+	return rdtsc() + nsToTicks(uint64(ns))
+}
+
+// deadlineAt converts an absolute CLOCK_MONOTONIC time in nanoseconds into a TSC deadline.
+//
+//go:nosplit
+func deadlineAt(ns int64) uint64 {
+	if ns <= 0 {
+		return bootTSC
+	}
+	return bootTSC + nsToTicks(uint64(ns))
+}
+
+// timespec mirrors struct timespec (include/uapi/linux/time_types.h).
+type timespec struct {
+	sec  int64
+	nsec int64
+}
+
+//go:nosplit
+func (ts *timespec) nanos() int64 { return ts.sec*1_000_000_000 + ts.nsec }
+
+//go:nosplit
+func setTimespec(ts *timespec, ns int64) {
+	ts.sec = ns / 1_000_000_000
+	ts.nsec = ns % 1_000_000_000
+}

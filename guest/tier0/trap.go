@@ -1,0 +1,61 @@
+package tier0
+
+import "github.com/pithvm/pith/abi"
+
+const (
+	vectorPageFault = 14
+	vectorSpurious  = abi.VectorSpurious
+)
+
+// handleTrap serves an exception or interrupt taken while a thread ran.
+//
+//go:nosplit
+func handleTrap() {
+	t := current()
+	bi := info()
+	switch t.regs.Vector {
+	case vectorTimer:
+		bi.Stats.Interrupts++
+		timerInterrupt()
+		return
+	case vectorSpurious:
+		bi.Stats.Interrupts++
+		schedule(false)
+		return
+	}
+	bi.Stats.Exceptions++
+	var cr2 uint64
+	if t.regs.Vector == vectorPageFault {
+		cr2 = readCR2()
+		// A present page can fault only through a stale translation: flush it and retry.
+		if mapped(uintptr(cr2), 1) {
+			invlpg(uintptr(cr2))
+			schedule(false)
+			return
+		}
+	}
+	crash(abi.CrashException, &t.regs, cr2, 0)
+}
+
+// tier0Fault is called by trapCommon for an exception inside tier 0 itself.
+//
+//go:nosplit
+func tier0Fault() {
+	crash(abi.CrashTier0Fault, &crashRegs, readCR2(), 1)
+}
+
+// crash reports the guest's death to the monitor, which prints it and exits; it does not
+// return.
+//
+//go:nosplit
+func crash(kind abi.CrashKind, r *abi.Regs, cr2, inTier0 uint64) {
+	bi := info()
+	bi.Crash.Regs = *r
+	bi.Crash.CR2 = cr2
+	bi.Crash.Tier0 = inTier0
+	consoleFlush()
+	for {
+		outl(abi.PortCrash, uint32(kind))
+		halt()
+	}
+}

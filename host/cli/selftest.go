@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pithvm/pith/host/monitor"
+)
+
+type selftestOptions struct {
+	machine machineFlags
+	inject  string
+	timing  bool
+}
+
+func newSelftestCommand() *cobra.Command {
+	var o selftestOptions
+	c := &cobra.Command{
+		Use:   "selftest",
+		Short: "Boot the guest kernel and check its Go runtime: goroutines, GC, timers, preemption",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return runSelftest(&o) },
+	}
+	o.machine.register(c)
+	c.Flags().StringVar(&o.inject, "inject-failure", "", "make the named check fail (to test the failure path)")
+	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
+	return c
+}
+
+func runSelftest(o *selftestOptions) error {
+	cfg, err := o.machine.config()
+	if err != nil {
+		return err
+	}
+	cfg.Args = []string{"pith-kernel", "selftest"}
+	if o.inject != "" {
+		cfg.Args = append(cfg.Args, "-inject-failure="+o.inject)
+	}
+	cfg.Timing = o.timing
+	res, err := monitor.Run(cfg)
+	if err != nil {
+		return err
+	}
+	if o.timing {
+		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits\n",
+			res.Booted, res.MainReached, res.Exited, res.Exits)
+	}
+	if res.ExitCode != 0 {
+		return statusError(res.ExitCode)
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package boot
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/memory"
+)
+
+// Kernel is a validated pith kernel ELF.
+type Kernel struct {
+	Path     string
+	Entry    uint64
+	End      uint64 // first byte after the loaded image, page aligned
+	vectors  [abi.VectorTableLen]uint64
+	segments []segment
+	symbols  []symbol // functions, sorted by address
+}
+
+type segment struct {
+	addr uint64
+	data []byte
+	mem  uint64
+}
+
+type symbol struct {
+	addr, size uint64
+	name       string
+}
+
+// LoadKernel reads and checks the kernel ELF at path.
+func LoadKernel(path string) (*Kernel, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("kernel %s does not exist: build it with `make kernel` or set PITH_KERNEL", path)
+		}
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s is not an ELF file: %v", path, err)
+	}
+	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 || ef.Type != elf.ET_EXEC {
+		return nil, fmt.Errorf("kernel %s is not a static x86-64 executable (%v %v %v)", path, ef.Class, ef.Machine, ef.Type)
+	}
+	k := &Kernel{Path: path, Entry: ef.Entry}
+	for _, p := range ef.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		if p.Paddr < abi.KernelBase || p.Memsz < p.Filesz || p.Paddr+p.Memsz < p.Paddr || p.Memsz > maxMemory {
+			return nil, fmt.Errorf("kernel %s: segment at %#x+%#x is outside the kernel area", path, p.Paddr, p.Memsz)
+		}
+		data := make([]byte, p.Filesz)
+		if _, err := io.ReadFull(p.Open(), data); err != nil {
+			return nil, fmt.Errorf("kernel %s: reading segment: %v", path, err)
+		}
+		k.segments = append(k.segments, segment{addr: p.Paddr, data: data, mem: p.Memsz})
+		if end := (p.Paddr + p.Memsz + 0xfff) &^ 0xfff; end > k.End {
+			k.End = end
+		}
+	}
+	if len(k.segments) == 0 || k.Entry < abi.KernelBase || k.Entry >= k.End {
+		return nil, fmt.Errorf("kernel %s: no loadable code at its entry point %#x", path, k.Entry)
+	}
+	syms, err := ef.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s has no symbol table (was it stripped?): %v", path, err)
+	}
+	found := false
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC || s.Section != elf.SHN_UNDEF && s.Size > 0 {
+			k.symbols = append(k.symbols, symbol{s.Value, s.Size, s.Name})
+		}
+		if s.Name == abi.VectorTableSymbol {
+			if s.Size != abi.VectorTableLen*8 {
+				return nil, fmt.Errorf("kernel %s: %s is %d bytes, this monitor expects %d (kernel and monitor from different pith versions?)",
+					path, s.Name, s.Size, abi.VectorTableLen*8)
+			}
+			b, err := k.read(s.Value, s.Size)
+			if err != nil {
+				return nil, fmt.Errorf("kernel %s: %v", path, err)
+			}
+			for i := range k.vectors {
+				k.vectors[i] = binary.LittleEndian.Uint64(b[8*i:])
+			}
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("kernel %s is not a pith kernel (no %s)", path, abi.VectorTableSymbol)
+	}
+	sort.Slice(k.symbols, func(i, j int) bool { return k.symbols[i].addr < k.symbols[j].addr })
+	return k, nil
+}
+
+// read returns file-backed image bytes at [addr, addr+n).
+func (k *Kernel) read(addr, n uint64) ([]byte, error) {
+	for _, s := range k.segments {
+		if addr >= s.addr && addr+n <= s.addr+uint64(len(s.data)) {
+			return s.data[addr-s.addr : addr-s.addr+n], nil
+		}
+	}
+	return nil, fmt.Errorf("%#x+%#x is not in the image", addr, n)
+}
+
+// Symbolize names the function containing pc, as "name+0xoff", or "" if unknown.
+func (k *Kernel) Symbolize(pc uint64) string {
+	i := sort.Search(len(k.symbols), func(i int) bool { return k.symbols[i].addr > pc }) - 1
+	for ; i >= 0; i-- {
+		s := k.symbols[i]
+		if pc < s.addr+s.size || s.size == 0 && pc-s.addr < 1<<16 {
+			return fmt.Sprintf("%s+%#x", s.name, pc-s.addr)
+		}
+		if s.size != 0 {
+			break
+		}
+	}
+	return ""
+}
+
+// Config is what the guest is told at boot.
+type Config struct {
+	CPUs      int
+	Argv, Env []string
+	Flags     uint64 // abi.Flag*
+	TSCKHz    uint64
+	WallNanos uint64
+	Seed      [4]uint64
+}
+
+// State is the initial CPU state for the boot vCPU.
+type State struct {
+	RIP          uint64
+	CR0, CR3     uint64
+	CR4, EFER    uint64
+	SyscallEntry uint64
+	STAR, FMASK  uint64
+}
+
+// Install writes the kernel, page tables, descriptor tables and boot info into g.
+func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
+	if g.Size() > maxMemory {
+		return nil, fmt.Errorf("guest memory of %d MiB is above the %d MiB pith supports", g.Size()>>20, uint64(maxMemory)>>20)
+	}
+	if k.End+hugePage > g.Size() {
+		return nil, fmt.Errorf("guest memory of %d MiB does not even hold the %d MiB kernel: use more (-m)", g.Size()>>20, k.End>>20)
+	}
+	for _, s := range k.segments {
+		dst, err := g.Slice(s.addr, s.mem)
+		if err != nil {
+			return nil, err
+		}
+		copy(dst, s.data) // the rest (.bss) is already zero
+	}
+	if err := buildPageTables(g); err != nil {
+		return nil, err
+	}
+	if err := k.buildDescriptorTables(g); err != nil {
+		return nil, err
+	}
+	if err := k.writeBootInfo(g, c); err != nil {
+		return nil, err
+	}
+	return &State{
+		RIP:          k.Entry,
+		CR0:          cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0AM | cr0PG,
+		CR3:          pml4Addr,
+		CR4:          cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT | cr4OSXSAVE | cr4FSGSBASE,
+		EFER:         eferSCE | eferLME | eferLMA | eferNXE,
+		SyscallEntry: k.vectors[abi.VectorTableSyscall],
+		STAR:         uint64(abi.SelUserCode32-3)<<48 | uint64(abi.SelKernelCode)<<32,
+		FMASK:        rflagsIF | rflagsDF | rflagsTF | rflagsAC,
+	}, nil
+}
+
+// buildPageTables identity-maps all guest memory with 2 MiB pages, except the first 2 MiB,
+// mapped with 4 KiB pages so that page 0 stays absent.
+func buildPageTables(g *memory.Guest) error {
+	put := func(addr, v uint64) error { return g.PutUint64(addr, v) }
+	const table = pteP | pteRW | pteUS
+	if err := put(pml4Addr, pdptAddr|table); err != nil {
+		return err
+	}
+	gibs := (g.Size() + gib - 1) / gib
+	for i := uint64(0); i < gibs; i++ {
+		pd := pdBaseAddr + i*0x1000
+		if err := put(pdptAddr+8*i, pd|table); err != nil {
+			return err
+		}
+		for j := uint64(0); j < 512; j++ {
+			pa := i*gib + j*hugePage
+			if pa >= g.Size() {
+				break
+			}
+			e := pa | table | ptePS
+			if pa == 0 {
+				e = pt0Addr | table
+			}
+			if err := put(pd+8*j, e); err != nil {
+				return err
+			}
+		}
+	}
+	for j := uint64(1); j < 512; j++ {
+		if err := put(pt0Addr+8*j, j*0x1000|table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *Kernel) buildDescriptorTables(g *memory.Guest) error {
+	gdt := []uint64{
+		0, 0,
+		0x00af9b000000ffff, // 0x10 kernel code, 64-bit
+		0x00cf93000000ffff, // 0x18 kernel data
+		0x00cffb000000ffff, // 0x20 user code, 32-bit (STAR base for SYSRET)
+		0x00cff3000000ffff, // 0x28 user data
+		0x00affb000000ffff, // 0x30 user code, 64-bit
+	}
+	// 0x38: the 64-bit TSS descriptor, two slots (SDM Vol 3A 7.2.3).
+	const tss = abi.TSSAddr
+	gdt = append(gdt,
+		uint64(tssSize-1)|(tss&0xffffff)<<16|0x89<<40|(tss>>24&0xff)<<56,
+		tss>>32)
+	for i, d := range gdt {
+		if err := g.PutUint64(abi.GDTAddr+uint64(8*i), d); err != nil {
+			return err
+		}
+	}
+	for v := uint64(0); v < 256; v++ {
+		var h uint64
+		switch {
+		case v < abi.VectorTableExceptions:
+			h = k.vectors[v]
+		case v == abi.VectorTimer:
+			h = k.vectors[abi.VectorTableTimer]
+		case v == abi.VectorSpurious:
+			h = k.vectors[abi.VectorTableSpurious]
+		default:
+			h = k.vectors[abi.VectorTableOther]
+		}
+		// 64-bit interrupt gate, DPL 0, kernel code selector (SDM Vol 3A 6.14.1).
+		lo := h&0xffff | abi.SelKernelCode<<16 | 0x8e<<40 | (h>>16&0xffff)<<48
+		if err := g.PutUint64(abi.IDTAddr+16*v, lo); err != nil {
+			return err
+		}
+		if err := g.PutUint64(abi.IDTAddr+16*v+8, h>>32); err != nil {
+			return err
+		}
+	}
+	// TSS.RSP0 (offset 4): exceptions from user mode switch to the tier-0 stack.
+	tssBytes, err := g.Slice(abi.TSSAddr, tssSize)
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(tssBytes[4:], k.vectors[abi.VectorTableStackTop])
+	binary.LittleEndian.PutUint16(tssBytes[0x66:], tssSize) // no I/O bitmap
+	return nil
+}
+
+func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
+	var block []byte
+	for _, a := range c.Argv {
+		block = append(append(block, a...), 0)
+	}
+	block = append(block, 0)
+	for _, e := range c.Env {
+		block = append(append(block, e...), 0)
+	}
+	if len(block) > abi.CmdlineMax {
+		return fmt.Errorf("arguments and environment take %d bytes, more than the %d pith passes", len(block), abi.CmdlineMax)
+	}
+	dst, err := g.Slice(abi.CmdlineAddr, uint64(len(block)))
+	if err != nil {
+		return err
+	}
+	copy(dst, block)
+	if c.TSCKHz == 0 {
+		return errors.New("unknown TSC frequency")
+	}
+	bi := abi.BootInfo{
+		Magic:      abi.BootMagic,
+		Version:    abi.Version,
+		Flags:      c.Flags,
+		MemSize:    g.Size(),
+		KernelEnd:  k.End,
+		TSCKHz:     c.TSCKHz,
+		Seed:       c.Seed,
+		CmdlineLen: uint64(len(block)),
+		CPUs:       uint64(c.CPUs),
+		WallNanos:  c.WallNanos,
+		NsMult:     (1_000_000 << 32) / c.TSCKHz,
+		TSCMult:    (c.TSCKHz << 32) / 1_000_000,
+	}
+	out, err := g.Slice(abi.BootInfoAddr, uint64(binary.Size(bi)))
+	if err != nil {
+		return err
+	}
+	_, err = binary.Encode(out, binary.LittleEndian, &bi)
+	return err
+}

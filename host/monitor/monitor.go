@@ -1,0 +1,440 @@
+// Package monitor runs one pith guest: it creates the KVM VM and its memory, loads the
+// kernel, runs the vCPU and serves the guest's calls (console, exit, crash reports, memory
+// release) until the guest exits.
+package monitor
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/boot"
+	"github.com/pithvm/pith/host/monitor/kvm"
+	"github.com/pithvm/pith/host/monitor/memory"
+)
+
+// Mode selects how the guest's supervisor code runs.
+type Mode int
+
+const (
+	// ModeAuto switches to native execution on kvm-pvm and runs as an ordinary x86-64
+	// supervisor on hardware KVM.
+	ModeAuto Mode = iota
+	// ModeStandard never uses kvm-pvm's native switch. On kvm-pvm the supervisor then runs
+	// in the host's instruction emulator, ~2,500x slower: for testing that path only.
+	ModeStandard
+)
+
+// Config describes one guest.
+type Config struct {
+	Kernel  string
+	Memory  uint64 // bytes
+	CPUs    int
+	Args    []string // tier 1's argv
+	Env     []string
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Mode    Mode
+	Timing  bool // stop once when tier 1 reaches main to time it
+	Started time.Time
+}
+
+// Result is how a guest ended.
+type Result struct {
+	ExitCode int
+	Exits    uint64
+	Stats    abi.Stats
+	PVM      bool
+	// Wall times from Config.Started.
+	Booted, MainReached, Exited time.Duration
+	GuestStartNanos              uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
+}
+
+// CrashError is a guest that died.
+type CrashError struct {
+	Msg string
+}
+
+func (e *CrashError) Error() string { return e.Msg }
+
+// Run boots the guest and runs it to completion.
+func Run(c Config) (*Result, error) {
+	if c.Started.IsZero() {
+		c.Started = time.Now()
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.CPUs != 1 {
+		return nil, fmt.Errorf("--cpus %d: this pith version runs guests on exactly 1 vCPU", c.CPUs)
+	}
+	k, err := boot.LoadKernel(c.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := kvm.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close()
+	vm, err := sys.CreateVM()
+	if err != nil {
+		return nil, err
+	}
+	defer vm.Close()
+	_ = vm.SetTSSAddr(0xfffbd000) // needed by Intel VT-x only
+	if err := vm.CreateIRQChip(); err != nil {
+		return nil, err
+	}
+	g, err := memory.New(c.Memory)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	if err := vm.SetMemory(0, 0, g.Bytes()); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu, err := vm.CreateVCPU(0)
+	if err != nil {
+		return nil, err
+	}
+	defer cpu.Close()
+	cpuid, err := sys.SupportedCPUID()
+	if err != nil {
+		return nil, err
+	}
+	if err := cpu.SetCPUID(cpuid); err != nil {
+		return nil, err
+	}
+	pvm := isPVM(cpu)
+	flags := uint64(0)
+	switch {
+	case pvm && c.Mode == ModeAuto:
+		flags |= abi.FlagPVM
+	case pvm:
+		flags |= abi.FlagEmulated
+	default:
+		setXCR0(cpu, cpuid)
+	}
+	if c.Timing {
+		flags |= abi.FlagTiming
+	}
+	khz, err := tscKHz(cpu)
+	if err != nil {
+		return nil, err
+	}
+	var seed [4]uint64
+	var sb [32]byte
+	if _, err := rand.Read(sb[:]); err != nil {
+		return nil, err
+	}
+	for i := range seed {
+		seed[i] = binary.LittleEndian.Uint64(sb[8*i:])
+	}
+	st, err := k.Install(g, boot.Config{
+		CPUs: c.CPUs, Argv: c.Args, Env: c.Env, Flags: flags, TSCKHz: khz,
+		WallNanos: uint64(time.Now().UnixNano()), Seed: seed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := setState(cpu, st); err != nil {
+		return nil, err
+	}
+	m := &machine{cfg: c, kernel: k, guest: g, cpu: cpu, pvm: pvm}
+	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
+	m.res.PVM = pvm
+	m.res.Booted = time.Since(c.Started)
+	return m.loop()
+}
+
+// isPVM detects kvm-pvm: its identification MSR reads "PVM".
+func isPVM(cpu *kvm.VCPU) bool {
+	v, err := cpu.GetMSR(0x4b564d11)
+	return err == nil && v == 0x4d5650
+}
+
+func tscKHz(cpu *kvm.VCPU) (uint64, error) {
+	if v, err := cpu.GetMSR(0x4b564d13); err == nil && v != 0 {
+		return v, nil
+	}
+	if v, err := cpu.TSCKHz(); err == nil && v != 0 {
+		return v, nil
+	}
+	return 0, errors.New("cannot learn the TSC frequency from KVM")
+}
+
+// setXCR0 enables every vector state KVM supports (x87, SSE, AVX, AVX-512).
+func setXCR0(cpu *kvm.VCPU, cpuid []kvm.CPUIDEntry) {
+	for _, e := range cpuid {
+		if e.Function == 0xd && e.Index == 0 {
+			_ = cpu.SetXCR0(uint64(e.EAX) & 0xe7)
+		}
+	}
+}
+
+func setState(cpu *kvm.VCPU, st *boot.State) error {
+	s, err := cpu.Sregs()
+	if err != nil {
+		return fmt.Errorf("KVM_GET_SREGS: %w", err)
+	}
+	code := kvm.Segment{Limit: 0xfffff, Selector: abi.SelKernelCode, Type: 0xb, Present: 1, S: 1, L: 1, G: 1}
+	data := kvm.Segment{Limit: 0xfffff, Selector: abi.SelKernelData, Type: 0x3, Present: 1, S: 1, DB: 1, G: 1}
+	s.CS = code
+	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
+	s.TR = kvm.Segment{Base: abi.TSSAddr, Limit: 0x67, Selector: abi.SelTSS, Type: 0xb, Present: 1}
+	s.LDT = kvm.Segment{Unusable: 1}
+	s.GDT = kvm.DTable{Base: abi.GDTAddr, Limit: 9*8 - 1}
+	s.IDT = kvm.DTable{Base: abi.IDTAddr, Limit: 256*16 - 1}
+	s.CR0, s.CR3, s.CR4, s.EFER = st.CR0, st.CR3, st.CR4, st.EFER
+	if err := cpu.SetSregs(&s); err != nil {
+		return err
+	}
+	if err := cpu.SetRegs(&kvm.Regs{RIP: st.RIP, RFLAGS: 2}); err != nil {
+		return err
+	}
+	return cpu.SetMSRs([]kvm.MSR{
+		{Index: 0xc0000081, Data: st.STAR},
+		{Index: 0xc0000082, Data: st.SyscallEntry},
+		{Index: 0xc0000084, Data: st.FMASK},
+	})
+}
+
+// machine is a booted guest being run.
+type machine struct {
+	cfg    Config
+	kernel *boot.Kernel
+	guest  *memory.Guest
+	cpu    *kvm.VCPU
+	info   *abi.BootInfo // inside guest memory; read only while the vCPU is stopped
+	pvm    bool
+	serial bytes.Buffer
+	res    Result
+}
+
+func (m *machine) loop() (*Result, error) {
+	var exits uint64
+	for {
+		m.info.Stats.Exits = exits
+		err := m.cpu.Run()
+		exits++
+		if err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			return nil, fmt.Errorf("KVM_RUN: %w", err)
+		}
+		switch reason := m.cpu.ExitReason(); reason {
+		case kvm.ExitIO:
+			io, err := m.cpu.IO()
+			if err != nil {
+				return nil, err
+			}
+			done, err := m.port(io)
+			if err != nil || done {
+				m.res.Exits = exits
+				m.res.Stats = m.info.Stats
+				m.res.Exited = time.Since(m.cfg.Started)
+				return &m.res, err
+			}
+		case kvm.ExitHLT:
+			m.drain()
+			return nil, &CrashError{"guest halted with nothing left to wake it"}
+		case kvm.ExitShutdown:
+			m.drain()
+			return nil, m.crashCPU("triple fault (the guest reset itself)")
+		case kvm.ExitInternalError:
+			m.drain()
+			sub, data := m.cpu.InternalError()
+			what := fmt.Sprintf("KVM internal error %d %x", sub, data)
+			if sub == 1 {
+				what = "an instruction the hypervisor could not emulate"
+				if m.pvm && m.cfg.Mode == ModeStandard {
+					what += " (kvm-pvm's emulator, used without the native switch, lacks some instructions)"
+				}
+			}
+			return nil, m.crashCPU(what)
+		case kvm.ExitFailEntry:
+			return nil, m.crashCPU("the hypervisor refused to enter the guest")
+		case kvm.ExitIntr:
+		default:
+			m.drain()
+			return nil, m.crashCPU(fmt.Sprintf("unexpected exit reason %d", reason))
+		}
+	}
+}
+
+// port serves an OUT; it reports whether the guest is finished.
+func (m *machine) port(io kvm.IO) (bool, error) {
+	if !io.Out {
+		for i := range io.Data {
+			io.Data[i] = 0xff
+		}
+		return false, nil
+	}
+	var val uint32
+	switch len(io.Data) {
+	case 1:
+		val = uint32(io.Data[0])
+	case 2:
+		val = uint32(binary.LittleEndian.Uint16(io.Data))
+	case 4:
+		val = binary.LittleEndian.Uint32(io.Data)
+	}
+	switch io.Port {
+	case abi.PortSerial:
+		m.serial.Write(io.Data[:1])
+		if io.Data[0] == '\n' {
+			m.drain()
+		}
+	case abi.PortConsoleFlush:
+		m.drain()
+	case abi.PortExit:
+		m.drain()
+		m.res.ExitCode = int(val)
+		return true, nil
+	case abi.PortCrash:
+		m.drain()
+		return true, m.crashReport(abi.CrashKind(val))
+	case abi.PortIdle:
+		m.drain()
+		return true, &CrashError{"guest halted with nothing left to wake it: every thread is blocked with no timeout (a deadlock in the guest)"}
+	case abi.PortRelease:
+		if err := m.guest.Release(m.info.ReleaseAddr, m.info.ReleaseLen); err != nil {
+			return true, &CrashError{fmt.Sprintf("guest asked to release bad memory: %v", err)}
+		}
+	case abi.PortMainReached:
+		m.res.MainReached = time.Since(m.cfg.Started)
+	}
+	return false, nil
+}
+
+// drain copies the guest's console ring (and any serial text) to stdout and stderr. The
+// ring is guest memory: every index and length in it is checked.
+func (m *machine) drain() {
+	if m.serial.Len() > 0 {
+		m.cfg.Stderr.Write(m.serial.Bytes())
+		m.serial.Reset()
+	}
+	head, tail := m.info.ConsoleHead, m.info.ConsoleTail
+	if tail-head > abi.ConsoleSize {
+		fmt.Fprintf(m.cfg.Stderr, "pith: guest console ring corrupt (head %d, tail %d); output lost\n", head, tail)
+		m.info.ConsoleHead = tail
+		return
+	}
+	ring, _ := m.guest.Slice(abi.ConsoleAddr, abi.ConsoleSize)
+	at := func(i uint64) byte { return ring[i%abi.ConsoleSize] }
+	for head < tail {
+		if tail-head < abi.ConsoleRecordHeader {
+			break
+		}
+		fd := at(head)
+		n := uint64(at(head+1)) | uint64(at(head+2))<<8 | uint64(at(head+3))<<16
+		head += abi.ConsoleRecordHeader
+		if n > tail-head {
+			break
+		}
+		w := m.cfg.Stdout
+		if fd == abi.ConsoleStderr {
+			w = m.cfg.Stderr
+		}
+		start, end := head%abi.ConsoleSize, (head+n)%abi.ConsoleSize
+		if start < end || n == 0 {
+			w.Write(ring[start:end])
+		} else {
+			w.Write(ring[start:])
+			w.Write(ring[:end])
+		}
+		head += n
+	}
+	m.info.ConsoleHead = tail
+}
+
+var exceptionNames = map[uint64]string{
+	0: "divide error", 1: "debug", 2: "NMI", 3: "breakpoint", 4: "overflow", 5: "bound range",
+	6: "invalid opcode", 7: "device not available", 8: "double fault", 10: "invalid TSS",
+	11: "segment not present", 12: "stack fault", 13: "general protection fault",
+	14: "page fault", 16: "x87 floating-point error", 17: "alignment check", 18: "machine check",
+	19: "SIMD floating-point error", 21: "control protection",
+}
+
+func (m *machine) crashReport(kind abi.CrashKind) error {
+	c := m.info.Crash
+	r := c.Regs
+	var what string
+	switch kind {
+	case abi.CrashOutOfMem:
+		what = fmt.Sprintf("guest out of memory: raise -m (now %d MiB)", m.guest.Size()>>20)
+		return &CrashError{what}
+	case abi.CrashBadState:
+		return &CrashError{"guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
+	}
+	name := exceptionNames[r.Vector]
+	if name == "" {
+		name = fmt.Sprintf("exception %d", r.Vector)
+	}
+	where := "in tier 1"
+	if c.Tier0 != 0 {
+		where = "in tier 0"
+	}
+	what = fmt.Sprintf("%s %s", name, where)
+	if r.Vector == 14 {
+		what += fmt.Sprintf(" at address %#x", c.CR2)
+	}
+	return &CrashError{m.describe(what, r.RIP, regsList(r))}
+}
+
+// crashCPU reports a crash that tier 0 could not report, from the vCPU's registers.
+func (m *machine) crashCPU(what string) error {
+	r, err := m.cpu.Regs()
+	if err != nil {
+		return &CrashError{"guest crashed: " + what}
+	}
+	return &CrashError{m.describe(what, r.RIP, [][2]any{
+		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
+		{"rbp", r.RBP}, {"rsp", r.RSP}, {"r8", r.R8}, {"r9", r.R9}, {"r10", r.R10}, {"r11", r.R11},
+		{"r12", r.R12}, {"r13", r.R13}, {"r14", r.R14}, {"r15", r.R15}, {"rflags", r.RFLAGS},
+	})}
+}
+
+func regsList(r abi.Regs) [][2]any {
+	return [][2]any{
+		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
+		{"rbp", r.RBP}, {"rsp", r.RSP}, {"r8", r.R8}, {"r9", r.R9}, {"r10", r.R10}, {"r11", r.R11},
+		{"r12", r.R12}, {"r13", r.R13}, {"r14", r.R14}, {"r15", r.R15}, {"rflags", r.RFLAGS},
+		{"cs", r.CS}, {"err", r.ErrorCode},
+	}
+}
+
+// describe makes the crash message: one line saying what and where, then the registers.
+func (m *machine) describe(what string, rip uint64, regs [][2]any) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "guest crashed: %s, RIP %#x", what, rip)
+	if sym := m.kernel.Symbolize(rip); sym != "" {
+		fmt.Fprintf(&b, " in %s", sym)
+	}
+	b.WriteString("\n")
+	for i, r := range regs {
+		fmt.Fprintf(&b, "  %-6s %#016x", r[0], r[1])
+		if i%4 == 3 {
+			b.WriteString("\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
