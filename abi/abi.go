@@ -73,6 +73,12 @@ const (
 	CrashBadState   CrashKind = 4 // tier 0 found its own state inconsistent
 )
 
+// Private system calls tier 0 serves to tier 1, above Linux's numbers.
+const (
+	SysPithStats       = 0x7000 // copy Stats to the buffer in the first argument
+	SysPithMainReached = 0x7001 // tier 1 reached main (an exit to the monitor with FlagTiming)
+)
+
 // ConsoleFD values in a console record.
 const (
 	ConsoleStdout = 1

@@ -131,7 +131,7 @@ func initialStack() uint64 {
 			inEnv = true
 			putWord(&w, 0) // end of argv
 		case l > 0:
-			putWord(&w, strings + off)
+			putWord(&w, strings+off)
 		}
 		off += l + 1
 	}

@@ -95,6 +95,18 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	MOVQ 32(SI), AX; MOVQ AX, const_regsGPREnd+32(DI)  // RFLAGS
 	MOVQ 40(SI), AX; MOVQ AX, const_regsGPREnd+40(DI)  // RSP
 	MOVQ $const_selUserData, const_regsGPREnd+48(DI)    // SS
+	// Interrupted on the way out, between unmasking and IRETQ: the thread's registers are
+	// in place, and its real frame is the one resumeThread left at the top of the stack.
+	MOVQ const_regsGPREnd+16(DI), AX
+	MOVQ $·iretToUser(SB), CX
+	SUBQ CX, AX
+	CMPQ AX, $const_iretOffset
+	JA   handle
+	MOVQ $·kstack+const_kstackSize-40(SB), SI
+	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+16(DI)
+	MOVQ 16(SI), AX; MOVQ AX, const_regsGPREnd+32(DI)
+	MOVQ 24(SI), AX; MOVQ AX, const_regsGPREnd+40(DI)
+handle:
 	ENTER_TIER0
 	CALL ·handleTrap(SB)
 	JMP  ·resumeThread(SB)
@@ -142,18 +154,32 @@ fault:
 	HLT
 	JMP  -1(PC)
 
-// resumeThread returns to the current thread: vector state, FS base, registers, IRETQ
-// straight from the thread record. IRETQ also unmasks interrupts (kvm-pvm sets vif).
+// resumeThread returns to the current thread: vector state, FS base, registers, then
+// IRETQ with the thread's frame copied to the top of the tier-0 stack.
 TEXT ·resumeThread(SB),NOSPLIT|NOFRAME,$0
 	MOVQ ·curThread(SB), BX
 	CALL ·restoreVector(SB)
 	MOVQ ·curThread(SB), BX
 	MOVQ thread_fsbase(BX), AX
 	CALL ·setFSBase(SB)
-	MOVQ ·curThread(SB), SP
-	MOVB $0, ·inTier0(SB)
+	MOVQ ·curThread(SB), SI
+	MOVQ $·kstack+const_kstackSize-40(SB), DI
+	MOVQ const_regsGPREnd+16(SI), AX; MOVQ AX, 0(DI)   // RIP
+	MOVQ const_regsGPREnd+24(SI), AX; MOVQ AX, 8(DI)   // CS
+	MOVQ const_regsGPREnd+32(SI), AX; MOVQ AX, 16(DI)  // RFLAGS
+	MOVQ const_regsGPREnd+40(SI), AX; MOVQ AX, 24(DI)  // RSP
+	MOVQ const_regsGPREnd+48(SI), AX; MOVQ AX, 32(DI)  // SS
+	MOVQ SI, SP
 	POP_GPRS
-	ADDQ $16, SP // vector, error code
+	MOVQ $·kstack+const_kstackSize-40(SB), SP
+	MOVB $0, ·inTier0(SB)
+	JMP  ·iretToUser(SB)
+
+// iretToUser unmasks interrupts and returns to the thread. kvm-pvm's emulated IRETQ does
+// not set vif, so it is set here; an interrupt arriving before the IRETQ is taken as one
+// that interrupted the thread (trapCommon recognises this function's address).
+TEXT ·iretToUser(SB),NOSPLIT|NOFRAME,$0
+	MOVB $1, const_pvmPageAddr
 	IRETQ
 
 // setFSBase sets FS base to AX. WRFSBASE is native (35 cycles) once CR4.FSGSBASE is set;

@@ -7,7 +7,10 @@ package tier0
 const (
 	maxFDs        = 64
 	maxEpollWatch = 16
+)
 
+// File kinds.
+const (
 	fdFree = iota
 	fdConsole
 	fdEventfd

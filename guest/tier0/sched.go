@@ -47,9 +47,14 @@ type thread struct {
 
 	clearTID uintptr // CLONE_CHILD_CLEARTID / set_tid_address
 	sigmask  uint64
-	altSP    uint64
-	altFlags uint64
-	altSize  uint64
+	pending  uint64 // signals posted and not yet delivered
+	// A synchronous signal from an exception, with its si_code and si_addr.
+	faultSig  uint64
+	faultCode int64
+	faultAddr uint64
+	altSP     uint64
+	altFlags  uint64
+	altSize   uint64
 }
 
 var (
@@ -194,10 +199,12 @@ func schedule(yield bool) {
 		if runqHead == runqTail {
 			sliceEnd = 0
 			arm(now)
+			deliverSignal()
 			return
 		}
 		if !yield && sliceEnd != 0 && now < sliceEnd {
 			arm(now)
+			deliverSignal()
 			return
 		}
 		enqueue(cur)
@@ -225,6 +232,7 @@ func schedule(yield bool) {
 	}
 	sliceEnd = now + sliceTicks
 	arm(now)
+	deliverSignal()
 }
 
 // arm programs the TSC-deadline timer for the next event, writing the MSR (a trap) only

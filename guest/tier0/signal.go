@@ -1,8 +1,12 @@
 package tier0
 
-// Signal dispositions and masks, kept as Linux keeps them. Delivery into tier 1 is not
-// implemented yet: tgkill is accepted and dropped, so the Go runtime's asynchronous
-// preemption (SIGURG) falls back to cooperative preemption.
+// Signals, delivered the way Linux delivers them to a process: a struct rt_sigframe on the
+// thread's stack (or its sigaltstack with SA_ONSTACK), the handler entered with (sig,
+// &siginfo, &ucontext), and rt_sigreturn restoring the interrupted context. The Go
+// runtime needs this for asynchronous preemption (SIGURG from tgkill) and to turn faults
+// (a nil dereference) into panics.
+
+import "github.com/pithvm/pith/abi"
 
 const (
 	maxSignals   = 64
@@ -14,7 +18,42 @@ const (
 	ssDisable    = 2
 	sigactionLen = 32 // struct sigaction for rt_sigaction: handler, flags, restorer, mask
 	stackTLen    = 24 // stack_t: ss_sp, ss_flags (+pad), ss_size
+
+	sigILL  = 4
+	sigTRAP = 5
+	sigFPE  = 8
+	sigSEGV = 11
+	sigURG  = 23
+
+	sigDFL      = 0
+	sigIGN      = 1
+	saSiginfo   = 4
+	saOnstack   = 0x08000000
+	saRestorer  = 0x04000000
+	saNodefer   = 0x40000000
+	saResethand = 0x80000000
+
+	siTkill    = -6
+	siKernel   = 0x80
+	segvMaperr = 1
+	segvAccerr = 2
+	ssOnstack  = 1
+	redZone    = 128
+	ucFPXState = 1
+
+	// struct rt_sigframe (arch/x86/include/asm/sigframe.h): pretcode, then struct
+	// ucontext (uc_flags, uc_link, uc_stack, uc_mcontext, uc_sigmask), then siginfo.
+	frameUcontext   = 8
+	ucStack         = 16
+	ucMcontext      = 40
+	ucSigmask       = 40 + 256
+	frameSiginfo    = 8 + 304
+	frameSize       = frameSiginfo + 128
+	mcontextFPState = 8 * 23 // struct sigcontext: fpstate pointer after 18 regs, csgsfsss, err, trapno, oldmask, cr2
 )
+
+// Signals whose default action is to be ignored (SIGCHLD, SIGURG, SIGWINCH, SIGCONT).
+const defaultIgnored = 1<<(17-1) | 1<<(sigURG-1) | 1<<(28-1) | 1<<(18-1)
 
 // sigaction mirrors the kernel's struct sigaction on x86-64.
 type sigaction struct {
@@ -101,4 +140,241 @@ func sysSigaltstack(ss, oss uint64) int64 {
 		}
 	}
 	return 0
+}
+
+//go:nosplit
+func sigbit(sig uint64) uint64 { return 1 << ((sig - 1) & 63) }
+
+// threadByTID finds a live thread, or -1.
+//
+//go:nosplit
+func threadByTID(tid int64) int32 {
+	i := int32(tid - 1)
+	if i < 0 || i >= liveLimit || threadAt(i).state == threadFree {
+		return -1
+	}
+	return i
+}
+
+// sysTgkill implements tgkill(2) and tkill(2) (tgid is ignored: there is one process).
+//
+//go:nosplit
+func sysTgkill(tid, sig uint64) int64 {
+	i := threadByTID(int64(tid))
+	if i < 0 {
+		return -errESRCH
+	}
+	if sig == 0 {
+		return 0
+	}
+	if sig > maxSignals {
+		return -errEINVAL
+	}
+	postSignal(i, sig)
+	return 0
+}
+
+// sysKill implements kill(2) for this process: the signal goes to a thread not blocking it.
+//
+//go:nosplit
+func sysKill(pid, sig uint64) int64 {
+	if int64(pid) != 1 && pid != 0 && int64(pid) != -1 {
+		return -errESRCH
+	}
+	if sig == 0 {
+		return 0
+	}
+	if sig > maxSignals {
+		return -errEINVAL
+	}
+	target := cur
+	for i := int32(0); i < liveLimit; i++ {
+		if t := threadAt(i); t.state != threadFree && t.sigmask&sigbit(sig) == 0 {
+			target = i
+			break
+		}
+	}
+	postSignal(target, sig)
+	return 0
+}
+
+// postSignal marks sig pending on thread i and interrupts a wait it is blocked in.
+//
+//go:nosplit
+func postSignal(i int32, sig uint64) {
+	t := threadAt(i)
+	act := &sigactions[(sig-1)&(maxSignals-1)]
+	if act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
+		return
+	}
+	t.pending |= sigbit(sig)
+	if t.state == threadBlocked && t.sigmask&sigbit(sig) == 0 {
+		wake(i, -errEINTR)
+	}
+}
+
+// deliverSignal enters the handler of one deliverable pending signal of the current
+// thread, if any. It is the last step before returning to a thread.
+//
+//go:nosplit
+func deliverSignal() {
+	t := current()
+	ready := t.pending &^ t.sigmask
+	if ready == 0 {
+		return
+	}
+	sig := uint64(1)
+	for ready&1 == 0 {
+		ready >>= 1
+		sig++
+	}
+	t.pending &^= sigbit(sig)
+	code, faultAddr := int64(siTkill), uint64(0)
+	if t.faultSig == sig {
+		code, faultAddr = t.faultCode, t.faultAddr
+		t.faultSig = 0
+	}
+	act := &sigactions[(sig-1)&(maxSignals-1)]
+	if act.handler == sigDFL {
+		// The default action of every signal that reaches here is to end the process.
+		exitGuest(128 + uint32(sig))
+	}
+	if !setupFrame(t, sig, act, code, faultAddr) {
+		exitGuest(128 + sigSEGV) // no room for the frame: Linux kills with SIGSEGV too
+	}
+	if act.flags&saNodefer == 0 {
+		t.sigmask |= sigbit(sig)
+	}
+	t.sigmask |= act.mask &^ (sigbit(sigKill) | sigbit(sigStop))
+	if act.flags&saResethand != 0 {
+		act.handler = sigDFL
+	}
+}
+
+// setupFrame builds a struct rt_sigframe for sig and points the thread at the handler.
+//
+//go:nosplit
+func setupFrame(t *thread, sig uint64, act *sigaction, code int64, faultAddr uint64) bool {
+	r := &t.regs
+	sp := r.RSP - redZone
+	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize
+	if act.flags&saOnstack != 0 && t.altSize != 0 && !onAlt {
+		sp = t.altSP + t.altSize
+	}
+	fpstate := (sp - xsaveAreaSize) &^ 63
+	frame := ((fpstate - frameSize) &^ 15) - 8
+	if !mapped(uintptr(frame), uintptr(sp-frame)) {
+		return false
+	}
+	f := uintptr(frame)
+	zeroBytes(f, frameSize)
+	copyBytes(uintptr(fpstate), t.xsave, xsaveAreaSize)
+	*(*uint64)(addr(f)) = act.restorer
+	uc := f + frameUcontext
+	*(*uint64)(addr(uc)) = ucFPXState
+	*(*uint64)(addr(uc + ucStack)) = t.altSP
+	altFlags := uint64(ssDisable)
+	if t.altSize != 0 {
+		altFlags = 0
+		if onAlt {
+			altFlags = ssOnstack
+		}
+	}
+	*(*uint64)(addr(uc + ucStack + 8)) = altFlags
+	*(*uint64)(addr(uc + ucStack + 16)) = t.altSize
+	saveMcontext(uc+ucMcontext, r, fpstate)
+	*(*uint64)(addr(uc + ucSigmask)) = t.sigmask
+	info := f + frameSiginfo
+	*(*int32)(addr(info)) = int32(sig)
+	*(*int32)(addr(info + 8)) = int32(code)
+	if code == siTkill {
+		*(*int32)(addr(info + 16)) = 1 // si_pid
+	} else {
+		*(*uint64)(addr(info + 16)) = faultAddr // si_addr
+	}
+	r.RSP = frame
+	r.RIP = act.handler
+	r.RDI = sig
+	r.RSI = uint64(info)
+	r.RDX = uint64(uc)
+	r.RAX = 0
+	r.RFLAGS &^= 1<<10 | 1<<8 // DF, TF
+	return true
+}
+
+// saveMcontext writes struct sigcontext (arch/x86/include/uapi/asm/sigcontext.h).
+//
+//go:nosplit
+func saveMcontext(mc uintptr, r *abi.Regs, fpstate uint64) {
+	regs := [18]uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15,
+		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, r.RIP, r.RFLAGS}
+	for i := uintptr(0); i < 18; i++ {
+		*(*uint64)(addr(mc + 8*i)) = regs[i]
+	}
+	*(*uint16)(addr(mc + 144)) = abi.SelUserCode
+	*(*uint16)(addr(mc + 150)) = abi.SelUserData
+	*(*uint64)(addr(mc + 160)) = r.Vector    // trapno
+	*(*uint64)(addr(mc + 152)) = r.ErrorCode // err
+	*(*uint64)(addr(mc + mcontextFPState)) = fpstate
+}
+
+// sysRtSigreturn restores the context saved by setupFrame.
+//
+//go:nosplit
+func sysRtSigreturn() int64 {
+	t := current()
+	r := &t.regs
+	uc := uintptr(r.RSP) - 8 + frameUcontext
+	if !mapped(uc, frameSize) {
+		exitGuest(128 + sigSEGV)
+	}
+	mc := uc + ucMcontext
+	p := func(i uintptr) uint64 { return *(*uint64)(addr(mc + 8*i)) }
+	r.R8, r.R9, r.R10, r.R11 = p(0), p(1), p(2), p(3)
+	r.R12, r.R13, r.R14, r.R15 = p(4), p(5), p(6), p(7)
+	r.RDI, r.RSI, r.RBP, r.RBX = p(8), p(9), p(10), p(11)
+	r.RDX, r.RAX, r.RCX, r.RSP = p(12), p(13), p(14), p(15)
+	r.RIP = p(16)
+	const userFlags = 0x3f7fd5 // what a thread may change: not IOPL, VM, VIF...
+	r.RFLAGS = (r.RFLAGS &^ userFlags) | (p(17) & userFlags) | 1<<9
+	if fp := uintptr(p(mcontextFPState / 8)); fp != 0 && mapped(fp, xsaveAreaSize) {
+		copyBytes(t.xsave, fp, xsaveAreaSize)
+		// Keep XRSTOR from faulting on a corrupted header: clear reserved bits.
+		*(*uint64)(addr(t.xsave + 512 + 8)) = 0
+	}
+	t.sigmask = *(*uint64)(addr(uc + ucSigmask)) &^ (sigbit(sigKill) | sigbit(sigStop))
+	return int64(r.RAX)
+}
+
+// faultSignal turns an exception in a thread into a synchronous signal. It reports false
+// if the thread cannot take it (no handler, or the signal is blocked): then the guest dies.
+//
+//go:nosplit
+func faultSignal(t *thread, cr2 uint64) bool {
+	var sig uint64
+	code := int64(siKernel)
+	switch t.regs.Vector {
+	case 0, 16, 19: // divide error, x87 and SIMD floating-point errors
+		sig, code = sigFPE, 1
+	case 1, 3: // debug, breakpoint
+		sig = sigTRAP
+	case 6: // invalid opcode
+		sig, code = sigILL, 2
+	case 14:
+		sig, code = sigSEGV, segvMaperr
+		if t.regs.ErrorCode&1 != 0 {
+			code = segvAccerr
+		}
+	case 13, 12, 17: // general protection, stack fault, alignment
+		sig = sigSEGV
+	default:
+		return false
+	}
+	act := &sigactions[(sig-1)&(maxSignals-1)]
+	if act.handler == sigDFL || act.handler == sigIGN || t.sigmask&sigbit(sig) != 0 {
+		return false
+	}
+	t.faultSig, t.faultCode, t.faultAddr = sig, code, cr2
+	t.pending |= sigbit(sig)
+	return true
 }

@@ -24,6 +24,8 @@ const (
 	// idle's layout: MOVB $1, abs32 (8 bytes), STI (1), HLT (1). test/tier0check checks it.
 	idleHLTOffset = 9
 	idleAfterHLT  = 10
+	// iretToUser's layout: MOVB $1, abs32 (8 bytes), then IRETQ.
+	iretOffset = 8
 
 	vectorXSAVE  = 0
 	vectorFXSAVE = 1
@@ -56,6 +58,9 @@ func syscallEntry()
 
 // resumeThread returns to the thread in curThread. It does not return.
 func resumeThread()
+
+// iretToUser is the last step of resumeThread.
+func iretToUser()
 
 // idle waits with interrupts unmasked until one arrives.
 func idle()

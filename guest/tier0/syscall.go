@@ -18,6 +18,7 @@ const (
 	nrBrk            = 12
 	nrRtSigaction    = 13
 	nrRtSigprocmask  = 14
+	nrRtSigreturn    = 15
 	nrIoctl          = 16
 	nrSchedYield     = 24
 	nrMadvise        = 28
@@ -164,8 +165,14 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrExitGroup:
 		exitGuest(uint32(a0))
 		return 0
-	case nrKill, nrTkill, nrTgkill:
-		return 0
+	case nrKill:
+		return sysKill(a0, a1)
+	case nrTkill:
+		return sysTgkill(a0, a1)
+	case nrTgkill:
+		return sysTgkill(a1, a2)
+	case nrRtSigreturn:
+		return sysRtSigreturn()
 	case nrUname:
 		return sysUname(a0)
 	case nrFcntl:

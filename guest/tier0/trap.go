@@ -34,6 +34,10 @@ func handleTrap() {
 			return
 		}
 	}
+	if faultSignal(t, cr2) {
+		schedule(false)
+		return
+	}
 	crash(abi.CrashException, &t.regs, cr2, 0)
 }
 

@@ -82,7 +82,13 @@ func (f *machineFlags) config() (monitor.Config, error) {
 	if f.standard {
 		mode = monitor.ModeStandard
 	}
-	return monitor.Config{Kernel: kernelPath(), Memory: mem, CPUs: f.cpus, Mode: mode, Started: started}, nil
+	var deadline time.Duration
+	if d := os.Getenv("PITH_DEADLINE"); d != "" {
+		if deadline, err = time.ParseDuration(d); err != nil {
+			return monitor.Config{}, fmt.Errorf("PITH_DEADLINE=%q: %v", d, err)
+		}
+	}
+	return monitor.Config{Kernel: kernelPath(), Memory: mem, CPUs: f.cpus, Mode: mode, Started: started, Deadline: deadline}, nil
 }
 
 // parseSize reads sizes like 512m, 2g or 1048576 (bytes), rounded up to 2 MiB.

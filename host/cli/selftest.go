@@ -12,6 +12,7 @@ import (
 type selftestOptions struct {
 	machine machineFlags
 	inject  string
+	only    string
 	timing  bool
 }
 
@@ -25,6 +26,7 @@ func newSelftestCommand() *cobra.Command {
 	}
 	o.machine.register(c)
 	c.Flags().StringVar(&o.inject, "inject-failure", "", "make the named check fail (to test the failure path)")
+	c.Flags().StringVar(&o.only, "only", "", "run only the named check")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	return c
 }
@@ -34,9 +36,12 @@ func runSelftest(o *selftestOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg.Args = []string{"pith-kernel", "selftest"}
+	cfg.Args = []string{"pith-kernel", "selftest", fmt.Sprintf("-memory=%d", cfg.Memory), fmt.Sprintf("-cpus=%d", cfg.CPUs)}
 	if o.inject != "" {
 		cfg.Args = append(cfg.Args, "-inject-failure="+o.inject)
+	}
+	if o.only != "" {
+		cfg.Args = append(cfg.Args, "-only="+o.only)
 	}
 	cfg.Timing = o.timing
 	res, err := monitor.Run(cfg)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -48,6 +49,8 @@ type Config struct {
 	Mode    Mode
 	Timing  bool // stop once when tier 1 reaches main to time it
 	Started time.Time
+	// Deadline, if set, stops a guest still running after it and reports where it was.
+	Deadline time.Duration
 }
 
 // Result is how a guest ended.
@@ -161,6 +164,15 @@ func Run(c Config) (*Result, error) {
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
+	if c.Deadline > 0 {
+		tid := unix.Gettid()
+		t := time.AfterFunc(c.Deadline, func() {
+			m.expired.Store(true)
+			cpu.SetImmediateExit(true)
+			unix.Tgkill(unix.Getpid(), tid, unix.SIGURG) // kick KVM_RUN out with EINTR
+		})
+		defer t.Stop()
+	}
 	return m.loop()
 }
 
@@ -226,6 +238,8 @@ type machine struct {
 	pvm    bool
 	serial bytes.Buffer
 	res    Result
+
+	expired atomic.Bool
 }
 
 func (m *machine) loop() (*Result, error) {
@@ -235,6 +249,10 @@ func (m *machine) loop() (*Result, error) {
 		err := m.cpu.Run()
 		exits++
 		if err != nil {
+			if m.expired.Load() {
+				m.drain()
+				return nil, m.crashCPU(fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats))
+			}
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 				continue
 			}

@@ -3,13 +3,54 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"syscall"
+	"unsafe"
 
+	"github.com/pithvm/pith/abi"
 	_ "github.com/pithvm/pith/guest/tier0" // the supervisor, entered through the ELF entry
+	"github.com/pithvm/pith/guest/selftest"
 )
 
 func main() {
-	fmt.Println("hello from tier 1", os.Args)
-	os.Exit(3)
+	syscall.RawSyscall(abi.SysPithMainReached, 0, 0, 0)
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "pith-kernel: no mode given (selftest)")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "selftest":
+		os.Exit(runSelftest(os.Args[2:]))
+	default:
+		fmt.Fprintf(os.Stderr, "pith-kernel: unknown mode %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func runSelftest(args []string) int {
+	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
+	var c selftest.Config
+	fs.Uint64Var(&c.Memory, "memory", 0, "guest memory in bytes")
+	fs.IntVar(&c.CPUs, "cpus", 0, "expected vCPUs")
+	fs.StringVar(&c.Inject, "inject-failure", "", "check to fail on purpose")
+	fs.StringVar(&c.Only, "only", "", "run only this check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c.Stats = stats
+	if !selftest.Run(os.Stdout, c) {
+		return 1
+	}
+	return 0
+}
+
+// stats asks tier 0 for its trap counters and the monitor's exit count.
+func stats() (traps, exits uint64, ok bool) {
+	var s abi.Stats
+	if _, _, e := syscall.RawSyscall(abi.SysPithStats, uintptr(unsafe.Pointer(&s)), 0, 0); e != 0 {
+		return 0, 0, false
+	}
+	return s.Syscalls + s.Exceptions + s.Interrupts, s.Exits, true
 }
