@@ -61,7 +61,7 @@ type Result struct {
 	PVM      bool
 	// Wall times from Config.Started.
 	Booted, MainReached, Exited time.Duration
-	GuestStartNanos              uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
+	GuestStartNanos             uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
 }
 
 // CrashError is a guest that died.

@@ -10,8 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
-	_ "github.com/pithvm/pith/guest/tier0" // the supervisor, entered through the ELF entry
 	"github.com/pithvm/pith/guest/selftest"
+	_ "github.com/pithvm/pith/guest/tier0" // the supervisor, entered through the ELF entry
 )
 
 func main() {
