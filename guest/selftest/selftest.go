@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,11 +254,17 @@ func checkRecover(Config) (string, error) {
 	var s []int
 	i := 3
 	v := msg(func() { _ = s[i] })
-	if err, ok := v.(runtime.Error); !ok {
+	if _, ok := v.(runtime.Error); !ok {
 		return "", fmt.Errorf("index out of range recovered %v, want a runtime.Error", v)
-	} else {
-		return "recovered: boom; " + err.Error(), nil
 	}
+	// A nil dereference is a hardware fault turned into SIGSEGV, then into a panic.
+	var p *struct{ x [64]int }
+	v = msg(func() { p.x[7] = 1 })
+	err, ok := v.(runtime.Error)
+	if !ok || !strings.Contains(err.Error(), "nil pointer dereference") {
+		return "", fmt.Errorf("nil dereference recovered %v, want a nil pointer runtime.Error", v)
+	}
+	return "recovered: boom; index out of range; " + err.Error(), nil
 }
 
 // checkCPUs compares NumCPU and GOMAXPROCS with the configured vCPUs.
