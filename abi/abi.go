@@ -77,6 +77,7 @@ const (
 const (
 	SysPithStats       = 0x7000 // copy Stats to the buffer in the first argument
 	SysPithMainReached = 0x7001 // tier 1 reached main (an exit to the monitor with FlagTiming)
+	SysPithFault       = 0x7002 // make tier 0 fault on purpose: tests the crash report path
 )
 
 // ConsoleFD values in a console record.

@@ -58,10 +58,9 @@ const (
 	nrGetrandom      = 318
 	nrRseq           = 334
 
-	// nrPithStats copies abi.Stats to the buffer in the first argument.
-	nrPithStats = 0x7000
-	// nrPithMainReached marks tier 1 reaching main (a monitor exit only with FlagTiming).
-	nrPithMainReached = 0x7001
+	nrPithStats       = abi.SysPithStats
+	nrPithMainReached = abi.SysPithMainReached
+	nrPithFault       = abi.SysPithFault
 )
 
 const (
@@ -218,6 +217,8 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		}
 		*(*abi.Stats)(addr(uintptr(a0))) = info().Stats
 		return 0
+	case nrPithFault:
+		return int64(*(*uint64)(addr(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:
 		info().Stats.MainTSC = rdtsc()
 		if info().Flags&abi.FlagTiming != 0 {

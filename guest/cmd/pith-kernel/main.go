@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"syscall"
 	"unsafe"
 
@@ -40,6 +41,18 @@ func runSelftest(args []string) int {
 		return 2
 	}
 	c.Stats = stats
+	switch c.Inject {
+	case "tier0-fault":
+		// Tier 0 reads an unmapped address: the monitor must report a tier-0 crash.
+		syscall.RawSyscall(abi.SysPithFault, 0x10, 0, 0)
+	case "tier1-fault":
+		// A fault tier 1 cannot take (SIGSEGV blocked): the guest dies with a crash report.
+		signal.Ignore() // keep the runtime from unblocking it
+		var set uint64 = 1 << (syscall.SIGSEGV - 1)
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		var p *[4]int
+		p[3] = 1
+	}
 	if !selftest.Run(os.Stdout, c) {
 		return 1
 	}
