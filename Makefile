@@ -1,5 +1,6 @@
 # pith: `make` builds bin/pith and the guest kernel bin/pith-kernel; `make test` runs the tests.
 GO ?= go
+BIN ?= bin
 KERNEL_LDFLAGS := -E=github.com/pithvm/pith/guest/tier0.start
 
 .PHONY: all kernel pith test demo clean
@@ -7,13 +8,13 @@ KERNEL_LDFLAGS := -E=github.com/pithvm/pith/guest/tier0.start
 all: pith kernel
 
 pith:
-	$(GO) build -o bin/pith ./cmd/pith
+	$(GO) build -o $(BIN)/pith ./cmd/pith
 
 kernel:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='$(KERNEL_LDFLAGS)' -o bin/pith-kernel ./guest/cmd/pith-kernel
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='$(KERNEL_LDFLAGS)' -o $(BIN)/pith-kernel ./guest/cmd/pith-kernel
 
 demo: all
-	./bin/pith selftest
+	$(BIN)/pith selftest
 
 test:
 	bash tools/test.sh

@@ -106,7 +106,8 @@ type Crash struct {
 // report them and the monitor can print them.
 type Stats struct {
 	Syscalls   uint64 // SYSCALL traps into tier 0
-	Exceptions uint64 // exceptions (page faults included) taken by tier 0
+	Exceptions uint64 // exceptions taken by tier 0, demand-paging faults excluded
+	PageFaults uint64 // page faults that backed tier-1 memory on first access
 	Interrupts uint64 // interrupts delivered to tier 0
 	Switches   uint64 // thread switches
 	Exits      uint64 // exits to the monitor (written by the monitor before each resume)

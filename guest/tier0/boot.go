@@ -80,7 +80,7 @@ func boot() {
 func initialStack() uint64 {
 	bi := info()
 	base := uint64(stackTop - stackReserve)
-	if !insertRegion(base, stackTop) || !backRange(stackTop-stackBacked, stackTop) {
+	if !insertRegion(base, stackTop, protRW) || !backRange(stackTop-stackBacked, stackTop) {
 		return 0
 	}
 	n := bi.CmdlineLen

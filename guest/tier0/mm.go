@@ -7,11 +7,12 @@ import (
 )
 
 // Memory. All guest-physical memory is identity-mapped (built by the monitor) so tier 0
-// reaches any frame at its physical address. Tier-1 mappings live above that, each backed
-// when mapped: with 2 MiB pages where a whole aligned block is mapped, 4 KiB pages
-// elsewhere. Backing a page only writes a page-table entry; the host supplies the memory on
-// first touch, so a mapping costs no host memory until used, and there are no guest page
-// faults for ordinary memory (each costs ~20 us on kvm-pvm).
+// reaches any frame at its physical address. Tier-1 mappings live above that. A mapping is
+// backed on first access, one 2 MiB block at a time: a block wholly inside an accessible
+// region gets a 2 MiB page, the edges of a region get 4 KiB pages. So a guest page fault
+// (~20 us on kvm-pvm) happens once per 2 MiB, not per page, and mappings that are never
+// touched (the Go runtime maps tens of MiB it never uses) cost nothing. Backing a page only
+// writes a page-table entry; the host supplies the memory itself on the first touch.
 
 const (
 	pageSize    = 4096
@@ -32,9 +33,10 @@ const (
 	maxFlushes   = 16
 )
 
-// region is a range of tier-1 address space that is mapped or reserved.
+// region is a range of tier-1 address space that is mapped (prot != 0) or reserved.
 type region struct {
 	start, end uint64
+	prot       uint64
 }
 
 var (
@@ -70,7 +72,7 @@ func initMemory() {
 	hintSmall = end / pageSize / 64
 	hintHuge = hintSmall
 	mmapTop = mmapTopStart
-	insertRegion(abi.KernelBase, bi.KernelEnd)
+	insertRegion(abi.KernelBase, bi.KernelEnd, protRW)
 }
 
 //go:nosplit
@@ -324,30 +326,81 @@ func flushTLBDone() {
 	nflush = 0
 }
 
-// mapped reports whether every page of [p, p+n) is present: a tier-1 pointer tier 0 may
-// read or write.
+// present reports whether va is mapped to a frame now.
+//
+//go:nosplit
+func present(va uint64) bool {
+	pde := pdeFor(va, false)
+	if pde == nil || *pde&pteP == 0 {
+		return false
+	}
+	return *pde&ptePS != 0 || *pteAt(*pde, va>>12)&pteP != 0
+}
+
+// mapped reports whether every page of [p, p+n) is accessible, backing what is not yet:
+// a tier-1 pointer tier 0 may then read or write.
 //
 //go:nosplit
 func mapped(p, n uintptr) bool {
 	if p+n < p || uint64(p+n) > userVAEnd {
 		return false
 	}
-	if n == 0 {
-		return true
+	for va := uint64(p) &^ (pageSize - 1); va < uint64(p+n); va += pageSize {
+		if !present(va) && !backOnAccess(va) {
+			return false
+		}
 	}
-	for va := uint64(p) &^ (pageSize - 1); va < uint64(p+n); {
-		pde := pdeFor(va, false)
-		if pde == nil || *pde&pteP == 0 {
+	return true
+}
+
+// backOnAccess backs the part of va's 2 MiB block that lies in va's region, if that region
+// is accessible. It is the page-fault path for tier-1 memory.
+//
+//go:nosplit
+func backOnAccess(va uint64) bool {
+	i := regionIndex(va)
+	if i < 0 {
+		return false
+	}
+	r := regionAt(i)
+	if r.prot == protNone {
+		return false
+	}
+	lo, hi := va&^(hugeSize-1), (va+hugeSize)&^(hugeSize-1)
+	if lo < r.start {
+		lo = r.start
+	}
+	if hi > r.end {
+		hi = r.end
+	}
+	if !backRange(lo, hi) {
+		crash(abi.CrashOutOfMem, &current().regs, va, 0)
+	}
+	return true
+}
+
+// regionIndex finds the region containing va, or -1.
+//
+//go:nosplit
+func regionIndex(va uint64) int32 {
+	for i := int32(0); i < nregions; i++ {
+		if r := regionAt(i); r.start <= va && va < r.end {
+			return i
+		}
+	}
+	return -1
+}
+
+// covered reports whether regions cover all of [start, end).
+//
+//go:nosplit
+func covered(start, end uint64) bool {
+	for start < end {
+		i := regionIndex(start)
+		if i < 0 {
 			return false
 		}
-		if *pde&ptePS != 0 {
-			va = (va + hugeSize) &^ (hugeSize - 1)
-			continue
-		}
-		if *pteAt(*pde, va>>12)&pteP == 0 {
-			return false
-		}
-		va += pageSize
+		start = regionAt(i).end
 	}
 	return true
 }
@@ -368,21 +421,24 @@ func overlaps(start, end uint64) bool {
 	return false
 }
 
+// insertRegion adds [start, end), which must not overlap a region, merging it with
+// neighbours of the same protection.
+//
 //go:nosplit
-func insertRegion(start, end uint64) bool {
+func insertRegion(start, end, prot uint64) bool {
 	i := int32(0)
 	for i < nregions && regionAt(i).start < start {
 		i++
 	}
-	if i > 0 && regionAt(i-1).end == start {
+	if i > 0 && regionAt(i-1).end == start && regionAt(i-1).prot == prot {
 		regionAt(i - 1).end = end
-		if i < nregions && regionAt(i).start == end {
+		if i < nregions && regionAt(i).start == end && regionAt(i).prot == prot {
 			regionAt(i - 1).end = regionAt(i).end
 			removeRegionAt(i)
 		}
 		return true
 	}
-	if i < nregions && regionAt(i).start == end {
+	if i < nregions && regionAt(i).start == end && regionAt(i).prot == prot {
 		regionAt(i).start = start
 		return true
 	}
@@ -392,7 +448,7 @@ func insertRegion(start, end uint64) bool {
 	for j := nregions; j > i; j-- {
 		*regionAt(j) = *regionAt(j - 1)
 	}
-	*regionAt(i) = region{start, end}
+	*regionAt(i) = region{start, end, prot}
 	nregions++
 	return true
 }
@@ -426,7 +482,7 @@ func removeRegion(start, end uint64) bool {
 			if nregions >= maxRegions {
 				return false
 			}
-			tail := region{end, r.end}
+			tail := region{end, r.end, r.prot}
 			r.end = start
 			for j := nregions; j > i+1; j-- {
 				*regionAt(j) = *regionAt(j - 1)

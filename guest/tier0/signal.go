@@ -6,7 +6,11 @@ package tier0
 // runtime needs this for asynchronous preemption (SIGURG from tgkill) and to turn faults
 // (a nil dereference) into panics.
 
-import "github.com/pithvm/pith/abi"
+import (
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
 
 const (
 	maxSignals   = 64
@@ -302,19 +306,31 @@ func setupFrame(t *thread, sig uint64, act *sigaction, code int64, faultAddr uin
 	return true
 }
 
+// mcontextRegs lists abi.Regs fields in struct sigcontext's order (r8 ... rip, eflags).
+var mcontextRegs = [18]uintptr{
+	unsafe.Offsetof(abi.Regs{}.R8), unsafe.Offsetof(abi.Regs{}.R9),
+	unsafe.Offsetof(abi.Regs{}.R10), unsafe.Offsetof(abi.Regs{}.R11),
+	unsafe.Offsetof(abi.Regs{}.R12), unsafe.Offsetof(abi.Regs{}.R13),
+	unsafe.Offsetof(abi.Regs{}.R14), unsafe.Offsetof(abi.Regs{}.R15),
+	unsafe.Offsetof(abi.Regs{}.RDI), unsafe.Offsetof(abi.Regs{}.RSI),
+	unsafe.Offsetof(abi.Regs{}.RBP), unsafe.Offsetof(abi.Regs{}.RBX),
+	unsafe.Offsetof(abi.Regs{}.RDX), unsafe.Offsetof(abi.Regs{}.RAX),
+	unsafe.Offsetof(abi.Regs{}.RCX), unsafe.Offsetof(abi.Regs{}.RSP),
+	unsafe.Offsetof(abi.Regs{}.RIP), unsafe.Offsetof(abi.Regs{}.RFLAGS),
+}
+
 // saveMcontext writes struct sigcontext (arch/x86/include/uapi/asm/sigcontext.h).
 //
 //go:nosplit
 func saveMcontext(mc uintptr, r *abi.Regs, fpstate uint64) {
-	regs := [18]uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15,
-		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, r.RIP, r.RFLAGS}
+	regs := uintptr(unsafe.Pointer(r))
 	for i := uintptr(0); i < 18; i++ {
-		*(*uint64)(addr(mc + 8*i)) = regs[i]
+		*(*uint64)(addr(mc + 8*i)) = *(*uint64)(addr(regs + mcontextRegs[i]))
 	}
 	*(*uint16)(addr(mc + 144)) = abi.SelUserCode
 	*(*uint16)(addr(mc + 150)) = abi.SelUserData
-	*(*uint64)(addr(mc + 160)) = r.Vector    // trapno
 	*(*uint64)(addr(mc + 152)) = r.ErrorCode // err
+	*(*uint64)(addr(mc + 160)) = r.Vector    // trapno
 	*(*uint64)(addr(mc + mcontextFPState)) = fpstate
 }
 
@@ -329,15 +345,14 @@ func sysRtSigreturn() int64 {
 		exitGuest(128 + sigSEGV)
 	}
 	mc := uc + ucMcontext
-	p := func(i uintptr) uint64 { return *(*uint64)(addr(mc + 8*i)) }
-	r.R8, r.R9, r.R10, r.R11 = p(0), p(1), p(2), p(3)
-	r.R12, r.R13, r.R14, r.R15 = p(4), p(5), p(6), p(7)
-	r.RDI, r.RSI, r.RBP, r.RBX = p(8), p(9), p(10), p(11)
-	r.RDX, r.RAX, r.RCX, r.RSP = p(12), p(13), p(14), p(15)
-	r.RIP = p(16)
+	flags := r.RFLAGS
+	regs := uintptr(unsafe.Pointer(r))
+	for i := uintptr(0); i < 18; i++ {
+		*(*uint64)(addr(regs + mcontextRegs[i])) = *(*uint64)(addr(mc + 8*i))
+	}
 	const userFlags = 0x3f7fd5 // what a thread may change: not IOPL, VM, VIF...
-	r.RFLAGS = (r.RFLAGS &^ userFlags) | (p(17) & userFlags) | 1<<9
-	if fp := uintptr(p(mcontextFPState / 8)); fp != 0 && mapped(fp, xsaveAreaSize) {
+	r.RFLAGS = (flags &^ userFlags) | (r.RFLAGS & userFlags) | 1<<9
+	if fp := uintptr(*(*uint64)(addr(mc + mcontextFPState))); fp != 0 && mapped(fp, xsaveAreaSize) {
 		copyBytes(t.xsave, fp, xsaveAreaSize)
 		// Keep XRSTOR from faulting on a corrupted header: clear reserved bits.
 		*(*uint64)(addr(t.xsave + 512 + 8)) = 0

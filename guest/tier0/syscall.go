@@ -65,6 +65,7 @@ const (
 
 const (
 	protNone        = 0
+	protRW          = 3
 	mapFixed        = 0x10
 	mapAnonymous    = 0x20
 	mapFixedNoRepl  = 0x100000
@@ -281,10 +282,7 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 			}
 		}
 	}
-	if !insertRegion(start, start+n) {
-		return -errENOMEM
-	}
-	if prot != protNone && !backRange(start, start+n) {
+	if !insertRegion(start, start+n, prot) {
 		return -errENOMEM
 	}
 	return int64(start)
@@ -310,10 +308,12 @@ func sysMprotect(start, length, prot uint64) int64 {
 		return -errEINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start {
+	if end > userVAEnd || end < start || !covered(start, end) {
 		return -errENOMEM
 	}
-	if prot != protNone && !backRange(start, end) {
+	// Pages already backed stay readable after PROT_NONE: tier 0 does not enforce it
+	// (there is no isolation inside the guest's one address space on kvm-pvm anyway).
+	if !removeRegion(start, end) || !insertRegion(start, end, prot) {
 		return -errENOMEM
 	}
 	return 0

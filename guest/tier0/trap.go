@@ -27,9 +27,15 @@ func handleTrap() {
 	var cr2 uint64
 	if t.regs.Vector == vectorPageFault {
 		cr2 = readCR2()
-		// A present page can fault only through a stale translation: flush it and retry.
-		if mapped(uintptr(cr2), 1) {
+		switch {
+		case present(cr2):
+			// A present page can fault only through a stale translation: flush, retry.
 			invlpg(uintptr(cr2))
+			schedule(false)
+			return
+		case cr2 < userVAEnd && backOnAccess(cr2):
+			bi.Stats.Exceptions--
+			bi.Stats.PageFaults++
 			schedule(false)
 			return
 		}

@@ -45,6 +45,16 @@ func runSelftest(args []string) int {
 	case "tier0-fault":
 		// Tier 0 reads an unmapped address: the monitor must report a tier-0 crash.
 		syscall.RawSyscall(abi.SysPithFault, 0x10, 0, 0)
+	case "oom":
+		// Keep allocating: the guest must die with an out-of-memory report, not hang.
+		var keep [][]byte
+		for {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
 	case "tier1-fault":
 		// A fault tier 1 cannot take (SIGSEGV blocked): the guest dies with a crash report.
 		signal.Ignore() // keep the runtime from unblocking it

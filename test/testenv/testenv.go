@@ -1,0 +1,94 @@
+// Package testenv builds pith and its guest kernel for end-to-end tests and runs them.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	once     sync.Once
+	dir      string
+	buildErr error
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Build builds bin/pith and bin/pith-kernel into a temporary directory, once per test binary.
+func Build(t testing.TB) (pith, kernel string) {
+	t.Helper()
+	once.Do(func() {
+		dir, buildErr = os.MkdirTemp("", "pith-test-")
+		if buildErr != nil {
+			return
+		}
+		buildErr = run(exec.Command("make", "-s", "-C", Root(), "all", "BIN="+dir))
+	})
+	if buildErr != nil {
+		t.Fatalf("building pith: %v", buildErr)
+	}
+	return filepath.Join(dir, "pith"), filepath.Join(dir, "pith-kernel")
+}
+
+func run(c *exec.Cmd) error {
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("%v: %v\n%s", c.Args, err, out.String())
+	}
+	return nil
+}
+
+// RequireKVM fails the test unless /dev/kvm can be opened: the end-to-end tests are the
+// point of the suite, so a machine without KVM is a loud failure, not a silent pass,
+// unless PITH_SKIP_KVM=1 says so explicitly.
+func RequireKVM(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+		return
+	}
+	if os.Getenv("PITH_SKIP_KVM") == "1" {
+		t.Skipf("SKIPPING: /dev/kvm unusable (%v) and PITH_SKIP_KVM=1", err)
+	}
+	t.Fatalf("/dev/kvm unusable: %v (set PITH_SKIP_KVM=1 to skip the end-to-end tests on a machine without KVM)", err)
+}
+
+// Result is a finished pith command.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+	Wall           time.Duration
+}
+
+// Pith runs the pith binary with args and extra environment, bounded by a deadline.
+func Pith(t testing.TB, env []string, args ...string) Result {
+	t.Helper()
+	pith, kernel := Build(t)
+	c := exec.Command(pith, args...)
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=120s")
+	c.Env = append(c.Env, env...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Run()
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), Wall: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running pith: %v", err)
+	}
+	return r
+}
