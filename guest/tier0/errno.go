@@ -15,6 +15,7 @@ const (
 	errEINVAL    = 22
 	errEMFILE    = 24
 	errENOTTY    = 25
+	errESPIPE    = 29
 	errENOSYS    = 38
 	errETIMEDOUT = 110
 )

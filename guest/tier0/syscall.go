@@ -12,6 +12,7 @@ const (
 	nrRead           = 0
 	nrWrite          = 1
 	nrClose          = 3
+	nrPread64        = 17
 	nrMmap           = 9
 	nrMprotect       = 10
 	nrMunmap         = 11
@@ -117,6 +118,11 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return fdWrite(a0, a1, a2)
 	case nrClose:
 		return fdClose(a0)
+	case nrPread64:
+		if fdAt(int64(a0)) == nil {
+			return -errEBADF
+		}
+		return -errESPIPE // the console, eventfds and epoll are not seekable
 	case nrMmap:
 		return sysMmap(a0, a1, a2, a3, a4, a5)
 	case nrMprotect:
