@@ -203,8 +203,8 @@ TEXT ·saveVector(SB),NOSPLIT|NOFRAME,$0
 	MOVB ·vectorMode(SB), AX
 	CMPB AX, $const_vectorXSAVE
 	JNE  fx
-	MOVL $-1, AX
-	MOVL $-1, DX
+	MOVL ·xsaveMask(SB), AX
+	MOVL ·xsaveMask+4(SB), DX
 	XSAVE64 (CX)
 	RET
 fx:
@@ -220,8 +220,8 @@ TEXT ·restoreVector(SB),NOSPLIT|NOFRAME,$0
 	MOVB ·vectorMode(SB), AX
 	CMPB AX, $const_vectorXSAVE
 	JNE  fx
-	MOVL $-1, AX
-	MOVL $-1, DX
+	MOVL ·xsaveMask(SB), AX
+	MOVL ·xsaveMask+4(SB), DX
 	XRSTOR64 (CX)
 	RET
 fx:
@@ -491,4 +491,13 @@ TEXT ·zeroBytes(SB),NOSPLIT,$0-16
 	XORL AX, AX
 	CLD
 	REP; STOSB
+	RET
+
+// func xgetbv() uint64
+TEXT ·xgetbv(SB),NOSPLIT,$0-8
+	XORL CX, CX
+	XGETBV
+	SHLQ $32, DX
+	ORQ  DX, AX
+	MOVQ AX, ret+0(FP)
 	RET

@@ -64,7 +64,10 @@ type sigaction struct {
 	handler, flags, restorer, mask uint64
 }
 
-var sigactions [maxSignals]sigaction
+var (
+	sigactions [maxSignals]sigaction
+	debugFP    uint32
+)
 
 //go:nosplit
 func sysRtSigaction(sig, act, oact, size uint64) int64 {
@@ -369,8 +372,29 @@ func faultSignal(t *thread, cr2 uint64) bool {
 	var sig uint64
 	code := int64(siKernel)
 	switch t.regs.Vector {
-	case 0, 16, 19: // divide error, x87 and SIMD floating-point errors
-		sig, code = sigFPE, 1
+	case 0: // divide error
+		sig, code = sigFPE, 1 // FPE_INTDIV
+	case 16, 19: // x87 and SIMD floating-point errors
+		sig, code = sigFPE, 7 // FPE_FLTINV
+		if debugFP == 0 {
+			debugFP = 1
+			printk("pith: tier 0: floating-point exception ")
+			printkHex(t.regs.Vector)
+			printk(" mxcsr ")
+			printkHex(uint64(*(*uint32)(addr(t.xsave + xsaveMXCSR))))
+			printk(" xstate_bv ")
+			printkHex(*(*uint64)(addr(t.xsave + 512)))
+			printk(" mode ")
+			printkHex(uint64(vectorMode))
+			_, b, c, _ := cpuid(0xd, 0)
+			printk(" xsave size ")
+			printkHex(uint64(b))
+			printk(" max ")
+			printkHex(uint64(c))
+			printk(" xcr0 ")
+			printkHex(xgetbv())
+			printk("\n")
+		}
 	case 1, 3: // debug, breakpoint
 		sig = sigTRAP
 	case 6: // invalid opcode

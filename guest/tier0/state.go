@@ -46,6 +46,7 @@ var (
 	fsWithMSR    uint8   // set FS base with WRMSR (kvm-pvm's emulator lacks WRFSBASE)
 	vectorMode   uint8   // vectorXSAVE, vectorFXSAVE or vectorNone
 	tier1Entry   uint64  // _rt0_amd64_linux, the Go runtime's own entry point
+	xsaveMask    uint64  // state components saved on every switch (XSAVE's RFBM)
 )
 
 // Declared here, implemented in entry_amd64.s.
@@ -85,6 +86,7 @@ func info() *abi.BootInfo { return (*abi.BootInfo)(addr(abi.BootInfoAddr)) }
 const flagEmulated = abi.FlagEmulated
 
 func readCR2() uint64
+func xgetbv() uint64
 func invlpg(va uintptr)
 func reloadCR3()
 
