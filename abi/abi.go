@@ -43,12 +43,8 @@ const (
 
 // Boot flags in BootInfo.Flags.
 const (
-	FlagPVM = 1 << iota // the host is kvm-pvm: switch to native execution first thing
-	// FlagEmulated: supervisor code runs in kvm-pvm's instruction emulator (the standard x86
-	// path on this host, kept for testing): it lacks XSAVE and WRFSBASE, so tier 0 uses
-	// FXSAVE and WRMSR instead.
-	FlagEmulated
-	FlagTiming // report reaching tier 1's main to the monitor (PortMainReached)
+	FlagPVM    = 1 << iota // the host is kvm-pvm: switch to native execution first thing
+	FlagTiming             // report reaching tier 1's main to the monitor (PortMainReached)
 )
 
 // Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of

@@ -6,7 +6,6 @@
 #include "go_asm.h"
 
 #define MSR_PVM_SHARED 0x4b564d10
-#define MSR_FS_BASE    0xc0000100
 #define MSR_X2APIC_EOI 0x80b
 
 // PUSH_GPRS saves the general registers so that, pushed downwards from the end of the GPR
@@ -35,11 +34,6 @@
 // everything up to the WRMSR runs emulated at ~1M instructions/s, so it comes first.
 TEXT ·start(SB),NOSPLIT|NOFRAME,$0
 	MOVQ $(const_bootInfoAddr+const_bootInfoFlagsOffset), BX
-	TESTQ $const_flagEmulated, (BX)
-	JZ   pvm
-	MOVB $1, ·fsWithMSR(SB)
-	MOVB $const_vectorFXSAVE, ·vectorMode(SB)
-pvm:
 	TESTQ $const_flagPVM, (BX)
 	JZ   stacks
 	MOVL $MSR_PVM_SHARED, CX
@@ -182,19 +176,10 @@ TEXT ·iretToUser(SB),NOSPLIT|NOFRAME,$0
 	MOVB $1, const_pvmPageAddr
 	IRETQ
 
-// setFSBase sets FS base to AX. WRFSBASE is native (35 cycles) once CR4.FSGSBASE is set;
-// the emulator behind kvm-pvm's non-native mode lacks it, so that mode uses WRMSR.
-// Clobbers CX, DX.
+// setFSBase sets FS base to AX: WRFSBASE is native (35 cycles) once CR4.FSGSBASE is set,
+// where WRMSR would trap (~4 us on kvm-pvm).
 TEXT ·setFSBase(SB),NOSPLIT|NOFRAME,$0
-	CMPB ·fsWithMSR(SB), $0
-	JNE  msr
 	WRFSBASEQ AX
-	RET
-msr:
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $MSR_FS_BASE, CX
-	WRMSR
 	RET
 
 // saveVector saves the FPU/vector state into thread BX's area. Clobbers AX, DX, CX.
@@ -501,3 +486,4 @@ TEXT ·xgetbv(SB),NOSPLIT,$0-8
 	ORQ  DX, AX
 	MOVQ AX, ret+0(FP)
 	RET
+

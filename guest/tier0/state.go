@@ -43,7 +43,6 @@ var (
 	userSP       uintptr // scratch for the entry paths
 	inTier0      uint8   // 1 while tier 0 runs; tells interrupt-in-thread from interrupt-in-tier-0
 	timerPending uint32  // set by a timer interrupt that landed inside tier 0
-	fsWithMSR    uint8   // set FS base with WRMSR (kvm-pvm's emulator lacks WRFSBASE)
 	vectorMode   uint8   // vectorXSAVE, vectorFXSAVE or vectorNone
 	tier1Entry   uint64  // _rt0_amd64_linux, the Go runtime's own entry point
 	xsaveMask    uint64  // state components saved on every switch (XSAVE's RFBM)
@@ -82,8 +81,6 @@ func addr(a uintptr) unsafe.Pointer
 //
 //go:nosplit
 func info() *abi.BootInfo { return (*abi.BootInfo)(addr(abi.BootInfoAddr)) }
-
-const flagEmulated = abi.FlagEmulated
 
 func readCR2() uint64
 func xgetbv() uint64

@@ -98,6 +98,7 @@ var (
 //go:nosplit
 func handleSyscall() {
 	info().Stats.Syscalls++
+
 	t := current()
 	r := &t.regs
 	ret := dispatch(r.RAX, r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9)

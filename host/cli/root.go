@@ -28,7 +28,7 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSelftestCommand())
+	root.AddCommand(newSelftestCommand(), newDoctorCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var st statusError

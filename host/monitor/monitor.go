@@ -59,6 +59,7 @@ type Result struct {
 	Exits    uint64
 	Stats    abi.Stats
 	PVM      bool
+	Assists  uint64 // instructions the monitor performed for kvm-pvm's emulator
 	// Wall times from Config.Started.
 	Booted, MainReached, Exited time.Duration
 	GuestStartNanos             uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
@@ -129,13 +130,11 @@ func Run(c Config) (*Result, error) {
 	}
 	pvm := isPVM(cpu)
 	flags := uint64(0)
-	switch {
-	case pvm && c.Mode == ModeAuto:
+	var xcr0 uint64
+	if pvm && c.Mode == ModeAuto {
 		flags |= abi.FlagPVM
-	case pvm:
-		flags |= abi.FlagEmulated
-	default:
-		setXCR0(cpu, cpuid)
+	} else {
+		xcr0 = setXCR0(cpu, cpuid)
 	}
 	if c.Timing {
 		flags |= abi.FlagTiming
@@ -162,7 +161,7 @@ func Run(c Config) (*Result, error) {
 	if err := setState(cpu, st); err != nil {
 		return nil, err
 	}
-	m := &machine{cfg: c, kernel: k, guest: g, cpu: cpu, pvm: pvm}
+	m := &machine{cfg: c, kernel: k, guest: g, cpu: cpu, pvm: pvm, xcr0: xcr0}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
@@ -194,13 +193,17 @@ func tscKHz(cpu *kvm.VCPU) (uint64, error) {
 	return 0, errors.New("cannot learn the TSC frequency from KVM")
 }
 
-// setXCR0 enables every vector state KVM supports (x87, SSE, AVX, AVX-512).
-func setXCR0(cpu *kvm.VCPU, cpuid []kvm.CPUIDEntry) {
+// setXCR0 enables every vector state KVM supports (x87, SSE, AVX, AVX-512) and returns it.
+func setXCR0(cpu *kvm.VCPU, cpuid []kvm.CPUIDEntry) uint64 {
 	for _, e := range cpuid {
 		if e.Function == 0xd && e.Index == 0 {
-			_ = cpu.SetXCR0(uint64(e.EAX) & 0xe7)
+			v := uint64(e.EAX) & 0xe7
+			if cpu.SetXCR0(v) == nil {
+				return v
+			}
 		}
 	}
+	return 1
 }
 
 func setState(cpu *kvm.VCPU, st *boot.State) error {
@@ -242,6 +245,8 @@ type machine struct {
 	res    Result
 
 	expired atomic.Bool
+	xcr0    uint64 // the guest's XCR0 (for assisted XGETBV)
+	assists uint64 // instructions the monitor performed for the emulator
 }
 
 func (m *machine) loop() (*Result, error) {
@@ -269,6 +274,7 @@ func (m *machine) loop() (*Result, error) {
 			done, err := m.port(io)
 			if err != nil || done {
 				m.res.Exits = exits
+				m.res.Assists = m.assists
 				m.res.Stats = m.info.Stats
 				m.res.Exited = time.Since(m.cfg.Started)
 				return &m.res, err
@@ -280,8 +286,18 @@ func (m *machine) loop() (*Result, error) {
 			m.drain()
 			return nil, m.crashCPU("triple fault (the guest reset itself)")
 		case kvm.ExitInternalError:
-			m.drain()
 			sub, data := m.cpu.InternalError()
+			if sub == 1 && m.pvm && m.cfg.Mode == ModeStandard {
+				err := m.assist()
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, errNotAssisted) {
+					m.drain()
+					return nil, m.crashCPU("emulation assist failed: " + err.Error())
+				}
+			}
+			m.drain()
 			what := fmt.Sprintf("KVM internal error %d %x", sub, data)
 			if sub == 1 {
 				what = "an instruction the hypervisor could not emulate"
@@ -416,6 +432,11 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 	what = fmt.Sprintf("%s %s", name, where)
 	if r.Vector == 14 {
 		what += fmt.Sprintf(" at address %#x", c.CR2)
+	}
+	if c.Tier0 != 0 && r.CS&3 == 3 && m.pvm && m.cfg.Mode == ModeStandard {
+		// Measured: without the native switch, kvm-pvm enters LSTAR at CPL 3 (CS 0x33), so
+		// tier 0's first privileged instruction after a SYSCALL faults. docs/kvm-pvm.md.
+		what += fmt.Sprintf(" after %d system calls: kvm-pvm without its native switch runs SYSCALL's target at CPL 3, so tier 0 cannot run there (a host limitation; the standard path needs hardware KVM)", m.info.Stats.Syscalls)
 	}
 	return &CrashError{m.describe(what, r.RIP, regsList(r))}
 }

@@ -341,3 +341,57 @@ func Exists() bool {
 	_, err := os.Stat("/dev/kvm")
 	return err == nil
 }
+
+// FPU mirrors struct kvm_fpu.
+type FPU struct {
+	FPR        [8][16]byte
+	FCW, FSW   uint16
+	FTWX, _    uint8
+	LastOpcode uint16
+	LastIP     uint64
+	LastDP     uint64
+	XMM        [16][16]byte
+	MXCSR      uint32
+	_          uint32
+}
+
+const (
+	kvmGetFPU   = 0x81a0ae8c
+	kvmSetFPU   = 0x41a0ae8d
+	kvmGetXSave = 0x9000aea4
+	kvmSetXSave = 0x5000aea5
+)
+
+// FPU reads the x87/SSE state.
+func (c *VCPU) FPU() (*FPU, error) {
+	var f FPU
+	if _, err := ioctl(c.fd, kvmGetFPU, uintptr(unsafe.Pointer(&f))); err != nil {
+		return nil, fmt.Errorf("KVM_GET_FPU: %w", err)
+	}
+	return &f, nil
+}
+
+// SetFPU writes the x87/SSE state.
+func (c *VCPU) SetFPU(f *FPU) error {
+	if _, err := ioctl(c.fd, kvmSetFPU, uintptr(unsafe.Pointer(f))); err != nil {
+		return fmt.Errorf("KVM_SET_FPU: %w", err)
+	}
+	return nil
+}
+
+// XSave reads the vector state in the standard XSAVE format (struct kvm_xsave).
+func (c *VCPU) XSave() (*[4096]byte, error) {
+	var b [4096]byte
+	if _, err := ioctl(c.fd, kvmGetXSave, uintptr(unsafe.Pointer(&b))); err != nil {
+		return nil, fmt.Errorf("KVM_GET_XSAVE: %w", err)
+	}
+	return &b, nil
+}
+
+// SetXSave writes the vector state from the standard XSAVE format.
+func (c *VCPU) SetXSave(b *[4096]byte) error {
+	if _, err := ioctl(c.fd, kvmSetXSave, uintptr(unsafe.Pointer(b))); err != nil {
+		return fmt.Errorf("KVM_SET_XSAVE: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pithvm/pith/host/monitor"
+	"github.com/pithvm/pith/host/monitor/boot"
+)
+
+type doctorOptions struct {
+	format string
+}
+
+func newDoctorCommand() *cobra.Command {
+	var o doctorOptions
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that this machine can run pith guests, and say what is wrong if not",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return runDoctor(&o) },
+	}
+	c.Flags().StringVar(&o.format, "format", "", "output format: json")
+	return c
+}
+
+type doctorReport struct {
+	KVM        string `json:"kvm"`
+	Hypervisor string `json:"hypervisor,omitempty"`
+	TSCKHz     uint64 `json:"tsc_khz,omitempty"`
+	Kernel     string `json:"kernel"`
+	OK         bool   `json:"ok"`
+}
+
+func runDoctor(o *doctorOptions) error {
+	r := doctorReport{OK: true}
+	info, err := monitor.Probe()
+	if err != nil {
+		r.KVM, r.OK = err.Error(), false
+	} else {
+		r.KVM = "ok"
+		r.TSCKHz = info.TSCKHz
+		r.Hypervisor = "hardware KVM"
+		if info.PVM {
+			r.Hypervisor = "kvm-pvm (guests switch to native execution at boot)"
+		}
+	}
+	if _, err := boot.LoadKernel(kernelPath()); err != nil {
+		r.Kernel, r.OK = err.Error(), false
+	} else {
+		r.Kernel = "ok (" + kernelPath() + ")"
+	}
+	if o.format == "json" {
+		json.NewEncoder(os.Stdout).Encode(r)
+	} else {
+		mark := func(ok bool) string {
+			if ok {
+				return "ok  "
+			}
+			return "FAIL"
+		}
+		fmt.Printf("%s kvm: %s\n", mark(r.KVM == "ok"), r.KVM)
+		if r.Hypervisor != "" {
+			fmt.Printf("info hypervisor: %s, TSC %d kHz\n", r.Hypervisor, r.TSCKHz)
+		}
+		fmt.Printf("%s kernel: %s\n", mark(r.Kernel[:2] == "ok"), r.Kernel)
+	}
+	if !r.OK {
+		return statusError(1)
+	}
+	return nil
+}
