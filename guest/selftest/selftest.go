@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -68,12 +69,33 @@ func Run(w io.Writer, c Config) bool {
 			fmt.Fprintf(w, "info traps=%d exits=%d\n", traps, exits)
 		}
 	}
+	fmt.Fprintf(w, "info syscall round trip %v (getppid), clock read %v (time.Now)\n", syscallCost(), clockCost())
 	verdict := "PASS"
 	if !ok {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "%s selftest in %.1fms\n", verdict, float64(time.Since(start).Microseconds())/1000)
 	return ok
+}
+
+// syscallCost is the mean time of one getppid round trip.
+func syscallCost() time.Duration {
+	const n = 20000
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+	}
+	return time.Since(t0) / n
+}
+
+// clockCost is the mean time of one time.Now.
+func clockCost() time.Duration {
+	const n = 20000
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		time.Now()
+	}
+	return time.Since(t0) / n
 }
 
 // checkGoroutines passes a token around a ring of 10,000 goroutines, several laps.

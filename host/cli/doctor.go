@@ -48,9 +48,10 @@ func runDoctor(o *doctorOptions) error {
 			r.Hypervisor = "kvm-pvm (guests switch to native execution at boot)"
 		}
 	}
-	if _, err := boot.LoadKernel(kernelPath()); err != nil {
+	if k, err := boot.LoadKernel(kernelPath()); err != nil {
 		r.Kernel, r.OK = err.Error(), false
 	} else {
+		k.Close()
 		r.Kernel = "ok (" + kernelPath() + ")"
 	}
 	if o.format == "json" {

@@ -31,6 +31,30 @@ func newSelftestCommand() *cobra.Command {
 	return c
 }
 
+// newHelloCommand boots the kernel's hello mode: it prints hello and exits. bench/boot
+// times it against a native exec of a Go hello world.
+func newHelloCommand() *cobra.Command {
+	var o selftestOptions
+	c := &cobra.Command{
+		Use:    "hello",
+		Short:  "Boot the guest kernel, print hello from tier 1 and exit (for boot benchmarks)",
+		Args:   cobra.NoArgs,
+		Hidden: true,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := o.machine.config()
+			if err != nil {
+				return err
+			}
+			cfg.Args = []string{"pith-kernel", "hello"}
+			cfg.Timing = o.timing
+			return runGuest(cfg, o.timing)
+		},
+	}
+	o.machine.register(c)
+	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
+	return c
+}
+
 func runSelftest(o *selftestOptions) error {
 	cfg, err := o.machine.config()
 	if err != nil {
@@ -44,13 +68,20 @@ func runSelftest(o *selftestOptions) error {
 		cfg.Args = append(cfg.Args, "-only="+o.only)
 	}
 	cfg.Timing = o.timing
+	return runGuest(cfg, o.timing)
+}
+
+// runGuest runs a guest and turns its exit status into pith's.
+func runGuest(cfg monitor.Config, timing bool) error {
 	res, err := monitor.Run(cfg)
 	if err != nil {
 		return err
 	}
-	if o.timing {
-		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits\n",
-			res.Booted, res.MainReached, res.Exited, res.Exits)
+	if timing {
+		st := res.Stats
+		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits, %d traps (%d system calls, %d page faults, %d exceptions, %d interrupts)\n",
+			res.Booted, res.MainReached, res.Exited, res.Exits,
+			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts)
 	}
 	if res.ExitCode != 0 {
 		return statusError(res.ExitCode)

@@ -51,6 +51,9 @@ type Config struct {
 	Started time.Time
 	// Deadline, if set, stops a guest still running after it and reports where it was.
 	Deadline time.Duration
+	// DeferTeardown hands the finished VM to a reaper process to destroy, for a caller
+	// that exits right after Run returns.
+	DeferTeardown bool
 }
 
 // Result is how a guest ended.
@@ -90,6 +93,7 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer k.Close()
 	sys, err := kvm.Open()
 	if err != nil {
 		return nil, err
@@ -165,6 +169,9 @@ func Run(c Config) (*Result, error) {
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
+	if c.DeferTeardown {
+		defer deferTeardown(vm.FD(), cpu.FD())
+	}
 	if c.Deadline > 0 {
 		tid := unix.Gettid()
 		t := time.AfterFunc(c.Deadline, func() {

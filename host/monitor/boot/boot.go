@@ -1,11 +1,11 @@
 package boot
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 
@@ -13,20 +13,23 @@ import (
 	"github.com/pithvm/pith/host/monitor/memory"
 )
 
-// Kernel is a validated pith kernel ELF.
+// Kernel is a validated pith kernel ELF. Its segments are mapped into guest memory
+// straight from the file (Install), so the kernel's pages come from the host's page cache.
 type Kernel struct {
 	Path     string
 	Entry    uint64
 	End      uint64 // first byte after the loaded image, page aligned
+	file     *os.File
 	vectors  [abi.VectorTableLen]uint64
 	segments []segment
-	symbols  []symbol // functions, sorted by address
+	symbols  []symbol // functions, sorted by address; read on first Symbolize
 }
 
 type segment struct {
-	addr uint64
-	data []byte
-	mem  uint64
+	addr   uint64
+	off    int64 // file offset
+	filesz uint64
+	mem    uint64
 }
 
 type symbol struct {
@@ -34,7 +37,7 @@ type symbol struct {
 	name       string
 }
 
-// LoadKernel reads and checks the kernel ELF at path.
+// LoadKernel opens and checks the kernel ELF at path. Close releases it.
 func LoadKernel(path string) (*Kernel, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -43,7 +46,15 @@ func LoadKernel(path string) (*Kernel, error) {
 		}
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	defer f.Close()
+	k, err := loadKernel(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+func loadKernel(path string, f *os.File) (*Kernel, error) {
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s is not an ELF file: %v", path, err)
@@ -51,19 +62,16 @@ func LoadKernel(path string) (*Kernel, error) {
 	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 || ef.Type != elf.ET_EXEC {
 		return nil, fmt.Errorf("kernel %s is not a static x86-64 executable (%v %v %v)", path, ef.Class, ef.Machine, ef.Type)
 	}
-	k := &Kernel{Path: path, Entry: ef.Entry}
+	k := &Kernel{Path: path, Entry: ef.Entry, file: f}
 	for _, p := range ef.Progs {
 		if p.Type != elf.PT_LOAD {
 			continue
 		}
-		if p.Paddr < abi.KernelBase || p.Memsz < p.Filesz || p.Paddr+p.Memsz < p.Paddr || p.Memsz > maxMemory {
-			return nil, fmt.Errorf("kernel %s: segment at %#x+%#x is outside the kernel area", path, p.Paddr, p.Memsz)
+		if p.Paddr < abi.KernelBase || p.Memsz < p.Filesz || p.Paddr+p.Memsz < p.Paddr || p.Memsz > maxMemory ||
+			p.Paddr%0x1000 != p.Off%0x1000 {
+			return nil, fmt.Errorf("kernel %s: segment at %#x+%#x is outside the kernel area or misaligned", path, p.Paddr, p.Memsz)
 		}
-		data := make([]byte, p.Filesz)
-		if _, err := io.ReadFull(p.Open(), data); err != nil {
-			return nil, fmt.Errorf("kernel %s: reading segment: %v", path, err)
-		}
-		k.segments = append(k.segments, segment{addr: p.Paddr, data: data, mem: p.Memsz})
+		k.segments = append(k.segments, segment{addr: p.Paddr, off: int64(p.Off), filesz: p.Filesz, mem: p.Memsz})
 		if end := (p.Paddr + p.Memsz + 0xfff) &^ 0xfff; end > k.End {
 			k.End = end
 		}
@@ -71,49 +79,95 @@ func LoadKernel(path string) (*Kernel, error) {
 	if len(k.segments) == 0 || k.Entry < abi.KernelBase || k.Entry >= k.End {
 		return nil, fmt.Errorf("kernel %s: no loadable code at its entry point %#x", path, k.Entry)
 	}
-	syms, err := ef.Symbols()
+	table, err := findSymbol(ef, abi.VectorTableSymbol)
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s has no symbol table (was it stripped?): %v", path, err)
+		return nil, fmt.Errorf("kernel %s is not a pith kernel: %v", path, err)
 	}
-	found := false
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC || s.Section != elf.SHN_UNDEF && s.Size > 0 {
-			k.symbols = append(k.symbols, symbol{s.Value, s.Size, s.Name})
-		}
-		if s.Name == abi.VectorTableSymbol {
-			if s.Size != abi.VectorTableLen*8 {
-				return nil, fmt.Errorf("kernel %s: %s is %d bytes, this monitor expects %d (kernel and monitor from different pith versions?)",
-					path, s.Name, s.Size, abi.VectorTableLen*8)
-			}
-			b, err := k.read(s.Value, s.Size)
-			if err != nil {
-				return nil, fmt.Errorf("kernel %s: %v", path, err)
-			}
-			for i := range k.vectors {
-				k.vectors[i] = binary.LittleEndian.Uint64(b[8*i:])
-			}
-			found = true
-		}
+	if table.Size != abi.VectorTableLen*8 {
+		return nil, fmt.Errorf("kernel %s: %s is %d bytes, this monitor expects %d (kernel and monitor from different pith versions?)",
+			path, table.Name, table.Size, abi.VectorTableLen*8)
 	}
-	if !found {
-		return nil, fmt.Errorf("kernel %s is not a pith kernel (no %s)", path, abi.VectorTableSymbol)
+	b, err := k.read(table.Value, table.Size)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %v", path, err)
 	}
-	sort.Slice(k.symbols, func(i, j int) bool { return k.symbols[i].addr < k.symbols[j].addr })
+	for i := range k.vectors {
+		k.vectors[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
 	return k, nil
+}
+
+// findSymbol scans the symbol table for one name without decoding every symbol (the Go
+// kernel has thousands; decoding them all cost ~1 ms of each boot).
+func findSymbol(ef *elf.File, name string) (elf.Symbol, error) {
+	symtab, strtab := ef.Section(".symtab"), ef.Section(".strtab")
+	if symtab == nil || strtab == nil {
+		return elf.Symbol{}, errors.New("no symbol table (was it stripped?)")
+	}
+	syms, err := symtab.Data()
+	if err != nil {
+		return elf.Symbol{}, err
+	}
+	strs, err := strtab.Data()
+	if err != nil {
+		return elf.Symbol{}, err
+	}
+	const entSize = 24 // Elf64_Sym
+	want := []byte(name)
+	for off := entSize; off+entSize <= len(syms); off += entSize {
+		n := binary.LittleEndian.Uint32(syms[off:])
+		if int(n)+len(want) >= len(strs) || strs[int(n)+len(want)] != 0 || !bytes.Equal(strs[n:int(n)+len(want)], want) {
+			continue
+		}
+		return elf.Symbol{
+			Name:  name,
+			Value: binary.LittleEndian.Uint64(syms[off+8:]),
+			Size:  binary.LittleEndian.Uint64(syms[off+16:]),
+		}, nil
+	}
+	return elf.Symbol{}, fmt.Errorf("no %s symbol", name)
 }
 
 // read returns file-backed image bytes at [addr, addr+n).
 func (k *Kernel) read(addr, n uint64) ([]byte, error) {
 	for _, s := range k.segments {
-		if addr >= s.addr && addr+n <= s.addr+uint64(len(s.data)) {
-			return s.data[addr-s.addr : addr-s.addr+n], nil
+		if addr >= s.addr && addr+n <= s.addr+s.filesz {
+			b := make([]byte, n)
+			if _, err := k.file.ReadAt(b, s.off+int64(addr-s.addr)); err != nil {
+				return nil, err
+			}
+			return b, nil
 		}
 	}
 	return nil, fmt.Errorf("%#x+%#x is not in the image", addr, n)
 }
 
+// Close releases the kernel file.
+func (k *Kernel) Close() error { return k.file.Close() }
+
+// loadSymbols reads the function symbols, for crash reports.
+func (k *Kernel) loadSymbols() {
+	ef, err := elf.NewFile(k.file)
+	if err != nil {
+		return
+	}
+	syms, err := ef.Symbols()
+	if err != nil {
+		return
+	}
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC || s.Section != elf.SHN_UNDEF && s.Size > 0 {
+			k.symbols = append(k.symbols, symbol{s.Value, s.Size, s.Name})
+		}
+	}
+	sort.Slice(k.symbols, func(i, j int) bool { return k.symbols[i].addr < k.symbols[j].addr })
+}
+
 // Symbolize names the function containing pc, as "name+0xoff", or "" if unknown.
 func (k *Kernel) Symbolize(pc uint64) string {
+	if k.symbols == nil {
+		k.loadSymbols()
+	}
 	i := sort.Search(len(k.symbols), func(i int) bool { return k.symbols[i].addr > pc }) - 1
 	for ; i >= 0; i-- {
 		s := k.symbols[i]
@@ -155,11 +209,17 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 		return nil, fmt.Errorf("guest memory of %d MiB does not even hold the %d MiB kernel: use more (-m)", g.Size()>>20, k.End>>20)
 	}
 	for _, s := range k.segments {
-		dst, err := g.Slice(s.addr, s.mem)
-		if err != nil {
+		if err := g.MapFile(s.addr, k.file, s.off, s.filesz); err != nil {
 			return nil, err
 		}
-		copy(dst, s.data) // the rest (.bss) is already zero
+		// The file's last page runs past the segment: zero that tail (.bss starts there).
+		if end := s.addr + s.filesz; end%0x1000 != 0 {
+			tail, err := g.Slice(end, 0x1000-end%0x1000)
+			if err != nil {
+				return nil, err
+			}
+			clear(tail)
+		}
 	}
 	if err := buildPageTables(g); err != nil {
 		return nil, err

@@ -395,3 +395,9 @@ func (c *VCPU) SetXSave(b *[4096]byte) error {
 	}
 	return nil
 }
+
+// FD is the VM's file descriptor, for handing the VM to another process.
+func (vm *VM) FD() int { return vm.fd }
+
+// FD is the vCPU's file descriptor, for handing the vCPU to another process.
+func (c *VCPU) FD() int { return c.fd }

@@ -5,6 +5,8 @@ package memory
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,3 +80,23 @@ func (g *Guest) Release(gpa, n uint64) error {
 
 // Close unmaps guest memory.
 func (g *Guest) Close() error { return unix.Munmap(g.mem) }
+
+// MapFile maps n bytes of file f from offset off at guest-physical gpa (both page
+// aligned), private and copy-on-write: the guest reads the host's page cache, shared
+// between guests, and nothing is copied until the guest writes.
+func (g *Guest) MapFile(gpa uint64, f *os.File, off int64, n uint64) error {
+	if gpa%pageSize != 0 || off%pageSize != 0 {
+		return fmt.Errorf("file mapping at %#x from offset %#x is not page aligned", gpa, off)
+	}
+	n = (n + pageSize - 1) &^ (pageSize - 1)
+	b, err := g.Slice(gpa, n)
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = unix.MmapPtr(int(f.Fd()), off, unsafe.Pointer(&b[0]), uintptr(n),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	if err != nil {
+		return fmt.Errorf("mapping %s into guest memory: %w", f.Name(), err)
+	}
+	return nil
+}
