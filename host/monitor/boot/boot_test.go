@@ -1,0 +1,134 @@
+package boot
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/memory"
+)
+
+// walk translates va through the guest page tables, as the MMU would.
+func walk(t *testing.T, g *memory.Guest, va uint64) (pa uint64, flags uint64, ok bool) {
+	table := uint64(pml4Addr)
+	for level, shift := 0, uint(39); level < 4; level, shift = level+1, shift-9 {
+		e, err := g.Uint64(table + (va>>shift&511)*8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e&pteP == 0 {
+			return 0, 0, false
+		}
+		flags |= e & (pteRW | pteUS)
+		if level == 2 && e&ptePS != 0 {
+			return e&0x000ffffffffff000&^(hugePage-1) | va&(hugePage-1), flags, true
+		}
+		table = e & 0x000ffffffffff000
+	}
+	return table | va&0xfff, flags, true
+}
+
+func TestPageTablesIdentityMapAllMemoryButPageZero(t *testing.T) {
+	g, err := memory.New(1<<30 + 4<<20) // spans two page directories
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := buildPageTables(g); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := walk(t, g, 0); ok {
+		t.Error("page 0 is mapped: nil dereferences would not fault")
+	}
+	for _, va := range []uint64{0x1000, 0x1fffff, 0x200000, 0x400123, 1 << 30, 1<<30 + 4<<20 - 1} {
+		pa, flags, ok := walk(t, g, va)
+		if !ok || pa != va {
+			t.Errorf("va %#x -> %#x (mapped %v), want identity", va, pa, ok)
+		}
+		if flags != pteRW|pteUS {
+			t.Errorf("va %#x flags %#x: every page must be writable and U=1 for kvm-pvm", va, flags)
+		}
+	}
+	if _, _, ok := walk(t, g, 1<<30+4<<20); ok {
+		t.Error("memory beyond the guest's end is mapped")
+	}
+}
+
+func TestDescriptorTables(t *testing.T) {
+	g, _ := memory.New(8 << 20)
+	defer g.Close()
+	k := &Kernel{}
+	for i := range k.vectors {
+		k.vectors[i] = 0x400000 + uint64(i)*0x10
+	}
+	k.vectors[abi.VectorTableStackTop] = 0x612345
+	if err := k.buildDescriptorTables(g); err != nil {
+		t.Fatal(err)
+	}
+	gate := func(v uint64) uint64 {
+		lo, _ := g.Uint64(abi.IDTAddr + 16*v)
+		hi, _ := g.Uint64(abi.IDTAddr + 16*v + 8)
+		if sel := lo >> 16 & 0xffff; sel != abi.SelKernelCode {
+			t.Errorf("vector %d selector %#x", v, sel)
+		}
+		if typ := lo >> 40 & 0xff; typ != 0x8e {
+			t.Errorf("vector %d type %#x, want a present interrupt gate", v, typ)
+		}
+		return lo&0xffff | (lo>>48&0xffff)<<16 | hi<<32
+	}
+	for v, want := range map[uint64]uint64{
+		14:                   k.vectors[14],
+		abi.VectorTimer:      k.vectors[abi.VectorTableTimer],
+		abi.VectorSpurious:   k.vectors[abi.VectorTableSpurious],
+		200:                  k.vectors[abi.VectorTableOther],
+		abi.VectorTableTimer: k.vectors[abi.VectorTableOther], // vector 22 is not the timer
+	} {
+		if got := gate(v); got != want {
+			t.Errorf("vector %d -> %#x, want %#x", v, got, want)
+		}
+	}
+	tss, _ := g.Slice(abi.TSSAddr, tssSize)
+	if rsp0 := binary.LittleEndian.Uint64(tss[4:]); rsp0 != 0x612345 {
+		t.Errorf("TSS.RSP0 %#x", rsp0)
+	}
+	desc, _ := g.Uint64(abi.GDTAddr + abi.SelTSS)
+	if base := desc>>16&0xffffff | (desc>>56)<<24; base != abi.TSSAddr || desc>>40&0xff != 0x89 {
+		t.Errorf("TSS descriptor %#x", desc)
+	}
+}
+
+func TestBootInfo(t *testing.T) {
+	g, _ := memory.New(8 << 20)
+	defer g.Close()
+	k := &Kernel{End: 0x700000}
+	c := Config{CPUs: 1, Argv: []string{"pith-kernel", "selftest"}, Env: []string{"A=1"}, TSCKHz: 2_000_000, Flags: abi.FlagPVM}
+	if err := k.writeBootInfo(g, c); err != nil {
+		t.Fatal(err)
+	}
+	var bi abi.BootInfo
+	b, _ := g.Slice(abi.BootInfoAddr, uint64(binary.Size(bi)))
+	if _, err := binary.Decode(b, binary.LittleEndian, &bi); err != nil {
+		t.Fatal(err)
+	}
+	if bi.Magic != abi.BootMagic || bi.MemSize != 8<<20 || bi.KernelEnd != 0x700000 || bi.Flags != abi.FlagPVM || bi.CPUs != 1 {
+		t.Errorf("boot info %+v", bi)
+	}
+	// 2 GHz: 2M ticks are 1 ms, and back.
+	if ns := bi.NsMult * 2_000_000 >> 32; ns != 1_000_000 {
+		t.Errorf("NsMult %d gives %d ns for 2M ticks", bi.NsMult, ns)
+	}
+	if ticks := bi.TSCMult * 1_000_000 >> 32; ticks != 2_000_000 {
+		t.Errorf("TSCMult %d gives %d ticks for 1 ms", bi.TSCMult, ticks)
+	}
+	cmd, _ := g.Slice(abi.CmdlineAddr, bi.CmdlineLen)
+	if string(cmd) != "pith-kernel\x00selftest\x00\x00A=1\x00" {
+		t.Errorf("command line block %q", cmd)
+	}
+	if binary.Size(bi) > abi.CmdlineAddr-abi.BootInfoAddr {
+		t.Errorf("BootInfo is %d bytes, overlapping the command line", binary.Size(bi))
+	}
+	c.Argv = []string{string(make([]byte, abi.CmdlineMax))}
+	if k.writeBootInfo(g, c) == nil {
+		t.Error("oversized command line accepted")
+	}
+}
