@@ -14,6 +14,8 @@ const (
 	IDTAddr      = 0x2000 // 256 16-byte gates
 	TSSAddr      = 0x3000 // 64-bit task-state segment
 	PVMPageAddr  = 0x4000 // kvm-pvm per-vCPU shared page (vif byte); one page per vCPU
+	VDSOAddr     = 0x6000 // the vDSO image (AT_SYSINFO_EHDR): clock reads without a trap
+	VDSOSize     = 0x1000
 	BootInfoAddr = 0x8000 // BootInfo, then the command line
 	CmdlineAddr  = 0x9000
 	CmdlineMax   = 0x1000
@@ -150,8 +152,8 @@ const ConsoleRecordHeader = 4
 
 // The kernel ELF exports the symbol VectorTableSymbol: 8-byte handler addresses for
 // exceptions 0 to VectorTableExceptions-1, then the timer, the spurious vector, every other
-// vector, the SYSCALL entry point (for LSTAR) and the top of the tier-0 stack (for
-// TSS.RSP0). The monitor builds the IDT, LSTAR and the TSS from it.
+// vector, the SYSCALL entry point (for LSTAR), the top of the tier-0 stack (for TSS.RSP0)
+// and __vdso_clock_gettime. The monitor builds the IDT, LSTAR, the TSS and the vDSO from it.
 const (
 	VectorTableSymbol     = "github.com/pithvm/pith/guest/tier0.vectorTable"
 	VectorTableExceptions = 22
@@ -160,5 +162,6 @@ const (
 	VectorTableOther      = VectorTableExceptions + 2
 	VectorTableSyscall    = VectorTableExceptions + 3
 	VectorTableStackTop   = VectorTableExceptions + 4
-	VectorTableLen        = VectorTableExceptions + 5
+	VectorTableClock      = VectorTableExceptions + 5 // __vdso_clock_gettime
+	VectorTableLen        = VectorTableExceptions + 6
 )

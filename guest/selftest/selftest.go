@@ -40,6 +40,7 @@ var Checks = []Check{
 	{"ticker", checkTicker},
 	{"cpu-bound-vs-ticker", checkStarvation},
 	{"monotonic", checkMonotonic},
+	{"clocks", checkClocks},
 	{"panic-recover", checkRecover},
 	{"cpus", checkCPUs},
 }
@@ -261,6 +262,35 @@ func checkMonotonic(Config) (string, error) {
 		}
 	}
 	return fmt.Sprintf("%d reads", readers*reads), nil
+}
+
+// checkClocks checks the wall clock agrees with the monotonic one, and, inside pith, that
+// reading the clock takes no trap (the vDSO serves it).
+func checkClocks(c Config) (string, error) {
+	now := time.Now()
+	if now.Year() < 2025 {
+		return "", fmt.Errorf("wall clock says %v", now)
+	}
+	wall0, mono0 := time.Now().Round(0), time.Now()
+	time.Sleep(10 * time.Millisecond)
+	wall1, mono1 := time.Now().Round(0), time.Now()
+	if d := wall1.Sub(wall0) - mono1.Sub(mono0); d > time.Millisecond || d < -time.Millisecond {
+		return "", fmt.Errorf("wall and monotonic clocks drifted %v apart in 10ms", d)
+	}
+	detail := fmt.Sprintf("wall clock %s", now.UTC().Format(time.RFC3339))
+	if c.Stats != nil {
+		const reads = 10000
+		before, _, _ := c.Stats()
+		for i := 0; i < reads; i++ {
+			time.Now()
+		}
+		after, _, _ := c.Stats()
+		if after-before > reads/10 {
+			return "", fmt.Errorf("%d clock reads took %d traps: the vDSO is not in use", reads, after-before)
+		}
+		detail += fmt.Sprintf("; %d reads took %d traps", reads, after-before)
+	}
+	return detail, nil
 }
 
 // checkRecover panics (explicitly and with a runtime error) and recovers.

@@ -30,6 +30,7 @@ const (
 	atSecure   = 23
 	atRandom   = 25
 	atExecfn   = 31
+	atSysinfo  = 33 // AT_SYSINFO_EHDR: the vDSO
 )
 
 // boot is called once by start, on the tier-0 stack. It sets up time, memory and the first
@@ -182,6 +183,7 @@ func initialStack() uint64 {
 	putAux(&w, atRandom, random)
 	putAux(&w, atPlatform, platform)
 	putAux(&w, atExecfn, strings)
+	putAux(&w, atSysinfo, abi.VDSOAddr)
 	putAux(&w, atNull, 0)
 	return sp
 }

@@ -59,6 +59,9 @@ func syscallEntry()
 // resumeThread returns to the thread in curThread. It does not return.
 func resumeThread()
 
+// vdsoClockGettime is the vDSO's __vdso_clock_gettime (C calling convention).
+func vdsoClockGettime()
+
 // iretToUser is the last step of resumeThread.
 func iretToUser()
 

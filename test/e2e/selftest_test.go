@@ -18,7 +18,7 @@ func TestSelftestPasses(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("pith selftest exited %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	for _, check := range []string{"goroutines", "gc-churn", "sleep", "ticker", "cpu-bound-vs-ticker", "monotonic", "panic-recover", "cpus"} {
+	for _, check := range []string{"goroutines", "gc-churn", "sleep", "ticker", "cpu-bound-vs-ticker", "monotonic", "clocks", "panic-recover", "cpus"} {
 		if !regexp.MustCompile(`(?m)^ok +` + regexp.QuoteMeta(check) + ` `).MatchString(r.Stdout) {
 			t.Errorf("check %s did not pass:\n%s", check, r.Stdout)
 		}

@@ -230,6 +230,11 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 	if err := k.writeBootInfo(g, c); err != nil {
 		return nil, err
 	}
+	vdso, err := g.Slice(abi.VDSOAddr, abi.VDSOSize)
+	if err != nil {
+		return nil, err
+	}
+	copy(vdso, k.vdsoImage())
 	return &State{
 		RIP:          k.Entry,
 		CR0:          cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0AM | cr0PG,
