@@ -22,14 +22,17 @@ import (
 func main() {
 	n := flag.Int("n", 20, "runs per measurement")
 	bin := flag.String("bin", "bin", "directory holding pith and pith-kernel")
+	hello := flag.String("hello", "", "prebuilt native hello (default: build ./bench/hello)")
 	flag.Parse()
 	pith := filepath.Join(*bin, "pith")
 	kernel := filepath.Join(*bin, "pith-kernel")
-	hello := filepath.Join(os.TempDir(), "pith-bench-hello")
-	build := exec.Command("go", "build", "-o", hello, "./bench/hello")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fatal("building hello: %v\n%s", err, out)
+	if *hello == "" {
+		*hello = filepath.Join(os.TempDir(), "pith-bench-hello")
+		build := exec.Command("go", "build", "-o", *hello, "./bench/hello")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fatal("building hello: %v\n%s", err, out)
+		}
 	}
 
 	timing := regexp.MustCompile(`tier-1 main ([0-9.]+[µm]?s), exit ([0-9.]+[µm]?s); (\d+) exits, (\d+) traps`)
@@ -56,7 +59,7 @@ func main() {
 	}
 	var nwall, nrss []float64
 	for i := 0; i < *n; i++ {
-		c := exec.Command(hello)
+		c := exec.Command(*hello)
 		t0 := time.Now()
 		if err := c.Run(); err != nil {
 			fatal("hello: %v", err)
