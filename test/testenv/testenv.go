@@ -46,6 +46,13 @@ func Build(t testing.TB) (pith, kernel string) {
 	return filepath.Join(dir, "pith"), filepath.Join(dir, "pith-kernel")
 }
 
+// Cleanup removes what Build built; call it from TestMain after the tests ran.
+func Cleanup() {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
+
 func run(c *exec.Cmd) error {
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out

@@ -1,0 +1,14 @@
+package tier0check
+
+import (
+	"os"
+	"testing"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
