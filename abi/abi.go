@@ -9,11 +9,16 @@ const Version = 1
 // Guest-physical layout. The monitor builds everything below KernelBase before the first
 // guest instruction runs (guest code runs emulated until it switches to native mode, so the
 // guest does as little set-up as possible). Page 0 is never mapped: a nil access faults.
+//
+// Each vCPU has its own top-level page tables, identical except in the first 2 MiB, where
+// two fixed addresses map that vCPU's own pages: PVMPageAddr (kvm-pvm's shared page) and
+// PerCPUAddr (the CPU block). So entry code finds its per-CPU state at a constant address,
+// with no SWAPGS (a 2.5 us trap on kvm-pvm) and no free register needed.
 const (
 	GDTAddr      = 0x1000 // global descriptor table, selectors below
-	IDTAddr      = 0x2000 // 256 16-byte gates
-	TSSAddr      = 0x3000 // 64-bit task-state segment
-	PVMPageAddr  = 0x4000 // kvm-pvm per-vCPU shared page (vif byte); one page per vCPU
+	IDTAddr      = 0x2000 // 256 16-byte gates, shared by all vCPUs
+	PVMPageAddr  = 0x4000 // (virtual) this vCPU's kvm-pvm shared page (vif byte)
+	PerCPUAddr   = 0x5000 // (virtual) this vCPU's CPU block
 	VDSOAddr     = 0x6000 // the vDSO image (AT_SYSINFO_EHDR): clock reads without a trap
 	VDSOSize     = 0x1000
 	BootInfoAddr = 0x8000 // BootInfo, then the command line
@@ -21,10 +26,36 @@ const (
 	CmdlineMax   = 0x1000
 	ConsoleAddr  = 0x10000 // console ring, ConsoleSize bytes
 	ConsoleSize  = 0x10000
-	PML4Addr     = 0x20000 // initial page tables: PML4, PDPT, then page directories
-	PageTableEnd = 0x100000
+	SharedPDAddr = 0x20000 // page directories for guest memory above 1 GiB, one per GiB
+	PerCPUBase   = 0x40000 // per-vCPU blocks, PerCPUStride each, in vCPU order
+	PerCPUStride = 0x8000
+	PageTableEnd = PerCPUBase + MaxCPUs*PerCPUStride
 	KernelBase   = 0x400000 // the Go linker's default text address
+
+	MaxCPUs = 16
+	// Pages within a vCPU's block.
+	PerCPUPVM  = 0x0000 // kvm-pvm shared page
+	PerCPUData = 0x1000 // CPU block
+	PerCPUTSS  = 0x2000 // task-state segment (RSP0)
+	PerCPUPML4 = 0x3000 // this vCPU's PML4, PDPT for the first 512 GiB, first PD and PT
+	PerCPUPDPT = 0x4000
+	PerCPUPD   = 0x5000
+	PerCPUPT   = 0x6000
+
+	// PML4Addr is vCPU 0's PML4: tier 0 walks and edits page tables through it and copies
+	// each change to the other vCPUs' replicas of the PML4, PDPT and first PD.
+	PML4Addr = PerCPUBase + PerCPUPML4
+
+	KStackSize = 64 << 10 // each vCPU's tier-0 stack
 )
+
+// CPU is the start of each vCPU's CPU block, written by the monitor.
+type CPU struct {
+	ID        uint64 // vCPU index, 0 is the boot vCPU
+	APICID    uint64 // x2APIC ID, for inter-processor interrupts
+	PVMGPA    uint64 // guest-physical address of this vCPU's kvm-pvm shared page
+	KStackTop uint64 // top of this vCPU's tier-0 stack
+}
 
 // Segment selectors of the GDT the monitor builds. User selectors are what SYSCALL/SYSRET
 // and kvm-pvm expect: user code 0x33, user data 0x2b.
@@ -34,12 +65,13 @@ const (
 	SelUserCode32 = 0x23
 	SelUserData   = 0x2b
 	SelUserCode   = 0x33
-	SelTSS        = 0x38
+	SelTSS        = 0x38 // vCPU 0's TSS; every vCPU's TR is loaded by the monitor directly
 )
 
 // Interrupt vectors tier 0 uses (exceptions are 0-31).
 const (
 	VectorTimer    = 0x20
+	VectorWakeup   = 0xf1 // inter-processor interrupt: work for an idle or busy vCPU
 	VectorSpurious = 0xff
 )
 
@@ -108,7 +140,12 @@ type Stats struct {
 	PageFaults uint64 // page faults that backed tier-1 memory on first access
 	Interrupts uint64 // interrupts delivered to tier 0
 	Switches   uint64 // thread switches
+	CPUsOnline uint64 // vCPUs that have entered tier 0
+	IPIsSent   uint64 // wake-up interrupts sent to other vCPUs
+	Wakeups    uint64 // wake-up interrupts received
 	Exits      uint64 // exits to the monitor (written by the monitor before each resume)
+	Frames     uint64 // guest-physical 4 KiB frames in use by tier 1 now
+	FramesPeak uint64 // ... and at most so far
 	MainTSC    uint64 // TSC when tier 1 reported reaching main (0 until then)
 	StartTSC   uint64 // TSC when the guest's first instruction ran (monitor's estimate)
 }
@@ -152,8 +189,9 @@ const ConsoleRecordHeader = 4
 
 // The kernel ELF exports the symbol VectorTableSymbol: 8-byte handler addresses for
 // exceptions 0 to VectorTableExceptions-1, then the timer, the spurious vector, every other
-// vector, the SYSCALL entry point (for LSTAR), the top of the tier-0 stack (for TSS.RSP0)
-// and __vdso_clock_gettime. The monitor builds the IDT, LSTAR, the TSS and the vDSO from it.
+// vector, the SYSCALL entry point (for LSTAR), the base of the tier-0 stacks (MaxCPUs of
+// KStackSize), __vdso_clock_gettime and the wake-up IPI. The monitor builds the IDT,
+// LSTAR, the TSSs, the CPU blocks and the vDSO from it.
 const (
 	VectorTableSymbol     = "github.com/pithvm/pith/guest/tier0.vectorTable"
 	VectorTableExceptions = 22
@@ -161,7 +199,8 @@ const (
 	VectorTableSpurious   = VectorTableExceptions + 1
 	VectorTableOther      = VectorTableExceptions + 2
 	VectorTableSyscall    = VectorTableExceptions + 3
-	VectorTableStackTop   = VectorTableExceptions + 4
+	VectorTableStacks     = VectorTableExceptions + 4
 	VectorTableClock      = VectorTableExceptions + 5 // __vdso_clock_gettime
-	VectorTableLen        = VectorTableExceptions + 6
+	VectorTableWakeup     = VectorTableExceptions + 6
+	VectorTableLen        = VectorTableExceptions + 7
 )

@@ -1,6 +1,10 @@
 package tier0
 
-import "github.com/pithvm/pith/abi"
+import (
+	"sync/atomic"
+
+	"github.com/pithvm/pith/abi"
+)
 
 const (
 	stackTop      = 0x7ffffff00000 // the initial thread's stack, as Linux places it
@@ -38,14 +42,18 @@ const (
 //
 //go:nosplit
 func boot() {
+	lockTier0()
 	bi := info()
-	if bi.Magic != abi.BootMagic || bi.Version != abi.Version {
+	if bi.Magic != abi.BootMagic || bi.Version != abi.Version || bi.CPUs < 1 || bi.CPUs > maxCPUs {
 		for {
 			outl(abi.PortCrash, uint32(abi.CrashBadState))
 		}
 	}
+	ncpu = int32(bi.CPUs)
+	bi.Stats.CPUsOnline = 1
 	seedState = bi.Seed[0] ^ bi.Seed[1]
 	initTime()
+	initTimer()
 	initVectorState()
 	initMemory()
 	initFDs()
@@ -64,7 +72,22 @@ func boot() {
 	t.regs.RSP = sp
 	t.regs.SS = abi.SelUserData
 	t.state = threadRunnable
-	sliceEnd = 0
+	atomic.StoreUint32(&bootDone, 1)
+}
+
+// apStart is where every vCPU but the first goes once its stack exists: it waits for vCPU
+// 0 to finish booting, then looks for work.
+//
+//go:nosplit
+func apStart() {
+	for atomic.LoadUint32(&bootDone) == 0 {
+		pause()
+	}
+	lockTier0()
+	info().Stats.CPUsOnline++
+	initTimer()
+	thisCPU().cur = -1
+	schedule(false)
 }
 
 // Vector state components tier 0 saves (XCR0 bits): x87, SSE, AVX, the three AVX-512

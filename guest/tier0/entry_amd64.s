@@ -18,16 +18,20 @@
 	POPQ R15; POPQ R14; POPQ R13; POPQ R12; POPQ R11; POPQ R10; POPQ R9; POPQ R8; \
 	POPQ DI; POPQ SI; POPQ BP; POPQ BX; POPQ DX; POPQ CX; POPQ AX
 
+// PERCPU(field) is a field of this vCPU's CPU block, at its fixed address.
+#define PERCPU(off) const_perCPUAddr+off
+
 // ENTER_TIER0 runs with the thread's registers saved: it moves to the tier-0 stack, saves
-// the vector state and gives tier-0 Go code an FS base (ABI0 wrappers read g from TLS).
-// Clobbers AX, CX, DX, BX.
+// the vector state, gives tier-0 Go code an FS base (ABI0 wrappers read g from TLS) and
+// takes the tier-0 lock. Clobbers AX, CX, DX, BX.
 #define ENTER_TIER0 \
-	MOVQ $·kstack+const_kstackSize(SB), SP; \
-	MOVB $1, ·inTier0(SB); \
-	MOVQ ·curThread(SB), BX; \
+	MOVQ PERCPU(const_cpuKStackTop), SP; \
+	MOVB $1, PERCPU(cpu_inTier0); \
+	MOVQ PERCPU(cpu_curThread), BX; \
 	CALL ·saveVector(SB); \
 	MOVQ $·tier0TLS+8(SB), AX; \
-	CALL ·setFSBase(SB)
+	CALL ·setFSBase(SB); \
+	CALL ·enterTier0(SB)
 
 // start is the kernel ELF's entry point (linked with -E). The monitor has built page tables,
 // descriptor tables and the boot info; the vCPU is in 64-bit mode at CPL 0. On kvm-pvm
@@ -37,28 +41,36 @@ TEXT ·start(SB),NOSPLIT|NOFRAME,$0
 	TESTQ $const_flagPVM, (BX)
 	JZ   stacks
 	MOVL $MSR_PVM_SHARED, CX
-	MOVL $const_pvmPageAddr, AX
-	XORL DX, DX
+	MOVQ PERCPU(const_cpuPVMGPA), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
 	WRMSR
 stacks:
-	MOVQ $·kstack+const_kstackSize(SB), SP
-	MOVB $1, ·inTier0(SB)
+	MOVQ PERCPU(const_cpuKStackTop), SP
+	MOVB $1, PERCPU(cpu_inTier0)
 	MOVQ $·tier0TLS+8(SB), AX
 	CALL ·setFSBase(SB)
+	CMPQ PERCPU(const_cpuIDOff), $0
+	JNE  ap
 	MOVQ $·vectorTable(SB), AX // keep the table the monitor reads alive in the link
 	MOVQ $_rt0_amd64_linux(SB), AX
 	MOVQ AX, ·tier1Entry(SB)
 	CALL ·boot(SB)
+	CALL ·exitTier0(SB)
+	JMP  ·resumeThread(SB)
+ap:
+	CALL ·apStart(SB)
+	CALL ·exitTier0(SB)
 	JMP  ·resumeThread(SB)
 
 // syscallEntry is LSTAR. SYSCALL left the user RIP in CX and RFLAGS in R11 and masked
 // interrupts (FMASK has IF; kvm-pvm clears vif the same way).
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
-	MOVQ SP, ·userSP(SB)
-	MOVQ ·curThread(SB), SP
+	MOVQ SP, PERCPU(cpu_userSP)
+	MOVQ PERCPU(cpu_curThread), SP
 	ADDQ $const_regsFrameEnd, SP
 	PUSHQ $const_selUserData   // SS
-	PUSHQ ·userSP(SB)          // RSP
+	PUSHQ PERCPU(cpu_userSP)   // RSP
 	PUSHQ R11                  // RFLAGS
 	PUSHQ $const_selUserCode   // CS
 	PUSHQ CX                   // RIP
@@ -67,21 +79,22 @@ TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSH_GPRS
 	ENTER_TIER0
 	CALL ·handleSyscall(SB)
+	CALL ·exitTier0(SB)
 	JMP  ·resumeThread(SB)
 
 // trapCommon is reached from a vector stub with [vector, error code, RIP, CS, RFLAGS, RSP,
 // SS] on the stack. On kvm-pvm an interrupt that lands in user mode pushes that frame on the
-// USER stack (no TSS.RSP0 switch) with CS=0x10/SS=0x18; ·inTier0 tells the cases apart.
+// USER stack (no TSS.RSP0 switch) with CS=0x10/SS=0x18; the CPU block's inTier0 tells them apart.
 TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
-	CMPB ·inTier0(SB), $0
+	CMPB PERCPU(cpu_inTier0), $0
 	JNE  kernel
 	// From a thread: save its registers and the frame into its record.
-	MOVQ SP, ·userSP(SB)
-	MOVQ ·curThread(SB), SP
+	MOVQ SP, PERCPU(cpu_userSP)
+	MOVQ PERCPU(cpu_curThread), SP
 	ADDQ $const_regsGPREnd, SP
 	PUSH_GPRS
-	MOVQ ·userSP(SB), SI
-	MOVQ ·curThread(SB), DI
+	MOVQ PERCPU(cpu_userSP), SI
+	MOVQ PERCPU(cpu_curThread), DI
 	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+0(DI)   // vector
 	MOVQ 8(SI), AX;  MOVQ AX, const_regsGPREnd+8(DI)   // error code
 	MOVQ 16(SI), AX; MOVQ AX, const_regsGPREnd+16(DI)  // RIP
@@ -96,21 +109,29 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	SUBQ CX, AX
 	CMPQ AX, $const_iretOffset
 	JA   handle
-	MOVQ $·kstack+const_kstackSize-40(SB), SI
+	MOVQ PERCPU(const_cpuKStackTop), SI
+	SUBQ $40, SI
 	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+16(DI)
 	MOVQ 16(SI), AX; MOVQ AX, const_regsGPREnd+32(DI)
 	MOVQ 24(SI), AX; MOVQ AX, const_regsGPREnd+40(DI)
 handle:
 	ENTER_TIER0
 	CALL ·handleTrap(SB)
+	CALL ·exitTier0(SB)
 	JMP  ·resumeThread(SB)
 kernel:
-	// Inside tier 0. A timer interrupt only records itself (tier 0 runs to completion and
-	// looks at ·timerPending before returning to a thread); anything else is a tier-0 bug.
+	// Inside tier 0. A timer or wake-up interrupt only records itself (tier 0 runs to
+	// completion and looks at the CPU's wakePending before returning to a thread); a
+	// spurious one is ignored; anything else is a tier-0 bug.
+	CMPQ 0(SP), $const_vectorSpurious
+	JEQ  spurious
 	CMPQ 0(SP), $const_vectorTimer
+	JEQ  wakeup
+	CMPQ 0(SP), $const_vectorWakeup
 	JNE  fault
+wakeup:
 	PUSHQ AX; PUSHQ CX; PUSHQ DX
-	MOVL $1, ·timerPending(SB)
+	MOVL $1, PERCPU(cpu_wakePending)
 	MOVL $MSR_X2APIC_EOI, CX
 	XORL AX, AX
 	XORL DX, DX
@@ -125,14 +146,15 @@ kernel:
 	MOVQ AX, 40(SP)
 noidle:
 	POPQ DX; POPQ CX; POPQ AX
+spurious:
 	ADDQ $16, SP
 	IRETQ
 fault:
 	// Save what we can into the crash record and stop.
-	MOVQ SP, ·userSP(SB)
+	MOVQ SP, PERCPU(cpu_userSP)
 	MOVQ $·crashRegs+const_regsGPREnd(SB), SP
 	PUSH_GPRS
-	MOVQ ·userSP(SB), SI
+	MOVQ PERCPU(cpu_userSP), SI
 	MOVQ $·crashRegs(SB), DI
 	MOVQ 0(SI), AX;  MOVQ AX, const_regsGPREnd+0(DI)
 	MOVQ 8(SI), AX;  MOVQ AX, const_regsGPREnd+8(DI)
@@ -151,13 +173,14 @@ fault:
 // resumeThread returns to the current thread: vector state, FS base, registers, then
 // IRETQ with the thread's frame copied to the top of the tier-0 stack.
 TEXT ·resumeThread(SB),NOSPLIT|NOFRAME,$0
-	MOVQ ·curThread(SB), BX
+	MOVQ PERCPU(cpu_curThread), BX
 	CALL ·restoreVector(SB)
-	MOVQ ·curThread(SB), BX
+	MOVQ PERCPU(cpu_curThread), BX
 	MOVQ thread_fsbase(BX), AX
 	CALL ·setFSBase(SB)
-	MOVQ ·curThread(SB), SI
-	MOVQ $·kstack+const_kstackSize-40(SB), DI
+	MOVQ PERCPU(cpu_curThread), SI
+	MOVQ PERCPU(const_cpuKStackTop), DI
+	SUBQ $40, DI
 	MOVQ const_regsGPREnd+16(SI), AX; MOVQ AX, 0(DI)   // RIP
 	MOVQ const_regsGPREnd+24(SI), AX; MOVQ AX, 8(DI)   // CS
 	MOVQ const_regsGPREnd+32(SI), AX; MOVQ AX, 16(DI)  // RFLAGS
@@ -165,8 +188,9 @@ TEXT ·resumeThread(SB),NOSPLIT|NOFRAME,$0
 	MOVQ const_regsGPREnd+48(SI), AX; MOVQ AX, 32(DI)  // SS
 	MOVQ SI, SP
 	POP_GPRS
-	MOVQ $·kstack+const_kstackSize-40(SB), SP
-	MOVB $0, ·inTier0(SB)
+	MOVQ PERCPU(const_cpuKStackTop), SP
+	SUBQ $40, SP
+	MOVB $0, PERCPU(cpu_inTier0)
 	JMP  ·iretToUser(SB)
 
 // iretToUser unmasks interrupts and returns to the thread. kvm-pvm's emulated IRETQ does
@@ -416,6 +440,11 @@ TEXT ·vec32(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ $32
 	JMP ·trapCommon(SB)
 
+TEXT ·vec241(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ $0
+	PUSHQ $241
+	JMP ·trapCommon(SB)
+
 TEXT ·vec255(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ $0
 	PUSHQ $255
@@ -457,9 +486,10 @@ DATA ·vectorTable+176(SB)/8, $·vec32(SB)
 DATA ·vectorTable+184(SB)/8, $·vec255(SB)
 DATA ·vectorTable+192(SB)/8, $·vec256(SB)
 DATA ·vectorTable+200(SB)/8, $·syscallEntry(SB)
-DATA ·vectorTable+208(SB)/8, $·kstack+const_kstackSize(SB)
+DATA ·vectorTable+208(SB)/8, $·kstacks(SB)
 DATA ·vectorTable+216(SB)/8, $·vdsoClockGettime(SB)
-GLOBL ·vectorTable(SB), RODATA, $224
+DATA ·vectorTable+224(SB)/8, $·vec241(SB)
+GLOBL ·vectorTable(SB), RODATA, $232
 
 // func copyBytes(dst, src, n uintptr)
 TEXT ·copyBytes(SB),NOSPLIT,$0-24
@@ -523,4 +553,9 @@ split:
 syscall:
 	MOVL $228, AX // clock_gettime
 	SYSCALL
+	RET
+
+// func pause()
+TEXT ·pause(SB),NOSPLIT,$0
+	PAUSE
 	RET

@@ -2,6 +2,7 @@ package tier0
 
 import (
 	"math/bits"
+	"unsafe"
 
 	"github.com/pithvm/pith/abi"
 )
@@ -41,6 +42,7 @@ type region struct {
 
 var (
 	memSize   uint64
+	userFloor uint64            // tier-1 mappings start here: above guest memory and the first GiB
 	physUsed  [physWords]uint64 // one bit per 4 KiB frame
 	physWordN uint64            // words of physUsed covering memSize
 	hintSmall uint64
@@ -62,6 +64,10 @@ func initMemory() {
 	memSize = bi.MemSize
 	if memSize > maxMemBytes {
 		memSize = maxMemBytes
+	}
+	userFloor = memSize
+	if userFloor < 1<<30 {
+		userFloor = 1 << 30
 	}
 	physWordN = memSize / pageSize / 64
 	// Everything below the kernel's end (boot structures, page tables, the image) is taken.
@@ -97,6 +103,7 @@ func allocPage() (uint64, bool) {
 		bit := uint64(bits.TrailingZeros64(^v))
 		physUsed[w&(physWords-1)] = v | 1<<bit
 		hintSmall = w
+		countFrames(1)
 		return (w*64 + bit) * pageSize, true
 	}
 	info().OutOfMemory = 1
@@ -128,9 +135,19 @@ func allocHuge() (uint64, bool) {
 			physUsed[(g*words+k)&(physWords-1)] = ^uint64(0)
 		}
 		hintHuge = g * words
+		countFrames(hugeSize / pageSize)
 		return g * hugeSize, true
 	}
 	return 0, false
+}
+
+//go:nosplit
+func countFrames(n uint64) {
+	st := &info().Stats
+	st.Frames += n
+	if st.Frames > st.FramesPeak {
+		st.FramesPeak = st.Frames
+	}
 }
 
 // freeFrames returns n frames at pa and gives their memory back to the host.
@@ -141,6 +158,7 @@ func freeFrames(pa, n uint64) {
 		f := pa/pageSize + i
 		physUsed[(f/64)&(physWords-1)] &^= 1 << (f % 64)
 	}
+	info().Stats.Frames -= n
 	release(pa, n*pageSize)
 }
 
@@ -183,11 +201,29 @@ func pdeFor(va uint64, create bool) *uint64 {
 			if !ok {
 				return nil
 			}
-			*e = pa | pteTable
+			setUpperEntry(e, pa|pteTable)
 		}
 		table = *e
 	}
 	return pteAt(table, va>>21)
+}
+
+// setUpperEntry writes a PML4 or PDPT entry. Walks go through vCPU 0's tables; the other
+// vCPUs have their own copies of the PML4 and first PDPT (abi layout), which get the same
+// entry. Page directories and below are shared, and user mappings never touch the first
+// GiB (userFloor), whose directory is per vCPU.
+//
+//go:nosplit
+func setUpperEntry(e *uint64, v uint64) {
+	*e = v
+	p := uintptr(unsafe.Pointer(e))
+	base := uintptr(abi.PerCPUBase)
+	if p < base+abi.PerCPUPML4 || p >= base+abi.PerCPUPDPT+pageSize {
+		return
+	}
+	for i := int32(1); i < ncpu; i++ {
+		*(*uint64)(addr(p + uintptr(i)*abi.PerCPUStride)) = v
+	}
 }
 
 // backRange maps [start, end) (page aligned) to fresh frames where nothing is mapped yet.
@@ -245,7 +281,7 @@ func unbackRange(start, end uint64) {
 		}
 		if *pde&ptePS != 0 {
 			if va&(hugeSize-1) == 0 && blockEnd <= end {
-				freeFrames(*pde&pteAddrMask, hugeSize/pageSize)
+				retireFrames(*pde&pteAddrMask, hugeSize/pageSize)
 				*pde = 0
 				flushTLB(va)
 				va = blockEnd
@@ -267,7 +303,7 @@ func unbackRange(start, end uint64) {
 		for ; va < blockEnd && va < end; va += pageSize {
 			pte := pteAt(*pde, va>>12)
 			if *pte&pteP != 0 {
-				freeFrames(*pte&pteAddrMask, 1)
+				retireFrames(*pte&pteAddrMask, 1)
 				*pte = 0
 				flushTLB(va)
 			}
@@ -323,7 +359,85 @@ func flushTLBDone() {
 			invlpg(flushVA[i&(maxFlushes-1)])
 		}
 	}
+	if nflush > 0 && ncpu > 1 {
+		// Other vCPUs may still hold the old translations: they flush when they next
+		// enter tier 0 (syncTLB), and the frames wait in limbo until all have.
+		tlbGen++
+		thisCPU().tlbGen = tlbGen
+	}
 	nflush = 0
+}
+
+// TLB shootdown without IPIs. Unmapping bumps tlbGen; every vCPU reloads CR3 when it
+// finds its tlbGen behind (on each entry to tier 0 and on waking from idle), and frames
+// unmapped at generation g are reused only once every vCPU has reached g. A vCPU that
+// runs a thread without trapping keeps its stale translations meanwhile, but they point
+// at frames nobody else can have. No vCPU ever waits for another.
+var (
+	tlbGen uint64
+	limbo  [maxLimbo]limboRange
+	nlimbo int32
+	lost   uint64 // frames leaked because limbo was full
+)
+
+const maxLimbo = 256
+
+type limboRange struct {
+	pa, n, gen uint64
+}
+
+// syncTLB brings c's TLB up to tlbGen.
+//
+//go:nosplit
+func syncTLB(c *cpu) {
+	if c.tlbGen != tlbGen {
+		reloadCR3()
+		c.tlbGen = tlbGen
+	}
+}
+
+// retireFrames frees n frames at pa that were just unmapped: at once with one vCPU, else
+// through limbo.
+//
+//go:nosplit
+func retireFrames(pa, n uint64) {
+	if ncpu <= 1 {
+		freeFrames(pa, n)
+		return
+	}
+	if nlimbo >= maxLimbo {
+		lost += n
+		return
+	}
+	limbo[nlimbo&(maxLimbo-1)] = limboRange{pa, n, tlbGen + 1}
+	nlimbo++
+}
+
+// reapLimbo frees the limbo ranges every busy vCPU has flushed past (idle vCPUs flush
+// before they run anything).
+//
+//go:nosplit
+func reapLimbo() {
+	if nlimbo == 0 {
+		return
+	}
+	min := tlbGen
+	for i := int32(0); i < ncpu; i++ {
+		if c := cpuAt(i); c.idle == 0 && c.tlbGen < min {
+			min = c.tlbGen
+		}
+	}
+	for i := int32(0); i < nlimbo; {
+		r := limbo[i&(maxLimbo-1)]
+		if r.gen > min {
+			i++
+			continue
+		}
+		freeFrames(r.pa, r.n)
+		nlimbo--
+		limbo[i&(maxLimbo-1)] = limbo[nlimbo&(maxLimbo-1)]
+	}
+	releaseFlush()
 }
 
 // present reports whether va is mapped to a frame now.
@@ -505,7 +619,7 @@ func findFree(n uint64) uint64 {
 		align = hugeSize
 	}
 	top := mmapTop
-	for top > memSize+n {
+	for top > userFloor+n {
 		start := (top - n) &^ (align - 1)
 		blocked := false
 		for i := int32(0); i < nregions; i++ {

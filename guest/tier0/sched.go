@@ -1,6 +1,7 @@
 package tier0
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
@@ -45,6 +46,7 @@ type thread struct {
 	epollEvents uintptr
 	epollMax    int32
 
+	onCPU    int32   // vCPU running this thread, -1 if none
 	clearTID uintptr // CLONE_CHILD_CLEARTID / set_tid_address
 	sigmask  uint64
 	pending  uint64 // signals posted and not yet delivered
@@ -57,30 +59,72 @@ type thread struct {
 	altSize   uint64
 }
 
+// Everything below is shared by the vCPUs and guarded by bigLock.
 var (
 	threads  [maxThreads]thread
 	xsaveMem [maxThreads*xsaveAreaSize + 64]byte
 
-	cur        int32 // index of the current thread
 	liveLimit  int32 // threads[liveLimit:] are all free
 	runq       [maxThreads]int32
 	runqHead   uint32
 	runqTail   uint32
-	sliceEnd   uint64 // TSC at which the current thread's time slice ends
-	armed      uint64 // TSC deadline currently in the timer; 0 if none
 	sliceTicks uint64
+	ncpu       int32
+
+	// bigLock serialises tier 0 across vCPUs: each entry takes it after saving the
+	// thread (enterTier0) and drops it just before returning to a thread. Tier 0's work
+	// per entry is a few microseconds against 2-50 us for the trap itself, so one lock
+	// costs little at the vCPU counts pith runs; a vCPU spinning on it has interrupts
+	// masked, which is why nothing in tier 0 waits for another vCPU to answer an IPI.
+	bigLock  uint32
+	bootDone uint32
 )
+
+//go:nosplit
+func lockTier0() {
+	for !atomic.CompareAndSwapUint32(&bigLock, 0, 1) {
+		for atomic.LoadUint32(&bigLock) != 0 {
+			pause()
+		}
+	}
+}
+
+//go:nosplit
+func unlockTier0() { atomic.StoreUint32(&bigLock, 0) }
+
+// exitTier0 is the last Go code before returning to a thread: it enters the handler of a
+// pending signal, if any, and drops the tier-0 lock. (Apart from schedule, which picked
+// the thread, so that the two deepest call chains do not add up under the nosplit limit.)
+//
+//go:nosplit
+func exitTier0() {
+	deliverSignal()
+	unlockTier0()
+}
+
+// enterTier0 is the first Go code of every trap from a thread.
+//
+//go:nosplit
+func enterTier0() {
+	lockTier0()
+	syncTLB(thisCPU())
+}
 
 //go:nosplit
 func threadAt(i int32) *thread { return &threads[uint32(i)&(maxThreads-1)] }
 
+// current is the thread this vCPU is running or handling.
+//
 //go:nosplit
-func current() *thread { return threadAt(cur) }
+func current() *thread { return threadAt(thisCPU().cur) }
 
 //go:nosplit
 func setCurrent(i int32) {
-	cur = i
-	curThread = uintptr(unsafe.Pointer(threadAt(i)))
+	c := thisCPU()
+	c.cur = i
+	t := threadAt(i)
+	t.onCPU = int32(c.hw.ID)
+	c.curThread = uintptr(unsafe.Pointer(t))
 }
 
 // newThread claims a free thread record, or returns -1.
@@ -97,6 +141,7 @@ func newThread() int32 {
 		t.xsave = (uintptr(unsafe.Pointer(&xsaveMem[0])) + 63) &^ 63
 		t.xsave += uintptr(i) * xsaveAreaSize
 		t.epollFD = -1
+		t.onCPU = -1
 		if i >= liveLimit {
 			liveLimit = i + 1
 		}
@@ -147,6 +192,48 @@ func wake(i int32, result int64) {
 	t.deadline = 0
 	t.regs.RAX = uint64(result)
 	enqueue(i)
+	kick()
+}
+
+// kick finds a vCPU for newly runnable work: an idle one, or else a busy one without a
+// time slice armed (it arms one when it sees the run queue is not empty).
+//
+//go:nosplit
+func kick() {
+	self := int32(thisCPU().hw.ID)
+	for i := int32(0); i < ncpu; i++ {
+		if c := cpuAt(i); i != self && c.idle != 0 {
+			sendWakeup(i)
+			return
+		}
+	}
+	for i := int32(0); i < ncpu; i++ {
+		if c := cpuAt(i); i != self && c.sliceEnd == 0 {
+			sendWakeup(i)
+			return
+		}
+	}
+}
+
+// sendWakeup interrupts vCPU i (an x2APIC fixed IPI: one WRMSR, ~4 us on kvm-pvm).
+//
+//go:nosplit
+func sendWakeup(i int32) {
+	info().Stats.IPIsSent++
+	wrmsr(msrX2APICICR, cpuAt(i).hw.APICID<<32|1<<14|vectorWakeup)
+}
+
+// allIdle reports whether every other vCPU is halted in its idle loop.
+//
+//go:nosplit
+func allIdle() bool {
+	self := int32(thisCPU().hw.ID)
+	for i := int32(0); i < ncpu; i++ {
+		if i != self && cpuAt(i).idle == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // wakeExpired ends the timed waits whose deadline has passed.
@@ -183,31 +270,34 @@ func nextDeadline() uint64 {
 	return d
 }
 
-// schedule picks the thread to return to and arms the timer for the next event: the
-// earliest timed wait, the end of the time slice when others are waiting to run, or a
-// console flush. With nothing runnable it idles the vCPU; with nothing runnable and
-// nothing that could ever wake the guest it tells the monitor.
+// schedule picks the thread this vCPU returns to and arms its timer for the next event:
+// the earliest timed wait, the end of the time slice when others are waiting to run, or a
+// console flush. With nothing runnable it idles the vCPU; with nothing runnable anywhere
+// and nothing that could ever wake the guest it tells the monitor.
 //
 //go:nosplit
 func schedule(yield bool) {
-	timerPending = 0
+	c := thisCPU()
+	c.wakePending = 0
 	now := rdtsc()
 	wakeExpired(now)
-	prev := cur
-	t := current()
-	if t.state == threadRunnable {
-		if runqHead == runqTail {
-			sliceEnd = 0
-			arm(now)
-			deliverSignal()
-			return
+	reapLimbo()
+	prev := c.cur
+	if prev >= 0 {
+		t := threadAt(prev)
+		if t.state == threadRunnable {
+			if runqHead == runqTail {
+				c.sliceEnd = 0
+				arm(now)
+				return
+			}
+			if !yield && c.sliceEnd != 0 && now < c.sliceEnd {
+				arm(now)
+				return
+			}
+			enqueue(prev)
 		}
-		if !yield && sliceEnd != 0 && now < sliceEnd {
-			arm(now)
-			deliverSignal()
-			return
-		}
-		enqueue(cur)
+		t.onCPU = -1
 	}
 	for {
 		next := dequeue()
@@ -215,44 +305,50 @@ func schedule(yield bool) {
 			setCurrent(next)
 			break
 		}
-		if !arm(now) && !consoleDirty() {
+		c.cur = -1
+		if !arm(now) && !consoleDirty() && allIdle() {
 			outl(abi.PortIdle, 0)
 		}
 		consoleFlush()
+		c.idle = 1
+		unlockTier0()
 		idle()
-		if timerPending != 0 {
+		lockTier0()
+		c.idle = 0
+		syncTLB(c)
+		if c.wakePending != 0 {
 			info().Stats.Interrupts++
 		}
-		timerPending = 0
+		c.wakePending = 0
 		now = rdtsc()
 		wakeExpired(now)
 	}
-	if cur != prev {
+	if c.cur != prev {
 		info().Stats.Switches++
 	}
-	sliceEnd = now + sliceTicks
+	c.sliceEnd = now + sliceTicks
 	arm(now)
-	deliverSignal()
 }
 
-// arm programs the TSC-deadline timer for the next event, writing the MSR (a trap) only
-// when the deadline changes. It reports whether any deadline is armed.
+// arm programs this vCPU's TSC-deadline timer for its next event, writing the MSR (a
+// trap) only when the deadline changes. It reports whether any deadline is armed.
 //
 //go:nosplit
 func arm(now uint64) bool {
+	c := thisCPU()
 	d := nextDeadline()
-	if runqHead != runqTail && sliceEnd != 0 && (d == 0 || sliceEnd < d) {
-		d = sliceEnd
+	if runqHead != runqTail && c.sliceEnd != 0 && (d == 0 || c.sliceEnd < d) {
+		d = c.sliceEnd
 	}
 	if f := consoleDeadline; f != 0 && (d == 0 || f < d) {
 		d = f
 	}
-	if d != armed {
+	if d != c.armed {
 		if d != 0 && d <= now {
 			d = now + 1
 		}
 		wrmsr(msrTSCDeadline, d)
-		armed = d
+		c.armed = d
 	}
 	return d != 0
 }
@@ -262,7 +358,7 @@ func arm(now uint64) bool {
 //go:nosplit
 func timerInterrupt() {
 	wrmsr(msrX2APICEOI, 0)
-	armed = 0
+	thisCPU().armed = 0
 	if consoleDeadline != 0 && rdtsc() >= consoleDeadline {
 		consoleFlush()
 	}

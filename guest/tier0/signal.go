@@ -194,7 +194,7 @@ func sysKill(pid, sig uint64) int64 {
 	if sig > maxSignals {
 		return -errEINVAL
 	}
-	target := cur
+	target := thisCPU().cur
 	for i := int32(0); i < liveLimit; i++ {
 		if t := threadAt(i); t.state != threadFree && t.sigmask&sigbit(sig) == 0 {
 			target = i
@@ -215,8 +215,12 @@ func postSignal(i int32, sig uint64) {
 		return
 	}
 	t.pending |= sigbit(sig)
-	if t.state == threadBlocked && t.sigmask&sigbit(sig) == 0 {
+	switch {
+	case t.sigmask&sigbit(sig) != 0:
+	case t.state == threadBlocked:
 		wake(i, -errEINTR)
+	case t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID):
+		sendWakeup(t.onCPU) // it takes the signal on its way back from the interrupt
 	}
 }
 

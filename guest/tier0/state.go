@@ -8,7 +8,12 @@ import (
 
 // Constants the assembly reads through go_asm.h.
 const (
-	kstackSize          = 64 << 10
+	kstackSize          = abi.KStackSize
+	maxCPUs             = abi.MaxCPUs
+	perCPUAddr          = abi.PerCPUAddr
+	cpuIDOff            = unsafe.Offsetof(abi.CPU{}.ID)
+	cpuPVMGPA           = unsafe.Offsetof(abi.CPU{}.PVMGPA)
+	cpuKStackTop        = unsafe.Offsetof(abi.CPU{}.KStackTop)
 	faultStackSize      = 16 << 10
 	bootInfoAddr        = abi.BootInfoAddr
 	bootInfoFlagsOffset = unsafe.Offsetof(abi.BootInfo{}.Flags)
@@ -19,6 +24,8 @@ const (
 	selUserCode         = abi.SelUserCode
 	selUserData         = abi.SelUserData
 	vectorTimer         = abi.VectorTimer
+	vectorWakeup        = abi.VectorWakeup
+	vectorSpurious      = abi.VectorSpurious
 	vectorSyscall       = 0x100 // abi.Regs.Vector of a thread that entered by SYSCALL
 
 	// idle's layout: MOVB $1, abs32 (8 bytes), STI (1), HLT (1). test/tier0check checks it.
@@ -32,20 +39,32 @@ const (
 	vectorNone   = 2
 )
 
-// State shared with the assembly. Single vCPU: tier 0 runs on one stack, non-reentrantly.
+// cpu is a vCPU's CPU block. Every vCPU sees its own at abi.PerCPUAddr (its page tables
+// map it there), so the entry paths reach it by a constant address; any vCPU's block is
+// also reachable at its physical address (cpuAt).
+type cpu struct {
+	hw          abi.CPU // written by the monitor: ID, APIC ID, kvm-pvm page, stack top
+	curThread   uintptr // *thread being run or being handled
+	userSP      uintptr // scratch for the entry paths
+	inTier0     uint8   // 1 while tier 0 runs: tells interrupt-in-thread from -in-tier-0
+	idle        uint8   // 1 while halted in schedule's idle loop
+	wakePending uint32  // set by an interrupt that landed inside tier 0
+	cur         int32   // index of the current thread, -1 if none
+	sliceEnd    uint64  // TSC at which the current thread's time slice ends; 0 if unlimited
+	armed       uint64  // TSC deadline in this vCPU's timer; 0 if none
+	tlbGen      uint64  // tlbGen this vCPU's TLB has caught up with (mm.go)
+}
+
+// State shared with the assembly. Tier 0 runs on each vCPU's own stack, under bigLock.
 var (
-	kstack     [kstackSize]byte
+	kstacks    [maxCPUs * kstackSize]byte
 	faultStack [faultStackSize]byte
 	tier0TLS   [2]uint64 // FS base for tier-0 Go code points past slot 0 (g = nil)
 	crashRegs  abi.Regs
 
-	curThread    uintptr // *thread being run or being handled
-	userSP       uintptr // scratch for the entry paths
-	inTier0      uint8   // 1 while tier 0 runs; tells interrupt-in-thread from interrupt-in-tier-0
-	timerPending uint32  // set by a timer interrupt that landed inside tier 0
-	vectorMode   uint8   // vectorXSAVE, vectorFXSAVE or vectorNone
-	tier1Entry   uint64  // _rt0_amd64_linux, the Go runtime's own entry point
-	xsaveMask    uint64  // state components saved on every switch (XSAVE's RFBM)
+	vectorMode uint8  // vectorXSAVE, vectorFXSAVE or vectorNone
+	tier1Entry uint64 // _rt0_amd64_linux, the Go runtime's own entry point
+	xsaveMask  uint64 // state components saved on every switch (XSAVE's RFBM)
 )
 
 // Declared here, implemented in entry_amd64.s.
@@ -80,11 +99,24 @@ func halt()
 // address it dereferences has been checked against the mappings first (userRange).
 func addr(a uintptr) unsafe.Pointer
 
+// thisCPU is the running vCPU's CPU block.
+//
+//go:nosplit
+func thisCPU() *cpu { return (*cpu)(addr(perCPUAddr)) }
+
+// cpuAt is vCPU i's CPU block, through its physical address.
+//
+//go:nosplit
+func cpuAt(i int32) *cpu {
+	return (*cpu)(addr(uintptr(abi.PerCPUBase + int64(i)&(maxCPUs-1)*abi.PerCPUStride + abi.PerCPUData)))
+}
+
 // info is the boot-info block the monitor wrote.
 //
 //go:nosplit
 func info() *abi.BootInfo { return (*abi.BootInfo)(addr(abi.BootInfoAddr)) }
 
+func pause()
 func readCR2() uint64
 func xgetbv() uint64
 func invlpg(va uintptr)

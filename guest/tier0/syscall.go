@@ -266,7 +266,7 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 		return -errENOMEM
 	}
 	start := hint
-	fits := hint >= memSize && hint+n <= userVAEnd && hint+n > hint
+	fits := hint >= userFloor && hint+n <= userVAEnd && hint+n > hint
 	switch {
 	case flags&mapFixed != 0:
 		if !fits {
@@ -297,7 +297,7 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 
 //go:nosplit
 func sysMunmap(start, length uint64) int64 {
-	if start&(pageSize-1) != 0 || length == 0 || start < memSize {
+	if start&(pageSize-1) != 0 || length == 0 || start < userFloor {
 		return -errEINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
@@ -311,7 +311,7 @@ func sysMunmap(start, length uint64) int64 {
 
 //go:nosplit
 func sysMprotect(start, length, prot uint64) int64 {
-	if start&(pageSize-1) != 0 || start < memSize {
+	if start&(pageSize-1) != 0 || start < userFloor {
 		return -errEINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
@@ -335,7 +335,7 @@ func sysMadvise(start, length, advice uint64) int64 {
 	if end > userVAEnd || end < start {
 		return -errEINVAL
 	}
-	if (advice == madvDontneed || advice == madvFree) && start >= memSize {
+	if (advice == madvDontneed || advice == madvFree) && start >= userFloor {
 		discardRange(start, end)
 	}
 	return 0
@@ -417,6 +417,7 @@ func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
 	}
 	child.state = threadRunnable
 	enqueue(i)
+	kick()
 	return int64(child.tid)
 }
 

@@ -8,6 +8,7 @@ const (
 	msrX2APICEOI    = 0x80b
 	msrX2APICSVR    = 0x80f
 	msrX2APICLVTTmr = 0x832
+	msrX2APICICR    = 0x830
 	apicBaseValue   = 0xfee00000 | 1<<8 | 1<<10 | 1<<11 // BSP, x2APIC, enabled
 	lvtTSCDeadline  = 2 << 17
 )
@@ -27,8 +28,18 @@ func initTime() {
 	tscMult = bi.TSCMult
 	wallBase = int64(bi.WallNanos)
 	sliceTicks = nsToTicks(timeSliceNs)
-	wrmsr(msrAPICBase, apicBaseValue)
-	wrmsr(msrX2APICSVR, 0x100|0xff)
+}
+
+// initTimer puts this vCPU's local APIC in x2APIC mode with a TSC-deadline timer.
+//
+//go:nosplit
+func initTimer() {
+	apicBase := uint64(apicBaseValue)
+	if thisCPU().hw.ID != 0 {
+		apicBase &^= 1 << 8 // only vCPU 0 is the bootstrap processor
+	}
+	wrmsr(msrAPICBase, apicBase)
+	wrmsr(msrX2APICSVR, 0x100|vectorSpurious)
 	wrmsr(msrX2APICLVTTmr, lvtTSCDeadline|vectorTimer)
 }
 

@@ -2,10 +2,7 @@ package tier0
 
 import "github.com/pithvm/pith/abi"
 
-const (
-	vectorPageFault = 14
-	vectorSpurious  = abi.VectorSpurious
-)
+const vectorPageFault = 14
 
 // handleTrap serves an exception or interrupt taken while a thread ran.
 //
@@ -17,6 +14,12 @@ func handleTrap() {
 	case vectorTimer:
 		bi.Stats.Interrupts++
 		timerInterrupt()
+		return
+	case vectorWakeup:
+		bi.Stats.Interrupts++
+		bi.Stats.Wakeups++
+		wrmsr(msrX2APICEOI, 0)
+		schedule(false)
 		return
 	case vectorSpurious:
 		bi.Stats.Interrupts++

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,12 +74,14 @@ type machineFlags struct {
 	memory   string
 	cpus     int
 	standard bool
+	env      []string
 }
 
 func (f *machineFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&f.memory, "memory", "m", "256m", "guest memory (k, m, g suffixes)")
 	c.Flags().IntVar(&f.cpus, "cpus", 1, "number of vCPUs")
 	c.Flags().BoolVar(&f.standard, "x86-standard", false, "never use kvm-pvm's native switch (slow here; for testing the hardware-KVM path)")
+	c.Flags().StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable in the guest (KEY=VALUE)")
 }
 
 func (f *machineFlags) config() (monitor.Config, error) {
@@ -96,8 +99,13 @@ func (f *machineFlags) config() (monitor.Config, error) {
 			return monitor.Config{}, fmt.Errorf("PITH_DEADLINE=%q: %v", d, err)
 		}
 	}
+	for _, e := range f.env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return monitor.Config{}, fmt.Errorf("-e %q: use KEY=VALUE", e)
+		}
+	}
 	return monitor.Config{Kernel: kernelPath(), Memory: mem, CPUs: f.cpus, Mode: mode, Started: started,
-		Deadline: deadline, DeferTeardown: true}, nil
+		Deadline: deadline, DeferTeardown: true, Env: f.env}, nil
 }
 
 // parseSize reads sizes like 512m, 2g or 1048576 (bytes), rounded up to 2 MiB.

@@ -79,9 +79,10 @@ func runGuest(cfg monitor.Config, timing bool) error {
 	}
 	if timing {
 		st := res.Stats
-		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits, %d traps (%d system calls, %d page faults, %d exceptions, %d interrupts)\n",
+		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits, %d traps (%d system calls, %d page faults, %d exceptions, %d interrupts); guest memory peak %d MiB; %d vCPUs online, %d wake-up IPIs sent, %d taken by a thread\n",
 			res.Booted, res.MainReached, res.Exited, res.Exits,
-			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts)
+			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts,
+			st.FramesPeak*4096>>20, st.CPUsOnline, st.IPIsSent, st.Wakeups)
 	}
 	if res.ExitCode != 0 {
 		return statusError(res.ExitCode)

@@ -24,12 +24,12 @@ import (
 var errNotAssisted = errors.New("instruction not assisted")
 
 // assist performs the instruction at RIP that the emulator refused.
-func (m *machine) assist() error {
-	regs, err := m.cpu.Regs()
+func (m *machine) assist(cpu *kvm.VCPU) error {
+	regs, err := cpu.Regs()
 	if err != nil {
 		return err
 	}
-	sregs, err := m.cpu.Sregs()
+	sregs, err := cpu.Sregs()
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (m *machine) assist() error {
 	}
 	switch inst.Op {
 	case x86asm.XORPS, x86asm.PXOR, x86asm.MOVUPS, x86asm.MOVAPS, x86asm.MOVDQU, x86asm.MOVDQA:
-		fpu, err := m.cpu.FPU()
+		fpu, err := cpu.FPU()
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (m *machine) assist() error {
 		} else {
 			return errNotAssisted
 		}
-		if err := m.cpu.SetFPU(fpu); err != nil {
+		if err := cpu.SetFPU(fpu); err != nil {
 			return err
 		}
 	case x86asm.XSAVE, x86asm.XSAVE64, x86asm.XRSTOR, x86asm.XRSTOR64:
@@ -108,7 +108,7 @@ func (m *machine) assist() error {
 			return errNotAssisted
 		}
 		if inst.Op == x86asm.XSAVE || inst.Op == x86asm.XSAVE64 {
-			area, err := m.cpu.XSave()
+			area, err := cpu.XSave()
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func (m *machine) assist() error {
 			if err := mmu.read(a, area[:]); err != nil {
 				return err
 			}
-			if err := m.cpu.SetXSave(&area); err != nil {
+			if err := cpu.SetXSave(&area); err != nil {
 				return err
 			}
 		}
@@ -130,7 +130,7 @@ func (m *machine) assist() error {
 			return errNotAssisted
 		}
 		sregs.FS.Base = gpr(&regs, r)
-		if err := m.cpu.SetSregs(&sregs); err != nil {
+		if err := cpu.SetSregs(&sregs); err != nil {
 			return err
 		}
 	case x86asm.XGETBV:
@@ -150,7 +150,7 @@ func (m *machine) assist() error {
 	}
 	regs.RIP = next
 	m.assists++
-	return m.cpu.SetRegs(&regs)
+	return cpu.SetRegs(&regs)
 }
 
 func xmm(a x86asm.Arg) (int, bool) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -86,8 +87,8 @@ func Run(c Config) (*Result, error) {
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
 	}
-	if c.CPUs != 1 {
-		return nil, fmt.Errorf("--cpus %d: this pith version runs guests on exactly 1 vCPU", c.CPUs)
+	if c.CPUs < 1 || c.CPUs > abi.MaxCPUs {
+		return nil, fmt.Errorf("--cpus %d: pith runs guests on 1 to %d vCPUs", c.CPUs, abi.MaxCPUs)
 	}
 	k, err := boot.LoadKernel(c.Kernel)
 	if err != nil {
@@ -118,32 +119,34 @@ func Run(c Config) (*Result, error) {
 	if err := vm.CreateIRQChip(); err != nil {
 		return nil, err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cpu, err := vm.CreateVCPU(0)
-	if err != nil {
-		return nil, err
-	}
-	defer cpu.Close()
 	cpuid, err := sys.SupportedCPUID()
 	if err != nil {
 		return nil, err
 	}
-	if err := cpu.SetCPUID(cpuid); err != nil {
-		return nil, err
+	cpus := make([]*kvm.VCPU, c.CPUs)
+	for i := range cpus {
+		if cpus[i], err = vm.CreateVCPU(i); err != nil {
+			return nil, err
+		}
+		defer cpus[i].Close()
+		if err := cpus[i].SetCPUID(cpuid); err != nil {
+			return nil, err
+		}
 	}
-	pvm := isPVM(cpu)
+	pvm := isPVM(cpus[0])
 	flags := uint64(0)
 	var xcr0 uint64
 	if pvm && c.Mode == ModeAuto {
 		flags |= abi.FlagPVM
 	} else {
-		xcr0 = setXCR0(cpu, cpuid)
+		for _, cpu := range cpus {
+			xcr0 = setXCR0(cpu, cpuid)
+		}
 	}
 	if c.Timing {
 		flags |= abi.FlagTiming
 	}
-	khz, err := tscKHz(cpu)
+	khz, err := tscKHz(cpus[0])
 	if err != nil {
 		return nil, err
 	}
@@ -162,26 +165,35 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := setState(cpu, st); err != nil {
-		return nil, err
+	for i, cpu := range cpus {
+		if err := setState(cpu, st, i); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			if err := cpu.SetRunnable(); err != nil {
+				return nil, err
+			}
+		}
 	}
-	m := &machine{cfg: c, kernel: k, guest: g, cpu: cpu, pvm: pvm, xcr0: xcr0}
+	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
 	if c.DeferTeardown {
-		defer deferTeardown(vm.FD(), cpu.FD())
+		fds := []int{vm.FD()}
+		for _, cpu := range cpus {
+			fds = append(fds, cpu.FD())
+		}
+		defer deferTeardown(fds...)
 	}
 	if c.Deadline > 0 {
-		tid := unix.Gettid()
 		t := time.AfterFunc(c.Deadline, func() {
 			m.expired.Store(true)
-			cpu.SetImmediateExit(true)
-			unix.Tgkill(unix.Getpid(), tid, unix.SIGURG) // kick KVM_RUN out with EINTR
+			m.stopAll()
 		})
 		defer t.Stop()
 	}
-	return m.loop()
+	return m.run()
 }
 
 // isPVM detects kvm-pvm: its identification MSR reads "PVM".
@@ -213,7 +225,7 @@ func setXCR0(cpu *kvm.VCPU, cpuid []kvm.CPUIDEntry) uint64 {
 	return 1
 }
 
-func setState(cpu *kvm.VCPU, st *boot.State) error {
+func setState(cpu *kvm.VCPU, st *boot.State, i int) error {
 	s, err := cpu.Sregs()
 	if err != nil {
 		return fmt.Errorf("KVM_GET_SREGS: %w", err)
@@ -222,11 +234,11 @@ func setState(cpu *kvm.VCPU, st *boot.State) error {
 	data := kvm.Segment{Limit: 0xfffff, Selector: abi.SelKernelData, Type: 0x3, Present: 1, S: 1, DB: 1, G: 1}
 	s.CS = code
 	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
-	s.TR = kvm.Segment{Base: abi.TSSAddr, Limit: 0x67, Selector: abi.SelTSS, Type: 0xb, Present: 1}
+	s.TR = kvm.Segment{Base: boot.TSS(i), Limit: 0x67, Selector: abi.SelTSS, Type: 0xb, Present: 1}
 	s.LDT = kvm.Segment{Unusable: 1}
 	s.GDT = kvm.DTable{Base: abi.GDTAddr, Limit: 9*8 - 1}
 	s.IDT = kvm.DTable{Base: abi.IDTAddr, Limit: 256*16 - 1}
-	s.CR0, s.CR3, s.CR4, s.EFER = st.CR0, st.CR3, st.CR4, st.EFER
+	s.CR0, s.CR3, s.CR4, s.EFER = st.CR0, boot.CR3(i), st.CR4, st.EFER
 	if err := cpu.SetSregs(&s); err != nil {
 		return err
 	}
@@ -240,91 +252,154 @@ func setState(cpu *kvm.VCPU, st *boot.State) error {
 	})
 }
 
-// machine is a booted guest being run.
+// machine is a booted guest being run: one goroutine, locked to its thread, per vCPU.
 type machine struct {
 	cfg    Config
 	kernel *boot.Kernel
 	guest  *memory.Guest
-	cpu    *kvm.VCPU
-	info   *abi.BootInfo // inside guest memory; read only while the vCPU is stopped
+	cpus   []*kvm.VCPU
+	info   *abi.BootInfo // inside guest memory
 	pvm    bool
-	serial bytes.Buffer
-	res    Result
+	xcr0   uint64 // the guest's XCR0 (for assisted XGETBV)
 
-	expired atomic.Bool
-	xcr0    uint64 // the guest's XCR0 (for assisted XGETBV)
+	mu      sync.Mutex // serialises the vCPUs' exits that touch shared state below
+	serial  bytes.Buffer
+	res     Result
 	assists uint64 // instructions the monitor performed for the emulator
+
+	exits   atomic.Uint64
+	expired atomic.Bool
+	stopped atomic.Bool
+	tids    []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
 }
 
-func (m *machine) loop() (*Result, error) {
-	var exits uint64
+// run runs every vCPU until one of them finishes the guest, then stops the others.
+func (m *machine) run() (*Result, error) {
+	m.tids = make([]atomic.Int32, len(m.cpus))
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, len(m.cpus))
+	for i := range m.cpus {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			m.tids[i].Store(int32(unix.Gettid()))
+			if m.stopped.Load() {
+				m.cpus[i].SetImmediateExit(true)
+			}
+			res, err := m.loop(i)
+			done <- outcome{res, err}
+		}()
+	}
+	first := <-done
+	m.stopAll()
+	for range len(m.cpus) - 1 {
+		<-done
+	}
+	m.res.Exits = m.exits.Load()
+	m.res.Assists = m.assists
+	m.res.Stats = m.info.Stats
+	m.res.Exited = time.Since(m.cfg.Started)
+	if first.err != nil {
+		return nil, first.err
+	}
+	return &m.res, nil
+}
+
+// stopAll makes every vCPU leave KVM_RUN and its loop.
+func (m *machine) stopAll() {
+	m.stopped.Store(true)
+	for i, cpu := range m.cpus {
+		cpu.SetImmediateExit(true)
+		if tid := m.tids[i].Load(); tid != 0 {
+			unix.Tgkill(unix.Getpid(), int(tid), unix.SIGURG) // kick KVM_RUN out with EINTR
+		}
+	}
+}
+
+// errStopped ends a vCPU's loop because another vCPU finished the guest.
+var errStopped = errors.New("stopped")
+
+func (m *machine) loop(i int) (*Result, error) {
+	cpu := m.cpus[i]
 	for {
-		m.info.Stats.Exits = exits
-		err := m.cpu.Run()
-		exits++
+		m.info.Stats.Exits = m.exits.Load()
+		err := cpu.Run()
+		m.exits.Add(1)
 		if err != nil {
 			if m.expired.Load() {
+				m.mu.Lock()
+				defer m.mu.Unlock()
 				m.drain()
-				return nil, m.crashCPU(fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats))
+				return nil, m.crashCPU(cpu, fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats))
+			}
+			if m.stopped.Load() {
+				return nil, errStopped
 			}
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 				continue
 			}
 			return nil, fmt.Errorf("KVM_RUN: %w", err)
 		}
-		switch reason := m.cpu.ExitReason(); reason {
-		case kvm.ExitIO:
-			io, err := m.cpu.IO()
-			if err != nil {
-				return nil, err
-			}
-			done, err := m.port(io)
-			if err != nil || done {
-				m.res.Exits = exits
-				m.res.Assists = m.assists
-				m.res.Stats = m.info.Stats
-				m.res.Exited = time.Since(m.cfg.Started)
-				return &m.res, err
-			}
-		case kvm.ExitHLT:
-			m.drain()
-			return nil, &CrashError{"guest halted with nothing left to wake it"}
-		case kvm.ExitShutdown:
-			m.drain()
-			return nil, m.crashCPU("triple fault (the guest reset itself)")
-		case kvm.ExitInternalError:
-			sub, data := m.cpu.InternalError()
-			if sub == 1 && m.pvm && m.cfg.Mode == ModeStandard {
-				err := m.assist()
-				if err == nil {
-					continue
-				}
-				if !errors.Is(err, errNotAssisted) {
-					m.drain()
-					return nil, m.crashCPU("emulation assist failed: " + err.Error())
-				}
-			}
-			m.drain()
-			what := fmt.Sprintf("KVM internal error %d %x", sub, data)
-			if sub == 1 {
-				what = "an instruction the hypervisor could not emulate"
-				if m.pvm && m.cfg.Mode == ModeStandard {
-					what += " (kvm-pvm's emulator, used without the native switch, lacks some instructions)"
-				}
-			}
-			return nil, m.crashCPU(what)
-		case kvm.ExitFailEntry:
-			return nil, m.crashCPU("the hypervisor refused to enter the guest")
-		case kvm.ExitIntr:
-		default:
-			m.drain()
-			return nil, m.crashCPU(fmt.Sprintf("unexpected exit reason %d", reason))
+		m.mu.Lock()
+		done, err := m.exit(cpu)
+		m.mu.Unlock()
+		if err != nil || done {
+			return &m.res, err
 		}
 	}
 }
 
+// exit serves one exit of cpu, with m.mu held; it reports whether the guest is finished.
+func (m *machine) exit(cpu *kvm.VCPU) (bool, error) {
+	switch reason := cpu.ExitReason(); reason {
+	case kvm.ExitIO:
+		io, err := cpu.IO()
+		if err != nil {
+			return true, err
+		}
+		return m.port(cpu, io)
+	case kvm.ExitHLT:
+		m.drain()
+		return true, &CrashError{"guest halted with nothing left to wake it"}
+	case kvm.ExitShutdown:
+		m.drain()
+		return true, m.crashCPU(cpu, "triple fault (the guest reset itself)")
+	case kvm.ExitInternalError:
+		sub, data := cpu.InternalError()
+		if sub == 1 && m.pvm && m.cfg.Mode == ModeStandard {
+			err := m.assist(cpu)
+			if err == nil {
+				return false, nil
+			}
+			if !errors.Is(err, errNotAssisted) {
+				m.drain()
+				return true, m.crashCPU(cpu, "emulation assist failed: "+err.Error())
+			}
+		}
+		m.drain()
+		what := fmt.Sprintf("KVM internal error %d %x", sub, data)
+		if sub == 1 {
+			what = "an instruction the hypervisor could not emulate"
+			if m.pvm && m.cfg.Mode == ModeStandard {
+				what += " (kvm-pvm's emulator, used without the native switch, lacks some instructions)"
+			}
+		}
+		return true, m.crashCPU(cpu, what)
+	case kvm.ExitFailEntry:
+		return true, m.crashCPU(cpu, "the hypervisor refused to enter the guest")
+	case kvm.ExitIntr:
+		return false, nil
+	default:
+		m.drain()
+		return true, m.crashCPU(cpu, fmt.Sprintf("unexpected exit reason %d", reason))
+	}
+}
+
 // port serves an OUT; it reports whether the guest is finished.
-func (m *machine) port(io kvm.IO) (bool, error) {
+func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 	if !io.Out {
 		for i := range io.Data {
 			io.Data[i] = 0xff
@@ -449,8 +524,8 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 }
 
 // crashCPU reports a crash that tier 0 could not report, from the vCPU's registers.
-func (m *machine) crashCPU(what string) error {
-	r, err := m.cpu.Regs()
+func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
+	r, err := cpu.Regs()
 	if err != nil {
 		return &CrashError{"guest crashed: " + what}
 	}

@@ -35,6 +35,23 @@ func TestSelftestPasses(t *testing.T) {
 	}
 }
 
+// With several vCPUs every check must pass too, and the runtime must see them all.
+func TestSelftestOnSeveralCPUs(t *testing.T) {
+	testenv.RequireKVM(t)
+	for _, cpus := range []string{"2", "3"} {
+		r := testenv.Pith(t, nil, "selftest", "--cpus", cpus, "--timing")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "PASS selftest") {
+			t.Fatalf("--cpus %s: exit %d\n%s%s", cpus, r.Code, r.Stdout, r.Stderr)
+		}
+		if !strings.Contains(r.Stdout, "NumCPU "+cpus+", GOMAXPROCS "+cpus) {
+			t.Errorf("--cpus %s: runtime does not see them:\n%s", cpus, r.Stdout)
+		}
+		if !strings.Contains(r.Stderr, cpus+" vCPUs online") {
+			t.Errorf("--cpus %s: not every vCPU came online:\n%s", cpus, r.Stderr)
+		}
+	}
+}
+
 func TestSelftestInjectedFailureExitsNonZero(t *testing.T) {
 	testenv.RequireKVM(t)
 	r := testenv.Pith(t, nil, "selftest", "--inject-failure=ticker")
@@ -116,7 +133,9 @@ func TestBadFlagsAreRefused(t *testing.T) {
 	}{
 		{[]string{"selftest", "-m", "1m"}, "below the 32 MiB"},
 		{[]string{"selftest", "-m", "lots"}, "bad memory size"},
-		{[]string{"selftest", "--cpus", "2"}, "exactly 1 vCPU"},
+		{[]string{"selftest", "--cpus", "0"}, "1 to 16 vCPUs"},
+		{[]string{"selftest", "--cpus", "17"}, "1 to 16 vCPUs"},
+		{[]string{"selftest", "-e", "NOEQUALS"}, "use KEY=VALUE"},
 	} {
 		r := testenv.Pith(t, nil, tc.args...)
 		if r.Code != 125 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {

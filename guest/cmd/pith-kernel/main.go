@@ -78,5 +78,5 @@ func stats() (traps, exits uint64, ok bool) {
 	if _, _, e := syscall.RawSyscall(abi.SysPithStats, uintptr(unsafe.Pointer(&s)), 0, 0); e != 0 {
 		return 0, 0, false
 	}
-	return s.Syscalls + s.Exceptions + s.Interrupts, s.Exits, true
+	return s.Syscalls + s.Exceptions + s.Interrupts + s.PageFaults, s.Exits, true
 }

@@ -191,10 +191,11 @@ type Config struct {
 	Seed      [4]uint64
 }
 
-// State is the initial CPU state for the boot vCPU.
+// State is the initial CPU state shared by the vCPUs (each has its own CR3 and TSS: see
+// CR3 and TSS).
 type State struct {
 	RIP          uint64
-	CR0, CR3     uint64
+	CR0          uint64
 	CR4, EFER    uint64
 	SyscallEntry uint64
 	STAR, FMASK  uint64
@@ -221,10 +222,13 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 			clear(tail)
 		}
 	}
-	if err := buildPageTables(g); err != nil {
+	if c.CPUs < 1 || c.CPUs > abi.MaxCPUs {
+		return nil, fmt.Errorf("%d vCPUs: pith runs 1 to %d", c.CPUs, abi.MaxCPUs)
+	}
+	if err := buildPageTables(g, c.CPUs); err != nil {
 		return nil, err
 	}
-	if err := k.buildDescriptorTables(g); err != nil {
+	if err := k.buildDescriptorTables(g, c.CPUs); err != nil {
 		return nil, err
 	}
 	if err := k.writeBootInfo(g, c); err != nil {
@@ -238,7 +242,6 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 	return &State{
 		RIP:          k.Entry,
 		CR0:          cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0AM | cr0PG,
-		CR3:          pml4Addr,
 		CR4:          cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT | cr4OSXSAVE | cr4FSGSBASE,
 		EFER:         eferSCE | eferLME | eferLMA | eferNXE,
 		SyscallEntry: k.vectors[abi.VectorTableSyscall],
@@ -248,42 +251,61 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 }
 
 // buildPageTables identity-maps all guest memory with 2 MiB pages, except the first 2 MiB,
-// mapped with 4 KiB pages so that page 0 stays absent.
-func buildPageTables(g *memory.Guest) error {
-	put := func(addr, v uint64) error { return g.PutUint64(addr, v) }
+// mapped with 4 KiB pages so that page 0 stays absent. Each vCPU gets its own PML4, first
+// PDPT, first PD and first PT (the rest is shared), whose only difference is where
+// abi.PVMPageAddr and abi.PerCPUAddr point: at that vCPU's own pages.
+func buildPageTables(g *memory.Guest, cpus int) error {
 	const table = pteP | pteRW | pteUS
-	if err := put(pml4Addr, pdptAddr|table); err != nil {
-		return err
-	}
 	gibs := (g.Size() + gib - 1) / gib
-	for i := uint64(0); i < gibs; i++ {
-		pd := pdBaseAddr + i*0x1000
-		if err := put(pdptAddr+8*i, pd|table); err != nil {
-			return err
-		}
-		for j := uint64(0); j < 512; j++ {
-			pa := i*gib + j*hugePage
-			if pa >= g.Size() {
-				break
-			}
-			e := pa | table | ptePS
-			if pa == 0 {
-				e = pt0Addr | table
-			}
-			if err := put(pd+8*j, e); err != nil {
+	put := func(addr, v uint64) error { return g.PutUint64(addr, v) }
+	// Shared page directories for each GiB above the first.
+	for i := uint64(1); i < gibs; i++ {
+		pd := abi.SharedPDAddr + (i-1)*0x1000
+		for j := uint64(0); j < 512 && i*gib+j*hugePage < g.Size(); j++ {
+			if err := put(pd+8*j, (i*gib+j*hugePage)|table|ptePS); err != nil {
 				return err
 			}
 		}
 	}
-	for j := uint64(1); j < 512; j++ {
-		if err := put(pt0Addr+8*j, j*0x1000|table); err != nil {
+	for c := 0; c < cpus; c++ {
+		b := cpuBlock(c)
+		pml4, pdpt, pd, pt := b+abi.PerCPUPML4, b+abi.PerCPUPDPT, b+abi.PerCPUPD, b+abi.PerCPUPT
+		if err := put(pml4, pdpt|table); err != nil {
 			return err
+		}
+		if err := put(pdpt, pd|table); err != nil {
+			return err
+		}
+		for i := uint64(1); i < gibs; i++ {
+			if err := put(pdpt+8*i, (abi.SharedPDAddr+(i-1)*0x1000)|table); err != nil {
+				return err
+			}
+		}
+		if err := put(pd, pt|table); err != nil {
+			return err
+		}
+		for j := uint64(1); j < 512 && j*hugePage < g.Size(); j++ {
+			if err := put(pd+8*j, j*hugePage|table|ptePS); err != nil {
+				return err
+			}
+		}
+		for j := uint64(1); j < 512; j++ {
+			pa := j * 0x1000
+			switch pa {
+			case abi.PVMPageAddr:
+				pa = b + abi.PerCPUPVM
+			case abi.PerCPUAddr:
+				pa = b + abi.PerCPUData
+			}
+			if err := put(pt+8*j, pa|table); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (k *Kernel) buildDescriptorTables(g *memory.Guest) error {
+func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 	gdt := []uint64{
 		0, 0,
 		0x00af9b000000ffff, // 0x10 kernel code, 64-bit
@@ -292,11 +314,12 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest) error {
 		0x00cff3000000ffff, // 0x28 user data
 		0x00affb000000ffff, // 0x30 user code, 64-bit
 	}
-	// 0x38: the 64-bit TSS descriptor, two slots (SDM Vol 3A 7.2.3).
-	const tss = abi.TSSAddr
+	// 0x38: vCPU 0's 64-bit TSS descriptor, two slots (SDM Vol 3A 7.2.3). The other vCPUs'
+	// TRs are set directly by the monitor and never reloaded.
+	tss0 := TSS(0)
 	gdt = append(gdt,
-		uint64(tssSize-1)|(tss&0xffffff)<<16|0x89<<40|(tss>>24&0xff)<<56,
-		tss>>32)
+		uint64(tssSize-1)|(tss0&0xffffff)<<16|0x89<<40|(tss0>>24&0xff)<<56,
+		tss0>>32)
 	for i, d := range gdt {
 		if err := g.PutUint64(abi.GDTAddr+uint64(8*i), d); err != nil {
 			return err
@@ -309,6 +332,8 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest) error {
 			h = k.vectors[v]
 		case v == abi.VectorTimer:
 			h = k.vectors[abi.VectorTableTimer]
+		case v == abi.VectorWakeup:
+			h = k.vectors[abi.VectorTableWakeup]
 		case v == abi.VectorSpurious:
 			h = k.vectors[abi.VectorTableSpurious]
 		default:
@@ -323,13 +348,25 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest) error {
 			return err
 		}
 	}
-	// TSS.RSP0 (offset 4): exceptions from user mode switch to the tier-0 stack.
-	tssBytes, err := g.Slice(abi.TSSAddr, tssSize)
-	if err != nil {
-		return err
+	// Each vCPU's TSS (RSP0: exceptions from user mode switch to its tier-0 stack) and CPU
+	// block.
+	for c := 0; c < cpus; c++ {
+		top := k.vectors[abi.VectorTableStacks] + uint64(c+1)*abi.KStackSize
+		tss, err := g.Slice(TSS(c), tssSize)
+		if err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(tss[4:], top)
+		binary.LittleEndian.PutUint16(tss[0x66:], tssSize) // no I/O bitmap
+		block := abi.CPU{ID: uint64(c), APICID: uint64(c), PVMGPA: cpuBlock(c) + abi.PerCPUPVM, KStackTop: top}
+		out, err := g.Slice(cpuBlock(c)+abi.PerCPUData, uint64(binary.Size(block)))
+		if err != nil {
+			return err
+		}
+		if _, err := binary.Encode(out, binary.LittleEndian, &block); err != nil {
+			return err
+		}
 	}
-	binary.LittleEndian.PutUint64(tssBytes[4:], k.vectors[abi.VectorTableStackTop])
-	binary.LittleEndian.PutUint16(tssBytes[0x66:], tssSize) // no I/O bitmap
 	return nil
 }
 

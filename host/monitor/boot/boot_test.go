@@ -8,9 +8,9 @@ import (
 	"github.com/pithvm/pith/host/monitor/memory"
 )
 
-// walk translates va through the guest page tables, as the MMU would.
-func walk(t *testing.T, g *memory.Guest, va uint64) (pa uint64, flags uint64, ok bool) {
-	table := uint64(pml4Addr)
+// walk translates va through vCPU cpu's page tables, as the MMU would.
+func walk(t *testing.T, g *memory.Guest, cpu int, va uint64) (pa uint64, flags uint64, ok bool) {
+	table := CR3(cpu)
 	for level, shift := 0, uint(39); level < 4; level, shift = level+1, shift-9 {
 		e, err := g.Uint64(table + (va>>shift&511)*8)
 		if err != nil {
@@ -34,23 +34,31 @@ func TestPageTablesIdentityMapAllMemoryButPageZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if err := buildPageTables(g); err != nil {
+	if err := buildPageTables(g, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := walk(t, g, 0); ok {
-		t.Error("page 0 is mapped: nil dereferences would not fault")
-	}
-	for _, va := range []uint64{0x1000, 0x1fffff, 0x200000, 0x400123, 1 << 30, 1<<30 + 4<<20 - 1} {
-		pa, flags, ok := walk(t, g, va)
-		if !ok || pa != va {
-			t.Errorf("va %#x -> %#x (mapped %v), want identity", va, pa, ok)
+	for cpu := 0; cpu < 3; cpu++ {
+		if _, _, ok := walk(t, g, cpu, 0); ok {
+			t.Error("page 0 is mapped: nil dereferences would not fault")
 		}
-		if flags != pteRW|pteUS {
-			t.Errorf("va %#x flags %#x: every page must be writable and U=1 for kvm-pvm", va, flags)
+		for _, va := range []uint64{0x1000, 0x1fffff, 0x200000, 0x400123, 1 << 30, 1<<30 + 4<<20 - 1} {
+			pa, flags, ok := walk(t, g, cpu, va)
+			if !ok || pa != va {
+				t.Errorf("cpu %d: va %#x -> %#x (mapped %v), want identity", cpu, va, pa, ok)
+			}
+			if flags != pteRW|pteUS {
+				t.Errorf("va %#x flags %#x: every page must be writable and U=1 for kvm-pvm", va, flags)
+			}
 		}
-	}
-	if _, _, ok := walk(t, g, 1<<30+4<<20); ok {
-		t.Error("memory beyond the guest's end is mapped")
+		if _, _, ok := walk(t, g, cpu, 1<<30+4<<20); ok {
+			t.Error("memory beyond the guest's end is mapped")
+		}
+		// The per-vCPU pages are each vCPU's own.
+		for va, off := range map[uint64]uint64{abi.PVMPageAddr: abi.PerCPUPVM, abi.PerCPUAddr: abi.PerCPUData} {
+			if pa, _, _ := walk(t, g, cpu, va+8); pa != cpuBlock(cpu)+off+8 {
+				t.Errorf("cpu %d: va %#x -> %#x, want its own page %#x", cpu, va+8, pa, cpuBlock(cpu)+off+8)
+			}
+		}
 	}
 }
 
@@ -61,8 +69,8 @@ func TestDescriptorTables(t *testing.T) {
 	for i := range k.vectors {
 		k.vectors[i] = 0x400000 + uint64(i)*0x10
 	}
-	k.vectors[abi.VectorTableStackTop] = 0x612345
-	if err := k.buildDescriptorTables(g); err != nil {
+	k.vectors[abi.VectorTableStacks] = 0x600000
+	if err := k.buildDescriptorTables(g, 2); err != nil {
 		t.Fatal(err)
 	}
 	gate := func(v uint64) uint64 {
@@ -81,18 +89,28 @@ func TestDescriptorTables(t *testing.T) {
 		abi.VectorTimer:      k.vectors[abi.VectorTableTimer],
 		abi.VectorSpurious:   k.vectors[abi.VectorTableSpurious],
 		200:                  k.vectors[abi.VectorTableOther],
+		abi.VectorWakeup:     k.vectors[abi.VectorTableWakeup],
 		abi.VectorTableTimer: k.vectors[abi.VectorTableOther], // vector 22 is not the timer
 	} {
 		if got := gate(v); got != want {
 			t.Errorf("vector %d -> %#x, want %#x", v, got, want)
 		}
 	}
-	tss, _ := g.Slice(abi.TSSAddr, tssSize)
-	if rsp0 := binary.LittleEndian.Uint64(tss[4:]); rsp0 != 0x612345 {
-		t.Errorf("TSS.RSP0 %#x", rsp0)
+	for cpu := 0; cpu < 2; cpu++ {
+		want := 0x600000 + uint64(cpu+1)*abi.KStackSize
+		tss, _ := g.Slice(TSS(cpu), tssSize)
+		if rsp0 := binary.LittleEndian.Uint64(tss[4:]); rsp0 != want {
+			t.Errorf("cpu %d: TSS.RSP0 %#x, want %#x", cpu, rsp0, want)
+		}
+		var block abi.CPU
+		b, _ := g.Slice(cpuBlock(cpu)+abi.PerCPUData, uint64(binary.Size(block)))
+		binary.Decode(b, binary.LittleEndian, &block)
+		if block.ID != uint64(cpu) || block.KStackTop != want || block.PVMGPA != cpuBlock(cpu)+abi.PerCPUPVM {
+			t.Errorf("cpu %d block %+v", cpu, block)
+		}
 	}
 	desc, _ := g.Uint64(abi.GDTAddr + abi.SelTSS)
-	if base := desc>>16&0xffffff | (desc>>56)<<24; base != abi.TSSAddr || desc>>40&0xff != 0x89 {
+	if base := desc>>16&0xffffff | (desc>>56)<<24; base != TSS(0) || desc>>40&0xff != 0x89 {
 		t.Errorf("TSS descriptor %#x", desc)
 	}
 }

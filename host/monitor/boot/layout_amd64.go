@@ -46,14 +46,18 @@ const (
 	gib      = 1 << 30
 )
 
-// Page-table pages the monitor builds, from abi.PML4Addr up.
+// Page-table pages the monitor builds (abi layout).
 const (
-	pml4Addr   = abi.PML4Addr
-	pdptAddr   = abi.PML4Addr + 0x1000
-	pt0Addr    = abi.PML4Addr + 0x2000 // 4 KiB pages for the first 2 MiB (page 0 absent)
-	pdBaseAddr = abi.PML4Addr + 0x3000 // one page directory per GiB of guest memory
-	maxMemory  = (abi.PageTableEnd - pdBaseAddr) / 0x1000 * gib
+	maxMemory = (abi.PerCPUBase - abi.SharedPDAddr) / 0x1000 * gib
 
-	tssSize     = 0x68
-	tier0Stack0 = 0 // TSS.RSP0 is set from the kernel's own stack symbol
+	tssSize = 0x68
 )
+
+// cpuBlock is the guest-physical address of vCPU i's block.
+func cpuBlock(i int) uint64 { return abi.PerCPUBase + uint64(i)*abi.PerCPUStride }
+
+// CR3 is the page-table root of vCPU i.
+func CR3(i int) uint64 { return cpuBlock(i) + abi.PerCPUPML4 }
+
+// TSS is the task-state segment of vCPU i.
+func TSS(i int) uint64 { return cpuBlock(i) + abi.PerCPUTSS }

@@ -401,3 +401,15 @@ func (vm *VM) FD() int { return vm.fd }
 
 // FD is the vCPU's file descriptor, for handing the vCPU to another process.
 func (c *VCPU) FD() int { return c.fd }
+
+const kvmSetMPState = 0x4004ae99
+
+// SetRunnable marks the vCPU runnable. With an in-kernel irqchip KVM starts every vCPU but
+// the first waiting for an INIT/SIPI sequence; pith sets all their state itself instead.
+func (c *VCPU) SetRunnable() error {
+	state := uint32(0) // KVM_MP_STATE_RUNNABLE
+	if _, err := ioctl(c.fd, kvmSetMPState, uintptr(unsafe.Pointer(&state))); err != nil {
+		return fmt.Errorf("KVM_SET_MP_STATE: %w", err)
+	}
+	return nil
+}
