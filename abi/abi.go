@@ -46,7 +46,8 @@ const (
 	// each change to the other vCPUs' replicas of the PML4, PDPT and first PD.
 	PML4Addr = PerCPUBase + PerCPUPML4
 
-	KStackSize = 64 << 10 // each vCPU's tier-0 stack
+	KStackSize    = 64 << 10 // each vCPU's tier-0 stack
+	IntrStackSize = 4 << 10  // each vCPU's interrupt stack (TSS.IST1)
 )
 
 // CPU is the start of each vCPU's CPU block, written by the monitor.
@@ -202,5 +203,6 @@ const (
 	VectorTableStacks     = VectorTableExceptions + 4
 	VectorTableClock      = VectorTableExceptions + 5 // __vdso_clock_gettime
 	VectorTableWakeup     = VectorTableExceptions + 6
-	VectorTableLen        = VectorTableExceptions + 7
+	VectorTableIntrStacks = VectorTableExceptions + 7 // base of the interrupt stacks
+	VectorTableLen        = VectorTableExceptions + 8
 )

@@ -489,7 +489,8 @@ DATA ·vectorTable+200(SB)/8, $·syscallEntry(SB)
 DATA ·vectorTable+208(SB)/8, $·kstacks(SB)
 DATA ·vectorTable+216(SB)/8, $·vdsoClockGettime(SB)
 DATA ·vectorTable+224(SB)/8, $·vec241(SB)
-GLOBL ·vectorTable(SB), RODATA, $232
+DATA ·vectorTable+232(SB)/8, $·intrStacks(SB)
+GLOBL ·vectorTable(SB), RODATA, $240
 
 // func copyBytes(dst, src, n uintptr)
 TEXT ·copyBytes(SB),NOSPLIT,$0-24

@@ -56,6 +56,7 @@ var (
 	nflush   int32
 	relStart uint64
 	relLen   uint64
+	relKeep  bool // the queued range stays allocated (discard)
 )
 
 //go:nosplit
@@ -150,31 +151,32 @@ func countFrames(n uint64) {
 	}
 }
 
-// freeFrames returns n frames at pa and gives their memory back to the host.
+// freeFrames gives n frames at pa back: their memory goes back to the host, and they
+// become free for reuse only once it has (releaseFlush), so that allocPage's promise of
+// zeroed frames holds even for an allocation between the two.
 //
 //go:nosplit
 func freeFrames(pa, n uint64) {
-	for i := uint64(0); i < n; i++ {
-		f := pa/pageSize + i
-		physUsed[(f/64)&(physWords-1)] &^= 1 << (f % 64)
-	}
 	info().Stats.Frames -= n
-	release(pa, n*pageSize)
+	release(pa, n*pageSize, false)
 }
 
-// release asks the host to drop the memory behind [pa, pa+n): the next touch reads zeros.
-// Adjacent ranges are merged into one exit.
+// release queues [pa, pa+n) to be handed back to the host (the next touch reads zeros)
+// and, unless keep (MADV_DONTNEED: the frames stay mapped), freed. Adjacent ranges are
+// merged into one exit.
 //
 //go:nosplit
-func release(pa, n uint64) {
-	if relLen != 0 && relStart+relLen == pa {
+func release(pa, n uint64, keep bool) {
+	if relLen != 0 && relStart+relLen == pa && relKeep == keep {
 		relLen += n
 		return
 	}
 	releaseFlush()
-	relStart, relLen = pa, n
+	relStart, relLen, relKeep = pa, n, keep
 }
 
+// releaseFlush hands the queued range to the host and marks its frames free.
+//
 //go:nosplit
 func releaseFlush() {
 	if relLen == 0 {
@@ -183,6 +185,11 @@ func releaseFlush() {
 	bi := info()
 	bi.ReleaseAddr, bi.ReleaseLen = relStart, relLen
 	outl(abi.PortRelease, 0)
+	if !relKeep {
+		for f := relStart / pageSize; f < (relStart+relLen)/pageSize; f++ {
+			physUsed[(f/64)&(physWords-1)] &^= 1 << (f % 64)
+		}
+	}
 	relLen = 0
 }
 
@@ -328,14 +335,13 @@ func discardRange(start, end uint64) {
 			continue
 		}
 		if *pde&ptePS != 0 {
-			base := *pde&pteAddrMask + va&(hugeSize-1)
-			release(base, blockEnd-va)
+			release(*pde&pteAddrMask+va&(hugeSize-1), blockEnd-va, true)
 			va = blockEnd
 			continue
 		}
 		for ; va < blockEnd; va += pageSize {
 			if pte := pteAt(*pde, va>>12); *pte&pteP != 0 {
-				release(*pte&pteAddrMask, pageSize)
+				release(*pte&pteAddrMask, pageSize, true)
 			}
 		}
 	}

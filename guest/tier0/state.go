@@ -58,6 +58,7 @@ type cpu struct {
 // State shared with the assembly. Tier 0 runs on each vCPU's own stack, under bigLock.
 var (
 	kstacks    [maxCPUs * kstackSize]byte
+	intrStacks [maxCPUs * abi.IntrStackSize]byte
 	faultStack [faultStackSize]byte
 	tier0TLS   [2]uint64 // FS base for tier-0 Go code points past slot 0 (g = nil)
 	crashRegs  abi.Regs

@@ -340,7 +340,14 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 			h = k.vectors[abi.VectorTableOther]
 		}
 		// 64-bit interrupt gate, DPL 0, kernel code selector (SDM Vol 3A 6.14.1).
-		lo := h&0xffff | abi.SelKernelCode<<16 | 0x8e<<40 | (h>>16&0xffff)<<48
+		// Interrupts use IST1, a stack of their own: kvm-pvm delivers an interrupt that
+		// arrives in user mode on the interrupted thread's stack otherwise, which may have
+		// no room below its stack pointer.
+		var ist uint64
+		if v >= abi.VectorTableExceptions {
+			ist = 1
+		}
+		lo := h&0xffff | abi.SelKernelCode<<16 | ist<<32 | 0x8e<<40 | (h>>16&0xffff)<<48
 		if err := g.PutUint64(abi.IDTAddr+16*v, lo); err != nil {
 			return err
 		}
@@ -357,7 +364,8 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 			return err
 		}
 		binary.LittleEndian.PutUint64(tss[4:], top)
-		binary.LittleEndian.PutUint16(tss[0x66:], tssSize) // no I/O bitmap
+		binary.LittleEndian.PutUint64(tss[0x24:], k.vectors[abi.VectorTableIntrStacks]+uint64(c+1)*abi.IntrStackSize) // IST1
+		binary.LittleEndian.PutUint16(tss[0x66:], tssSize)                                                            // no I/O bitmap
 		block := abi.CPU{ID: uint64(c), APICID: uint64(c), PVMGPA: cpuBlock(c) + abi.PerCPUPVM, KStackTop: top}
 		out, err := g.Slice(cpuBlock(c)+abi.PerCPUData, uint64(binary.Size(block)))
 		if err != nil {
