@@ -159,7 +159,7 @@ func Run(c Config) (*Result, error) {
 		seed[i] = binary.LittleEndian.Uint64(sb[8*i:])
 	}
 	st, err := k.Install(g, boot.Config{
-		CPUs: c.CPUs, Argv: c.Args, Env: c.Env, Flags: flags, TSCKHz: khz,
+		CPUs: c.CPUs, Argv: c.Args, Env: guestEnv(c.Env, c.Memory), Flags: flags, TSCKHz: khz,
 		WallNanos: uint64(time.Now().UnixNano()), Seed: seed,
 	})
 	if err != nil {
@@ -194,6 +194,19 @@ func Run(c Config) (*Result, error) {
 		defer t.Stop()
 	}
 	return m.run()
+}
+
+// guestEnv is the guest's environment: env, plus a default GOMEMLIMIT of 3/4 of guest
+// memory. A Go runtime cannot otherwise know its machine's size; without it, a runtime
+// whose background GC is starved of CPU (a busy host) lets the heap grow far past its goal
+// (measured: 186 MB against a 41 MB goal in a 256 MiB guest), and the guest dies.
+func guestEnv(env []string, memory uint64) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "GOMEMLIMIT=") {
+			return env
+		}
+	}
+	return append(append([]string(nil), env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", memory*3/4>>20))
 }
 
 // isPVM detects kvm-pvm: its identification MSR reads "PVM".
