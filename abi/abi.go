@@ -127,10 +127,12 @@ type Regs struct {
 
 // Crash is filled by tier 0 before it writes PortCrash.
 type Crash struct {
-	Regs  Regs
-	CR2   uint64 // faulting address for a page fault
-	Tier0 uint64 // 1 if the fault was inside tier 0
-	Info  uint64 // kind-specific detail
+	Regs   Regs
+	CR2    uint64 // faulting address for a page fault
+	Tier0  uint64 // 1 if the fault was inside tier 0
+	Info   uint64 // kind-specific detail
+	CPU    uint64 // vCPU that crashed
+	FSBase uint64 // the thread's FS base (its TLS)
 }
 
 // Stats are counters tier 0 and the monitor keep in the boot-info page so that the guest can
@@ -188,21 +190,18 @@ const BootMagic = 0x746f6f6268746970
 // Console record header: one byte fd, three bytes length (little endian), then the bytes.
 const ConsoleRecordHeader = 4
 
-// The kernel ELF exports the symbol VectorTableSymbol: 8-byte handler addresses for
-// exceptions 0 to VectorTableExceptions-1, then the timer, the spurious vector, every other
-// vector, the SYSCALL entry point (for LSTAR), the base of the tier-0 stacks (MaxCPUs of
-// KStackSize), __vdso_clock_gettime and the wake-up IPI. The monitor builds the IDT,
+// The kernel ELF exports the symbol VectorTableSymbol: the 8-byte handler address of each
+// of the 256 vectors, then the SYSCALL entry point (for LSTAR), the base of the tier-0
+// stacks (MaxCPUs of KStackSize, for TSS.RSP0), __vdso_clock_gettime and the base of the
+// interrupt stacks (MaxCPUs of IntrStackSize, for TSS.IST1). The monitor builds the IDT,
 // LSTAR, the TSSs, the CPU blocks and the vDSO from it.
 const (
 	VectorTableSymbol     = "github.com/pithvm/pith/guest/tier0.vectorTable"
-	VectorTableExceptions = 22
-	VectorTableTimer      = VectorTableExceptions
-	VectorTableSpurious   = VectorTableExceptions + 1
-	VectorTableOther      = VectorTableExceptions + 2
-	VectorTableSyscall    = VectorTableExceptions + 3
-	VectorTableStacks     = VectorTableExceptions + 4
-	VectorTableClock      = VectorTableExceptions + 5 // __vdso_clock_gettime
-	VectorTableWakeup     = VectorTableExceptions + 6
-	VectorTableIntrStacks = VectorTableExceptions + 7 // base of the interrupt stacks
-	VectorTableLen        = VectorTableExceptions + 8
+	VectorTableVectors    = 256
+	VectorTableSyscall    = VectorTableVectors
+	VectorTableStacks     = VectorTableVectors + 1
+	VectorTableClock      = VectorTableVectors + 2 // __vdso_clock_gettime
+	VectorTableIntrStacks = VectorTableVectors + 3
+	VectorTableLen        = VectorTableVectors + 4
+	FirstInterruptVector  = 32 // vectors below are exceptions
 )

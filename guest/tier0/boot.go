@@ -58,8 +58,9 @@ func boot() {
 	initMemory()
 	initFDs()
 	i := newThread()
+	t := threadAt(i)
+	t.state = threadRunnable
 	setCurrent(i)
-	t := current()
 	*(*uint16)(addr(t.xsave)) = defaultFCW
 	*(*uint32)(addr(t.xsave + xsaveMXCSR)) = defaultMXCSR
 	sp := initialStack()
@@ -71,7 +72,6 @@ func boot() {
 	t.regs.RFLAGS = initialRFLAGS
 	t.regs.RSP = sp
 	t.regs.SS = abi.SelUserData
-	t.state = threadRunnable
 	atomic.StoreUint32(&bootDone, 1)
 }
 

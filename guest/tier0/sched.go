@@ -123,6 +123,9 @@ func setCurrent(i int32) {
 	c := thisCPU()
 	c.cur = i
 	t := threadAt(i)
+	if t.onCPU >= 0 || t.state != threadRunnable {
+		badState(uint64(i)) // a thread can run on one vCPU at a time
+	}
 	t.onCPU = int32(c.hw.ID)
 	c.curThread = uintptr(unsafe.Pointer(t))
 }
@@ -155,6 +158,9 @@ func enqueue(i int32) {
 	t := threadAt(i)
 	if t.queued {
 		return
+	}
+	if t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID) {
+		badState(uint64(i)) // running elsewhere: another vCPU could pick it up too
 	}
 	t.queued = true
 	runq[runqTail&(maxThreads-1)] = i
@@ -191,6 +197,12 @@ func wake(i int32, result int64) {
 	t.wait = waitNone
 	t.deadline = 0
 	t.regs.RAX = uint64(result)
+	if t.onCPU >= 0 {
+		// Still this vCPU's current thread: it blocked in the call schedule is now
+		// finishing (a timeout that had already passed). It just carries on; queueing it
+		// would let another vCPU run it at the same time.
+		return
+	}
 	enqueue(i)
 	kick()
 }

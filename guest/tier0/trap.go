@@ -66,9 +66,22 @@ func crash(kind abi.CrashKind, r *abi.Regs, cr2, inTier0 uint64) {
 	bi.Crash.Regs = *r
 	bi.Crash.CR2 = cr2
 	bi.Crash.Tier0 = inTier0
+	bi.Crash.CPU = thisCPU().hw.ID
+	if c := thisCPU().cur; c >= 0 {
+		bi.Crash.FSBase = threadAt(c).fsbase
+	}
 	consoleFlush()
 	for {
 		outl(abi.PortCrash, uint32(kind))
 		halt()
 	}
+}
+
+// badState stops the guest when tier 0 finds its own invariants broken, naming the value
+// that gave it away, rather than run on and corrupt tier 1.
+//
+//go:nosplit
+func badState(detail uint64) {
+	info().Crash.Info = detail
+	crash(abi.CrashBadState, &current().regs, 0, 1)
 }

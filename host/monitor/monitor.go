@@ -514,15 +514,25 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 		what = fmt.Sprintf("guest out of memory: raise -m (now %d MiB)", m.guest.Size()>>20)
 		return &CrashError{what}
 	case abi.CrashBadState:
-		return &CrashError{"guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
+		if c.Tier0 == 0 {
+			return &CrashError{"guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
+		}
+		return &CrashError{m.describe(fmt.Sprintf("tier 0 found its state inconsistent (detail %#x) on vCPU %d", c.Info, c.CPU), r.RIP, regsList(r))}
 	}
 	name := exceptionNames[r.Vector]
-	if name == "" {
+	switch {
+	case name != "":
+	case r.Vector >= abi.FirstInterruptVector:
+		name = fmt.Sprintf("unexpected interrupt (vector %#x)", r.Vector)
+	default:
 		name = fmt.Sprintf("exception %d", r.Vector)
 	}
 	where := "in tier 1"
 	if c.Tier0 != 0 {
 		where = "in tier 0"
+	}
+	if len(m.cpus) > 1 {
+		where += fmt.Sprintf(" on vCPU %d", c.CPU)
 	}
 	what = fmt.Sprintf("%s %s", name, where)
 	if r.Vector == 14 {
@@ -533,7 +543,7 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 		// tier 0's first privileged instruction after a SYSCALL faults. docs/kvm-pvm.md.
 		what += fmt.Sprintf(" after %d system calls: kvm-pvm without its native switch runs SYSCALL's target at CPL 3, so tier 0 cannot run there (a host limitation; the standard path needs hardware KVM)", m.info.Stats.Syscalls)
 	}
-	return &CrashError{m.describe(what, r.RIP, regsList(r))}
+	return &CrashError{m.describe(what, r.RIP, append(regsList(r), [2]any{"fsbase", c.FSBase}))}
 }
 
 // crashCPU reports a crash that tier 0 could not report, from the vCPU's registers.

@@ -326,25 +326,13 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 		}
 	}
 	for v := uint64(0); v < 256; v++ {
-		var h uint64
-		switch {
-		case v < abi.VectorTableExceptions:
-			h = k.vectors[v]
-		case v == abi.VectorTimer:
-			h = k.vectors[abi.VectorTableTimer]
-		case v == abi.VectorWakeup:
-			h = k.vectors[abi.VectorTableWakeup]
-		case v == abi.VectorSpurious:
-			h = k.vectors[abi.VectorTableSpurious]
-		default:
-			h = k.vectors[abi.VectorTableOther]
-		}
+		h := k.vectors[v]
 		// 64-bit interrupt gate, DPL 0, kernel code selector (SDM Vol 3A 6.14.1).
 		// Interrupts use IST1, a stack of their own: kvm-pvm delivers an interrupt that
 		// arrives in user mode on the interrupted thread's stack otherwise, which may have
 		// no room below its stack pointer.
 		var ist uint64
-		if v >= abi.VectorTableExceptions {
+		if v >= abi.FirstInterruptVector {
 			ist = 1
 		}
 		lo := h&0xffff | abi.SelKernelCode<<16 | ist<<32 | 0x8e<<40 | (h>>16&0xffff)<<48
