@@ -1,7 +1,8 @@
 # pith: `make` builds bin/pith and the guest kernel bin/pith-kernel; `make test` runs the tests.
 GO ?= go
 BIN ?= bin
-KERNEL_LDFLAGS := -E=github.com/pithvm/pith/guest/tier0.start
+# The kernel runs in the physmap (abi.PhysBase + abi.KernelBase), out of the way of the app.
+KERNEL_LDFLAGS := -E=github.com/pithvm/pith/guest/tier0.start -T=0x7e0000401000
 
 .PHONY: all kernel pith test demo clean
 

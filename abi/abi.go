@@ -10,6 +10,11 @@ const Version = 1
 // guest instruction runs (guest code runs emulated until it switches to native mode, so the
 // guest does as little set-up as possible). Page 0 is never mapped: a nil access faults.
 //
+// Virtual layout: the first 2 MiB are mapped at their physical addresses (the boot
+// structures below are used there); all guest memory is mapped again at PhysBase, where
+// the kernel is linked and runs; everything else belongs to tier 1 and the app, which can
+// therefore be loaded where static executables expect to be (0x400000).
+//
 // Each vCPU has its own top-level page tables, identical except in the first 2 MiB, where
 // two fixed addresses map that vCPU's own pages: PVMPageAddr (kvm-pvm's shared page) and
 // PerCPUAddr (the CPU block). So entry code finds its per-CPU state at a constant address,
@@ -26,11 +31,14 @@ const (
 	CmdlineMax   = 0x1000
 	ConsoleAddr  = 0x10000 // console ring, ConsoleSize bytes
 	ConsoleSize  = 0x10000
-	SharedPDAddr = 0x20000 // page directories for guest memory above 1 GiB, one per GiB
+	SharedPDAddr = 0x20000 // the physmap's PDPT, then one page directory per GiB of memory
 	PerCPUBase   = 0x40000 // per-vCPU blocks, PerCPUStride each, in vCPU order
 	PerCPUStride = 0x8000
 	PageTableEnd = PerCPUBase + MaxCPUs*PerCPUStride
-	KernelBase   = 0x400000 // the Go linker's default text address
+	KernelBase   = 0x400000       // the kernel's physical load address
+	PhysBase     = 0x7e0000000000 // guest memory mapped here; the kernel is linked at PhysBase+KernelBase
+	PhysSpan     = 1 << 39        // the virtual span reserved for it (one PML4 entry)
+	LowMapEnd    = 2 << 20        // the identity-mapped first 2 MiB
 
 	MaxCPUs = 16
 	// Pages within a vCPU's block.
@@ -43,7 +51,7 @@ const (
 	PerCPUPT   = 0x6000
 
 	// PML4Addr is vCPU 0's PML4: tier 0 walks and edits page tables through it and copies
-	// each change to the other vCPUs' replicas of the PML4, PDPT and first PD.
+	// each change to the other vCPUs' replicas of the PML4, first PDPT and first PD.
 	PML4Addr = PerCPUBase + PerCPUPML4
 
 	KStackSize    = 64 << 10 // each vCPU's tier-0 stack

@@ -66,10 +66,7 @@ func initMemory() {
 	if memSize > maxMemBytes {
 		memSize = maxMemBytes
 	}
-	userFloor = memSize
-	if userFloor < 1<<30 {
-		userFloor = 1 << 30
-	}
+	userFloor = abi.LowMapEnd
 	physWordN = memSize / pageSize / 64
 	// Everything below the kernel's end (boot structures, page tables, the image) is taken.
 	end := (bi.KernelEnd + hugeSize - 1) &^ (hugeSize - 1)
@@ -79,12 +76,18 @@ func initMemory() {
 	hintSmall = end / pageSize / 64
 	hintHuge = hintSmall
 	mmapTop = mmapTopStart
-	insertRegion(abi.KernelBase, bi.KernelEnd, protRW)
+	// The physmap, where the kernel itself lives, is never tier 1's to map or unmap.
+	insertRegion(abi.PhysBase, abi.PhysBase+abi.PhysSpan, protRW)
 }
+
+// phys is where tier 0 reaches guest-physical address pa: in the physmap.
+//
+//go:nosplit
+func phys(pa uint64) uintptr { return uintptr(abi.PhysBase + pa) }
 
 //go:nosplit
 func pteAt(table, idx uint64) *uint64 {
-	return (*uint64)(addr(uintptr(table&pteAddrMask + (idx&511)*8)))
+	return (*uint64)(addr(phys(table&pteAddrMask + (idx&511)*8)))
 }
 
 // allocPage takes a free 4 KiB frame. Frames are zero: fresh from the host, or released
@@ -208,24 +211,24 @@ func pdeFor(va uint64, create bool) *uint64 {
 			if !ok {
 				return nil
 			}
-			setUpperEntry(e, pa|pteTable)
+			setEntry(e, pa|pteTable)
 		}
 		table = *e
 	}
 	return pteAt(table, va>>21)
 }
 
-// setUpperEntry writes a PML4 or PDPT entry. Walks go through vCPU 0's tables; the other
-// vCPUs have their own copies of the PML4 and first PDPT (abi layout), which get the same
-// entry. Page directories and below are shared, and user mappings never touch the first
-// GiB (userFloor), whose directory is per vCPU.
+// setEntry writes a PML4, PDPT or PD entry. Walks go through vCPU 0's tables; the other
+// vCPUs have their own copies of the PML4 and of the first PDPT and PD (abi layout), which
+// get the same entry. Page tables (the last level) are shared, but for the first 2 MiB,
+// which tier 1 never maps.
 //
 //go:nosplit
-func setUpperEntry(e *uint64, v uint64) {
+func setEntry(e *uint64, v uint64) {
 	*e = v
 	p := uintptr(unsafe.Pointer(e))
-	base := uintptr(abi.PerCPUBase)
-	if p < base+abi.PerCPUPML4 || p >= base+abi.PerCPUPDPT+pageSize {
+	base := phys(abi.PerCPUBase)
+	if p < base+abi.PerCPUPML4 || p >= base+abi.PerCPUPD+pageSize {
 		return
 	}
 	for i := int32(1); i < ncpu; i++ {
@@ -249,7 +252,7 @@ func backRange(start, end uint64) bool {
 		}
 		if *pde == 0 && va&(hugeSize-1) == 0 && blockEnd <= end {
 			if pa, ok := allocHuge(); ok {
-				*pde = pa | pteTable | ptePS
+				setEntry(pde, pa|pteTable|ptePS)
 				va = blockEnd
 				continue
 			}
@@ -259,7 +262,7 @@ func backRange(start, end uint64) bool {
 			if !ok {
 				return false
 			}
-			*pde = pt | pteTable
+			setEntry(pde, pt|pteTable)
 		}
 		for ; va < blockEnd && va < end; va += pageSize {
 			pte := pteAt(*pde, va>>12)
@@ -289,7 +292,7 @@ func unbackRange(start, end uint64) {
 		if *pde&ptePS != 0 {
 			if va&(hugeSize-1) == 0 && blockEnd <= end {
 				retireFrames(*pde&pteAddrMask, hugeSize/pageSize)
-				*pde = 0
+				setEntry(pde, 0)
 				flushTLB(va)
 				va = blockEnd
 				continue
@@ -304,7 +307,7 @@ func unbackRange(start, end uint64) {
 			for i := uint64(0); i < 512; i++ {
 				*pteAt(pt, i) = (base + i*pageSize) | pteTable
 			}
-			*pde = pt | pteTable
+			setEntry(pde, pt|pteTable)
 			flushTLB(va &^ (hugeSize - 1))
 		}
 		for ; va < blockEnd && va < end; va += pageSize {

@@ -266,7 +266,7 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 		return -errENOMEM
 	}
 	start := hint
-	fits := hint >= userFloor && hint+n <= userVAEnd && hint+n > hint
+	fits := hint >= userFloor && hint+n <= userVAEnd && hint+n > hint && !inPhysmap(hint, hint+n)
 	switch {
 	case flags&mapFixed != 0:
 		if !fits {
@@ -295,13 +295,21 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 	return int64(start)
 }
 
+// inPhysmap reports whether [start, end) touches the physmap, which tier 1 may use but
+// never change.
+//
+//go:nosplit
+func inPhysmap(start, end uint64) bool {
+	return start < abi.PhysBase+abi.PhysSpan && end > abi.PhysBase
+}
+
 //go:nosplit
 func sysMunmap(start, length uint64) int64 {
 	if start&(pageSize-1) != 0 || length == 0 || start < userFloor {
 		return -errEINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start {
+	if end > userVAEnd || end < start || inPhysmap(start, end) {
 		return -errEINVAL
 	}
 	unbackRange(start, end)
@@ -315,7 +323,7 @@ func sysMprotect(start, length, prot uint64) int64 {
 		return -errEINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start || !covered(start, end) {
+	if end > userVAEnd || end < start || !covered(start, end) || inPhysmap(start, end) {
 		return -errENOMEM
 	}
 	// Pages already backed stay readable after PROT_NONE: tier 0 does not enforce it
@@ -335,7 +343,7 @@ func sysMadvise(start, length, advice uint64) int64 {
 	if end > userVAEnd || end < start {
 		return -errEINVAL
 	}
-	if (advice == madvDontneed || advice == madvFree) && start >= userFloor {
+	if (advice == madvDontneed || advice == madvFree) && start >= userFloor && !inPhysmap(start, end) {
 		discardRange(start, end)
 	}
 	return 0

@@ -67,16 +67,17 @@ func loadKernel(path string, f *os.File) (*Kernel, error) {
 		if p.Type != elf.PT_LOAD {
 			continue
 		}
-		if p.Paddr < abi.KernelBase || p.Memsz < p.Filesz || p.Paddr+p.Memsz < p.Paddr || p.Memsz > maxMemory ||
-			p.Paddr%0x1000 != p.Off%0x1000 {
-			return nil, fmt.Errorf("kernel %s: segment at %#x+%#x is outside the kernel area or misaligned", path, p.Paddr, p.Memsz)
+		pa := p.Vaddr - abi.PhysBase // linked to run in the physmap
+		if p.Vaddr < abi.PhysBase+abi.KernelBase || p.Memsz < p.Filesz || pa+p.Memsz < pa || p.Memsz > maxMemory ||
+			p.Vaddr%0x1000 != p.Off%0x1000 {
+			return nil, fmt.Errorf("kernel %s: segment at %#x+%#x is outside the kernel area or misaligned (built without make kernel?)", path, p.Vaddr, p.Memsz)
 		}
-		k.segments = append(k.segments, segment{addr: p.Paddr, off: int64(p.Off), filesz: p.Filesz, mem: p.Memsz})
-		if end := (p.Paddr + p.Memsz + 0xfff) &^ 0xfff; end > k.End {
+		k.segments = append(k.segments, segment{addr: pa, off: int64(p.Off), filesz: p.Filesz, mem: p.Memsz})
+		if end := (pa + p.Memsz + 0xfff) &^ 0xfff; end > k.End {
 			k.End = end
 		}
 	}
-	if len(k.segments) == 0 || k.Entry < abi.KernelBase || k.Entry >= k.End {
+	if len(k.segments) == 0 || k.Entry < abi.PhysBase+abi.KernelBase || k.Entry >= abi.PhysBase+k.End {
 		return nil, fmt.Errorf("kernel %s: no loadable code at its entry point %#x", path, k.Entry)
 	}
 	table, err := findSymbol(ef, abi.VectorTableSymbol)
@@ -128,8 +129,9 @@ func findSymbol(ef *elf.File, name string) (elf.Symbol, error) {
 	return elf.Symbol{}, fmt.Errorf("no %s symbol", name)
 }
 
-// read returns file-backed image bytes at [addr, addr+n).
+// read returns file-backed image bytes at virtual [addr, addr+n).
 func (k *Kernel) read(addr, n uint64) ([]byte, error) {
+	addr -= abi.PhysBase
 	for _, s := range k.segments {
 		if addr >= s.addr && addr+n <= s.addr+s.filesz {
 			b := make([]byte, n)
@@ -250,17 +252,20 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 	}, nil
 }
 
-// buildPageTables identity-maps all guest memory with 2 MiB pages, except the first 2 MiB,
-// mapped with 4 KiB pages so that page 0 stays absent. Each vCPU gets its own PML4, first
-// PDPT, first PD and first PT (the rest is shared), whose only difference is where
-// abi.PVMPageAddr and abi.PerCPUAddr point: at that vCPU's own pages.
+// buildPageTables maps the first 2 MiB at their physical addresses, with 4 KiB pages so
+// that page 0 stays absent, and all guest memory again at abi.PhysBase with 2 MiB pages.
+// Each vCPU gets its own PML4 and first PDPT, PD and PT (the physmap is shared), whose only
+// difference is where abi.PVMPageAddr and abi.PerCPUAddr point: at that vCPU's own pages.
 func buildPageTables(g *memory.Guest, cpus int) error {
 	const table = pteP | pteRW | pteUS
 	gibs := (g.Size() + gib - 1) / gib
 	put := func(addr, v uint64) error { return g.PutUint64(addr, v) }
-	// Shared page directories for each GiB above the first.
-	for i := uint64(1); i < gibs; i++ {
-		pd := abi.SharedPDAddr + (i-1)*0x1000
+	physPDPT := uint64(abi.SharedPDAddr)
+	for i := uint64(0); i < gibs; i++ {
+		pd := abi.SharedPDAddr + (i+1)*0x1000
+		if err := put(physPDPT+8*i, pd|table); err != nil {
+			return err
+		}
 		for j := uint64(0); j < 512 && i*gib+j*hugePage < g.Size(); j++ {
 			if err := put(pd+8*j, (i*gib+j*hugePage)|table|ptePS); err != nil {
 				return err
@@ -273,21 +278,14 @@ func buildPageTables(g *memory.Guest, cpus int) error {
 		if err := put(pml4, pdpt|table); err != nil {
 			return err
 		}
+		if err := put(pml4+8*(abi.PhysBase>>39&511), physPDPT|table); err != nil {
+			return err
+		}
 		if err := put(pdpt, pd|table); err != nil {
 			return err
 		}
-		for i := uint64(1); i < gibs; i++ {
-			if err := put(pdpt+8*i, (abi.SharedPDAddr+(i-1)*0x1000)|table); err != nil {
-				return err
-			}
-		}
 		if err := put(pd, pt|table); err != nil {
 			return err
-		}
-		for j := uint64(1); j < 512 && j*hugePage < g.Size(); j++ {
-			if err := put(pd+8*j, j*hugePage|table|ptePS); err != nil {
-				return err
-			}
 		}
 		for j := uint64(1); j < 512; j++ {
 			pa := j * 0x1000

@@ -28,7 +28,7 @@ func walk(t *testing.T, g *memory.Guest, cpu int, va uint64) (pa uint64, flags u
 	return table | va&0xfff, flags, true
 }
 
-func TestPageTablesIdentityMapAllMemoryButPageZero(t *testing.T) {
+func TestPageTables(t *testing.T) {
 	g, err := memory.New(1<<30 + 4<<20) // spans two page directories
 	if err != nil {
 		t.Fatal(err)
@@ -41,17 +41,25 @@ func TestPageTablesIdentityMapAllMemoryButPageZero(t *testing.T) {
 		if _, _, ok := walk(t, g, cpu, 0); ok {
 			t.Error("page 0 is mapped: nil dereferences would not fault")
 		}
-		for _, va := range []uint64{0x1000, 0x1fffff, 0x200000, 0x400123, 1 << 30, 1<<30 + 4<<20 - 1} {
-			pa, flags, ok := walk(t, g, cpu, va)
-			if !ok || pa != va {
-				t.Errorf("cpu %d: va %#x -> %#x (mapped %v), want identity", cpu, va, pa, ok)
+		// The first 2 MiB at their physical addresses, all memory in the physmap.
+		for _, c := range [][2]uint64{
+			{0x1000, 0x1000}, {0x1fffff, 0x1fffff},
+			{abi.PhysBase, 0}, {abi.PhysBase + 0x400123, 0x400123},
+			{abi.PhysBase + 1<<30, 1 << 30}, {abi.PhysBase + 1<<30 + 4<<20 - 1, 1<<30 + 4<<20 - 1},
+		} {
+			pa, flags, ok := walk(t, g, cpu, c[0])
+			if !ok || pa != c[1] {
+				t.Errorf("cpu %d: va %#x -> %#x (mapped %v), want %#x", cpu, c[0], pa, ok, c[1])
 			}
 			if flags != pteRW|pteUS {
-				t.Errorf("va %#x flags %#x: every page must be writable and U=1 for kvm-pvm", va, flags)
+				t.Errorf("va %#x flags %#x: every page must be writable and U=1 for kvm-pvm", c[0], flags)
 			}
 		}
-		if _, _, ok := walk(t, g, cpu, 1<<30+4<<20); ok {
-			t.Error("memory beyond the guest's end is mapped")
+		// Everything else is the app's: nothing there yet.
+		for _, va := range []uint64{2 << 20, 0x400000, 1 << 30, abi.PhysBase + 1<<30 + 4<<20} {
+			if _, _, ok := walk(t, g, cpu, va); ok {
+				t.Errorf("va %#x is mapped", va)
+			}
 		}
 		// The per-vCPU pages are each vCPU's own.
 		for va, off := range map[uint64]uint64{abi.PVMPageAddr: abi.PerCPUPVM, abi.PerCPUAddr: abi.PerCPUData} {

@@ -48,7 +48,7 @@ const (
 
 // Page-table pages the monitor builds (abi layout).
 const (
-	maxMemory = (abi.PerCPUBase - abi.SharedPDAddr) / 0x1000 * gib
+	maxMemory = (abi.PerCPUBase - abi.SharedPDAddr - 0x1000) / 0x1000 * gib
 
 	tssSize = 0x68
 )
