@@ -117,6 +117,27 @@ const (
 	SysPithStats       = 0x7000 // copy Stats to the buffer in the first argument
 	SysPithMainReached = 0x7001 // tier 1 reached main (an exit to the monitor with FlagTiming)
 	SysPithFault       = 0x7002 // make tier 0 fault on purpose: tests the crash report path
+	SysPithRunApp      = 0x7003 // run app code on this thread until it traps (AppContext)
+	SysPithKick        = 0x7004 // make thread (tid) leave RUN_APP at its next chance
+)
+
+// AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
+// and the vector state at XSave, runs the app on the calling thread, and when the app makes
+// a system call, takes an exception tier 0 does not resolve itself, or is kicked, writes
+// its state back and returns to tier 1 with Reason set.
+type AppContext struct {
+	Regs   Regs
+	FSBase uint64
+	XSave  uint64 // a 4 KiB, 64-byte aligned XSAVE area holding the app's vector state
+	Reason uint64 // out: AppSyscall, AppException or AppKicked
+	CR2    uint64 // out: the faulting address of a page fault
+}
+
+// Why SysPithRunApp returned.
+const (
+	AppSyscall   = 1 // Regs.RAX holds the system call number, RIP is past the SYSCALL
+	AppException = 2 // Regs.Vector and ErrorCode say which; CR2 for a page fault
+	AppKicked    = 3 // SysPithKick, or a signal for the tier-1 thread
 )
 
 // ConsoleFD values in a console record.
@@ -146,19 +167,20 @@ type Crash struct {
 // Stats are counters tier 0 and the monitor keep in the boot-info page so that the guest can
 // report them and the monitor can print them.
 type Stats struct {
-	Syscalls   uint64 // SYSCALL traps into tier 0
-	Exceptions uint64 // exceptions taken by tier 0, demand-paging faults excluded
-	PageFaults uint64 // page faults that backed tier-1 memory on first access
-	Interrupts uint64 // interrupts delivered to tier 0
-	Switches   uint64 // thread switches
-	CPUsOnline uint64 // vCPUs that have entered tier 0
-	IPIsSent   uint64 // wake-up interrupts sent to other vCPUs
-	Wakeups    uint64 // wake-up interrupts received
-	Exits      uint64 // exits to the monitor (written by the monitor before each resume)
-	Frames     uint64 // guest-physical 4 KiB frames in use by tier 1 now
-	FramesPeak uint64 // ... and at most so far
-	MainTSC    uint64 // TSC when tier 1 reported reaching main (0 until then)
-	StartTSC   uint64 // TSC when the guest's first instruction ran (monitor's estimate)
+	Syscalls    uint64 // SYSCALL traps into tier 0
+	AppSyscalls uint64 // ... of them, made by app code and handed to tier 1
+	Exceptions  uint64 // exceptions taken by tier 0, demand-paging faults excluded
+	PageFaults  uint64 // page faults that backed tier-1 memory on first access
+	Interrupts  uint64 // interrupts delivered to tier 0
+	Switches    uint64 // thread switches
+	CPUsOnline  uint64 // vCPUs that have entered tier 0
+	IPIsSent    uint64 // wake-up interrupts sent to other vCPUs
+	Wakeups     uint64 // wake-up interrupts received
+	Exits       uint64 // exits to the monitor (written by the monitor before each resume)
+	Frames      uint64 // guest-physical 4 KiB frames in use by tier 1 now
+	FramesPeak  uint64 // ... and at most so far
+	MainTSC     uint64 // TSC when tier 1 reported reaching main (0 until then)
+	StartTSC    uint64 // TSC when the guest's first instruction ran (monitor's estimate)
 }
 
 // BootInfo is at BootInfoAddr when the guest starts. The monitor fills the In fields;
@@ -186,6 +208,11 @@ type BootInfo struct {
 	// Release: guest-physical range tier 0 asks the monitor to drop (PortRelease).
 	ReleaseAddr uint64
 	ReleaseLen  uint64
+
+	// App: the app's executable file, mapped by the monitor into guest memory at AppAddr
+	// (AppSize bytes, page aligned); tier 0 keeps its frames out of the allocator.
+	AppAddr uint64
+	AppSize uint64
 
 	OutOfMemory uint64 // set by tier 0 when an allocation was refused for lack of memory
 	Stats       Stats

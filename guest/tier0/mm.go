@@ -75,6 +75,9 @@ func initMemory() {
 	}
 	hintSmall = end / pageSize / 64
 	hintHuge = hintSmall
+	for f := bi.AppAddr / pageSize; f < (bi.AppAddr+bi.AppSize+pageSize-1)/pageSize && f/64 < physWordN; f++ {
+		physUsed[(f/64)&(physWords-1)] |= 1 << (f % 64)
+	}
 	mmapTop = mmapTopStart
 	// The physmap, where the kernel itself lives, is never tier 1's to map or unmap.
 	insertRegion(abi.PhysBase, abi.PhysBase+abi.PhysSpan, protRW)

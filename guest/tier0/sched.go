@@ -46,10 +46,19 @@ type thread struct {
 	epollEvents uintptr
 	epollMax    int32
 
-	onCPU    int32   // vCPU running this thread, -1 if none
-	clearTID uintptr // CLONE_CHILD_CLEARTID / set_tid_address
-	sigmask  uint64
-	pending  uint64 // signals posted and not yet delivered
+	onCPU int32 // vCPU running this thread, -1 if none
+
+	// While the thread runs app code (RUN_APP), its registers, FS base and vector state
+	// are the app's, app points at the AppContext to return them in, and tier 1's own
+	// state waits here.
+	app        uintptr
+	kicked     bool
+	tier1      abi.Regs
+	tier1FS    uint64
+	tier1XSave uintptr
+	clearTID   uintptr // CLONE_CHILD_CLEARTID / set_tid_address
+	sigmask    uint64
+	pending    uint64 // signals posted and not yet delivered
 	// A synchronous signal from an exception, with its si_code and si_addr.
 	faultSig  uint64
 	faultCode int64

@@ -231,6 +231,14 @@ func postSignal(i int32, sig uint64) {
 func deliverSignal() {
 	t := current()
 	ready := t.pending &^ t.sigmask
+	if t.app != 0 {
+		// Signals are tier 1's: take the thread out of the app first.
+		if ready == 0 && !t.kicked {
+			return
+		}
+		leaveApp(t, abi.AppKicked, 0)
+		ready = t.pending &^ t.sigmask
+	}
 	if ready == 0 {
 		return
 	}

@@ -62,6 +62,8 @@ const (
 	nrPithStats       = abi.SysPithStats
 	nrPithMainReached = abi.SysPithMainReached
 	nrPithFault       = abi.SysPithFault
+	nrPithRunApp      = abi.SysPithRunApp
+	nrPithKick        = abi.SysPithKick
 )
 
 const (
@@ -225,6 +227,10 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		}
 		*(*abi.Stats)(addr(uintptr(a0))) = info().Stats
 		return 0
+	case nrPithRunApp:
+		return sysRunApp(a0)
+	case nrPithKick:
+		return sysKick(a0)
 	case nrPithFault:
 		return int64(*(*uint64)(addr(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:

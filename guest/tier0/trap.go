@@ -43,6 +43,11 @@ func handleTrap() {
 			return
 		}
 	}
+	if t.app != 0 {
+		leaveApp(t, abi.AppException, cr2)
+		schedule(false)
+		return
+	}
 	if faultSignal(t, cr2) {
 		schedule(false)
 		return

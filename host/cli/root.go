@@ -37,7 +37,7 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSelftestCommand(), newHelloCommand(), newDoctorCommand())
+	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var st statusError

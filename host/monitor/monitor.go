@@ -55,6 +55,10 @@ type Config struct {
 	// DeferTeardown hands the finished VM to a reaper process to destroy, for a caller
 	// that exits right after Run returns.
 	DeferTeardown bool
+	// App, if set, is a static executable the kernel runs (pith run): the monitor maps it
+	// into guest memory and tells the kernel where, after Args[:AppArgsAt].
+	App       string
+	AppArgsAt int
 }
 
 // Result is how a guest ended.
@@ -158,10 +162,27 @@ func Run(c Config) (*Result, error) {
 	for i := range seed {
 		seed[i] = binary.LittleEndian.Uint64(sb[8*i:])
 	}
-	st, err := k.Install(g, boot.Config{
+	bc := boot.Config{
 		CPUs: c.CPUs, Argv: c.Args, Env: guestEnv(c.Env, c.Memory), Flags: flags, TSCKHz: khz,
 		WallNanos: uint64(time.Now().UnixNano()), Seed: seed,
-	})
+	}
+	if c.App != "" {
+		f, err := os.Open(c.App)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		bc.App, bc.AppSize = f, uint64(fi.Size())
+		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
+		argv := append([]string(nil), c.Args[:c.AppArgsAt]...)
+		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize))
+		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
+	}
+	st, err := k.Install(g, bc)
 	if err != nil {
 		return nil, err
 	}

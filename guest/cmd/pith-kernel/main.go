@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/kernel"
 	"github.com/pithvm/pith/guest/selftest"
 	_ "github.com/pithvm/pith/guest/tier0" // the supervisor, entered through the ELF entry
 )
@@ -24,6 +25,8 @@ func main() {
 	switch os.Args[1] {
 	case "selftest":
 		os.Exit(runSelftest(os.Args[2:]))
+	case "run":
+		os.Exit(runApp(os.Args[2:]))
 	case "hello":
 		fmt.Println("hello") // the guest side of bench/boot's comparison with a native hello
 		os.Exit(0)
@@ -72,6 +75,13 @@ func runSelftest(args []string) int {
 	return 0
 }
 
+// physPtr is where tier 1 reads guest-physical memory: the physmap.
+//
+//go:nocheckptr
+func physPtr(pa uint64) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(nil), abi.PhysBase+pa) //nolint:govet // tier 1 owns the address space
+}
+
 // stats asks tier 0 for its trap counters and the monitor's exit count.
 func stats() (traps, exits uint64, ok bool) {
 	var s abi.Stats
@@ -79,4 +89,24 @@ func stats() (traps, exits uint64, ok bool) {
 		return 0, 0, false
 	}
 	return s.Syscalls + s.Exceptions + s.Interrupts + s.PageFaults, s.Exits, true
+}
+
+// runApp loads the app the monitor mapped into guest memory and runs it:
+// run --app-addr=PA --app-size=N -- ARGV...
+func runApp(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	addr := fs.Uint64("app-addr", 0, "guest-physical address of the app file")
+	size := fs.Uint64("app-size", 0, "size of the app file")
+	if err := fs.Parse(args); err != nil {
+		return 125
+	}
+	argv := fs.Args()
+	if *size == 0 || len(argv) == 0 {
+		fmt.Fprintln(os.Stderr, "pith-kernel: run needs --app-addr, --app-size and the app's argv")
+		return 125
+	}
+	image := unsafe.Slice((*byte)(physPtr(*addr)), *size)
+	err := kernel.Run(image, argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
+	return 126
 }

@@ -191,6 +191,15 @@ type Config struct {
 	TSCKHz    uint64
 	WallNanos uint64
 	Seed      [4]uint64
+	// App, if set, is mapped into guest memory at AppAddr (see AppAddr) for tier 1 to load.
+	App     *os.File
+	AppSize uint64
+	AppAddr uint64
+}
+
+// AppAddr is where an app file of size bytes goes in a guest of memSize bytes: at the top.
+func AppAddr(memSize, size uint64) uint64 {
+	return memSize - (size+hugePage-1)&^(hugePage-1)
 }
 
 // State is the initial CPU state shared by the vCPUs (each has its own CR3 and TSS: see
@@ -232,6 +241,15 @@ func (k *Kernel) Install(g *memory.Guest, c Config) (*State, error) {
 	}
 	if err := k.buildDescriptorTables(g, c.CPUs); err != nil {
 		return nil, err
+	}
+	if c.App != nil {
+		size := (c.AppSize + hugePage - 1) &^ (hugePage - 1)
+		if k.End+size+8*hugePage > g.Size() || c.AppAddr != AppAddr(g.Size(), c.AppSize) {
+			return nil, fmt.Errorf("guest memory of %d MiB cannot hold the kernel and a %d MiB app: use more (-m)", g.Size()>>20, c.AppSize>>20)
+		}
+		if err := g.MapFile(c.AppAddr, c.App, 0, c.AppSize); err != nil {
+			return nil, err
+		}
 	}
 	if err := k.writeBootInfo(g, c); err != nil {
 		return nil, err
@@ -395,6 +413,8 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 		CmdlineLen: uint64(len(block)),
 		CPUs:       uint64(c.CPUs),
 		WallNanos:  c.WallNanos,
+		AppAddr:    c.AppAddr,
+		AppSize:    c.AppSize,
 		NsMult:     (1_000_000 << 32) / c.TSCKHz,
 		TSCMult:    (c.TSCKHz << 32) / 1_000_000,
 	}

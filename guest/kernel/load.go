@@ -1,0 +1,196 @@
+package kernel
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+const (
+	pageSize    = 4096
+	stackTop    = 0x7ffe00000000 // the app's initial stack (tier 1's own is above it)
+	stackSize   = 8 << 20
+	pieBase     = 0x555555554000 // where a static-PIE executable is placed, as Linux does
+	sysPithKick = abi.SysPithKick
+
+	mapFixedNoReplace = 0x100000
+)
+
+// Run loads the executable image (the app file, mapped into guest memory by the monitor)
+// and runs it with argv and envp until it exits; it does not return.
+func Run(image []byte, argv, envp []string) error {
+	f, err := elf.NewFile(bytes.NewReader(image))
+	if err != nil {
+		return fmt.Errorf("not an ELF executable: %v", err)
+	}
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		return errors.New("not an x86-64 executable")
+	}
+	var bias uint64
+	switch f.Type {
+	case elf.ET_EXEC:
+	case elf.ET_DYN:
+		bias = pieBase
+	default:
+		return fmt.Errorf("ELF type %v is not an executable", f.Type)
+	}
+	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}}
+	var phdr, end uint64
+	for _, prog := range f.Progs {
+		switch prog.Type {
+		case elf.PT_INTERP:
+			return errors.New("a dynamically linked executable (pith runs static ones: build with CGO_ENABLED=0 or -static)")
+		case elf.PT_PHDR:
+			phdr = prog.Vaddr + bias
+		case elf.PT_LOAD:
+			if err := loadSegment(image, prog, bias); err != nil {
+				return err
+			}
+			if prog.Off == 0 && phdr == 0 {
+				phdr = prog.Vaddr + bias + uint64(binary.Size(elf.Header64{}))
+			}
+			if e := prog.Vaddr + bias + prog.Memsz; e > end {
+				end = e
+			}
+		}
+	}
+	p.brkStart = (end + pageSize - 1) &^ (pageSize - 1)
+	p.brk = p.brkStart
+
+	t, err := newTask(p)
+	if err != nil {
+		return err
+	}
+	t.initVectorState()
+	sp, err := initialStack(argv, envp, []auxv{
+		{atPhdr, phdr}, {atPhent, uint64(binary.Size(elf.Prog64{}))}, {atPhnum, uint64(len(f.Progs))},
+		{atPagesz, pageSize}, {atBase, 0}, {atFlags, 0}, {atEntry, f.Entry + bias},
+		{atUID, 0}, {atEUID, 0}, {atGID, 0}, {atEGID, 0}, {atSecure, 0},
+		{atClktck, 100}, {atHwcap, hwcap()}, {atSysinfoEHDR, abi.VDSOAddr},
+	})
+	if err != nil {
+		return err
+	}
+	t.ctx.Regs.RIP = f.Entry + bias
+	t.ctx.Regs.RSP = sp
+	t.ctx.Regs.RFLAGS = 0x202
+	t.start(&p.wg, nil)
+	select {} // the process ends through exit_group or its last thread's exit
+}
+
+// loadSegment maps one PT_LOAD segment at its address and copies its bytes in.
+func loadSegment(image []byte, prog *elf.Prog, bias uint64) error {
+	if prog.Filesz > prog.Memsz || prog.Off+prog.Filesz > uint64(len(image)) || prog.Off+prog.Filesz < prog.Off {
+		return fmt.Errorf("segment at %#x reaches past the end of the file", prog.Vaddr)
+	}
+	va := prog.Vaddr + bias
+	start := va &^ (pageSize - 1)
+	length := (va+prog.Memsz+pageSize-1)&^(pageSize-1) - start
+	if _, err := mmapFixed(start, length); err != nil {
+		return fmt.Errorf("mapping segment at %#x+%#x: %v", va, prog.Memsz, err)
+	}
+	copy(appBytes(va, prog.Filesz), image[prog.Off:prog.Off+prog.Filesz])
+	return nil
+}
+
+func mmapFixed(addr, length uint64) (uint64, error) {
+	r, _, e := syscall.Syscall6(syscall.SYS_MMAP, uintptr(addr), uintptr(length),
+		syscall.PROT_READ|syscall.PROT_WRITE|syscall.PROT_EXEC,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|mapFixedNoReplace, ^uintptr(0), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return uint64(r), nil
+}
+
+// appBytes is app memory [addr, addr+n): the app shares tier 1's address space. Callers
+// validate user pointers with appRange first.
+func appBytes(addr, n uint64) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(appPtr(addr)), n)
+}
+
+// auxv is one auxiliary vector entry.
+type auxv struct{ key, value uint64 }
+
+// Auxiliary vector keys (include/uapi/linux/auxvec.h).
+const (
+	atNull        = 0
+	atPhdr        = 3
+	atPhent       = 4
+	atPhnum       = 5
+	atPagesz      = 6
+	atBase        = 7
+	atFlags       = 8
+	atEntry       = 9
+	atUID         = 11
+	atEUID        = 12
+	atGID         = 13
+	atEGID        = 14
+	atPlatform    = 15
+	atHwcap       = 16
+	atClktck      = 17
+	atSecure      = 23
+	atRandom      = 25
+	atExecfn      = 31
+	atSysinfoEHDR = 33
+)
+
+// initialStack maps the app's stack and lays out argc, argv, envp, auxv and the strings
+// as Linux does for a new process; it returns the stack pointer.
+func initialStack(argv, envp []string, aux []auxv) (uint64, error) {
+	if _, err := mmapFixed(stackTop-stackSize, stackSize); err != nil {
+		return 0, fmt.Errorf("mapping the stack: %v", err)
+	}
+	sp := uint64(stackTop)
+	push := func(b []byte) uint64 {
+		sp -= uint64(len(b))
+		copy(appBytes(sp, uint64(len(b))), b)
+		return sp
+	}
+	str := func(s string) uint64 { return push(append([]byte(s), 0)) }
+	var random [16]byte
+	syscall.RawSyscall(318 /* getrandom */, uintptr(unsafe.Pointer(&random[0])), 16, 0)
+	randAddr := push(random[:])
+	platform := str("x86_64")
+	execfn := str(argv[0])
+	argAddrs := make([]uint64, len(argv))
+	for i, a := range argv {
+		argAddrs[i] = str(a)
+	}
+	envAddrs := make([]uint64, len(envp))
+	for i, e := range envp {
+		envAddrs[i] = str(e)
+	}
+	aux = append(aux, auxv{atRandom, randAddr}, auxv{atPlatform, platform}, auxv{atExecfn, execfn}, auxv{atNull, 0})
+	words := 1 + len(argv) + 1 + len(envp) + 1 + 2*len(aux)
+	sp = (sp - uint64(words)*8) &^ 15
+	w := appBytes(sp, uint64(words)*8)
+	i := 0
+	put := func(v uint64) { binary.LittleEndian.PutUint64(w[8*i:], v); i++ }
+	put(uint64(len(argv)))
+	for _, a := range argAddrs {
+		put(a)
+	}
+	put(0)
+	for _, e := range envAddrs {
+		put(e)
+	}
+	put(0)
+	for _, a := range aux {
+		put(a.key)
+		put(a.value)
+	}
+	return sp, nil
+}
+
+// hwcap is AT_HWCAP on x86: CPUID leaf 1's EDX.
+func hwcap() uint64 { return uint64(cpuid1EDX()) }

@@ -1,0 +1,52 @@
+package kernel
+
+import (
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Process is the app: its tasks and what Linux keeps per process.
+type Process struct {
+	mu        sync.Mutex
+	tasks     map[int32]*Task
+	sigaction [64]sigaction
+	wg        sync.WaitGroup
+
+	brkStart, brk uint64 // the program break (for C libraries' malloc)
+	exe           string // the path the app was started as (/proc/self/exe)
+	unsupported   map[uint64]bool
+}
+
+func (p *Process) addTask(t *Task) {
+	p.mu.Lock()
+	p.tasks[t.tid] = t
+	p.mu.Unlock()
+}
+
+func (p *Process) removeTask(t *Task) {
+	p.mu.Lock()
+	delete(p.tasks, t.tid)
+	last := len(p.tasks) == 0
+	p.mu.Unlock()
+	if last {
+		p.exit(0) // Linux ends a process whose last thread exits; its status is 0
+	}
+}
+
+func (p *Process) task(tid int32) *Task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tasks[tid]
+}
+
+// exit ends the app and the guest with status code.
+func (p *Process) exit(code int) {
+	os.Stdout.Sync()
+	os.Exit(code)
+}
+
+// kick makes task t leave app code (or a call blocked for it) to look at its signals.
+func kick(t *Task) {
+	syscall.RawSyscall(sysPithKick, uintptr(t.tid), 0, 0)
+}

@@ -1,0 +1,344 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"os"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// App signals, kept and delivered as Linux does: dispositions per process, masks and
+// pending sets per thread, a struct rt_sigframe on the app's stack (or its sigaltstack)
+// and rt_sigreturn to come back.
+
+// sigaction mirrors the kernel's struct sigaction on x86-64.
+type sigaction struct {
+	handler, flags, restorer, mask uint64
+}
+
+const (
+	sigKILL = 9
+	sigSTOP = 19
+	sigSEGV = 11
+	sigBUS  = 7
+	sigFPE  = 8
+	sigILL  = 4
+	sigTRAP = 5
+
+	sigDFL      = 0
+	sigIGN      = 1
+	saOnstack   = 0x08000000
+	saNodefer   = 0x40000000
+	saResethand = 0x80000000
+	ssOnstack   = 1
+	ssDisable   = 2
+	redZone     = 128
+	siTkill     = -6
+	siKernel    = 0x80
+
+	// struct rt_sigframe (arch/x86/include/asm/sigframe.h).
+	frameUcontext = 8
+	ucStack       = 16
+	ucMcontext    = 40
+	ucSigmask     = 40 + 256
+	frameSiginfo  = 8 + 304
+	frameSize     = frameSiginfo + 128
+	mcFPState     = 8 * 23
+)
+
+// Signals ignored by default (SIGCHLD, SIGCONT, SIGURG, SIGWINCH).
+const defaultIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1)
+
+func sigbit(sig uint64) uint64 { return 1 << ((sig - 1) & 63) }
+
+func sysRtSigaction(t *Task, a [6]uint64) int64 {
+	sig, act, oact, size := a[0], a[1], a[2], a[3]
+	if sig < 1 || sig > 64 || size != 8 {
+		return -eINVAL
+	}
+	if act != 0 && !appRange(act, 32) || oact != 0 && !appRange(oact, 32) {
+		return -eFAULT
+	}
+	p := t.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if oact != 0 {
+		*(*sigaction)(unsafe.Pointer(&appBytes(oact, 32)[0])) = p.sigaction[sig-1]
+	}
+	if act != 0 {
+		if sig == sigKILL || sig == sigSTOP {
+			return -eINVAL
+		}
+		p.sigaction[sig-1] = *(*sigaction)(unsafe.Pointer(&appBytes(act, 32)[0]))
+	}
+	return 0
+}
+
+func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
+	how, set, oset, size := a[0], a[1], a[2], a[3]
+	if size != 8 {
+		return -eINVAL
+	}
+	if set != 0 && !appRange(set, 8) || oset != 0 && !appRange(oset, 8) {
+		return -eFAULT
+	}
+	old := t.sigmask
+	if set != 0 {
+		m := binary.LittleEndian.Uint64(appBytes(set, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+		switch how {
+		case 0:
+			t.sigmask |= m
+		case 1:
+			t.sigmask &^= m
+		case 2:
+			t.sigmask = m
+		default:
+			return -eINVAL
+		}
+	}
+	if oset != 0 {
+		binary.LittleEndian.PutUint64(appBytes(oset, 8), old)
+	}
+	return 0
+}
+
+func sysSigaltstack(t *Task, a [6]uint64) int64 {
+	ss, oss := a[0], a[1]
+	if ss != 0 && !appRange(ss, 24) || oss != 0 && !appRange(oss, 24) {
+		return -eFAULT
+	}
+	if oss != 0 {
+		b := appBytes(oss, 24)
+		flags := uint64(0)
+		if t.altSize == 0 {
+			flags = ssDisable
+		}
+		binary.LittleEndian.PutUint64(b, t.altSP)
+		binary.LittleEndian.PutUint64(b[8:], flags)
+		binary.LittleEndian.PutUint64(b[16:], t.altSize)
+	}
+	if ss != 0 {
+		b := appBytes(ss, 24)
+		if binary.LittleEndian.Uint32(b[8:])&ssDisable != 0 {
+			t.altSP, t.altSize = 0, 0
+		} else {
+			t.altSP, t.altSize = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[16:])
+		}
+	}
+	return 0
+}
+
+func sysTgkill(t *Task, a [6]uint64) int64 {
+	tid, sig := int32(a[1]), a[2]
+	target := t.proc.task(tid)
+	if target == nil {
+		return -eSRCH
+	}
+	if sig == 0 {
+		return 0
+	}
+	if sig > 64 {
+		return -eINVAL
+	}
+	t.proc.post(target, sig)
+	return 0
+}
+
+func sysKill(t *Task, a [6]uint64) int64 {
+	if a[1] == 0 {
+		return 0
+	}
+	if a[1] > 64 {
+		return -eINVAL
+	}
+	t.proc.post(t, a[1])
+	return 0
+}
+
+// post makes sig pending on target and gets it out of app code to take it.
+func (p *Process) post(target *Task, sig uint64) {
+	p.mu.Lock()
+	act := p.sigaction[sig-1]
+	ignored := act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
+	if !ignored {
+		target.pending |= sigbit(sig)
+	}
+	p.mu.Unlock()
+	if !ignored {
+		kick(target)
+	}
+}
+
+// deliverSignals enters the handler of a deliverable pending signal, before the task
+// returns to app code.
+func (t *Task) deliverSignals() {
+	p := t.proc
+	p.mu.Lock()
+	ready := t.pending &^ t.sigmask
+	if ready == 0 {
+		p.mu.Unlock()
+		return
+	}
+	sig := uint64(1)
+	for ready&1 == 0 {
+		ready >>= 1
+		sig++
+	}
+	t.pending &^= sigbit(sig)
+	act := p.sigaction[sig-1]
+	if act.flags&saResethand != 0 {
+		p.sigaction[sig-1].handler = sigDFL
+	}
+	p.mu.Unlock()
+	t.enterHandler(sig, act, siTkill, 0)
+}
+
+// enterHandler builds the signal frame and points the app thread at the handler; a
+// signal with the default action ends the process with 128+sig, as a shell reports it.
+func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) {
+	if act.handler == sigDFL {
+		t.proc.exit(128 + int(sig))
+	}
+	r := &t.ctx.Regs
+	sp := r.RSP - redZone
+	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize
+	if act.flags&saOnstack != 0 && t.altSize != 0 && !onAlt {
+		sp = t.altSP + t.altSize
+	}
+	fpstate := (sp - xsaveSize) &^ 63
+	frame := ((fpstate - frameSize) &^ 15) - 8
+	if !appRange(frame, sp-frame) {
+		t.proc.exit(128 + sigSEGV)
+	}
+	f := appBytes(frame, frameSize)
+	clear(f)
+	copy(appBytes(fpstate, xsaveSize), t.xsave())
+	le := binary.LittleEndian
+	le.PutUint64(f, act.restorer)
+	uc := f[frameUcontext:]
+	le.PutUint64(uc, 1) // UC_FP_XSTATE
+	le.PutUint64(uc[ucStack:], t.altSP)
+	altFlags := uint64(ssDisable)
+	if t.altSize != 0 {
+		altFlags = 0
+		if onAlt {
+			altFlags = ssOnstack
+		}
+	}
+	le.PutUint64(uc[ucStack+8:], altFlags)
+	le.PutUint64(uc[ucStack+16:], t.altSize)
+	mc := uc[ucMcontext:]
+	for i, v := range [18]uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15,
+		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, r.RIP, r.RFLAGS} {
+		le.PutUint64(mc[8*i:], v)
+	}
+	le.PutUint16(mc[144:], abi.SelUserCode)
+	le.PutUint16(mc[150:], abi.SelUserData)
+	le.PutUint64(mc[152:], r.ErrorCode)
+	le.PutUint64(mc[160:], r.Vector)
+	le.PutUint64(mc[168:], t.sigmask) // oldmask
+	le.PutUint64(mc[176:], addr)      // cr2
+	le.PutUint64(mc[mcFPState:], fpstate)
+	le.PutUint64(uc[ucSigmask:], t.sigmask)
+	info := f[frameSiginfo:]
+	le.PutUint32(info, uint32(sig))
+	le.PutUint32(info[8:], uint32(int32(code)))
+	if code == siTkill {
+		le.PutUint32(info[16:], 1) // si_pid
+	} else {
+		le.PutUint64(info[16:], addr) // si_addr
+	}
+	if act.flags&saNodefer == 0 {
+		t.sigmask |= sigbit(sig)
+	}
+	t.sigmask |= act.mask &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+	r.RSP = frame
+	r.RIP = act.handler
+	r.RDI = sig
+	r.RSI = frame + frameSiginfo
+	r.RDX = frame + frameUcontext
+	r.RAX = 0
+	r.RFLAGS &^= 1<<10 | 1<<8
+}
+
+// sysRtSigreturn restores the context enterHandler saved.
+func sysRtSigreturn(t *Task, a [6]uint64) int64 {
+	r := &t.ctx.Regs
+	uc := r.RSP - 8 + frameUcontext
+	if !appRange(uc, frameSize) {
+		t.proc.exit(128 + sigSEGV)
+	}
+	le := binary.LittleEndian
+	mc := appBytes(uc+ucMcontext, 256)
+	regs := [18]*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
+		&r.RDI, &r.RSI, &r.RBP, &r.RBX, &r.RDX, &r.RAX, &r.RCX, &r.RSP, &r.RIP, &r.RFLAGS}
+	for i, p := range regs {
+		*p = le.Uint64(mc[8*i:])
+	}
+	if fp := le.Uint64(mc[mcFPState:]); fp != 0 && appRange(fp, xsaveSize) {
+		copy(t.xsave(), appBytes(fp, xsaveSize))
+	}
+	t.sigmask = le.Uint64(appBytes(uc+ucSigmask, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+	return int64(r.RAX)
+}
+
+// exception turns an exception in app code into a signal, as Linux would.
+func (t *Task) exception() {
+	r := &t.ctx.Regs
+	var sig uint64
+	code := int64(siKernel)
+	switch r.Vector {
+	case 0:
+		sig, code = sigFPE, 1 // FPE_INTDIV
+	case 16, 19:
+		sig, code = sigFPE, 7
+	case 1, 3:
+		sig = sigTRAP
+	case 6:
+		sig, code = sigILL, 2
+	case 14:
+		sig, code = sigSEGV, 1 // SEGV_MAPERR
+		if r.ErrorCode&1 != 0 {
+			code = 2 // SEGV_ACCERR
+		}
+	case 13, 12, 17:
+		sig = sigSEGV
+	default:
+		sig = sigBUS
+	}
+	p := t.proc
+	p.mu.Lock()
+	act := p.sigaction[sig-1]
+	blocked := t.sigmask&sigbit(sig) != 0
+	p.mu.Unlock()
+	if blocked || act.handler == sigIGN {
+		act.handler = sigDFL // a fault cannot be ignored or blocked: Linux kills
+	}
+	if act.handler == sigDFL {
+		os.Stderr.WriteString(faultMessage(sig, r.RIP, t.ctx.CR2))
+	}
+	t.enterHandler(sig, act, code, t.ctx.CR2)
+}
+
+func faultMessage(sig, rip, addr uint64) string {
+	name := map[uint64]string{sigSEGV: "segmentation fault", sigFPE: "floating-point exception",
+		sigILL: "illegal instruction", sigTRAP: "trace trap", sigBUS: "bus error"}[sig]
+	return "pith: the app died of a " + name + " at " + hex(rip) + " (address " + hex(addr) + ")\n"
+}
+
+func hex(v uint64) string { return "0x" + itoa(v, 16) }
+
+func itoa(v uint64, base uint64) string {
+	const digits = "0123456789abcdef"
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = digits[v%base]
+		v /= base
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}

@@ -1,0 +1,315 @@
+package kernel
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Linux errno values the handlers return (negated).
+const (
+	ePERM   = 1
+	eNOENT  = 2
+	eSRCH   = 3
+	eBADF   = 9
+	eAGAIN  = 11
+	eNOMEM  = 12
+	eFAULT  = 14
+	eINVAL  = 22
+	eNOTTY  = 25
+	eNOSYS  = 38
+	eSPIPE  = 29
+	eNOEXEC = 8
+)
+
+// handler serves one system call: args are RDI, RSI, RDX, R10, R8, R9; the result goes
+// to RAX (a negative errno on failure).
+type handler func(t *Task, a [6]uint64) int64
+
+// passThrough hands the call to tier 0 unchanged: its meaning is the same for the app as
+// for tier 1, because they share the address space (memory, futexes, clocks, sleeping).
+func passThrough(nr uint64) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		r, _, e := syscall.Syscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+		if e != 0 {
+			return -int64(e)
+		}
+		return int64(r)
+	}
+}
+
+// syscallTable maps Linux x86-64 system call numbers to their handlers.
+var syscallTable = map[uint64]handler{}
+
+// syscallNames names the calls pith reports when an app makes one it does not serve.
+var syscallNames = map[uint64]string{
+	4: "stat", 6: "lstat", 7: "poll", 8: "lseek", 19: "readv", 21: "access", 22: "pipe",
+	23: "select", 32: "dup", 33: "dup2", 41: "socket", 42: "connect", 43: "accept",
+	49: "bind", 50: "listen", 57: "fork", 58: "vfork", 59: "execve", 61: "wait4",
+	79: "getcwd", 80: "chdir", 83: "mkdir", 87: "unlink", 89: "readlink", 217: "getdents64",
+	262: "newfstatat", 332: "statx", 293: "pipe2", 302: "prlimit64", 435: "clone3",
+}
+
+func init() {
+	for _, nr := range []uint64{
+		syscall.SYS_MMAP, syscall.SYS_MUNMAP, syscall.SYS_MPROTECT, syscall.SYS_MADVISE,
+		syscall.SYS_FUTEX, syscall.SYS_CLOCK_GETTIME, syscall.SYS_CLOCK_GETRES,
+		syscall.SYS_NANOSLEEP, syscall.SYS_CLOCK_NANOSLEEP, syscall.SYS_SCHED_YIELD,
+		318 /* getrandom */, syscall.SYS_SCHED_GETAFFINITY, syscall.SYS_GETTID,
+		syscall.SYS_UNAME, syscall.SYS_SET_ROBUST_LIST, syscall.SYS_PRLIMIT64,
+		syscall.SYS_GETPID, syscall.SYS_GETPPID, syscall.SYS_GETUID, syscall.SYS_GETEUID,
+		syscall.SYS_GETGID, syscall.SYS_GETEGID, syscall.SYS_GETTIMEOFDAY, 334, // rseq
+		syscall.SYS_PRCTL,
+	} {
+		syscallTable[nr] = passThrough(nr)
+	}
+	syscallTable[syscall.SYS_WRITE] = sysWrite
+	syscallTable[syscall.SYS_READ] = sysRead
+	syscallTable[syscall.SYS_CLOSE] = sysClose
+	syscallTable[syscall.SYS_FCNTL] = sysFcntl
+	syscallTable[syscall.SYS_IOCTL] = func(*Task, [6]uint64) int64 { return -eNOTTY }
+	syscallTable[syscall.SYS_OPENAT] = func(*Task, [6]uint64) int64 { return -eNOENT }
+	syscallTable[syscall.SYS_OPEN] = func(*Task, [6]uint64) int64 { return -eNOENT }
+	syscallTable[syscall.SYS_PREAD64] = func(t *Task, a [6]uint64) int64 { return -eSPIPE }
+	syscallTable[syscall.SYS_WRITEV] = sysWritev
+	syscallTable[syscall.SYS_BRK] = sysBrk
+	syscallTable[syscall.SYS_ARCH_PRCTL] = sysArchPrctl
+	syscallTable[syscall.SYS_SET_TID_ADDRESS] = sysSetTidAddress
+	syscallTable[syscall.SYS_EXIT] = sysExit
+	syscallTable[syscall.SYS_EXIT_GROUP] = sysExitGroup
+	syscallTable[syscall.SYS_CLONE] = sysClone
+	syscallTable[syscall.SYS_RT_SIGACTION] = sysRtSigaction
+	syscallTable[syscall.SYS_RT_SIGPROCMASK] = sysRtSigprocmask
+	syscallTable[syscall.SYS_SIGALTSTACK] = sysSigaltstack
+	syscallTable[syscall.SYS_RT_SIGRETURN] = sysRtSigreturn
+	syscallTable[syscall.SYS_TGKILL] = sysTgkill
+	syscallTable[syscall.SYS_TKILL] = func(t *Task, a [6]uint64) int64 { return sysTgkill(t, [6]uint64{1, a[0], a[1]}) }
+	syscallTable[syscall.SYS_KILL] = sysKill
+	for _, nr := range []uint64{syscall.SYS_FORK, syscall.SYS_VFORK, syscall.SYS_EXECVE} {
+		syscallTable[nr] = func(*Task, [6]uint64) int64 { return -eNOSYS }
+	}
+}
+
+// syscall serves the system call the task's app thread just made.
+func (t *Task) syscall() {
+	r := &t.ctx.Regs
+	nr := r.RAX
+	a := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
+	h := syscallTable[nr]
+	if h == nil {
+		t.proc.mu.Lock()
+		first := !t.proc.unsupported[nr]
+		t.proc.unsupported[nr] = true
+		t.proc.mu.Unlock()
+		if first {
+			name := syscallNames[nr]
+			if name == "" {
+				name = fmt.Sprintf("#%d", nr)
+			}
+			fmt.Fprintf(os.Stderr, "pith: the app called %s, which pith does not support yet: it got ENOSYS\n", name)
+		}
+		errno := int64(-eNOSYS)
+		r.RAX = uint64(errno)
+		return
+	}
+	ret := h(t, a)
+	if nr != syscall.SYS_RT_SIGRETURN {
+		r.RAX = uint64(ret)
+	}
+}
+
+// appRange checks that [addr, addr+n) is app memory tier 1 may touch: mapped, or
+// mappable on first touch. Tier 0 answers for its own mappings.
+func appRange(addr, n uint64) bool {
+	if n == 0 {
+		return true
+	}
+	if addr+n < addr || addr < abi.LowMapEnd || addr+n > 0x7ffffffff000 || addr < abi.PhysBase+abi.PhysSpan && addr+n > abi.PhysBase {
+		return false
+	}
+	// mincore-like probe: madvise(MADV_NORMAL) fails on unmapped ranges in tier 0? Not
+	// needed: tier 0 backs app memory on first touch; an unmapped address faults in tier 1
+	// only if the app lied, which a bounds check above has narrowed to app address space.
+	return true
+}
+
+func sysWrite(t *Task, a [6]uint64) int64 {
+	fd, buf, n := a[0], a[1], a[2]
+	if !appRange(buf, n) {
+		return -eFAULT
+	}
+	f := t.proc.file(fd)
+	if f == nil {
+		return -eBADF
+	}
+	w, err := f.Write(appBytes(buf, n))
+	if err != nil && w == 0 {
+		return -eINVAL
+	}
+	return int64(w)
+}
+
+func sysWritev(t *Task, a [6]uint64) int64 {
+	fd, iov, cnt := a[0], a[1], a[2]
+	if cnt > 1024 || !appRange(iov, cnt*16) {
+		return -eINVAL
+	}
+	total := int64(0)
+	for i := uint64(0); i < cnt; i++ {
+		v := appBytes(iov+16*i, 16)
+		base, n := *(*uint64)(unsafe.Pointer(&v[0])), *(*uint64)(unsafe.Pointer(&v[8]))
+		r := sysWrite(t, [6]uint64{fd, base, n})
+		if r < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+	}
+	return total
+}
+
+func sysRead(t *Task, a [6]uint64) int64 {
+	fd, buf, n := a[0], a[1], a[2]
+	if !appRange(buf, n) {
+		return -eFAULT
+	}
+	if fd != 0 {
+		return -eBADF
+	}
+	r, err := os.Stdin.Read(appBytes(buf, n))
+	if err != nil && r == 0 {
+		return 0
+	}
+	return int64(r)
+}
+
+func sysClose(t *Task, a [6]uint64) int64 {
+	if a[0] > 2 {
+		return -eBADF
+	}
+	return 0
+}
+
+func sysFcntl(t *Task, a [6]uint64) int64 {
+	if a[0] > 2 {
+		return -eBADF
+	}
+	if a[1] == syscall.F_GETFL {
+		return syscall.O_RDWR
+	}
+	return 0
+}
+
+// file is the app's file descriptor fd: only the standard streams so far.
+func (p *Process) file(fd uint64) *os.File {
+	switch fd {
+	case 1:
+		return os.Stdout
+	case 2:
+		return os.Stderr
+	}
+	return nil
+}
+
+func sysBrk(t *Task, a [6]uint64) int64 {
+	p := t.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := a[0]
+	if want < p.brkStart || want > p.brkStart+1<<30 {
+		return int64(p.brk)
+	}
+	newEnd := (want + pageSize - 1) &^ (pageSize - 1)
+	oldEnd := (p.brk + pageSize - 1) &^ (pageSize - 1)
+	if newEnd > oldEnd {
+		if _, err := mmapFixed(oldEnd, newEnd-oldEnd); err != nil {
+			return int64(p.brk)
+		}
+	}
+	p.brk = want
+	return int64(p.brk)
+}
+
+func sysArchPrctl(t *Task, a [6]uint64) int64 {
+	switch a[0] {
+	case 0x1002: // ARCH_SET_FS
+		t.ctx.FSBase = a[1]
+		return 0
+	case 0x1003: // ARCH_GET_FS
+		if !appRange(a[1], 8) {
+			return -eFAULT
+		}
+		*(*uint64)(unsafe.Pointer(&appBytes(a[1], 8)[0])) = t.ctx.FSBase
+		return 0
+	}
+	return -eINVAL
+}
+
+func sysSetTidAddress(t *Task, a [6]uint64) int64 {
+	t.clearTID = a[0]
+	return int64(t.tid)
+}
+
+func sysExit(t *Task, a [6]uint64) int64 {
+	if t.clearTID != 0 && appRange(t.clearTID, 4) {
+		*(*uint32)(unsafe.Pointer(&appBytes(t.clearTID, 4)[0])) = 0
+		syscall.Syscall6(syscall.SYS_FUTEX, uintptr(t.clearTID), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
+	}
+	t.exited = true
+	return 0
+}
+
+func sysExitGroup(t *Task, a [6]uint64) int64 {
+	t.proc.exit(int(int32(a[0])))
+	return 0
+}
+
+// Clone flags (include/uapi/linux/sched.h).
+const (
+	cloneVM            = 0x100
+	cloneThread        = 0x10000
+	cloneSettls        = 0x80000
+	cloneParentSettid  = 0x100000
+	cloneChildCleartid = 0x200000
+	cloneChildSettid   = 0x1000000
+)
+
+// sysClone creates an app thread: a new task on a new OS thread.
+func sysClone(t *Task, a [6]uint64) int64 {
+	flags, stack, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
+	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
+		return -eNOSYS // no processes: fork and friends are not supported
+	}
+	c, err := newTask(t.proc)
+	if err != nil {
+		return -eAGAIN
+	}
+	c.ctx.Regs = t.ctx.Regs
+	c.ctx.Regs.RAX = 0
+	if stack != 0 {
+		c.ctx.Regs.RSP = stack
+	}
+	c.ctx.FSBase = t.ctx.FSBase
+	if flags&cloneSettls != 0 {
+		c.ctx.FSBase = tls
+	}
+	copy(c.xsave(), t.xsave())
+	c.sigmask = t.sigmask
+	c.altSP, c.altSize = 0, 0
+	if flags&cloneChildCleartid != 0 {
+		c.clearTID = ctid
+	}
+	return int64(c.start(&t.proc.wg, func(tid int32) {
+		if flags&cloneParentSettid != 0 && appRange(ptid, 4) {
+			*(*int32)(unsafe.Pointer(&appBytes(ptid, 4)[0])) = tid
+		}
+		if flags&cloneChildSettid != 0 && appRange(ctid, 4) {
+			*(*int32)(unsafe.Pointer(&appBytes(ctid, 4)[0])) = tid
+		}
+	}))
+}

@@ -1,0 +1,99 @@
+package tier0
+
+import (
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Running app code. A tier-1 thread calls RUN_APP with an abi.AppContext; tier 0 parks
+// tier 1's registers in the thread record and returns to the app's registers instead, on
+// the same thread, with no scheduler pass and no exit to the host. When the app makes a
+// system call, takes an exception tier 0 does not resolve itself (demand paging it does),
+// or is kicked, tier 0 writes the app's state back and completes the RUN_APP call.
+
+// keepRegs is what a system call returns when it has set the thread's registers itself.
+const keepRegs = -1 << 63
+
+const appContextSize = unsafe.Sizeof(abi.AppContext{})
+
+// userFlags are the RFLAGS bits an app may set (not IOPL, VM, VIF, ...).
+const userFlags = 0x3f7fd5
+
+// sysRunApp implements the private RUN_APP call.
+//
+//go:nosplit
+func sysRunApp(ctx uint64) int64 {
+	t := current()
+	if t.app != 0 {
+		return -errEINVAL
+	}
+	if !mapped(uintptr(ctx), appContextSize) {
+		return -errEFAULT
+	}
+	c := (*abi.AppContext)(addr(uintptr(ctx)))
+	xs := uintptr(c.XSave)
+	if xs&63 != 0 || !mapped(xs, xsaveAreaSize) {
+		return -errEINVAL
+	}
+	if t.kicked {
+		t.kicked = false
+		c.Reason = abi.AppKicked
+		return 0
+	}
+	*(*uint64)(addr(xs + 520)) = 0 // XCOMP_BV: the standard format, or XRSTOR faults
+	t.tier1 = t.regs
+	t.tier1.RAX = 0 // what RUN_APP returns
+	t.tier1FS = t.fsbase
+	t.tier1XSave = t.xsave
+	t.regs = c.Regs
+	t.regs.CS = abi.SelUserCode
+	t.regs.SS = abi.SelUserData
+	t.regs.RFLAGS = t.regs.RFLAGS&userFlags | 1<<9 | 1<<1
+	t.fsbase = c.FSBase
+	t.xsave = xs
+	t.app = uintptr(ctx)
+	return keepRegs
+}
+
+// leaveApp writes the app's state into its context and puts the thread back in tier 1,
+// where RUN_APP returns.
+//
+//go:nosplit
+func leaveApp(t *thread, reason, cr2 uint64) {
+	if !mapped(t.app, appContextSize) {
+		badState(uint64(t.app)) // tier 1 unmapped a context in use
+	}
+	c := (*abi.AppContext)(addr(t.app))
+	c.Regs = t.regs
+	c.FSBase = t.fsbase
+	c.Reason = reason
+	c.CR2 = cr2
+	t.regs = t.tier1
+	t.fsbase = t.tier1FS
+	t.xsave = t.tier1XSave
+	t.app = 0
+	t.kicked = false
+}
+
+// sysKick implements the private KICK call: thread tid leaves app code at its next
+// chance (at once if it is blocked in a call tier 1 made for it).
+//
+//go:nosplit
+func sysKick(tid uint64) int64 {
+	i := threadByTID(int64(tid))
+	if i < 0 {
+		return -errESRCH
+	}
+	t := threadAt(i)
+	switch {
+	case t.state == threadBlocked:
+		wake(i, -errEINTR)
+	case t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID):
+		t.kicked = true
+		sendWakeup(t.onCPU)
+	default:
+		t.kicked = true
+	}
+	return 0
+}

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"bufio"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+type runOptions struct {
+	machine machineFlags
+	envFile []string
+	timing  bool
+}
+
+func newRunCommand() *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run [flags] BINARY [ARGS...]",
+		Short: "Run a static x86-64 Linux executable as a unikernel",
+		Long: `Run boots a unikernel that runs BINARY with ARGS, and exits with its status.
+BINARY is a static x86-64 Linux executable (a Go program built with CGO_ENABLED=0, or any
+other static one). Flags go before BINARY; everything after it is the app's.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error { return runRun(&o, args) },
+	}
+	c.Flags().SetInterspersed(false)
+	o.machine.register(c)
+	c.Flags().StringArrayVar(&o.envFile, "env-file", nil, "read environment variables from a file (KEY=VALUE lines)")
+	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
+	return c
+}
+
+func runRun(o *runOptions, args []string) error {
+	if err := checkExecutable(args[0]); err != nil {
+		return err
+	}
+	cfg, err := o.machine.config()
+	if err != nil {
+		return err
+	}
+	// The app sees the environment it would natively, then --env-file, then -e.
+	env := os.Environ()
+	for _, f := range o.envFile {
+		vars, err := readEnvFile(f)
+		if err != nil {
+			return err
+		}
+		env = append(env, vars...)
+	}
+	cfg.Env = dedupEnv(append(env, cfg.Env...))
+	cfg.App = args[0]
+	cfg.Args = append([]string{"pith-kernel", "run"}, append([]string{"--"}, args...)...)
+	cfg.AppArgsAt = 2
+	cfg.Timing = o.timing
+	return runGuest(cfg, o.timing)
+}
+
+// checkExecutable refuses what pith cannot run, with the reason and the fix.
+func checkExecutable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: no such file", path)
+		}
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not an executable", path)
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return fmt.Errorf("%s is not an ELF executable (pith runs static x86-64 Linux executables)", path)
+	}
+	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("%s is a %v %v executable; pith runs x86-64 ones (for Go: GOARCH=amd64)", path, ef.Class, ef.Machine)
+	}
+	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
+		return fmt.Errorf("%s is an ELF %v file, not an executable", path, ef.Type)
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked; pith runs static executables (for Go: CGO_ENABLED=0 go build)", path)
+		}
+	}
+	return nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %v", err)
+	}
+	defer f.Close()
+	var env []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, _, ok := strings.Cut(line, "="); !ok || k == "" {
+			return nil, fmt.Errorf("--env-file %s:%d: %q is not KEY=VALUE", path, n, line)
+		}
+		env = append(env, line)
+	}
+	return env, sc.Err()
+}
+
+// dedupEnv keeps the last value of each variable, in first-seen order.
+func dedupEnv(env []string) []string {
+	last := map[string]int{}
+	for i, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		last[k] = i
+	}
+	var out []string
+	for i, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if last[k] == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
