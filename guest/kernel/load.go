@@ -40,7 +40,7 @@ func Run(image []byte, argv, envp []string) error {
 	default:
 		return fmt.Errorf("ELF type %v is not an executable", f.Type)
 	}
-	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}}
+	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}, tier0FDs: map[uint64]bool{}}
 	var phdr, end uint64
 	for _, prog := range f.Progs {
 		switch prog.Type {

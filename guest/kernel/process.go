@@ -16,6 +16,13 @@ type Process struct {
 	brkStart, brk uint64 // the program break (for C libraries' malloc)
 	exe           string // the path the app was started as (/proc/self/exe)
 	unsupported   map[uint64]bool
+	tier0FDs      map[uint64]bool // descriptors tier 0 made for the app (epoll, eventfd)
+}
+
+func (p *Process) isTier0FD(fd uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tier0FDs[fd]
 }
 
 func (p *Process) addTask(t *Task) {
@@ -42,7 +49,6 @@ func (p *Process) task(tid int32) *Task {
 
 // exit ends the app and the guest with status code.
 func (p *Process) exit(code int) {
-	os.Stdout.Sync()
 	os.Exit(code)
 }
 

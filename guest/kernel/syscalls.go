@@ -66,6 +66,23 @@ func init() {
 	} {
 		syscallTable[nr] = passThrough(nr)
 	}
+	// The netpoller's epoll instances and eventfds are tier 0's: the app's descriptors for
+	// them are tier 0's too (Process.tier0FDs), and so are reads, writes and closes on them.
+	for _, nr := range []uint64{syscall.SYS_EPOLL_CREATE1, 290 /* eventfd2 */} {
+		pass := passThrough(nr)
+		syscallTable[nr] = func(t *Task, a [6]uint64) int64 {
+			fd := pass(t, a)
+			if fd >= 0 {
+				t.proc.mu.Lock()
+				t.proc.tier0FDs[uint64(fd)] = true
+				t.proc.mu.Unlock()
+			}
+			return fd
+		}
+	}
+	for _, nr := range []uint64{syscall.SYS_EPOLL_CTL, syscall.SYS_EPOLL_WAIT, syscall.SYS_EPOLL_PWAIT} {
+		syscallTable[nr] = passThrough(nr)
+	}
 	syscallTable[syscall.SYS_WRITE] = sysWrite
 	syscallTable[syscall.SYS_READ] = sysRead
 	syscallTable[syscall.SYS_CLOSE] = sysClose
@@ -137,6 +154,9 @@ func appRange(addr, n uint64) bool {
 }
 
 func sysWrite(t *Task, a [6]uint64) int64 {
+	if t.proc.isTier0FD(a[0]) {
+		return passThrough(syscall.SYS_WRITE)(t, a)
+	}
 	fd, buf, n := a[0], a[1], a[2]
 	if !appRange(buf, n) {
 		return -eFAULT
@@ -174,6 +194,9 @@ func sysWritev(t *Task, a [6]uint64) int64 {
 }
 
 func sysRead(t *Task, a [6]uint64) int64 {
+	if t.proc.isTier0FD(a[0]) {
+		return passThrough(syscall.SYS_READ)(t, a)
+	}
 	fd, buf, n := a[0], a[1], a[2]
 	if !appRange(buf, n) {
 		return -eFAULT
@@ -189,6 +212,12 @@ func sysRead(t *Task, a [6]uint64) int64 {
 }
 
 func sysClose(t *Task, a [6]uint64) int64 {
+	if t.proc.isTier0FD(a[0]) {
+		t.proc.mu.Lock()
+		delete(t.proc.tier0FDs, a[0])
+		t.proc.mu.Unlock()
+		return passThrough(syscall.SYS_CLOSE)(t, a)
+	}
 	if a[0] > 2 {
 		return -eBADF
 	}
@@ -196,7 +225,7 @@ func sysClose(t *Task, a [6]uint64) int64 {
 }
 
 func sysFcntl(t *Task, a [6]uint64) int64 {
-	if a[0] > 2 {
+	if a[0] > 2 && !t.proc.isTier0FD(a[0]) {
 		return -eBADF
 	}
 	if a[1] == syscall.F_GETFL {

@@ -100,11 +100,16 @@ var (
 //go:nosplit
 func handleSyscall() {
 	info().Stats.Syscalls++
-
 	t := current()
+	if t.app != 0 {
+		info().Stats.AppSyscalls++
+		leaveApp(t, abi.AppSyscall, 0)
+		schedule(false)
+		return
+	}
 	r := &t.regs
 	ret := dispatch(r.RAX, r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9)
-	if t.state == threadRunnable {
+	if t.state == threadRunnable && ret != keepRegs {
 		r.RAX = uint64(ret)
 	}
 	yield := yieldRequested

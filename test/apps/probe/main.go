@@ -1,0 +1,95 @@
+// Command probe is a test app for pith run: each subcommand exercises one behaviour the
+// end-to-end tests compare with a native run.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Println("probe: no command")
+		os.Exit(3)
+	}
+	switch os.Args[1] {
+	case "args":
+		for i, a := range os.Args {
+			fmt.Printf("%d=%q\n", i, a)
+		}
+	case "env":
+		fmt.Println(os.Getenv(os.Args[2]))
+	case "exit":
+		code, _ := strconv.Atoi(os.Args[2])
+		os.Exit(code)
+	case "panic":
+		panic("probe panics")
+	case "stderr":
+		fmt.Fprintln(os.Stdout, "to stdout")
+		fmt.Fprintln(os.Stderr, "to stderr")
+	case "nil":
+		// A nil dereference the app recovers from: the fault must become a Go panic.
+		defer func() {
+			if r := recover(); r != nil {
+				fmt.Println("recovered:", r)
+			}
+		}()
+		var p *[8]int
+		p[3] = 1
+	case "threads":
+		// Goroutines on several threads, synchronising through futexes.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 1000; j++ {
+					mu.Lock()
+					total++
+					mu.Unlock()
+					if j%100 == 0 {
+						runtime.Gosched()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		fmt.Println("total", total, "procs", runtime.GOMAXPROCS(0))
+	case "spin":
+		// A CPU-bound goroutine with no calls must not starve the ticker (async preemption).
+		runtime.GOMAXPROCS(1)
+		go func() {
+			for {
+			}
+		}()
+		t := time.NewTicker(5 * time.Millisecond)
+		for i := 0; i < 5; i++ {
+			<-t.C
+		}
+		fmt.Println("ticked")
+	case "sleep":
+		t0 := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		fmt.Println("slept", time.Since(t0) >= 20*time.Millisecond)
+	case "signal":
+		// SIGUSR1 to itself through signal.Notify.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGUSR1)
+		syscall.Kill(syscall.Getpid(), syscall.SIGUSR1)
+		fmt.Println("got", <-c)
+	case "killself":
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		time.Sleep(time.Second)
+	default:
+		fmt.Println("probe: unknown command", os.Args[1])
+		os.Exit(3)
+	}
+}
