@@ -194,7 +194,8 @@ type BootInfo struct {
 	KernelEnd  uint64 // first byte after the kernel image (page aligned)
 	TSCKHz     uint64 // TSC frequency
 	Seed       [4]uint64
-	CmdlineLen uint64
+	CmdlineLen uint64 // the command-line block: Argc argument strings, then the environment's, each NUL-terminated
+	Argc       uint64
 	CPUs       uint64
 	WallNanos  uint64 // host CLOCK_REALTIME at StartTSC, for CLOCK_REALTIME in the guest
 	NsMult     uint64 // nanoseconds = (tsc * NsMult) >> 32

@@ -128,7 +128,6 @@ func initVectorState() {
 
 // initialStack maps the first thread's stack and lays out what Linux gives a new process
 // (argc, argv, envp, auxv, the strings and AT_RANDOM's bytes), returning its stack pointer.
-// The monitor's command-line block holds the argv strings, an empty string, then envp.
 //
 //go:nosplit
 func initialStack() uint64 {
@@ -152,44 +151,33 @@ func initialStack() uint64 {
 	for i := uint64(0); i < 16; i += 8 {
 		*(*uint64)(addr(uintptr(random + i))) = randomWord()
 	}
-	// Count argv and envp.
-	argc, envc := uint64(0), uint64(0)
-	inEnv := false
-	for off := uint64(0); off < n; {
-		l := uint64(0)
-		for off+l < n && *(*byte)(addr(uintptr(strings + off + l))) != 0 {
-			l++
+	// The block holds bi.Argc argument strings, then the environment's, each ending in NUL.
+	total := uint64(0)
+	for off := uint64(0); off < n; off++ {
+		if *(*byte)(addr(uintptr(strings + off))) == 0 {
+			total++
 		}
-		switch {
-		case l == 0 && !inEnv:
-			inEnv = true
-		case l > 0 && inEnv:
-			envc++
-		case l > 0:
-			argc++
-		}
-		off += l + 1
 	}
-	words := 1 + argc + 1 + envc + 1 + 2*auxvEntries
+	argc := bi.Argc
+	if argc > total {
+		argc = total
+	}
+	words := 1 + total + 2 + 2*auxvEntries
 	sp = (sp - words*8) &^ 15
 	w := sp
 	putWord(&w, argc)
-	inEnv = false
-	for off := uint64(0); off < n; {
-		l := uint64(0)
-		for off+l < n && *(*byte)(addr(uintptr(strings + off + l))) != 0 {
-			l++
-		}
-		switch {
-		case l == 0 && !inEnv:
-			inEnv = true
+	i := uint64(0)
+	for off := uint64(0); off < n; i++ {
+		if i == argc {
 			putWord(&w, 0) // end of argv
-		case l > 0:
-			putWord(&w, strings+off)
 		}
-		off += l + 1
+		putWord(&w, strings+off)
+		for off < n && *(*byte)(addr(uintptr(strings + off))) != 0 {
+			off++
+		}
+		off++
 	}
-	if !inEnv {
+	if argc == total {
 		putWord(&w, 0)
 	}
 	putWord(&w, 0) // end of envp

@@ -31,6 +31,7 @@ func Root() string {
 func Build(t testing.TB) (pith, kernel string) {
 	t.Helper()
 	if d := os.Getenv("PITH_TEST_BIN"); d != "" {
+		dir = d
 		return filepath.Join(d, "pith"), filepath.Join(d, "pith-kernel")
 	}
 	once.Do(func() {
@@ -45,6 +46,32 @@ func Build(t testing.TB) (pith, kernel string) {
 	}
 	return filepath.Join(dir, "pith"), filepath.Join(dir, "pith-kernel")
 }
+
+// BuildApp builds the Go program in the repository directory pkg (for example
+// "test/apps/probe") as a static executable, once per test binary.
+func BuildApp(t testing.TB, pkg string) string {
+	t.Helper()
+	Build(t)
+	appsMu.Lock()
+	defer appsMu.Unlock()
+	if p, ok := apps[pkg]; ok {
+		return p
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	c := exec.Command("go", "build", "-o", out, "./"+pkg)
+	c.Dir = Root()
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := run(c); err != nil {
+		t.Fatalf("building %s: %v", pkg, err)
+	}
+	apps[pkg] = out
+	return out
+}
+
+var (
+	appsMu sync.Mutex
+	apps   = map[string]string{}
+)
 
 // Cleanup removes what Build built; call it from TestMain after the tests ran.
 func Cleanup() {

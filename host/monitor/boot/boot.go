@@ -387,7 +387,6 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 	for _, a := range c.Argv {
 		block = append(append(block, a...), 0)
 	}
-	block = append(block, 0)
 	for _, e := range c.Env {
 		block = append(append(block, e...), 0)
 	}
@@ -411,6 +410,7 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 		TSCKHz:     c.TSCKHz,
 		Seed:       c.Seed,
 		CmdlineLen: uint64(len(block)),
+		Argc:       uint64(len(c.Argv)),
 		CPUs:       uint64(c.CPUs),
 		WallNanos:  c.WallNanos,
 		AppAddr:    c.AppAddr,

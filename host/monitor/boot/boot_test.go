@@ -140,7 +140,7 @@ func TestBootInfo(t *testing.T) {
 		t.Errorf("TSCMult %d gives %d ticks for 1 ms", bi.TSCMult, ticks)
 	}
 	cmd, _ := g.Slice(abi.CmdlineAddr, bi.CmdlineLen)
-	if string(cmd) != "pith-kernel\x00selftest\x00\x00A=1\x00" {
+	if string(cmd) != "pith-kernel\x00selftest\x00A=1\x00" || bi.Argc != 2 {
 		t.Errorf("command line block %q", cmd)
 	}
 	if binary.Size(bi) > abi.CmdlineAddr-abi.BootInfoAddr {

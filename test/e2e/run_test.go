@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// native runs the probe directly, for comparison.
+func native(t *testing.T, probe string, env []string, args ...string) testenv.Result {
+	c := exec.Command(probe, args...)
+	c.Env = append(os.Environ(), env...)
+	var out, errOut strings.Builder
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	r := testenv.Result{Stdout: out.String(), Stderr: errOut.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal()) // as a shell reports a death by signal
+		}
+	}
+	return r
+}
+
+// The app behaves as it does natively: output (stdout and stderr apart), exit status,
+// arguments, environment.
+func TestRunBehavesLikeNative(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"args", nil, []string{"args", "a", "b c", ""}},
+		{"env", []string{"PROBE_VAR=hello world"}, []string{"env", "PROBE_VAR"}},
+		{"exit", nil, []string{"exit", "7"}},
+		{"stdout and stderr", nil, []string{"stderr"}},
+		{"recovered nil dereference", nil, []string{"nil"}},
+		{"threads", nil, []string{"threads"}},
+		{"sleep", nil, []string{"sleep"}},
+		{"signal.Notify", nil, []string{"signal"}},
+		{"call-free spin loop is preempted", nil, []string{"spin"}},
+		{"death by signal", nil, []string{"killself"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := native(t, probe, tc.env, tc.args...)
+			var flags []string
+			for _, e := range tc.env {
+				flags = append(flags, "-e", e)
+			}
+			got := testenv.Pith(t, nil, append(append(append([]string{"run"}, flags...), probe), tc.args...)...)
+			if got.Code != want.Code || got.Stdout != want.Stdout || got.Stderr != want.Stderr {
+				t.Errorf("pith run: exit %d, stdout %q, stderr %q\nnative:   exit %d, stdout %q, stderr %q",
+					got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
+			}
+		})
+	}
+}
+
+func TestRunExitStatuses(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"panic"}, 2, "panic: probe panics"}, // a Go panic exits 2
+		{[]string{"killself"}, 128 + 15, ""},         // death by SIGTERM
+		{[]string{"exit", "0"}, 0, ""},
+		{[]string{"exit", "255"}, 255, ""},
+	} {
+		r := testenv.Pith(t, nil, append([]string{"run", probe}, tc.args...)...)
+		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.stderr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, r.Code, r.Stderr, tc.code, tc.stderr)
+		}
+	}
+}
+
+func TestRunRefusesWhatItCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "script.sh")
+	os.WriteFile(text, []byte("#!/bin/sh\necho hi\n"), 0o755)
+	arm := filepath.Join(dir, "arm")
+	c := exec.Command("go", "build", "-o", arm, "./test/apps/probe")
+	c.Dir = testenv.Root()
+	c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("building for arm64: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{dir, "is a directory"},
+		{text, "is not an ELF executable"},
+		{arm, "pith runs x86-64 ones"},
+		{"/bin/true", "is dynamically linked"},
+	} {
+		r := testenv.Pith(t, nil, "run", tc.path)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		if r.Code != 125 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("pith run %s: exit %d, stderr %q; want 125 and one line containing %q", tc.path, r.Code, r.Stderr, tc.want)
+		}
+	}
+}
