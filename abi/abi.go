@@ -119,6 +119,7 @@ const (
 	SysPithFault       = 0x7002 // make tier 0 fault on purpose: tests the crash report path
 	SysPithRunApp      = 0x7003 // run app code on this thread until it traps (AppContext)
 	SysPithKick        = 0x7004 // make thread (tid) leave RUN_APP at its next chance
+	SysPithMapApp      = 0x7005 // map (va, length) to the app file's pages from offset off
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase

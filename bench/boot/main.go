@@ -67,6 +67,28 @@ func main() {
 		nwall = append(nwall, float64(time.Since(t0).Microseconds())/1000)
 		nrss = append(nrss, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
 	}
+	// pith run of the same hello binary: the whole command, as a user times it.
+	var runWall, runWall1 []float64
+	for i := 0; i < *n; i++ {
+		for _, cpus := range []string{"", "1"} {
+			args := []string{"run", *hello}
+			if cpus != "" {
+				args = []string{"run", "--cpus", cpus, *hello}
+			}
+			c := exec.Command(pith, args...)
+			c.Env = append(os.Environ(), "PITH_KERNEL="+kernel)
+			t0 := time.Now()
+			if out, err := c.CombinedOutput(); err != nil || string(out) != "hello\n" {
+				fatal("pith run hello: %v: %q", err, out)
+			}
+			w := float64(time.Since(t0).Microseconds()) / 1000
+			if cpus == "" {
+				runWall = append(runWall, w)
+			} else {
+				runWall1 = append(runWall1, w)
+			}
+		}
+	}
 	st, _ := os.Stat(kernel)
 	fmt.Printf("medians of %d runs on this machine\n", *n)
 	fmt.Printf("%-44s %10s\n", "measurement", "median")
@@ -74,6 +96,8 @@ func main() {
 	fmt.Printf("%-44s %8.2fms\n", "pith: exec to guest exit (reported by pith)", median(exitT))
 	fmt.Printf("%-44s %8.2fms\n", "pith: exec to process exit (wall)", median(wall))
 	fmt.Printf("%-44s %8.2fms\n", "native Go hello: exec to exit (wall)", median(nwall))
+	fmt.Printf("%-44s %8.2fms (%.1fx native)\n", "pith run hello, all host CPUs (wall)", median(runWall), median(runWall)/median(nwall))
+	fmt.Printf("%-44s %8.2fms (%.1fx native)\n", "pith run --cpus 1 hello (wall)", median(runWall1), median(runWall1)/median(nwall))
 	fmt.Printf("%-44s %8.1fMB\n", "pith: peak RSS of the pith process", median(rss))
 	fmt.Printf("%-44s %8.1fMB\n", "native Go hello: peak RSS", median(nrss))
 	fmt.Printf("%-44s %8.0f\n", "pith: exits to the monitor per boot", median(exits))

@@ -84,18 +84,34 @@ func Run(image []byte, argv, envp []string) error {
 	select {} // the process ends through exit_group or its last thread's exit
 }
 
-// loadSegment maps one PT_LOAD segment at its address and copies its bytes in.
+// loadSegment maps one PT_LOAD segment at its address: the file's own pages for its file
+// part (tier 0 maps them from the copy the monitor put in guest memory; a write copies the
+// page for this guest only), anonymous zeroed memory for the rest (.bss).
 func loadSegment(image []byte, prog *elf.Prog, bias uint64) error {
-	if prog.Filesz > prog.Memsz || prog.Off+prog.Filesz > uint64(len(image)) || prog.Off+prog.Filesz < prog.Off {
-		return fmt.Errorf("segment at %#x reaches past the end of the file", prog.Vaddr)
+	if prog.Filesz > prog.Memsz || prog.Off+prog.Filesz > uint64(len(image)) || prog.Off+prog.Filesz < prog.Off ||
+		prog.Vaddr%pageSize != prog.Off%pageSize {
+		return fmt.Errorf("segment at %#x is misaligned or reaches past the end of the file", prog.Vaddr)
 	}
 	va := prog.Vaddr + bias
 	start := va &^ (pageSize - 1)
-	length := (va+prog.Memsz+pageSize-1)&^(pageSize-1) - start
-	if _, err := mmapFixed(start, length); err != nil {
-		return fmt.Errorf("mapping segment at %#x+%#x: %v", va, prog.Memsz, err)
+	fileEnd := va + prog.Filesz
+	end := (va + prog.Memsz + pageSize - 1) &^ (pageSize - 1)
+	mapped := start
+	if prog.Filesz > 0 {
+		n := (fileEnd+pageSize-1)&^(pageSize-1) - start
+		if _, _, e := syscall.RawSyscall(abi.SysPithMapApp, uintptr(start), uintptr(n), uintptr(prog.Off&^(pageSize-1))); e != 0 {
+			return fmt.Errorf("mapping segment at %#x+%#x: %v", va, prog.Filesz, e)
+		}
+		mapped = start + n
+		if prog.Memsz > prog.Filesz {
+			clear(appBytes(fileEnd, mapped-fileEnd)) // file bytes past the segment: .bss
+		}
 	}
-	copy(appBytes(va, prog.Filesz), image[prog.Off:prog.Off+prog.Filesz])
+	if end > mapped {
+		if _, err := mmapFixed(mapped, end-mapped); err != nil {
+			return fmt.Errorf("mapping segment at %#x+%#x: %v", va, prog.Memsz, err)
+		}
+	}
 	return nil
 }
 

@@ -97,3 +97,63 @@ func sysKick(tid uint64) int64 {
 	}
 	return 0
 }
+
+// sysMapApp maps [va, va+n) to the app file's own frames from byte offset off: the
+// monitor mapped the file privately into guest memory, so the app runs from the host's
+// page cache, and a write only copies that page for this guest. Nothing is copied, and
+// each page costs a first touch only if the app uses it.
+//
+//go:nosplit
+func sysMapApp(va, n, off uint64) int64 {
+	bi := info()
+	if va&(pageSize-1) != 0 || off&(pageSize-1) != 0 || n == 0 {
+		return -errEINVAL
+	}
+	n = (n + pageSize - 1) &^ (pageSize - 1)
+	end := va + n
+	if end < va || va < userFloor || end > userVAEnd || inPhysmap(va, end) ||
+		off+n < off || off+n > (bi.AppSize+pageSize-1)&^(pageSize-1) {
+		return -errEINVAL
+	}
+	if overlaps(va, end) {
+		return -errEEXIST
+	}
+	if !insertRegion(va, end, protRW) {
+		return -errENOMEM
+	}
+	pa := bi.AppAddr + off
+	for va < end {
+		pde := pdeFor(va, true)
+		if pde == nil {
+			return -errENOMEM
+		}
+		if va&(hugeSize-1) == 0 && pa&(hugeSize-1) == 0 && va+hugeSize <= end && *pde == 0 {
+			setEntry(pde, pa|pteTable|ptePS)
+			va, pa = va+hugeSize, pa+hugeSize
+			continue
+		}
+		if *pde&ptePS != 0 {
+			return -errEEXIST
+		}
+		if *pde == 0 {
+			pt, ok := allocPage()
+			if !ok {
+				return -errENOMEM
+			}
+			setEntry(pde, pt|pteTable)
+		}
+		blockEnd := (va + hugeSize) &^ (hugeSize - 1)
+		for ; va < end && va < blockEnd; va, pa = va+pageSize, pa+pageSize {
+			*pteAt(*pde, va>>12) = pa | pteTable
+		}
+	}
+	return 0
+}
+
+// appFrame reports whether frame address pa is the app file's (never the allocator's).
+//
+//go:nosplit
+func appFrame(pa uint64) bool {
+	bi := info()
+	return pa >= bi.AppAddr && pa < bi.AppAddr+bi.AppSize
+}

@@ -64,6 +64,7 @@ const (
 	nrPithFault       = abi.SysPithFault
 	nrPithRunApp      = abi.SysPithRunApp
 	nrPithKick        = abi.SysPithKick
+	nrPithMapApp      = abi.SysPithMapApp
 )
 
 const (
@@ -236,6 +237,8 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return sysRunApp(a0)
 	case nrPithKick:
 		return sysKick(a0)
+	case nrPithMapApp:
+		return sysMapApp(a0, a1, a2)
 	case nrPithFault:
 		return int64(*(*uint64)(addr(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:
