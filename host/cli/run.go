@@ -6,17 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/pithvm/pith/abi"
 )
 
 type runOptions struct {
 	machine machineFlags
-	cpusSet bool
 	envFile []string
 	timing  bool
 }
@@ -30,10 +26,7 @@ func newRunCommand() *cobra.Command {
 BINARY is a static x86-64 Linux executable (a Go program built with CGO_ENABLED=0, or any
 other static one). Flags go before BINARY; everything after it is the app's.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			o.cpusSet = c.Flags().Changed("cpus")
-			return runRun(&o, args)
-		},
+		RunE: func(_ *cobra.Command, args []string) error { return runRun(&o, args) },
 	}
 	c.Flags().SetInterspersed(false)
 	o.machine.register(c)
@@ -50,9 +43,7 @@ func runRun(o *runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !o.cpusSet {
-		cfg.CPUs = defaultCPUs() // like a process, the app may use every CPU
-	}
+
 	// The app sees the environment it would natively, then --env-file, then -e.
 	env := os.Environ()
 	for _, f := range o.envFile {
@@ -68,11 +59,6 @@ func runRun(o *runOptions, args []string) error {
 	cfg.AppArgsAt = 2
 	cfg.Timing = o.timing
 	return runGuest(cfg, o.timing)
-}
-
-// defaultCPUs is the host's CPU count, within what a guest can have.
-func defaultCPUs() int {
-	return min(runtime.NumCPU(), abi.MaxCPUs)
 }
 
 // checkExecutable refuses what pith cannot run, with the reason and the fix.

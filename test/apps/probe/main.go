@@ -62,7 +62,7 @@ func main() {
 			}()
 		}
 		wg.Wait()
-		fmt.Println("total", total, "procs", runtime.GOMAXPROCS(0))
+		fmt.Println("total", total)
 	case "spin":
 		// A CPU-bound goroutine with no calls must not starve the ticker (async preemption).
 		runtime.GOMAXPROCS(1)
