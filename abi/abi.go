@@ -100,6 +100,7 @@ const (
 	PortIdle         = 0x503 // nothing runnable and no timer armed: the guest can never wake
 	PortRelease      = 0x504 // return guest-physical pages to the host (BootInfo.Release*)
 	PortMainReached  = 0x505 // tier 1 reached main (only with FlagTiming)
+	PortFile         = 0x506 // serve the FileRequest at BootInfo.FileRequest
 )
 
 // CrashKind says why tier 0 stopped the guest.
@@ -120,6 +121,7 @@ const (
 	SysPithRunApp      = 0x7003 // run app code on this thread until it traps (AppContext)
 	SysPithKick        = 0x7004 // make thread (tid) leave RUN_APP at its next chance
 	SysPithMapApp      = 0x7005 // map (va, length) to the app file's pages from offset off
+	SysPithFile        = 0x7006 // a FileRequest to the monitor's file service
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -216,6 +218,8 @@ type BootInfo struct {
 	AppAddr uint64
 	AppSize uint64
 
+	FileRequest uint64 // virtual address of the FileRequest for PortFile
+
 	OutOfMemory uint64 // set by tier 0 when an allocation was refused for lack of memory
 	Stats       Stats
 	Crash       Crash
@@ -241,4 +245,33 @@ const (
 	VectorTableIntrStacks = VectorTableVectors + 3
 	VectorTableLen        = VectorTableVectors + 4
 	FirstInterruptVector  = 32 // vectors below are exceptions
+)
+
+// FileRequest asks the monitor's file service for one operation on a host file. Paths
+// and buffers are guest virtual addresses (tier 0 has made sure they are mapped); the
+// monitor checks every one of them. Handles are the monitor's.
+type FileRequest struct {
+	Op      uint64
+	Handle  uint64
+	Offset  uint64
+	Buf     uint64
+	Len     uint64
+	Path    uint64 // absolute, clean guest path
+	PathLen uint64
+	Flags   uint64 // Linux open flags for FileOpen; mode in the high 32 bits
+	Result  int64  // out: a byte count, a handle or 0; a negative errno on failure
+}
+
+// File service operations.
+const (
+	FileOpen     = 1  // Path, Flags -> Result: handle
+	FileRead     = 2  // Handle, Offset, Buf, Len -> bytes read
+	FileWrite    = 3  // Handle, Offset, Buf, Len -> bytes written
+	FileStat     = 4  // Handle (or Path if Handle is 0; Flags 1: do not follow a symlink) -> struct stat in Buf
+	FileClose    = 5  // Handle
+	FileReaddir  = 6  // Handle, Buf, Len -> linux_dirent64 records
+	FileReadlink = 7  // Path, Buf, Len -> bytes
+	FileMkdir    = 8  // Path, Flags (mode)
+	FileUnlink   = 9  // Path, Flags (1: a directory)
+	FileRename   = 10 // Path -> Buf (new path, Len bytes)
 )

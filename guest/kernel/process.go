@@ -16,13 +16,8 @@ type Process struct {
 	brkStart, brk uint64 // the program break (for C libraries' malloc)
 	exe           string // the path the app was started as (/proc/self/exe)
 	unsupported   map[uint64]bool
-	tier0FDs      map[uint64]bool // descriptors tier 0 made for the app (epoll, eventfd)
-}
-
-func (p *Process) isTier0FD(fd uint64) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.tier0FDs[fd]
+	fds           map[int]*file
+	cwd           string
 }
 
 func (p *Process) addTask(t *Task) {

@@ -66,31 +66,47 @@ func init() {
 	} {
 		syscallTable[nr] = passThrough(nr)
 	}
-	// The netpoller's epoll instances and eventfds are tier 0's: the app's descriptors for
-	// them are tier 0's too (Process.tier0FDs), and so are reads, writes and closes on them.
+	// The netpoller's epoll instances and eventfds are tier 0's, under numbers of the
+	// app's own (files.go).
 	for _, nr := range []uint64{syscall.SYS_EPOLL_CREATE1, 290 /* eventfd2 */} {
 		pass := passThrough(nr)
-		syscallTable[nr] = func(t *Task, a [6]uint64) int64 {
-			fd := pass(t, a)
-			if fd >= 0 {
-				t.proc.mu.Lock()
-				t.proc.tier0FDs[uint64(fd)] = true
-				t.proc.mu.Unlock()
-			}
-			return fd
-		}
+		syscallTable[nr] = func(t *Task, a [6]uint64) int64 { return t.proc.tier0FD(pass(t, a)) }
 	}
-	for _, nr := range []uint64{syscall.SYS_EPOLL_CTL, syscall.SYS_EPOLL_WAIT, syscall.SYS_EPOLL_PWAIT} {
-		syscallTable[nr] = passThrough(nr)
-	}
+	syscallTable[syscall.SYS_EPOLL_CTL] = sysEpollCtl
+	syscallTable[syscall.SYS_EPOLL_WAIT] = sysEpollWait(syscall.SYS_EPOLL_WAIT)
+	syscallTable[syscall.SYS_EPOLL_PWAIT] = sysEpollWait(syscall.SYS_EPOLL_PWAIT)
 	syscallTable[syscall.SYS_WRITE] = sysWrite
 	syscallTable[syscall.SYS_READ] = sysRead
 	syscallTable[syscall.SYS_CLOSE] = sysClose
 	syscallTable[syscall.SYS_FCNTL] = sysFcntl
 	syscallTable[syscall.SYS_IOCTL] = func(*Task, [6]uint64) int64 { return -eNOTTY }
-	syscallTable[syscall.SYS_OPENAT] = func(*Task, [6]uint64) int64 { return -eNOENT }
-	syscallTable[syscall.SYS_OPEN] = func(*Task, [6]uint64) int64 { return -eNOENT }
-	syscallTable[syscall.SYS_PREAD64] = func(t *Task, a [6]uint64) int64 { return -eSPIPE }
+	syscallTable[syscall.SYS_OPENAT] = sysOpenat
+	syscallTable[syscall.SYS_OPEN] = sysOpen
+	syscallTable[syscall.SYS_PREAD64] = sysPread
+	syscallTable[syscall.SYS_PWRITE64] = sysPwrite
+	syscallTable[syscall.SYS_LSEEK] = sysLseek
+	syscallTable[syscall.SYS_FSTAT] = sysFstat
+	syscallTable[syscall.SYS_STAT] = sysStat
+	syscallTable[syscall.SYS_LSTAT] = sysLstat
+	syscallTable[262] = sysNewfstatat // newfstatat
+	syscallTable[syscall.SYS_FACCESSAT] = sysFaccessat
+	syscallTable[439] = sysFaccessat // faccessat2
+	syscallTable[syscall.SYS_GETDENTS64] = sysGetdents64
+	syscallTable[syscall.SYS_READLINKAT] = sysReadlinkat
+	syscallTable[syscall.SYS_GETCWD] = sysGetcwd
+	syscallTable[syscall.SYS_MKDIRAT] = sysMkdirat
+	syscallTable[syscall.SYS_UNLINKAT] = sysUnlinkat
+	syscallTable[syscall.SYS_DUP] = sysDup
+	syscallTable[syscall.SYS_DUP3] = sysDup3
+	syscallTable[syscall.SYS_DUP2] = func(t *Task, a [6]uint64) int64 {
+		if a[0] == a[1] {
+			if t.proc.fd(a[0]) == nil {
+				return -eBADF
+			}
+			return int64(a[1])
+		}
+		return sysDup3(t, [6]uint64{a[0], a[1], 0})
+	}
 	syscallTable[syscall.SYS_WRITEV] = sysWritev
 	syscallTable[syscall.SYS_BRK] = sysBrk
 	syscallTable[syscall.SYS_ARCH_PRCTL] = sysArchPrctl
@@ -153,25 +169,6 @@ func appRange(addr, n uint64) bool {
 	return true
 }
 
-func sysWrite(t *Task, a [6]uint64) int64 {
-	if t.proc.isTier0FD(a[0]) {
-		return passThrough(syscall.SYS_WRITE)(t, a)
-	}
-	fd, buf, n := a[0], a[1], a[2]
-	if !appRange(buf, n) {
-		return -eFAULT
-	}
-	f := t.proc.file(fd)
-	if f == nil {
-		return -eBADF
-	}
-	w, err := f.Write(appBytes(buf, n))
-	if err != nil && w == 0 {
-		return -eINVAL
-	}
-	return int64(w)
-}
-
 func sysWritev(t *Task, a [6]uint64) int64 {
 	fd, iov, cnt := a[0], a[1], a[2]
 	if cnt > 1024 || !appRange(iov, cnt*16) {
@@ -191,58 +188,6 @@ func sysWritev(t *Task, a [6]uint64) int64 {
 		total += r
 	}
 	return total
-}
-
-func sysRead(t *Task, a [6]uint64) int64 {
-	if t.proc.isTier0FD(a[0]) {
-		return passThrough(syscall.SYS_READ)(t, a)
-	}
-	fd, buf, n := a[0], a[1], a[2]
-	if !appRange(buf, n) {
-		return -eFAULT
-	}
-	if fd != 0 {
-		return -eBADF
-	}
-	r, err := os.Stdin.Read(appBytes(buf, n))
-	if err != nil && r == 0 {
-		return 0
-	}
-	return int64(r)
-}
-
-func sysClose(t *Task, a [6]uint64) int64 {
-	if t.proc.isTier0FD(a[0]) {
-		t.proc.mu.Lock()
-		delete(t.proc.tier0FDs, a[0])
-		t.proc.mu.Unlock()
-		return passThrough(syscall.SYS_CLOSE)(t, a)
-	}
-	if a[0] > 2 {
-		return -eBADF
-	}
-	return 0
-}
-
-func sysFcntl(t *Task, a [6]uint64) int64 {
-	if a[0] > 2 && !t.proc.isTier0FD(a[0]) {
-		return -eBADF
-	}
-	if a[1] == syscall.F_GETFL {
-		return syscall.O_RDWR
-	}
-	return 0
-}
-
-// file is the app's file descriptor fd: only the standard streams so far.
-func (p *Process) file(fd uint64) *os.File {
-	switch fd {
-	case 1:
-		return os.Stdout
-	case 2:
-		return os.Stderr
-	}
-	return nil
 }
 
 func sysBrk(t *Task, a [6]uint64) int64 {

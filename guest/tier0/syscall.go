@@ -65,6 +65,7 @@ const (
 	nrPithRunApp      = abi.SysPithRunApp
 	nrPithKick        = abi.SysPithKick
 	nrPithMapApp      = abi.SysPithMapApp
+	nrPithFile        = abi.SysPithFile
 )
 
 const (
@@ -239,6 +240,8 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return sysKick(a0)
 	case nrPithMapApp:
 		return sysMapApp(a0, a1, a2)
+	case nrPithFile:
+		return sysFile(a0)
 	case nrPithFault:
 		return int64(*(*uint64)(addr(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -179,7 +180,8 @@ func Run(c Config) (*Result, error) {
 		bc.App, bc.AppSize = f, uint64(fi.Size())
 		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
 		argv := append([]string(nil), c.Args[:c.AppArgsAt]...)
-		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize))
+		cwd, _ := os.Getwd()
+		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd)
 		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
 	}
 	st, err := k.Install(g, bc)
@@ -197,6 +199,13 @@ func Run(c Config) (*Result, error) {
 		}
 	}
 	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
+	if c.App != "" {
+		exe, _ := filepath.Abs(c.App)
+		if m.files, err = newFileService(exe); err != nil {
+			return nil, err
+		}
+		defer m.files.close()
+	}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
@@ -300,6 +309,8 @@ type machine struct {
 	serial  bytes.Buffer
 	res     Result
 	assists uint64 // instructions the monitor performed for the emulator
+
+	files *fileService // nil unless the guest runs an app
 
 	exits   atomic.Uint64
 	expired atomic.Bool
@@ -471,6 +482,8 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		if err := m.guest.Release(m.info.ReleaseAddr, m.info.ReleaseLen); err != nil {
 			return true, &CrashError{fmt.Sprintf("guest asked to release bad memory: %v", err)}
 		}
+	case abi.PortFile:
+		m.serveFile()
 	case abi.PortMainReached:
 		m.res.MainReached = time.Since(m.cfg.Started)
 	}

@@ -73,7 +73,7 @@ func TestRunExitStatuses(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"panic"}, 2, "panic: probe panics"}, // a Go panic exits 2
-		{[]string{"killself"}, 128 + 15, ""},         // death by SIGTERM
+		{[]string{"killself"}, 128 + 15, ""},          // death by SIGTERM
 		{[]string{"exit", "0"}, 0, ""},
 		{[]string{"exit", "255"}, 255, ""},
 	} {
@@ -109,5 +109,40 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 		if r.Code != 125 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
 			t.Errorf("pith run %s: exit %d, stderr %q; want 125 and one line containing %q", tc.path, r.Code, r.Stderr, tc.want)
 		}
+	}
+}
+
+// Files: the working directory is the host's, read-only, so a test binary finds its
+// testdata/; /tmp is private and writable; /proc/self/exe is the binary.
+func TestRunFiles(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	dir := filepath.Join(testenv.Root(), "test", "apps", "probe")
+	c := exec.Command(probe, "files")
+	c.Dir = dir
+	want, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("native: %v\n%s", err, want)
+	}
+	got := testenv.PithIn(t, dir, nil, "run", probe, "files")
+	if got.Code != 0 || got.Stdout != string(want) {
+		t.Errorf("pith run: exit %d\nstdout:\n%s\nstderr:\n%s\nnative:\n%s", got.Code, got.Stdout, got.Stderr, want)
+	}
+	// Writing outside /tmp is refused: the host directory is read-only.
+	got = testenv.PithIn(t, dir, nil, "run", probe, "write", "testdata/new")
+	if got.Stdout != "write error: true\n" {
+		t.Errorf("writing into the working directory: %q", got.Stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "testdata", "new")); err == nil {
+		os.Remove(filepath.Join(dir, "testdata", "new"))
+		t.Error("the guest created a file in the host directory")
+	}
+	// A symbolic link cannot lead out of the directory granted.
+	link := filepath.Join(dir, "testdata", "escape")
+	os.Symlink("/etc/shadow", link)
+	defer os.Remove(link)
+	got = testenv.PithIn(t, dir, nil, "run", probe, "read", "testdata/escape")
+	if strings.Contains(got.Stdout, "root:") {
+		t.Errorf("read /etc/shadow through a symlink: %q", got.Stdout)
 	}
 }

@@ -115,8 +115,15 @@ type Result struct {
 // Pith runs the pith binary with args and extra environment, bounded by a deadline.
 func Pith(t testing.TB, env []string, args ...string) Result {
 	t.Helper()
+	return PithIn(t, "", env, args...)
+}
+
+// PithIn is Pith in working directory dir.
+func PithIn(t testing.TB, dir string, env []string, args ...string) Result {
+	t.Helper()
 	pith, kernel := Build(t)
 	c := exec.Command(pith, args...)
+	c.Dir = dir
 	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=120s")
 	c.Env = append(c.Env, env...)
 	var stdout, stderr bytes.Buffer

@@ -97,6 +97,7 @@ func runApp(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	addr := fs.Uint64("app-addr", 0, "guest-physical address of the app file")
 	size := fs.Uint64("app-size", 0, "size of the app file")
+	cwd := fs.String("cwd", "/", "the app's working directory")
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
@@ -106,7 +107,7 @@ func runApp(args []string) int {
 		return 125
 	}
 	image := unsafe.Slice((*byte)(physPtr(*addr)), *size)
-	err := kernel.Run(image, argv, os.Environ())
+	err := kernel.Run(image, argv, os.Environ(), *cwd)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 	return 126
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -85,6 +86,34 @@ func main() {
 		signal.Notify(c, syscall.SIGUSR1)
 		syscall.Kill(syscall.Getpid(), syscall.SIGUSR1)
 		fmt.Println("got", <-c)
+	case "files":
+		// The working directory, a relative read, a write and read back in the temporary
+		// directory, a directory listing, a stat and /proc/self/exe.
+		wd, err := os.Getwd()
+		fmt.Println("wd", wd, err)
+		data, err := os.ReadFile("testdata/hello.txt")
+		fmt.Printf("read %q %v\n", data, err)
+		tmp := filepath.Join(os.TempDir(), "probe-file")
+		err = os.WriteFile(tmp, []byte("written"), 0o644)
+		back, err2 := os.ReadFile(tmp)
+		fmt.Printf("tmp %q %v %v\n", back, err, err2)
+		os.Remove(tmp)
+		entries, err := os.ReadDir("testdata")
+		for _, e := range entries {
+			fmt.Println("entry", e.Name(), e.IsDir())
+		}
+		fi, err := os.Stat("testdata/hello.txt")
+		fmt.Println("stat", fi.Size(), fi.Mode().IsRegular(), err)
+		_, err = os.Stat("testdata/missing")
+		fmt.Println("missing", os.IsNotExist(err))
+		exe, err := os.Executable()
+		fmt.Println("exe", filepath.Base(exe), err)
+	case "read":
+		data, err := os.ReadFile(os.Args[2])
+		fmt.Printf("%s %v\n", data, err)
+	case "write":
+		err := os.WriteFile(os.Args[2], []byte("x"), 0o644)
+		fmt.Println("write error:", err != nil)
 	case "killself":
 		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
 		time.Sleep(time.Second)

@@ -1,0 +1,579 @@
+package kernel
+
+import (
+	"os"
+	"path"
+	"syscall"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// The app's file descriptors. Host files come from the monitor's file service (one exit
+// per operation); the standard streams are tier 1's own; the netpoller's epoll instances
+// and eventfds are tier 0's, under their own numbers, translated here.
+
+type fileKind int
+
+const (
+	kindStdin fileKind = iota
+	kindStdout
+	kindStderr
+	kindHost  // a host file or directory, by the monitor's handle
+	kindTier0 // an epoll instance or eventfd, by tier 0's descriptor
+	kindNull
+	kindZero
+	kindRandom
+)
+
+type file struct {
+	kind    fileKind
+	handle  uint64 // kindHost
+	real    int    // kindTier0
+	offset  uint64
+	path    string
+	flags   uint64
+	cloexec bool
+}
+
+// fileRequest asks the monitor's file service; the request lives on the Go heap, which
+// does not move.
+func fileRequest(r *abi.FileRequest) int64 {
+	if _, _, e := syscall.RawSyscall(abi.SysPithFile, uintptr(unsafe.Pointer(r)), 0, 0); e != 0 {
+		return -int64(e)
+	}
+	return r.Result
+}
+
+func pathArg(p string) (uint64, uint64) {
+	b := []byte(p)
+	return uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b))
+}
+
+func (p *Process) installFD(f *file) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for fd := 0; fd < 1<<20; fd++ {
+		if p.fds[fd] == nil {
+			p.fds[fd] = f
+			return int64(fd)
+		}
+	}
+	return -24 // EMFILE
+}
+
+func (p *Process) fd(fd uint64) *file {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fds[int(fd)]
+}
+
+// absPath resolves a path the app gave relative to dirfd.
+func (p *Process) absPath(dirfd uint64, name string) (string, int64) {
+	if name == "" {
+		return "", -eNOENT
+	}
+	if path.IsAbs(name) {
+		return path.Clean(name), 0
+	}
+	base := p.cwd
+	if int32(dirfd) != -100 { // not AT_FDCWD
+		f := p.fd(dirfd)
+		if f == nil || f.kind != kindHost {
+			return "", -eBADF
+		}
+		base = f.path
+	}
+	return path.Join(base, name), 0
+}
+
+// appString reads a NUL-terminated string from app memory.
+func appString(addr uint64) (string, bool) {
+	if !appRange(addr, 1) {
+		return "", false
+	}
+	var b []byte
+	for i := uint64(0); i < 4096; i++ {
+		c := appBytes(addr+i, 1)[0]
+		if c == 0 {
+			return string(b), true
+		}
+		b = append(b, c)
+	}
+	return "", false
+}
+
+func sysOpenat(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	f := &file{path: p, flags: a[2], cloexec: a[2]&syscall.O_CLOEXEC != 0}
+	switch p {
+	case "/dev/null":
+		f.kind = kindNull
+	case "/dev/zero":
+		f.kind = kindZero
+	case "/dev/urandom", "/dev/random":
+		f.kind = kindRandom
+	default:
+		r := abi.FileRequest{Op: abi.FileOpen, Flags: a[2] | a[3]<<32}
+		r.Path, r.PathLen = pathArg(p)
+		h := fileRequest(&r)
+		if h < 0 {
+			return h
+		}
+		f.kind, f.handle = kindHost, uint64(h)
+	}
+	return t.proc.installFD(f)
+}
+
+func sysOpen(t *Task, a [6]uint64) int64 {
+	return sysOpenat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], a[2]}) // AT_FDCWD
+}
+
+func (f *file) read(buf []byte, off uint64) int64 {
+	switch f.kind {
+	case kindStdin:
+		n, err := os.Stdin.Read(buf)
+		if err != nil && n == 0 {
+			return 0
+		}
+		return int64(n)
+	case kindNull:
+		return 0
+	case kindZero:
+		clear(buf)
+		return int64(len(buf))
+	case kindRandom:
+		syscall.RawSyscall(318 /* getrandom */, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+		return int64(len(buf))
+	case kindHost:
+		r := abi.FileRequest{Op: abi.FileRead, Handle: f.handle, Offset: off,
+			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+		return fileRequest(&r)
+	}
+	return -eBADF
+}
+
+func (f *file) write(buf []byte, off uint64) int64 {
+	switch f.kind {
+	case kindStdout, kindStderr:
+		w := os.Stdout
+		if f.kind == kindStderr {
+			w = os.Stderr
+		}
+		n, err := w.Write(buf)
+		if err != nil && n == 0 {
+			return -eINVAL
+		}
+		return int64(n)
+	case kindNull, kindZero, kindRandom:
+		return int64(len(buf))
+	case kindHost:
+		r := abi.FileRequest{Op: abi.FileWrite, Handle: f.handle, Offset: off,
+			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+		return fileRequest(&r)
+	}
+	return -eBADF
+}
+
+func sysRead(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind == kindTier0 {
+		return passThrough(syscall.SYS_READ)(t, [6]uint64{uint64(f.real), a[1], a[2]})
+	}
+	if !appRange(a[1], a[2]) {
+		return -eFAULT
+	}
+	if a[2] == 0 {
+		return 0
+	}
+	n := f.read(appBytes(a[1], a[2]), f.offset)
+	if n > 0 && f.kind == kindHost {
+		f.offset += uint64(n)
+	}
+	return n
+}
+
+func sysPread(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind != kindHost {
+		return -eSPIPE
+	}
+	if !appRange(a[1], a[2]) {
+		return -eFAULT
+	}
+	if a[2] == 0 {
+		return 0
+	}
+	return f.read(appBytes(a[1], a[2]), a[3])
+}
+
+func sysWrite(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind == kindTier0 {
+		return passThrough(syscall.SYS_WRITE)(t, [6]uint64{uint64(f.real), a[1], a[2]})
+	}
+	if !appRange(a[1], a[2]) {
+		return -eFAULT
+	}
+	if a[2] == 0 {
+		return 0
+	}
+	n := f.write(appBytes(a[1], a[2]), f.offset)
+	if n > 0 && f.kind == kindHost {
+		f.offset += uint64(n)
+	}
+	return n
+}
+
+func sysPwrite(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind != kindHost {
+		return -eSPIPE
+	}
+	if !appRange(a[1], a[2]) {
+		return -eFAULT
+	}
+	if a[2] == 0 {
+		return 0
+	}
+	return f.write(appBytes(a[1], a[2]), a[3])
+}
+
+func sysLseek(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind != kindHost {
+		return -eSPIPE
+	}
+	off := int64(a[1])
+	switch a[2] {
+	case 0:
+	case 1:
+		off += int64(f.offset)
+	case 2:
+		var st syscall.Stat_t
+		if e := hostStat(f.handle, "", &st, false); e != 0 {
+			return e
+		}
+		off += st.Size
+	default:
+		return -eINVAL
+	}
+	if off < 0 {
+		return -eINVAL
+	}
+	f.offset = uint64(off)
+	return off
+}
+
+func sysClose(t *Task, a [6]uint64) int64 {
+	p := t.proc
+	p.mu.Lock()
+	f := p.fds[int(a[0])]
+	delete(p.fds, int(a[0]))
+	p.mu.Unlock()
+	if f == nil {
+		return -eBADF
+	}
+	switch f.kind {
+	case kindTier0:
+		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
+	case kindHost:
+		if !p.shared(f) {
+			r := abi.FileRequest{Op: abi.FileClose, Handle: f.handle}
+			fileRequest(&r)
+		}
+	}
+	return 0
+}
+
+// shared reports whether another descriptor (a dup) still uses f's host handle.
+func (p *Process) shared(f *file) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.fds {
+		if g.kind == kindHost && g.handle == f.handle {
+			return true
+		}
+	}
+	return false
+}
+
+func hostStat(handle uint64, p string, st *syscall.Stat_t, nofollow bool) int64 {
+	r := abi.FileRequest{Op: abi.FileStat, Handle: handle,
+		Buf: uint64(uintptr(unsafe.Pointer(st))), Len: uint64(unsafe.Sizeof(*st))}
+	if handle == 0 {
+		r.Path, r.PathLen = pathArg(p)
+		if nofollow {
+			r.Flags = 1
+		}
+	}
+	return fileRequest(&r)
+}
+
+// putStat writes st to app memory at addr (struct stat has the host's layout: Linux x86-64).
+func putStat(addr uint64, st *syscall.Stat_t) int64 {
+	n := uint64(unsafe.Sizeof(*st))
+	if !appRange(addr, n) {
+		return -eFAULT
+	}
+	copy(appBytes(addr, n), unsafe.Slice((*byte)(unsafe.Pointer(st)), n))
+	return 0
+}
+
+func sysFstat(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	var st syscall.Stat_t
+	switch f.kind {
+	case kindHost:
+		if e := hostStat(f.handle, "", &st, false); e != 0 {
+			return e
+		}
+	default:
+		st.Mode = syscall.S_IFCHR | 0o666
+		st.Blksize = 4096
+	}
+	return putStat(a[1], &st)
+}
+
+// sysNewfstatatTo stats a path into st, for access(2): whether it exists is the answer.
+func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 {
+	name, ok := appString(pathAddr)
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(dirfd, name)
+	if e != 0 {
+		return e
+	}
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
+		return 0
+	}
+	return hostStat(0, p, st, false)
+}
+
+func sysNewfstatat(t *Task, a [6]uint64) int64 {
+	const atEmptyPath, atSymlinkNofollow = 0x1000, 0x100
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	if name == "" && a[3]&atEmptyPath != 0 {
+		return sysFstat(t, [6]uint64{a[0], a[2]})
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	var st syscall.Stat_t
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
+		st.Mode = syscall.S_IFCHR | 0o666
+	default:
+		if e := hostStat(0, p, &st, a[3]&atSymlinkNofollow != 0); e != 0 {
+			return e
+		}
+	}
+	return putStat(a[2], &st)
+}
+
+func sysStat(t *Task, a [6]uint64) int64 {
+	return sysNewfstatat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], 0})
+}
+
+func sysLstat(t *Task, a [6]uint64) int64 {
+	return sysNewfstatat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], 0x100})
+}
+
+func sysFaccessat(t *Task, a [6]uint64) int64 {
+	var st syscall.Stat_t
+	return sysNewfstatatTo(t, a[0], a[1], &st)
+}
+
+func sysGetdents64(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	if f.kind != kindHost {
+		return -20 // ENOTDIR
+	}
+	if !appRange(a[1], a[2]) {
+		return -eFAULT
+	}
+	r := abi.FileRequest{Op: abi.FileReaddir, Handle: f.handle, Buf: a[1], Len: a[2]}
+	return fileRequest(&r)
+}
+
+func sysReadlinkat(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	if !appRange(a[2], a[3]) {
+		return -eFAULT
+	}
+	if p == "/proc/self/exe" {
+		n := copy(appBytes(a[2], a[3]), t.proc.exe)
+		return int64(n)
+	}
+	return -eINVAL // no symbolic links are shown otherwise
+}
+
+func sysGetcwd(t *Task, a [6]uint64) int64 {
+	cwd := t.proc.cwd
+	if uint64(len(cwd))+1 > a[1] {
+		return -34 // ERANGE
+	}
+	if !appRange(a[0], uint64(len(cwd))+1) {
+		return -eFAULT
+	}
+	b := appBytes(a[0], uint64(len(cwd))+1)
+	copy(b, cwd)
+	b[len(cwd)] = 0
+	return int64(len(cwd) + 1)
+}
+
+func sysMkdirat(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileMkdir, Flags: a[2]}
+	r.Path, r.PathLen = pathArg(p)
+	return fileRequest(&r)
+}
+
+func sysUnlinkat(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileUnlink}
+	if a[2]&0x200 != 0 { // AT_REMOVEDIR
+		r.Flags = 1
+	}
+	r.Path, r.PathLen = pathArg(p)
+	return fileRequest(&r)
+}
+
+func sysFcntl(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	switch a[1] {
+	case syscall.F_GETFD:
+		if f.cloexec {
+			return syscall.FD_CLOEXEC
+		}
+		return 0
+	case syscall.F_SETFD:
+		f.cloexec = a[2]&syscall.FD_CLOEXEC != 0
+		return 0
+	case syscall.F_GETFL:
+		if f.kind == kindHost {
+			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
+		}
+		return syscall.O_RDWR
+	case syscall.F_SETFL:
+		return 0
+	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
+		g := *f
+		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
+		return t.proc.installFD(&g)
+	}
+	return -eINVAL
+}
+
+func sysDup(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -eBADF
+	}
+	g := *f
+	g.cloexec = false
+	return t.proc.installFD(&g)
+}
+
+func sysDup3(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil || a[1] > 1<<20 {
+		return -eBADF
+	}
+	if a[0] == a[1] {
+		return -eINVAL
+	}
+	sysClose(t, [6]uint64{a[1]})
+	g := *f
+	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
+	p := t.proc
+	p.mu.Lock()
+	p.fds[int(a[1])] = &g
+	p.mu.Unlock()
+	return int64(a[1])
+}
+
+// tier0FD wraps a descriptor tier 0 made for the app.
+func (p *Process) tier0FD(real int64) int64 {
+	if real < 0 {
+		return real
+	}
+	return p.installFD(&file{kind: kindTier0, real: int(real)})
+}
+
+func sysEpollCtl(t *Task, a [6]uint64) int64 {
+	ep, f := t.proc.fd(a[0]), t.proc.fd(a[2])
+	if ep == nil || f == nil || ep.kind != kindTier0 || f.kind != kindTier0 {
+		return -eBADF
+	}
+	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], uint64(f.real), a[3]})
+}
+
+func sysEpollWait(nr uint64) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		ep := t.proc.fd(a[0])
+		if ep == nil || ep.kind != kindTier0 {
+			return -eBADF
+		}
+		a[0] = uint64(ep.real)
+		return passThrough(nr)(t, a)
+	}
+}

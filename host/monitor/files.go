@@ -1,0 +1,307 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/boot"
+)
+
+// fileService gives the guest files: the host directory it was started in, read-only at
+// the same path (so a test binary finds its testdata/), a private writable /tmp, a few
+// /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
+// over is checked; host paths are opened with RESOLVE_BENEATH so that no symbolic link
+// leads out of the directory granted.
+type fileService struct {
+	cwd     string   // the host directory shown read-only at the same path
+	cwdDir  *os.File // opened once; lookups go beneath it
+	root    string   // per-guest host directory holding etc/ and tmp/
+	rootDir *os.File
+	exe     string
+	files   map[uint64]*os.File
+	next    uint64
+}
+
+func newFileService(exe string) (*fileService, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp("", "pith-root-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the guest's /tmp: %v", err)
+	}
+	host, _ := os.Hostname()
+	etc := map[string]string{
+		"hosts":       "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+		"resolv.conf": "nameserver 10.0.2.3\n",
+		"passwd":      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"group":       "root:x:0:\nnogroup:x:65534:\n",
+		"hostname":    host + "\n",
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		return nil, err
+	}
+	for name, content := range etc {
+		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	s := &fileService{cwd: cwd, root: root, exe: exe, files: map[uint64]*os.File{}, next: 1}
+	if s.cwdDir, err = os.Open(cwd); err != nil {
+		return nil, err
+	}
+	if s.rootDir, err = os.Open(root); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// close releases the service and deletes the guest's /tmp.
+func (s *fileService) close() {
+	for _, f := range s.files {
+		f.Close()
+	}
+	s.cwdDir.Close()
+	s.rootDir.Close()
+	os.RemoveAll(s.root)
+}
+
+// errno turns a host error into a negative Linux errno.
+func errno(err error) int64 {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return -int64(e)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return -int64(unix.ENOENT)
+	}
+	return -int64(unix.EIO)
+}
+
+// resolve maps an absolute guest path to a directory and a path beneath it, and says
+// whether the guest may write there.
+func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return nil, "", false, unix.EINVAL
+	}
+	switch {
+	case p == "/proc/self/exe":
+		return nil, s.exe, false, nil
+	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
+		return s.rootDir, "." + p, true, nil
+	case strings.HasPrefix(p, "/etc/"):
+		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
+			return s.rootDir, "." + p, false, nil
+		}
+	}
+	if p == s.cwd {
+		return s.cwdDir, ".", false, nil
+	}
+	if strings.HasPrefix(p, s.cwd+"/") {
+		return s.cwdDir, strings.TrimPrefix(p, s.cwd+"/"), false, nil
+	}
+	return nil, "", false, unix.ENOENT
+}
+
+// open opens a guest path on the host.
+func (s *fileService) open(p string, flags uint64) (*os.File, error) {
+	dir, rel, writable, err := s.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	if dir == nil { // /proc/self/exe
+		return os.Open(rel)
+	}
+	oflags := int(flags & 0xffffffff)
+	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {
+		return nil, unix.EROFS
+	}
+	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW
+	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{
+		Flags: uint64(oflags | unix.O_CLOEXEC), Mode: flags >> 32 & 0o7777,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// serve performs the FileRequest at BootInfo.FileRequest.
+func (m *machine) serveFile() {
+	if m.files == nil {
+		return
+	}
+	mmu := guestMMU{g: m.guest, cr3: boot.CR3(0)}
+	var req abi.FileRequest
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	if mmu.read(m.info.FileRequest, raw) != nil {
+		return
+	}
+	req.Result = m.files.do(mmu, &req)
+	mmu.write(m.info.FileRequest, raw)
+}
+
+func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
+	readPath := func(va, n uint64) (string, bool) {
+		if n == 0 || n > 4096 {
+			return "", false
+		}
+		b := make([]byte, n)
+		if mmu.read(va, b) != nil {
+			return "", false
+		}
+		return string(b), true
+	}
+	buf := func() ([]byte, bool) {
+		if r.Len > 1<<24 {
+			r.Len = 1 << 24
+		}
+		return make([]byte, r.Len), true
+	}
+	switch r.Op {
+	case abi.FileOpen:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
+		}
+		f, err := s.open(p, r.Flags)
+		if err != nil {
+			return errno(err)
+		}
+		h := s.next
+		s.next++
+		s.files[h] = f
+		return int64(h)
+	case abi.FileRead, abi.FileWrite:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		b, _ := buf()
+		var n int
+		var err error
+		if r.Op == abi.FileRead {
+			n, err = f.ReadAt(b, int64(r.Offset))
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			if n > 0 && mmu.write(r.Buf, b[:n]) != nil {
+				return -int64(unix.EFAULT)
+			}
+		} else {
+			if mmu.read(r.Buf, b) != nil {
+				return -int64(unix.EFAULT)
+			}
+			n, err = f.WriteAt(b, int64(r.Offset))
+		}
+		if err != nil && n == 0 {
+			return errno(err)
+		}
+		return int64(n)
+	case abi.FileStat:
+		var st unix.Stat_t
+		var err error
+		if r.Handle != 0 {
+			f := s.files[r.Handle]
+			if f == nil {
+				return -int64(unix.EBADF)
+			}
+			err = unix.Fstat(int(f.Fd()), &st)
+		} else {
+			p, ok := readPath(r.Path, r.PathLen)
+			if !ok {
+				return -int64(unix.EFAULT)
+			}
+			var f *os.File
+			if f, err = s.open(p, unix.O_PATH|unix.O_NOFOLLOW*(r.Flags&1)); err == nil {
+				err = unix.Fstat(int(f.Fd()), &st)
+				f.Close()
+			}
+		}
+		if err != nil {
+			return errno(err)
+		}
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)) // struct stat, as Linux/amd64 lays it out
+		if r.Len < uint64(len(b)) || mmu.write(r.Buf, b) != nil {
+			return -int64(unix.EFAULT)
+		}
+		return 0
+	case abi.FileClose:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		delete(s.files, r.Handle)
+		f.Close()
+		return 0
+	case abi.FileReaddir:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		b, _ := buf()
+		n, err := unix.Getdents(int(f.Fd()), b)
+		if err != nil {
+			return errno(err)
+		}
+		if mmu.write(r.Buf, b[:n]) != nil {
+			return -int64(unix.EFAULT)
+		}
+		return int64(n)
+	case abi.FileReadlink:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
+		}
+		if p != "/proc/self/exe" {
+			return -int64(unix.EINVAL)
+		}
+		n := min(uint64(len(s.exe)), r.Len)
+		if mmu.write(r.Buf, []byte(s.exe[:n])) != nil {
+			return -int64(unix.EFAULT)
+		}
+		return int64(n)
+	case abi.FileMkdir, abi.FileUnlink:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
+		}
+		dir, rel, writable, err := s.resolve(p)
+		if err != nil {
+			return errno(err)
+		}
+		if !writable || dir == nil {
+			return -int64(unix.EROFS)
+		}
+		if r.Op == abi.FileMkdir {
+			err = unix.Mkdirat(int(dir.Fd()), rel, uint32(r.Flags&0o7777))
+		} else {
+			flags := 0
+			if r.Flags&1 != 0 {
+				flags = unix.AT_REMOVEDIR
+			}
+			err = unix.Unlinkat(int(dir.Fd()), rel, flags)
+		}
+		if err != nil {
+			return errno(err)
+		}
+		return 0
+	}
+	return -int64(unix.ENOSYS)
+}
