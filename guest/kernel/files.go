@@ -24,6 +24,7 @@ const (
 	kindNull
 	kindZero
 	kindRandom
+	kindPipe // one end of a pipe (pipe.go)
 )
 
 type file struct {
@@ -34,6 +35,8 @@ type file struct {
 	path    string
 	flags   uint64
 	cloexec bool
+	pipe    *pipe // kindPipe
+	readEnd bool
 }
 
 // fileRequest asks the monitor's file service; the request lives on the Go heap, which
@@ -152,6 +155,11 @@ func (f *file) read(buf []byte, off uint64) int64 {
 	case kindRandom:
 		syscall.RawSyscall(318 /* getrandom */, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
 		return int64(len(buf))
+	case kindPipe:
+		if !f.readEnd {
+			return -eBADF
+		}
+		return f.pipe.read(buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileRead, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
@@ -174,6 +182,11 @@ func (f *file) write(buf []byte, off uint64) int64 {
 		return int64(n)
 	case kindNull, kindZero, kindRandom:
 		return int64(len(buf))
+	case kindPipe:
+		if f.readEnd {
+			return -eBADF
+		}
+		return f.pipe.write(buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileWrite, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
@@ -297,6 +310,8 @@ func sysClose(t *Task, a [6]uint64) int64 {
 		return -eBADF
 	}
 	switch f.kind {
+	case kindPipe:
+		f.pipe.release(f.readEnd)
 	case kindTier0:
 		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
 	case kindHost:
@@ -509,13 +524,16 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		f.cloexec = a[2]&syscall.FD_CLOEXEC != 0
 		return 0
 	case syscall.F_GETFL:
-		if f.kind == kindHost {
+		switch f.kind {
+		case kindHost, kindPipe:
 			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
 		}
 		return syscall.O_RDWR
 	case syscall.F_SETFL:
+		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
 		return 0
 	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
+		f.retainPipe()
 		g := *f
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
 		return t.proc.installFD(&g)
@@ -523,11 +541,19 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 	return -eINVAL
 }
 
+// retainPipe counts one more descriptor for f's pipe end, if it is one.
+func (f *file) retainPipe() {
+	if f.kind == kindPipe {
+		f.pipe.retain(f.readEnd)
+	}
+}
+
 func sysDup(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
 		return -eBADF
 	}
+	f.retainPipe()
 	g := *f
 	g.cloexec = false
 	return t.proc.installFD(&g)
@@ -542,6 +568,7 @@ func sysDup3(t *Task, a [6]uint64) int64 {
 		return -eINVAL
 	}
 	sysClose(t, [6]uint64{a[1]})
+	f.retainPipe()
 	g := *f
 	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
 	p := t.proc

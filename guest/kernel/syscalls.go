@@ -97,6 +97,8 @@ func init() {
 	syscallTable[syscall.SYS_MKDIRAT] = sysMkdirat
 	syscallTable[syscall.SYS_UNLINKAT] = sysUnlinkat
 	syscallTable[syscall.SYS_DUP] = sysDup
+	syscallTable[syscall.SYS_PIPE2] = sysPipe2
+	syscallTable[syscall.SYS_PIPE] = func(t *Task, a [6]uint64) int64 { return sysPipe2(t, [6]uint64{a[0], 0}) }
 	syscallTable[syscall.SYS_DUP3] = sysDup3
 	syscallTable[syscall.SYS_DUP2] = func(t *Task, a [6]uint64) int64 {
 		if a[0] == a[1] {

@@ -1,0 +1,111 @@
+package kernel
+
+import (
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// pipe is a Linux pipe kept in tier 1: a buffer, its readers and its writers. A read of
+// an empty pipe blocks the reading task's goroutine (and so its thread) until a write or
+// the last writer's close.
+type pipe struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	readers int
+	writers int
+}
+
+const pipeCapacity = 64 << 10
+
+func newPipe() *pipe {
+	p := &pipe{readers: 1, writers: 1}
+	p.cond.L = &p.mu
+	return p
+}
+
+func (p *pipe) read(b []byte, nonblock bool) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.buf) == 0 {
+		if p.writers == 0 {
+			return 0
+		}
+		if nonblock {
+			return -eAGAIN
+		}
+		p.cond.Wait()
+	}
+	n := copy(b, p.buf)
+	p.buf = p.buf[n:]
+	p.cond.Broadcast()
+	return int64(n)
+}
+
+func (p *pipe) write(b []byte, nonblock bool) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	written := 0
+	for written < len(b) {
+		if p.readers == 0 {
+			if written > 0 {
+				return int64(written)
+			}
+			return -32 // EPIPE
+		}
+		room := pipeCapacity - len(p.buf)
+		if room == 0 {
+			if nonblock {
+				if written > 0 {
+					return int64(written)
+				}
+				return -eAGAIN
+			}
+			p.cond.Wait()
+			continue
+		}
+		n := min(room, len(b)-written)
+		p.buf = append(p.buf, b[written:written+n]...)
+		written += n
+		p.cond.Broadcast()
+	}
+	return int64(written)
+}
+
+// release drops one reference to an end of the pipe.
+func (p *pipe) release(readEnd bool) {
+	p.mu.Lock()
+	if readEnd {
+		p.readers--
+	} else {
+		p.writers--
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// retain adds a reference to an end (dup).
+func (p *pipe) retain(readEnd bool) {
+	p.mu.Lock()
+	if readEnd {
+		p.readers++
+	} else {
+		p.writers++
+	}
+	p.mu.Unlock()
+}
+
+func sysPipe2(t *Task, a [6]uint64) int64 {
+	if !appRange(a[0], 8) {
+		return -eFAULT
+	}
+	p := newPipe()
+	cloexec := a[1]&syscall.O_CLOEXEC != 0
+	r := t.proc.installFD(&file{kind: kindPipe, pipe: p, readEnd: true, flags: a[1] & syscall.O_NONBLOCK, cloexec: cloexec})
+	w := t.proc.installFD(&file{kind: kindPipe, pipe: p, flags: syscall.O_WRONLY | a[1]&syscall.O_NONBLOCK, cloexec: cloexec})
+	fds := appBytes(a[0], 8)
+	*(*int32)(unsafe.Pointer(&fds[0])) = int32(r)
+	*(*int32)(unsafe.Pointer(&fds[4])) = int32(w)
+	return 0
+}
