@@ -220,6 +220,10 @@ type BootInfo struct {
 
 	FileRequest uint64 // virtual address of the FileRequest for PortFile
 
+	// HostSignals: signals the host sent pith (Ctrl-C...), one bit each (1 << (sig-1)),
+	// set by the monitor, taken by tier 0, which posts them to tier 1.
+	HostSignals uint64
+
 	OutOfMemory uint64 // set by tier 0 when an allocation was refused for lack of memory
 	Stats       Stats
 	Crash       Crash
@@ -274,4 +278,5 @@ const (
 	FileMkdir    = 8  // Path, Flags (mode)
 	FileUnlink   = 9  // Path, Flags (1: a directory)
 	FileRename   = 10 // Path -> Buf (new path, Len bytes)
+	FileStdin    = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet
 )

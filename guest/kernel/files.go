@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
@@ -142,11 +143,16 @@ func sysOpen(t *Task, a [6]uint64) int64 {
 func (f *file) read(buf []byte, off uint64) int64 {
 	switch f.kind {
 	case kindStdin:
-		n, err := os.Stdin.Read(buf)
-		if err != nil && n == 0 {
-			return 0
+		// pith's standard input, buffered by the monitor; wait for it without holding a
+		// vCPU: poll every millisecond.
+		for {
+			r := abi.FileRequest{Op: abi.FileStdin, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+			n := fileRequest(&r)
+			if n != -eAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
+				return n
+			}
+			time.Sleep(time.Millisecond)
 		}
-		return int64(n)
 	case kindNull:
 		return 0
 	case kindZero:

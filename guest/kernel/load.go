@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"syscall"
 	"unsafe"
 
@@ -84,7 +86,14 @@ func Run(image []byte, argv, envp []string, cwd string) error {
 	t.ctx.Regs.RIP = f.Entry + bias
 	t.ctx.Regs.RSP = sp
 	t.ctx.Regs.RFLAGS = 0x202
+	// Signals sent to the guest (pith forwards the user's Ctrl-C, SIGTERM...) are the app's:
+	// ask for them before the app runs, or an early one would end tier 1 instead.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	t.start(&p.wg, nil)
+	for s := range sigs {
+		p.post(t, uint64(s.(syscall.Signal)))
+	}
 	select {} // the process ends through exit_group or its last thread's exit
 }
 

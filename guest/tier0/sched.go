@@ -277,6 +277,21 @@ func wakeExpired(now uint64) {
 	}
 }
 
+// takeHostSignals posts the signals the host sent pith (the monitor interrupts a vCPU
+// after setting them) to tier 1, as Linux would to a process.
+//
+//go:nosplit
+func takeHostSignals() {
+	bi := info()
+	for bits := atomic.SwapUint64(&bi.HostSignals, 0); bits != 0; bits &= bits - 1 {
+		sig := uint64(1)
+		for b := bits; b&1 == 0; b >>= 1 {
+			sig++
+		}
+		sysKill(1, sig)
+	}
+}
+
 // nextDeadline is the earliest timed wait, 0 if none.
 //
 //go:nosplit
@@ -301,6 +316,7 @@ func schedule(yield bool) {
 	c := thisCPU()
 	c.wakePending = 0
 	now := rdtsc()
+	takeHostSignals()
 	wakeExpired(now)
 	reapLimbo()
 	prev := c.cur
@@ -342,6 +358,7 @@ func schedule(yield bool) {
 		}
 		c.wakePending = 0
 		now = rdtsc()
+		takeHostSignals()
 		wakeExpired(now)
 	}
 	if c.cur != prev {

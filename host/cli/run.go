@@ -58,6 +58,7 @@ func runRun(o *runOptions, args []string) error {
 	cfg.Args = append([]string{"pith-kernel", "run"}, append([]string{"--"}, args...)...)
 	cfg.AppArgsAt = 2
 	cfg.Timing = o.timing
+	cfg.Interactive = true
 	return runGuest(cfg, o.timing)
 }
 

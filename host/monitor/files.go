@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -24,6 +25,10 @@ import (
 // over is checked; host paths are opened with RESOLVE_BENEATH so that no symbolic link
 // leads out of the directory granted.
 type fileService struct {
+	stdinMu  sync.Mutex
+	stdin    []byte // read from pith's standard input, not yet taken by the guest
+	stdinEOF bool
+
 	cwd     string   // the host directory shown read-only at the same path
 	cwdDir  *os.File // opened once; lookups go beneath it
 	root    string   // per-guest host directory holding etc/ and tmp/
@@ -69,6 +74,26 @@ func newFileService(exe string) (*fileService, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readStdin copies pith's standard input into a buffer the guest takes from (FileStdin),
+// so that a guest reading an empty stdin never holds up its vCPU.
+func (s *fileService) readStdin() {
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := os.Stdin.Read(buf)
+			s.stdinMu.Lock()
+			s.stdin = append(s.stdin, buf[:n]...)
+			if err != nil {
+				s.stdinEOF = true
+			}
+			s.stdinMu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // close releases the service and deletes the guest's /tmp.
@@ -175,6 +200,21 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		return make([]byte, r.Len), true
 	}
 	switch r.Op {
+	case abi.FileStdin:
+		s.stdinMu.Lock()
+		defer s.stdinMu.Unlock()
+		if len(s.stdin) == 0 {
+			if s.stdinEOF {
+				return 0
+			}
+			return -int64(unix.EAGAIN)
+		}
+		n := min(uint64(len(s.stdin)), r.Len)
+		if mmu.write(r.Buf, s.stdin[:n]) != nil {
+			return -int64(unix.EFAULT)
+		}
+		s.stdin = s.stdin[n:]
+		return int64(n)
 	case abi.FileOpen:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -60,6 +61,9 @@ type Config struct {
 	// into guest memory and tells the kernel where, after Args[:AppArgsAt].
 	App       string
 	AppArgsAt int
+	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
+	// SIGINT kills it) and serves the guest's standard input from pith's.
+	Interactive bool
 }
 
 // Result is how a guest ended.
@@ -216,6 +220,13 @@ func Run(c Config) (*Result, error) {
 		}
 		defer deferTeardown(fds...)
 	}
+	if c.Interactive {
+		stop := m.forwardSignals(vm)
+		defer stop()
+		if m.files != nil {
+			m.files.readStdin()
+		}
+	}
 	if c.Deadline > 0 {
 		t := time.AfterFunc(c.Deadline, func() {
 			m.expired.Store(true)
@@ -315,6 +326,7 @@ type machine struct {
 	exits   atomic.Uint64
 	expired atomic.Bool
 	stopped atomic.Bool
+	killed  atomic.Int32   // exit status when a second interrupt killed the guest
 	tids    []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
 }
 
@@ -343,6 +355,10 @@ func (m *machine) run() (*Result, error) {
 	for range len(m.cpus) - 1 {
 		<-done
 	}
+	if code := m.killed.Load(); code != 0 {
+		fmt.Fprintln(m.cfg.Stderr, "pith: killed the guest (interrupted twice)")
+		return &Result{ExitCode: int(code)}, nil
+	}
 	m.res.Exits = m.exits.Load()
 	m.res.Assists = m.assists
 	m.res.Stats = m.info.Stats
@@ -351,6 +367,30 @@ func (m *machine) run() (*Result, error) {
 		return nil, first.err
 	}
 	return &m.res, nil
+}
+
+// forwardSignals passes the signals a user sends pith on to the guest, as Docker does:
+// the monitor records them for tier 0 and interrupts vCPU 0, tier 0 posts them to tier 1,
+// which gives them to the app. A second SIGINT kills the guest. It returns a stop func.
+func (m *machine) forwardSignals(vm *kvm.VM) func() {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	go func() {
+		interrupts := 0
+		for s := range sigs {
+			n := s.(unix.Signal)
+			if n == unix.SIGINT {
+				if interrupts++; interrupts > 1 {
+					m.killed.Store(128 + int32(n))
+					m.stopAll()
+					return
+				}
+			}
+			atomic.OrUint64(&m.info.HostSignals, 1<<(uint(n)-1))
+			vm.SignalMSI(0, abi.VectorWakeup)
+		}
+	}()
+	return func() { signal.Stop(sigs) }
 }
 
 // stopAll makes every vCPU leave KVM_RUN and its loop.
@@ -586,11 +626,15 @@ func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
 	if err != nil {
 		return &CrashError{"guest crashed: " + what}
 	}
-	return &CrashError{m.describe(what, r.RIP, [][2]any{
+	regs := [][2]any{
 		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
 		{"rbp", r.RBP}, {"rsp", r.RSP}, {"r8", r.R8}, {"r9", r.R9}, {"r10", r.R10}, {"r11", r.R11},
 		{"r12", r.R12}, {"r13", r.R13}, {"r14", r.R14}, {"r15", r.R15}, {"rflags", r.RFLAGS},
-	})}
+	}
+	if s, err := cpu.Sregs(); err == nil {
+		regs = append(regs, [2]any{"cs", uint64(s.CS.Selector)}, [2]any{"cr2", s.CR2}, [2]any{"cr3", s.CR3})
+	}
+	return &CrashError{m.describe(what, r.RIP, regs)}
 }
 
 func regsList(r abi.Regs) [][2]any {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,5 +146,45 @@ func TestRunFiles(t *testing.T) {
 	got = testenv.PithIn(t, dir, nil, "run", probe, "read", "testdata/escape")
 	if strings.Contains(got.Stdout, "root:") {
 		t.Errorf("read /etc/shadow through a symlink: %q", got.Stdout)
+	}
+}
+
+// Signals sent to pith reach the app (a Go app using signal.Notify shuts down cleanly);
+// stdin is forwarded.
+func TestRunSignalsAndStdin(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	pith, kernel := testenv.Build(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		c := exec.Command(pith, "run", probe, "notify")
+		c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s")
+		out, _ := c.StdoutPipe()
+		var stderr strings.Builder
+		c.Stderr = &stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+			t.Fatalf("%v: app did not start: %q %v %s", sig, buf, err, stderr.String())
+		}
+		c.Process.Signal(sig)
+		rest, _ := io.ReadAll(out)
+		err := c.Wait()
+		want := fmt.Sprintf("got %v\n", sig)
+		if err != nil || string(rest) != want {
+			t.Errorf("%v: exit %v, stdout %q, stderr %q; want exit 0 and %q", sig, err, rest, stderr.String(), want)
+		}
+	}
+	r := testenv.Pith(t, nil, "run", probe, "cat")
+	if r.Code != 0 || r.Stdout != "" {
+		t.Errorf("cat of an empty stdin: exit %d, %q", r.Code, r.Stdout)
+	}
+	c := exec.Command(pith, "run", probe, "cat")
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s")
+	c.Stdin = strings.NewReader("hi there\nsecond line\n")
+	got, err := c.Output()
+	if err != nil || string(got) != "hi there\nsecond line\n" {
+		t.Errorf("echo | pith run cat: %q, %v", got, err)
 	}
 }

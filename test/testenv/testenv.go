@@ -16,6 +16,7 @@ import (
 var (
 	once     sync.Once
 	dir      string
+	keep     bool // dir is PITH_TEST_BIN's: not ours to remove
 	buildErr error
 )
 
@@ -31,7 +32,7 @@ func Root() string {
 func Build(t testing.TB) (pith, kernel string) {
 	t.Helper()
 	if d := os.Getenv("PITH_TEST_BIN"); d != "" {
-		dir = d
+		dir, keep = d, true
 		return filepath.Join(d, "pith"), filepath.Join(d, "pith-kernel")
 	}
 	once.Do(func() {
@@ -75,7 +76,7 @@ var (
 
 // Cleanup removes what Build built; call it from TestMain after the tests ran.
 func Cleanup() {
-	if dir != "" {
+	if dir != "" && !keep {
 		os.RemoveAll(dir)
 	}
 }

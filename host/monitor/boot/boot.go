@@ -347,7 +347,7 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 		// Interrupts use IST1, a stack of their own: kvm-pvm delivers an interrupt that
 		// arrives in user mode on the interrupted thread's stack otherwise, which may have
 		// no room below its stack pointer.
-		var ist uint64
+		ist := uint64(2) // exceptions: IST2, the tier-0 stack (see below)
 		if v >= abi.FirstInterruptVector {
 			ist = 1
 		}
@@ -368,6 +368,11 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 			return err
 		}
 		binary.LittleEndian.PutUint64(tss[4:], top)
+		// IST2 is the tier-0 stack too: exceptions switch to it even when they come from
+		// tier-0 code. With RSP0 alone, kvm-pvm turns a page fault on a thread's own stack
+		// push into a triple fault (measured: a Go stack growing into an unbacked 2 MiB
+		// block); with an IST it delivers it.
+		binary.LittleEndian.PutUint64(tss[0x2c:], top)
 		binary.LittleEndian.PutUint64(tss[0x24:], k.vectors[abi.VectorTableIntrStacks]+uint64(c+1)*abi.IntrStackSize) // IST1
 		binary.LittleEndian.PutUint16(tss[0x66:], tssSize)                                                            // no I/O bitmap
 		block := abi.CPU{ID: uint64(c), APICID: uint64(c), PVMGPA: cpuBlock(c) + abi.PerCPUPVM, KStackTop: top}

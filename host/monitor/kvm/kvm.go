@@ -413,3 +413,17 @@ func (c *VCPU) SetRunnable() error {
 	}
 	return nil
 }
+
+const kvmSignalMSI = 0x4020aea5
+
+// SignalMSI injects a message-signalled interrupt: vector to the local APIC apicID.
+func (vm *VM) SignalMSI(apicID uint32, vector uint32) error {
+	msi := struct {
+		addressLo, addressHi, data, flags uint32
+		_                                 [16]byte
+	}{addressLo: 0xfee00000 | apicID<<12, data: vector}
+	if _, err := ioctl(vm.fd, kvmSignalMSI, uintptr(unsafe.Pointer(&msi))); err != nil {
+		return fmt.Errorf("KVM_SIGNAL_MSI: %w", err)
+	}
+	return nil
+}

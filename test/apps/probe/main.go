@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -114,6 +115,14 @@ func main() {
 	case "write":
 		err := os.WriteFile(os.Args[2], []byte("x"), 0o644)
 		fmt.Println("write error:", err != nil)
+	case "cat":
+		io.Copy(os.Stdout, os.Stdin)
+	case "notify":
+		// Wait for SIGINT or SIGTERM and shut down cleanly.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		fmt.Println("ready")
+		fmt.Println("got", <-c)
 	case "killself":
 		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
 		time.Sleep(time.Second)
