@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pithvm/pith/host/monitor"
 )
 
 type runOptions struct {
 	machine machineFlags
+	volumes []string
 	envFile []string
 	timing  bool
 }
@@ -31,6 +35,9 @@ other static one). Flags go before BINARY; everything after it is the app's.`,
 	c.Flags().SetInterspersed(false)
 	o.machine.register(c)
 	c.Flags().StringArrayVar(&o.envFile, "env-file", nil, "read environment variables from a file (KEY=VALUE lines)")
+	c.Flags().StringArrayVarP(&o.volumes, "volume", "v", nil, "show a host directory to the app: HOST[:GUEST][:ro|rw] (read-only by default)")
+	c.Flags().Lookup("memory").DefValue = "2g"
+	c.Flags().Set("memory", "2g")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	return c
 }
@@ -54,6 +61,13 @@ func runRun(o *runOptions, args []string) error {
 		env = append(env, vars...)
 	}
 	cfg.Env = dedupEnv(append(env, cfg.Env...))
+	for _, v := range o.volumes {
+		m, err := parseVolume(v)
+		if err != nil {
+			return err
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
+	}
 	cfg.App = args[0]
 	cfg.Args = append([]string{"pith-kernel", "run"}, append([]string{"--"}, args...)...)
 	cfg.AppArgsAt = 2
@@ -91,6 +105,34 @@ func checkExecutable(path string) error {
 		}
 	}
 	return nil
+}
+
+// parseVolume reads -v HOST[:GUEST][:ro|rw], as Docker writes it.
+func parseVolume(v string) (monitor.Mount, error) {
+	parts := strings.Split(v, ":")
+	m := monitor.Mount{}
+	if n := len(parts); n > 1 && (parts[n-1] == "ro" || parts[n-1] == "rw") {
+		m.Writable = parts[n-1] == "rw"
+		parts = parts[:n-1]
+	}
+	switch len(parts) {
+	case 1:
+		m.Host, m.Guest = parts[0], parts[0]
+	case 2:
+		m.Host, m.Guest = parts[0], parts[1]
+	default:
+		return m, fmt.Errorf("-v %q: use HOST[:GUEST][:ro|rw]", v)
+	}
+	host, err := filepath.Abs(m.Host)
+	if err != nil {
+		return m, err
+	}
+	m.Host = host
+	if !filepath.IsAbs(m.Guest) {
+		return m, fmt.Errorf("-v %q: the guest path must be absolute", v)
+	}
+	m.Guest = filepath.Clean(m.Guest)
+	return m, nil
 }
 
 func readEnvFile(path string) ([]string, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,7 +25,19 @@ import (
 // /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
 // over is checked; host paths are opened with RESOLVE_BENEATH so that no symbolic link
 // leads out of the directory granted.
+// Mount makes host directory Host visible at guest path Guest.
+type Mount struct {
+	Host, Guest string
+	Writable    bool
+}
+
+type mount struct {
+	Mount
+	dir *os.File
+}
+
 type fileService struct {
+	mounts   []mount // longest guest path first
 	stdinMu  sync.Mutex
 	stdin    []byte // read from pith's standard input, not yet taken by the guest
 	stdinEOF bool
@@ -38,7 +51,7 @@ type fileService struct {
 	next    uint64
 }
 
-func newFileService(exe string) (*fileService, error) {
+func newFileService(exe string, mounts []Mount) (*fileService, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -70,6 +83,22 @@ func newFileService(exe string) (*fileService, error) {
 	if s.cwdDir, err = os.Open(cwd); err != nil {
 		return nil, err
 	}
+	// Time zones, where the host has them: Go's time package and libc read them there.
+	if _, err := os.Stat("/usr/share/zoneinfo"); err == nil {
+		mounts = append(mounts, Mount{Host: "/usr/share/zoneinfo", Guest: "/usr/share/zoneinfo"})
+	}
+	for _, m := range mounts {
+		d, err := os.Open(m.Host)
+		if err != nil {
+			return nil, fmt.Errorf("-v %s: %v", m.Host, err)
+		}
+		if fi, err := d.Stat(); err != nil || !fi.IsDir() {
+			d.Close()
+			return nil, fmt.Errorf("-v %s: not a directory", m.Host)
+		}
+		s.mounts = append(s.mounts, mount{m, d})
+	}
+	sort.Slice(s.mounts, func(i, j int) bool { return len(s.mounts[i].Guest) > len(s.mounts[j].Guest) })
 	if s.rootDir, err = os.Open(root); err != nil {
 		return nil, err
 	}
@@ -103,6 +132,9 @@ func (s *fileService) close() {
 	}
 	s.cwdDir.Close()
 	s.rootDir.Close()
+	for _, m := range s.mounts {
+		m.dir.Close()
+	}
 	os.RemoveAll(s.root)
 }
 
@@ -132,6 +164,14 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	case strings.HasPrefix(p, "/etc/"):
 		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
 			return s.rootDir, "." + p, false, nil
+		}
+	}
+	for _, m := range s.mounts {
+		if p == m.Guest {
+			return m.dir, ".", m.Writable, nil
+		}
+		if strings.HasPrefix(p, m.Guest+"/") || m.Guest == "/" {
+			return m.dir, strings.TrimPrefix(strings.TrimPrefix(p, m.Guest), "/"), m.Writable, nil
 		}
 	}
 	if p == s.cwd {

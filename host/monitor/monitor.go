@@ -61,6 +61,7 @@ type Config struct {
 	// into guest memory and tells the kernel where, after Args[:AppArgsAt].
 	App       string
 	AppArgsAt int
+	Mounts    []Mount // host directories shown to the app, besides its working directory
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
 	// SIGINT kills it) and serves the guest's standard input from pith's.
 	Interactive bool
@@ -205,7 +206,7 @@ func Run(c Config) (*Result, error) {
 	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
 	if c.App != "" {
 		exe, _ := filepath.Abs(c.App)
-		if m.files, err = newFileService(exe); err != nil {
+		if m.files, err = newFileService(exe, c.Mounts); err != nil {
 			return nil, err
 		}
 		defer m.files.close()
