@@ -279,4 +279,7 @@ const (
 	FileUnlink   = 9  // Path, Flags (1: a directory)
 	FileRename   = 10 // Path -> Buf (new path, Len bytes)
 	FileStdin    = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet
+	FileSymlink  = 12 // Path (the new link), Buf (its target, Len bytes)
+	FileTruncate = 13 // Handle, Offset (the new size)
+	FileChmod    = 14 // Path, Flags (mode)
 )

@@ -467,7 +467,95 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 		n := copy(appBytes(a[2], a[3]), t.proc.exe)
 		return int64(n)
 	}
-	return -eINVAL // no symbolic links are shown otherwise
+	buf := make([]byte, a[3])
+	if len(buf) == 0 {
+		return -eINVAL
+	}
+	r := abi.FileRequest{Op: abi.FileReadlink, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: a[3]}
+	r.Path, r.PathLen = pathArg(p)
+	n := fileRequest(&r)
+	if n > 0 {
+		copy(appBytes(a[2], uint64(n)), buf[:n])
+	}
+	return n
+}
+
+func sysSymlinkat(t *Task, a [6]uint64) int64 {
+	target, ok := appString(a[0])
+	name, ok2 := appString(a[2])
+	if !ok || !ok2 {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[1], name)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileSymlink}
+	r.Path, r.PathLen = pathArg(p)
+	r.Buf, r.Len = pathArg(target)
+	return fileRequest(&r)
+}
+
+func sysRenameat(t *Task, a [6]uint64) int64 {
+	from, ok := appString(a[1])
+	to, ok2 := appString(a[3])
+	if !ok || !ok2 {
+		return -eFAULT
+	}
+	pf, e := t.proc.absPath(a[0], from)
+	if e != 0 {
+		return e
+	}
+	pt, e := t.proc.absPath(a[2], to)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileRename}
+	r.Path, r.PathLen = pathArg(pf)
+	r.Buf, r.Len = pathArg(pt)
+	return fileRequest(&r)
+}
+
+func sysChdir(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[0])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(^uint64(99), name)
+	if e != 0 {
+		return e
+	}
+	var st syscall.Stat_t
+	if e := hostStat(0, p, &st, false); e != 0 {
+		return e
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return -20 // ENOTDIR
+	}
+	t.proc.mu.Lock()
+	t.proc.cwd = p
+	t.proc.mu.Unlock()
+	return 0
+}
+
+func sysFchdir(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil || f.kind != kindHost {
+		return -eBADF
+	}
+	t.proc.mu.Lock()
+	t.proc.cwd = f.path
+	t.proc.mu.Unlock()
+	return 0
+}
+
+func sysFtruncate(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil || f.kind != kindHost {
+		return -eBADF
+	}
+	r := abi.FileRequest{Op: abi.FileTruncate, Handle: f.handle, Offset: a[1]}
+	return fileRequest(&r)
 }
 
 func sysGetcwd(t *Task, a [6]uint64) int64 {
@@ -609,4 +697,28 @@ func sysEpollWait(nr uint64) handler {
 		a[0] = uint64(ep.real)
 		return passThrough(nr)(t, a)
 	}
+}
+
+func sysFchmodat(t *Task, a [6]uint64) int64 {
+	name, ok := appString(a[1])
+	if !ok {
+		return -eFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[2]}
+	r.Path, r.PathLen = pathArg(p)
+	return fileRequest(&r)
+}
+
+func sysFchmod(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil || f.kind != kindHost {
+		return -eBADF
+	}
+	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[1]}
+	r.Path, r.PathLen = pathArg(f.path)
+	return fileRequest(&r)
 }

@@ -97,6 +97,26 @@ func init() {
 	syscallTable[syscall.SYS_MKDIRAT] = sysMkdirat
 	syscallTable[syscall.SYS_UNLINKAT] = sysUnlinkat
 	syscallTable[syscall.SYS_DUP] = sysDup
+	syscallTable[syscall.SYS_SYMLINKAT] = sysSymlinkat
+	syscallTable[syscall.SYS_SYMLINK] = func(t *Task, a [6]uint64) int64 { return sysSymlinkat(t, [6]uint64{a[0], ^uint64(99), a[1]}) }
+	syscallTable[syscall.SYS_RENAMEAT] = sysRenameat
+	syscallTable[316] = sysRenameat // renameat2 (flags ignored)
+	syscallTable[syscall.SYS_RENAME] = func(t *Task, a [6]uint64) int64 {
+		return sysRenameat(t, [6]uint64{^uint64(99), a[0], ^uint64(99), a[1]})
+	}
+	syscallTable[syscall.SYS_CHDIR] = sysChdir
+	syscallTable[syscall.SYS_FCHMODAT] = sysFchmodat
+	syscallTable[syscall.SYS_FCHMOD] = sysFchmod
+	syscallTable[syscall.SYS_CHMOD] = func(t *Task, a [6]uint64) int64 { return sysFchmodat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
+	syscallTable[syscall.SYS_FCHDIR] = sysFchdir
+	syscallTable[syscall.SYS_FTRUNCATE] = sysFtruncate
+	syscallTable[syscall.SYS_FSYNC] = func(*Task, [6]uint64) int64 { return 0 }
+	syscallTable[syscall.SYS_FDATASYNC] = func(*Task, [6]uint64) int64 { return 0 }
+	syscallTable[syscall.SYS_MKDIR] = func(t *Task, a [6]uint64) int64 { return sysMkdirat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
+	syscallTable[syscall.SYS_UNLINK] = func(t *Task, a [6]uint64) int64 { return sysUnlinkat(t, [6]uint64{^uint64(99), a[0], 0}) }
+	syscallTable[syscall.SYS_RMDIR] = func(t *Task, a [6]uint64) int64 { return sysUnlinkat(t, [6]uint64{^uint64(99), a[0], 0x200}) }
+	syscallTable[syscall.SYS_READLINK] = func(t *Task, a [6]uint64) int64 { return sysReadlinkat(t, [6]uint64{^uint64(99), a[0], a[1], a[2]}) }
+	syscallTable[syscall.SYS_ACCESS] = func(t *Task, a [6]uint64) int64 { return sysFaccessat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
 	syscallTable[syscall.SYS_PIPE2] = sysPipe2
 	syscallTable[syscall.SYS_PIPE] = func(t *Task, a [6]uint64) int64 { return sysPipe2(t, [6]uint64{a[0], 0}) }
 	syscallTable[syscall.SYS_DUP3] = sysDup3

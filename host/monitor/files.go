@@ -196,7 +196,7 @@ func (s *fileService) open(p string, flags uint64) (*os.File, error) {
 	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {
 		return nil, unix.EROFS
 	}
-	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW
+	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
 	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{
 		Flags: uint64(oflags | unix.O_CLOEXEC), Mode: flags >> 32 & 0o7777,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
@@ -349,14 +349,78 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if !ok {
 			return -int64(unix.EFAULT)
 		}
+		target := s.exe
 		if p != "/proc/self/exe" {
-			return -int64(unix.EINVAL)
+			dir, rel, _, err := s.resolve(p)
+			if err != nil || dir == nil {
+				return errno(err)
+			}
+			b := make([]byte, 4096)
+			n, err := unix.Readlinkat(int(dir.Fd()), rel, b)
+			if err != nil {
+				return errno(err)
+			}
+			target = string(b[:n])
 		}
-		n := min(uint64(len(s.exe)), r.Len)
-		if mmu.write(r.Buf, []byte(s.exe[:n])) != nil {
+		n := min(uint64(len(target)), r.Len)
+		if mmu.write(r.Buf, []byte(target[:n])) != nil {
 			return -int64(unix.EFAULT)
 		}
 		return int64(n)
+	case abi.FileSymlink, abi.FileRename:
+		p, ok := readPath(r.Path, r.PathLen)
+		other, ok2 := readPath(r.Buf, r.Len)
+		if !ok || !ok2 {
+			return -int64(unix.EFAULT)
+		}
+		dir, rel, writable, err := s.resolve(p)
+		if err != nil {
+			return errno(err)
+		}
+		if !writable || dir == nil {
+			return -int64(unix.EROFS)
+		}
+		if r.Op == abi.FileSymlink {
+			err = unix.Symlinkat(other, int(dir.Fd()), rel)
+		} else {
+			odir, orel, owritable, oerr := s.resolve(other)
+			if oerr != nil {
+				return errno(oerr)
+			}
+			if !owritable || odir == nil {
+				return -int64(unix.EROFS)
+			}
+			err = unix.Renameat(int(dir.Fd()), rel, int(odir.Fd()), orel)
+		}
+		if err != nil {
+			return errno(err)
+		}
+		return 0
+	case abi.FileTruncate:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		if err := f.Truncate(int64(r.Offset)); err != nil {
+			return errno(err)
+		}
+		return 0
+	case abi.FileChmod:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
+		}
+		dir, rel, writable, err := s.resolve(p)
+		if err != nil {
+			return errno(err)
+		}
+		if !writable || dir == nil {
+			return -int64(unix.EROFS)
+		}
+		if err := unix.Fchmodat(int(dir.Fd()), rel, uint32(r.Flags&0o7777), 0); err != nil {
+			return errno(err)
+		}
+		return 0
 	case abi.FileMkdir, abi.FileUnlink:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {
