@@ -86,14 +86,12 @@ func sysKick(tid uint64) int64 {
 		return -errESRCH
 	}
 	t := threadAt(i)
+	t.kicked = true
 	switch {
 	case t.state == threadBlocked:
 		wake(i, -errEINTR)
 	case t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID):
-		t.kicked = true
 		sendWakeup(t.onCPU)
-	default:
-		t.kicked = true
 	}
 	return 0
 }

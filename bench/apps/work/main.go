@@ -1,0 +1,34 @@
+// Command work is bench/run's workload, run natively and inside pith: it times a trivial
+// system call and a CPU-bound loop itself, so that boot time does not count.
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+func main() {
+	switch os.Args[1] {
+	case "syscall":
+		const n = 200000
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.Getppid()
+		}
+		fmt.Println(time.Since(t0).Nanoseconds() / n)
+	case "cpu":
+		buf := make([]byte, 1<<20)
+		t0 := time.Now()
+		sum := sha256.Sum256(buf)
+		for i := 0; i < 300; i++ {
+			sum = sha256.Sum256(append(buf[:0:0], sum[:]...))
+			h := sha256.New()
+			h.Write(buf)
+			copy(buf, h.Sum(nil))
+		}
+		fmt.Println(time.Since(t0).Microseconds())
+	}
+}

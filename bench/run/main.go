@@ -1,0 +1,75 @@
+// Command run compares `pith run` with a native exec of the same static binaries, side by
+// side in one run (medians of -n): a Go hello world's wall time, the cost of one trivial
+// system call (getppid), and a CPU-bound loop. `make && go run ./bench/run`
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 20, "runs per measurement")
+	bin := flag.String("bin", "bin", "directory holding pith and pith-kernel")
+	flag.Parse()
+	pith, _ := filepath.Abs(filepath.Join(*bin, "pith"))
+	dir, _ := os.MkdirTemp("", "pith-bench-")
+	defer os.RemoveAll(dir)
+	hello, work := filepath.Join(dir, "hello"), filepath.Join(dir, "work")
+	for out, pkg := range map[string]string{hello: "./bench/hello", work: "./bench/apps/work"} {
+		c := exec.Command("go", "build", "-o", out, pkg)
+		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := c.CombinedOutput(); err != nil {
+			fatal("building %s: %v\n%s", pkg, err, b)
+		}
+	}
+	runs := func(cmd ...string) (walls []float64, outs []float64) {
+		for i := 0; i < *n; i++ {
+			t0 := time.Now()
+			out, err := exec.Command(cmd[0], cmd[1:]...).Output()
+			walls = append(walls, float64(time.Since(t0).Microseconds())/1000)
+			if err != nil {
+				fatal("%v: %v", cmd, err)
+			}
+			if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil {
+				outs = append(outs, v)
+			}
+		}
+		return
+	}
+	nh, _ := runs(hello)
+	ph, _ := runs(pith, "run", hello)
+	_, ns := runs(work, "syscall")
+	_, ps := runs(pith, "run", work, "syscall")
+	_, nc := runs(work, "cpu")
+	_, pc := runs(pith, "run", work, "cpu")
+	fmt.Printf("medians of %d runs on this machine\n", *n)
+	fmt.Printf("%-36s %12s %12s %8s\n", "", "native", "pith run", "ratio")
+	row := func(name, unit string, a, b []float64) {
+		fmt.Printf("%-36s %10.2f%s %10.2f%s %7.2fx\n", name, median(a), unit, median(b), unit, median(b)/median(a))
+	}
+	row("hello world, exec to exit", "ms", nh, ph)
+	row("getppid round trip", "ns", ns, ps)
+	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func fatal(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench/run: "+f+"\n", a...)
+	os.Exit(1)
+}
