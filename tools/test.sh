@@ -15,6 +15,7 @@ need() { # need COMMAND DEBIAN-PACKAGE
 }
 need strace strace
 need make make
+[ -x /bin/busybox ] || need busybox busybox-static
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then

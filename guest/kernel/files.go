@@ -722,3 +722,40 @@ func sysFchmod(t *Task, a [6]uint64) int64 {
 	r.Path, r.PathLen = pathArg(f.path)
 	return fileRequest(&r)
 }
+
+// sysSendfile copies between descriptors through a buffer (sendfile(2)).
+func sysSendfile(t *Task, a [6]uint64) int64 {
+	out, in := t.proc.fd(a[0]), t.proc.fd(a[1])
+	if out == nil || in == nil {
+		return -eBADF
+	}
+	count := min(a[3], 1<<20)
+	if count == 0 {
+		return 0
+	}
+	buf := make([]byte, count)
+	off := in.offset
+	if a[2] != 0 {
+		if !appRange(a[2], 8) {
+			return -eFAULT
+		}
+		off = *(*uint64)(appPtr(a[2]))
+	}
+	n := in.read(buf, off)
+	if n <= 0 {
+		return n
+	}
+	w := out.write(buf[:n], out.offset)
+	if w < 0 {
+		return w
+	}
+	if out.kind == kindHost {
+		out.offset += uint64(w)
+	}
+	if a[2] != 0 {
+		*(*uint64)(appPtr(a[2])) = off + uint64(w)
+	} else if in.kind == kindHost {
+		in.offset += uint64(w)
+	}
+	return w
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
@@ -97,6 +98,14 @@ func init() {
 	syscallTable[syscall.SYS_MKDIRAT] = sysMkdirat
 	syscallTable[syscall.SYS_UNLINKAT] = sysUnlinkat
 	syscallTable[syscall.SYS_DUP] = sysDup
+	syscallTable[syscall.SYS_SENDFILE] = sysSendfile
+	syscallTable[syscall.SYS_TIME] = func(t *Task, a [6]uint64) int64 {
+		now := time.Now().Unix()
+		if a[0] != 0 && appRange(a[0], 8) {
+			*(*int64)(appPtr(a[0])) = now
+		}
+		return now
+	}
 	syscallTable[syscall.SYS_SYMLINKAT] = sysSymlinkat
 	syscallTable[syscall.SYS_SYMLINK] = func(t *Task, a [6]uint64) int64 { return sysSymlinkat(t, [6]uint64{a[0], ^uint64(99), a[1]}) }
 	syscallTable[syscall.SYS_RENAMEAT] = sysRenameat

@@ -188,3 +188,33 @@ func TestRunSignalsAndStdin(t *testing.T) {
 		t.Errorf("echo | pith run cat: %q, %v", got, err)
 	}
 }
+
+// Static executables pith did not build: Debian's busybox-static (C, glibc), applets that
+// do not fork. Their output must match the native run's.
+func TestRunBusybox(t *testing.T) {
+	testenv.RequireKVM(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatalf("busybox-static is not installed (tools/test.sh installs it): %v", err)
+	}
+	root := testenv.Root()
+	for _, args := range [][]string{
+		{"echo", "hello", "from busybox"},
+		{"cat", "README.md"},
+		{"wc", "README.md"},
+		{"sha256sum", "README.md", "go.mod"},
+		{"ls", "docs"},
+		{"sort", "go.mod"},
+		{"head", "-n", "3", "Makefile"},
+	} {
+		c := exec.Command("/bin/busybox", args...)
+		c.Dir = root
+		want, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("native busybox %v: %v", args, err)
+		}
+		got := testenv.PithIn(t, root, nil, append([]string{"run", "/bin/busybox"}, args...)...)
+		if got.Code != 0 || got.Stdout+got.Stderr != string(want) {
+			t.Errorf("busybox %v: exit %d\ngot:  %q %q\nwant: %q", args, got.Code, got.Stdout, got.Stderr, want)
+		}
+	}
+}
