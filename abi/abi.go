@@ -88,6 +88,7 @@ const (
 const (
 	FlagPVM    = 1 << iota // the host is kvm-pvm: switch to native execution first thing
 	FlagTiming             // report reaching tier 1's main to the monitor (PortMainReached)
+	FlagTrace              // every app system call goes to tier 1 (pith run --trace prints them)
 )
 
 // Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of

@@ -157,6 +157,57 @@ func init() {
 	}
 }
 
+// Trace makes every app system call print a line on stderr (pith run --trace).
+var Trace bool
+
+// trace prints one system call the way strace does: tid, name, arguments, result.
+func trace(t *Task, nr uint64, a [6]uint64, ret int64) {
+	name := traceNames[nr]
+	if name == "" {
+		name = syscallNames[nr]
+	}
+	if name == "" {
+		name = fmt.Sprintf("syscall_%d", nr)
+	}
+	res := fmt.Sprintf("%d", ret)
+	if ret < 0 && ret > -4096 {
+		res = fmt.Sprintf("-1 %s (%v)", errnoName(-ret), syscall.Errno(-ret))
+	} else if ret > 0xffff {
+		res = fmt.Sprintf("%#x", ret)
+	}
+	fmt.Fprintf(os.Stderr, "[pid %d] %s(%#x, %#x, %#x, %#x, %#x, %#x) = %s\n", t.tid, name, a[0], a[1], a[2], a[3], a[4], a[5], res)
+}
+
+func errnoName(e int64) string {
+	names := map[int64]string{1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 9: "EBADF", 11: "EAGAIN",
+		12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 17: "EEXIST", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
+		25: "ENOTTY", 29: "ESPIPE", 30: "EROFS", 32: "EPIPE", 38: "ENOSYS", 40: "ELOOP", 110: "ETIMEDOUT"}
+	if n, ok := names[e]; ok {
+		return n
+	}
+	return fmt.Sprintf("E%d", e)
+}
+
+// traceNames names the calls pith serves, for --trace.
+var traceNames = map[uint64]string{
+	0: "read", 1: "write", 2: "open", 3: "close", 4: "stat", 5: "fstat", 6: "lstat", 8: "lseek",
+	9: "mmap", 10: "mprotect", 11: "munmap", 12: "brk", 13: "rt_sigaction", 14: "rt_sigprocmask",
+	15: "rt_sigreturn", 16: "ioctl", 17: "pread64", 18: "pwrite64", 20: "writev", 21: "access",
+	22: "pipe", 24: "sched_yield", 28: "madvise", 32: "dup", 33: "dup2", 35: "nanosleep",
+	39: "getpid", 40: "sendfile", 56: "clone", 60: "exit", 62: "kill", 63: "uname", 72: "fcntl",
+	74: "fsync", 77: "ftruncate", 79: "getcwd", 80: "chdir", 81: "fchdir", 82: "rename",
+	83: "mkdir", 84: "rmdir", 87: "unlink", 88: "symlink", 89: "readlink", 90: "chmod",
+	91: "fchmod", 96: "gettimeofday", 102: "getuid", 104: "getgid", 107: "geteuid", 108: "getegid",
+	110: "getppid", 131: "sigaltstack", 157: "prctl", 158: "arch_prctl", 186: "gettid",
+	200: "tkill", 201: "time", 202: "futex", 204: "sched_getaffinity", 217: "getdents64",
+	218: "set_tid_address", 228: "clock_gettime", 229: "clock_getres", 230: "clock_nanosleep",
+	231: "exit_group", 232: "epoll_wait", 233: "epoll_ctl", 234: "tgkill", 257: "openat",
+	258: "mkdirat", 262: "newfstatat", 263: "unlinkat", 264: "renameat", 266: "symlinkat",
+	267: "readlinkat", 268: "fchmodat", 269: "faccessat", 273: "set_robust_list", 281: "epoll_pwait",
+	290: "eventfd2", 291: "epoll_create1", 292: "dup3", 293: "pipe2", 302: "prlimit64",
+	316: "renameat2", 318: "getrandom", 334: "rseq", 439: "faccessat2",
+}
+
 // syscall serves the system call the task's app thread just made.
 func (t *Task) syscall() {
 	r := &t.ctx.Regs
@@ -180,6 +231,9 @@ func (t *Task) syscall() {
 		return
 	}
 	ret := h(t, a)
+	if Trace {
+		trace(t, nr, a, ret)
+	}
 	if nr != syscall.SYS_RT_SIGRETURN {
 		r.RAX = uint64(ret)
 	}

@@ -104,6 +104,9 @@ var (
 //
 //go:nosplit
 func appDirect(nr uint64) bool {
+	if info().Flags&abi.FlagTrace != 0 {
+		return false
+	}
 	switch nr {
 	case nrMmap, nrMunmap, nrMprotect, nrMadvise, nrFutex, nrClockGettime, nrClockGetres,
 		nrNanosleep, nrClockNanosleep, nrSchedYield, nrGetrandom, nrSchedGetaff,

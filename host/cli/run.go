@@ -19,6 +19,7 @@ type runOptions struct {
 	volumes []string
 	envFile []string
 	timing  bool
+	trace   bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -39,6 +40,7 @@ other static one). Flags go before BINARY; everything after it is the app's.`,
 	c.Flags().Lookup("memory").DefValue = "2g"
 	c.Flags().Set("memory", "2g")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
+	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
 	return c
 }
 
@@ -73,6 +75,7 @@ func runRun(o *runOptions, args []string) error {
 	cfg.AppArgsAt = 2
 	cfg.Timing = o.timing
 	cfg.Interactive = true
+	cfg.Trace = o.trace
 	return runGuest(cfg, o.timing)
 }
 

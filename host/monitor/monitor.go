@@ -65,6 +65,7 @@ type Config struct {
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
 	// SIGINT kills it) and serves the guest's standard input from pith's.
 	Interactive bool
+	Trace       bool // print every app system call (pith run --trace)
 }
 
 // Result is how a guest ended.
@@ -156,6 +157,9 @@ func Run(c Config) (*Result, error) {
 	if c.Timing {
 		flags |= abi.FlagTiming
 	}
+	if c.Trace {
+		flags |= abi.FlagTrace
+	}
 	khz, err := tscKHz(cpus[0])
 	if err != nil {
 		return nil, err
@@ -186,7 +190,7 @@ func Run(c Config) (*Result, error) {
 		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
 		argv := append([]string(nil), c.Args[:c.AppArgsAt]...)
 		cwd, _ := os.Getwd()
-		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd)
+		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd, fmt.Sprintf("--trace=%v", c.Trace))
 		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
 	}
 	st, err := k.Install(g, bc)

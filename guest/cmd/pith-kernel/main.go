@@ -98,6 +98,7 @@ func runApp(args []string) int {
 	addr := fs.Uint64("app-addr", 0, "guest-physical address of the app file")
 	size := fs.Uint64("app-size", 0, "size of the app file")
 	cwd := fs.String("cwd", "/", "the app's working directory")
+	fs.BoolVar(&kernel.Trace, "trace", false, "print each app system call on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
