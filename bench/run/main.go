@@ -50,6 +50,23 @@ func main() {
 	_, ps := runs(pith, "run", work, "syscall")
 	_, nc := runs(work, "cpu")
 	_, pc := runs(pith, "run", work, "cpu")
+	rate := func(cmd ...string) []float64 {
+		var v []float64
+		for i := 0; i < 5; i++ {
+			var stderr strings.Builder
+			c := exec.Command(cmd[0], cmd[1:]...) // stdout is /dev/null
+			c.Stderr = &stderr
+			if err := c.Run(); err != nil {
+				fatal("%v: %v", cmd, err)
+			}
+			if r, err := strconv.ParseFloat(strings.TrimSpace(stderr.String()), 64); err == nil {
+				v = append(v, r)
+			}
+		}
+		return v
+	}
+	no := rate(work, "output")
+	po := rate(pith, "run", work, "output")
 	fmt.Printf("medians of %d runs on this machine\n", *n)
 	fmt.Printf("%-36s %12s %12s %8s\n", "", "native", "pith run", "ratio")
 	row := func(name, unit string, a, b []float64) {
@@ -58,6 +75,7 @@ func main() {
 	row("hello world, exec to exit", "ms", nh, ph)
 	row("getppid round trip", "ns", ns, ps)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
+	row("stdout, 4 KiB writes to /dev/null", "MB/s", no, po)
 }
 
 func median(v []float64) float64 {

@@ -50,9 +50,15 @@ func consoleWrite(fd int, p uintptr, n uintptr) {
 		consolePut(byte(chunk))
 		consolePut(byte(chunk >> 8))
 		consolePut(byte(chunk >> 16))
-		for i := uintptr(0); i < chunk; i++ {
-			consolePut(*(*byte)(addr(p + i)))
+		// At most two copies: up to the end of the ring, then from its start.
+		at := uintptr(bi.ConsoleTail % abi.ConsoleSize)
+		first := chunk
+		if first > abi.ConsoleSize-at {
+			first = abi.ConsoleSize - at
 		}
+		copyBytes(abi.ConsoleAddr+at, p, first)
+		copyBytes(abi.ConsoleAddr, p+first, chunk-first)
+		bi.ConsoleTail += uint64(chunk)
 		p += chunk
 		n -= chunk
 	}

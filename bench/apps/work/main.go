@@ -19,6 +19,18 @@ func main() {
 			syscall.Getppid()
 		}
 		fmt.Println(time.Since(t0).Nanoseconds() / n)
+	case "output":
+		// 256 MiB to stdout in 4 KiB writes; the rate goes to stderr.
+		buf := make([]byte, 4096)
+		for i := range buf {
+			buf[i] = 'x'
+		}
+		const total = 256 << 20
+		t0 := time.Now()
+		for n := 0; n < total; n += len(buf) {
+			os.Stdout.Write(buf)
+		}
+		fmt.Fprintln(os.Stderr, int(float64(total)/time.Since(t0).Seconds()/1e6))
 	case "cpu":
 		buf := make([]byte, 1<<20)
 		t0 := time.Now()
