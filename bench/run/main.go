@@ -46,6 +46,13 @@ func main() {
 	}
 	nh, _ := runs(hello)
 	ph, _ := runs(pith, "run", hello)
+	var rh []float64
+	if bundle, ok := runcBundle(dir, hello); ok {
+		for i := 0; i < *n; i++ {
+			name := fmt.Sprintf("pith-bench-%d-%d", os.Getpid(), i)
+			rh = append(rh, wallOf("runc", "--root", filepath.Join(dir, "runc-state"), "run", "--bundle", bundle, name))
+		}
+	}
 	_, ns := runs(work, "syscall")
 	_, ps := runs(pith, "run", work, "syscall")
 	_, nc := runs(work, "cpu")
@@ -73,9 +80,52 @@ func main() {
 		fmt.Printf("%-36s %10.2f%s %10.2f%s %7.2fx\n", name, median(a), unit, median(b), unit, median(b)/median(a))
 	}
 	row("hello world, exec to exit", "ms", nh, ph)
+	if rh != nil {
+		row("  (runc run of the same hello)", "ms", nh, rh)
+	} else {
+		fmt.Println("  (runc not installed: apt-get install runc for that peer)")
+	}
 	row("getppid round trip", "ns", ns, ps)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
 	row("stdout, 4 KiB writes to /dev/null", "MB/s", no, po)
+}
+
+// runcBundle makes an OCI bundle whose read-only rootfs holds only the binary, as
+// ../shared/HOST.md describes, if runc is installed.
+func runcBundle(dir, binary string) (string, bool) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		return "", false
+	}
+	bundle := filepath.Join(dir, "bundle")
+	rootfs := filepath.Join(bundle, "rootfs")
+	os.MkdirAll(rootfs, 0o755)
+	data, err := os.ReadFile(binary)
+	if err != nil || os.WriteFile(filepath.Join(rootfs, "app"), data, 0o755) != nil {
+		return "", false
+	}
+	spec := exec.Command("runc", "spec")
+	spec.Dir = bundle
+	if spec.Run() != nil {
+		return "", false
+	}
+	cfg, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return "", false
+	}
+	c := strings.Replace(string(cfg), `"terminal": true`, `"terminal": false`, 1)
+	c = strings.Replace(c, `"sh"`, `"/app"`, 1)
+	if os.WriteFile(filepath.Join(bundle, "config.json"), []byte(c), 0o644) != nil {
+		return "", false
+	}
+	return bundle, true
+}
+
+func wallOf(name string, args ...string) float64 {
+	t0 := time.Now()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		fatal("%s %v: %v\n%s", name, args, err, out)
+	}
+	return float64(time.Since(t0).Microseconds()) / 1000
 }
 
 func median(v []float64) float64 {
