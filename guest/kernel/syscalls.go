@@ -160,6 +160,9 @@ func init() {
 // Trace makes every app system call print a line on stderr (pith run --trace).
 var Trace bool
 
+// noReturn marks a traced call that does not return.
+const noReturn = -1 << 62
+
 // trace prints one system call the way strace does: tid, name, arguments, result.
 func trace(t *Task, nr uint64, a [6]uint64, ret int64) {
 	name := traceNames[nr]
@@ -170,7 +173,9 @@ func trace(t *Task, nr uint64, a [6]uint64, ret int64) {
 		name = fmt.Sprintf("syscall_%d", nr)
 	}
 	res := fmt.Sprintf("%d", ret)
-	if ret < 0 && ret > -4096 {
+	if ret == noReturn {
+		res = "?"
+	} else if ret < 0 && ret > -4096 {
 		res = fmt.Sprintf("-1 %s (%v)", errnoName(-ret), syscall.Errno(-ret))
 	} else if ret > 0xffff {
 		res = fmt.Sprintf("%#x", ret)
@@ -230,8 +235,11 @@ func (t *Task) syscall() {
 		r.RAX = uint64(errno)
 		return
 	}
+	if Trace && (nr == syscall.SYS_EXIT_GROUP || nr == syscall.SYS_EXIT) {
+		trace(t, nr, a, noReturn) // they do not return, as strace shows them
+	}
 	ret := h(t, a)
-	if Trace {
+	if Trace && nr != syscall.SYS_EXIT_GROUP && nr != syscall.SYS_EXIT {
 		trace(t, nr, a, ret)
 	}
 	if nr != syscall.SYS_RT_SIGRETURN {

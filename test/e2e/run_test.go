@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,6 +216,47 @@ func TestRunBusybox(t *testing.T) {
 		got := testenv.PithIn(t, root, nil, append([]string{"run", "/bin/busybox"}, args...)...)
 		if got.Code != 0 || got.Stdout+got.Stderr != string(want) {
 			t.Errorf("busybox %v: exit %d\ngot:  %q %q\nwant: %q", args, got.Code, got.Stdout, got.Stderr, want)
+		}
+	}
+}
+
+// --trace prints each system call, strace style; --env-file and -v do what Docker's do.
+func TestRunFlags(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	r := testenv.Pith(t, nil, "run", "--trace", probe, "exit", "3")
+	if r.Code != 3 || !regexp.MustCompile(`(?m)^\[pid \d+\] exit_group\(0x3, `).MatchString(r.Stderr) ||
+		!strings.Contains(r.Stderr, "] arch_prctl(") {
+		t.Errorf("--trace: exit %d, stderr:\n%s", r.Code, r.Stderr)
+	}
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	os.WriteFile(envFile, []byte("# comment\nPROBE_A=from file\n\nPROBE_B=1\n"), 0o644)
+	r = testenv.Pith(t, nil, "run", "--env-file", envFile, "-e", "PROBE_B=2", probe, "env", "PROBE_A")
+	if r.Stdout != "from file\n" {
+		t.Errorf("--env-file: %q", r.Stdout)
+	}
+	r = testenv.Pith(t, nil, "run", "--env-file", envFile, "-e", "PROBE_B=2", probe, "env", "PROBE_B")
+	if r.Stdout != "2\n" {
+		t.Errorf("-e after --env-file: %q", r.Stdout)
+	}
+	os.WriteFile(filepath.Join(dir, "data.txt"), []byte("mounted"), 0o644)
+	r = testenv.Pith(t, nil, "run", "-v", dir+":/data", probe, "read", "/data/data.txt")
+	if r.Stdout != "mounted <nil>\n" {
+		t.Errorf("-v read: %q %q", r.Stdout, r.Stderr)
+	}
+	r = testenv.Pith(t, nil, "run", "-v", dir+":/data", probe, "write", "/data/new")
+	if r.Stdout != "write error: true\n" {
+		t.Errorf("-v is read-only by default: %q", r.Stdout)
+	}
+	r = testenv.Pith(t, nil, "run", "-v", dir+":/data:rw", probe, "write", "/data/new")
+	if _, err := os.Stat(filepath.Join(dir, "new")); r.Stdout != "write error: false\n" || err != nil {
+		t.Errorf("-v :rw: %q, %v", r.Stdout, err)
+	}
+	for _, bad := range [][]string{{"-v", "a:b:c:d"}, {"-v", dir + ":relative"}, {"--env-file", filepath.Join(dir, "missing")}} {
+		r = testenv.Pith(t, nil, append(append([]string{"run"}, bad...), probe, "exit", "0")...)
+		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 125 and one line", bad, r.Code, r.Stderr)
 		}
 	}
 }
