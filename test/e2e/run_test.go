@@ -260,3 +260,25 @@ func TestRunFlags(t *testing.T) {
 		}
 	}
 }
+
+// C programs, static and static-PIE (loaded where Linux puts one without ASLR).
+func TestRunCStaticAndStaticPIE(t *testing.T) {
+	testenv.RequireKVM(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatalf("gcc is needed to build the C test programs: %v", err)
+	}
+	src := filepath.Join(testenv.Root(), "test", "apps", "chello", "hello.c")
+	for _, mode := range []string{"-static", "-static-pie"} {
+		bin := filepath.Join(t.TempDir(), "hello")
+		if out, err := exec.Command("gcc", "-O2", mode, "-o", bin, src).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", mode, err, out)
+		}
+		r := testenv.Pith(t, nil, "run", bin, "arg")
+		if r.Code != 5 || !strings.HasPrefix(r.Stdout, "hello from C arg 0x") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", mode, r.Code, r.Stdout, r.Stderr)
+		}
+		if mode == "-static-pie" && !strings.Contains(r.Stdout, "0x5555555") {
+			t.Errorf("static-PIE not loaded at 0x555555554000: %q", r.Stdout)
+		}
+	}
+}
