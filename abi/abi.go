@@ -26,9 +26,9 @@ const (
 	PerCPUAddr   = 0x5000 // (virtual) this vCPU's CPU block
 	VDSOAddr     = 0x6000 // the vDSO image (AT_SYSINFO_EHDR): clock reads without a trap
 	VDSOSize     = 0x1000
-	BootInfoAddr = 0x8000 // BootInfo, then the command line
-	CmdlineAddr  = 0x9000
-	CmdlineMax   = 0x1000
+	BootInfoAddr = 0x8000   // BootInfo, then the command line
+	CmdlineAddr  = 0x100000 // argv and envp strings (CmdlineMax bytes at most; Linux's limit is larger)
+	CmdlineMax   = 0x100000
 	ConsoleAddr  = 0x10000 // console ring, ConsoleSize bytes
 	ConsoleSize  = 0x10000
 	SharedPDAddr = 0x20000 // the physmap's PDPT, then one page directory per GiB of memory

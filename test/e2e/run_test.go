@@ -43,6 +43,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 	}{
 		{"args", nil, []string{"args", "a", "b c", ""}},
 		{"env", []string{"PROBE_VAR=hello world"}, []string{"env", "PROBE_VAR"}},
+		{"large environment", []string{"PROBE_BIG=" + strings.Repeat("x", 100000)}, []string{"env", "HOME"}},
 		{"exit", nil, []string{"exit", "7"}},
 		{"stdout and stderr", nil, []string{"stderr"}},
 		{"recovered nil dereference", nil, []string{"nil"}},

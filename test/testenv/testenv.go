@@ -59,6 +59,10 @@ func BuildApp(t testing.TB, pkg string) string {
 		return p
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))
+	if _, err := os.Stat(out); err == nil && keep {
+		apps[pkg] = out // prebuilt beside PITH_TEST_BIN's binaries
+		return out
+	}
 	c := exec.Command("go", "build", "-o", out, "./"+pkg)
 	c.Dir = Root()
 	c.Env = append(os.Environ(), "CGO_ENABLED=0")
