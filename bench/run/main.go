@@ -18,12 +18,19 @@ import (
 func main() {
 	n := flag.Int("n", 20, "runs per measurement")
 	bin := flag.String("bin", "bin", "directory holding pith and pith-kernel")
+	apps := flag.String("apps", "", "directory with prebuilt hello and work (default: build them)")
 	flag.Parse()
 	pith, _ := filepath.Abs(filepath.Join(*bin, "pith"))
 	dir, _ := os.MkdirTemp("", "pith-bench-")
 	defer os.RemoveAll(dir)
 	hello, work := filepath.Join(dir, "hello"), filepath.Join(dir, "work")
+	if *apps != "" {
+		hello, work = filepath.Join(*apps, "hello"), filepath.Join(*apps, "work")
+	}
 	for out, pkg := range map[string]string{hello: "./bench/hello", work: "./bench/apps/work"} {
+		if *apps != "" {
+			break
+		}
 		c := exec.Command("go", "build", "-o", out, pkg)
 		c.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := c.CombinedOutput(); err != nil {
