@@ -201,13 +201,23 @@ func (f *file) write(buf []byte, off uint64) int64 {
 	return -eBADF
 }
 
-func sysRead(t *Task, a [6]uint64) int64 {
+// transfer carries out read, write, pread and pwrite: positioned transfers
+// (pread/pwrite) use the given offset and only apply to host files; the
+// others use and advance the file's own offset.
+func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
 		return -eBADF
 	}
+	if positioned && f.kind != kindHost {
+		return -eSPIPE
+	}
 	if f.kind == kindTier0 {
-		return passThrough(syscall.SYS_READ)(t, [6]uint64{uint64(f.real), a[1], a[2]})
+		nr := uint64(syscall.SYS_READ)
+		if write {
+			nr = syscall.SYS_WRITE
+		}
+		return passThrough(nr)(t, [6]uint64{uint64(f.real), a[1], a[2]})
 	}
 	if !appRange(a[1], a[2]) {
 		return -eFAULT
@@ -215,67 +225,26 @@ func sysRead(t *Task, a [6]uint64) int64 {
 	if a[2] == 0 {
 		return 0
 	}
-	n := f.read(appBytes(a[1], a[2]), f.offset)
-	if n > 0 && f.kind == kindHost {
+	off := f.offset
+	if positioned {
+		off = a[3]
+	}
+	var n int64
+	if write {
+		n = f.write(appBytes(a[1], a[2]), off)
+	} else {
+		n = f.read(appBytes(a[1], a[2]), off)
+	}
+	if n > 0 && !positioned && f.kind == kindHost {
 		f.offset += uint64(n)
 	}
 	return n
 }
 
-func sysPread(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -eBADF
-	}
-	if f.kind != kindHost {
-		return -eSPIPE
-	}
-	if !appRange(a[1], a[2]) {
-		return -eFAULT
-	}
-	if a[2] == 0 {
-		return 0
-	}
-	return f.read(appBytes(a[1], a[2]), a[3])
-}
-
-func sysWrite(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -eBADF
-	}
-	if f.kind == kindTier0 {
-		return passThrough(syscall.SYS_WRITE)(t, [6]uint64{uint64(f.real), a[1], a[2]})
-	}
-	if !appRange(a[1], a[2]) {
-		return -eFAULT
-	}
-	if a[2] == 0 {
-		return 0
-	}
-	n := f.write(appBytes(a[1], a[2]), f.offset)
-	if n > 0 && f.kind == kindHost {
-		f.offset += uint64(n)
-	}
-	return n
-}
-
-func sysPwrite(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -eBADF
-	}
-	if f.kind != kindHost {
-		return -eSPIPE
-	}
-	if !appRange(a[1], a[2]) {
-		return -eFAULT
-	}
-	if a[2] == 0 {
-		return 0
-	}
-	return f.write(appBytes(a[1], a[2]), a[3])
-}
+func sysRead(t *Task, a [6]uint64) int64   { return transfer(t, a, false, false) }
+func sysWrite(t *Task, a [6]uint64) int64  { return transfer(t, a, true, false) }
+func sysPread(t *Task, a [6]uint64) int64  { return transfer(t, a, false, true) }
+func sysPwrite(t *Task, a [6]uint64) int64 { return transfer(t, a, true, true) }
 
 func sysLseek(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])

@@ -138,8 +138,11 @@ func (s *fileService) close() {
 	os.RemoveAll(s.root)
 }
 
-// errno turns a host error into a negative Linux errno.
+// errno turns a host error into a negative Linux errno (0 for nil).
 func errno(err error) int64 {
+	if err == nil {
+		return 0
+	}
 	var e syscall.Errno
 	if errors.As(err, &e) {
 		return -int64(e)
@@ -181,6 +184,19 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return s.cwdDir, strings.TrimPrefix(p, s.cwd+"/"), false, nil
 	}
 	return nil, "", false, unix.ENOENT
+}
+
+// resolveWritable resolves a path the guest wants to change, failing with EROFS
+// where the guest may only read.
+func (s *fileService) resolveWritable(p string) (dirfd int, rel string, e int64) {
+	dir, rel, writable, err := s.resolve(p)
+	if err != nil {
+		return 0, "", errno(err)
+	}
+	if !writable || dir == nil {
+		return 0, "", -int64(unix.EROFS)
+	}
+	return int(dir.Fd()), rel, 0
 }
 
 // open opens a guest path on the host.
@@ -373,79 +389,48 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if !ok || !ok2 {
 			return -int64(unix.EFAULT)
 		}
-		dir, rel, writable, err := s.resolve(p)
-		if err != nil {
-			return errno(err)
+		dirfd, rel, e := s.resolveWritable(p)
+		if e != 0 {
+			return e
 		}
-		if !writable || dir == nil {
-			return -int64(unix.EROFS)
-		}
+		var err error
 		if r.Op == abi.FileSymlink {
-			err = unix.Symlinkat(other, int(dir.Fd()), rel)
+			err = unix.Symlinkat(other, dirfd, rel)
 		} else {
-			odir, orel, owritable, oerr := s.resolve(other)
-			if oerr != nil {
-				return errno(oerr)
+			odirfd, orel, e := s.resolveWritable(other)
+			if e != 0 {
+				return e
 			}
-			if !owritable || odir == nil {
-				return -int64(unix.EROFS)
-			}
-			err = unix.Renameat(int(dir.Fd()), rel, int(odir.Fd()), orel)
+			err = unix.Renameat(dirfd, rel, odirfd, orel)
 		}
-		if err != nil {
-			return errno(err)
-		}
-		return 0
+		return errno(err)
 	case abi.FileTruncate:
 		f := s.files[r.Handle]
 		if f == nil {
 			return -int64(unix.EBADF)
 		}
-		if err := f.Truncate(int64(r.Offset)); err != nil {
-			return errno(err)
-		}
-		return 0
-	case abi.FileChmod:
+		return errno(f.Truncate(int64(r.Offset)))
+	case abi.FileChmod, abi.FileMkdir, abi.FileUnlink:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {
 			return -int64(unix.EFAULT)
 		}
-		dir, rel, writable, err := s.resolve(p)
-		if err != nil {
-			return errno(err)
+		dirfd, rel, e := s.resolveWritable(p)
+		if e != 0 {
+			return e
 		}
-		if !writable || dir == nil {
-			return -int64(unix.EROFS)
+		mode := uint32(r.Flags & 0o7777)
+		switch r.Op {
+		case abi.FileChmod:
+			return errno(unix.Fchmodat(dirfd, rel, mode, 0))
+		case abi.FileMkdir:
+			return errno(unix.Mkdirat(dirfd, rel, mode))
 		}
-		if err := unix.Fchmodat(int(dir.Fd()), rel, uint32(r.Flags&0o7777), 0); err != nil {
-			return errno(err)
+		flags := 0
+		if r.Flags&1 != 0 {
+			flags = unix.AT_REMOVEDIR
 		}
-		return 0
-	case abi.FileMkdir, abi.FileUnlink:
-		p, ok := readPath(r.Path, r.PathLen)
-		if !ok {
-			return -int64(unix.EFAULT)
-		}
-		dir, rel, writable, err := s.resolve(p)
-		if err != nil {
-			return errno(err)
-		}
-		if !writable || dir == nil {
-			return -int64(unix.EROFS)
-		}
-		if r.Op == abi.FileMkdir {
-			err = unix.Mkdirat(int(dir.Fd()), rel, uint32(r.Flags&0o7777))
-		} else {
-			flags := 0
-			if r.Flags&1 != 0 {
-				flags = unix.AT_REMOVEDIR
-			}
-			err = unix.Unlinkat(int(dir.Fd()), rel, flags)
-		}
-		if err != nil {
-			return errno(err)
-		}
-		return 0
+		return errno(unix.Unlinkat(dirfd, rel, flags))
 	}
 	return -int64(unix.ENOSYS)
 }

@@ -52,6 +52,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"signal.Notify", nil, []string{"signal"}},
 		{"call-free spin loop is preempted", nil, []string{"spin"}},
 		{"death by signal", nil, []string{"killself"}},
+		{"file tree changes", nil, []string{"tmpops"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
