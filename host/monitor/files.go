@@ -6,10 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -20,11 +18,6 @@ import (
 	"github.com/pithvm/pith/host/monitor/boot"
 )
 
-// fileService gives the guest files: the host directory it was started in, read-only at
-// the same path (so a test binary finds its testdata/), a private writable /tmp, a few
-// /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
-// over is checked; host paths are opened with RESOLVE_BENEATH so that no symbolic link
-// leads out of the directory granted.
 // Mount makes host directory Host visible at guest path Guest.
 type Mount struct {
 	Host, Guest string
@@ -36,6 +29,11 @@ type mount struct {
 	dir *os.File
 }
 
+// fileService gives the guest files: the host directory it was started in, read-only at
+// the same path (so a test binary finds its testdata/), a private writable /tmp, a few
+// /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
+// over is checked; symbolic links are followed as the guest sees
+// them (paths.go), so that none leads out of the directories granted.
 type fileService struct {
 	mounts   []mount // longest guest path first
 	stdinMu  sync.Mutex
@@ -151,76 +149,6 @@ func errno(err error) int64 {
 		return -int64(unix.ENOENT)
 	}
 	return -int64(unix.EIO)
-}
-
-// resolve maps an absolute guest path to a directory and a path beneath it, and says
-// whether the guest may write there.
-func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
-	if !path.IsAbs(p) || path.Clean(p) != p {
-		return nil, "", false, unix.EINVAL
-	}
-	switch {
-	case p == "/proc/self/exe":
-		return nil, s.exe, false, nil
-	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
-		return s.rootDir, "." + p, true, nil
-	case strings.HasPrefix(p, "/etc/"):
-		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
-			return s.rootDir, "." + p, false, nil
-		}
-	}
-	for _, m := range s.mounts {
-		if p == m.Guest {
-			return m.dir, ".", m.Writable, nil
-		}
-		if strings.HasPrefix(p, m.Guest+"/") || m.Guest == "/" {
-			return m.dir, strings.TrimPrefix(strings.TrimPrefix(p, m.Guest), "/"), m.Writable, nil
-		}
-	}
-	if p == s.cwd {
-		return s.cwdDir, ".", false, nil
-	}
-	if strings.HasPrefix(p, s.cwd+"/") {
-		return s.cwdDir, strings.TrimPrefix(p, s.cwd+"/"), false, nil
-	}
-	return nil, "", false, unix.ENOENT
-}
-
-// resolveWritable resolves a path the guest wants to change, failing with EROFS
-// where the guest may only read.
-func (s *fileService) resolveWritable(p string) (dirfd int, rel string, e int64) {
-	dir, rel, writable, err := s.resolve(p)
-	if err != nil {
-		return 0, "", errno(err)
-	}
-	if !writable || dir == nil {
-		return 0, "", -int64(unix.EROFS)
-	}
-	return int(dir.Fd()), rel, 0
-}
-
-// open opens a guest path on the host.
-func (s *fileService) open(p string, flags uint64) (*os.File, error) {
-	dir, rel, writable, err := s.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	if dir == nil { // /proc/self/exe
-		return os.Open(rel)
-	}
-	oflags := int(flags & 0xffffffff)
-	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {
-		return nil, unix.EROFS
-	}
-	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
-	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{
-		Flags: uint64(oflags | unix.O_CLOEXEC), Mode: flags >> 32 & 0o7777,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), p), nil
 }
 
 // serve performs the FileRequest at BootInfo.FileRequest.
@@ -367,12 +295,13 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		}
 		target := s.exe
 		if p != "/proc/self/exe" {
-			dir, rel, _, err := s.resolve(p)
-			if err != nil || dir == nil {
+			parent, name, _, err := s.locate(p)
+			if err != nil {
 				return errno(err)
 			}
 			b := make([]byte, 4096)
-			n, err := unix.Readlinkat(int(dir.Fd()), rel, b)
+			n, err := unix.Readlinkat(int(parent.Fd()), name, b)
+			parent.Close()
 			if err != nil {
 				return errno(err)
 			}
@@ -389,48 +318,37 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if !ok || !ok2 {
 			return -int64(unix.EFAULT)
 		}
-		dirfd, rel, e := s.resolveWritable(p)
-		if e != 0 {
-			return e
-		}
-		var err error
 		if r.Op == abi.FileSymlink {
-			err = unix.Symlinkat(other, dirfd, rel)
-		} else {
-			odirfd, orel, e := s.resolveWritable(other)
-			if e != 0 {
-				return e
-			}
-			err = unix.Renameat(dirfd, rel, odirfd, orel)
+			return errno(s.changeAt(p, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
 		}
-		return errno(err)
+		return errno(s.rename(p, other))
 	case abi.FileTruncate:
 		f := s.files[r.Handle]
 		if f == nil {
 			return -int64(unix.EBADF)
 		}
 		return errno(f.Truncate(int64(r.Offset)))
-	case abi.FileChmod, abi.FileMkdir, abi.FileUnlink:
+	case abi.FileChmod:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {
 			return -int64(unix.EFAULT)
 		}
-		dirfd, rel, e := s.resolveWritable(p)
-		if e != 0 {
-			return e
+		return errno(s.chmod(p, uint32(r.Flags&0o7777)))
+	case abi.FileMkdir, abi.FileUnlink:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
 		}
-		mode := uint32(r.Flags & 0o7777)
-		switch r.Op {
-		case abi.FileChmod:
-			return errno(unix.Fchmodat(dirfd, rel, mode, 0))
-		case abi.FileMkdir:
-			return errno(unix.Mkdirat(dirfd, rel, mode))
+		if r.Op == abi.FileMkdir {
+			return errno(s.changeAt(p, func(dirfd int, name string) error {
+				return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o7777))
+			}))
 		}
 		flags := 0
 		if r.Flags&1 != 0 {
 			flags = unix.AT_REMOVEDIR
 		}
-		return errno(unix.Unlinkat(dirfd, rel, flags))
+		return errno(s.changeAt(p, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, flags) }))
 	}
 	return -int64(unix.ENOSYS)
 }

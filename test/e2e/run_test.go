@@ -152,6 +152,33 @@ func TestRunFiles(t *testing.T) {
 	}
 }
 
+// Links the guest makes, with absolute targets or climbing out with "..", are followed as
+// the guest sees them: nothing written through them lands outside the guest's view, and a
+// link into a read-only directory does not make it writable.
+func TestRunSymlinksStayInside(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	ro := t.TempDir()
+	os.WriteFile(filepath.Join(ro, "data.txt"), []byte("kept"), 0o644)
+	outside := filepath.Join(t.TempDir(), "escaped")
+	r := testenv.Pith(t, nil, "run", "-v", ro+":/data", probe, "escape", outside, "/data")
+	want := "write through link to read-only: true\nchmod through link to read-only: true\nread through link: \"kept\" <nil>\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("pith run: exit %d, stdout %q, stderr %q; want %q", r.Code, r.Stdout, r.Stderr, want)
+	}
+	for _, suffix := range []string{"", "-file", "-link", "-moved"} {
+		if _, err := os.Lstat(outside + suffix); err == nil {
+			t.Errorf("the guest created %s on the host", outside+suffix)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(ro, "data.txt")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("read-only file changed: %v %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Error("the guest wrote into a read-only directory through a link")
+	}
+}
+
 // Signals sent to pith reach the app (a Go app using signal.Notify shuts down cleanly);
 // stdin is forwarded.
 func TestRunSignalsAndStdin(t *testing.T) {

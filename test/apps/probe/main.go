@@ -142,6 +142,46 @@ func main() {
 		_, err = os.Stat(filepath.Join(dir, "b"))
 		fmt.Println("gone", os.IsNotExist(err))
 		fmt.Println("rmdir non-empty fails", os.Remove(dir) != nil)
+		// Links with absolute targets, followed when opening, creating and changing
+		// directory through them.
+		real := filepath.Join(dir, "real")
+		os.Mkdir(real, 0o755)
+		fmt.Println("absolute link", os.Symlink(real, filepath.Join(dir, "abs")))
+		fmt.Println("write through", os.WriteFile(filepath.Join(dir, "abs", "f"), []byte("via link"), 0o644))
+		data, err = os.ReadFile(filepath.Join(real, "f"))
+		fmt.Printf("read back %q %v\n", data, err)
+		fmt.Println("mkdir through", os.Mkdir(filepath.Join(dir, "abs", "d"), 0o755))
+		fmt.Println("chdir through", os.Chdir(filepath.Join(dir, "abs")))
+		data, err = os.ReadFile("f")
+		fmt.Printf("relative read %q %v\n", data, err)
+		os.Chdir("/")
+		fmt.Println("link to link", os.Symlink(filepath.Join(dir, "abs"), filepath.Join(dir, "abs2")))
+		entries, err := os.ReadDir(filepath.Join(dir, "abs2"))
+		fmt.Println("listing through", len(entries), err)
+		fmt.Println("loop", os.Symlink(filepath.Join(dir, "loop"), filepath.Join(dir, "loop")))
+		_, err = os.Stat(filepath.Join(dir, "loop", "x"))
+		fmt.Println("loop error", err != nil)
+	case "escape":
+		// Links that would lead out of the guest's view of the file tree if the host
+		// followed them: writes through them must stay inside the guest. Args: a host
+		// path that must not appear, and a read-only guest directory.
+		tmp := os.TempDir()
+		os.Symlink("/", filepath.Join(tmp, "abs"))
+		os.Symlink("../../../../../../../..", filepath.Join(tmp, "rel"))
+		os.Symlink(os.Args[3], filepath.Join(tmp, "ro"))
+		for _, l := range []string{"abs", "rel"} {
+			through := filepath.Join(tmp, l, os.Args[2])
+			os.Mkdir(through, 0o755)
+			os.WriteFile(through+"-file", nil, 0o644)
+			os.Symlink("x", through+"-link")
+			os.Rename(filepath.Join(tmp, "ro"), through+"-moved")
+		}
+		err := os.WriteFile(filepath.Join(tmp, "ro", "new"), nil, 0o644)
+		fmt.Println("write through link to read-only:", err != nil)
+		err = os.Chmod(filepath.Join(tmp, "ro", "data.txt"), 0o777)
+		fmt.Println("chmod through link to read-only:", err != nil)
+		data, err := os.ReadFile(filepath.Join(tmp, "ro", "data.txt"))
+		fmt.Printf("read through link: %q %v\n", data, err)
 	case "read":
 		data, err := os.ReadFile(os.Args[2])
 		fmt.Printf("%s %v\n", data, err)
