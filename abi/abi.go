@@ -269,18 +269,19 @@ type FileRequest struct {
 
 // File service operations.
 const (
-	FileOpen     = 1  // Path, Flags -> Result: handle
-	FileRead     = 2  // Handle, Offset, Buf, Len -> bytes read
-	FileWrite    = 3  // Handle, Offset, Buf, Len -> bytes written
-	FileStat     = 4  // Handle (or Path if Handle is 0; Flags 1: do not follow a symlink) -> struct stat in Buf
-	FileClose    = 5  // Handle
-	FileReaddir  = 6  // Handle, Buf, Len -> linux_dirent64 records
-	FileReadlink = 7  // Path, Buf, Len -> bytes
-	FileMkdir    = 8  // Path, Flags (mode)
-	FileUnlink   = 9  // Path, Flags (1: a directory)
-	FileRename   = 10 // Path -> Buf (new path, Len bytes)
-	FileStdin    = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet
-	FileSymlink  = 12 // Path (the new link), Buf (its target, Len bytes)
-	FileTruncate = 13 // Handle, Offset (the new size)
-	FileChmod    = 14 // Path, Flags (mode)
+	FileOpen      = 1  // Path, Flags -> Result: handle
+	FileRead      = 2  // Handle, Offset, Buf, Len -> bytes read
+	FileWrite     = 3  // Handle, Offset, Buf, Len -> bytes written
+	FileStat      = 4  // Handle (or Path if Handle is 0; Flags 1: do not follow a symlink) -> struct stat in Buf
+	FileClose     = 5  // Handle
+	FileReaddir   = 6  // Handle, Buf, Len -> linux_dirent64 records
+	FileReadlink  = 7  // Path, Buf, Len -> bytes
+	FileMkdir     = 8  // Path, Flags (mode)
+	FileUnlink    = 9  // Path, Flags (1: a directory)
+	FileRename    = 10 // Path -> Buf (new path, Len bytes)
+	FileStdin     = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet
+	FileSymlink   = 12 // Path (the new link), Buf (its target, Len bytes)
+	FileTruncate  = 13 // Handle, Offset (the new size)
+	FileChmod     = 14 // Path, Flags (mode)
+	FileCanonical = 15 // Path, Buf, Len -> bytes: the path with every symbolic link followed
 )

@@ -3,6 +3,7 @@ package kernel
 import (
 	"os"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -385,7 +386,9 @@ func sysNewfstatat(t *Task, a [6]uint64) int64 {
 	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
 		st.Mode = syscall.S_IFCHR | 0o666
 	default:
-		if e := hostStat(0, p, &st, a[3]&atSymlinkNofollow != 0); e != 0 {
+		// A trailing slash names the directory a link leads to, so it is followed.
+		nofollow := a[3]&atSymlinkNofollow != 0 && !strings.HasSuffix(name, "/")
+		if e := hostStat(0, p, &st, nofollow); e != 0 {
 			return e
 		}
 	}
@@ -501,6 +504,15 @@ func sysChdir(t *Task, a [6]uint64) int64 {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return -20 // ENOTDIR
 	}
+	// The working directory is where links led, as on Linux: ".." climbs from there.
+	buf := make([]byte, 4096)
+	r := abi.FileRequest{Op: abi.FileCanonical, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+	r.Path, r.PathLen = pathArg(p)
+	n := fileRequest(&r)
+	if n < 0 {
+		return n
+	}
+	p = string(buf[:n])
 	t.proc.mu.Lock()
 	t.proc.cwd = p
 	t.proc.mu.Unlock()

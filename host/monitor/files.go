@@ -29,8 +29,9 @@ type mount struct {
 	dir *os.File
 }
 
-// fileService gives the guest files: the host directory it was started in, read-only at
-// the same path (so a test binary finds its testdata/), a private writable /tmp, a few
+// fileService gives the guest files: the project holding the host directory it was
+// started in, read-only at the same path (so a test binary finds its testdata/ and the
+// files its tests reach with ../), a private writable /tmp, a few
 // /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
 // over is checked; symbolic links are followed as the guest sees
 // them (paths.go), so that none leads out of the directories granted.
@@ -40,13 +41,28 @@ type fileService struct {
 	stdin    []byte // read from pith's standard input, not yet taken by the guest
 	stdinEOF bool
 
-	cwd     string   // the host directory shown read-only at the same path
-	cwdDir  *os.File // opened once; lookups go beneath it
-	root    string   // per-guest host directory holding etc/ and tmp/
-	rootDir *os.File
-	exe     string
-	files   map[uint64]*os.File
-	next    uint64
+	project    string   // the host directory shown read-only at the same path
+	projectDir *os.File // opened once; lookups go beneath it
+	root       string   // per-guest host directory holding etc/ and tmp/
+	rootDir    *os.File
+	exe        string
+	files      map[uint64]*os.File
+	next       uint64
+}
+
+// projectOf is the directory shown to the guest for host directory dir: the nearest one
+// holding dir with a go.mod, else the nearest with a .git, else dir itself; never / or the
+// home directory, whose contents are not the project's.
+func projectOf(dir string) string {
+	home, _ := os.UserHomeDir()
+	for _, marker := range []string{"go.mod", ".git"} {
+		for d := dir; d != "/" && d != home; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, marker)); err == nil {
+				return d
+			}
+		}
+	}
+	return dir
 }
 
 func newFileService(exe string, mounts []Mount) (*fileService, error) {
@@ -77,8 +93,8 @@ func newFileService(exe string, mounts []Mount) (*fileService, error) {
 			return nil, err
 		}
 	}
-	s := &fileService{cwd: cwd, root: root, exe: exe, files: map[uint64]*os.File{}, next: 1}
-	if s.cwdDir, err = os.Open(cwd); err != nil {
+	s := &fileService{project: projectOf(cwd), root: root, exe: exe, files: map[uint64]*os.File{}, next: 1}
+	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}
 	// Time zones, where the host has them: Go's time package and libc read them there.
@@ -128,7 +144,7 @@ func (s *fileService) close() {
 	for _, f := range s.files {
 		f.Close()
 	}
-	s.cwdDir.Close()
+	s.projectDir.Close()
 	s.rootDir.Close()
 	for _, m := range s.mounts {
 		m.dir.Close()
@@ -334,6 +350,22 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return -int64(unix.EFAULT)
 		}
 		return errno(s.chmod(p, uint32(r.Flags&0o7777)))
+	case abi.FileCanonical:
+		p, ok := readPath(r.Path, r.PathLen)
+		if !ok {
+			return -int64(unix.EFAULT)
+		}
+		c, err := s.canonical(p)
+		if err != nil {
+			return errno(err)
+		}
+		if uint64(len(c)) > r.Len {
+			return -int64(unix.ENAMETOOLONG)
+		}
+		if mmu.write(r.Buf, []byte(c)) != nil {
+			return -int64(unix.EFAULT)
+		}
+		return int64(len(c))
 	case abi.FileMkdir, abi.FileUnlink:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {

@@ -29,6 +29,8 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return nil, "", false, unix.EINVAL
 	}
 	switch {
+	case p == "/": // the guest's root: its etc/ and tmp/
+		return s.rootDir, ".", false, nil
 	case p == "/proc/self/exe":
 		return nil, s.exe, false, nil
 	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
@@ -46,11 +48,11 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 			return m.dir, strings.TrimPrefix(strings.TrimPrefix(p, m.Guest), "/"), m.Writable, nil
 		}
 	}
-	if p == s.cwd {
-		return s.cwdDir, ".", false, nil
+	if p == s.project {
+		return s.projectDir, ".", false, nil
 	}
-	if strings.HasPrefix(p, s.cwd+"/") {
-		return s.cwdDir, strings.TrimPrefix(p, s.cwd+"/"), false, nil
+	if strings.HasPrefix(p, s.project+"/") {
+		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
 	return nil, "", false, unix.ENOENT
 }
