@@ -284,4 +284,28 @@ const (
 	FileTruncate  = 13 // Handle, Offset (the new size)
 	FileChmod     = 14 // Path, Flags (mode)
 	FileCanonical = 15 // Path, Buf, Len -> bytes: the path with every symbolic link followed
+	FileSpawn     = 16 // Buf: a SpawnRequest, Len its size -> a child handle
+	FileWaitChild = 17 // Handle (a child) -> -EAGAIN while its program runs, else a Linux wait status
+	FileKillChild = 18 // Handle (a child), Flags (a signal number)
+)
+
+// SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in
+// a vfork child).
+type SpawnRequest struct {
+	Strings    uint64 // NUL-terminated: the guest path of the program, the working directory, argv, envp
+	StringsLen uint64
+	Argc, Envc uint64
+	Stdio      [3]uint64 // Spawn*: what the program's descriptors 0, 1 and 2 are
+	Handle     [3]uint64 // in: the host file for SpawnFile; out: pith's end of the pipe for SpawnPipeIn and SpawnPipeOut
+}
+
+// What a started program's standard descriptor is.
+const (
+	SpawnNull    = 0
+	SpawnStdin   = 1 // pith's own standard input, output or error
+	SpawnStdout  = 2
+	SpawnStderr  = 3
+	SpawnFile    = 4 // a host file the guest has open
+	SpawnPipeIn  = 5 // a pipe the program reads and the guest writes (FileWrite on Handle)
+	SpawnPipeOut = 6 // a pipe the program writes and the guest reads (FileRead on Handle)
 )

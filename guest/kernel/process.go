@@ -18,6 +18,10 @@ type Process struct {
 	unsupported   map[uint64]bool
 	fds           map[int]*file
 	cwd           string
+
+	vfork     *vforkChild      // set in a vfork child, until it runs a program (spawn.go)
+	children  map[int32]*child // the processes it started, until waited for
+	childCond sync.Cond        // on mu: a child ended
 }
 
 func (p *Process) addTask(t *Task) {
@@ -44,6 +48,10 @@ func (p *Process) task(tid int32) *Task {
 
 // exit ends the app and the guest with status code.
 func (p *Process) exit(code int) {
+	if p.vfork != nil {
+		p.vforkExit(code)
+		return
+	}
 	os.Exit(code)
 }
 

@@ -146,11 +146,14 @@ func sysTgkill(t *Task, a [6]uint64) int64 {
 }
 
 func sysKill(t *Task, a [6]uint64) int64 {
-	if a[1] == 0 {
-		return 0
-	}
 	if a[1] > 64 {
 		return -eINVAL
+	}
+	if r, ok := t.proc.killChild(int32(a[0]), a[1]); ok {
+		return r
+	}
+	if a[1] == 0 {
+		return 0
 	}
 	t.proc.post(t, a[1])
 	return 0

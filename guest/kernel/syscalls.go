@@ -152,7 +152,13 @@ func init() {
 	syscallTable[syscall.SYS_TGKILL] = sysTgkill
 	syscallTable[syscall.SYS_TKILL] = func(t *Task, a [6]uint64) int64 { return sysTgkill(t, [6]uint64{1, a[0], a[1]}) }
 	syscallTable[syscall.SYS_KILL] = sysKill
-	for _, nr := range []uint64{syscall.SYS_FORK, syscall.SYS_VFORK, syscall.SYS_EXECVE} {
+	syscallTable[syscall.SYS_EXECVE] = sysExecve
+	// pidfd_open: without process descriptors Go's os package waits with wait4, as it does
+	// on Linux before 5.3; answered quietly, as every app using os/exec asks.
+	syscallTable[434] = func(*Task, [6]uint64) int64 { return -eNOSYS }
+	syscallTable[syscall.SYS_WAIT4] = sysWait4
+	syscallTable[syscall.SYS_WAITID] = sysWaitid
+	for _, nr := range []uint64{syscall.SYS_FORK, syscall.SYS_VFORK} {
 		syscallTable[nr] = func(*Task, [6]uint64) int64 { return -eNOSYS }
 	}
 }
@@ -328,6 +334,9 @@ func sysExit(t *Task, a [6]uint64) int64 {
 		syscall.Syscall6(syscall.SYS_FUTEX, uintptr(t.clearTID), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
 	}
 	t.exited = true
+	if t.proc.vfork != nil {
+		t.proc.exit(int(int32(a[0])))
+	}
 	return 0
 }
 
@@ -346,9 +355,12 @@ const (
 	cloneChildSettid   = 0x1000000
 )
 
-// sysClone creates an app thread: a new task on a new OS thread.
+// sysClone creates an app thread, a new task on a new OS thread, or a vfork child.
 func sysClone(t *Task, a [6]uint64) int64 {
 	flags, stack, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
+	if flags&(cloneVM|cloneVfork|cloneThread) == cloneVM|cloneVfork {
+		return vfork(t, stack)
+	}
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
 		return -eNOSYS // no processes: fork and friends are not supported
 	}

@@ -20,6 +20,9 @@ type runOptions struct {
 	envFile []string
 	timing  bool
 	trace   bool
+	workdir string
+	// Set by a guest starting another program (host/monitor/spawn.go).
+	spawnedTmp, spawnedArgv0 string
 }
 
 func newRunCommand() *cobra.Command {
@@ -41,6 +44,11 @@ other static one). Flags go before BINARY; everything after it is the app's.`,
 	c.Flags().Set("memory", "2g")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
+	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
+	c.Flags().StringVar(&o.spawnedTmp, "spawned-tmp", "", "")
+	c.Flags().StringVar(&o.spawnedArgv0, "spawned-argv0", "", "")
+	c.Flags().MarkHidden("spawned-tmp")
+	c.Flags().MarkHidden("spawned-argv0")
 	return c
 }
 
@@ -70,7 +78,18 @@ func runRun(o *runOptions, args []string) error {
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
 	}
+	if o.workdir != "" && !filepath.IsAbs(o.workdir) {
+		return fmt.Errorf("-w %s: the working directory must be an absolute path", o.workdir)
+	}
+	cfg.Workdir = filepath.Clean(o.workdir)
+	if o.workdir == "" {
+		cfg.Workdir = ""
+	}
+	cfg.Tmp = o.spawnedTmp
 	cfg.App = args[0]
+	if o.spawnedArgv0 != "" {
+		args = append([]string{o.spawnedArgv0}, args[1:]...)
+	}
 	cfg.Args = append([]string{"pith-kernel", "run"}, append([]string{"--"}, args...)...)
 	cfg.AppArgsAt = 2
 	cfg.Timing = o.timing

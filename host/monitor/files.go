@@ -45,9 +45,16 @@ type fileService struct {
 	projectDir *os.File // opened once; lookups go beneath it
 	root       string   // per-guest host directory holding etc/ and tmp/
 	rootDir    *os.File
+	tmpDir     *os.File
 	exe        string
 	files      map[uint64]*os.File
 	next       uint64
+
+	hostCwd    string              // where pith runs; started programs run there too
+	tmp        string              // the host directory shown as /tmp
+	spawnFlags []string            // SpawnFlags of the guest's Config
+	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
+	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 }
 
 // projectOf is the directory shown to the guest for host directory dir: the nearest one
@@ -65,7 +72,7 @@ func projectOf(dir string) string {
 	return dir
 }
 
-func newFileService(exe string, mounts []Mount) (*fileService, error) {
+func newFileService(exe string, mounts []Mount, tmp string) (*fileService, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -85,15 +92,22 @@ func newFileService(exe string, mounts []Mount) (*fileService, error) {
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o1777); err != nil {
-		return nil, err
+	if tmp == "" {
+		tmp = filepath.Join(root, "tmp")
+		if err := os.MkdirAll(tmp, 0o1777); err != nil {
+			return nil, err
+		}
 	}
 	for name, content := range etc {
 		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
 			return nil, err
 		}
 	}
-	s := &fileService{project: projectOf(cwd), root: root, exe: exe, files: map[uint64]*os.File{}, next: 1}
+	s := &fileService{project: projectOf(cwd), root: root, exe: exe, files: map[uint64]*os.File{}, next: 1,
+		hostCwd: cwd, tmp: tmp, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
+	if s.tmpDir, err = os.Open(tmp); err != nil {
+		return nil, fmt.Errorf("the guest's /tmp: %v", err)
+	}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}
@@ -146,6 +160,13 @@ func (s *fileService) close() {
 	}
 	s.projectDir.Close()
 	s.rootDir.Close()
+	s.tmpDir.Close()
+	for _, fd := range s.streams {
+		unix.Close(fd)
+	}
+	for _, sp := range s.children { // programs still running end with the guest that started them
+		sp.cmd.Process.Kill()
+	}
 	for _, m := range s.mounts {
 		m.dir.Close()
 	}
@@ -229,6 +250,9 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		s.files[h] = f
 		return int64(h)
 	case abi.FileRead, abi.FileWrite:
+		if fd, ok := s.streams[r.Handle]; ok {
+			return s.streamIO(mmu, r, fd)
+		}
 		f := s.files[r.Handle]
 		if f == nil {
 			return -int64(unix.EBADF)
@@ -283,6 +307,11 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		}
 		return 0
 	case abi.FileClose:
+		if fd, ok := s.streams[r.Handle]; ok {
+			delete(s.streams, r.Handle)
+			unix.Close(fd)
+			return 0
+		}
 		f := s.files[r.Handle]
 		if f == nil {
 			return -int64(unix.EBADF)
@@ -350,6 +379,12 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return -int64(unix.EFAULT)
 		}
 		return errno(s.chmod(p, uint32(r.Flags&0o7777)))
+	case abi.FileSpawn:
+		return s.spawn(mmu, r)
+	case abi.FileWaitChild:
+		return s.waitChild(r.Handle)
+	case abi.FileKillChild:
+		return s.killChild(r.Handle, r.Flags)
 	case abi.FileCanonical:
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {

@@ -65,7 +65,9 @@ type Config struct {
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
 	// SIGINT kills it) and serves the guest's standard input from pith's.
 	Interactive bool
-	Trace       bool // print every app system call (pith run --trace)
+	Trace       bool   // print every app system call (pith run --trace)
+	Workdir     string // the app's working directory; pith's own if empty
+	Tmp         string // a host directory shown as /tmp, shared; a private one if empty
 }
 
 // Result is how a guest ended.
@@ -189,7 +191,10 @@ func Run(c Config) (*Result, error) {
 		bc.App, bc.AppSize = f, uint64(fi.Size())
 		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
 		argv := append([]string(nil), c.Args[:c.AppArgsAt]...)
-		cwd, _ := os.Getwd()
+		cwd := c.Workdir
+		if cwd == "" {
+			cwd, _ = os.Getwd()
+		}
 		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd, fmt.Sprintf("--trace=%v", c.Trace))
 		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
 	}
@@ -210,9 +215,10 @@ func Run(c Config) (*Result, error) {
 	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
 	if c.App != "" {
 		exe, _ := filepath.Abs(c.App)
-		if m.files, err = newFileService(exe, c.Mounts); err != nil {
+		if m.files, err = newFileService(exe, c.Mounts, c.Tmp); err != nil {
 			return nil, err
 		}
+		m.files.spawnFlags = SpawnFlags(&c)
 		defer m.files.close()
 	}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))

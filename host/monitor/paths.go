@@ -28,13 +28,18 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return nil, "", false, unix.EINVAL
 	}
+	inProject := p == s.project || strings.HasPrefix(p, s.project+"/")
 	switch {
+	case inProject && strings.HasPrefix(s.project, "/tmp/"):
+		// pith started beneath the host's /tmp: the project wins over the guest's /tmp
 	case p == "/": // the guest's root: its etc/ and tmp/
 		return s.rootDir, ".", false, nil
 	case p == "/proc/self/exe":
 		return nil, s.exe, false, nil
-	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
-		return s.rootDir, "." + p, true, nil
+	case p == "/tmp":
+		return s.tmpDir, ".", true, nil
+	case strings.HasPrefix(p, "/tmp/"):
+		return s.tmpDir, p[len("/tmp/"):], true, nil
 	case strings.HasPrefix(p, "/etc/"):
 		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
 			return s.rootDir, "." + p, false, nil
@@ -51,7 +56,7 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	if p == s.project {
 		return s.projectDir, ".", false, nil
 	}
-	if strings.HasPrefix(p, s.project+"/") {
+	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
 	return nil, "", false, unix.ENOENT

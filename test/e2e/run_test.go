@@ -53,6 +53,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"call-free spin loop is preempted", nil, []string{"spin"}},
 		{"death by signal", nil, []string{"killself"}},
 		{"file tree changes", nil, []string{"tmpops"}},
+		{"other programs through os/exec", nil, []string{"spawn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
@@ -282,7 +283,11 @@ func TestRunFlags(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "new")); r.Stdout != "write error: false\n" || err != nil {
 		t.Errorf("-v :rw: %q, %v", r.Stdout, err)
 	}
-	for _, bad := range [][]string{{"-v", "a:b:c:d"}, {"-v", dir + ":relative"}, {"--env-file", filepath.Join(dir, "missing")}} {
+	r = testenv.Pith(t, nil, "run", "-w", "/tmp", probe, "files")
+	if !strings.HasPrefix(r.Stdout, "wd /tmp <nil>\n") {
+		t.Errorf("-w /tmp: %q", r.Stdout)
+	}
+	for _, bad := range [][]string{{"-w", "relative"}, {"-v", "a:b:c:d"}, {"-v", dir + ":relative"}, {"--env-file", filepath.Join(dir, "missing")}} {
 		r = testenv.Pith(t, nil, append(append([]string{"run"}, bad...), probe, "exit", "0")...)
 		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want 125 and one line", bad, r.Code, r.Stderr)

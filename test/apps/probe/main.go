@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -190,6 +192,30 @@ func main() {
 		fmt.Println("chmod through link to read-only:", err != nil)
 		data, err := os.ReadFile(filepath.Join(tmp, "ro", "data.txt"))
 		fmt.Printf("read through link: %q %v\n", data, err)
+	case "spawn":
+		// Other programs, through os/exec: pipes both ways, environment, exit status,
+		// death by signal, a missing program, inherited stdout and a shared /tmp.
+		self, _ := os.Executable()
+		c := exec.Command(self, "cat")
+		c.Stdin = strings.NewReader("through a pipe")
+		out, err := c.Output()
+		fmt.Printf("cat %q %v\n", out, err)
+		c = exec.Command(self, "env", "PROBE_CHILD")
+		c.Env = append(os.Environ(), "PROBE_CHILD=set")
+		out, err = c.CombinedOutput()
+		fmt.Printf("env %q %v\n", out, err)
+		fmt.Println("exit:", exec.Command(self, "exit", "7").Run())
+		fmt.Println("signal:", exec.Command(self, "killself").Run())
+		_, err = exec.Command("/nonexistent/program").Output()
+		fmt.Println("missing:", err)
+		shared := filepath.Join(os.TempDir(), "probe-shared")
+		os.WriteFile(shared, []byte("from the parent"), 0o644)
+		out, err = exec.Command(self, "read", shared).Output()
+		os.Remove(shared)
+		fmt.Printf("shared /tmp %q %v\n", out, err)
+		c = exec.Command(self, "stderr")
+		c.Stdout, c.Stderr = os.Stdout, os.Stdout
+		fmt.Println("inherited:", c.Run())
 	case "read":
 		data, err := os.ReadFile(os.Args[2])
 		fmt.Printf("%s %v\n", data, err)

@@ -1,0 +1,423 @@
+package kernel
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Other programs. A unikernel holds one app, but apps start others: Go's os/exec, and
+// the tests that run their own binary again, use clone(CLONE_VM|CLONE_VFORK) and then
+// execve. The vfork child runs here as a task sharing the parent's memory, with its own
+// descriptor table, while the parent waits; at execve the monitor starts the program as
+// a unikernel of its own (another pith run, sharing this one's /tmp, mounts and working
+// directory), its standard streams joined to the child's: pith's own, /dev/null, a host
+// file, or a pipe that a goroutine here copies to or from. wait4 and waitid report how
+// it ended. Only descriptors 0, 1 and 2 reach the new program.
+
+const cloneVfork = 0x4000
+
+// lastChildPID numbers children apart from tier 0's thread IDs, which are reused.
+var lastChildPID atomic.Int32
+
+func init() { lastChildPID.Store(100000) }
+
+// vforkChild is what a vfork child's process has besides its descriptors.
+type vforkChild struct {
+	parent  *Process
+	pid     int32
+	resumed chan struct{} // closed when the parent may go on: at execve or exit
+	execed  bool
+}
+
+// child is a process this one started, as wait4 sees it.
+type child struct {
+	done   bool
+	status uint32 // a Linux wait status
+	handle uint64 // the monitor's, once the program runs
+}
+
+func vfork(t *Task, stack uint64) int64 {
+	parent := t.proc
+	cp := &Process{tasks: map[int32]*Task{}, exe: parent.exe, cwd: parent.cwd,
+		unsupported: map[uint64]bool{}, fds: map[int]*file{}}
+	parent.mu.Lock()
+	cp.sigaction = parent.sigaction
+	for n, f := range parent.fds {
+		g := *f
+		g.retainPipe()
+		cp.fds[n] = &g
+	}
+	parent.mu.Unlock()
+	cp.vfork = &vforkChild{parent: parent, resumed: make(chan struct{})}
+	c, err := newTask(cp)
+	if err != nil {
+		cp.dropFiles()
+		return -eAGAIN
+	}
+	c.ctx.Regs = t.ctx.Regs
+	c.ctx.Regs.RAX = 0
+	if stack != 0 {
+		c.ctx.Regs.RSP = stack
+	}
+	c.ctx.FSBase = t.ctx.FSBase
+	copy(c.xsave(), t.xsave())
+	c.sigmask = t.sigmask
+	pid := lastChildPID.Add(1)
+	cp.vfork.pid = pid
+	parent.mu.Lock()
+	if parent.children == nil {
+		parent.children = map[int32]*child{}
+	}
+	parent.children[pid] = &child{}
+	parent.mu.Unlock()
+	c.start(&cp.wg, nil)
+	<-cp.vfork.resumed
+	return int64(pid)
+}
+
+// dropFiles closes a vfork child's descriptors. Host files and tier 0's objects stay
+// open: the parent holds them too.
+func (p *Process) dropFiles() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n, f := range p.fds {
+		if f.kind == kindPipe {
+			f.pipe.release(f.readEnd)
+		}
+		delete(p.fds, n)
+	}
+}
+
+// childEnded records how a vfork child or the program it started ended, for wait4.
+func (p *Process) childEnded(pid int32, status uint32) {
+	p.mu.Lock()
+	if c := p.children[pid]; c != nil {
+		c.done, c.status = true, status
+	}
+	if p.childCond.L == nil {
+		p.childCond.L = &p.mu
+	}
+	p.childCond.Broadcast()
+	p.mu.Unlock()
+}
+
+// vforkExit ends a vfork child that did not get as far as running a program.
+func (p *Process) vforkExit(code int) {
+	v := p.vfork
+	p.mu.Lock()
+	for _, t := range p.tasks {
+		t.exited = true
+	}
+	first := !v.execed
+	v.execed = true
+	p.mu.Unlock()
+	if first {
+		p.dropFiles()
+		v.parent.childEnded(v.pid, uint32(code&0xff)<<8)
+		close(v.resumed)
+	}
+}
+
+// appStrings reads a NULL-terminated array of strings from app memory.
+func appStrings(addr uint64) ([]string, bool) {
+	var out []string
+	for total := 0; addr != 0; addr += 8 {
+		if !appRange(addr, 8) {
+			return nil, false
+		}
+		s := *(*uint64)(unsafe.Pointer(&appBytes(addr, 8)[0]))
+		if s == 0 {
+			return out, true
+		}
+		str, ok := appStringMax(s, 1<<20-total)
+		if !ok {
+			return nil, false
+		}
+		total += len(str) + 1
+		out = append(out, str)
+	}
+	return out, true
+}
+
+func appStringMax(addr uint64, max int) (string, bool) {
+	var b []byte
+	for i := 0; i < max; i++ {
+		if !appRange(addr+uint64(i), 1) {
+			return "", false
+		}
+		c := appBytes(addr+uint64(i), 1)[0]
+		if c == 0 {
+			return string(b), true
+		}
+		b = append(b, c)
+	}
+	return "", false
+}
+
+func sysExecve(t *Task, a [6]uint64) int64 {
+	p := t.proc
+	if p.vfork == nil {
+		return -eNOSYS // replacing the app itself is not supported
+	}
+	name, ok := appString(a[0])
+	argv, ok2 := appStrings(a[1])
+	envp, ok3 := appStrings(a[2])
+	if !ok || !ok2 || !ok3 {
+		return -eFAULT
+	}
+	path, e := p.absPath(^uint64(99), name)
+	if e != 0 {
+		return e
+	}
+	if len(argv) == 0 {
+		argv = []string{name}
+	}
+	if path == p.exe {
+		path = "/proc/self/exe" // the app again: its binary may lie outside the guest's view
+	}
+	var req abi.SpawnRequest
+	var pumps []func(handle uint64)
+	p.mu.Lock()
+	for n := range 3 {
+		f := p.fds[n]
+		switch {
+		case f == nil || f.kind == kindNull || f.kind == kindZero || f.kind == kindRandom:
+			req.Stdio[n] = abi.SpawnNull
+		case f.kind == kindStdin || f.kind == kindStdout || f.kind == kindStderr:
+			req.Stdio[n] = abi.SpawnStdin + uint64(f.kind-kindStdin)
+		case f.kind == kindHost:
+			req.Stdio[n], req.Handle[n] = abi.SpawnFile, f.handle
+		case f.kind == kindPipe && f.readEnd:
+			req.Stdio[n] = abi.SpawnPipeIn
+			f.pipe.retain(true)
+			pumps = append(pumps, pumpIn(f.pipe))
+		case f.kind == kindPipe:
+			req.Stdio[n] = abi.SpawnPipeOut
+			f.pipe.retain(false)
+			pumps = append(pumps, pumpOut(f.pipe))
+		default:
+			req.Stdio[n] = abi.SpawnNull
+		}
+	}
+	p.mu.Unlock()
+	var strs []byte
+	for _, s := range append(append([]string{path, p.cwd}, argv...), envp...) {
+		strs = append(append(strs, s...), 0)
+	}
+	req.Strings, req.StringsLen = uint64(uintptr(unsafe.Pointer(&strs[0]))), uint64(len(strs))
+	req.Argc, req.Envc = uint64(len(argv)), uint64(len(envp))
+	r := abi.FileRequest{Op: abi.FileSpawn, Buf: uint64(uintptr(unsafe.Pointer(&req))), Len: uint64(unsafe.Sizeof(req))}
+	handle := fileRequest(&r)
+	// The pipes' pumps take the references retained above, also when the start failed.
+	i := 0
+	for n := range 3 {
+		if req.Stdio[n] == abi.SpawnPipeIn || req.Stdio[n] == abi.SpawnPipeOut {
+			go pumps[i](req.Handle[n])
+			i++
+		}
+	}
+	if handle < 0 {
+		return handle
+	}
+	v := p.vfork
+	v.parent.mu.Lock()
+	v.parent.children[v.pid].handle = uint64(handle)
+	v.parent.mu.Unlock()
+	go waitChild(v.parent, v.pid, uint64(handle))
+	p.mu.Lock()
+	v.execed = true
+	for _, t := range p.tasks {
+		t.exited = true
+	}
+	p.mu.Unlock()
+	p.dropFiles()
+	close(v.resumed)
+	return 0
+}
+
+// hostPoll is how long the goroutines that follow a started program sleep between
+// looks; each look is one exit to the monitor.
+const hostPoll = time.Millisecond
+
+// pumpOut copies what the program writes into the app's pipe.
+func pumpOut(pp *pipe) func(handle uint64) {
+	return func(handle uint64) {
+		defer pp.release(false)
+		if handle == 0 {
+			return
+		}
+		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
+		buf := make([]byte, 64<<10)
+		for {
+			r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+			n := fileRequest(&r)
+			if n == -eAGAIN {
+				time.Sleep(hostPoll)
+				continue
+			}
+			if n <= 0 || pp.write(buf[:n], false) < 0 {
+				return
+			}
+		}
+	}
+}
+
+// pumpIn copies what the app writes into its pipe to the program.
+func pumpIn(pp *pipe) func(handle uint64) {
+	return func(handle uint64) {
+		defer pp.release(true)
+		if handle == 0 {
+			return
+		}
+		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
+		buf := make([]byte, 64<<10)
+		for {
+			n := pp.read(buf, false)
+			if n <= 0 {
+				return
+			}
+			for b := buf[:n]; len(b) > 0; {
+				r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
+				m := fileRequest(&r)
+				if m == -eAGAIN {
+					time.Sleep(hostPoll)
+					continue
+				}
+				if m <= 0 {
+					return
+				}
+				b = b[m:]
+			}
+		}
+	}
+}
+
+// waitChild waits for the program a child started to end.
+func waitChild(parent *Process, pid int32, handle uint64) {
+	for {
+		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
+		if st := fileRequest(&r); st != -eAGAIN {
+			parent.childEnded(pid, uint32(st))
+			return
+		}
+		time.Sleep(hostPoll)
+	}
+}
+
+// wait4 and waitid options (include/uapi/linux/wait.h).
+const (
+	wNOHANG = 1
+	wEXITED = 4
+	wNOWAIT = 0x1000000
+	pALL    = 0
+	pPID    = 1
+	eCHILD  = 10
+)
+
+// waitFor finds an ended child matching pid (-1: any), blocking unless nohang; reap
+// removes it.
+func (p *Process) waitFor(pid int32, nohang, reap bool) (int32, uint32, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.childCond.L == nil {
+		p.childCond.L = &p.mu
+	}
+	for {
+		found := false
+		for id, c := range p.children {
+			if pid > 0 && id != pid {
+				continue
+			}
+			found = true
+			if c.done {
+				if reap {
+					delete(p.children, id)
+				}
+				return id, c.status, 0
+			}
+		}
+		if !found {
+			return 0, 0, -eCHILD
+		}
+		if nohang {
+			return 0, 0, 0
+		}
+		p.childCond.Wait()
+	}
+}
+
+func sysWait4(t *Task, a [6]uint64) int64 {
+	pid := int32(a[0])
+	if pid < -1 || pid == 0 {
+		pid = -1 // process groups: every child is in ours
+	}
+	id, status, e := t.proc.waitFor(pid, a[2]&wNOHANG != 0, true)
+	if e != 0 || id == 0 {
+		return e
+	}
+	if a[1] != 0 {
+		if !appRange(a[1], 4) {
+			return -eFAULT
+		}
+		*(*uint32)(unsafe.Pointer(&appBytes(a[1], 4)[0])) = status
+	}
+	if a[3] != 0 && appRange(a[3], 144) {
+		clear(appBytes(a[3], 144)) // struct rusage: not measured
+	}
+	return int64(id)
+}
+
+func sysWaitid(t *Task, a [6]uint64) int64 {
+	pid := int32(-1)
+	switch a[0] {
+	case pALL:
+	case pPID:
+		pid = int32(a[1])
+	default:
+		return -eINVAL
+	}
+	if a[3]&wEXITED == 0 {
+		return -eINVAL
+	}
+	id, status, e := t.proc.waitFor(pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
+	if e != 0 {
+		return e
+	}
+	if a[2] != 0 {
+		if !appRange(a[2], 128) {
+			return -eFAULT
+		}
+		info := appBytes(a[2], 128)
+		clear(info)
+		if id != 0 {
+			code, st := int32(1), int32(status>>8&0xff) // CLD_EXITED
+			if status&0x7f != 0 {
+				code, st = 2, int32(status&0x7f) // CLD_KILLED
+			}
+			*(*int32)(unsafe.Pointer(&info[0])) = int32(syscall.SIGCHLD)
+			*(*int32)(unsafe.Pointer(&info[8])) = code
+			*(*int32)(unsafe.Pointer(&info[16])) = id
+			*(*int32)(unsafe.Pointer(&info[24])) = st
+		}
+	}
+	return 0
+}
+
+// killChild sends sig to a program a child started; false if pid is not a child's.
+func (p *Process) killChild(pid int32, sig uint64) (int64, bool) {
+	p.mu.Lock()
+	c := p.children[pid]
+	p.mu.Unlock()
+	if c == nil {
+		return 0, false
+	}
+	if c.done || c.handle == 0 || sig == 0 {
+		return 0, true
+	}
+	r := abi.FileRequest{Op: abi.FileKillChild, Handle: c.handle, Flags: sig}
+	return fileRequest(&r), true
+}

@@ -1,0 +1,224 @@
+package monitor
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// A program the guest starts (execve in a vfork child; see guest/kernel/spawn.go) runs
+// as a unikernel of its own: pith run again, with this one's mounts, memory, vCPUs,
+// working directory and /tmp. Its standard streams are pith's own, /dev/null, a host
+// file the guest has open, or a pipe whose other end the guest reads or writes through
+// a non-blocking handle, so that no vCPU waits on it.
+
+// spawned is a program the guest started.
+type spawned struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	done bool
+	wait int64 // its Linux wait status, once done
+}
+
+// SpawnFlags are the pith run flags a started program gets besides its own: the mounts,
+// memory and vCPUs of the guest that started it.
+func SpawnFlags(c *Config) []string {
+	flags := []string{"-m", strconv.FormatUint(c.Memory, 10), "--cpus", strconv.Itoa(c.CPUs)}
+	for _, m := range c.Mounts {
+		mode := "ro"
+		if m.Writable {
+			mode = "rw"
+		}
+		flags = append(flags, "-v", m.Host+":"+m.Guest+":"+mode)
+	}
+	return flags
+}
+
+func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
+	var req abi.SpawnRequest
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
+		return -int64(unix.EFAULT)
+	}
+	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc+req.Envc > 1<<17 {
+		return -int64(unix.E2BIG)
+	}
+	b := make([]byte, req.StringsLen)
+	if mmu.read(req.Strings, b) != nil {
+		return -int64(unix.EFAULT)
+	}
+	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
+	if uint64(len(strs)) != 2+req.Argc+req.Envc {
+		return -int64(unix.EINVAL)
+	}
+	str := func(i uint64) string { return string(strs[i]) }
+	path, cwd := str(0), str(1)
+	argv := make([]string, req.Argc)
+	for i := range argv {
+		argv[i] = str(2 + uint64(i))
+	}
+	env := make([]string, req.Envc)
+	for i := range env {
+		env[i] = str(2 + req.Argc + uint64(i))
+	}
+
+	// The program is opened here, beneath the directories granted, and handed over open:
+	// no host path is looked up again outside the guest's view.
+	exe, err := s.open(path, unix.O_RDONLY)
+	if err != nil {
+		return errno(err)
+	}
+	defer exe.Close()
+	if fi, err := exe.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return -int64(unix.EACCES)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return -int64(unix.ENOEXEC)
+	}
+	args := append([]string{"run", "--spawned-tmp", s.tmp, "--spawned-argv0", argv[0], "-w", cwd}, s.spawnFlags...)
+	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
+	cmd.Env = env
+	cmd.Dir = s.hostCwd
+	cmd.ExtraFiles = []*os.File{exe}
+	var theirs []*os.File // the program's pipe ends, closed here once it starts
+	var ours []uint64     // handles of pith's ends, closed if it does not
+	fail := func(e int64) int64 {
+		for _, f := range theirs {
+			f.Close()
+		}
+		for _, h := range ours {
+			unix.Close(s.streams[h])
+			delete(s.streams, h)
+		}
+		req.Handle = [3]uint64{}
+		mmu.write(r.Buf, raw)
+		return e
+	}
+	stdio := make([]*os.File, 3)
+	for n, kind := range req.Stdio {
+		switch kind {
+		case abi.SpawnNull:
+		case abi.SpawnStdin:
+			stdio[n] = os.Stdin
+		case abi.SpawnStdout:
+			stdio[n] = os.Stdout
+		case abi.SpawnStderr:
+			stdio[n] = os.Stderr
+		case abi.SpawnFile:
+			if stdio[n] = s.files[req.Handle[n]]; stdio[n] == nil {
+				return fail(-int64(unix.EBADF))
+			}
+		case abi.SpawnPipeIn, abi.SpawnPipeOut:
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				return fail(errno(err))
+			}
+			their, our := p[0], p[1]
+			if kind == abi.SpawnPipeOut {
+				their, our = p[1], p[0]
+			}
+			unix.SetNonblock(our, true)
+			stdio[n] = os.NewFile(uintptr(their), "pipe")
+			theirs = append(theirs, stdio[n])
+			ours = append(ours, s.next)
+			req.Handle[n] = s.next
+			s.streams[s.next] = our
+			s.next++
+		default:
+			return fail(-int64(unix.EINVAL))
+		}
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
+	if cmd.Stdin == nil {
+		cmd.Stdin = nil // exec.Cmd gives the program /dev/null
+	}
+	if err := cmd.Start(); err != nil {
+		return fail(-int64(unix.ENOEXEC))
+	}
+	for _, f := range theirs {
+		f.Close()
+	}
+	if mmu.write(r.Buf, raw) != nil {
+		return -int64(unix.EFAULT)
+	}
+	sp := &spawned{cmd: cmd}
+	go func() {
+		cmd.Wait()
+		sp.mu.Lock()
+		sp.done, sp.wait = true, waitStatus(cmd.ProcessState)
+		sp.mu.Unlock()
+	}()
+	h := s.next
+	s.next++
+	s.children[h] = sp
+	return int64(h)
+}
+
+// waitStatus turns how a pith run ended into the Linux wait status its guest program
+// would have had: pith exits 128+N when the program died of signal N.
+func waitStatus(ps *os.ProcessState) int64 {
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		return int64(ws.Signal())
+	case ws.ExitStatus() > 128 && ws.ExitStatus() < 128+32:
+		return int64(ws.ExitStatus() - 128)
+	}
+	return int64(ws.ExitStatus()&0xff) << 8
+}
+
+func (s *fileService) waitChild(h uint64) int64 {
+	sp := s.children[h]
+	if sp == nil {
+		return -int64(unix.ECHILD)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.done {
+		return -int64(unix.EAGAIN)
+	}
+	delete(s.children, h)
+	return sp.wait
+}
+
+func (s *fileService) killChild(h uint64, sig uint64) int64 {
+	sp := s.children[h]
+	if sp == nil || sig == 0 || sig > 64 {
+		return -int64(unix.ESRCH)
+	}
+	if err := sp.cmd.Process.Signal(syscall.Signal(sig)); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return errno(err)
+	}
+	return 0
+}
+
+// streamIO reads or writes pith's end of a started program's pipe, never waiting.
+func (s *fileService) streamIO(mmu guestMMU, r *abi.FileRequest, fd int) int64 {
+	b := make([]byte, min(r.Len, 1<<20))
+	var n int
+	var err error
+	if r.Op == abi.FileRead {
+		if n, err = unix.Read(fd, b); err == nil && n > 0 && mmu.write(r.Buf, b[:n]) != nil {
+			return -int64(unix.EFAULT)
+		}
+	} else {
+		if mmu.read(r.Buf, b) != nil {
+			return -int64(unix.EFAULT)
+		}
+		n, err = unix.Write(fd, b)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	return int64(n)
+}
