@@ -50,6 +50,13 @@ func fileRequest(r *abi.FileRequest) int64 {
 	return r.Result
 }
 
+// hostBuffer allocates n bytes for the monitor to fill. It is on the heap, whatever its
+// size: a buffer on a goroutine stack could move (stack growth) between taking its
+// address and the monitor writing there.
+//
+//go:noinline
+func hostBuffer(n int) []byte { return make([]byte, n) }
+
 func pathArg(p string) (uint64, uint64) {
 	b := []byte(p)
 	return uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b))
@@ -505,7 +512,7 @@ func sysChdir(t *Task, a [6]uint64) int64 {
 		return -20 // ENOTDIR
 	}
 	// The working directory is where links led, as on Linux: ".." climbs from there.
-	buf := make([]byte, 4096)
+	buf := hostBuffer(4096)
 	r := abi.FileRequest{Op: abi.FileCanonical, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 	r.Path, r.PathLen = pathArg(p)
 	n := fileRequest(&r)

@@ -179,7 +179,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	if path == p.exe {
 		path = "/proc/self/exe" // the app again: its binary may lie outside the guest's view
 	}
-	var req abi.SpawnRequest
+	req := newSpawnRequest()
 	var pumps []func(handle uint64)
 	p.mu.Lock()
 	for n := range 3 {
@@ -210,7 +210,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	}
 	req.Strings, req.StringsLen = uint64(uintptr(unsafe.Pointer(&strs[0]))), uint64(len(strs))
 	req.Argc, req.Envc = uint64(len(argv)), uint64(len(envp))
-	r := abi.FileRequest{Op: abi.FileSpawn, Buf: uint64(uintptr(unsafe.Pointer(&req))), Len: uint64(unsafe.Sizeof(req))}
+	r := abi.FileRequest{Op: abi.FileSpawn, Buf: uint64(uintptr(unsafe.Pointer(req))), Len: uint64(unsafe.Sizeof(*req))}
 	handle := fileRequest(&r)
 	// The pipes' pumps take the references retained above, also when the start failed.
 	i := 0
@@ -239,6 +239,12 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	return 0
 }
 
+// newSpawnRequest allocates a request on the heap, where the monitor's answer cannot be
+// lost to a stack move (hostBuffer).
+//
+//go:noinline
+func newSpawnRequest() *abi.SpawnRequest { return new(abi.SpawnRequest) }
+
 // hostPoll is how long the goroutines that follow a started program sleep between
 // looks; each look is one exit to the monitor.
 const hostPoll = time.Millisecond
@@ -251,7 +257,7 @@ func pumpOut(pp *pipe) func(handle uint64) {
 			return
 		}
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
-		buf := make([]byte, 64<<10)
+		buf := hostBuffer(64 << 10)
 		for {
 			r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
@@ -274,7 +280,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 			return
 		}
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
-		buf := make([]byte, 64<<10)
+		buf := hostBuffer(64 << 10)
 		for {
 			n := pp.read(buf, false)
 			if n <= 0 {

@@ -22,7 +22,7 @@ type runOptions struct {
 	trace   bool
 	workdir string
 	// Set by a guest starting another program (host/monitor/spawn.go).
-	spawnedTmp, spawnedArgv0 string
+	spawnedTmp, spawnedArgv0, spawnedEnv string
 }
 
 func newRunCommand() *cobra.Command {
@@ -47,6 +47,8 @@ other static one). Flags go before BINARY; everything after it is the app's.`,
 	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
 	c.Flags().StringVar(&o.spawnedTmp, "spawned-tmp", "", "")
 	c.Flags().StringVar(&o.spawnedArgv0, "spawned-argv0", "", "")
+	c.Flags().StringVar(&o.spawnedEnv, "spawned-env", "", "")
+	c.Flags().MarkHidden("spawned-env")
 	c.Flags().MarkHidden("spawned-tmp")
 	c.Flags().MarkHidden("spawned-argv0")
 	return c
@@ -63,6 +65,16 @@ func runRun(o *runOptions, args []string) error {
 
 	// The app sees the environment it would natively, then --env-file, then -e.
 	env := os.Environ()
+	if o.spawnedEnv != "" { // the environment the program that started this one gave it
+		b, err := os.ReadFile(o.spawnedEnv)
+		if err != nil {
+			return err
+		}
+		env = strings.Split(string(b), "\x00")
+		if len(b) == 0 {
+			env = nil
+		}
+	}
 	for _, f := range o.envFile {
 		vars, err := readEnvFile(f)
 		if err != nil {

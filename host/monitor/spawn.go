@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -43,7 +44,14 @@ func SpawnFlags(c *Config) []string {
 	return flags
 }
 
+// maxChildren bounds the programs one guest has running or unwaited for, each a VM on
+// the host: a runaway guest gets EAGAIN, as from RLIMIT_NPROC.
+const maxChildren = 64
+
 func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
+	if len(s.children) >= maxChildren {
+		return -int64(unix.EAGAIN)
+	}
 	var req abi.SpawnRequest
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
@@ -85,11 +93,23 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	if err != nil {
 		return -int64(unix.ENOEXEC)
 	}
-	args := append([]string{"run", "--spawned-tmp", s.tmp, "--spawned-argv0", argv[0], "-w", cwd}, s.spawnFlags...)
+	// The environment is the program's, not pith's: it goes over as a file (fd 4), so
+	// that nothing the guest sets (TMPDIR, PITH_KERNEL) steers the host side.
+	envFile, err := os.CreateTemp(s.root, "env-")
+	if err != nil {
+		return errno(err)
+	}
+	os.Remove(envFile.Name())
+	defer envFile.Close()
+	if _, err := envFile.WriteString(strings.Join(env, "\x00")); err != nil {
+		return errno(err)
+	}
+	envFile.Seek(0, 0)
+	args := append([]string{"run", "--spawned-tmp=" + s.tmp, "--spawned-env=/proc/self/fd/4",
+		"--spawned-argv0=" + argv[0], "--workdir=" + cwd}, s.spawnFlags...)
 	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
-	cmd.Env = env
 	cmd.Dir = s.hostCwd
-	cmd.ExtraFiles = []*os.File{exe}
+	cmd.ExtraFiles = []*os.File{exe, envFile}
 	var theirs []*os.File // the program's pipe ends, closed here once it starts
 	var ours []uint64     // handles of pith's ends, closed if it does not
 	fail := func(e int64) int64 {

@@ -201,7 +201,8 @@ func main() {
 		out, err := c.Output()
 		fmt.Printf("cat %q %v\n", out, err)
 		c = exec.Command(self, "env", "PROBE_CHILD")
-		c.Env = append(os.Environ(), "PROBE_CHILD=set")
+		// TMPDIR is the program's, not the host side's: pith must not try to use it.
+		c.Env = append(os.Environ(), "PROBE_CHILD=set", "TMPDIR=/nonexistent")
 		out, err = c.CombinedOutput()
 		fmt.Printf("env %q %v\n", out, err)
 		fmt.Println("exit:", exec.Command(self, "exit", "7").Run())
