@@ -116,13 +116,14 @@ const (
 
 // Private system calls tier 0 serves to tier 1, above Linux's numbers.
 const (
-	SysPithStats       = 0x7000 // copy Stats to the buffer in the first argument
-	SysPithMainReached = 0x7001 // tier 1 reached main (an exit to the monitor with FlagTiming)
-	SysPithFault       = 0x7002 // make tier 0 fault on purpose: tests the crash report path
-	SysPithRunApp      = 0x7003 // run app code on this thread until it traps (AppContext)
-	SysPithKick        = 0x7004 // make thread (tid) leave RUN_APP at its next chance
-	SysPithMapApp      = 0x7005 // map (va, length) to the app file's pages from offset off
-	SysPithFile        = 0x7006 // a FileRequest to the monitor's file service
+	SysPithStats        = 0x7000 // copy Stats to the buffer in the first argument
+	SysPithMainReached  = 0x7001 // tier 1 reached main (an exit to the monitor with FlagTiming)
+	SysPithFault        = 0x7002 // make tier 0 fault on purpose: tests the crash report path
+	SysPithRunApp       = 0x7003 // run app code on this thread until it traps (AppContext)
+	SysPithKick         = 0x7004 // make thread (tid) leave RUN_APP at its next chance
+	SysPithMapApp       = 0x7005 // map (va, length) to the app file's pages from offset off
+	SysPithFile         = 0x7006 // a FileRequest to the monitor's file service
+	SysPithUnmapToTier1 = 0x7007 // first argument 1: the app's munmap goes to tier 1 (shared file mappings to write back); 0: tier 0 serves it
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -287,12 +288,15 @@ const (
 	FileSpawn     = 16 // Buf: a SpawnRequest, Len its size -> a child handle
 	FileWaitChild = 17 // Handle (a child) -> -EAGAIN while its program runs, else a Linux wait status
 	FileKillChild = 18 // Handle (a child), Flags (a signal number)
+	FileFlock     = 19 // Handle, Flags (flock's operation; never waits: EWOULDBLOCK)
+	FileFallocate = 21 // Handle, Buf: fallocate's mode, offset and length (3 uint64s, Len 24)
+	FileUtimes    = 20 // Path, Buf (two struct timespec, as utimensat takes), Flags (0x100: do not follow a symlink)
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in
 // a vfork child).
 type SpawnRequest struct {
-	Strings    uint64 // NUL-terminated: the guest path of the program, the working directory, argv, envp
+	Strings    uint64 // NUL-terminated: the path to open, the working directory, the program's guest path (its /proc/self/exe), argv, envp
 	StringsLen uint64
 	Argc, Envc uint64
 	Stdio      [3]uint64 // Spawn*: what the program's descriptors 0, 1 and 2 are

@@ -1,6 +1,7 @@
 // Command run compares `pith run` with a native exec of the same static binaries, side by
-// side in one run (medians of -n): a Go hello world's wall time, the cost of one trivial
-// system call (getppid), and a CPU-bound loop. `make && go run ./bench/run`
+// side in one run (medians of -n): a Go hello world's wall time (also under runc and as
+// /init of a QEMU-TCG Linux microVM, where installed: bench/qemu-kernel.sh), the cost of
+// one trivial system call (getppid), and a CPU-bound loop. `make && go run ./bench/run`
 package main
 
 import (
@@ -60,6 +61,23 @@ func main() {
 			rh = append(rh, wallOf("runc", "--root", filepath.Join(dir, "runc-state"), "run", "--bundle", bundle, name))
 		}
 	}
+	var qh []float64
+	kernel, qemuErr := qemuKernel()
+	if qemuErr == nil {
+		initrd := filepath.Join(dir, "init.cpio")
+		if err := initramfs(initrd, hello); err != nil {
+			fatal("initramfs: %v", err)
+		}
+		for i := 0; i < min(*n, 3); i++ { // seconds each: TCG
+			cmd := qemuCommand(kernel, initrd)
+			t0 := time.Now()
+			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+			qh = append(qh, float64(time.Since(t0).Microseconds())/1000)
+			if err != nil || !strings.Contains(string(out), "hello") {
+				fatal("QEMU peer: %v\n%s", err, out)
+			}
+		}
+	}
 	_, ns := runs(work, "syscall")
 	_, ps := runs(pith, "run", work, "syscall")
 	_, nc := runs(work, "cpu")
@@ -91,6 +109,11 @@ func main() {
 		row("  (runc run of the same hello)", "ms", nh, rh)
 	} else {
 		fmt.Println("  (runc not installed: apt-get install runc for that peer)")
+	}
+	if qh != nil {
+		row("  (Linux microVM, QEMU TCG, as /init)", "ms", nh, qh)
+	} else {
+		fmt.Printf("  (no QEMU peer: %v)\n", qemuErr)
 	}
 	row("getppid round trip", "ns", ns, ps)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)

@@ -26,7 +26,7 @@ const (
 
 // Run loads the executable image (the app file, mapped into guest memory by the monitor)
 // and runs it with argv and envp until it exits; it does not return.
-func Run(image []byte, argv, envp []string, cwd string) error {
+func Run(image []byte, argv, envp []string, cwd, exe string) error {
 	f, err := elf.NewFile(bytes.NewReader(image))
 	if err != nil {
 		return fmt.Errorf("not an ELF executable: %v", err)
@@ -44,7 +44,10 @@ func Run(image []byte, argv, envp []string, cwd string) error {
 	}
 	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}, cwd: cwd,
 		fds: map[int]*file{0: {kind: kindStdin}, 1: {kind: kindStdout}, 2: {kind: kindStderr}}}
-	if abs, ok := p.absPath(^uint64(99), argv[0]); ok == 0 {
+	if exe == "" {
+		exe = argv[0]
+	}
+	if abs, ok := p.absPath(^uint64(99), exe); ok == 0 {
 		p.exe = abs
 	}
 	var phdr, end uint64

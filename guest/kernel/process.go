@@ -22,6 +22,8 @@ type Process struct {
 	vfork     *vforkChild      // set in a vfork child, until it runs a program (spawn.go)
 	children  map[int32]*child // the processes it started, until waited for
 	childCond sync.Cond        // on mu: a child ended
+
+	sharedMaps []sharedMapping // shared writable file mappings (files.go)
 }
 
 func (p *Process) addTask(t *Task) {
@@ -52,6 +54,7 @@ func (p *Process) exit(code int) {
 		p.vforkExit(code)
 		return
 	}
+	p.syncShared(0, ^uint64(0), false)
 	os.Exit(code)
 }
 

@@ -58,14 +58,7 @@ func vfork(t *Task, stack uint64) int64 {
 		cp.dropFiles()
 		return -eAGAIN
 	}
-	c.ctx.Regs = t.ctx.Regs
-	c.ctx.Regs.RAX = 0
-	if stack != 0 {
-		c.ctx.Regs.RSP = stack
-	}
-	c.ctx.FSBase = t.ctx.FSBase
-	copy(c.xsave(), t.xsave())
-	c.sigmask = t.sigmask
+	c.cloneCPU(t, stack)
 	pid := lastChildPID.Add(1)
 	cp.vfork.pid = pid
 	parent.mu.Lock()
@@ -176,8 +169,9 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	if len(argv) == 0 {
 		argv = []string{name}
 	}
+	open := path
 	if path == p.exe {
-		path = "/proc/self/exe" // the app again: its binary may lie outside the guest's view
+		open = "/proc/self/exe" // the app again: its binary may lie outside the guest's view
 	}
 	req := newSpawnRequest()
 	var pumps []func(handle uint64)
@@ -205,7 +199,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	}
 	p.mu.Unlock()
 	var strs []byte
-	for _, s := range append(append([]string{path, p.cwd}, argv...), envp...) {
+	for _, s := range append(append([]string{open, p.cwd, path}, argv...), envp...) {
 		strs = append(append(strs, s...), 0)
 	}
 	req.Strings, req.StringsLen = uint64(uintptr(unsafe.Pointer(&strs[0]))), uint64(len(strs))

@@ -56,7 +56,7 @@ var syscallNames = map[uint64]string{
 
 func init() {
 	for _, nr := range []uint64{
-		syscall.SYS_MMAP, syscall.SYS_MUNMAP, syscall.SYS_MPROTECT, syscall.SYS_MADVISE,
+		syscall.SYS_MPROTECT, syscall.SYS_MADVISE,
 		syscall.SYS_FUTEX, syscall.SYS_CLOCK_GETTIME, syscall.SYS_CLOCK_GETRES,
 		syscall.SYS_NANOSLEEP, syscall.SYS_CLOCK_NANOSLEEP, syscall.SYS_SCHED_YIELD,
 		318 /* getrandom */, syscall.SYS_SCHED_GETAFFINITY, syscall.SYS_GETTID,
@@ -153,6 +153,15 @@ func init() {
 	syscallTable[syscall.SYS_TKILL] = func(t *Task, a [6]uint64) int64 { return sysTgkill(t, [6]uint64{1, a[0], a[1]}) }
 	syscallTable[syscall.SYS_KILL] = sysKill
 	syscallTable[syscall.SYS_EXECVE] = sysExecve
+	syscallTable[syscall.SYS_MMAP] = sysMmap
+	syscallTable[syscall.SYS_MUNMAP] = sysMunmap
+	syscallTable[syscall.SYS_MSYNC] = sysMsync
+	syscallTable[syscall.SYS_FALLOCATE] = sysFallocate
+	// copy_file_range: Go's io.Copy between files falls back to read and write on ENOSYS,
+	// as on Linux before 4.5; answered quietly.
+	syscallTable[326] = func(*Task, [6]uint64) int64 { return -eNOSYS }
+	syscallTable[280] = sysUtimensat
+	syscallTable[syscall.SYS_FLOCK] = sysFlock
 	// pidfd_open: without process descriptors Go's os package waits with wait4, as it does
 	// on Linux before 5.3; answered quietly, as every app using os/exec asks.
 	syscallTable[434] = func(*Task, [6]uint64) int64 { return -eNOSYS }
@@ -355,6 +364,19 @@ const (
 	cloneChildSettid   = 0x1000000
 )
 
+// cloneCPU gives a new task t's registers and vector state, returning 0 from clone,
+// on stack if one is given.
+func (c *Task) cloneCPU(t *Task, stack uint64) {
+	c.ctx.Regs = t.ctx.Regs
+	c.ctx.Regs.RAX = 0
+	if stack != 0 {
+		c.ctx.Regs.RSP = stack
+	}
+	c.ctx.FSBase = t.ctx.FSBase
+	copy(c.xsave(), t.xsave())
+	c.sigmask = t.sigmask
+}
+
 // sysClone creates an app thread, a new task on a new OS thread, or a vfork child.
 func sysClone(t *Task, a [6]uint64) int64 {
 	flags, stack, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
@@ -368,17 +390,10 @@ func sysClone(t *Task, a [6]uint64) int64 {
 	if err != nil {
 		return -eAGAIN
 	}
-	c.ctx.Regs = t.ctx.Regs
-	c.ctx.Regs.RAX = 0
-	if stack != 0 {
-		c.ctx.Regs.RSP = stack
-	}
-	c.ctx.FSBase = t.ctx.FSBase
+	c.cloneCPU(t, stack)
 	if flags&cloneSettls != 0 {
 		c.ctx.FSBase = tls
 	}
-	copy(c.xsave(), t.xsave())
-	c.sigmask = t.sigmask
 	c.altSP, c.altSize = 0, 0
 	if flags&cloneChildCleartid != 0 {
 		c.clearTID = ctid

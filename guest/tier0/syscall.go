@@ -66,7 +66,12 @@ const (
 	nrPithKick        = abi.SysPithKick
 	nrPithMapApp      = abi.SysPithMapApp
 	nrPithFile        = abi.SysPithFile
+	nrPithUnmapToT1   = abi.SysPithUnmapToTier1
 )
+
+// unmapToTier1 is set while the app has shared file mappings, which tier 1 writes back
+// to their files when they are unmapped.
+var unmapToTier1 bool
 
 const (
 	protNone        = 0
@@ -127,7 +132,8 @@ func handleSyscall() {
 	r := &t.regs
 	if t.app != 0 {
 		info().Stats.AppSyscalls++
-		if !appDirect(r.RAX) {
+		// A file mapping needs the file, which tier 1 has.
+		if !appDirect(r.RAX) || r.RAX == nrMmap && r.R10&mapAnonymous == 0 || r.RAX == nrMunmap && unmapToTier1 {
 			leaveApp(t, abi.AppSyscall, 0)
 			schedule(false)
 			return
@@ -261,6 +267,9 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return sysRunApp(a0)
 	case nrPithKick:
 		return sysKick(a0)
+	case nrPithUnmapToT1:
+		unmapToTier1 = a0 != 0
+		return 0
 	case nrPithMapApp:
 		return sysMapApp(a0, a1, a2)
 	case nrPithFile:

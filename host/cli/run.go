@@ -22,7 +22,7 @@ type runOptions struct {
 	trace   bool
 	workdir string
 	// Set by a guest starting another program (host/monitor/spawn.go).
-	spawnedTmp, spawnedArgv0, spawnedEnv string
+	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 }
 
 func newRunCommand() *cobra.Command {
@@ -45,11 +45,13 @@ other static one). Flags go before BINARY; everything after it is the app's.`,
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
 	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
-	c.Flags().StringVar(&o.spawnedTmp, "spawned-tmp", "", "")
+	c.Flags().StringVar(&o.spawnedRoot, "spawned-root", "", "")
 	c.Flags().StringVar(&o.spawnedArgv0, "spawned-argv0", "", "")
 	c.Flags().StringVar(&o.spawnedEnv, "spawned-env", "", "")
 	c.Flags().MarkHidden("spawned-env")
-	c.Flags().MarkHidden("spawned-tmp")
+	c.Flags().StringVar(&o.spawnedExe, "spawned-exe", "", "")
+	c.Flags().MarkHidden("spawned-exe")
+	c.Flags().MarkHidden("spawned-root")
 	c.Flags().MarkHidden("spawned-argv0")
 	return c
 }
@@ -97,7 +99,8 @@ func runRun(o *runOptions, args []string) error {
 	if o.workdir == "" {
 		cfg.Workdir = ""
 	}
-	cfg.Tmp = o.spawnedTmp
+	cfg.Root = o.spawnedRoot
+	cfg.Exe = o.spawnedExe
 	cfg.App = args[0]
 	if o.spawnedArgv0 != "" {
 		args = append([]string{o.spawnedArgv0}, args[1:]...)

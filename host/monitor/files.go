@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -51,7 +52,8 @@ type fileService struct {
 	next       uint64
 
 	hostCwd    string              // where pith runs; started programs run there too
-	tmp        string              // the host directory shown as /tmp
+	ownsRoot   bool                // root is this guest's, removed at the end
+	home       string              // the guest's $HOME, shown from root/home if set
 	spawnFlags []string            // SpawnFlags of the guest's Config
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
@@ -72,14 +74,12 @@ func projectOf(dir string) string {
 	return dir
 }
 
-func newFileService(exe string, mounts []Mount, tmp string) (*fileService, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
+// newRoot makes a guest's private directories: etc/ with the files Linux programs read,
+// tmp/ and home/.
+func newRoot() (string, error) {
 	root, err := os.MkdirTemp("", "pith-root-")
 	if err != nil {
-		return nil, fmt.Errorf("creating the guest's /tmp: %v", err)
+		return "", fmt.Errorf("creating the guest's /tmp: %v", err)
 	}
 	host, _ := os.Hostname()
 	etc := map[string]string{
@@ -90,21 +90,38 @@ func newFileService(exe string, mounts []Mount, tmp string) (*fileService, error
 		"hostname":    host + "\n",
 	}
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
-		return nil, err
+		return "", err
 	}
-	if tmp == "" {
-		tmp = filepath.Join(root, "tmp")
-		if err := os.MkdirAll(tmp, 0o1777); err != nil {
-			return nil, err
+	for _, dir := range []string{"tmp", "home"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o1777); err != nil {
+			return "", err
 		}
 	}
 	for name, content := range etc {
 		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return root, nil
+}
+
+// newFileService serves the guest's files. Its private directories (etc/, tmp/ and the
+// home/ shown at $HOME) live in a new host directory, or in sharedRoot, that of the guest
+// that started this one.
+func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileService, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root := sharedRoot
+	if root == "" {
+		if root, err = newRoot(); err != nil {
 			return nil, err
 		}
 	}
-	s := &fileService{project: projectOf(cwd), root: root, exe: exe, files: map[uint64]*os.File{}, next: 1,
-		hostCwd: cwd, tmp: tmp, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
+	tmp := filepath.Join(root, "tmp")
+	s := &fileService{project: projectOf(cwd), root: root, ownsRoot: sharedRoot == "", exe: exe,
+		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
 	if s.tmpDir, err = os.Open(tmp); err != nil {
 		return nil, fmt.Errorf("the guest's /tmp: %v", err)
 	}
@@ -129,6 +146,13 @@ func newFileService(exe string, mounts []Mount, tmp string) (*fileService, error
 	sort.Slice(s.mounts, func(i, j int) bool { return len(s.mounts[i].Guest) > len(s.mounts[j].Guest) })
 	if s.rootDir, err = os.Open(root); err != nil {
 		return nil, err
+	}
+	// $HOME, where the guest would not otherwise see it, is a private writable directory
+	// (tools keep caches and settings there), as /tmp is.
+	if path.IsAbs(home) && path.Clean(home) == home && home != "/" {
+		if _, _, _, err := s.resolve(home); errors.Is(err, unix.ENOENT) {
+			s.home = home
+		}
 	}
 	return s, nil
 }
@@ -170,7 +194,9 @@ func (s *fileService) close() {
 	for _, m := range s.mounts {
 		m.dir.Close()
 	}
-	os.RemoveAll(s.root)
+	if s.ownsRoot {
+		os.RemoveAll(s.root)
+	}
 }
 
 // errno turns a host error into a negative Linux errno (0 for nil).
@@ -272,9 +298,9 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			if mmu.read(r.Buf, b) != nil {
 				return -int64(unix.EFAULT)
 			}
-			n, err = f.WriteAt(b, int64(r.Offset))
+			n, err = unix.Pwrite(int(f.Fd()), b, int64(r.Offset)) // appends on an O_APPEND file, as Linux's pwrite does
 		}
-		if err != nil && n == 0 {
+		if err != nil && n <= 0 {
 			return errno(err)
 		}
 		return int64(n)
@@ -379,6 +405,42 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return -int64(unix.EFAULT)
 		}
 		return errno(s.chmod(p, uint32(r.Flags&0o7777)))
+	case abi.FileFallocate:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		var args [3]int64 // mode, offset, length
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&args[0])), unsafe.Sizeof(args))
+		if r.Len != uint64(len(b)) || mmu.read(r.Buf, b) != nil {
+			return -int64(unix.EFAULT)
+		}
+		if args[1] < 0 || args[2] <= 0 {
+			return -int64(unix.EINVAL)
+		}
+		return errno(unix.Fallocate(int(f.Fd()), uint32(args[0]), args[1], args[2]))
+	case abi.FileUtimes:
+		p, ok := readPath(r.Path, r.PathLen)
+		var ts [2]unix.Timespec
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&ts[0])), unsafe.Sizeof(ts))
+		if !ok || r.Len != uint64(len(b)) || mmu.read(r.Buf, b) != nil {
+			return -int64(unix.EFAULT)
+		}
+		if r.Flags&unix.AT_SYMLINK_NOFOLLOW == 0 { // follow a final link here, not on the host
+			var err error
+			if p, err = s.canonical(p); err != nil {
+				return errno(err)
+			}
+		}
+		return errno(s.changeAt(p, func(dirfd int, name string) error {
+			return unix.UtimesNanoAt(dirfd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+		}))
+	case abi.FileFlock:
+		f := s.files[r.Handle]
+		if f == nil {
+			return -int64(unix.EBADF)
+		}
+		return errno(unix.Flock(int(f.Fd()), int(r.Flags&^unix.LOCK_NB)|unix.LOCK_NB))
 	case abi.FileSpawn:
 		return s.spawn(mmu, r)
 	case abi.FileWaitChild:

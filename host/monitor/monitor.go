@@ -67,7 +67,8 @@ type Config struct {
 	Interactive bool
 	Trace       bool   // print every app system call (pith run --trace)
 	Workdir     string // the app's working directory; pith's own if empty
-	Tmp         string // a host directory shown as /tmp, shared; a private one if empty
+	Root        string // the private directories (etc, tmp, home) of the guest that started this one
+	Exe         string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
 }
 
 // Result is how a guest ended.
@@ -195,7 +196,7 @@ func Run(c Config) (*Result, error) {
 		if cwd == "" {
 			cwd, _ = os.Getwd()
 		}
-		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd, fmt.Sprintf("--trace=%v", c.Trace))
+		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd, "--exe="+c.Exe, fmt.Sprintf("--trace=%v", c.Trace))
 		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
 	}
 	st, err := k.Install(g, bc)
@@ -215,7 +216,7 @@ func Run(c Config) (*Result, error) {
 	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
 	if c.App != "" {
 		exe, _ := filepath.Abs(c.App)
-		if m.files, err = newFileService(exe, c.Mounts, c.Tmp); err != nil {
+		if m.files, err = newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME")); err != nil {
 			return nil, err
 		}
 		m.files.spawnFlags = SpawnFlags(&c)
@@ -246,6 +247,17 @@ func Run(c Config) (*Result, error) {
 		defer t.Stop()
 	}
 	return m.run()
+}
+
+// envValue is the value of key in env, the last one set.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, e := range env {
+		if k, val, ok := strings.Cut(e, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // guestEnv is the guest's environment: env, plus a default GOMEMLIMIT of 3/4 of guest

@@ -59,6 +59,9 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
+	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
+		return s.rootDir, "home" + strings.TrimPrefix(p, s.home), true, nil
+	}
 	return nil, "", false, unix.ENOENT
 }
 

@@ -65,18 +65,18 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 		return -int64(unix.EFAULT)
 	}
 	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
-	if uint64(len(strs)) != 2+req.Argc+req.Envc {
+	if uint64(len(strs)) != 3+req.Argc+req.Envc {
 		return -int64(unix.EINVAL)
 	}
 	str := func(i uint64) string { return string(strs[i]) }
-	path, cwd := str(0), str(1)
+	path, cwd, exePath := str(0), str(1), str(2)
 	argv := make([]string, req.Argc)
 	for i := range argv {
-		argv[i] = str(2 + uint64(i))
+		argv[i] = str(3 + uint64(i))
 	}
 	env := make([]string, req.Envc)
 	for i := range env {
-		env[i] = str(2 + req.Argc + uint64(i))
+		env[i] = str(3 + req.Argc + uint64(i))
 	}
 
 	// The program is opened here, beneath the directories granted, and handed over open:
@@ -105,7 +105,10 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 		return errno(err)
 	}
 	envFile.Seek(0, 0)
-	args := append([]string{"run", "--spawned-tmp=" + s.tmp, "--spawned-env=/proc/self/fd/4",
+	if c, err := s.canonical(exePath); err == nil {
+		exePath = c
+	}
+	args := append([]string{"run", "--spawned-root=" + s.root, "--spawned-env=/proc/self/fd/4", "--spawned-exe=" + exePath,
 		"--spawned-argv0=" + argv[0], "--workdir=" + cwd}, s.spawnFlags...)
 	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
 	cmd.Dir = s.hostCwd

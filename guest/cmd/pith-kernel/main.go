@@ -92,12 +92,13 @@ func stats() (traps, exits uint64, ok bool) {
 }
 
 // runApp loads the app the monitor mapped into guest memory and runs it:
-// run --app-addr=PA --app-size=N -- ARGV...
+// run --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] -- ARGV...
 func runApp(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	addr := fs.Uint64("app-addr", 0, "guest-physical address of the app file")
 	size := fs.Uint64("app-size", 0, "size of the app file")
 	cwd := fs.String("cwd", "/", "the app's working directory")
+	exe := fs.String("exe", "", "the app's path as /proc/self/exe names it (default: argv[0])")
 	fs.BoolVar(&kernel.Trace, "trace", false, "print each app system call on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 125
@@ -108,7 +109,7 @@ func runApp(args []string) int {
 		return 125
 	}
 	image := unsafe.Slice((*byte)(physPtr(*addr)), *size)
-	err := kernel.Run(image, argv, os.Environ(), *cwd)
+	err := kernel.Run(image, argv, os.Environ(), *cwd, *exe)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 	return 126
 }

@@ -171,6 +171,27 @@ func main() {
 		fmt.Println("loop", os.Symlink(filepath.Join(dir, "loop"), filepath.Join(dir, "loop")))
 		_, err = os.Stat(filepath.Join(dir, "loop", "x"))
 		fmt.Println("loop error", err != nil)
+		// File mappings (shared ones written back at munmap), fallocate, times and flock.
+		mf, _ := os.Create(filepath.Join(real, "mapped"))
+		fmt.Println("fallocate", syscall.Fallocate(int(mf.Fd()), 0, 0, 8192))
+		m, err := syscall.Mmap(int(mf.Fd()), 0, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		fmt.Println("mmap shared", err)
+		if err == nil {
+			copy(m[8000:], "through the mapping")
+			fmt.Println("munmap", syscall.Munmap(m))
+		}
+		mf.Close()
+		data, err = os.ReadFile(filepath.Join(real, "mapped"))
+		fmt.Printf("written back %q %d %v\n", data[8000:8019], len(data), err)
+		mf, _ = os.Open(filepath.Join(real, "mapped"))
+		m, err = syscall.Mmap(int(mf.Fd()), 0, 8192, syscall.PROT_READ, syscall.MAP_PRIVATE)
+		fmt.Printf("mmap private %q %v\n", m[8000:8019], err)
+		fmt.Println("flock", syscall.Flock(int(mf.Fd()), syscall.LOCK_EX), syscall.Flock(int(mf.Fd()), syscall.LOCK_UN))
+		mf.Close()
+		when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+		fmt.Println("chtimes", os.Chtimes(filepath.Join(real, "mapped"), when, when))
+		fi, err = os.Stat(filepath.Join(real, "mapped"))
+		fmt.Println("mtime", fi.ModTime().UTC(), err)
 	case "escape":
 		// Links that would lead out of the guest's view of the file tree if the host
 		// followed them: writes through them must stay inside the guest. Args: a host
