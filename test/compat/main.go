@@ -162,12 +162,10 @@ func writeMarkdown(path string, results []result, passI, passN int) {
 // explain names the reason for a failure from its output.
 func explain(out string) string {
 	switch {
-	case strings.Contains(out, "fork/exec") || strings.Contains(out, "subprocess") || strings.Contains(out, "exit code"):
-		return "The tests start the test binary again as a subprocess (fork/exec), which pith does not support: a unikernel has one process."
-	case strings.Contains(out, "socket") || strings.Contains(out, "listen tcp"):
-		return "The tests use sockets (net/http/httptest); pith run has no network yet (a later issue)."
-	case strings.Contains(out, "symbolic link") || strings.Contains(out, "Symlink") || strings.Contains(out, "EvalSymlinks"):
-		return "The tests follow symbolic links with absolute targets created in /tmp; the file service resolves paths beneath each granted directory, so such a link does not resolve inside the guest."
+	case strings.Contains(out, "socket") || strings.Contains(out, "listen tcp") || strings.Contains(out, "httptest"):
+		return "The tests use sockets (an HTTP test server, or the go command, run inside pith, downloading a module); pith run has no network yet (a later issue)."
+	case strings.Contains(out, "fork/exec") || strings.Contains(out, "subprocess"):
+		return "A program the tests start (each runs as a unikernel of its own) failed: see the output."
 	case strings.Contains(out, "out of memory"):
 		return "The guest ran out of memory."
 	}
