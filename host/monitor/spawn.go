@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -88,6 +89,9 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	defer exe.Close()
 	if fi, err := exe.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
 		return -int64(unix.EACCES)
+	}
+	if !runnable(exe) {
+		return -int64(unix.ENOEXEC)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -185,6 +189,22 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	s.next++
 	s.children[h] = sp
 	return int64(h)
+}
+
+// runnable reports whether f is an executable pith runs: static x86-64 ELF. Anything
+// else fails execve with ENOEXEC, as on a Linux without the loader or interpreter.
+func runnable(f *os.File) bool {
+	ef, err := elf.NewFile(f)
+	if err != nil || ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 ||
+		ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
+		return false
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
 }
 
 // waitStatus turns how a pith run ended into the Linux wait status its guest program
