@@ -52,6 +52,7 @@ type fileService struct {
 	next       uint64
 
 	hostCwd    string              // where pith runs; started programs run there too
+	rootMu     sync.Mutex          // guards root, rootDir, tmpDir and ownsRoot: made at first use (private)
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
 	spawnFlags []string            // SpawnFlags of the guest's Config
@@ -105,6 +106,31 @@ func newRoot() (string, error) {
 	return root, nil
 }
 
+// private opens the guest's private directories (etc/, tmp/, home/), making them at
+// first use: most apps never look, and making them costs milliseconds on every run.
+func (s *fileService) private() (rootDir, tmpDir *os.File, err error) {
+	s.rootMu.Lock()
+	defer s.rootMu.Unlock()
+	if s.rootDir != nil {
+		return s.rootDir, s.tmpDir, nil
+	}
+	if s.root == "" {
+		if s.root, err = newRoot(); err != nil {
+			return nil, nil, err
+		}
+		s.ownsRoot = true
+	}
+	if rootDir, err = os.Open(s.root); err != nil {
+		return nil, nil, err
+	}
+	if tmpDir, err = os.Open(filepath.Join(s.root, "tmp")); err != nil {
+		rootDir.Close()
+		return nil, nil, fmt.Errorf("the guest's /tmp: %v", err)
+	}
+	s.rootDir, s.tmpDir = rootDir, tmpDir
+	return rootDir, tmpDir, nil
+}
+
 // newFileService serves the guest's files. Its private directories (etc/, tmp/ and the
 // home/ shown at $HOME) live in a new host directory, or in sharedRoot, that of the guest
 // that started this one.
@@ -113,18 +139,8 @@ func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileS
 	if err != nil {
 		return nil, err
 	}
-	root := sharedRoot
-	if root == "" {
-		if root, err = newRoot(); err != nil {
-			return nil, err
-		}
-	}
-	tmp := filepath.Join(root, "tmp")
-	s := &fileService{project: projectOf(cwd), root: root, ownsRoot: sharedRoot == "", exe: exe,
+	s := &fileService{project: projectOf(cwd), root: sharedRoot, exe: exe,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
-	if s.tmpDir, err = os.Open(tmp); err != nil {
-		return nil, fmt.Errorf("the guest's /tmp: %v", err)
-	}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}
@@ -144,9 +160,6 @@ func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileS
 		s.mounts = append(s.mounts, mount{m, d})
 	}
 	sort.Slice(s.mounts, func(i, j int) bool { return len(s.mounts[i].Guest) > len(s.mounts[j].Guest) })
-	if s.rootDir, err = os.Open(root); err != nil {
-		return nil, err
-	}
 	// $HOME, where the guest would not otherwise see it, is a private writable directory
 	// (tools keep caches and settings there), as /tmp is.
 	if path.IsAbs(home) && path.Clean(home) == home && home != "/" {
@@ -183,8 +196,10 @@ func (s *fileService) close() {
 		f.Close()
 	}
 	s.projectDir.Close()
-	s.rootDir.Close()
-	s.tmpDir.Close()
+	if s.rootDir != nil {
+		s.rootDir.Close()
+		s.tmpDir.Close()
+	}
 	for _, fd := range s.streams {
 		unix.Close(fd)
 	}

@@ -29,20 +29,34 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return nil, "", false, unix.EINVAL
 	}
 	inProject := p == s.project || strings.HasPrefix(p, s.project+"/")
+	private := func() (*os.File, *os.File, error) {
+		rootDir, tmpDir, err := s.private()
+		if err != nil {
+			err = unix.EIO
+		}
+		return rootDir, tmpDir, err
+	}
 	switch {
 	case inProject && strings.HasPrefix(s.project, "/tmp/"):
 		// pith started beneath the host's /tmp: the project wins over the guest's /tmp
 	case p == "/": // the guest's root: its etc/ and tmp/
-		return s.rootDir, ".", false, nil
+		rootDir, _, err := private()
+		return rootDir, ".", false, err
 	case p == "/proc/self/exe":
 		return nil, s.exe, false, nil
 	case p == "/tmp":
-		return s.tmpDir, ".", true, nil
+		_, tmpDir, err := private()
+		return tmpDir, ".", true, err
 	case strings.HasPrefix(p, "/tmp/"):
-		return s.tmpDir, p[len("/tmp/"):], true, nil
+		_, tmpDir, err := private()
+		return tmpDir, p[len("/tmp/"):], true, err
 	case strings.HasPrefix(p, "/etc/"):
+		rootDir, _, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
 		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
-			return s.rootDir, "." + p, false, nil
+			return rootDir, "." + p, false, nil
 		}
 	}
 	for _, m := range s.mounts {
@@ -60,7 +74,8 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
 	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
-		return s.rootDir, "home" + strings.TrimPrefix(p, s.home), true, nil
+		rootDir, _, err := private()
+		return rootDir, "home" + strings.TrimPrefix(p, s.home), true, err
 	}
 	return nil, "", false, unix.ENOENT
 }

@@ -99,6 +99,9 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	}
 	// The environment is the program's, not pith's: it goes over as a file (fd 4), so
 	// that nothing the guest sets (TMPDIR, PITH_KERNEL) steers the host side.
+	if _, _, err := s.private(); err != nil { // shared with the program
+		return errno(err)
+	}
 	envFile, err := os.CreateTemp(s.root, "env-")
 	if err != nil {
 		return errno(err)
