@@ -42,17 +42,16 @@ type fileService struct {
 	stdin    []byte // read from pith's standard input, not yet taken by the guest
 	stdinEOF bool
 
-	project    string   // the host directory shown read-only at the same path
-	projectDir *os.File // opened once; lookups go beneath it
-	root       string   // per-guest host directory holding etc/ and tmp/
-	rootDir    *os.File
-	tmpDir     *os.File
+	project    string       // the host directory shown read-only at the same path
+	projectDir *os.File     // opened once; lookups go beneath it
+	root       string       // per-guest host directory holding etc/ and tmp/
+	dirs       *privateDirs // made at first use (private)
 	exe        string
 	files      map[uint64]*os.File
 	next       uint64
 
 	hostCwd    string              // where pith runs; started programs run there too
-	rootMu     sync.Mutex          // guards root, rootDir, tmpDir and ownsRoot: made at first use (private)
+	rootMu     sync.Mutex          // guards root, dirs and ownsRoot
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
 	spawnFlags []string            // SpawnFlags of the guest's Config
@@ -106,29 +105,51 @@ func newRoot() (string, error) {
 	return root, nil
 }
 
-// private opens the guest's private directories (etc/, tmp/, home/), making them at
-// first use: most apps never look, and making them costs milliseconds on every run.
-func (s *fileService) private() (rootDir, tmpDir *os.File, err error) {
+// privateDirs are the guest's own directories, each opened on its own, so that a lookup
+// beneath one cannot reach another (a link in $HOME cannot climb into etc/ or tmp/).
+type privateDirs struct {
+	root, etc, tmp, home *os.File
+}
+
+// private opens the guest's private directories, making them at first use: most apps
+// never look, and making them costs milliseconds on every run. A shared root (from the
+// guest that started this one) is opened the same way, without following links.
+func (s *fileService) private() (*privateDirs, error) {
 	s.rootMu.Lock()
 	defer s.rootMu.Unlock()
-	if s.rootDir != nil {
-		return s.rootDir, s.tmpDir, nil
+	if s.dirs != nil {
+		return s.dirs, nil
 	}
+	var err error
 	if s.root == "" {
 		if s.root, err = newRoot(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		s.ownsRoot = true
 	}
-	if rootDir, err = os.Open(s.root); err != nil {
-		return nil, nil, err
+	d := &privateDirs{}
+	if d.root, err = os.Open(s.root); err != nil {
+		return nil, err
 	}
-	if tmpDir, err = os.Open(filepath.Join(s.root, "tmp")); err != nil {
-		rootDir.Close()
-		return nil, nil, fmt.Errorf("the guest's /tmp: %v", err)
+	for _, sub := range []struct {
+		name string
+		f    **os.File
+	}{{"etc", &d.etc}, {"tmp", &d.tmp}, {"home", &d.home}} {
+		if *sub.f, err = openBeneath(d.root, sub.name, sub.name, unix.O_PATH|unix.O_DIRECTORY, 0, unix.RESOLVE_NO_SYMLINKS); err != nil {
+			d.close()
+			return nil, fmt.Errorf("the guest's /%s: %v", sub.name, err)
+		}
 	}
-	s.rootDir, s.tmpDir = rootDir, tmpDir
-	return rootDir, tmpDir, nil
+	s.dirs = d
+	return d, nil
+}
+
+func (d *privateDirs) close() {
+	for _, f := range []*os.File{d.root, d.etc, d.tmp, d.home} {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // newFileService serves the guest's files. Its private directories (etc/, tmp/ and the
@@ -196,9 +217,8 @@ func (s *fileService) close() {
 		f.Close()
 	}
 	s.projectDir.Close()
-	if s.rootDir != nil {
-		s.rootDir.Close()
-		s.tmpDir.Close()
+	if s.dirs != nil {
+		s.dirs.close()
 	}
 	for _, fd := range s.streams {
 		unix.Close(fd)
@@ -240,8 +260,23 @@ func (m *machine) serveFile() {
 	if mmu.read(m.info.FileRequest, raw) != nil {
 		return
 	}
-	req.Result = m.files.do(mmu, &req)
+	req.Result = m.files.serve(mmu, &req)
 	mmu.write(m.info.FileRequest, raw)
+}
+
+// maxHandles bounds the host files one guest holds open: past it, open fails with EMFILE.
+const maxHandles = 4096
+
+// serve performs one request. A bug of ours that panics fails the request with EIO and
+// says so, rather than ending pith with the guest's files and programs left behind.
+func (s *fileService) serve(mmu guestMMU, r *abi.FileRequest) (result int64) {
+	defer func() {
+		if e := recover(); e != nil {
+			fmt.Fprintf(os.Stderr, "pith: internal error serving file request %d: %v\n", r.Op, e)
+			result = -int64(unix.EIO)
+		}
+	}()
+	return s.do(mmu, r)
 }
 
 func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
@@ -281,6 +316,9 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		p, ok := readPath(r.Path, r.PathLen)
 		if !ok {
 			return -int64(unix.EFAULT)
+		}
+		if len(s.files)+len(s.streams) >= maxHandles {
+			return -int64(unix.EMFILE)
 		}
 		f, err := s.open(p, r.Flags)
 		if err != nil {
@@ -419,7 +457,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if !ok {
 			return -int64(unix.EFAULT)
 		}
-		return errno(s.chmod(p, uint32(r.Flags&0o7777)))
+		return errno(s.chmod(p, uint32(r.Flags&0o1777)))
 	case abi.FileFallocate:
 		f := s.files[r.Handle]
 		if f == nil {
@@ -485,7 +523,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		}
 		if r.Op == abi.FileMkdir {
 			return errno(s.changeAt(p, func(dirfd int, name string) error {
-				return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o7777))
+				return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o1777))
 			}))
 		}
 		flags := 0

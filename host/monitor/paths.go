@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -29,35 +28,45 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return nil, "", false, unix.EINVAL
 	}
 	inProject := p == s.project || strings.HasPrefix(p, s.project+"/")
-	private := func() (*os.File, *os.File, error) {
-		rootDir, tmpDir, err := s.private()
+	private := func() (*privateDirs, error) {
+		d, err := s.private()
 		if err != nil {
-			err = unix.EIO
+			return nil, unix.EIO
 		}
-		return rootDir, tmpDir, err
+		return d, nil
 	}
 	switch {
 	case inProject && strings.HasPrefix(s.project, "/tmp/"):
 		// pith started beneath the host's /tmp: the project wins over the guest's /tmp
-	case p == "/": // the guest's root: its etc/ and tmp/
-		rootDir, _, err := private()
-		return rootDir, ".", false, err
-	case p == "/proc/self/exe":
-		return nil, s.exe, false, nil
-	case p == "/tmp":
-		_, tmpDir, err := private()
-		return tmpDir, ".", true, err
-	case strings.HasPrefix(p, "/tmp/"):
-		_, tmpDir, err := private()
-		return tmpDir, p[len("/tmp/"):], true, err
-	case strings.HasPrefix(p, "/etc/"):
-		rootDir, _, err := private()
+	case p == "/": // the guest's root: its etc/, tmp/ and home/
+		d, err := private()
 		if err != nil {
 			return nil, "", false, err
 		}
-		if _, err := os.Stat(filepath.Join(s.root, p)); err == nil {
-			return rootDir, "." + p, false, nil
+		return d.root, ".", false, nil
+	case p == "/proc/self/exe":
+		return nil, s.exe, false, nil
+	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
 		}
+		return d.tmp, beneath(p, "/tmp"), true, nil
+	case strings.HasPrefix(p, "/etc/"):
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		var st unix.Stat_t
+		if unix.Fstatat(int(d.etc.Fd()), beneath(p, "/etc"), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			return d.etc, beneath(p, "/etc"), false, nil
+		}
+	case s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")):
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		return d.home, beneath(p, s.home), true, nil
 	}
 	for _, m := range s.mounts {
 		if p == m.Guest {
@@ -73,11 +82,15 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
-	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
-		rootDir, _, err := private()
-		return rootDir, "home" + strings.TrimPrefix(p, s.home), true, err
-	}
 	return nil, "", false, unix.ENOENT
+}
+
+// beneath is guest path p relative to dir, which holds it: "." for dir itself.
+func beneath(p, dir string) string {
+	if p == dir {
+		return "."
+	}
+	return p[len(dir)+1:]
 }
 
 // openBeneath opens rel beneath dir without leaving it; name labels the result.
@@ -124,7 +137,8 @@ func (s *fileService) openOnce(p string, flags uint64) (*os.File, error) {
 		return nil, unix.EROFS
 	}
 	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
-	return openBeneath(dir, rel, p, oflags, flags>>32&0o7777, 0)
+	// No set-user-ID or set-group-ID bits: the guest's files must not grant host privileges.
+	return openBeneath(dir, rel, p, oflags, flags>>32&0o1777, 0)
 }
 
 // canonical follows every symbolic link in guest path p, as the guest sees them, and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,12 +46,18 @@ func SpawnFlags(c *Config) []string {
 	return flags
 }
 
-// maxChildren bounds the programs one guest has running or unwaited for, each a VM on
-// the host: a runaway guest gets EAGAIN, as from RLIMIT_NPROC.
+// maxChildren bounds the programs running at once, each a VM on the host, in the whole
+// tree a top-level pith run started (its guest, the programs it started, theirs...):
+// past it, execve fails with EAGAIN, as under RLIMIT_NPROC. They are counted by marker
+// files in the private root the tree shares, which no guest path reaches.
 const maxChildren = 64
 
 func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
-	if len(s.children) >= maxChildren {
+	if _, err := s.private(); err != nil { // shared with the program
+		return errno(err)
+	}
+	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
+	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
 		return -int64(unix.EAGAIN)
 	}
 	var req abi.SpawnRequest
@@ -58,7 +65,7 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
 		return -int64(unix.EFAULT)
 	}
-	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc+req.Envc > 1<<17 {
+	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc > 1<<17 || req.Envc > 1<<17 {
 		return -int64(unix.E2BIG)
 	}
 	b := make([]byte, req.StringsLen)
@@ -99,9 +106,6 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	}
 	// The environment is the program's, not pith's: it goes over as a file (fd 4), so
 	// that nothing the guest sets (TMPDIR, PITH_KERNEL) steers the host side.
-	if _, _, err := s.private(); err != nil { // shared with the program
-		return errno(err)
-	}
 	envFile, err := os.CreateTemp(s.root, "env-")
 	if err != nil {
 		return errno(err)
@@ -120,6 +124,9 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
 	cmd.Dir = s.hostCwd
 	cmd.ExtraFiles = []*os.File{exe, envFile}
+	// The program dies with the vCPU thread that started it, that is with this guest; its
+	// own programs die with it in turn.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var theirs []*os.File // the program's pipe ends, closed here once it starts
 	var ours []uint64     // handles of pith's ends, closed if it does not
 	fail := func(e int64) int64 {
@@ -178,19 +185,22 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	for _, f := range theirs {
 		f.Close()
 	}
-	if mmu.write(r.Buf, raw) != nil {
-		return -int64(unix.EFAULT)
-	}
 	sp := &spawned{cmd: cmd}
+	marker := filepath.Join(s.root, "spawned", strconv.Itoa(cmd.Process.Pid))
+	os.WriteFile(marker, nil, 0o600)
 	go func() {
 		cmd.Wait()
+		os.Remove(marker)
 		sp.mu.Lock()
 		sp.done, sp.wait = true, waitStatus(cmd.ProcessState)
 		sp.mu.Unlock()
 	}()
 	h := s.next
 	s.next++
-	s.children[h] = sp
+	s.children[h] = sp // tracked before the answer, which the guest could make fail
+	if mmu.write(r.Buf, raw) != nil {
+		return -int64(unix.EFAULT)
+	}
 	return int64(h)
 }
 

@@ -162,8 +162,9 @@ func TestRunSymlinksStayInside(t *testing.T) {
 	ro := t.TempDir()
 	os.WriteFile(filepath.Join(ro, "data.txt"), []byte("kept"), 0o644)
 	outside := filepath.Join(t.TempDir(), "escaped")
-	r := testenv.Pith(t, nil, "run", "-v", ro+":/data", probe, "escape", outside, "/data")
-	want := "write through link to read-only: true\nchmod through link to read-only: true\nread through link: \"kept\" <nil>\n"
+	r := testenv.Pith(t, nil, "run", "-e", "HOME=/home/probe", "-v", ro+":/data", probe, "escape", outside, "/data")
+	want := "write through link to read-only: true\nchmod through link to read-only: true\nread through link: \"kept\" <nil>\n" +
+		"remove $HOME refused: true\nwrite /etc through $HOME refused: true\nwrite in $HOME: <nil>\n"
 	if r.Code != 0 || r.Stdout != want {
 		t.Errorf("pith run: exit %d, stdout %q, stderr %q; want %q", r.Code, r.Stdout, r.Stderr, want)
 	}

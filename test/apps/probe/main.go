@@ -213,6 +213,14 @@ func main() {
 		fmt.Println("chmod through link to read-only:", err != nil)
 		data, err := os.ReadFile(filepath.Join(tmp, "ro", "data.txt"))
 		fmt.Printf("read through link: %q %v\n", data, err)
+		// $HOME is private and writable, but neither it nor a link in it leads elsewhere.
+		home, _ := os.UserHomeDir()
+		fmt.Println("remove $HOME refused:", os.Remove(home) != nil)
+		os.Symlink("..", filepath.Join(home, "up"))
+		err = os.WriteFile(filepath.Join(home, "up", "etc", "hosts"), []byte("x"), 0o644)
+		fmt.Println("write /etc through $HOME refused:", err != nil)
+		err = os.WriteFile(filepath.Join(home, "f"), []byte("x"), 0o644)
+		fmt.Println("write in $HOME:", err)
 	case "spawn":
 		// Other programs, through os/exec: pipes both ways, environment, exit status,
 		// death by signal, a missing program, inherited stdout and a shared /tmp.
