@@ -46,7 +46,8 @@ type fileService struct {
 	projectDir *os.File     // opened once; lookups go beneath it
 	root       string       // per-guest host directory holding etc/ and tmp/
 	dirs       *privateDirs // made at first use (private)
-	exe        string
+	exe        string       // the app's host path, as readlink /proc/self/exe shows it
+	exeFile    *os.File     // the app, opened once: /proc/self/exe reopens it, never the path
 	files      map[uint64]*os.File
 	next       uint64
 
@@ -57,11 +58,13 @@ type fileService struct {
 	spawnFlags []string            // SpawnFlags of the guest's Config
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
+	writable   map[uint64]bool     // handles of files in directories the guest may change
 }
 
 // projectOf is the directory shown to the guest for host directory dir: the nearest one
-// holding dir with a go.mod, else the nearest with a .git, else dir itself; never / or the
-// home directory, whose contents are not the project's.
+// holding dir with a go.mod, else the nearest with a .git, else dir itself. The search
+// stops below / and the home directory, whose contents are not a project's; dir itself
+// is shown whatever it is.
 func projectOf(dir string) string {
 	home, _ := os.UserHomeDir()
 	for _, marker := range []string{"go.mod", ".git"} {
@@ -160,7 +163,11 @@ func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileS
 	if err != nil {
 		return nil, err
 	}
-	s := &fileService{project: projectOf(cwd), root: sharedRoot, exe: exe,
+	exeFile, err := os.Open(exe)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileService{project: projectOf(cwd), root: sharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
@@ -220,6 +227,7 @@ func (s *fileService) close() {
 	if s.dirs != nil {
 		s.dirs.close()
 	}
+	s.exeFile.Close()
 	for _, fd := range s.streams {
 		unix.Close(fd)
 	}
@@ -230,8 +238,20 @@ func (s *fileService) close() {
 		m.dir.Close()
 	}
 	if s.ownsRoot {
-		os.RemoveAll(s.root)
+		removeTree(s.root)
 	}
+}
+
+// removeTree removes a guest's private root, first making each directory in it
+// writable again: the guest may have taken the permission away to keep its files.
+func removeTree(root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(root)
 }
 
 // errno turns a host error into a negative Linux errno (0 for nil).
@@ -327,6 +347,9 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		h := s.next
 		s.next++
 		s.files[h] = f
+		if _, _, writable, err := s.resolve(p); err == nil && writable {
+			s.writable[h] = true
+		}
 		return int64(h)
 	case abi.FileRead, abi.FileWrite:
 		if fd, ok := s.streams[r.Handle]; ok {
@@ -396,6 +419,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return -int64(unix.EBADF)
 		}
 		delete(s.files, r.Handle)
+		delete(s.writable, r.Handle)
 		f.Close()
 		return 0
 	case abi.FileReaddir:
@@ -492,6 +516,11 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		f := s.files[r.Handle]
 		if f == nil {
 			return -int64(unix.EBADF)
+		}
+		if !s.writable[r.Handle] {
+			// Files the guest cannot change need no lock against it; taking one on the
+			// host would hold up host tools that lock them to write.
+			return 0
 		}
 		return errno(unix.Flock(int(f.Fd()), int(r.Flags&^unix.LOCK_NB)|unix.LOCK_NB))
 	case abi.FileSpawn:

@@ -28,6 +28,11 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		return nil, "", false, unix.EINVAL
 	}
 	inProject := p == s.project || strings.HasPrefix(p, s.project+"/")
+	// A mount wins over the guest's own directories: -v X:/tmp/x shows X there. One at /
+	// is the exception: it fills in only what nothing else names.
+	if m := s.mountFor(p, false); m != nil {
+		return m.dir, beneath(p, m.Guest), m.Writable, nil
+	}
 	private := func() (*privateDirs, error) {
 		d, err := s.private()
 		if err != nil {
@@ -61,20 +66,12 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 		if unix.Fstatat(int(d.etc.Fd()), beneath(p, "/etc"), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 			return d.etc, beneath(p, "/etc"), false, nil
 		}
-	case s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")):
-		d, err := private()
-		if err != nil {
-			return nil, "", false, err
-		}
-		return d.home, beneath(p, s.home), true, nil
 	}
-	for _, m := range s.mounts {
-		if p == m.Guest {
+	if m := s.mountFor(p, true); m != nil { // at /
+		if p == "/" {
 			return m.dir, ".", m.Writable, nil
 		}
-		if strings.HasPrefix(p, m.Guest+"/") || m.Guest == "/" {
-			return m.dir, strings.TrimPrefix(strings.TrimPrefix(p, m.Guest), "/"), m.Writable, nil
-		}
+		return m.dir, p[1:], m.Writable, nil
 	}
 	if p == s.project {
 		return s.projectDir, ".", false, nil
@@ -82,7 +79,31 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
 	}
+	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		return d.home, beneath(p, s.home), true, nil
+	}
 	return nil, "", false, unix.ENOENT
+}
+
+// mountFor is the mount holding guest path p, longest first; one at / only with root.
+func (s *fileService) mountFor(p string, root bool) *mount {
+	for i := range s.mounts {
+		m := &s.mounts[i]
+		if m.Guest == "/" {
+			if root {
+				return m
+			}
+			continue
+		}
+		if p == m.Guest || strings.HasPrefix(p, m.Guest+"/") {
+			return m
+		}
+	}
+	return nil
 }
 
 // beneath is guest path p relative to dir, which holds it: "." for dir itself.
@@ -129,8 +150,8 @@ func (s *fileService) openOnce(p string, flags uint64) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dir == nil { // /proc/self/exe
-		return os.Open(rel)
+	if dir == nil { // /proc/self/exe: the file opened at start, whatever its path names now
+		return os.Open("/proc/self/fd/" + strconv.Itoa(int(s.exeFile.Fd())))
 	}
 	oflags := int(flags & 0xffffffff)
 	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {

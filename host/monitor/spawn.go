@@ -53,6 +53,9 @@ func SpawnFlags(c *Config) []string {
 const maxChildren = 64
 
 func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
+	if len(s.files)+len(s.streams)+3 > maxHandles || len(s.children) >= maxHandles {
+		return -int64(unix.EAGAIN) // handles, or programs never waited for
+	}
 	if _, err := s.private(); err != nil { // shared with the program
 		return errno(err)
 	}

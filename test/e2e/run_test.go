@@ -179,6 +179,27 @@ func TestRunSymlinksStayInside(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
 		t.Error("the guest wrote into a read-only directory through a link")
 	}
+
+	// The app's own path, in a writable mount, swapped for a link to a host file: what
+	// /proc/self/exe opens is still the app.
+	rw, secret := t.TempDir(), filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("SECRET"), 0o600)
+	app := filepath.Join(rw, "probe")
+	if b, err := os.ReadFile(probe); err != nil || os.WriteFile(app, b, 0o755) != nil {
+		t.Fatal(err)
+	}
+	r = testenv.Pith(t, nil, "run", "-v", rw+":"+rw+":rw", app, "exeswap", secret)
+	if r.Stdout != "\"\\x7fELF\" <nil>\n" {
+		t.Errorf("/proc/self/exe after the swap: %q %q", r.Stdout, r.Stderr)
+	}
+
+	// $HOME does not hide a mount beneath it.
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(ro, "data.txt"), []byte("kept"), 0o644)
+	r = testenv.Pith(t, nil, "run", "-e", "HOME="+home, "-v", ro+":"+home+"/data", probe, "read", home+"/data/data.txt")
+	if r.Stdout != "kept <nil>\n" {
+		t.Errorf("a mount beneath $HOME: %q %q", r.Stdout, r.Stderr)
+	}
 }
 
 // Signals sent to pith reach the app (a Go app using signal.Notify shuts down cleanly);
