@@ -3,6 +3,7 @@ package kernel
 import (
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -57,9 +58,24 @@ func fileRequest(r *abi.FileRequest) int64 {
 //go:noinline
 func hostBuffer(n int) []byte { return make([]byte, n) }
 
-func pathArg(p string) (uint64, uint64) {
-	b := []byte(p)
-	return uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b))
+// newHostStat allocates a stat buffer for the monitor to fill, on the heap (hostBuffer).
+//
+//go:noinline
+func newHostStat() *syscall.Stat_t { return new(syscall.Stat_t) }
+
+// hostString gives the monitor string p at *addr and *n, in a heap copy: []byte(p) of a
+// short path would sit in a stack buffer, which a call before the request could move.
+// The copy is referenced only by address there, so the caller keeps the returned slice
+// alive until the request is done: defer runtime.KeepAlive(hostString(...)).
+func hostString(addr, n *uint64, p string) []byte {
+	if p == "" {
+		*addr, *n = 0, 0
+		return nil
+	}
+	b := hostBuffer(len(p))
+	copy(b, p)
+	*addr, *n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b))
+	return b
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -134,7 +150,7 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 		f.kind = kindRandom
 	default:
 		r := abi.FileRequest{Op: abi.FileOpen, Flags: a[2] | a[3]<<32}
-		r.Path, r.PathLen = pathArg(p)
+		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 		h := fileRequest(&r)
 		if h < 0 {
 			return h
@@ -319,10 +335,12 @@ func (p *Process) shared(f *file) bool {
 }
 
 func hostStat(handle uint64, p string, st *syscall.Stat_t, nofollow bool) int64 {
+	hs := newHostStat() // st may be on a stack, which can move
+	defer func() { *st = *hs }()
 	r := abi.FileRequest{Op: abi.FileStat, Handle: handle,
-		Buf: uint64(uintptr(unsafe.Pointer(st))), Len: uint64(unsafe.Sizeof(*st))}
+		Buf: uint64(uintptr(unsafe.Pointer(hs))), Len: uint64(unsafe.Sizeof(*hs))}
 	if handle == 0 {
-		r.Path, r.PathLen = pathArg(p)
+		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 		if nofollow {
 			r.Flags = 1
 		}
@@ -451,7 +469,7 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 		return -eINVAL
 	}
 	r := abi.FileRequest{Op: abi.FileReadlink, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: a[3]}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	n := fileRequest(&r)
 	if n > 0 {
 		copy(appBytes(a[2], uint64(n)), buf[:n])
@@ -470,8 +488,8 @@ func sysSymlinkat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	r := abi.FileRequest{Op: abi.FileSymlink}
-	r.Path, r.PathLen = pathArg(p)
-	r.Buf, r.Len = pathArg(target)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
+	defer runtime.KeepAlive(hostString(&r.Buf, &r.Len, target))
 	return fileRequest(&r)
 }
 
@@ -490,8 +508,8 @@ func sysRenameat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	r := abi.FileRequest{Op: abi.FileRename}
-	r.Path, r.PathLen = pathArg(pf)
-	r.Buf, r.Len = pathArg(pt)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, pf))
+	defer runtime.KeepAlive(hostString(&r.Buf, &r.Len, pt))
 	return fileRequest(&r)
 }
 
@@ -514,7 +532,7 @@ func sysChdir(t *Task, a [6]uint64) int64 {
 	// The working directory is where links led, as on Linux: ".." climbs from there.
 	buf := hostBuffer(4096)
 	r := abi.FileRequest{Op: abi.FileCanonical, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	n := fileRequest(&r)
 	if n < 0 {
 		return n
@@ -570,7 +588,7 @@ func sysMkdirat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	r := abi.FileRequest{Op: abi.FileMkdir, Flags: a[2]}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	return fileRequest(&r)
 }
 
@@ -587,7 +605,7 @@ func sysUnlinkat(t *Task, a [6]uint64) int64 {
 	if a[2]&0x200 != 0 { // AT_REMOVEDIR
 		r.Flags = 1
 	}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	return fileRequest(&r)
 }
 
@@ -697,7 +715,7 @@ func sysFchmodat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[2]}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	return fileRequest(&r)
 }
 
@@ -734,7 +752,7 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 	if a[3]&mapShared != 0 && a[2]&protWrite != 0 {
 		// Its own handle: the app may close the descriptor before unmapping.
 		r := abi.FileRequest{Op: abi.FileOpen, Flags: syscall.O_RDWR}
-		r.Path, r.PathLen = pathArg(f.path)
+		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, f.path))
 		if m.handle = uint64(fileRequest(&r)); int64(m.handle) < 0 {
 			return int64(m.handle)
 		}
@@ -871,6 +889,7 @@ func sysFallocate(t *Task, a [6]uint64) int64 {
 		*(*uint64)(unsafe.Pointer(&args[8*i])) = v
 	}
 	r := abi.FileRequest{Op: abi.FileFallocate, Handle: f.handle, Buf: uint64(uintptr(unsafe.Pointer(&args[0]))), Len: 24}
+	defer runtime.KeepAlive(args) // referenced by address only
 	return fileRequest(&r)
 }
 
@@ -906,7 +925,8 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 		*(*int64)(unsafe.Pointer(&times[24])) = utimeNow
 	}
 	r := abi.FileRequest{Op: abi.FileUtimes, Buf: uint64(uintptr(unsafe.Pointer(&times[0]))), Len: 32, Flags: a[3] & atSymlinkNofollow}
-	r.Path, r.PathLen = pathArg(p)
+	defer runtime.KeepAlive(times) // referenced by address only
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	return fileRequest(&r)
 }
 
@@ -937,7 +957,7 @@ func sysFchmod(t *Task, a [6]uint64) int64 {
 		return -eBADF
 	}
 	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[1]}
-	r.Path, r.PathLen = pathArg(f.path)
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, f.path))
 	return fileRequest(&r)
 }
 

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -206,6 +207,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	req.Argc, req.Envc = uint64(len(argv)), uint64(len(envp))
 	r := abi.FileRequest{Op: abi.FileSpawn, Buf: uint64(uintptr(unsafe.Pointer(req))), Len: uint64(unsafe.Sizeof(*req))}
 	handle := fileRequest(&r)
+	runtime.KeepAlive(strs) // referenced by address only
 	// The pipes' pumps take the references retained above, also when the start failed.
 	i := 0
 	for n := range 3 {
