@@ -115,14 +115,17 @@ func (p *Process) absPath(dirfd uint64, name string) (string, int64) {
 	return path.Join(base, name), 0
 }
 
-// appString reads a NUL-terminated string from app memory.
-func appString(addr uint64) (string, bool) {
-	if !appRange(addr, 1) {
-		return "", false
-	}
+// appString reads a NUL-terminated string of at most 4 KiB from app memory.
+func appString(addr uint64) (string, bool) { return appStringMax(addr, 4096) }
+
+// appStringMax reads a NUL-terminated string of at most max bytes from app memory.
+func appStringMax(addr uint64, max int) (string, bool) {
 	var b []byte
-	for i := uint64(0); i < 4096; i++ {
-		c := appBytes(addr+i, 1)[0]
+	for i := 0; i < max; i++ {
+		if !appRange(addr+uint64(i), 1) {
+			return "", false
+		}
+		c := appBytes(addr+uint64(i), 1)[0]
 		if c == 0 {
 			return string(b), true
 		}
@@ -131,12 +134,28 @@ func appString(addr uint64) (string, bool) {
 	return "", false
 }
 
-func sysOpenat(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[1])
+// appPath reads the path at app address addr and makes it absolute, relative to dirfd.
+func (p *Process) appPath(dirfd, addr uint64) (string, int64) {
+	name, ok := appString(addr)
 	if !ok {
-		return -eFAULT
+		return "", -eFAULT
 	}
-	p, e := t.proc.absPath(a[0], name)
+	return p.absPath(dirfd, name)
+}
+
+// pathRequest asks the monitor for op on the path at app address addr, relative to dirfd.
+func pathRequest(t *Task, dirfd, addr, op, flags uint64) int64 {
+	p, e := t.proc.appPath(dirfd, addr)
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: op, Flags: flags}
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
+	return fileRequest(&r)
+}
+
+func sysOpenat(t *Task, a [6]uint64) int64 {
+	p, e := t.proc.appPath(a[0], a[1])
 	if e != 0 {
 		return e
 	}
@@ -378,11 +397,7 @@ func sysFstat(t *Task, a [6]uint64) int64 {
 
 // sysNewfstatatTo stats a path into st, for access(2): whether it exists is the answer.
 func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 {
-	name, ok := appString(pathAddr)
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(dirfd, name)
+	p, e := t.proc.appPath(dirfd, pathAddr)
 	if e != 0 {
 		return e
 	}
@@ -449,11 +464,7 @@ func sysGetdents64(t *Task, a [6]uint64) int64 {
 }
 
 func sysReadlinkat(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[1])
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(a[0], name)
+	p, e := t.proc.appPath(a[0], a[1])
 	if e != 0 {
 		return e
 	}
@@ -514,11 +525,7 @@ func sysRenameat(t *Task, a [6]uint64) int64 {
 }
 
 func sysChdir(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[0])
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(^uint64(99), name)
+	p, e := t.proc.appPath(^uint64(99), a[0])
 	if e != 0 {
 		return e
 	}
@@ -579,34 +586,15 @@ func sysGetcwd(t *Task, a [6]uint64) int64 {
 }
 
 func sysMkdirat(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[1])
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(a[0], name)
-	if e != 0 {
-		return e
-	}
-	r := abi.FileRequest{Op: abi.FileMkdir, Flags: a[2]}
-	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
-	return fileRequest(&r)
+	return pathRequest(t, a[0], a[1], abi.FileMkdir, a[2])
 }
 
 func sysUnlinkat(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[1])
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(a[0], name)
-	if e != 0 {
-		return e
-	}
-	r := abi.FileRequest{Op: abi.FileUnlink}
+	dir := uint64(0)
 	if a[2]&0x200 != 0 { // AT_REMOVEDIR
-		r.Flags = 1
+		dir = 1
 	}
-	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
-	return fileRequest(&r)
+	return pathRequest(t, a[0], a[1], abi.FileUnlink, dir)
 }
 
 func sysFcntl(t *Task, a [6]uint64) int64 {
@@ -706,17 +694,7 @@ func sysEpollWait(nr uint64) handler {
 }
 
 func sysFchmodat(t *Task, a [6]uint64) int64 {
-	name, ok := appString(a[1])
-	if !ok {
-		return -eFAULT
-	}
-	p, e := t.proc.absPath(a[0], name)
-	if e != 0 {
-		return e
-	}
-	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[2]}
-	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
-	return fileRequest(&r)
+	return pathRequest(t, a[0], a[1], abi.FileChmod, a[2])
 }
 
 // sysMmap maps memory; tier 0 serves anonymous mappings itself. A file mapping is a copy
@@ -904,12 +882,8 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 		}
 		p = f.path
 	} else {
-		name, ok := appString(a[1])
-		if !ok {
-			return -eFAULT
-		}
 		var e int64
-		if p, e = t.proc.absPath(a[0], name); e != 0 {
+		if p, e = t.proc.appPath(a[0], a[1]); e != 0 {
 			return e
 		}
 	}

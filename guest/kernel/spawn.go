@@ -137,21 +137,6 @@ func appStrings(addr uint64) ([]string, bool) {
 	return out, true
 }
 
-func appStringMax(addr uint64, max int) (string, bool) {
-	var b []byte
-	for i := 0; i < max; i++ {
-		if !appRange(addr+uint64(i), 1) {
-			return "", false
-		}
-		c := appBytes(addr+uint64(i), 1)[0]
-		if c == 0 {
-			return string(b), true
-		}
-		b = append(b, c)
-	}
-	return "", false
-}
-
 func sysExecve(t *Task, a [6]uint64) int64 {
 	p := t.proc
 	if p.vfork == nil {
