@@ -340,14 +340,14 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if len(s.files)+len(s.streams) >= maxHandles {
 			return -int64(unix.EMFILE)
 		}
-		f, err := s.open(p, r.Flags)
+		f, writable, err := s.open(p, r.Flags)
 		if err != nil {
 			return errno(err)
 		}
 		h := s.next
 		s.next++
 		s.files[h] = f
-		if _, _, writable, err := s.resolve(p); err == nil && writable {
+		if writable {
 			s.writable[h] = true
 		}
 		return int64(h)
@@ -395,7 +395,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 				return -int64(unix.EFAULT)
 			}
 			var f *os.File
-			if f, err = s.open(p, unix.O_PATH|unix.O_NOFOLLOW*(r.Flags&1)); err == nil {
+			if f, _, err = s.open(p, unix.O_PATH|unix.O_NOFOLLOW*(r.Flags&1)); err == nil {
 				err = unix.Fstat(int(f.Fd()), &st)
 				f.Close()
 			}

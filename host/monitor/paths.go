@@ -126,40 +126,43 @@ func openBeneath(dir *os.File, rel, name string, flags int, mode uint64, resolve
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-// open opens a guest path on the host.
-func (s *fileService) open(p string, flags uint64) (*os.File, error) {
-	f, err := s.openOnce(p, flags)
+// open opens a guest path on the host, and says whether the guest may change the file
+// opened (the directory it was found in is writable).
+func (s *fileService) open(p string, flags uint64) (f *os.File, writable bool, err error) {
+	f, writable, err = s.openOnce(p, flags)
 	if !errors.Is(err, unix.EXDEV) {
-		return f, err
+		return f, writable, err
 	}
 	dir, base := path.Split(p)
 	if dir, err = s.canonical(dir); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p = path.Join(dir, base)
 	if flags&unix.O_NOFOLLOW == 0 {
 		if p, err = s.canonical(p); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	return s.openOnce(p, flags)
 }
 
-func (s *fileService) openOnce(p string, flags uint64) (*os.File, error) {
+func (s *fileService) openOnce(p string, flags uint64) (*os.File, bool, error) {
 	dir, rel, writable, err := s.resolve(p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if dir == nil { // /proc/self/exe: the file opened at start, whatever its path names now
-		return os.Open("/proc/self/fd/" + strconv.Itoa(int(s.exeFile.Fd())))
+		f, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(s.exeFile.Fd())))
+		return f, false, err
 	}
 	oflags := int(flags & 0xffffffff)
 	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {
-		return nil, unix.EROFS
+		return nil, false, unix.EROFS
 	}
 	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
 	// No set-user-ID or set-group-ID bits: the guest's files must not grant host privileges.
-	return openBeneath(dir, rel, p, oflags, flags>>32&0o1777, 0)
+	f, err := openBeneath(dir, rel, p, oflags, flags>>32&0o1777, 0)
+	return f, writable, err
 }
 
 // canonical follows every symbolic link in guest path p, as the guest sees them, and
@@ -279,12 +282,12 @@ func (s *fileService) chmod(p string, mode uint32) error {
 	if err != nil {
 		return err
 	}
-	f, err := s.openOnce(p, unix.O_PATH)
+	f, writable, err := s.openOnce(p, unix.O_PATH)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, _, writable, _ := s.resolve(p); !writable {
+	if !writable {
 		return unix.EROFS
 	}
 	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), mode)

@@ -92,7 +92,7 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 
 	// The program is opened here, beneath the directories granted, and handed over open:
 	// no host path is looked up again outside the guest's view.
-	exe, err := s.open(path, unix.O_RDONLY)
+	exe, _, err := s.open(path, unix.O_RDONLY)
 	if err != nil {
 		return errno(err)
 	}
