@@ -31,7 +31,7 @@ type vforkChild struct {
 	parent  *Process
 	pid     int32
 	resumed chan struct{} // closed when the parent may go on: at execve or exit
-	execed  bool
+	ended   bool          // it ran a program or exited
 }
 
 // child is a process this one started, as wait4 sees it.
@@ -101,19 +101,28 @@ func (p *Process) childEnded(pid int32, status uint32) {
 
 // vforkExit ends a vfork child that did not get as far as running a program.
 func (p *Process) vforkExit(code int) {
+	p.endVfork(func() { p.vfork.parent.childEnded(p.vfork.pid, uint32(code&0xff)<<8) })
+}
+
+// endVfork ends a vfork child, at execve or exit, once: its tasks stop, its descriptors
+// close, then (after ended, if set) the parent goes on.
+func (p *Process) endVfork(ended func()) {
 	v := p.vfork
 	p.mu.Lock()
 	for _, t := range p.tasks {
 		t.exited = true
 	}
-	first := !v.execed
-	v.execed = true
+	first := !v.ended
+	v.ended = true
 	p.mu.Unlock()
-	if first {
-		p.dropFiles()
-		v.parent.childEnded(v.pid, uint32(code&0xff)<<8)
-		close(v.resumed)
+	if !first {
+		return
 	}
+	p.dropFiles()
+	if ended != nil {
+		ended()
+	}
+	close(v.resumed)
 }
 
 // appStrings reads a NULL-terminated array of strings from app memory.
@@ -209,14 +218,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	v.parent.children[v.pid].handle = uint64(handle)
 	v.parent.mu.Unlock()
 	go waitChild(v.parent, v.pid, uint64(handle))
-	p.mu.Lock()
-	v.execed = true
-	for _, t := range p.tasks {
-		t.exited = true
-	}
-	p.mu.Unlock()
-	p.dropFiles()
-	close(v.resumed)
+	p.endVfork(nil)
 	return 0
 }
 
