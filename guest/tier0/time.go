@@ -28,6 +28,7 @@ func initTime() {
 	tscMult = bi.TSCMult
 	wallBase = int64(bi.WallNanos)
 	sliceTicks = nsToTicks(timeSliceNs)
+	slackTicks = nsToTicks(timerSlackNs)
 }
 
 // initTimer puts this vCPU's local APIC in x2APIC mode with a TSC-deadline timer.

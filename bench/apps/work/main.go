@@ -8,6 +8,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -17,6 +18,15 @@ func main() {
 		t0 := time.Now()
 		for i := 0; i < n; i++ {
 			syscall.Getppid()
+		}
+		fmt.Println(time.Since(t0).Nanoseconds() / n)
+	case "sigaction":
+		// A call tier 1 serves: reading SIGUSR1's action.
+		const n = 50000
+		var old [4]uint64
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGUSR1), 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0)
 		}
 		fmt.Println(time.Since(t0).Nanoseconds() / n)
 	case "output":
