@@ -1,10 +1,13 @@
 // Command run compares `pith run` with a native exec of the same static binaries, side by
-// side in one run (medians of -n): a Go hello world's wall time (also under runc and as
-// /init of a QEMU-TCG Linux microVM, where installed: bench/qemu-kernel.sh), the cost of
-// one trivial system call (getppid), and a CPU-bound loop. `make && go run ./bench/run`
+// side in one run (medians of -n): a Go hello world's wall time (also under runc, under
+// gVisor's runsc and as /init of a QEMU-TCG Linux microVM, where installed:
+// bench/gvisor.sh, bench/qemu-kernel.sh), the cost of a trivial system call served by
+// tier 0 (getppid) and of one served by tier 1 (rt_sigaction), a CPU-bound loop and
+// stdout throughput. `make && go run ./bench/run`
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -54,11 +57,20 @@ func main() {
 	}
 	nh, _ := runs(hello)
 	ph, _ := runs(pith, "run", hello)
-	var rh []float64
-	if bundle, ok := runcBundle(dir, hello); ok {
+	var rh, gh []float64
+	bundle, ok := runcBundle(dir, hello)
+	if ok {
 		for i := 0; i < *n; i++ {
 			name := fmt.Sprintf("pith-bench-%d-%d", os.Getpid(), i)
 			rh = append(rh, wallOf("runc", "--root", filepath.Join(dir, "runc-state"), "run", "--bundle", bundle, name))
+		}
+	}
+	runsc, runscErr := findRunsc()
+	if ok && runscErr == nil {
+		for i := 0; i < *n; i++ {
+			name := fmt.Sprintf("pith-bench-%d-%d", os.Getpid(), i)
+			gh = append(gh, wallOf(runsc, "--root", filepath.Join(dir, "runsc-state"), "--ignore-cgroups",
+				"--platform=systrap", "--network=none", "run", "--bundle", bundle, name))
 		}
 	}
 	var qh []float64
@@ -80,6 +92,8 @@ func main() {
 	}
 	_, ns := runs(work, "syscall")
 	_, ps := runs(pith, "run", work, "syscall")
+	_, na := runs(work, "sigaction")
+	_, pa := runs(pith, "run", work, "sigaction")
 	_, nc := runs(work, "cpu")
 	_, pc := runs(pith, "run", work, "cpu")
 	rate := func(cmd ...string) []float64 {
@@ -100,9 +114,9 @@ func main() {
 	no := rate(work, "output")
 	po := rate(pith, "run", work, "output")
 	fmt.Printf("medians of %d runs on this machine\n", *n)
-	fmt.Printf("%-36s %12s %12s %8s\n", "", "native", "pith run", "ratio")
+	fmt.Printf("%-44s %12s %12s %9s\n", "", "native", "pith run", "ratio")
 	row := func(name, unit string, a, b []float64) {
-		fmt.Printf("%-36s %10.2f%s %10.2f%s %7.2fx\n", name, median(a), unit, median(b), unit, median(b)/median(a))
+		fmt.Printf("%-44s %10.2f%s %10.2f%s %8.2fx\n", name, median(a), unit, median(b), unit, median(b)/median(a))
 	}
 	row("hello world, exec to exit", "ms", nh, ph)
 	if rh != nil {
@@ -110,14 +124,33 @@ func main() {
 	} else {
 		fmt.Println("  (runc not installed: apt-get install runc for that peer)")
 	}
+	if gh != nil {
+		row("  (gVisor runsc, systrap, same bundle)", "ms", nh, gh)
+	} else {
+		fmt.Printf("  (no gVisor peer: %v)\n", runscErr)
+	}
 	if qh != nil {
 		row("  (Linux microVM, QEMU TCG, as /init)", "ms", nh, qh)
 	} else {
 		fmt.Printf("  (no QEMU peer: %v)\n", qemuErr)
 	}
-	row("getppid round trip", "ns", ns, ps)
+	row("getppid round trip (tier 0 serves it)", "ns", ns, ps)
+	row("rt_sigaction round trip (tier 1 serves it)", "ns", na, pa)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
 	row("stdout, 4 KiB writes to /dev/null", "MB/s", no, po)
+}
+
+// findRunsc finds gVisor's runsc: bench/.cache/runsc (bench/gvisor.sh builds it) or $PATH.
+func findRunsc() (string, error) {
+	if p, err := filepath.Abs(filepath.Join("bench", ".cache", "runsc")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("runsc"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("runsc not found: bench/gvisor.sh builds it")
 }
 
 // runcBundle makes an OCI bundle whose read-only rootfs holds only the binary, as
