@@ -291,6 +291,11 @@ const (
 	FileFlock     = 19 // Handle, Flags (flock's operation; never waits: EWOULDBLOCK)
 	FileFallocate = 21 // Handle, Buf: fallocate's mode, offset and length (3 uint64s, Len 24)
 	FileUtimes    = 20 // Path, Buf (two struct timespec, as utimensat takes), Flags (0x100: do not follow a symlink)
+	// FileAppSpec: Buf, Len -> bytes: the app tier 1 runs, as NUL-terminated strings: the
+	// number of run arguments, the arguments, then the app's environment. -ERANGE with
+	// Len set to the size needed if Len is short; -ECANCELED if there is no app. A warm VM
+	// waits in it until pith is given the app.
+	FileAppSpec = 22
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

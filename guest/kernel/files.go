@@ -1,9 +1,11 @@
 package kernel
 
 import (
+	"errors"
 	"os"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -970,4 +972,32 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 		in.offset += uint64(w)
 	}
 	return w
+}
+
+// AppSpec asks the monitor for the app to run: tier 1's run arguments and the app's
+// environment (abi.FileAppSpec). In a warm VM it returns when pith is given the app.
+func AppSpec() (args, env []string, err error) {
+	n := uint64(64 << 10)
+	for {
+		buf := hostBuffer(int(n))
+		r := &abi.FileRequest{Op: abi.FileAppSpec, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: n}
+		res := fileRequest(r)
+		if res == -int64(syscall.ERANGE) && r.Len > n && r.Len <= 1<<30 {
+			n = r.Len
+			continue
+		}
+		if res < 0 {
+			return nil, nil, syscall.Errno(-res)
+		}
+		strs := strings.Split(string(buf[:res]), "\x00")
+		strs = strs[:len(strs)-1] // each string ends with a NUL
+		if len(strs) == 0 {
+			return nil, nil, errors.New("empty app spec from the monitor")
+		}
+		count, err := strconv.Atoi(strs[0])
+		if err != nil || count < 0 || count > len(strs)-1 {
+			return nil, nil, errors.New("malformed app spec from the monitor")
+		}
+		return strs[1 : 1+count], strs[1+count:], nil
+	}
 }

@@ -271,17 +271,22 @@ func errno(err error) int64 {
 
 // serve performs the FileRequest at BootInfo.FileRequest.
 func (m *machine) serveFile() {
-	if m.files == nil {
-		return
-	}
 	mmu := guestMMU{g: m.guest, cr3: boot.CR3(0)}
 	var req abi.FileRequest
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
-	if mmu.read(m.info.FileRequest, raw) != nil {
+	addr := m.info.FileRequest
+	if mmu.read(addr, raw) != nil {
 		return
 	}
-	req.Result = m.files.serve(mmu, &req)
-	mmu.write(m.info.FileRequest, raw)
+	switch {
+	case req.Op == abi.FileAppSpec:
+		req.Result = m.serveAppSpec(mmu, &req)
+	case m.files == nil:
+		return
+	default:
+		req.Result = m.files.serve(mmu, &req)
+	}
+	mmu.write(addr, raw)
 }
 
 // maxHandles bounds the host files one guest holds open: past it, open fails with EMFILE.

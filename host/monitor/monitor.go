@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,12 +64,16 @@ type Config struct {
 	AppArgsAt int
 	Mounts    []Mount // host directories shown to the app, besides its working directory
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
-	// SIGINT kills it) and serves the guest's standard input from pith's.
+	// SIGINT kills it) and serves the guest's standard input from pith's. Signals, if
+	// set, delivers them instead of pith's own signal handling.
 	Interactive bool
-	Trace       bool   // print every app system call (pith run --trace)
-	Workdir     string // the app's working directory; pith's own if empty
-	Root        string // the private directories (etc, tmp, home) of the guest that started this one
-	Exe         string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
+	Signals     <-chan os.Signal
+	// AwaitApp prepares a guest whose app comes later, with Prepared.Run (a warm VM).
+	AwaitApp bool
+	Trace    bool   // print every app system call (pith run --trace)
+	Workdir  string // the app's working directory; pith's own if empty
+	Root     string // the private directories (etc, tmp, home) of the guest that started this one
+	Exe      string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
 }
 
 // Result is how a guest ended.
@@ -92,28 +97,77 @@ func (e *CrashError) Error() string { return e.Msg }
 
 // Run boots the guest and runs it to completion.
 func Run(c Config) (*Result, error) {
+	p, err := Prepare(c)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.Run(c)
+}
+
+// Prepared is a guest booted as far as it goes before Run: with Config.AwaitApp, tier 1
+// is up and waits for its app, which is how pith run keeps a VM warm (host/cli/warm.go).
+type Prepared struct {
+	m       *machine
+	vm      *kvm.VM
+	cleanup []func() // in reverse order
+	ran     bool
+}
+
+// Close stops the guest if it still runs and releases the VM.
+func (p *Prepared) Close() {
+	if p.m != nil && p.m.done != nil && !p.ran {
+		p.m.stopAll()
+		p.m.wait()
+	}
+	for i := len(p.cleanup) - 1; i >= 0; i-- {
+		p.cleanup[i]()
+	}
+	p.cleanup = nil
+}
+
+// Ended is closed when the prepared guest stops by itself before Run (a crash while it
+// waits for its app).
+func (p *Prepared) Ended() <-chan struct{} { return p.m.ended }
+
+// appWindow is the guest memory a warm VM keeps for the executable it will be given: the
+// top quarter, at most 256 MiB. A larger app runs in a VM of its own.
+func appWindow(memory uint64) uint64 {
+	return min(memory/4, 256<<20) &^ (2<<20 - 1)
+}
+
+// FitsWarm reports whether an executable of size bytes fits a warm VM of memory bytes.
+func FitsWarm(memory, size uint64) bool {
+	return (size+2<<20-1)&^(2<<20-1) <= appWindow(memory)
+}
+
+// Prepare creates the VM and boots the guest: the run-time parts of c (the app, its
+// arguments, environment, mounts and standard streams) are Run's.
+func Prepare(c Config) (_ *Prepared, err error) {
 	if c.Started.IsZero() {
 		c.Started = time.Now()
-	}
-	if c.Stdout == nil {
-		c.Stdout = os.Stdout
-	}
-	if c.Stderr == nil {
-		c.Stderr = os.Stderr
 	}
 	if c.CPUs < 1 || c.CPUs > abi.MaxCPUs {
 		return nil, fmt.Errorf("--cpus %d: pith runs guests on 1 to %d vCPUs", c.CPUs, abi.MaxCPUs)
 	}
+	p := &Prepared{}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	defers := func(f func()) { p.cleanup = append(p.cleanup, f) }
 	sys, err := kvm.Open()
 	if err != nil {
 		return nil, err
 	}
-	defer sys.Close()
+	defers(func() { sys.Close() })
 	vm, err := sys.CreateVM()
 	if err != nil {
 		return nil, err
 	}
-	defer vm.Close()
+	defers(func() { vm.Close() })
+	p.vm = vm
 	// Memory before anything else: on kvm-pvm the first memory-slot change costs ~0.2 ms
 	// on a fresh VM but ~7 ms once the irqchip exists (docs/kvm-pvm.md). It still costs
 	// ~0.45 ms per GiB, so the kernel is loaded and the CPUID table read meanwhile.
@@ -125,7 +179,7 @@ func Run(c Config) (*Result, error) {
 		// A caller about to exit leaves guest memory to its exit, where KVM drops its
 		// whole shadow MMU at once: munmap of memory KVM still maps invalidates it range
 		// by range, 0.5-0.8 ms for 2 GiB (measured).
-		defer g.Close()
+		defers(func() { g.Close() })
 	}
 	slot := make(chan error, 1)
 	go func() { slot <- vm.SetMemory(0, 0, g.Bytes()) }()
@@ -137,7 +191,7 @@ func Run(c Config) (*Result, error) {
 	if kernelErr != nil {
 		return nil, kernelErr
 	}
-	defer k.Close()
+	defers(func() { k.Close() })
 	if cpuidErr != nil {
 		return nil, cpuidErr
 	}
@@ -150,7 +204,8 @@ func Run(c Config) (*Result, error) {
 		if cpus[i], err = vm.CreateVCPU(i); err != nil {
 			return nil, err
 		}
-		defer cpus[i].Close()
+		cpu := cpus[i]
+		defers(func() { cpu.Close() })
 		if err := cpus[i].SetCPUID(cpuid); err != nil {
 			return nil, err
 		}
@@ -167,7 +222,7 @@ func Run(c Config) (*Result, error) {
 			deferTeardown(fds...)
 			close(reaped)
 		}()
-		defer func() { <-reaped }()
+		defers(func() { <-reaped })
 	}
 	pvm := isPVM(cpus[0])
 	flags := uint64(0)
@@ -181,9 +236,6 @@ func Run(c Config) (*Result, error) {
 	}
 	if c.Timing {
 		flags |= abi.FlagTiming
-	}
-	if c.Trace {
-		flags |= abi.FlagTrace
 	}
 	khz, err := tscKHz(cpus[0])
 	if err != nil {
@@ -201,25 +253,32 @@ func Run(c Config) (*Result, error) {
 		CPUs: c.CPUs, Argv: c.Args, Env: guestEnv(c.Env, c.Memory), Flags: flags, TSCKHz: khz,
 		WallNanos: uint64(time.Now().UnixNano()), Seed: seed,
 	}
-	if c.App != "" {
-		f, err := os.Open(c.App)
-		if err != nil {
-			return nil, err
+	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0, stopping: make(chan struct{})}
+	defers(func() {
+		if m.app != nil {
+			m.app.Close()
 		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, err
+	})
+	if c.App != "" || c.AwaitApp {
+		// Tier 1 asks for its app (FileAppSpec) once it is up; the app's environment
+		// is its own, given then.
+		bc.Argv, bc.Env = c.Args[:c.AppArgsAt], guestEnv(nil, c.Memory)
+		m.spec = make(chan []byte, 1)
+		if c.App != "" {
+			if m.app, err = os.Open(c.App); err != nil {
+				return nil, err
+			}
+			fi, err := m.app.Stat()
+			if err != nil {
+				return nil, err
+			}
+			bc.App, bc.AppSize = m.app, uint64(fi.Size())
+			bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
+		} else {
+			// The app's frames, at the top of memory, are kept from tier 0's allocator.
+			bc.AppSize = appWindow(c.Memory)
+			bc.AppAddr = c.Memory - bc.AppSize
 		}
-		bc.App, bc.AppSize = f, uint64(fi.Size())
-		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
-		argv := append([]string(nil), c.Args[:c.AppArgsAt]...)
-		cwd := c.Workdir
-		if cwd == "" {
-			cwd, _ = os.Getwd()
-		}
-		argv = append(argv, fmt.Sprintf("--app-addr=%#x", bc.AppAddr), fmt.Sprintf("--app-size=%d", bc.AppSize), "--cwd="+cwd, "--exe="+c.Exe, fmt.Sprintf("--trace=%v", c.Trace))
-		bc.Argv = append(argv, c.Args[c.AppArgsAt:]...)
 	}
 	st, err := k.Install(g, bc)
 	if err != nil {
@@ -235,20 +294,49 @@ func Run(c Config) (*Result, error) {
 			}
 		}
 	}
-	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0}
-	if c.App != "" {
-		exe, _ := filepath.Abs(c.App)
-		if m.files, err = newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME")); err != nil {
-			return nil, err
-		}
-		m.files.spawnFlags = SpawnFlags(&c)
-		defer m.files.close()
-	}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
+	p.m = m
+	defers(func() {
+		if m.files != nil {
+			m.files.close()
+		}
+	})
+	m.start()
+	return p, nil
+}
+
+// Run gives the prepared guest its app (c's App, Args after AppArgsAt, Env, Mounts,
+// Workdir, Root, Exe, Trace), its standard streams and signals, and runs it to the end.
+func (p *Prepared) Run(c Config) (*Result, error) {
+	m := p.m
+	p.ran = true
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	m.setRunConfig(c)
+	if c.App != "" {
+		if m.spec == nil {
+			m.stopAll()
+			m.wait()
+			return nil, errors.New("internal error: a guest prepared without an app was given one")
+		}
+		spec, err := m.appSpec()
+		if err != nil {
+			m.stopAll()
+			m.wait()
+			return nil, err
+		}
+		m.spec <- spec
+	} else if m.spec != nil {
+		close(m.spec) // no app: tier 1 is told so and ends
+	}
 	if c.Interactive {
-		stop := m.forwardSignals(vm)
+		stop := m.forwardSignals(p.vm, c.Signals)
 		defer stop()
 		if m.files != nil {
 			m.files.readStdin()
@@ -261,7 +349,7 @@ func Run(c Config) (*Result, error) {
 		})
 		defer t.Stop()
 	}
-	return m.run()
+	return m.wait()
 }
 
 // envValue is the value of key in env, the last one set.
@@ -361,21 +449,29 @@ type machine struct {
 
 	files *fileService // nil unless the guest runs an app
 
-	exits   atomic.Uint64
-	expired atomic.Bool
-	stopped atomic.Bool
-	killed  atomic.Int32   // exit status when a second interrupt killed the guest
-	tids    []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
+	// The app, for a guest that runs one: Run sends its FileAppSpec answer on spec.
+	app       *os.File
+	spec      chan []byte
+	specBytes []byte
+	stopping  chan struct{} // closed by stopAll
+
+	done  chan outcome
+	ended chan struct{} // closed when vCPU 0's loop ends
+
+	exits    atomic.Uint64
+	expired  atomic.Bool
+	stopped  atomic.Bool
+	stopOnce sync.Once
+	killed   atomic.Int32   // exit status when a second interrupt killed the guest
+	tids     []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
 }
 
-// run runs every vCPU until one of them finishes the guest, then stops the others.
-func (m *machine) run() (*Result, error) {
+// start runs every vCPU, one goroutine locked to its thread each, until one of them
+// finishes the guest; wait collects the outcome.
+func (m *machine) start() {
 	m.tids = make([]atomic.Int32, len(m.cpus))
-	type outcome struct {
-		res *Result
-		err error
-	}
-	done := make(chan outcome, len(m.cpus))
+	m.done = make(chan outcome, len(m.cpus))
+	m.ended = make(chan struct{})
 	for i := range m.cpus {
 		go func() {
 			runtime.LockOSThread()
@@ -385,13 +481,25 @@ func (m *machine) run() (*Result, error) {
 				m.cpus[i].SetImmediateExit(true)
 			}
 			res, err := m.loop(i)
-			done <- outcome{res, err}
+			if i == 0 {
+				close(m.ended)
+			}
+			m.done <- outcome{res, err}
 		}()
 	}
-	first := <-done
+}
+
+type outcome struct {
+	res *Result
+	err error
+}
+
+// wait waits for the guest to end and stops every vCPU.
+func (m *machine) wait() (*Result, error) {
+	first := <-m.done
 	m.stopAll()
 	for range len(m.cpus) - 1 {
-		<-done
+		<-m.done
 	}
 	if code := m.killed.Load(); code != 0 {
 		fmt.Fprintln(m.cfg.Stderr, "pith: killed the guest (interrupted twice)")
@@ -407,12 +515,112 @@ func (m *machine) run() (*Result, error) {
 	return &m.res, nil
 }
 
+// setRunConfig takes Run's part of the configuration; the vCPUs read it under m.mu.
+func (m *machine) setRunConfig(c Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !c.Started.IsZero() {
+		m.cfg.Started = c.Started
+	}
+	m.cfg.Stdout, m.cfg.Stderr = c.Stdout, c.Stderr
+	m.cfg.App, m.cfg.Args, m.cfg.AppArgsAt, m.cfg.Env = c.App, c.Args, c.AppArgsAt, c.Env
+	m.cfg.Mounts, m.cfg.Workdir, m.cfg.Root, m.cfg.Exe = c.Mounts, c.Workdir, c.Root, c.Exe
+	m.cfg.Trace, m.cfg.Interactive, m.cfg.Deadline = c.Trace, c.Interactive, c.Deadline
+}
+
+// appSpec readies the app for tier 1: maps the executable (a warm VM has not yet), opens
+// the file service, and encodes what FileAppSpec returns.
+func (m *machine) appSpec() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &m.cfg
+	if m.app == nil {
+		f, err := os.Open(c.App)
+		if err != nil {
+			return nil, err
+		}
+		m.app = f
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		size := uint64(fi.Size())
+		if !FitsWarm(c.Memory, size) {
+			return nil, fmt.Errorf("%s (%d MiB) does not fit a warm VM of %d MiB", c.App, size>>20, c.Memory>>20)
+		}
+		addr := boot.AppAddr(c.Memory, size)
+		if err := m.guest.MapFile(addr, f, 0, size); err != nil {
+			return nil, err
+		}
+		m.info.AppAddr, m.info.AppSize = addr, size
+	}
+	exe, _ := filepath.Abs(c.App)
+	files, err := newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"))
+	if err != nil {
+		return nil, err
+	}
+	files.spawnFlags = SpawnFlags(c)
+	m.files = files
+	if c.Trace {
+		atomic.OrUint64(&m.info.Flags, abi.FlagTrace)
+	}
+	cwd := c.Workdir
+	if cwd == "" {
+		cwd, _ = os.Getwd()
+	}
+	args := []string{fmt.Sprintf("--app-addr=%#x", m.info.AppAddr), fmt.Sprintf("--app-size=%d", m.info.AppSize),
+		"--cwd=" + cwd, "--exe=" + c.Exe, fmt.Sprintf("--trace=%v", c.Trace)}
+	args = append(args, c.Args[c.AppArgsAt:]...)
+	var b bytes.Buffer
+	b.WriteString(strconv.Itoa(len(args)))
+	b.WriteByte(0)
+	for _, s := range append(args, guestEnv(c.Env, c.Memory)...) {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	return b.Bytes(), nil
+}
+
+// serveAppSpec answers tier 1's FileAppSpec, waiting, with m.mu released, until Run has
+// the app. A guest that ends before (Close, or Run without an app) gets ECANCELED.
+func (m *machine) serveAppSpec(mmu guestMMU, r *abi.FileRequest) int64 {
+	if m.spec == nil {
+		return -int64(unix.ENOSYS)
+	}
+	if m.specBytes == nil {
+		m.mu.Unlock()
+		var ok bool
+		select {
+		case m.specBytes, ok = <-m.spec:
+		case <-m.stopping:
+		}
+		m.mu.Lock()
+		if !ok || m.specBytes == nil {
+			return -int64(unix.ECANCELED)
+		}
+	}
+	if uint64(len(m.specBytes)) > r.Len {
+		r.Len = uint64(len(m.specBytes))
+		return -int64(unix.ERANGE)
+	}
+	if mmu.write(r.Buf, m.specBytes) != nil {
+		return -int64(unix.EFAULT)
+	}
+	return int64(len(m.specBytes))
+}
+
 // forwardSignals passes the signals a user sends pith on to the guest, as Docker does:
 // the monitor records them for tier 0 and interrupts vCPU 0, tier 0 posts them to tier 1,
 // which gives them to the app. A second SIGINT kills the guest. It returns a stop func.
-func (m *machine) forwardSignals(vm *kvm.VM) func() {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+// Signals already caught elsewhere (Config.Signals) come from that channel instead.
+func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) func() {
+	sigs := caught
+	stop := func() {}
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+		sigs, stop = ch, func() { signal.Stop(ch) }
+	}
 	go func() {
 		interrupts := 0
 		for s := range sigs {
@@ -428,11 +636,12 @@ func (m *machine) forwardSignals(vm *kvm.VM) func() {
 			vm.SignalMSI(0, abi.VectorWakeup)
 		}
 	}()
-	return func() { signal.Stop(sigs) }
+	return stop
 }
 
 // stopAll makes every vCPU leave KVM_RUN and its loop.
 func (m *machine) stopAll() {
+	m.stopOnce.Do(func() { close(m.stopping) })
 	m.stopped.Store(true)
 	for i, cpu := range m.cpus {
 		cpu.SetImmediateExit(true)

@@ -26,7 +26,7 @@ func main() {
 	case "selftest":
 		os.Exit(runSelftest(os.Args[2:]))
 	case "run":
-		os.Exit(runApp(os.Args[2:]))
+		os.Exit(runApp())
 	case "hello":
 		fmt.Println("hello") // the guest side of bench/boot's comparison with a native hello
 		os.Exit(0)
@@ -91,9 +91,18 @@ func stats() (traps, exits uint64, ok bool) {
 	return s.Syscalls + s.Exceptions + s.Interrupts + s.PageFaults, s.Exits, true
 }
 
-// runApp loads the app the monitor mapped into guest memory and runs it:
-// run --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] -- ARGV...
-func runApp(args []string) int {
+// runApp loads the app the monitor mapped into guest memory and runs it. Its arguments
+// and environment come from the monitor (kernel.AppSpec), once it has them:
+// --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] -- ARGV...
+func runApp() int {
+	args, env, err := kernel.AppSpec()
+	if err == syscall.ECANCELED {
+		return 0 // a warm VM that was never given an app
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pith-kernel: getting the app from the monitor: %v\n", err)
+		return 125
+	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	addr := fs.Uint64("app-addr", 0, "guest-physical address of the app file")
 	size := fs.Uint64("app-size", 0, "size of the app file")
@@ -109,7 +118,7 @@ func runApp(args []string) int {
 		return 125
 	}
 	image := unsafe.Slice((*byte)(physPtr(*addr)), *size)
-	err := kernel.Run(image, argv, os.Environ(), *cwd, *exe)
+	err = kernel.Run(image, argv, env, *cwd, *exe)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 	return 126
 }
