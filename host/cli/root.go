@@ -37,7 +37,7 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand())
+	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand(), newWarmServeCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var st statusError

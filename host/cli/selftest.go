@@ -73,7 +73,7 @@ func runSelftest(o *selftestOptions) error {
 
 // runGuest runs a guest and turns its exit status into pith's.
 func runGuest(cfg monitor.Config, timing bool) error {
-	res, err := monitor.Run(cfg)
+	res, err := runMonitor(cfg)
 	if err != nil {
 		return err
 	}

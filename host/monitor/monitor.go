@@ -112,10 +112,18 @@ type Prepared struct {
 	vm      *kvm.VM
 	cleanup []func() // in reverse order
 	ran     bool
+	mu      sync.Mutex // Close against Kill
+	closed  bool
 }
 
 // Close stops the guest if it still runs and releases the VM.
 func (p *Prepared) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
 	if p.m != nil && p.m.done != nil && !p.ran {
 		p.m.stopAll()
 		p.m.wait()
@@ -124,6 +132,17 @@ func (p *Prepared) Close() {
 		p.cleanup[i]()
 	}
 	p.cleanup = nil
+}
+
+// Kill ends the guest at once; Run then returns status. After Close it does nothing.
+func (p *Prepared) Kill(status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.m.killed.Store(int32(status))
+	p.m.stopAll()
 }
 
 // Ended is closed when the prepared guest stops by itself before Run (a crash while it
@@ -458,12 +477,13 @@ type machine struct {
 	done  chan outcome
 	ended chan struct{} // closed when vCPU 0's loop ends
 
-	exits    atomic.Uint64
-	expired  atomic.Bool
-	stopped  atomic.Bool
-	stopOnce sync.Once
-	killed   atomic.Int32   // exit status when a second interrupt killed the guest
-	tids     []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
+	exits       atomic.Uint64
+	expired     atomic.Bool
+	stopped     atomic.Bool
+	stopOnce    sync.Once
+	killed      atomic.Int32   // exit status when the guest was killed (Kill, a second interrupt)
+	interrupted atomic.Bool    // killed by a second interrupt
+	tids        []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
 }
 
 // start runs every vCPU, one goroutine locked to its thread each, until one of them
@@ -502,7 +522,9 @@ func (m *machine) wait() (*Result, error) {
 		<-m.done
 	}
 	if code := m.killed.Load(); code != 0 {
-		fmt.Fprintln(m.cfg.Stderr, "pith: killed the guest (interrupted twice)")
+		if m.interrupted.Load() {
+			fmt.Fprintln(m.cfg.Stderr, "pith: killed the guest (interrupted twice)")
+		}
 		return &Result{ExitCode: int(code)}, nil
 	}
 	m.res.Exits = m.exits.Load()
@@ -627,6 +649,7 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) func() {
 			n := s.(unix.Signal)
 			if n == unix.SIGINT {
 				if interrupts++; interrupts > 1 {
+					m.interrupted.Store(true)
 					m.killed.Store(128 + int32(n))
 					m.stopAll()
 					return

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// warmEnv turns warm starts on with a private socket directory, and stops the servers
+// left at the end.
+func warmEnv(t *testing.T) (env []string, dir string) {
+	base := t.TempDir()
+	dir = filepath.Join(base, "pith-"+strconv.Itoa(os.Getuid()), "warm")
+	t.Cleanup(func() {
+		socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+		for _, s := range socks {
+			if pid := serverPID(s); pid > 0 {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	})
+	return []string{"PITH_WARM=1", "XDG_RUNTIME_DIR=" + base, "PITH_WARM_IDLE=60s"}, dir
+}
+
+// serverPID reads the server's process ID from its socket's name (KEY.PID.sock).
+func serverPID(sock string) int {
+	parts := strings.Split(filepath.Base(sock), ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(parts[1])
+	return pid
+}
+
+// waitServer waits for exactly one warm server to be listening and returns its pid.
+func waitServer(t *testing.T, dir string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+		if len(socks) > 1 {
+			t.Fatalf("%d warm servers listening, want 1: %v", len(socks), socks)
+		}
+		if len(socks) == 1 {
+			return serverPID(socks[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no warm server started")
+	return 0
+}
+
+// waitGone waits for a process to end (a zombie has: its parent is gone, and init
+// reaps it when it will).
+func waitGone(pid int) bool {
+	for i := 0; i < 300; i++ {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// With PITH_WARM=1, a run is served by a VM booted in advance, and behaves exactly as
+// one that boots its own: output, exit status, arguments, environment, stdin, files.
+func TestWarmRunBehavesLikeNative(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	env, dir := warmEnv(t)
+	// The first run boots its own VM and starts a server for the next.
+	if r := testenv.Pith(t, env, "run", probe, "exit", "0"); r.Code != 0 {
+		t.Fatalf("first run: exit %d, %s", r.Code, r.Stderr)
+	}
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		stdin string
+		args  []string
+	}{
+		{"args", nil, "", []string{"args", "a", "b c", ""}},
+		{"env", []string{"PROBE_VAR=hello world"}, "", []string{"env", "PROBE_VAR"}},
+		{"exit", nil, "", []string{"exit", "7"}},
+		{"stdout and stderr", nil, "", []string{"stderr"}},
+		{"recovered nil dereference", nil, "", []string{"nil"}},
+		{"death by signal", nil, "", []string{"killself"}},
+		{"stdin", nil, "hi there\nsecond line\n", []string{"cat"}},
+		{"files in the project", nil, "", []string{"read", filepath.Join(testenv.Root(), "go.mod")}},
+		{"other programs through os/exec", nil, "", []string{"spawn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := native(t, probe, tc.env, tc.args...)
+			if tc.stdin != "" {
+				want.Stdout = tc.stdin
+			}
+			server := waitServer(t, dir)
+			pith, kernel := testenv.Build(t)
+			c := exec.Command(pith, append([]string{"run", probe}, tc.args...)...)
+			c.Env = append(append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s"), append(env, tc.env...)...)
+			c.Stdin = strings.NewReader(tc.stdin)
+			var stdout, stderr strings.Builder
+			c.Stdout, c.Stderr = &stdout, &stderr
+			c.Run()
+			if code := c.ProcessState.ExitCode(); code != want.Code || stdout.String() != want.Stdout || stderr.String() != want.Stderr {
+				t.Errorf("warm pith run: exit %d, stdout %q, stderr %q\nnative:        exit %d, stdout %q, stderr %q",
+					code, stdout.String(), stderr.String(), want.Code, want.Stdout, want.Stderr)
+			}
+			if !waitGone(server) {
+				t.Errorf("warm server %d still running: the run did not go to it", server)
+			}
+		})
+	}
+}
+
+// Signals reach the app in a warm VM, and a run killed outright takes its VM with it.
+func TestWarmRunSignals(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	pith, kernel := testenv.Build(t)
+	env, dir := warmEnv(t)
+	testenv.Pith(t, env, "run", probe, "exit", "0")
+	start := func() (*exec.Cmd, io.ReadCloser, int) {
+		server := waitServer(t, dir)
+		c := exec.Command(pith, "run", probe, "notify")
+		c.Env = append(append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s"), env...)
+		out, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+			t.Fatalf("app did not start: %q %v", buf, err)
+		}
+		return c, out, server
+	}
+	c, out, _ := start()
+	c.Process.Signal(syscall.SIGINT)
+	rest, _ := io.ReadAll(out)
+	if err := c.Wait(); err != nil || string(rest) != "got interrupt\n" {
+		t.Errorf("SIGINT: exit %v, stdout %q; want exit 0 and \"got interrupt\\n\"", err, rest)
+	}
+	c, _, server := start()
+	c.Process.Kill()
+	c.Wait()
+	if !waitGone(server) {
+		t.Errorf("warm server %d still running after its client was killed", server)
+	}
+}
+
+// A server that died leaves its socket behind; a run then boots its own VM.
+func TestWarmRunStaleServer(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	env, dir := warmEnv(t)
+	testenv.Pith(t, env, "run", probe, "exit", "0")
+	server := waitServer(t, dir)
+	syscall.Kill(server, syscall.SIGKILL)
+	waitGone(server)
+	if r := testenv.Pith(t, env, "run", probe, "exit", "3"); r.Code != 3 || r.Stderr != "" {
+		t.Errorf("run after a dead server: exit %d, stderr %q; want 3 and nothing", r.Code, r.Stderr)
+	}
+}
