@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +58,7 @@ func main() {
 	}
 	nh, _ := runs(hello)
 	ph, _ := runs(pith, "run", hello)
+	wh := warmRuns(*n, dir, pith, hello)
 	var rh, gh []float64
 	bundle, ok := runcBundle(dir, hello)
 	if ok {
@@ -119,6 +121,7 @@ func main() {
 		fmt.Printf("%-44s %10.2f%s %10.2f%s %8.2fx\n", name, median(a), unit, median(b), unit, median(b)/median(a))
 	}
 	row("hello world, exec to exit", "ms", nh, ph)
+	row("  (pith run, warm start: PITH_WARM=1)", "ms", nh, wh)
 	if rh != nil {
 		row("  (runc run of the same hello)", "ms", nh, rh)
 	} else {
@@ -138,6 +141,36 @@ func main() {
 	row("rt_sigaction round trip (tier 1 serves it)", "ns", na, pa)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
 	row("stdout, 4 KiB writes to /dev/null", "MB/s", no, po)
+}
+
+// warmRuns times `pith run hello` with warm starts (PITH_WARM=1, host/cli/warm.go): each
+// run is handed to a VM booted in advance. A pause before each lets the VM the previous
+// run's server started finish booting; the servers left are stopped at the end.
+func warmRuns(n int, dir, pith, hello string) []float64 {
+	base := filepath.Join(dir, "warm")
+	env := append(os.Environ(), "PITH_WARM=1", "XDG_RUNTIME_DIR="+base, "PITH_WARM_IDLE=60s")
+	defer func() {
+		socks, _ := filepath.Glob(filepath.Join(base, "*", "warm", "*.sock"))
+		for _, s := range socks {
+			if pid, err := strconv.Atoi(strings.Split(filepath.Base(s), ".")[1]); err == nil {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	}()
+	var walls []float64
+	for i := -1; i < n; i++ { // the first run boots cold and starts the first server
+		time.Sleep(100 * time.Millisecond)
+		c := exec.Command(pith, "run", hello)
+		c.Env = env
+		t0 := time.Now()
+		if out, err := c.CombinedOutput(); err != nil {
+			fatal("warm pith run: %v\n%s", err, out)
+		}
+		if i >= 0 {
+			walls = append(walls, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}
+	return walls
 }
 
 // findRunsc finds gVisor's runsc: bench/.cache/runsc (bench/gvisor.sh builds it) or $PATH.
