@@ -86,9 +86,10 @@ const (
 
 // Boot flags in BootInfo.Flags.
 const (
-	FlagPVM    = 1 << iota // the host is kvm-pvm: switch to native execution first thing
-	FlagTiming             // report reaching tier 1's main to the monitor (PortMainReached)
-	FlagTrace              // every app system call goes to tier 1 (pith run --trace prints them)
+	FlagPVM     = 1 << iota // the host is kvm-pvm: switch to native execution first thing
+	FlagTiming              // report reaching tier 1's main to the monitor (PortMainReached)
+	FlagTrace               // every app system call goes to tier 1 (pith run --trace prints them)
+	FlagPreload             // a warm VM: load and prefault the app (at AppAddr) before asking for the run
 )
 
 // Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of

@@ -94,10 +94,22 @@ func stats() (traps, exits uint64, ok bool) {
 // runApp loads the app the monitor mapped into guest memory and runs it. Its arguments
 // and environment come from the monitor (kernel.AppSpec), once it has them:
 // --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] -- ARGV...
+// A warm VM (abi.FlagPreload) loads the app and touches its code first, while it waits.
 func runApp() int {
+	bi := (*abi.BootInfo)(physPtr(abi.BootInfoAddr))
+	var pre *kernel.Image
+	if bi.Flags&abi.FlagPreload != 0 {
+		im, err := kernel.Load(unsafe.Slice((*byte)(physPtr(bi.AppAddr)), bi.AppSize))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pith: %v\n", err)
+			return 126
+		}
+		im.Prefault()
+		pre = im
+	}
 	args, env, err := kernel.AppSpec()
 	if err == syscall.ECANCELED {
-		return 0 // a warm VM that was never given an app
+		return 0 // a warm VM that was never given its run
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pith-kernel: getting the app from the monitor: %v\n", err)
@@ -117,8 +129,14 @@ func runApp() int {
 		fmt.Fprintln(os.Stderr, "pith-kernel: run needs --app-addr, --app-size and the app's argv")
 		return 125
 	}
-	image := unsafe.Slice((*byte)(physPtr(*addr)), *size)
-	err = kernel.Run(image, argv, env, *cwd, *exe)
+	im := pre
+	if im == nil {
+		if im, err = kernel.Load(unsafe.Slice((*byte)(physPtr(*addr)), *size)); err != nil {
+			fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
+			return 126
+		}
+	}
+	err = im.Run(argv, env, *cwd, *exe)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 	return 126
 }
