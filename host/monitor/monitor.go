@@ -106,7 +106,8 @@ func Run(c Config) (*Result, error) {
 }
 
 // Prepared is a guest booted as far as it goes before Run: with Config.AwaitApp, tier 1
-// is up and waits for its app, which is how pith run keeps a VM warm (host/cli/warm.go).
+// is up, has loaded its app and touched its code, and waits to be told how to run it;
+// this is how pith run keeps a VM warm (host/cli/warm.go).
 type Prepared struct {
 	m       *machine
 	vm      *kvm.VM
@@ -146,25 +147,23 @@ func (p *Prepared) Kill(status int) {
 }
 
 // Ended is closed when the prepared guest stops by itself before Run (a crash while it
-// waits for its app).
+// waits for its run).
 func (p *Prepared) Ended() <-chan struct{} { return p.m.ended }
 
-// appWindow is the guest memory a warm VM keeps for the executable it will be given: the
-// top quarter, at most 256 MiB. A larger app runs in a VM of its own.
-func appWindow(memory uint64) uint64 {
-	return min(memory/4, 256<<20) &^ (2<<20 - 1)
-}
-
-// FitsWarm reports whether an executable of size bytes fits a warm VM of memory bytes.
-func FitsWarm(memory, size uint64) bool {
-	return (size+2<<20-1)&^(2<<20-1) <= appWindow(memory)
-}
-
-// Prepare creates the VM and boots the guest: the run-time parts of c (the app, its
+// Prepare creates the VM and boots the guest: the run-time parts of c (the app's
 // arguments, environment, mounts and standard streams) are Run's.
 func Prepare(c Config) (_ *Prepared, err error) {
 	if c.Started.IsZero() {
 		c.Started = time.Now()
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.AwaitApp && c.App == "" {
+		return nil, errors.New("internal error: a warm VM needs its app")
 	}
 	if c.CPUs < 1 || c.CPUs > abi.MaxCPUs {
 		return nil, fmt.Errorf("--cpus %d: pith runs guests on 1 to %d vCPUs", c.CPUs, abi.MaxCPUs)
@@ -278,25 +277,22 @@ func Prepare(c Config) (_ *Prepared, err error) {
 			m.app.Close()
 		}
 	})
-	if c.App != "" || c.AwaitApp {
-		// Tier 1 asks for its app (FileAppSpec) once it is up; the app's environment
-		// is its own, given then.
+	if c.App != "" {
+		// Tier 1 asks how to run its app (FileAppSpec) once it is up; the app's
+		// environment is its own, given then.
 		bc.Argv, bc.Env = c.Args[:c.AppArgsAt], guestEnv(nil, c.Memory)
 		m.spec = make(chan []byte, 1)
-		if c.App != "" {
-			if m.app, err = os.Open(c.App); err != nil {
-				return nil, err
-			}
-			fi, err := m.app.Stat()
-			if err != nil {
-				return nil, err
-			}
-			bc.App, bc.AppSize = m.app, uint64(fi.Size())
-			bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
-		} else {
-			// The app's frames, at the top of memory, are kept from tier 0's allocator.
-			bc.AppSize = appWindow(c.Memory)
-			bc.AppAddr = c.Memory - bc.AppSize
+		if m.app, err = os.Open(c.App); err != nil {
+			return nil, err
+		}
+		fi, err := m.app.Stat()
+		if err != nil {
+			return nil, err
+		}
+		bc.App, bc.AppSize = m.app, uint64(fi.Size())
+		bc.AppAddr = boot.AppAddr(c.Memory, bc.AppSize)
+		if c.AwaitApp {
+			bc.Flags |= abi.FlagPreload
 		}
 	}
 	st, err := k.Install(g, bc)
@@ -474,8 +470,9 @@ type machine struct {
 	specBytes []byte
 	stopping  chan struct{} // closed by stopAll
 
-	done  chan outcome
-	ended chan struct{} // closed when vCPU 0's loop ends
+	done    chan outcome
+	ended   chan struct{} // closed when the first vCPU's loop ends
+	endOnce sync.Once
 
 	exits       atomic.Uint64
 	expired     atomic.Bool
@@ -501,9 +498,7 @@ func (m *machine) start() {
 				m.cpus[i].SetImmediateExit(true)
 			}
 			res, err := m.loop(i)
-			if i == 0 {
-				close(m.ended)
-			}
+			m.endOnce.Do(func() { close(m.ended) })
 			m.done <- outcome{res, err}
 		}()
 	}
@@ -550,31 +545,16 @@ func (m *machine) setRunConfig(c Config) {
 	m.cfg.Trace, m.cfg.Interactive, m.cfg.Deadline = c.Trace, c.Interactive, c.Deadline
 }
 
-// appSpec readies the app for tier 1: maps the executable (a warm VM has not yet), opens
-// the file service, and encodes what FileAppSpec returns.
+// appSpec readies the run for tier 1: opens the file service and encodes what
+// FileAppSpec returns.
 func (m *machine) appSpec() ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := &m.cfg
-	if m.app == nil {
-		f, err := os.Open(c.App)
-		if err != nil {
-			return nil, err
-		}
-		m.app = f
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		size := uint64(fi.Size())
-		if !FitsWarm(c.Memory, size) {
-			return nil, fmt.Errorf("%s (%d MiB) does not fit a warm VM of %d MiB", c.App, size>>20, c.Memory>>20)
-		}
-		addr := boot.AppAddr(c.Memory, size)
-		if err := m.guest.MapFile(addr, f, 0, size); err != nil {
-			return nil, err
-		}
-		m.info.AppAddr, m.info.AppSize = addr, size
+	if fi, err := os.Stat(c.App); err != nil {
+		return nil, err
+	} else if prepared, err := m.app.Stat(); err != nil || !os.SameFile(fi, prepared) {
+		return nil, fmt.Errorf("%s is not the executable this VM was prepared with", c.App)
 	}
 	exe, _ := filepath.Abs(c.App)
 	files, err := newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"))
@@ -635,17 +615,25 @@ func (m *machine) serveAppSpec(mmu guestMMU, r *abi.FileRequest) int64 {
 // the monitor records them for tier 0 and interrupts vCPU 0, tier 0 posts them to tier 1,
 // which gives them to the app. A second SIGINT kills the guest. It returns a stop func.
 // Signals already caught elsewhere (Config.Signals) come from that channel instead.
-func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) func() {
+func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func()) {
 	sigs := caught
-	stop := func() {}
+	unnotify := func() {}
 	if sigs == nil {
 		ch := make(chan os.Signal, 8)
 		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-		sigs, stop = ch, func() { signal.Stop(ch) }
+		sigs, unnotify = ch, func() { signal.Stop(ch) }
 	}
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		interrupts := 0
-		for s := range sigs {
+		for {
+			var s os.Signal
+			select {
+			case s = <-sigs:
+			case <-done:
+				return
+			}
 			n := s.(unix.Signal)
 			if n == unix.SIGINT {
 				if interrupts++; interrupts > 1 {
@@ -659,7 +647,12 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) func() {
 			vm.SignalMSI(0, abi.VectorWakeup)
 		}
 	}()
-	return stop
+	// Once stop returns, nothing here touches the VM: it may be closed.
+	return func() {
+		unnotify()
+		close(done)
+		<-stopped
+	}
 }
 
 // stopAll makes every vCPU leave KVM_RUN and its loop.

@@ -20,10 +20,16 @@ func warmEnv(t *testing.T) (env []string, dir string) {
 	base := t.TempDir()
 	dir = filepath.Join(base, "pith-"+strconv.Itoa(os.Getuid()), "warm")
 	t.Cleanup(func() {
-		socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
-		for _, s := range socks {
-			if pid := serverPID(s); pid > 0 {
-				syscall.Kill(pid, syscall.SIGTERM)
+		// A successor may still be starting: stop servers until none has shown up for
+		// half a second.
+		for quiet := time.Now(); time.Since(quiet) < 500*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+			socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+			for _, s := range socks {
+				if pid := serverPID(s); pid > 0 {
+					syscall.Kill(pid, syscall.SIGTERM)
+					waitGone(pid)
+					quiet = time.Now()
+				}
 			}
 		}
 	})
@@ -170,5 +176,69 @@ func TestWarmRunStaleServer(t *testing.T) {
 	waitGone(server)
 	if r := testenv.Pith(t, env, "run", probe, "exit", "3"); r.Code != 3 || r.Stderr != "" {
 		t.Errorf("run after a dead server: exit %d, stderr %q; want 3 and nothing", r.Code, r.Stderr)
+	}
+}
+
+// What a server must not keep or change: the caller's other descriptors (a lock held
+// open for its run), a long stdin read in full, death by SIGPIPE on a closed stdout.
+func TestWarmRunEdges(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	pith, kernel := testenv.Build(t)
+	env, dir := warmEnv(t)
+	command := func(args ...string) *exec.Cmd {
+		c := exec.Command(pith, append([]string{"run", probe}, args...)...)
+		c.Env = append(append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s"), env...)
+		return c
+	}
+	// A descriptor the caller passes on must be closed once the run ends: the server
+	// this run starts does not keep it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := command("exit", "0")
+	c.ExtraFiles = []*os.File{w}
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitServer(t, dir)
+	eof := make(chan error, 1)
+	go func() { _, err := r.Read(make([]byte, 1)); eof <- err }()
+	select {
+	case err := <-eof:
+		if err != io.EOF {
+			t.Errorf("reading the pipe: %v, want EOF", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Error("a warm server keeps the caller's descriptor 3 open")
+	}
+	r.Close()
+
+	// 20 MiB through stdin, all of it.
+	waitServer(t, dir)
+	c = command("cat")
+	c.Stdin = strings.NewReader(strings.Repeat("x", 20<<20))
+	out, err := c.Output()
+	if err != nil || len(out) != 20<<20 {
+		t.Errorf("cat of 20 MiB: %d bytes, %v", len(out), err)
+	}
+
+	// A reader that goes away: pith dies of SIGPIPE, as it does booting its own VM.
+	waitServer(t, dir)
+	c = command("cat")
+	c.Stdin = strings.NewReader(strings.Repeat("y\n", 1<<20))
+	pr, pw, _ := os.Pipe()
+	c.Stdout = pw
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	pr.Read(make([]byte, 2))
+	pr.Close()
+	c.Wait()
+	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGPIPE {
+		t.Errorf("pith run with its stdout closed: %v, want killed by SIGPIPE", c.ProcessState)
 	}
 }
