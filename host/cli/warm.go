@@ -308,11 +308,13 @@ func runClaimed(sock string) (int, bool) {
 	return status, true
 }
 
-// The warm VM a warm-serve process runs its one command in, and the signals it caught.
+// The warm VM a warm-serve process runs its one command in, the signals it caught, and
+// the context a claimant must share.
 var (
 	warmVM      *monitor.Prepared
 	warmSignals chan os.Signal
 	warmConfig  monitor.Config
+	ourContext  []byte
 )
 
 // runMonitor runs cfg in the warm VM if this process has one for it, else boots.
@@ -389,6 +391,9 @@ func warmServe(f *machineFlags, app string) error {
 	}
 	key, err := warmKey(cfg)
 	if err != nil {
+		return err
+	}
+	if ourContext, err = processContext("self"); err != nil {
 		return err
 	}
 	sock := filepath.Join(dir, fmt.Sprintf("%s.%d.sock", key, os.Getpid()))
@@ -505,9 +510,8 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config) (int, e
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return 0, errors.New("a claim from another user")
 	}
-	theirs, err1 := processContext(strconv.Itoa(int(cred.Pid)))
-	ours, err2 := processContext("self")
-	if err1 != nil || err2 != nil || !bytes.Equal(theirs, ours) {
+	theirs, err := processContext(strconv.Itoa(int(cred.Pid)))
+	if err != nil || !bytes.Equal(theirs, ourContext) {
 		return 0, errors.New("a claim from another context")
 	}
 	hdr := make([]byte, 8)
