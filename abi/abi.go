@@ -92,12 +92,16 @@ const (
 	FlagPreload             // a warm VM: load and prefault the app (at AppAddr) before asking for the run
 )
 
+// ExitSignaled+N, written to PortExit (and passed to exit_group by tier 1), says the app
+// died of signal N. Linux keeps the low 8 bits of an exit status, so no exit says it.
+const ExitSignaled = 0x100
+
 // Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of
 // microseconds on kvm-pvm, so none is used per write or per line.
 const (
 	PortSerial       = 0x3f8 // 16550 data register: early boot and crash text
 	PortConsoleFlush = 0x500 // drain the console ring (BootInfo.ConsoleHead/Tail)
-	PortExit         = 0x501 // 32-bit value: the guest's exit status
+	PortExit         = 0x501 // 32-bit value: the guest's exit status, or ExitSignaled+N
 	PortCrash        = 0x502 // tier 0 filled BootInfo.Crash; the value is a CrashKind
 	PortIdle         = 0x503 // nothing runnable and no timer armed: the guest can never wake
 	PortRelease      = 0x504 // return guest-physical pages to the host (BootInfo.Release*)

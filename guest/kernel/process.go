@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/pithvm/pith/abi"
 )
 
 // Process is the app: its tasks and what Linux keeps per process.
@@ -48,14 +50,29 @@ func (p *Process) task(tid int32) *Task {
 	return p.tasks[tid]
 }
 
-// exit ends the app and the guest with status code.
+// exit ends the app and the guest with status code (its low 8 bits, as Linux keeps).
 func (p *Process) exit(code int) {
+	code &= 0xff
 	if p.vfork != nil {
-		p.vforkExit(code)
+		p.vforkExit(uint32(code) << 8)
 		return
 	}
 	p.syncShared(0, ^uint64(0), false)
 	os.Exit(code)
+}
+
+// killedBy ends the app and the guest as death by signal sig does. The monitor is told
+// the signal (abi.ExitSignaled), not only the 128+sig pith exits with, so that a program
+// that started this one sees a death by signal, not an exit.
+func (p *Process) killedBy(sig int) {
+	if p.vfork != nil {
+		p.vforkExit(uint32(sig))
+		return
+	}
+	p.syncShared(0, ^uint64(0), false)
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, uintptr(abi.ExitSignaled+sig), 0, 0)
+	}
 }
 
 // kick makes task t leave app code (or a call blocked for it) to look at its signals.

@@ -198,10 +198,10 @@ func (t *Task) deliverSignals() {
 }
 
 // enterHandler builds the signal frame and points the app thread at the handler; a
-// signal with the default action ends the process with 128+sig, as a shell reports it.
+// signal with the default action ends the process, as death by that signal.
 func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) {
 	if act.handler == sigDFL {
-		t.proc.exit(128 + int(sig))
+		t.proc.killedBy(int(sig))
 	}
 	r := &t.ctx.Regs
 	sp := r.RSP - redZone
@@ -212,7 +212,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	fpstate := (sp - xsaveSize) &^ 63
 	frame := ((fpstate - frameSize) &^ 15) - 8
 	if !appRange(frame, sp-frame) {
-		t.proc.exit(128 + sigSEGV)
+		t.proc.killedBy(sigSEGV)
 	}
 	f := appBytes(frame, frameSize)
 	clear(f)
@@ -270,7 +270,7 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 	r := &t.ctx.Regs
 	uc := r.RSP - 8 + frameUcontext
 	if !appRange(uc, frameSize) {
-		t.proc.exit(128 + sigSEGV)
+		t.proc.killedBy(sigSEGV)
 	}
 	le := binary.LittleEndian
 	mc := appBytes(uc+ucMcontext, 256)

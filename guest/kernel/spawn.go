@@ -99,9 +99,10 @@ func (p *Process) childEnded(pid int32, status uint32) {
 	p.mu.Unlock()
 }
 
-// vforkExit ends a vfork child that did not get as far as running a program.
-func (p *Process) vforkExit(code int) {
-	p.endVfork(func() { p.vfork.parent.childEnded(p.vfork.pid, uint32(code&0xff)<<8) })
+// vforkExit ends a vfork child that did not get as far as running a program, with a
+// Linux wait status.
+func (p *Process) vforkExit(status uint32) {
+	p.endVfork(func() { p.vfork.parent.childEnded(p.vfork.pid, status) })
 }
 
 // endVfork ends a vfork child, at execve or exit, once: its tasks stop, its descriptors

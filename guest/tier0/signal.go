@@ -256,10 +256,10 @@ func deliverSignal() {
 	act := &sigactions[(sig-1)&(maxSignals-1)]
 	if act.handler == sigDFL {
 		// The default action of every signal that reaches here is to end the process.
-		exitGuest(128 + uint32(sig))
+		exitGuest(abi.ExitSignaled + uint32(sig))
 	}
 	if !setupFrame(t, sig, act, code, faultAddr) {
-		exitGuest(128 + sigSEGV) // no room for the frame: Linux kills with SIGSEGV too
+		exitGuest(abi.ExitSignaled + sigSEGV) // no room for the frame: Linux kills with SIGSEGV too
 	}
 	if act.flags&saNodefer == 0 {
 		t.sigmask |= sigbit(sig)
@@ -357,7 +357,7 @@ func sysRtSigreturn() int64 {
 	r := &t.regs
 	uc := uintptr(r.RSP) - 8 + frameUcontext
 	if !mapped(uc, frameSize) {
-		exitGuest(128 + sigSEGV)
+		exitGuest(abi.ExitSignaled + sigSEGV)
 	}
 	mc := uc + ucMcontext
 	flags := r.RFLAGS

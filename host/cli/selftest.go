@@ -3,8 +3,12 @@ package cli
 import (
 	"fmt"
 	"os"
+	"syscall"
+	"time"
+	"unsafe"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/host/monitor"
 )
@@ -84,8 +88,24 @@ func runGuest(cfg monitor.Config, timing bool) error {
 			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts,
 			st.FramesPeak*4096>>20, st.CPUsOnline, st.IPIsSent, st.Wakeups)
 	}
+	if res.Signal != 0 && cfg.Root != "" {
+		dieOf(syscall.Signal(res.Signal))
+	}
 	if res.ExitCode != 0 {
 		return statusError(res.ExitCode)
 	}
 	return nil
+}
+
+// dieOf ends pith by signal sig, as its app died, and without a core dump. A program
+// started inside a guest runs as a pith of its own; this is how the guest that waits
+// for it learns of a death by signal, where an exit with 128+sig would be an exit.
+func dieOf(sig syscall.Signal) {
+	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	var dfl [4]uint64 // struct sigaction: handler SIG_DFL, no flags, no restorer, no mask
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+	set := uint64(1) << (sig - 1)
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
+	time.Sleep(100 * time.Millisecond) // a signal whose default is not to end (it never is here)
 }

@@ -78,7 +78,8 @@ type Config struct {
 
 // Result is how a guest ended.
 type Result struct {
-	ExitCode int
+	ExitCode int // 128+N for a death by signal N, as a shell reports it
+	Signal   int // N, for an app that died of signal N
 	Exits    uint64
 	Stats    abi.Stats
 	PVM      bool
@@ -774,6 +775,9 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 	case abi.PortExit:
 		m.drain()
 		m.res.ExitCode = int(val)
+		if sig := val - abi.ExitSignaled; val >= abi.ExitSignaled && sig < 65 {
+			m.res.ExitCode, m.res.Signal = 128+int(sig), int(sig)
+		}
 		return true, nil
 	case abi.PortCrash:
 		m.drain()

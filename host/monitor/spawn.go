@@ -224,14 +224,12 @@ func runnable(f *os.File) bool {
 }
 
 // waitStatus turns how a pith run ended into the Linux wait status its guest program
-// would have had: pith exits 128+N when the program died of signal N.
+// would have had: a started program's pith dies of the signal its program died of
+// (host/cli dieOf), and otherwise exits with its program's status.
 func waitStatus(ps *os.ProcessState) int64 {
 	ws, _ := ps.Sys().(syscall.WaitStatus)
-	switch {
-	case ws.Signaled():
+	if ws.Signaled() {
 		return int64(ws.Signal())
-	case ws.ExitStatus() > 128 && ws.ExitStatus() < 128+32:
-		return int64(ws.ExitStatus() - 128)
 	}
 	return int64(ws.ExitStatus()&0xff) << 8
 }

@@ -235,6 +235,7 @@ func main() {
 		out, err = c.CombinedOutput()
 		fmt.Printf("env %q %v\n", out, err)
 		fmt.Println("exit:", exec.Command(self, "exit", "7").Run())
+		fmt.Println("exit 130 (not a signal):", exec.Command(self, "exit", "130").Run())
 		fmt.Println("signal:", exec.Command(self, "killself").Run())
 		_, err = exec.Command("/nonexistent/program").Output()
 		fmt.Println("missing:", err)
