@@ -39,7 +39,11 @@ func Main(args []string) int {
 	}
 	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand(), newWarmServeCommand())
 	root.SetArgs(args)
-	err := root.Execute()
+	return exitStatus(root.Execute())
+}
+
+// exitStatus is pith's exit status for how a command ended; an error is printed.
+func exitStatus(err error) int {
 	var st statusError
 	switch {
 	case err == nil:

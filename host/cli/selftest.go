@@ -77,7 +77,7 @@ func runSelftest(o *selftestOptions) error {
 
 // runGuest runs a guest and turns its exit status into pith's.
 func runGuest(cfg monitor.Config, timing bool) error {
-	res, err := runMonitor(cfg)
+	res, err := monitor.Run(cfg)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,12 +51,43 @@ func warmEnabled() bool { return os.Getenv("PITH_WARM") == "1" }
 // maxWarm bounds the idle warm servers of a user: a run starts none past it.
 const maxWarm = 8
 
-// warmRequest is what a run sends the warm server it claimed.
+// warmRequest is what a run sends the warm server it claimed: the run as this pith
+// parsed it (so nothing is read twice: an --env-file that was a pipe, relative paths),
+// and pith's own environment, directory and umask, for the programs the app starts.
+// Strings travel as bytes: arguments and names need not be UTF-8.
 type warmRequest struct {
-	Args  []string // pith's command line after the program name
-	Env   []string
-	Dir   string
-	Umask int
+	App       []byte
+	Args      [][]byte // tier 1's argv, the app's from AppArgsAt
+	AppArgsAt int
+	Env       [][]byte // the app's environment
+	Mounts    []warmMount
+	Workdir   []byte
+	Trace     bool
+	Deadline  time.Duration
+	ProcEnv   [][]byte
+	Dir       []byte
+	Umask     int
+}
+
+type warmMount struct {
+	Host, Guest []byte
+	Writable    bool
+}
+
+func toBytes(ss []string) [][]byte {
+	b := make([][]byte, len(ss))
+	for i, s := range ss {
+		b[i] = []byte(s)
+	}
+	return b
+}
+
+func fromBytes(bs [][]byte) []string {
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = string(b)
+	}
+	return s
 }
 
 // What the server sends: warmRunning once it has taken the run (before that, the
@@ -75,6 +107,10 @@ func warmDir() (string, error) {
 	}
 	user := filepath.Join(base, fmt.Sprintf("pith-%d", os.Getuid()))
 	dir := filepath.Join(user, "warm")
+	// A socket's path holds at most 107 bytes, and a claimed one's name takes up to 46.
+	if len(dir) > 60 {
+		return "", fmt.Errorf("%s is too long a path for the sockets of warm starts", dir)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -102,9 +138,21 @@ func processContext(pid string) ([]byte, error) {
 		}
 		fmt.Fprintf(&b, "%s\n", link)
 	}
-	for _, f := range []string{"cgroup", "attr/current"} {
+	root, err := os.Readlink("/proc/" + pid + "/root")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(&b, "root %s\n", root)
+	for _, f := range []string{"cgroup", "attr/current", "oom_score_adj"} {
 		data, _ := os.ReadFile("/proc/" + pid + "/" + f)
 		fmt.Fprintf(&b, "%s\n", data)
+	}
+	if n, err := strconv.Atoi(pid); err == nil || pid == "self" {
+		if pid == "self" {
+			n = 0
+		}
+		prio, _, _ := unix.Syscall(unix.SYS_IOPRIO_GET, 1 /* IOPRIO_WHO_PROCESS */, uintptr(n), 0)
+		fmt.Fprintf(&b, "ioprio %d\n", prio)
 	}
 	// Credentials, groups, limits and the scheduling knobs a child inherits.
 	status, err := os.ReadFile("/proc/" + pid + "/status")
@@ -112,7 +160,8 @@ func processContext(pid string) ([]byte, error) {
 		return nil, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		for _, k := range []string{"Uid:", "Gid:", "Groups:", "NoNewPrivs:", "Seccomp:", "Cpus_allowed:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"} {
+		for _, k := range []string{"Uid:", "Gid:", "Groups:", "NoNewPrivs:", "Seccomp:", "Seccomp_filters:", "Cpus_allowed:",
+			"CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"} {
 			if strings.HasPrefix(line, k) {
 				fmt.Fprintf(&b, "%s\n", line)
 			}
@@ -127,8 +176,9 @@ func processContext(pid string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 17 {
-		fmt.Fprintf(&b, "nice %s\n", f[16]) // field 19 of stat
+	if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 38 {
+		// Fields 19 (nice), 40 and 41 (real-time priority, scheduling policy) of stat.
+		fmt.Fprintf(&b, "nice %s rt %s policy %s\n", f[16], f[37], f[38])
 	}
 	return b.Bytes(), nil
 }
@@ -153,11 +203,10 @@ func warmKey(cfg monitor.Config) (string, error) {
 		fmt.Fprintf(h, "%s\x00%d %d %d %d\x00", abs, st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
 	}
 	fmt.Fprintf(h, "%d %d %d\x00", cfg.Memory, cfg.CPUs, cfg.Mode)
-	ctx, err := processContext("self")
-	if err != nil {
+	if ourContext, err = processContext("self"); err != nil {
 		return "", err
 	}
-	h.Write(ctx)
+	h.Write(ourContext)
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
@@ -168,7 +217,16 @@ func startWarm(cfg monitor.Config) {
 	if err != nil {
 		return
 	}
-	if socks, _ := filepath.Glob(filepath.Join(dir, "*.sock")); len(socks) >= maxWarm {
+	live := 0
+	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	for _, sock := range socks {
+		if pid := socketPID(sock); pid > 0 && unix.Kill(pid, 0) == nil {
+			live++
+		} else {
+			os.Remove(sock) // its server was killed
+		}
+	}
+	if live >= maxWarm {
 		return
 	}
 	self, err := os.Executable()
@@ -192,18 +250,31 @@ func startWarm(cfg monitor.Config) {
 			env = append(env, k+"="+v)
 		}
 	}
-	syscall.ForkExec(self, args, &syscall.ProcAttr{
+	p, err := os.StartProcess(self, args, &os.ProcAttr{
 		Dir:   "/",
 		Env:   env,
-		Files: []uintptr{null.Fd(), null.Fd(), null.Fd()},
+		Files: []*os.File{null, null, null},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
+	if err == nil {
+		go p.Wait() // reaped here if it ends while this pith still runs
+	}
+}
+
+// socketPID reads a server's process ID from its socket's name (KEY.PID.sock).
+func socketPID(sock string) int {
+	parts := strings.Split(filepath.Base(sock), ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(parts[1])
+	return pid
 }
 
 // warmable reports whether this run may go to a warm VM. Programs started inside a
 // guest name files by /proc/self/fd paths only their own process can open.
 func warmable(o *runOptions) bool {
-	if !warmEnabled() || warmVM != nil || o.timing || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" {
+	if !warmEnabled() || o.timing || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" {
 		return false
 	}
 	for fd := 0; fd < 3; fd++ {
@@ -234,7 +305,7 @@ func runWarm(cfg monitor.Config) (status int, ok bool) {
 		if os.Rename(sock, claimed) != nil {
 			continue // another run took it
 		}
-		if status, ok := runClaimed(claimed); ok {
+		if status, ok := runClaimed(claimed, cfg); ok {
 			return status, true
 		}
 	}
@@ -243,7 +314,7 @@ func runWarm(cfg monitor.Config) (status int, ok bool) {
 }
 
 // runClaimed hands this run to the server listening on sock.
-func runClaimed(sock string) (int, bool) {
+func runClaimed(sock string, cfg monitor.Config) (int, bool) {
 	defer os.Remove(sock)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -258,13 +329,30 @@ func runClaimed(sock string) (int, bool) {
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return 0, false
 	}
+	if theirs, err := processContext(strconv.Itoa(int(cred.Pid))); err != nil || !bytes.Equal(theirs, ourContext) {
+		return 0, false // not a server of this context: it gets nothing of this run
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, false
 	}
 	umask := unix.Umask(0)
 	unix.Umask(umask)
-	req, err := json.Marshal(warmRequest{Args: os.Args[1:], Env: os.Environ(), Dir: dir, Umask: umask})
+	app, err := filepath.Abs(cfg.App)
+	if err != nil {
+		return 0, false
+	}
+	r := warmRequest{App: []byte(app), Args: toBytes(cfg.Args), AppArgsAt: cfg.AppArgsAt, Env: toBytes(cfg.Env),
+		Workdir: []byte(cfg.Workdir), Trace: cfg.Trace, Deadline: cfg.Deadline, ProcEnv: toBytes(os.Environ()),
+		Dir: []byte(dir), Umask: umask}
+	for _, m := range cfg.Mounts {
+		host, err := filepath.Abs(m.Host)
+		if err != nil {
+			return 0, false
+		}
+		r.Mounts = append(r.Mounts, warmMount{Host: []byte(host), Guest: []byte(m.Guest), Writable: m.Writable})
+	}
+	req, err := json.Marshal(r)
 	if err != nil {
 		return 0, false
 	}
@@ -301,36 +389,26 @@ func runClaimed(sock string) (int, bool) {
 	}
 	status := int(int32(binary.LittleEndian.Uint32(st[:])))
 	if status == -int(unix.SIGPIPE) {
-		// The server met a closed stdout, which kills pith: die the same way.
-		os.Stdout.Write([]byte{'\n'})
-		return 128 + int(unix.SIGPIPE), true
+		diePipe()
 	}
 	return status, true
 }
 
-// The warm VM a warm-serve process runs its one command in, the signals it caught, and
-// the context a claimant must share.
-var (
-	warmVM      *monitor.Prepared
-	warmSignals chan os.Signal
-	warmConfig  monitor.Config
-	ourContext  []byte
-)
-
-// runMonitor runs cfg in the warm VM if this process has one for it, else boots.
-func runMonitor(cfg monitor.Config) (*monitor.Result, error) {
-	if vm := warmVM; vm != nil {
-		warmVM = nil
-		if !cfg.Timing && sameFile(cfg.App, warmConfig.App) && sameFile(cfg.Kernel, warmConfig.Kernel) &&
-			cfg.Memory == warmConfig.Memory && cfg.CPUs == warmConfig.CPUs && cfg.Mode == warmConfig.Mode {
-			defer vm.Close()
-			cfg.Signals = warmSignals
-			return vm.Run(cfg)
-		}
-		vm.Close()
+// diePipe ends pith by SIGPIPE, as a write to a closed stdout does: it writes to a pipe
+// with no reader put in place of its stdout.
+func diePipe() {
+	var p [2]int
+	if unix.Pipe2(p[:], unix.O_CLOEXEC) == nil {
+		unix.Close(p[0])
+		unix.Dup3(p[1], 1, 0)
+		os.Stdout.Write([]byte{0})
 	}
-	return monitor.Run(cfg)
+	os.Exit(128 + int(unix.SIGPIPE))
 }
+
+// The context a warm server's claimant must share, and a client's server: this
+// process's own.
+var ourContext []byte
 
 func sameFile(a, b string) bool {
 	fa, errA := os.Stat(a)
@@ -383,17 +461,14 @@ func warmServe(f *machineFlags, app string) error {
 	}
 	// Caught from the start: before a claim they end the server, after it they are
 	// the app's.
-	warmSignals = make(chan os.Signal, 8)
-	signal.Notify(warmSignals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	dir, err := warmDir()
 	if err != nil {
 		return err
 	}
 	key, err := warmKey(cfg)
 	if err != nil {
-		return err
-	}
-	if ourContext, err = processContext("self"); err != nil {
 		return err
 	}
 	sock := filepath.Join(dir, fmt.Sprintf("%s.%d.sock", key, os.Getpid()))
@@ -434,12 +509,34 @@ func warmServe(f *machineFlags, app string) error {
 			return
 		}
 	}()
+	// A server no run can reach any more ends: its socket taken by a run that died
+	// before connecting, or its program replaced or deleted.
+	appID := fileID(cfg.App)
+	reachable := func() bool {
+		if _, err := os.Lstat(sock); err == nil {
+			return fileID(cfg.App) == appID
+		}
+		claimed, _ := filepath.Glob(sock + ".claimed-*")
+		return len(claimed) > 0
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	idleEnd := time.After(idle)
 	fd := -1
-	select {
-	case fd = <-accepted:
-	case <-warmSignals:
-	case <-vm.Ended():
-	case <-time.After(idle):
+wait:
+	for {
+		select {
+		case fd = <-accepted:
+			break wait
+		case <-sigs:
+		case <-vm.Ended():
+		case <-idleEnd:
+		case <-tick.C:
+			if reachable() {
+				continue
+			}
+		}
+		break
 	}
 	unix.Shutdown(lfd, unix.SHUT_RDWR) // wakes the accept
 	unix.Close(lfd)
@@ -452,7 +549,7 @@ func warmServe(f *machineFlags, app string) error {
 		vm.Close()
 		return nil // the client boots its own VM: it saw no warmRunning
 	}
-	status, err := serveClaim(conn, vm, cfg)
+	status, err := serveClaim(conn, vm, cfg, sigs)
 	if err != nil {
 		vm.Close()
 		return nil
@@ -494,6 +591,16 @@ func closeInherited() {
 	}
 }
 
+// fileID identifies a file's content as the kernel sees it, to notice a replaced program.
+func fileID(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("%d %d %d %d", st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
+}
+
 func abs(x int64) int64 {
 	if x < 0 {
 		return -x
@@ -504,7 +611,7 @@ func abs(x int64) int64 {
 // serveClaim checks the claimant, takes its request and standard streams, and runs its
 // command line. The status is minus SIGPIPE if writing its stdout or stderr met a
 // closed pipe, which would have killed a pith of its own.
-func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config) (int, error) {
+func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-chan os.Signal) (int, error) {
 	fd := int(conn.Fd())
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil || int(cred.Uid) != os.Getuid() {
@@ -545,8 +652,18 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config) (int, e
 		return 0, err
 	}
 	var req warmRequest
-	if err := json.Unmarshal(body, &req); err != nil || len(req.Args) == 0 || req.Args[0] != "run" {
+	if err := json.Unmarshal(body, &req); err != nil || req.AppArgsAt < 0 || req.AppArgsAt > len(req.Args) {
 		return 0, errors.New("bad claim")
+	}
+	run := cfg
+	run.App, run.Args, run.AppArgsAt, run.Env = string(req.App), fromBytes(req.Args), req.AppArgsAt, fromBytes(req.Env)
+	run.Workdir, run.Trace, run.Deadline, run.Interactive = string(req.Workdir), req.Trace, req.Deadline, true
+	run.AwaitApp, run.Started = false, time.Now()
+	for _, m := range req.Mounts {
+		run.Mounts = append(run.Mounts, monitor.Mount{Host: string(m.Host), Guest: string(m.Guest), Writable: m.Writable})
+	}
+	if !sameFile(run.App, cfg.App) {
+		return 0, errors.New("another program") // replaced since the client looked
 	}
 	// Become the claimant: its streams (os.Stdin, os.Stdout and os.Stderr now name
 	// them), directory, environment and umask.
@@ -555,26 +672,29 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config) (int, e
 			return 0, err
 		}
 	}
-	if err := os.Chdir(req.Dir); err != nil {
+	if err := os.Chdir(string(req.Dir)); err != nil {
 		return 0, err
 	}
 	os.Clearenv()
-	for _, e := range req.Env {
+	for _, e := range fromBytes(req.ProcEnv) {
 		if k, v, ok := strings.Cut(e, "="); ok {
 			os.Setenv(k, v)
 		}
 	}
 	unix.Umask(req.Umask)
-	// A write to a closed stdout or stderr kills pith with SIGPIPE; here it ends the run,
-	// and the claimant dies of it.
-	pipes := make(chan os.Signal, 1)
-	signal.Notify(pipes, unix.SIGPIPE)
-	brokenPipe := make(chan struct{})
-	go func() {
-		<-pipes
-		close(brokenPipe)
-		vm.Kill(128 + int(unix.SIGPIPE))
-	}()
+	// A write to a closed stdout or stderr kills pith with SIGPIPE. Here the monitor's
+	// writes see EPIPE (SIGPIPE is caught: the process must live to report), end the
+	// run, and the claimant dies of SIGPIPE instead.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	var broken atomic.Bool
+	onEPIPE := func() {
+		if !broken.Swap(true) {
+			vm.Kill(128 + int(unix.SIGPIPE))
+		}
+	}
+	run.Stdout = &pipeWriter{f: os.Stdout, broken: &broken, onEPIPE: onEPIPE}
+	run.Stderr = &pipeWriter{f: os.Stderr, broken: &broken, onEPIPE: onEPIPE}
+	run.Signals = sigs
 	if _, err := conn.Write([]byte{warmRunning}); err != nil {
 		return 0, err
 	}
@@ -584,12 +704,33 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config) (int, e
 		conn.Read(b[:])
 		vm.Kill(128 + int(unix.SIGKILL))
 	}()
-	warmVM, warmConfig = vm, cfg
-	status := Main(req.Args)
-	select {
-	case <-brokenPipe:
+	res, err := vm.Run(run)
+	vm.Close()
+	switch {
+	case broken.Load():
 		return -int(unix.SIGPIPE), nil
+	case err != nil:
+		return exitStatus(err), nil
 	default:
-		return status, nil
+		return res.ExitCode, nil
 	}
+}
+
+// pipeWriter is a warm run's stdout or stderr: a write that finds the reader gone ends
+// the run, and nothing more is written to either, as when SIGPIPE kills pith.
+type pipeWriter struct {
+	f       *os.File
+	broken  *atomic.Bool
+	onEPIPE func()
+}
+
+func (w *pipeWriter) Write(p []byte) (int, error) {
+	if w.broken.Load() {
+		return len(p), nil
+	}
+	n, err := w.f.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		w.onEPIPE()
+	}
+	return n, err
 }

@@ -17,7 +17,10 @@ import (
 // warmEnv turns warm starts on with a private socket directory, and stops the servers
 // left at the end.
 func warmEnv(t *testing.T) (env []string, dir string) {
-	base := t.TempDir()
+	base, err := os.MkdirTemp("", "pw") // short: socket paths hold 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir = filepath.Join(base, "pith-"+strconv.Itoa(os.Getuid()), "warm")
 	t.Cleanup(func() {
 		// A successor may still be starting: stop servers until none has shown up for
@@ -32,6 +35,7 @@ func warmEnv(t *testing.T) (env []string, dir string) {
 				}
 			}
 		}
+		os.RemoveAll(base)
 	})
 	return []string{"PITH_WARM=1", "XDG_RUNTIME_DIR=" + base, "PITH_WARM_IDLE=60s"}, dir
 }
@@ -105,6 +109,7 @@ func TestWarmRunBehavesLikeNative(t *testing.T) {
 		{"stdin", nil, "hi there\nsecond line\n", []string{"cat"}},
 		{"files in the project", nil, "", []string{"read", filepath.Join(testenv.Root(), "go.mod")}},
 		{"other programs through os/exec", nil, "", []string{"spawn"}},
+		{"arguments that are not UTF-8", nil, "", []string{"args", "\xff\xfe", "caf\xe9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
@@ -223,6 +228,32 @@ func TestWarmRunEdges(t *testing.T) {
 	out, err := c.Output()
 	if err != nil || len(out) != 20<<20 {
 		t.Errorf("cat of 20 MiB: %d bytes, %v", len(out), err)
+	}
+
+	// --env-file read from a pipe: by this pith, once.
+	waitServer(t, dir)
+	c = exec.Command(pith, "run", "--env-file", "/dev/stdin", probe, "env", "FROM_PIPE")
+	c.Env = append(append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=60s"), env...)
+	c.Stdin = strings.NewReader("FROM_PIPE=piped\n")
+	if out, err := c.Output(); err != nil || string(out) != "piped\n" {
+		t.Errorf("--env-file /dev/stdin: %q, %v; want \"piped\\n\"", out, err)
+	}
+
+	// A closed stderr: pith dies of SIGPIPE, and what went to stdout before is all there.
+	waitServer(t, dir)
+	stdoutFile := filepath.Join(t.TempDir(), "out")
+	f, _ := os.Create(stdoutFile)
+	c = command("stderr")
+	c.Stdout = f
+	er, ew, _ := os.Pipe()
+	er.Close()
+	c.Stderr = ew
+	c.Run()
+	ew.Close()
+	f.Close()
+	got, _ := os.ReadFile(stdoutFile)
+	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGPIPE || string(got) != "to stdout\n" {
+		t.Errorf("pith run with its stderr closed: %v, stdout %q; want killed by SIGPIPE and \"to stdout\\n\"", c.ProcessState, got)
 	}
 
 	// A reader that goes away: pith dies of SIGPIPE, as it does booting its own VM.
