@@ -16,6 +16,8 @@ kernel:
 
 demo: all
 	$(BIN)/pith selftest
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/hello ./bench/hello
+	$(BIN)/pith run $(BIN)/hello
 
 test:
 	bash tools/test.sh
