@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -217,16 +218,18 @@ func startWarm(cfg monitor.Config) {
 	if err != nil {
 		return
 	}
-	live := 0
-	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
-	for _, sock := range socks {
-		if pid := socketPID(sock); pid > 0 && unix.Kill(pid, 0) == nil {
-			live++
-		} else {
-			os.Remove(sock) // its server was killed
-		}
+	// Count and start under the directory's lock, so that runs starting servers at once
+	// keep to the cap. A server is alive while its lock file is locked: it holds the
+	// lock (taken here, inherited) for its life, in whatever PID namespace it runs.
+	d, err := os.Open(dir)
+	if err != nil {
+		return
 	}
-	if live >= maxWarm {
+	defer d.Close()
+	if unix.Flock(int(d.Fd()), unix.LOCK_EX) != nil {
+		return
+	}
+	if liveServers(dir) >= maxWarm {
 		return
 	}
 	self, err := os.Executable()
@@ -236,11 +239,17 @@ func startWarm(cfg monitor.Config) {
 	kernel, err1 := filepath.Abs(cfg.Kernel)
 	app, err2 := filepath.Abs(cfg.App)
 	null, err3 := os.Open(os.DevNull)
-	if err1 != nil || err2 != nil || err3 != nil {
+	lock, err4 := os.CreateTemp(dir, "server.*.lock")
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return
 	}
 	defer null.Close()
-	args := []string{"pith", "warm-serve", "-m", strconv.FormatUint(cfg.Memory, 10), "--cpus", strconv.Itoa(cfg.CPUs), "--app", app}
+	defer lock.Close()
+	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return
+	}
+	args := []string{"pith", "warm-serve", "-m", strconv.FormatUint(cfg.Memory, 10), "--cpus", strconv.Itoa(cfg.CPUs),
+		"--app", app, "--lock", lock.Name()}
 	if cfg.Mode == monitor.ModeStandard {
 		args = append(args, "--x86-standard")
 	}
@@ -253,12 +262,39 @@ func startWarm(cfg monitor.Config) {
 	p, err := os.StartProcess(self, args, &os.ProcAttr{
 		Dir:   "/",
 		Env:   env,
-		Files: []*os.File{null, null, null},
+		Files: []*os.File{null, null, null, lock}, // the lock is its fd 3
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
-	if err == nil {
-		go p.Wait() // reaped here if it ends while this pith still runs
+	if err != nil {
+		os.Remove(lock.Name())
+		return
 	}
+	go p.Wait() // reaped here if it ends while this pith still runs
+}
+
+// liveServers counts the servers whose lock is held, and removes what dead ones left.
+func liveServers(dir string) int {
+	live := 0
+	locks, _ := filepath.Glob(filepath.Join(dir, "*.lock"))
+	for _, l := range locks {
+		if locked(l) {
+			live++
+		} else {
+			os.Remove(l)
+			os.Remove(strings.TrimSuffix(l, ".lock") + ".sock")
+		}
+	}
+	return live
+}
+
+// locked reports whether a server holds the lock file l: it is alive.
+func locked(l string) bool {
+	f, err := os.Open(l)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK
 }
 
 // socketPID reads a server's process ID from its socket's name (KEY.PID.sock).
@@ -301,6 +337,16 @@ func runWarm(cfg monitor.Config) (status int, ok bool) {
 	}
 	socks, _ := filepath.Glob(filepath.Join(dir, key+".*.sock"))
 	for _, sock := range socks {
+		if lock := strings.TrimSuffix(sock, ".sock") + ".lock"; !locked(lock) {
+			os.Remove(sock) // its server died
+			os.Remove(lock)
+			continue
+		}
+		// Only a server of this context is claimed (checked again once connected: the
+		// name's pid is only a hint, in another PID namespace it is someone else).
+		if ctx, err := processContext(strconv.Itoa(socketPID(sock))); err != nil || !bytes.Equal(ctx, ourContext) {
+			continue
+		}
 		claimed := fmt.Sprintf("%s.claimed-%d", sock, os.Getpid())
 		if os.Rename(sock, claimed) != nil {
 			continue // another run took it
@@ -356,32 +402,64 @@ func runClaimed(sock string, cfg monitor.Config) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
+	// Proof for the server that this run may see it: its mount namespace, which a
+	// process confined away from it (Landlock, another user namespace) cannot open.
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", cred.Pid))
+	if err != nil {
+		return 0, false
+	}
+	defer ns.Close()
 	msg := binary.LittleEndian.AppendUint64(nil, uint64(len(req)))
-	if err := unix.Sendmsg(fd, msg, unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+	if err := unix.Sendmsg(fd, msg, unix.UnixRights(0, 1, 2, int(ns.Fd())), nil, 0); err != nil {
 		return 0, false
 	}
 	if _, err := conn.Write(req); err != nil {
 		return 0, false
 	}
 	// Signals for the app go to the server, which forwards them into the guest. Asking
-	// for them starts a thread (~0.1-0.4 ms), while the server takes the run.
+	// for them starts a thread (~0.1-0.4 ms), while the server takes the run. Until it
+	// has, they are held: if it does not, this pith gets them back.
 	sigs := make(chan os.Signal, 8)
 	notified := make(chan struct{})
+	var mu sync.Mutex
+	var held []os.Signal
+	forwarding := false
 	go func() {
 		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 		close(notified)
 		for s := range sigs {
-			unix.Kill(int(cred.Pid), s.(syscall.Signal))
+			mu.Lock()
+			if forwarding {
+				unix.Kill(int(cred.Pid), s.(syscall.Signal))
+			} else {
+				held = append(held, s)
+			}
+			mu.Unlock()
 		}
 	}()
+	taken := false
 	defer func() {
 		<-notified
 		signal.Stop(sigs)
+		mu.Lock()
+		defer mu.Unlock()
+		if !taken {
+			for _, s := range held {
+				unix.Kill(os.Getpid(), s.(syscall.Signal))
+			}
+		}
 	}()
 	var b [1]byte
 	if _, err := io.ReadFull(conn, b[:]); err != nil || b[0] != warmRunning {
 		return 0, false // it ended before taking the run
 	}
+	taken = true
+	mu.Lock()
+	forwarding = true
+	for _, s := range held {
+		unix.Kill(int(cred.Pid), s.(syscall.Signal))
+	}
+	mu.Unlock()
 	var st [4]byte
 	if _, err := io.ReadFull(conn, st[:]); err != nil {
 		fmt.Fprintf(os.Stderr, "pith: the warm VM's monitor (pid %d) ended without an exit status\n", cred.Pid)
@@ -418,16 +496,17 @@ func sameFile(a, b string) bool {
 
 func newWarmServeCommand() *cobra.Command {
 	var f machineFlags
-	var app string
+	var app, lock string
 	c := &cobra.Command{
 		Use:    "warm-serve --app PROGRAM",
 		Short:  "Boot a VM for PROGRAM and keep it for the next pith run of it (PITH_WARM=1)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
-		RunE:   func(*cobra.Command, []string) error { return warmServe(&f, app) },
+		RunE:   func(*cobra.Command, []string) error { return warmServe(&f, app, lock) },
 	}
 	f.register(c)
 	c.Flags().StringVar(&app, "app", "", "the program the VM is for")
+	c.Flags().StringVar(&lock, "lock", "", "the lock file, locked on descriptor 3, that says this server lives")
 	return c
 }
 
@@ -442,9 +521,14 @@ func clockOffsets() (real, boot int64) {
 }
 
 // warmServe is a warm server's life: boot, wait to be claimed, run the claimant's command.
-func warmServe(f *machineFlags, app string) error {
-	closeInherited()
+func warmServe(f *machineFlags, app, lock string) error {
+	closeInherited(3)
 	os.Chdir("/")
+	defer func() {
+		if lock != "" {
+			os.Remove(lock)
+		}
+	}()
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -472,6 +556,15 @@ func warmServe(f *machineFlags, app string) error {
 		return err
 	}
 	sock := filepath.Join(dir, fmt.Sprintf("%s.%d.sock", key, os.Getpid()))
+	// The lock this server holds for its life gets the socket's name, so a run can tell
+	// a dead server's socket from a live one's, whatever PID namespace each is in.
+	if lock != "" {
+		named := strings.TrimSuffix(sock, ".sock") + ".lock"
+		if err := os.Rename(lock, named); err != nil {
+			return err
+		}
+		lock = named
+	}
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -481,6 +574,9 @@ func warmServe(f *machineFlags, app string) error {
 	}
 	removeSockets := func() {
 		os.Remove(sock)
+		if lock != "" {
+			os.Remove(lock)
+		}
 		claimed, _ := filepath.Glob(sock + ".claimed-*") // a claimant killed before it removed it
 		for _, c := range claimed {
 			os.Remove(c)
@@ -510,14 +606,24 @@ func warmServe(f *machineFlags, app string) error {
 		}
 	}()
 	// A server no run can reach any more ends: its socket taken by a run that died
-	// before connecting, or its program replaced or deleted.
-	appID := fileID(cfg.App)
+	// before connecting, or its program, kernel or pith replaced or deleted.
+	self, _ := os.Executable()
+	ids := func() string { return fileID(cfg.App) + "|" + fileID(cfg.Kernel) + "|" + fileID(self) }
+	id := ids()
 	reachable := func() bool {
 		if _, err := os.Lstat(sock); err == nil {
-			return fileID(cfg.App) == appID
+			return ids() == id
 		}
+		// Claimed: a run connects within milliseconds of renaming the socket; one that
+		// has not in seconds died in between.
 		claimed, _ := filepath.Glob(sock + ".claimed-*")
-		return len(claimed) > 0
+		for _, c := range claimed {
+			var st unix.Stat_t
+			if unix.Lstat(c, &st) == nil && time.Since(time.Unix(st.Ctim.Unix())) < 5*time.Second {
+				return true
+			}
+		}
+		return false
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -571,18 +677,18 @@ wait:
 	return nil
 }
 
-// closeInherited closes the descriptors this process was started with beyond 0-2 (a
-// lock, a jobserver pipe its starter leaked), which a server would otherwise hold for
-// its whole life. They are the ones without close-on-exec: Go opens all of its own,
+// closeInherited closes the descriptors this process was started with beyond 0-2 and
+// keep (a lock, a jobserver pipe its starter leaked), which a server would otherwise
+// hold for its whole life. They are the ones without close-on-exec: Go opens all of its own,
 // the runtime's included, with it.
-func closeInherited() {
+func closeInherited(keep int) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < 3 {
+		if err != nil || fd < 3 || fd == keep {
 			continue
 		}
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
@@ -622,7 +728,7 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 		return 0, errors.New("a claim from another context")
 	}
 	hdr := make([]byte, 8)
-	oob := make([]byte, unix.CmsgSpace(3*4))
+	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := unix.Recvmsg(fd, hdr, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil || n != 8 {
 		return 0, errors.New("bad claim")
@@ -632,17 +738,19 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 		return 0, errors.New("bad claim")
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 3 {
-		for _, f := range fds {
-			unix.Close(f)
-		}
-		return 0, errors.New("bad claim")
-	}
 	defer func() {
 		for _, f := range fds {
 			unix.Close(f)
 		}
 	}()
+	if err != nil || len(fds) != 4 {
+		return 0, errors.New("bad claim")
+	}
+	var theirNS, ourNS unix.Stat_t
+	if unix.Fstat(fds[3], &theirNS) != nil || unix.Stat("/proc/self/ns/mnt", &ourNS) != nil ||
+		theirNS.Dev != ourNS.Dev || theirNS.Ino != ourNS.Ino {
+		return 0, errors.New("a claim from a process that cannot see this one")
+	}
 	size := binary.LittleEndian.Uint64(hdr)
 	if size > 64<<20 {
 		return 0, errors.New("bad claim")
@@ -667,7 +775,7 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 	}
 	// Become the claimant: its streams (os.Stdin, os.Stdout and os.Stderr now name
 	// them), directory, environment and umask.
-	for i, f := range fds {
+	for i, f := range fds[:3] {
 		if err := unix.Dup3(f, i, 0); err != nil {
 			return 0, err
 		}

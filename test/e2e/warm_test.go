@@ -273,3 +273,26 @@ func TestWarmRunEdges(t *testing.T) {
 		t.Errorf("pith run with its stdout closed: %v, want killed by SIGPIPE", c.ProcessState)
 	}
 }
+
+// A server whose socket a run renamed but never connected to (it died in between) ends
+// by itself, and is not counted as alive.
+func TestWarmRunAbandonedClaim(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	env, dir := warmEnv(t)
+	testenv.Pith(t, env, "run", probe, "exit", "0")
+	server := waitServer(t, dir)
+	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	if err := os.Rename(socks[0], socks[0]+".claimed-999999"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !waitGone(server) {
+		if time.Now().After(deadline) {
+			t.Fatalf("warm server %d still running after its claim was abandoned", server)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
