@@ -25,6 +25,7 @@ const (
 	sigFPE  = 8
 	sigILL  = 4
 	sigTRAP = 5
+	sigCHLD = 17
 
 	sigDFL      = 0
 	sigIGN      = 1

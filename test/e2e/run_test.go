@@ -54,6 +54,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"death by signal", nil, []string{"killself"}},
 		{"file tree changes", nil, []string{"tmpops"}},
 		{"other programs through os/exec", nil, []string{"spawn"}},
+		{"SIGCHLD when a started program ends", nil, []string{"sigchld"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

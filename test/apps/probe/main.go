@@ -252,6 +252,18 @@ func main() {
 		c = exec.Command(self, "stderr")
 		c.Stdout, c.Stderr = os.Stdout, os.Stdout
 		fmt.Println("inherited:", c.Run())
+	case "sigchld":
+		// A started program's end raises SIGCHLD in its parent.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGCHLD)
+		self, _ := os.Executable()
+		exec.Command(self, "exit", "0").Run()
+		select {
+		case s := <-c:
+			fmt.Println("got", s)
+		case <-time.After(5 * time.Second):
+			fmt.Println("no SIGCHLD")
+		}
 	case "exeswap":
 		// Replace the app's own path with a link to a host file (Args: the file): the
 		// binary is still what /proc/self/exe opens.
