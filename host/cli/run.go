@@ -32,7 +32,11 @@ func newRunCommand() *cobra.Command {
 		Short: "Run a static x86-64 Linux executable as a unikernel",
 		Long: `Run boots a unikernel that runs BINARY with ARGS, and exits with its status.
 BINARY is a static x86-64 Linux executable (a Go program built with CGO_ENABLED=0, or any
-other static one). Flags go before BINARY; everything after it is the app's.`,
+other static one). Flags go before BINARY; everything after it is the app's.
+
+With PITH_WARM=1 in the environment, a program run again is handed to a VM booted for
+it in advance by the previous run (a background pith warm-serve process, which exits
+after PITH_WARM_IDLE, default 10m, unused).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error { return runRun(&o, args) },
 	}
