@@ -8,8 +8,10 @@ KERNEL_LDFLAGS := -E=github.com/pithvm/pith/guest/tier0.start -T=0x7e0000401000
 
 all: pith kernel
 
+# Static: with cgo (which pflag's import of net brings in) pith starts through the
+# dynamic loader and libc, 1.3 ms more per start here (3.1 against 1.8 ms to an error).
 pith:
-	$(GO) build -o $(BIN)/pith ./cmd/pith
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/pith ./cmd/pith
 
 kernel:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='$(KERNEL_LDFLAGS)' -o $(BIN)/pith-kernel ./guest/cmd/pith-kernel
