@@ -48,8 +48,11 @@ const (
 	mcFPState     = 8 * 23
 )
 
-// Signals ignored by default (SIGCHLD, SIGCONT, SIGURG, SIGWINCH).
-const defaultIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1)
+// Signals whose default action does not end the process: SIGCHLD, SIGCONT, SIGURG and
+// SIGWINCH, ignored, and SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU, which stop it: pith has
+// no job control, so a stop is as if continued at once.
+const defaultIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1) |
+	1<<(19-1) | 1<<(20-1) | 1<<(21-1) | 1<<(22-1)
 
 func sigbit(sig uint64) uint64 { return 1 << ((sig - 1) & 63) }
 
@@ -158,6 +161,33 @@ func sysKill(t *Task, a [6]uint64) int64 {
 	}
 	t.proc.post(t, a[1])
 	return 0
+}
+
+// postProcess sends sig to the process, as kill does: a thread that does not block it
+// takes it (the first such), else the first thread.
+func (p *Process) postProcess(sig uint64) {
+	p.mu.Lock()
+	var target *Task
+	for _, t := range p.tasks {
+		if t.exited {
+			continue
+		}
+		better := target == nil ||
+			t.sigmask&sigbit(sig) == 0 && target.sigmask&sigbit(sig) != 0 ||
+			(t.sigmask&sigbit(sig) == 0) == (target.sigmask&sigbit(sig) == 0) && t.tid < target.tid
+		if better {
+			target = t
+		}
+	}
+	act := p.sigaction[sig-1]
+	ignored := target == nil || act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
+	if !ignored {
+		target.pending |= sigbit(sig)
+	}
+	p.mu.Unlock()
+	if !ignored {
+		kick(target)
+	}
 }
 
 // post makes sig pending on target and gets it out of app code to take it.

@@ -96,17 +96,8 @@ func (p *Process) childEnded(pid int32, status uint32) {
 		p.childCond.L = &p.mu
 	}
 	p.childCond.Broadcast()
-	// SIGCHLD goes to the process: its first thread still running takes it.
-	var target *Task
-	for tid, t := range p.tasks {
-		if !t.exited && (target == nil || tid < target.tid) {
-			target = t
-		}
-	}
 	p.mu.Unlock()
-	if target != nil {
-		p.post(target, sigCHLD)
-	}
+	p.postProcess(sigCHLD)
 }
 
 // vforkExit ends a vfork child that did not get as far as running a program, with a

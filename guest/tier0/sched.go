@@ -383,7 +383,7 @@ func arm(now uint64) bool {
 	c := thisCPU()
 	d := nextDeadline()
 	if d != 0 {
-		d += slackTicks // waits that expire before then end at the next tier-0 entry
+		d = saturatingAdd(d, slackTicks) // waits that expire before then end at the next tier-0 entry
 	}
 	if runqHead != runqTail && c.sliceEnd != 0 && (d == 0 || c.sliceEnd < d) {
 		d = c.sliceEnd

@@ -53,6 +53,9 @@ func ticksToNs(t uint64) uint64 {
 //go:nosplit
 func nsToTicks(ns uint64) uint64 {
 	hi, lo := bits.Mul64(ns, tscMult)
+	if hi >= 1<<32 {
+		return ^uint64(0) // centuries: as good as never
+	}
 	return hi<<32 | lo>>32
 }
 
@@ -65,10 +68,22 @@ func monotonic() int64 { return int64(ticksToNs(rdtsc() - bootTSC)) }
 //
 //go:nosplit
 func deadlineAfter(ns int64) uint64 {
+	now := rdtsc()
 	if ns <= 0 {
-		return rdtsc()
+		return now
 	}
-	return rdtsc() + nsToTicks(uint64(ns))
+	return saturatingAdd(now, nsToTicks(uint64(ns)))
+}
+
+// saturatingAdd is a + b, or the largest deadline if that overflows: a timeout of
+// "forever" (sleep infinity passes the largest time_t) must not wrap to the past.
+//
+//go:nosplit
+func saturatingAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return ^uint64(0)
+	}
+	return a + b
 }
 
 // deadlineAt converts an absolute CLOCK_MONOTONIC time in nanoseconds into a TSC deadline.
@@ -78,7 +93,7 @@ func deadlineAt(ns int64) uint64 {
 	if ns <= 0 {
 		return bootTSC
 	}
-	return bootTSC + nsToTicks(uint64(ns))
+	return saturatingAdd(bootTSC, nsToTicks(uint64(ns)))
 }
 
 // timespec mirrors struct timespec (include/uapi/linux/time_types.h).
@@ -88,7 +103,13 @@ type timespec struct {
 }
 
 //go:nosplit
-func (ts *timespec) nanos() int64 { return ts.sec*1_000_000_000 + ts.nsec }
+func (ts *timespec) nanos() int64 {
+	const maxSec = (1<<63 - 1 - 999_999_999) / 1_000_000_000
+	if ts.sec > maxSec {
+		return 1<<63 - 1
+	}
+	return ts.sec*1_000_000_000 + ts.nsec
+}
 
 //go:nosplit
 func setTimespec(ts *timespec, ns int64) {

@@ -114,7 +114,7 @@ func runRun(o *runOptions, args []string) error {
 	cfg.Timing = o.timing
 	cfg.Interactive = true
 	cfg.Trace = o.trace
-	if warmable(o) {
+	if warmable(o, cfg) {
 		if status, ok := runWarm(cfg); ok {
 			if status != 0 {
 				return statusError(status)

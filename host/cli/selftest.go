@@ -102,7 +102,8 @@ func runGuest(cfg monitor.Config, timing bool) error {
 // for it learns of a death by signal, where an exit with 128+sig would be an exit.
 func dieOf(sig syscall.Signal) {
 	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
-	var dfl [4]uint64 // struct sigaction: handler SIG_DFL, no flags, no restorer, no mask
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // a core_pattern pipe ignores RLIMIT_CORE
+	var dfl [4]uint64                            // struct sigaction: handler SIG_DFL, no flags, no restorer, no mask
 	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
 	set := uint64(1) << (sig - 1)
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)

@@ -305,9 +305,11 @@ func socketPID(sock string) int {
 }
 
 // warmable reports whether this run may go to a warm VM. Programs started inside a
-// guest name files by /proc/self/fd paths only their own process can open.
-func warmable(o *runOptions) bool {
-	if !warmEnabled() || o.timing || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" {
+// guest name files by /proc/self/fd paths only their own process can open. A warm VM
+// has one vCPU: it waits for its run in an exit that holds tier 0's lock, where any
+// other vCPU would spin.
+func warmable(o *runOptions, cfg monitor.Config) bool {
+	if !warmEnabled() || o.timing || cfg.CPUs != 1 || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" {
 		return false
 	}
 	for fd := 0; fd < 3; fd++ {

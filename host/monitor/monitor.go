@@ -203,6 +203,9 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	slot := make(chan error, 1)
 	go func() { slot <- vm.SetMemory(0, 0, g.Bytes()) }()
 	k, kernelErr := boot.LoadKernel(c.Kernel)
+	if kernelErr == nil {
+		defers(func() { k.Close() })
+	}
 	cpuid, cpuidErr := sys.SupportedCPUID()
 	if err := <-slot; kernelErr == nil && cpuidErr == nil && err != nil {
 		return nil, err
@@ -210,7 +213,6 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	if kernelErr != nil {
 		return nil, kernelErr
 	}
-	defers(func() { k.Close() })
 	if cpuidErr != nil {
 		return nil, cpuidErr
 	}
@@ -327,7 +329,13 @@ func Prepare(c Config) (_ *Prepared, err error) {
 // Workdir, Root, Exe, Trace), its standard streams and signals, and runs it to the end.
 func (p *Prepared) Run(c Config) (*Result, error) {
 	m := p.m
+	p.mu.Lock()
+	closed := p.closed
 	p.ran = true
+	p.mu.Unlock()
+	if closed {
+		return nil, errors.New("internal error: a closed guest was run")
+	}
 	if c.Stdout == nil {
 		c.Stdout = os.Stdout
 	}
@@ -366,6 +374,16 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 		defer t.Stop()
 	}
 	return m.wait()
+}
+
+// endsProcess reports whether sig's default action ends a Linux process (not stop,
+// continue or nothing), so that a death by it can be reported as one.
+func endsProcess(sig unix.Signal) bool {
+	switch sig {
+	case 0, unix.SIGCHLD, unix.SIGCONT, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGWINCH:
+		return false
+	}
+	return true
 }
 
 // envValue is the value of key in env, the last one set.
@@ -592,14 +610,17 @@ func (m *machine) serveAppSpec(mmu guestMMU, r *abi.FileRequest) int64 {
 	}
 	if m.specBytes == nil {
 		m.mu.Unlock()
-		var ok bool
+		var spec []byte
 		select {
-		case m.specBytes, ok = <-m.spec:
+		case spec = <-m.spec:
 		case <-m.stopping:
 		}
 		m.mu.Lock()
-		if !ok || m.specBytes == nil {
+		if spec == nil && m.specBytes == nil {
 			return -int64(unix.ECANCELED)
+		}
+		if spec != nil {
+			m.specBytes = spec
 		}
 	}
 	if uint64(len(m.specBytes)) > r.Len {
@@ -776,7 +797,10 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		m.drain()
 		m.res.ExitCode = int(val)
 		if sig := val - abi.ExitSignaled; val >= abi.ExitSignaled && sig < 65 {
-			m.res.ExitCode, m.res.Signal = 128+int(sig), int(sig)
+			m.res.ExitCode = 128 + int(sig)
+			if endsProcess(unix.Signal(sig)) {
+				m.res.Signal = int(sig)
+			}
 		}
 		return true, nil
 	case abi.PortCrash:

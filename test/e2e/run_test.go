@@ -55,6 +55,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"file tree changes", nil, []string{"tmpops"}},
 		{"other programs through os/exec", nil, []string{"spawn"}},
 		{"SIGCHLD when a started program ends", nil, []string{"sigchld"}},
+		{"a timeout of forever", nil, []string{"longsleep"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
@@ -83,6 +84,7 @@ func TestRunExitStatuses(t *testing.T) {
 		{[]string{"killself"}, 128 + 15, ""},          // death by SIGTERM
 		{[]string{"exit", "0"}, 0, ""},
 		{[]string{"exit", "255"}, 255, ""},
+		{[]string{"stopself"}, 0, ""}, // no job control: a stop signal does not end the app
 	} {
 		r := testenv.Pith(t, nil, append([]string{"run", probe}, tc.args...)...)
 		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.stderr) {

@@ -252,6 +252,25 @@ func main() {
 		c = exec.Command(self, "stderr")
 		c.Stdout, c.Stderr = os.Stdout, os.Stdout
 		fmt.Println("inherited:", c.Run())
+	case "longsleep":
+		// A timeout of "forever" (sleep infinity passes the largest time_t) sleeps.
+		done := make(chan struct{})
+		go func() {
+			ts := syscall.Timespec{Sec: 1<<63 - 1}
+			syscall.Nanosleep(&ts, nil)
+			close(done)
+		}()
+		select {
+		case <-done:
+			fmt.Println("woke at once")
+		case <-time.After(300 * time.Millisecond):
+			fmt.Println("still sleeping")
+		}
+	case "stopself":
+		// SIGTSTP to itself, not caught: Linux stops the process; pith, which has no job
+		// control, carries on.
+		syscall.Kill(syscall.Getpid(), syscall.SIGTSTP)
+		fmt.Println("carried on")
 	case "sigchld":
 		// A started program's end raises SIGCHLD in its parent.
 		c := make(chan os.Signal, 1)
