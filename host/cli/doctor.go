@@ -32,6 +32,7 @@ type doctorReport struct {
 	Hypervisor string `json:"hypervisor,omitempty"`
 	TSCKHz     uint64 `json:"tsc_khz,omitempty"`
 	Kernel     string `json:"kernel"`
+	Warm       string `json:"warm"`
 	OK         bool   `json:"ok"`
 }
 
@@ -54,6 +55,14 @@ func runDoctor(o *doctorOptions) error {
 		k.Close()
 		r.Kernel = "ok (" + kernelPath() + ")"
 	}
+	r.Warm = "off (PITH_WARM=1 turns warm starts on)"
+	if warmEnabled() {
+		if dir, err := warmDir(); err != nil {
+			r.Warm = "on, but unusable: " + err.Error()
+		} else {
+			r.Warm = fmt.Sprintf("on; %d warm VMs in %s", liveServers(dir), dir)
+		}
+	}
 	if o.format == "json" {
 		json.NewEncoder(os.Stdout).Encode(r)
 	} else {
@@ -68,6 +77,7 @@ func runDoctor(o *doctorOptions) error {
 			fmt.Printf("info hypervisor: %s, TSC %d kHz\n", r.Hypervisor, r.TSCKHz)
 		}
 		fmt.Printf("%s kernel: %s\n", mark(r.Kernel[:2] == "ok"), r.Kernel)
+		fmt.Printf("info warm start: %s\n", r.Warm)
 	}
 	if !r.OK {
 		return statusError(1)

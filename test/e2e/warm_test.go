@@ -177,8 +177,14 @@ func TestWarmRunStaleServer(t *testing.T) {
 	env, dir := warmEnv(t)
 	testenv.Pith(t, env, "run", probe, "exit", "0")
 	server := waitServer(t, dir)
+	if r := testenv.Pith(t, env, "doctor"); !strings.Contains(r.Stdout, "on; 1 warm VMs") {
+		t.Errorf("pith doctor with one server up:\n%s", r.Stdout)
+	}
 	syscall.Kill(server, syscall.SIGKILL)
 	waitGone(server)
+	if r := testenv.Pith(t, env, "doctor"); !strings.Contains(r.Stdout, "on; 0 warm VMs") {
+		t.Errorf("pith doctor once the server was killed:\n%s", r.Stdout)
+	}
 	if r := testenv.Pith(t, env, "run", probe, "exit", "3"); r.Code != 3 || r.Stderr != "" {
 		t.Errorf("run after a dead server: exit %d, stderr %q; want 3 and nothing", r.Code, r.Stderr)
 	}
