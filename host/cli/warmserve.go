@@ -69,8 +69,8 @@ func warmServe(f *machineFlags, app, lock string) error {
 	if err != nil {
 		return err
 	}
-	if app == "" {
-		return errors.New("warm-serve needs --app")
+	if app == "" || lock == "" {
+		return errors.New("warm-serve is started by pith run (PITH_WARM=1), with --app and --lock")
 	}
 	cfg.App = app
 	idle := 10 * time.Minute
@@ -94,13 +94,11 @@ func warmServe(f *machineFlags, app, lock string) error {
 	sock := filepath.Join(dir, fmt.Sprintf("%s.%d.sock", key, os.Getpid()))
 	// The lock this server holds for its life gets the socket's name, so a run can tell
 	// a dead server's socket from a live one's, whatever PID namespace each is in.
-	if lock != "" {
-		named := strings.TrimSuffix(sock, ".sock") + ".lock"
-		if err := os.Rename(lock, named); err != nil {
-			return err
-		}
-		lock = named
+	named := strings.TrimSuffix(sock, ".sock") + ".lock"
+	if err := os.Rename(lock, named); err != nil {
+		return err
 	}
+	lock = named
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
