@@ -96,6 +96,13 @@ const (
 // died of signal N. Linux keeps the low 8 bits of an exit status, so no exit says it.
 const ExitSignaled = 0x100
 
+// SignalsNotEnding has bit N-1 set for each signal N whose default action does not end a
+// process: SIGCHLD, SIGCONT, SIGURG and SIGWINCH, ignored, and SIGSTOP, SIGTSTP, SIGTTIN
+// and SIGTTOU, which stop it: pith has no job control, so a stop is as if continued at
+// once. No ExitSignaled carries one of them.
+const SignalsNotEnding = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1) |
+	1<<(19-1) | 1<<(20-1) | 1<<(21-1) | 1<<(22-1)
+
 // Ports the guest writes (OUT) to call the monitor. Each is an exit costing tens of
 // microseconds on kvm-pvm, so none is used per write or per line.
 const (

@@ -48,11 +48,8 @@ const (
 	mcFPState     = 8 * 23
 )
 
-// Signals whose default action does not end the process: SIGCHLD, SIGCONT, SIGURG and
-// SIGWINCH, ignored, and SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU, which stop it: pith has
-// no job control, so a stop is as if continued at once.
-const defaultIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1) |
-	1<<(19-1) | 1<<(20-1) | 1<<(21-1) | 1<<(22-1)
+// Signals whose default action is taken as doing nothing (abi.SignalsNotEnding).
+const defaultIgnored = abi.SignalsNotEnding
 
 func sigbit(sig uint64) uint64 { return 1 << ((sig - 1) & 63) }
 
@@ -166,26 +163,17 @@ func sysKill(t *Task, a [6]uint64) int64 {
 // postProcess sends sig to the process, as kill does: a thread that does not block it
 // takes it (the first such), else the first thread.
 func (p *Process) postProcess(sig uint64) {
+	blocks := func(t *Task) bool { return t.sigmask&sigbit(sig) != 0 }
 	p.mu.Lock()
 	var target *Task
 	for _, t := range p.tasks {
-		if t.exited {
-			continue
-		}
-		better := target == nil ||
-			t.sigmask&sigbit(sig) == 0 && target.sigmask&sigbit(sig) != 0 ||
-			(t.sigmask&sigbit(sig) == 0) == (target.sigmask&sigbit(sig) == 0) && t.tid < target.tid
-		if better {
+		if !t.exited && (target == nil || blocks(target) && !blocks(t) || blocks(target) == blocks(t) && t.tid < target.tid) {
 			target = t
 		}
 	}
-	act := p.sigaction[sig-1]
-	ignored := target == nil || act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
-	if !ignored {
-		target.pending |= sigbit(sig)
-	}
+	pending := target != nil && p.pend(target, sig)
 	p.mu.Unlock()
-	if !ignored {
+	if pending {
 		kick(target)
 	}
 }
@@ -193,15 +181,22 @@ func (p *Process) postProcess(sig uint64) {
 // post makes sig pending on target and gets it out of app code to take it.
 func (p *Process) post(target *Task, sig uint64) {
 	p.mu.Lock()
-	act := p.sigaction[sig-1]
-	ignored := act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
-	if !ignored {
-		target.pending |= sigbit(sig)
-	}
+	pending := p.pend(target, sig)
 	p.mu.Unlock()
-	if !ignored {
+	if pending {
 		kick(target)
 	}
+}
+
+// pend makes sig pending on t unless the process ignores it, and reports whether it
+// did. p.mu is held.
+func (p *Process) pend(t *Task, sig uint64) bool {
+	act := p.sigaction[sig-1]
+	if act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
+		return false
+	}
+	t.pending |= sigbit(sig)
+	return true
 }
 
 // deliverSignals enters the handler of a deliverable pending signal, before the task

@@ -27,7 +27,6 @@ const (
 	sigTRAP = 5
 	sigFPE  = 8
 	sigSEGV = 11
-	sigURG  = 23
 
 	sigDFL      = 0
 	sigIGN      = 1
@@ -56,8 +55,8 @@ const (
 	mcontextFPState = 8 * 23 // struct sigcontext: fpstate pointer after 18 regs, csgsfsss, err, trapno, oldmask, cr2
 )
 
-// Signals whose default action is to be ignored (SIGCHLD, SIGURG, SIGWINCH, SIGCONT).
-const defaultIgnored = 1<<(17-1) | 1<<(sigURG-1) | 1<<(28-1) | 1<<(18-1)
+// Signals whose default action is taken as doing nothing (abi.SignalsNotEnding).
+const defaultIgnored = abi.SignalsNotEnding
 
 // sigaction mirrors the kernel's struct sigaction on x86-64.
 type sigaction struct {

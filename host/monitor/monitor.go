@@ -376,14 +376,10 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 	return m.wait()
 }
 
-// endsProcess reports whether sig's default action ends a Linux process (not stop,
-// continue or nothing), so that a death by it can be reported as one.
-func endsProcess(sig unix.Signal) bool {
-	switch sig {
-	case 0, unix.SIGCHLD, unix.SIGCONT, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGWINCH:
-		return false
-	}
-	return true
+// endsProcess reports whether signal sig's default action ends a process
+// (abi.SignalsNotEnding), so that a death by it can be reported as one.
+func endsProcess(sig uint32) bool {
+	return sig >= 1 && sig <= 64 && abi.SignalsNotEnding&(1<<(sig-1)) == 0
 }
 
 // envValue is the value of key in env, the last one set.
@@ -798,7 +794,7 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		m.res.ExitCode = int(val)
 		if sig := val - abi.ExitSignaled; val >= abi.ExitSignaled && sig < 65 {
 			m.res.ExitCode = 128 + int(sig)
-			if endsProcess(unix.Signal(sig)) {
+			if endsProcess(sig) {
 				m.res.Signal = int(sig)
 			}
 		}
