@@ -193,12 +193,11 @@ func warmKey(cfg monitor.Config) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return "", err
+		id := fileID(abs)
+		if id == "" {
+			return "", fmt.Errorf("%s is gone", abs)
 		}
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		fmt.Fprintf(h, "%s\x00%d %d %d %d\x00", abs, st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
+		fmt.Fprintf(h, "%s\x00%s\x00", abs, id)
 	}
 	fmt.Fprintf(h, "%d %d %d\x00", cfg.Memory, cfg.CPUs, cfg.Mode)
 	if ourContext, err = processContext("self"); err != nil {
@@ -206,6 +205,17 @@ func warmKey(cfg monitor.Config) (string, error) {
 	}
 	h.Write(ourContext)
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// fileID identifies a file's content as the kernel sees it ("" if it is gone): a
+// replaced program, kernel or pith is another file.
+func fileID(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("%d %d %d %d", st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 // startWarm starts a warm server for cfg's program in the background, detached from

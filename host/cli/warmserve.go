@@ -58,19 +58,15 @@ func clockOffsets() (real, boot int64) {
 
 // warmServe is a warm server's life: boot, wait to be claimed, run the claimant's command.
 func warmServe(f *machineFlags, app, lock string) error {
+	if app == "" || lock == "" {
+		return errors.New("warm-serve is started by pith run (PITH_WARM=1), with --app and --lock")
+	}
 	closeInherited(3)
 	os.Chdir("/")
-	defer func() {
-		if lock != "" {
-			os.Remove(lock)
-		}
-	}()
+	defer func() { os.Remove(lock) }() // by the name it has then
 	cfg, err := f.config()
 	if err != nil {
 		return err
-	}
-	if app == "" || lock == "" {
-		return errors.New("warm-serve is started by pith run (PITH_WARM=1), with --app and --lock")
 	}
 	cfg.App = app
 	idle := 10 * time.Minute
@@ -108,9 +104,7 @@ func warmServe(f *machineFlags, app, lock string) error {
 	}
 	removeSockets := func() {
 		os.Remove(sock)
-		if lock != "" {
-			os.Remove(lock)
-		}
+		os.Remove(lock)
 		claimed, _ := filepath.Glob(sock + ".claimed-*") // a claimant killed before it removed it
 		for _, c := range claimed {
 			os.Remove(c)
@@ -229,16 +223,6 @@ func closeInherited(keep int) {
 			unix.Close(fd)
 		}
 	}
-}
-
-// fileID identifies a file's content as the kernel sees it, to notice a replaced program.
-func fileID(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	return fmt.Sprintf("%d %d %d %d", st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 func abs(x int64) int64 {
