@@ -97,13 +97,15 @@ func runGuest(cfg monitor.Config, timing bool) error {
 	return nil
 }
 
-// dieOf ends pith by signal sig, as its app died, and without a core dump. A program
-// started inside a guest runs as a pith of its own; this is how the guest that waits
-// for it learns of a death by signal, where an exit with 128+sig would be an exit.
+// dieOf ends pith by signal sig, without a core dump. A program started inside a guest
+// runs as a pith of its own, which dies of the signal its program died of: that is how
+// the guest that waits for it learns of a death by signal, where an exit with 128+sig
+// would be an exit. A warm run's client dies of SIGPIPE where the server met one.
 func dieOf(sig syscall.Signal) {
 	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // a core_pattern pipe ignores RLIMIT_CORE
-	var dfl [4]uint64                            // struct sigaction: handler SIG_DFL, no flags, no restorer, no mask
+	// struct sigaction: handler SIG_DFL, no flags, no restorer, no mask.
+	var dfl [4]uint64
 	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
 	set := uint64(1) << (sig - 1)
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)

@@ -476,21 +476,10 @@ func runClaimed(sock string, cfg monitor.Config) (int, bool) {
 	}
 	status := int(int32(binary.LittleEndian.Uint32(st[:])))
 	if status == -int(unix.SIGPIPE) {
-		diePipe()
+		dieOf(unix.SIGPIPE)
+		status = 128 + int(unix.SIGPIPE)
 	}
 	return status, true
-}
-
-// diePipe ends pith by SIGPIPE, as a write to a closed stdout does: it writes to a pipe
-// with no reader put in place of its stdout.
-func diePipe() {
-	var p [2]int
-	if unix.Pipe2(p[:], unix.O_CLOEXEC) == nil {
-		unix.Close(p[0])
-		unix.Dup3(p[1], 1, 0)
-		os.Stdout.Write([]byte{0})
-	}
-	os.Exit(128 + int(unix.SIGPIPE))
 }
 
 // The context a warm server's claimant must share, and a client's server: this
