@@ -1,9 +1,10 @@
 // Command run compares `pith run` with a native exec of the same static binaries, side by
 // side in one run (medians of -n): a Go hello world's wall time (also under runc, under
 // gVisor's runsc and as /init of a QEMU-TCG Linux microVM, where installed:
-// bench/gvisor.sh, bench/qemu-kernel.sh), the cost of a trivial system call served by
-// tier 0 (getppid) and of one served by tier 1 (rt_sigaction), a CPU-bound loop and
-// stdout throughput. `make && go run ./bench/run`
+// bench/gvisor.sh, bench/qemu-kernel.sh), the cost of a trivial system call (getppid,
+// which pith answers in the app's address space), of one tier 0 serves (gettid) and of
+// one tier 1 serves (rt_sigaction), a CPU-bound loop and stdout throughput.
+// `make && go run ./bench/run`
 package main
 
 import (
@@ -100,6 +101,8 @@ func main() {
 	}
 	_, ns := runs(work, "syscall")
 	_, ps := runs(pith, "run", work, "syscall")
+	_, nt := runs(work, "gettid")
+	_, pt := runs(pith, "run", work, "gettid")
 	_, na := runs(work, "sigaction")
 	_, pa := runs(pith, "run", work, "sigaction")
 	_, nc := runs(work, "cpu")
@@ -143,8 +146,9 @@ func main() {
 	} else {
 		fmt.Printf("  (no QEMU peer: %v)\n", qemuErr)
 	}
-	row("getppid round trip (tier 0 serves it)", "ns", ns, ps)
-	row("rt_sigaction round trip (tier 1 serves it)", "ns", na, pa)
+	row("getppid (answered in the app: no trap)", "ns", ns, ps)
+	row("gettid (tier 0 serves it: one trap)", "ns", nt, pt)
+	row("rt_sigaction (tier 1 serves it: two traps)", "ns", na, pa)
 	row("CPU-bound (sha256 of 300 MiB)", "us", nc, pc)
 	row("stdout, 4 KiB writes to /dev/null", "MB/s", no, po)
 }

@@ -26,9 +26,9 @@ const (
 
 // Image is an executable mapped into the app's address space, not yet started.
 type Image struct {
-	elf       *elf.File
-	bias      uint64
-	phdr, end uint64
+	elf              *elf.File
+	bias             uint64
+	phdr, start, end uint64
 }
 
 // Load maps the executable image (the app file, mapped into guest memory by the monitor)
@@ -61,6 +61,9 @@ func Load(image []byte) (*Image, error) {
 			}
 			if prog.Off == 0 && im.phdr == 0 {
 				im.phdr = prog.Vaddr + im.bias + uint64(binary.Size(elf.Header64{}))
+			}
+			if s := (prog.Vaddr + im.bias) &^ (pageSize - 1); im.start == 0 || s < im.start {
+				im.start = s
 			}
 			if e := prog.Vaddr + im.bias + prog.Memsz; e > im.end {
 				im.end = e
@@ -113,7 +116,7 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	sp, err := initialStack(argv, envp, []auxv{
 		{atPhdr, phdr}, {atPhent, uint64(binary.Size(elf.Prog64{}))}, {atPhnum, uint64(len(f.Progs))},
 		{atPagesz, pageSize}, {atBase, 0}, {atFlags, 0}, {atEntry, f.Entry + bias},
-		{atUID, 0}, {atEUID, 0}, {atGID, 0}, {atEGID, 0}, {atSecure, 0},
+		{atUID, abi.AppUID}, {atEUID, abi.AppUID}, {atGID, abi.AppGID}, {atEGID, abi.AppGID}, {atSecure, 0},
 		{atClktck, 100}, {atHwcap, hwcap()}, {atSysinfoEHDR, abi.VDSOAddr},
 	})
 	if err != nil {

@@ -259,7 +259,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	le.PutUint64(uc[ucStack+16:], t.altSize)
 	mc := uc[ucMcontext:]
 	for i, v := range [18]uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15,
-		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, r.RIP, r.RFLAGS} {
+		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, appPC(r.RIP), r.RFLAGS} {
 		le.PutUint64(mc[8*i:], v)
 	}
 	le.PutUint16(mc[144:], abi.SelUserCode)
@@ -274,7 +274,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(int32(code)))
 	if code == siTkill {
-		le.PutUint32(info[16:], 1) // si_pid
+		le.PutUint32(info[16:], abi.AppPID) // si_pid
 	} else {
 		le.PutUint64(info[16:], addr) // si_addr
 	}
@@ -345,7 +345,7 @@ func (t *Task) exception() {
 		act.handler = sigDFL // a fault cannot be ignored or blocked: Linux kills
 	}
 	if act.handler == sigDFL {
-		os.Stderr.WriteString(faultMessage(sig, r.RIP, t.ctx.CR2))
+		os.Stderr.WriteString(faultMessage(sig, appPC(r.RIP), t.ctx.CR2))
 	}
 	t.enterHandler(sig, act, code, t.ctx.CR2)
 }

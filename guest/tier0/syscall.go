@@ -198,11 +198,15 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		}
 		return 0
 	case nrGetpid:
-		return 1
+		return abi.AppPID
 	case nrGettid:
 		return int64(current().tid)
-	case nrGetppid, nrGetuid, nrGetgid, nrGeteuid, nrGetegid:
-		return 0
+	case nrGetppid:
+		return abi.AppPPID
+	case nrGetuid, nrGeteuid:
+		return abi.AppUID
+	case nrGetgid, nrGetegid:
+		return abi.AppGID
 	case nrClone:
 		return sysClone(a0, a1, a2, a3, a4)
 	case nrExit:

@@ -313,6 +313,11 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		}
 	}
 	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
+	if c.App != "" {
+		m.fastCalls = make(chan string, 1)
+		image := g.Bytes()[bc.AppAddr:][:bc.AppSize]
+		go func() { m.fastCalls <- fastCallSites(image) }()
+	}
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
 	p.m = m
@@ -483,6 +488,7 @@ type machine struct {
 	app       *os.File
 	spec      chan []byte
 	specBytes []byte
+	fastCalls chan string   // the app's rewritable system-call sites (fastCallSites), found while it boots
 	stopping  chan struct{} // closed by stopAll
 
 	done    chan outcome
@@ -585,8 +591,10 @@ func (m *machine) appSpec() ([]byte, error) {
 	if cwd == "" {
 		cwd, _ = os.Getwd()
 	}
+	fastCalls := <-m.fastCalls
+	m.fastCalls <- fastCalls
 	args := []string{fmt.Sprintf("--app-addr=%#x", m.info.AppAddr), fmt.Sprintf("--app-size=%d", m.info.AppSize),
-		"--cwd=" + cwd, "--exe=" + c.Exe, fmt.Sprintf("--trace=%v", c.Trace)}
+		"--cwd=" + cwd, "--exe=" + c.Exe, fmt.Sprintf("--trace=%v", c.Trace), "--fast-calls=" + fastCalls}
 	args = append(args, c.Args[c.AppArgsAt:]...)
 	var b bytes.Buffer
 	b.WriteString(strconv.Itoa(len(args)))

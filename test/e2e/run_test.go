@@ -56,6 +56,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"other programs through os/exec", nil, []string{"spawn"}},
 		{"SIGCHLD when a started program ends", nil, []string{"sigchld"}},
 		{"a timeout of forever", nil, []string{"longsleep"}},
+		{"signals to a thread blocked in a system call", nil, []string{"eintr"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
@@ -276,6 +277,37 @@ func TestRunBusybox(t *testing.T) {
 }
 
 // --trace prints each system call, strace style; --env-file and -v do what Docker's do.
+// Go's system-call sites are rewritten (guest/kernel/fastcall.go): the identity calls
+// are answered without a trap, with tier 0's answers, in plain and static-PIE builds;
+// --trace, which must show every call, leaves them alone.
+func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.BuildApp(t, "test/apps/probe")
+	pie := filepath.Join(t.TempDir(), "probe-pie")
+	// Go links a static PIE only through the C toolchain.
+	c := exec.Command("go", "build", "-buildmode=pie", "-ldflags=-linkmode=external -extldflags=-static-pie", "-o", pie, "./test/apps/probe")
+	c.Dir, c.Env = testenv.Root(), append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("building a static-PIE probe: %v\n%s", err, out)
+	}
+	const ids = "1 0 0 0 0 0\n1 0 0 0 0 0\n" // abi.AppPID, AppPPID, AppUID, AppGID
+	traced := testenv.Pith(t, nil, "run", "--trace", probe, "ids")
+	if traced.Stdout != ids || !strings.Contains(traced.Stderr, "] getppid(") {
+		t.Errorf("--trace: stdout %q, getppid traced: %v", traced.Stdout, strings.Contains(traced.Stderr, "] getppid("))
+	}
+	calls := regexp.MustCompile(`(\d+) system calls`)
+	for _, app := range []string{probe, pie} {
+		if r := testenv.Pith(t, nil, "run", app, "ids"); r.Stdout != ids || r.Code != 0 {
+			t.Errorf("%s: exit %d, stdout %q, want %q as tier 0 answers", filepath.Base(app), r.Code, r.Stdout, ids)
+		}
+		r := testenv.Pith(t, nil, "run", "--timing", app, "idloop", "20000")
+		m := calls.FindStringSubmatch(r.Stderr)
+		if m == nil || len(m[1]) > 4 { // 40,000 calls made, a few hundred trapped
+			t.Errorf("%s: 40000 identity calls; --timing: %q", filepath.Base(app), r.Stderr)
+		}
+	}
+}
+
 func TestRunFlags(t *testing.T) {
 	testenv.RequireKVM(t)
 	probe := testenv.BuildApp(t, "test/apps/probe")

@@ -20,6 +20,14 @@ func main() {
 			syscall.Getppid()
 		}
 		fmt.Println(time.Since(t0).Nanoseconds() / n)
+	case "gettid":
+		// A call tier 0 serves (pith answers getppid without a trap).
+		const n = 200000
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.Gettid()
+		}
+		fmt.Println(time.Since(t0).Nanoseconds() / n)
 	case "sigaction":
 		// A call tier 1 serves: reading SIGUSR1's action.
 		const n = 50000

@@ -93,7 +93,7 @@ func stats() (traps, exits uint64, ok bool) {
 
 // runApp loads the app the monitor mapped into guest memory and runs it. Its arguments
 // and environment come from the monitor (kernel.AppSpec), once it has them:
-// --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] -- ARGV...
+// --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] [--trace] [--fast-calls=SITES] -- ARGV...
 // A warm VM (abi.FlagPreload) loads the app and touches its code first, while it waits.
 func runApp() int {
 	bi := (*abi.BootInfo)(physPtr(abi.BootInfoAddr))
@@ -121,6 +121,7 @@ func runApp() int {
 	cwd := fs.String("cwd", "/", "the app's working directory")
 	exe := fs.String("exe", "", "the app's path as /proc/self/exe names it (default: argv[0])")
 	fs.BoolVar(&kernel.Trace, "trace", false, "print each app system call on stderr")
+	fastCalls := fs.String("fast-calls", "", "system-call sites to rewrite (KIND@VADDR,...: kernel.Image.RewriteSyscalls)")
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
@@ -135,6 +136,9 @@ func runApp() int {
 			fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 			return 126
 		}
+	}
+	if !kernel.Trace {
+		im.RewriteSyscalls(*fastCalls) // --trace shows every call, so none may skip tier 1
 	}
 	err = im.Run(argv, env, *cwd, *exe)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)

@@ -311,6 +311,52 @@ func main() {
 	case "killself":
 		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
 		time.Sleep(time.Second)
+	case "ids":
+		// The identity calls, through both of Go's system-call functions (the syscall
+		// package's and the runtime's): pith rewrites both.
+		raw := func(nr uintptr) uintptr { r, _, _ := syscall.RawSyscall(nr, 0, 0, 0); return r }
+		fmt.Println(syscall.Getpid(), syscall.Getppid(), syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid())
+		fmt.Println(raw(syscall.SYS_GETPID), raw(syscall.SYS_GETPPID), raw(syscall.SYS_GETUID),
+			raw(syscall.SYS_GETEUID), raw(syscall.SYS_GETGID), raw(syscall.SYS_GETEGID))
+	case "idloop":
+		n, _ := strconv.Atoi(os.Args[2])
+		for i := 0; i < n; i++ {
+			syscall.Getppid()
+			syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+		}
+	case "eintr":
+		// A thread blocked in a system call is sent signals; its call ends with EINTR (or
+		// restarts) and the thread goes on where it was.
+		sigs := make(chan os.Signal, 64)
+		signal.Notify(sigs, syscall.SIGUSR1)
+		var p [2]int
+		if err := syscall.Pipe(p[:]); err != nil {
+			fmt.Println(err)
+			return
+		}
+		tids := make(chan int)
+		got := make(chan string)
+		go func() {
+			runtime.LockOSThread()
+			tids <- syscall.Gettid()
+			buf := make([]byte, 16)
+			for {
+				n, err := syscall.Read(p[0], buf)
+				if err == syscall.EINTR {
+					continue
+				}
+				got <- fmt.Sprintf("%q %v", buf[:n], err)
+				return
+			}
+		}()
+		tid := <-tids
+		for i := 0; i < 20; i++ {
+			time.Sleep(2 * time.Millisecond)
+			syscall.Tgkill(syscall.Getpid(), tid, syscall.SIGUSR1)
+		}
+		time.Sleep(2 * time.Millisecond)
+		syscall.Write(p[1], []byte("hello"))
+		fmt.Println("read", <-got)
 	default:
 		fmt.Println("probe: unknown command", os.Args[1])
 		os.Exit(3)
