@@ -17,6 +17,12 @@ const (
 	// each wake-up by interrupt costs ~20-50 us here. Measured on a Go hello: 22 interrupts
 	// without slack, 5 with.
 	timerSlackNs = 50_000
+	// wakeupGranularityNs is how long a thread keeps its vCPU before a thread that became
+	// runnable meanwhile (a timed wait's end) takes it, as Linux's CFS
+	// (sched_wakeup_granularity_ns, 1 ms). A switch costs an interrupt, two timer writes
+	// and two trap returns here (~25 us): a Go runtime's sysmon, waking every 20 us,
+	// preempted the app's main thread ~50 times in a 4 ms hello.
+	wakeupGranularityNs = 1_000_000
 )
 
 // Thread states.
@@ -79,13 +85,14 @@ var (
 	threads  [maxThreads]thread
 	xsaveMem [maxThreads*xsaveAreaSize + 64]byte
 
-	liveLimit  int32 // threads[liveLimit:] are all free
-	runq       [maxThreads]int32
-	runqHead   uint32
-	runqTail   uint32
-	sliceTicks uint64
-	slackTicks uint64
-	ncpu       int32
+	liveLimit   int32 // threads[liveLimit:] are all free
+	runq        [maxThreads]int32
+	runqHead    uint32
+	runqTail    uint32
+	sliceTicks  uint64
+	slackTicks  uint64
+	wakeupTicks uint64
+	ncpu        int32
 
 	// bigLock serialises tier 0 across vCPUs: each entry takes it after saving the
 	// thread (enterTier0) and drops it just before returning to a thread. Tier 0's work
@@ -335,7 +342,10 @@ func schedule(yield bool) {
 				arm(now)
 				return
 			}
-			if !yield && c.sliceEnd != 0 && now < c.sliceEnd {
+			if c.sliceEnd == 0 { // work arrived while it ran alone
+				c.sliceEnd = c.runSince + wakeupTicks
+			}
+			if !yield && now < c.sliceEnd {
 				arm(now)
 				return
 			}
@@ -370,13 +380,19 @@ func schedule(yield bool) {
 	}
 	if c.cur != prev {
 		info().Stats.Switches++
+		c.runSince = now
 	}
 	c.sliceEnd = now + sliceTicks
 	arm(now)
 }
 
-// arm programs this vCPU's TSC-deadline timer for its next event, writing the MSR (a
-// trap) only when the deadline changes. It reports whether any deadline is armed.
+// arm programs this vCPU's TSC-deadline timer for its next event. It reports whether
+// there is one. The MSR (a ~4 us trap on kvm-pvm) is written only to bring the deadline
+// earlier: a later deadline, or none, leaves the armed one, whose interrupt, if it comes
+// first, finds nothing due and arms the next (one that has passed has fired, perhaps
+// while the vCPU idled, and is armed again). The deadline that matters moves back and
+// forth as threads block and wake (a wait's end, then a time slice's): writing each
+// change cost 69 writes in a warm Go hello.
 //
 //go:nosplit
 func arm(now uint64) bool {
@@ -384,6 +400,9 @@ func arm(now uint64) bool {
 	d := nextDeadline()
 	if d != 0 {
 		d = saturatingAdd(d, slackTicks) // waits that expire before then end at the next tier-0 entry
+		if c.cur >= 0 && d < c.runSince+wakeupTicks {
+			d = c.runSince + wakeupTicks // the wait's thread could not have the vCPU before
+		}
 	}
 	if runqHead != runqTail && c.sliceEnd != 0 && (d == 0 || c.sliceEnd < d) {
 		d = c.sliceEnd
@@ -391,8 +410,8 @@ func arm(now uint64) bool {
 	if f := consoleDeadline; f != 0 && (d == 0 || f < d) {
 		d = f
 	}
-	if d != c.armed {
-		if d != 0 && d <= now {
+	if d != 0 && (c.armed <= now || d < c.armed) { // an armed deadline passed has fired
+		if d <= now {
 			d = now + 1
 		}
 		wrmsr(msrTSCDeadline, d)

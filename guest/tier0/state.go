@@ -53,6 +53,7 @@ type cpu struct {
 	sliceEnd    uint64  // TSC at which the current thread's time slice ends; 0 if unlimited
 	armed       uint64  // TSC deadline in this vCPU's timer; 0 if none
 	tlbGen      uint64  // tlbGen this vCPU's TLB has caught up with (mm.go)
+	runSince    uint64  // TSC at which the current thread got this vCPU
 }
 
 // State shared with the assembly. Tier 0 runs on each vCPU's own stack, under bigLock.

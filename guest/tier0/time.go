@@ -29,6 +29,7 @@ func initTime() {
 	wallBase = int64(bi.WallNanos)
 	sliceTicks = nsToTicks(timeSliceNs)
 	slackTicks = nsToTicks(timerSlackNs)
+	wakeupTicks = nsToTicks(wakeupGranularityNs)
 }
 
 // initTimer puts this vCPU's local APIC in x2APIC mode with a TSC-deadline timer.
