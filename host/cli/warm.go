@@ -26,7 +26,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,6 +70,111 @@ type warmRequest struct {
 type warmMount struct {
 	Host, Guest []byte
 	Writable    bool
+}
+
+// encode lays the request out for the socket: byte strings and lists as a length and
+// their contents, numbers as varints. (encoding/json took 0.3 ms to decode one in a
+// fresh server process, a tenth of a warm run's host side.)
+func (r *warmRequest) encode() []byte {
+	var b []byte
+	str := func(s []byte) { b = append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	list := func(l [][]byte) {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			str(s)
+		}
+	}
+	flag := func(v bool) {
+		if v {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	str(r.App)
+	list(r.Args)
+	b = binary.AppendVarint(b, int64(r.AppArgsAt))
+	list(r.Env)
+	b = binary.AppendUvarint(b, uint64(len(r.Mounts)))
+	for _, m := range r.Mounts {
+		str(m.Host)
+		str(m.Guest)
+		flag(m.Writable)
+	}
+	str(r.Workdir)
+	flag(r.Trace)
+	b = binary.AppendVarint(b, int64(r.Deadline))
+	list(r.ProcEnv)
+	str(r.Dir)
+	return binary.AppendVarint(b, int64(r.Umask))
+}
+
+// decodeWarmRequest reads what encode wrote; anything short, long or malformed is an error.
+func decodeWarmRequest(b []byte) (*warmRequest, error) {
+	bad := false
+	num := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	signed := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	str := func() []byte {
+		n := num()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return nil
+		}
+		s := b[:n:n]
+		b = b[n:]
+		return s
+	}
+	list := func() [][]byte {
+		n := num()
+		if bad || n > uint64(len(b)) { // each item takes a byte at least
+			bad = true
+			return nil
+		}
+		l := make([][]byte, 0, n)
+		for i := uint64(0); i < n && !bad; i++ {
+			l = append(l, str())
+		}
+		return l
+	}
+	flag := func() bool {
+		if len(b) == 0 || b[0] > 1 {
+			bad = true
+			return false
+		}
+		v := b[0] == 1
+		b = b[1:]
+		return v
+	}
+	r := &warmRequest{App: str(), Args: list(), AppArgsAt: int(signed()), Env: list()}
+	if n := num(); !bad && n <= uint64(len(b)) {
+		for i := uint64(0); i < n && !bad; i++ {
+			r.Mounts = append(r.Mounts, warmMount{Host: str(), Guest: str(), Writable: flag()})
+		}
+	} else {
+		bad = true
+	}
+	r.Workdir, r.Trace, r.Deadline = str(), flag(), time.Duration(signed())
+	r.ProcEnv, r.Dir, r.Umask = list(), str(), int(signed())
+	if bad || len(b) != 0 {
+		return nil, errors.New("bad claim")
+	}
+	return r, nil
 }
 
 func toBytes(ss []string) [][]byte {
@@ -407,10 +512,7 @@ func runClaimed(sock string, cfg monitor.Config) (int, bool) {
 		}
 		r.Mounts = append(r.Mounts, warmMount{Host: []byte(host), Guest: []byte(m.Guest), Writable: m.Writable})
 	}
-	req, err := json.Marshal(r)
-	if err != nil {
-		return 0, false
-	}
+	req := r.encode()
 	// Proof for the server that this run may see it: its mount namespace, which a
 	// process confined away from it (Landlock, another user namespace) cannot open.
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", cred.Pid))

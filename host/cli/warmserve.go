@@ -5,7 +5,6 @@ package cli
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,8 +276,8 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 	if _, err := io.ReadFull(conn, body); err != nil {
 		return 0, err
 	}
-	var req warmRequest
-	if err := json.Unmarshal(body, &req); err != nil || req.AppArgsAt < 0 || req.AppArgsAt > len(req.Args) {
+	req, err := decodeWarmRequest(body)
+	if err != nil || req.AppArgsAt < 0 || req.AppArgsAt > len(req.Args) {
 		return 0, errors.New("bad claim")
 	}
 	run := cfg
