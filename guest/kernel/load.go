@@ -101,6 +101,29 @@ func (im *Image) Prefault() {
 // prefaultSink keeps Prefault's reads from being optimised away.
 var prefaultSink byte
 
+// PrefaultKernel reads every page of this kernel's code and constants, for a VM booted
+// ahead of its run: the run then finds in place the tier-1 code its app's system calls
+// reach (~50 pages, ~0.35 ms of first touches in a warm hello) that the boot never ran.
+// The kernel's first segment holds its ELF header, so the program headers are in memory.
+func PrefaultKernel() {
+	base := uint64(abi.PhysBase + abi.KernelBase)
+	hdr := (*elf.Header64)(appPtr(base))
+	if string(hdr.Ident[:4]) != elf.ELFMAG || hdr.Phoff+uint64(hdr.Phnum)*uint64(unsafe.Sizeof(elf.Prog64{})) > pageSize {
+		return
+	}
+	progs := unsafe.Slice((*elf.Prog64)(appPtr(base+hdr.Phoff)), hdr.Phnum)
+	var sum byte
+	for _, prog := range progs {
+		if elf.ProgType(prog.Type) != elf.PT_LOAD || elf.ProgFlag(prog.Flags)&elf.PF_W != 0 || prog.Vaddr < base {
+			continue
+		}
+		for va := prog.Vaddr &^ (pageSize - 1); va < prog.Vaddr+prog.Filesz; va += pageSize {
+			sum += *(*byte)(appPtr(va))
+		}
+	}
+	prefaultSink += sum
+}
+
 // Run runs the loaded image with argv and envp until it exits; it does not return.
 func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	f, bias, phdr, end := im.elf, im.bias, im.phdr, im.end

@@ -105,6 +105,7 @@ func runApp() int {
 			return 126
 		}
 		im.Prefault()
+		kernel.PrefaultKernel()
 		pre = im
 	}
 	args, env, err := kernel.AppSpec()
