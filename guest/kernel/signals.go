@@ -72,8 +72,19 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 			return -eINVAL
 		}
 		p.sigaction[sig-1] = *(*sigaction)(unsafe.Pointer(&appBytes(act, 32)[0]))
+		if p.sigaction[sig-1].ignores(sig) { // as Linux, which discards it pending
+			for _, t := range p.tasks {
+				t.pending &^= sigbit(sig)
+			}
+		}
 	}
 	return 0
+}
+
+// ignores reports whether a signal sig with this action is discarded: SIG_IGN, or the
+// default action of a signal whose default does nothing.
+func (act sigaction) ignores(sig uint64) bool {
+	return act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
 }
 
 func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
@@ -191,8 +202,7 @@ func (p *Process) post(target *Task, sig uint64) {
 // pend makes sig pending on t unless the process ignores it, and reports whether it
 // did. p.mu is held.
 func (p *Process) pend(t *Task, sig uint64) bool {
-	act := p.sigaction[sig-1]
-	if act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
+	if p.sigaction[sig-1].ignores(sig) {
 		return false
 	}
 	t.pending |= sigbit(sig)

@@ -57,6 +57,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"SIGCHLD when a started program ends", nil, []string{"sigchld"}},
 		{"a timeout of forever", nil, []string{"longsleep"}},
 		{"signals to a thread blocked in a system call", nil, []string{"eintr"}},
+		{"pending signals discarded when ignored", nil, []string{"ignorepending"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -318,6 +319,24 @@ func main() {
 		fmt.Println(syscall.Getpid(), syscall.Getppid(), syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid())
 		fmt.Println(raw(syscall.SYS_GETPID), raw(syscall.SYS_GETPPID), raw(syscall.SYS_GETUID),
 			raw(syscall.SYS_GETEUID), raw(syscall.SYS_GETGID), raw(syscall.SYS_GETEGID))
+	case "ignorepending":
+		// Signals pending on a thread that blocks them, whose action then becomes one that
+		// ignores them (SIG_IGN; SIG_DFL of SIGCHLD), are discarded, not delivered.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGUSR1)
+		runtime.LockOSThread()
+		set := uint64(1<<(syscall.SIGUSR1-1) | 1<<(syscall.SIGCHLD-1))
+		mask := func(how uintptr) {
+			syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, how, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		}
+		mask(0) // SIG_BLOCK
+		syscall.Tgkill(syscall.Getpid(), syscall.Gettid(), syscall.SIGUSR1)
+		syscall.Tgkill(syscall.Getpid(), syscall.Gettid(), syscall.SIGCHLD)
+		signal.Ignore(syscall.SIGUSR1)
+		var dfl [4]uint64 // struct sigaction: SIG_DFL
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGCHLD), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0)
+		mask(1) // SIG_UNBLOCK
+		time.Sleep(10 * time.Millisecond)
+		fmt.Println("survived")
 	case "idloop":
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 0; i < n; i++ {
