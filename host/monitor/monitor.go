@@ -241,6 +241,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		reaped := make(chan struct{})
 		go func() {
 			deferTeardown(fds...)
+			holdMemory()
 			close(reaped)
 		}()
 		defers(func() { <-reaped })
