@@ -1,13 +1,15 @@
 #include "textflag.h"
 
-// func cloneHolder(stack, rfd uintptr) (pid int64)
+// func cloneHolder(stack, rfd, keep uintptr) (pid int64)
 //
 // clone(CLONE_VM) with no exit signal: a process sharing this one's memory, on its own
-// stack, which closes every descriptor but rfd and waits for EOF on it, then exits. All
-// of it is here: it must not run a line of Go (it would share the runtime's state).
-TEXT ·cloneHolder(SB),NOSPLIT,$0-24
+// stack, which closes every descriptor but rfd and those in the keep mask (bit n: keep n;
+// all below 64), waits for EOF on rfd, then exits. All of it is here: it must not run a
+// line of Go (it would share the runtime's state).
+TEXT ·cloneHolder(SB),NOSPLIT,$0-32
 	MOVQ	stack+0(FP), SI
 	MOVQ	rfd+8(FP), R12
+	MOVQ	keep+16(FP), R13
 	MOVQ	$0x100, DI	// CLONE_VM; exit signal 0: no SIGCHLD for anyone
 	MOVQ	$0, DX
 	MOVQ	$0, R10
@@ -16,18 +18,22 @@ TEXT ·cloneHolder(SB),NOSPLIT,$0-24
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
-	MOVQ	AX, pid+16(FP)
+	MOVQ	AX, pid+24(FP)
 	RET
 child:
-	MOVQ	$436, AX	// close_range(0, rfd-1, 0)
-	MOVQ	$0, DI
-	LEAQ	-1(R12), SI
-	MOVQ	$0, DX
+	MOVQ	$0, R14	// each descriptor below 64 not kept
+close:
+	BTQ	R14, R13
+	JCS	next
+	MOVQ	$3, AX	// close(R14)
+	MOVQ	R14, DI
 	SYSCALL
-	TESTQ	AX, AX
-	JNE	exit
-	MOVQ	$436, AX	// close_range(rfd+1, ~0, 0)
-	LEAQ	1(R12), DI
+next:
+	INCQ	R14
+	CMPQ	R14, $64
+	JLT	close
+	MOVQ	$436, AX	// close_range(64, ~0, 0)
+	MOVQ	$64, DI
 	MOVL	$0xffffffff, SI
 	MOVQ	$0, DX
 	SYSCALL

@@ -240,8 +240,9 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		}
 		reaped := make(chan struct{})
 		go func() {
-			deferTeardown(fds...)
-			holdMemory()
+			if !holdVM(fds...) {
+				deferTeardown(fds...)
+			}
 			close(reaped)
 		}()
 		defers(func() { <-reaped })

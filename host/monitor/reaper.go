@@ -52,16 +52,27 @@ func devNull() uintptr {
 	return null.Fd()
 }
 
-// holdMemory starts a process that shares pith's memory (clone with CLONE_VM) and lives
-// until pith has exited, so that tearing that memory down happens after pith's parent has
-// seen it exit. Unmapping guest memory makes KVM drop its whole shadow MMU (~0.9 ms of a
-// Go hello here, in kvm_mmu_notifier_release); the last process holding the memory pays
-// it, and that is now the holder. It holds no descriptor but its end of a pipe, which
-// reads EOF when pith's end closes as pith exits, and runs with every signal blocked.
-func holdMemory() bool {
+// holdVM starts a process that shares pith's memory (clone with CLONE_VM) and holds the
+// VM's and vCPUs' descriptors (fds, all below 64), and lives until pith has exited, so
+// that tearing the VM down happens after pith's parent has seen it exit: unmapping guest
+// memory makes KVM drop its whole shadow MMU (~0.9 ms of a Go hello here, in
+// kvm_mmu_notifier_release) and destroying the VM takes 9-12 ms on kvm-pvm; the last
+// process holding each pays it, and that is now the holder. It closes every other
+// descriptor, keeping its end of a pipe, which reads EOF when pith's end closes as pith
+// exits, and runs with every signal blocked. It reports whether the hand-off happened.
+func holdVM(fds ...int) bool {
 	var p [2]int
 	if unix.Pipe2(p[:], unix.O_CLOEXEC) != nil {
 		return false
+	}
+	keep := uint64(1) << p[0]
+	for _, fd := range append(fds, p[0]) {
+		if fd < 0 || fd >= 64 {
+			unix.Close(p[0])
+			unix.Close(p[1])
+			return false
+		}
+		keep |= 1 << fd
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -70,7 +81,7 @@ func holdMemory() bool {
 		all.Val[i] = ^uint64(0)
 	}
 	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old) // the holder starts with this mask
-	pid := cloneHolder(uintptr(unsafe.Pointer(&holderStack[len(holderStack)-16])), uintptr(p[0]))
+	pid := cloneHolder(uintptr(unsafe.Pointer(&holderStack[len(holderStack)-16])), uintptr(p[0]), uintptr(keep))
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	unix.Close(p[0])
 	if pid <= 0 {
@@ -82,6 +93,13 @@ func holdMemory() bool {
 	return true
 }
 
+func cloneHolder(stack, rfd, keep uintptr) (pid int64)
+
+// holderStack is the holder's stack: memory the Go runtime never moves or reuses.
+var holderStack [4096]byte
+
+var holderPipe int
+
 // lowPriority makes a teardown process nice 19: on a host with few CPUs, the 1-12 ms of
 // teardown work at pith's exit otherwise delays whatever runs next, starting with pith's
 // parent waking up to its exit (0.89 -> 0.65 ms from the end of the run to the parent,
@@ -89,10 +107,3 @@ func holdMemory() bool {
 func lowPriority(pid int) {
 	unix.Setpriority(unix.PRIO_PROCESS, pid, 19)
 }
-
-func cloneHolder(stack, rfd uintptr) (pid int64)
-
-// holderStack is the holder's stack: memory the Go runtime never moves or reuses.
-var holderStack [4096]byte
-
-var holderPipe int
