@@ -55,8 +55,8 @@ type Config struct {
 	Started time.Time
 	// Deadline, if set, stops a guest still running after it and reports where it was.
 	Deadline time.Duration
-	// DeferTeardown hands the VM to a reaper process to destroy, and leaves guest memory
-	// mapped, for a caller that exits right after Run returns.
+	// DeferTeardown hands the VM and guest memory to a process that tears them down once
+	// the caller has exited (holdVM), for a caller that exits right after Run returns.
 	DeferTeardown bool
 	// App, if set, is a static executable the kernel runs (pith run): the monitor maps it
 	// into guest memory and tells the kernel where, after Args[:AppArgsAt].
@@ -232,8 +232,8 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		}
 	}
 	if c.DeferTeardown {
-		// The reaper is started now, while the guest boots on another host CPU, and holds
-		// the VM from here on.
+		// The holder (or the reaper) is started now, while the guest boots on another host
+		// CPU, and holds the VM from here on.
 		fds := []int{vm.FD()}
 		for _, cpu := range cpus {
 			fds = append(fds, cpu.FD())

@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deferTeardown hands the VM to a small reaper process so that pith can exit without
-// waiting for KVM to destroy it: on kvm-pvm that takes 9-12 ms (measured,
+// deferTeardown is holdVM's fallback: it hands the VM to a small reaper process so that
+// pith can exit without waiting for KVM to destroy it: on kvm-pvm that takes 9-12 ms (measured,
 // docs/boot-time.md), longer than the whole boot. The reaper holds the VM and vCPU file
 // descriptors until pith's end closes the pipe on its standard input; the VM is destroyed
 // when the reaper exits. It reports whether the hand-off happened.
