@@ -228,7 +228,11 @@ func (f *file) write(buf []byte, off uint64) int64 {
 		}
 		n, err := w.Write(buf)
 		if err != nil && n == 0 {
-			return -eINVAL
+			var e syscall.Errno
+			if errors.As(err, &e) {
+				return -int64(e) // tier 0's answer: EFAULT for memory the app never mapped
+			}
+			return -eIO
 		}
 		return int64(n)
 	case kindNull, kindZero, kindRandom:

@@ -239,6 +239,14 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	if act.handler == sigDFL {
 		t.proc.killedBy(int(sig))
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			if !appFault(r) {
+				panic(r)
+			}
+			t.proc.killedBy(sigSEGV) // no stack for the frame, as Linux
+		}
+	}()
 	r := &t.ctx.Regs
 	sp := r.RSP - redZone
 	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize

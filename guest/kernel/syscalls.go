@@ -15,6 +15,7 @@ const (
 	ePERM   = 1
 	eNOENT  = 2
 	eSRCH   = 3
+	eIO     = 5
 	eBADF   = 9
 	eAGAIN  = 11
 	eNOMEM  = 12
@@ -253,7 +254,7 @@ func (t *Task) syscall() {
 	if Trace && (nr == syscall.SYS_EXIT_GROUP || nr == syscall.SYS_EXIT) {
 		trace(t, nr, a, noReturn) // they do not return, as strace shows them
 	}
-	ret := h(t, a)
+	ret := serve(h, t, a)
 	if Trace && nr != syscall.SYS_EXIT_GROUP && nr != syscall.SYS_EXIT {
 		trace(t, nr, a, ret)
 	}
@@ -262,19 +263,37 @@ func (t *Task) syscall() {
 	}
 }
 
-// appRange checks that [addr, addr+n) is app memory tier 1 may touch: mapped, or
-// mappable on first touch. Tier 0 answers for its own mappings.
+// serve runs handler h for the call; a fault on an app address it touches answers
+// EFAULT, as Linux does.
+func serve(h handler, t *Task, a [6]uint64) (ret int64) {
+	defer func() {
+		if r := recover(); r != nil {
+			if !appFault(r) {
+				panic(r)
+			}
+			ret = -eFAULT
+		}
+	}()
+	return h(t, a)
+}
+
+// appFault reports whether a recovered panic is a fault on an address the app handed
+// tier 1 (task goroutines run with debug.SetPanicOnFault): appRange checks bounds only,
+// and the app may name memory it never mapped. Tier 1's own memory is always mapped.
+func appFault(r any) bool {
+	_, fault := r.(interface{ Addr() uintptr })
+	return fault
+}
+
+// appRange checks that [addr, addr+n) lies in the app's part of the address space, where
+// tier 0 backs mapped memory on first touch. Whether it is mapped is found by touching
+// it: a fault there answers EFAULT (serve).
 func appRange(addr, n uint64) bool {
 	if n == 0 {
 		return true
 	}
-	if addr+n < addr || addr < abi.LowMapEnd || addr+n > 0x7ffffffff000 || addr < abi.PhysBase+abi.PhysSpan && addr+n > abi.PhysBase {
-		return false
-	}
-	// mincore-like probe: madvise(MADV_NORMAL) fails on unmapped ranges in tier 0? Not
-	// needed: tier 0 backs app memory on first touch; an unmapped address faults in tier 1
-	// only if the app lied, which a bounds check above has narrowed to app address space.
-	return true
+	return addr+n >= addr && addr >= abi.LowMapEnd && addr+n <= 0x7ffffffff000 &&
+		(addr >= abi.PhysBase+abi.PhysSpan || addr+n <= abi.PhysBase)
 }
 
 func sysWritev(t *Task, a [6]uint64) int64 {

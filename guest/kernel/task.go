@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -62,7 +63,8 @@ func (t *Task) start(wg *sync.WaitGroup, setup func(tid int32)) int32 {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runtime.LockOSThread() // never unlocked: the OS thread ends with the task
+		runtime.LockOSThread()      // never unlocked: the OS thread ends with the task
+		debug.SetPanicOnFault(true) // a fault on an app address is the app's (appFault)
 		t.tid = int32(syscall.Gettid())
 		t.proc.addTask(t)
 		if setup != nil {

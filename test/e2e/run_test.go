@@ -58,6 +58,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"a timeout of forever", nil, []string{"longsleep"}},
 		{"signals to a thread blocked in a system call", nil, []string{"eintr"}},
 		{"pending signals discarded when ignored", nil, []string{"ignorepending"}},
+		{"unmapped memory handed to system calls", nil, []string{"efault"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

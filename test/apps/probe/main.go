@@ -337,6 +337,15 @@ func main() {
 		mask(1) // SIG_UNBLOCK
 		time.Sleep(10 * time.Millisecond)
 		fmt.Println("survived")
+	case "efault":
+		// Memory the app never mapped, handed to system calls: EFAULT, as natively.
+		const bad = 0x10000000
+		_, _, e1 := syscall.Syscall(syscall.SYS_WRITE, 1, bad, 10)
+		_, _, e2 := syscall.Syscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGUSR2), bad, 0, 8, 0, 0)
+		_, _, e3 := syscall.Syscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGUSR2), 0, bad, 8, 0, 0)
+		_, _, e4 := syscall.Syscall(syscall.SYS_OPENAT, ^uintptr(99), bad, 0)
+		_, _, e5 := syscall.Syscall(syscall.SYS_UNAME, bad, 0, 0)
+		fmt.Println(e1, e2, e3, e4, e5)
 	case "idloop":
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 0; i < n; i++ {
