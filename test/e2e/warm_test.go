@@ -99,22 +99,29 @@ func TestWarmRunBehavesLikeNative(t *testing.T) {
 		env   []string
 		stdin string
 		args  []string
+		out   string // stdout wanted, where it is not the native run's
 	}{
-		{"args", nil, "", []string{"args", "a", "b c", ""}},
-		{"env", []string{"PROBE_VAR=hello world"}, "", []string{"env", "PROBE_VAR"}},
-		{"exit", nil, "", []string{"exit", "7"}},
-		{"stdout and stderr", nil, "", []string{"stderr"}},
-		{"recovered nil dereference", nil, "", []string{"nil"}},
-		{"death by signal", nil, "", []string{"killself"}},
-		{"stdin", nil, "hi there\nsecond line\n", []string{"cat"}},
-		{"files in the project", nil, "", []string{"read", filepath.Join(testenv.Root(), "go.mod")}},
-		{"other programs through os/exec", nil, "", []string{"spawn"}},
-		{"arguments that are not UTF-8", nil, "", []string{"args", "\xff\xfe", "caf\xe9"}},
+		{"args", nil, "", []string{"args", "a", "b c", ""}, ""},
+		{"env", []string{"PROBE_VAR=hello world"}, "", []string{"env", "PROBE_VAR"}, ""},
+		{"exit", nil, "", []string{"exit", "7"}, ""},
+		{"stdout and stderr", nil, "", []string{"stderr"}, ""},
+		{"recovered nil dereference", nil, "", []string{"nil"}, ""},
+		{"death by signal", nil, "", []string{"killself"}, ""},
+		{"stdin", nil, "hi there\nsecond line\n", []string{"cat"}, ""},
+		{"files in the project", nil, "", []string{"read", filepath.Join(testenv.Root(), "go.mod")}, ""},
+		{"other programs through os/exec", nil, "", []string{"spawn"}, ""},
+		{"arguments that are not UTF-8", nil, "", []string{"args", "\xff\xfe", "caf\xe9"}, ""},
+		{"identity calls answered in the app", nil, "", []string{"ids"}, "1 0 0 0 0 0\n1 0 0 0 0 0\n"},
+		{"signals to a thread blocked in a system call", nil, "", []string{"eintr"}, ""},
+		{"unmapped memory handed to system calls", nil, "", []string{"efault"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)
 			if tc.stdin != "" {
 				want.Stdout = tc.stdin
+			}
+			if tc.out != "" {
+				want.Stdout = tc.out
 			}
 			server := waitServer(t, dir)
 			pith, kernel := testenv.Build(t)
