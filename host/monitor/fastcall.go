@@ -9,6 +9,10 @@ import (
 	"github.com/pithvm/pith/abi"
 )
 
+// maxFastCalls bounds the sites passed on: a Go program has one of each pattern, and
+// tier 1's stub page holds ~30.
+const maxFastCalls = 32
+
 // fastCallSites finds the system-call sites tier 1 rewrites (abi.FastCallPatterns) in a
 // Go executable, as tier 1's --fast-calls value ("KIND@VADDR,..."); "" for anything
 // else. It reads the file where it is mapped into guest memory, natively: the guest
@@ -31,7 +35,7 @@ func fastCallSites(image []byte) string {
 					break
 				}
 				at += i
-				if va := prog.Vaddr + uint64(at); va%abi.FastCallAlign == 0 {
+				if va := prog.Vaddr + uint64(at); va%abi.FastCallAlign == 0 && len(sites) < maxFastCalls {
 					sites = append(sites, fmt.Sprintf("%d@%#x", kind, va))
 				}
 				at++
