@@ -100,11 +100,12 @@ func sysPipe2(t *Task, a [6]uint64) int64 {
 	if !appRange(a[0], 8) {
 		return -eFAULT
 	}
+	fds := appBytes(a[0], 8)
+	clear(fds) // a fault answers EFAULT before any descriptor exists
 	p := newPipe()
 	cloexec := a[1]&syscall.O_CLOEXEC != 0
 	r := t.proc.installFD(&file{kind: kindPipe, pipe: p, readEnd: true, flags: a[1] & syscall.O_NONBLOCK, cloexec: cloexec})
 	w := t.proc.installFD(&file{kind: kindPipe, pipe: p, flags: syscall.O_WRONLY | a[1]&syscall.O_NONBLOCK, cloexec: cloexec})
-	fds := appBytes(a[0], 8)
 	*(*int32)(unsafe.Pointer(&fds[0])) = int32(r)
 	*(*int32)(unsafe.Pointer(&fds[4])) = int32(w)
 	return 0

@@ -3,7 +3,6 @@ package kernel
 import (
 	"encoding/binary"
 	"os"
-	"unsafe"
 
 	"github.com/pithvm/pith/abi"
 )
@@ -61,31 +60,37 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 	if act != 0 && !appRange(act, 32) || oact != 0 && !appRange(oact, 32) {
 		return -eFAULT
 	}
-	p := t.proc
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if oact != 0 {
-		*(*sigaction)(unsafe.Pointer(&appBytes(oact, 32)[0])) = p.sigaction[sig-1]
-	}
+	// In Linux's order: the new action is read first (a fault changes nothing), the old
+	// one written last (a fault there answers EFAULT with the new action in place).
+	var next sigaction
 	if act != 0 {
 		if sig == sigKILL || sig == sigSTOP {
 			return -eINVAL
 		}
-		p.sigaction[sig-1] = *(*sigaction)(unsafe.Pointer(&appBytes(act, 32)[0]))
-		if p.sigaction[sig-1].ignores(sig) { // as Linux, which discards it pending
-			for _, t := range p.tasks {
+		next = *(*sigaction)(appPtr(act))
+	}
+	p := t.proc
+	p.mu.Lock()
+	old := p.sigaction[sig-1]
+	if act != 0 {
+		p.sigaction[sig-1] = next
+		if next.handler == sigIGN || next.handler == sigDFL && kernelIgnored&sigbit(sig) != 0 {
+			for _, t := range p.tasks { // discarded where pending, as Linux does
 				t.pending &^= sigbit(sig)
 			}
 		}
 	}
+	p.mu.Unlock()
+	if oact != 0 {
+		*(*sigaction)(appPtr(oact)) = old
+	}
 	return 0
 }
 
-// ignores reports whether a signal sig with this action is discarded: SIG_IGN, or the
-// default action of a signal whose default does nothing.
-func (act sigaction) ignores(sig uint64) bool {
-	return act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
-}
+// kernelIgnored are the signals Linux ignores by default (sig_kernel_ignore): SIG_DFL for
+// one of them, like SIG_IGN for any, discards it where pending. (The stop signals, which
+// pith takes as doing nothing, stay pending: a handler may yet be installed for them.)
+const kernelIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1) // CHLD, CONT, URG, WINCH
 
 func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 	how, set, oset, size := a[0], a[1], a[2], a[3]
@@ -202,7 +207,7 @@ func (p *Process) post(target *Task, sig uint64) {
 // pend makes sig pending on t unless the process ignores it, and reports whether it
 // did. p.mu is held.
 func (p *Process) pend(t *Task, sig uint64) bool {
-	if p.sigaction[sig-1].ignores(sig) {
+	if act := p.sigaction[sig-1]; act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
 		return false
 	}
 	t.pending |= sigbit(sig)
@@ -311,6 +316,14 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 
 // sysRtSigreturn restores the context enterHandler saved.
 func sysRtSigreturn(t *Task, a [6]uint64) int64 {
+	defer func() {
+		if r := recover(); r != nil {
+			if !appFault(r) {
+				panic(r)
+			}
+			t.proc.killedBy(sigSEGV) // a frame in memory the app never mapped, as Linux
+		}
+	}()
 	r := &t.ctx.Regs
 	uc := r.RSP - 8 + frameUcontext
 	if !appRange(uc, frameSize) {

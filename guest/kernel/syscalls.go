@@ -357,8 +357,7 @@ func sysSetTidAddress(t *Task, a [6]uint64) int64 {
 }
 
 func sysExit(t *Task, a [6]uint64) int64 {
-	if t.clearTID != 0 && appRange(t.clearTID, 4) {
-		*(*uint32)(unsafe.Pointer(&appBytes(t.clearTID, 4)[0])) = 0
+	if t.clearTID != 0 && storeTID(t.clearTID, 0) {
 		syscall.Syscall6(syscall.SYS_FUTEX, uintptr(t.clearTID), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
 	}
 	t.exited = true
@@ -366,6 +365,25 @@ func sysExit(t *Task, a [6]uint64) int64 {
 		t.proc.exit(int(int32(a[0])))
 	}
 	return 0
+}
+
+// storeTID writes a thread ID (or 0) where the app asked for it, reporting whether it
+// could: Linux ignores a failed write of one (set_tid_address, CLONE_*SETTID), so a
+// fault here is not the call's.
+func storeTID(addr uint64, tid int32) (ok bool) {
+	if !appRange(addr, 4) {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if !appFault(r) {
+				panic(r)
+			}
+			ok = false
+		}
+	}()
+	*(*int32)(appPtr(addr)) = tid
+	return true
 }
 
 func sysExitGroup(t *Task, a [6]uint64) int64 {
@@ -418,11 +436,11 @@ func sysClone(t *Task, a [6]uint64) int64 {
 		c.clearTID = ctid
 	}
 	return int64(c.start(&t.proc.wg, func(tid int32) {
-		if flags&cloneParentSettid != 0 && appRange(ptid, 4) {
-			*(*int32)(unsafe.Pointer(&appBytes(ptid, 4)[0])) = tid
+		if flags&cloneParentSettid != 0 {
+			storeTID(ptid, tid)
 		}
-		if flags&cloneChildSettid != 0 && appRange(ctid, 4) {
-			*(*int32)(unsafe.Pointer(&appBytes(ctid, 4)[0])) = tid
+		if flags&cloneChildSettid != 0 {
+			storeTID(ctid, tid)
 		}
 	}))
 }

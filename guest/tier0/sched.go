@@ -342,7 +342,7 @@ func schedule(yield bool) {
 				arm(now)
 				return
 			}
-			if c.sliceEnd == 0 { // work arrived while it ran alone
+			if c.sliceEnd == 0 { // work arrived from elsewhere while it ran alone
 				c.sliceEnd = c.runSince + wakeupTicks
 			}
 			if !yield && now < c.sliceEnd {
@@ -353,12 +353,14 @@ func schedule(yield bool) {
 		}
 		t.onCPU = -1
 	}
+	idled := false
 	for {
 		next := dequeue()
 		if next >= 0 {
 			setCurrent(next)
 			break
 		}
+		idled = true
 		c.cur = -1
 		if !arm(now) && !consoleDirty() && allIdle() {
 			outl(abi.PortIdle, 0)
@@ -380,6 +382,8 @@ func schedule(yield bool) {
 	}
 	if c.cur != prev {
 		info().Stats.Switches++
+	}
+	if c.cur != prev || idled {
 		c.runSince = now
 	}
 	c.sliceEnd = now + sliceTicks
@@ -400,8 +404,10 @@ func arm(now uint64) bool {
 	d := nextDeadline()
 	if d != 0 {
 		d = saturatingAdd(d, slackTicks) // waits that expire before then end at the next tier-0 entry
-		if c.cur >= 0 && d < c.runSince+wakeupTicks {
-			d = c.runSince + wakeupTicks // the wait's thread could not have the vCPU before
+		if ncpu == 1 && c.cur >= 0 && d < c.runSince+wakeupTicks {
+			// The wait's thread could not have the vCPU before. (With more, another
+			// vCPU, idle or further into its thread's time, may take it at once.)
+			d = c.runSince + wakeupTicks
 		}
 	}
 	if runqHead != runqTail && c.sliceEnd != 0 && (d == 0 || c.sliceEnd < d) {

@@ -59,6 +59,8 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"signals to a thread blocked in a system call", nil, []string{"eintr"}},
 		{"pending signals discarded when ignored", nil, []string{"ignorepending"}},
 		{"unmapped memory handed to system calls", nil, []string{"efault"}},
+		{"unmapped thread-ID and pipe2 addresses", nil, []string{"badtid"}},
+		{"a stop signal stays pending across SIG_DFL", nil, []string{"tstppending"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

@@ -346,6 +346,42 @@ func main() {
 		_, _, e4 := syscall.Syscall(syscall.SYS_OPENAT, ^uintptr(99), bad, 0)
 		_, _, e5 := syscall.Syscall(syscall.SYS_UNAME, bad, 0, 0)
 		fmt.Println(e1, e2, e3, e4, e5)
+	case "badtid":
+		// A thread whose clear_child_tid is memory the app never mapped exits all the same
+		// (Linux ignores the failed write), and a pipe2 that cannot write its descriptors
+		// leaves none behind.
+		done := make(chan bool)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			syscall.RawSyscall(syscall.SYS_SET_TID_ADDRESS, 0x10000000, 0, 0)
+			done <- true
+		}()
+		<-done
+		time.Sleep(50 * time.Millisecond)
+		before, _ := syscall.Open("/dev/null", syscall.O_RDONLY, 0)
+		syscall.Close(before)
+		_, _, e := syscall.RawSyscall(syscall.SYS_PIPE2, 0x10000000, 0, 0)
+		after, _ := syscall.Open("/dev/null", syscall.O_RDONLY, 0)
+		fmt.Println("still running; pipe2:", e, "descriptors left behind:", after != before)
+	case "tstppending":
+		// A SIGTSTP pending while blocked stays pending across SIG_DFL (Linux discards
+		// only signals it ignores by default), for a handler installed before unblocking.
+		runtime.LockOSThread()
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTSTP)
+		set := uint64(1 << (syscall.SIGTSTP - 1))
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		syscall.Tgkill(syscall.Getpid(), syscall.Gettid(), syscall.SIGTSTP)
+		var dfl, handler [4]uint64
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGTSTP), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&handler[0])), 8, 0, 0)
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGTSTP), uintptr(unsafe.Pointer(&handler[0])), 0, 8, 0, 0)
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 1, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		select {
+		case s := <-c:
+			fmt.Println("got", s)
+		case <-time.After(time.Second):
+			fmt.Println("lost")
+		}
 	case "idloop":
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 0; i < n; i++ {
