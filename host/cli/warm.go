@@ -146,7 +146,7 @@ func decodeWarmRequest(b []byte) (*warmRequest, error) {
 			bad = true
 			return nil
 		}
-		l := make([][]byte, 0, n)
+		l := make([][]byte, 0, min(n, 1024)) // grown as items arrive, not as the peer claims
 		for i := uint64(0); i < n && !bad; i++ {
 			l = append(l, str())
 		}
