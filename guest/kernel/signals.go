@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"os"
 
 	"github.com/pithvm/pith/abi"
@@ -85,6 +86,34 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 		*(*sigaction)(appPtr(oact)) = old
 	}
 	return 0
+}
+
+// validVectorState checks a vector state the app hands back in a signal frame as Linux
+// does before restoring one: no MXCSR bit the CPU lacks (cur, the state saved by this
+// CPU, holds its MXCSR_MASK), no component XCR0 does not enable, the standard format
+// (XCOMP_BV 0) and a zero reserved header.
+func validVectorState(state, cur []byte) bool {
+	le := binary.LittleEndian
+	mask := le.Uint32(cur[28:])
+	if mask == 0 {
+		mask = 0xffbf // the architectural default
+	}
+	if le.Uint32(state[24:])&^mask != 0 {
+		return false
+	}
+	enabled := xcr0()
+	if enabled == 0 {
+		return true // FXSAVE only: the header is not used
+	}
+	if le.Uint64(state[512:])&^enabled != 0 {
+		return false
+	}
+	for _, b := range state[520:576] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // kernelIgnored are the signals Linux ignores by default (sig_kernel_ignore): SIG_DFL for
@@ -207,11 +236,17 @@ func (p *Process) post(target *Task, sig uint64) {
 // pend makes sig pending on t unless the process ignores it, and reports whether it
 // did. p.mu is held.
 func (p *Process) pend(t *Task, sig uint64) bool {
-	if act := p.sigaction[sig-1]; act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
-		return false
+	if t.sigmask&sigbit(sig) == 0 && p.sigaction[sig-1].ignored(sig) {
+		return false // a blocked one stays pending: a handler may be installed before unblocking
 	}
 	t.pending |= sigbit(sig)
 	return true
+}
+
+// ignored reports whether delivering signal sig with this action does nothing: SIG_IGN,
+// or SIG_DFL where the default does nothing (abi.SignalsNotEnding).
+func (act sigaction) ignored(sig uint64) bool {
+	return act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
 }
 
 // deliverSignals enters the handler of a deliverable pending signal, before the task
@@ -219,18 +254,20 @@ func (p *Process) pend(t *Task, sig uint64) bool {
 func (t *Task) deliverSignals() {
 	p := t.proc
 	p.mu.Lock()
-	ready := t.pending &^ t.sigmask
-	if ready == 0 {
+	var sig uint64
+	var act sigaction
+	for ready := t.pending &^ t.sigmask; ready != 0; ready &= ready - 1 {
+		sig = uint64(bits.TrailingZeros64(ready)) + 1
+		t.pending &^= sigbit(sig)
+		if act = p.sigaction[sig-1]; !act.ignored(sig) {
+			break // the lowest deliverable one; ignored ones are dropped, as Linux's get_signal
+		}
+		sig = 0
+	}
+	if sig == 0 {
 		p.mu.Unlock()
 		return
 	}
-	sig := uint64(1)
-	for ready&1 == 0 {
-		ready >>= 1
-		sig++
-	}
-	t.pending &^= sigbit(sig)
-	act := p.sigaction[sig-1]
 	if act.flags&saResethand != 0 {
 		p.sigaction[sig-1].handler = sigDFL
 	}
@@ -337,7 +374,15 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 		*p = le.Uint64(mc[8*i:])
 	}
 	if fp := le.Uint64(mc[mcFPState:]); fp != 0 && appRange(fp, xsaveSize) {
-		copy(t.xsave(), appBytes(fp, xsaveSize))
+		if t.frameState == nil {
+			t.frameState = make([]byte, xsaveSize)
+		}
+		state := t.frameState // a copy: the app cannot change it between the check and the use
+		copy(state, appBytes(fp, xsaveSize))
+		if !validVectorState(state, t.xsave()) {
+			t.proc.killedBy(sigSEGV) // XRSTOR would fault in tier 0; Linux refuses it too
+		}
+		copy(t.xsave(), state)
 	}
 	t.sigmask = le.Uint64(appBytes(uc+ucSigmask, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
 	return int64(r.RAX)

@@ -63,7 +63,7 @@ func init() {
 		318 /* getrandom */, syscall.SYS_SCHED_GETAFFINITY, syscall.SYS_GETTID,
 		syscall.SYS_UNAME, syscall.SYS_SET_ROBUST_LIST, syscall.SYS_PRLIMIT64,
 		syscall.SYS_GETPID, syscall.SYS_GETPPID, syscall.SYS_GETUID, syscall.SYS_GETEUID,
-		syscall.SYS_GETGID, syscall.SYS_GETEGID, syscall.SYS_GETTIMEOFDAY, 334, // rseq
+		syscall.SYS_GETGID, syscall.SYS_GETEGID, 334, // rseq
 		syscall.SYS_PRCTL,
 	} {
 		syscallTable[nr] = passThrough(nr)
@@ -106,6 +106,22 @@ func init() {
 			*(*int64)(appPtr(a[0])) = now
 		}
 		return now
+	}
+	syscallTable[syscall.SYS_GETTIMEOFDAY] = func(t *Task, a [6]uint64) int64 {
+		now := time.Now()
+		if a[0] != 0 {
+			if !appRange(a[0], 16) {
+				return -eFAULT
+			}
+			*(*[2]int64)(appPtr(a[0])) = [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}
+		}
+		if a[1] != 0 { // struct timezone: UTC, as Linux's is unless set
+			if !appRange(a[1], 8) {
+				return -eFAULT
+			}
+			*(*[2]int32)(appPtr(a[1])) = [2]int32{}
+		}
+		return 0
 	}
 	syscallTable[syscall.SYS_SYMLINKAT] = sysSymlinkat
 	syscallTable[syscall.SYS_SYMLINK] = func(t *Task, a [6]uint64) int64 { return sysSymlinkat(t, [6]uint64{a[0], ^uint64(99), a[1]}) }

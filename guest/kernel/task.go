@@ -28,6 +28,8 @@ type Task struct {
 	altSize  uint64
 	clearTID uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	exited   bool
+
+	frameState []byte // rt_sigreturn's copy of the app's vector state, checked before use
 }
 
 const (

@@ -377,3 +377,28 @@ func TestRunCStaticAndStaticPIE(t *testing.T) {
 		}
 	}
 }
+
+// Signal and system-call corners of a C program (test/apps/csys) behave as natively:
+// exit status and output compared mode by mode.
+func TestRunCSignalsAndSystemCalls(t *testing.T) {
+	testenv.RequireKVM(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatalf("gcc is needed to build the C test programs: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "csys")
+	src := filepath.Join(testenv.Root(), "test", "apps", "csys", "csys.c")
+	if out, err := exec.Command("gcc", "-O2", "-static", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	for _, mode := range []string{"gettimeofday", "blocked-ignored", "stop-default", "bad-act", "bad-oldact",
+		"bad-frame", "bad-mxcsr", "bad-xstate"} {
+		t.Run(mode, func(t *testing.T) {
+			want := native(t, bin, nil, mode)
+			got := testenv.Pith(t, nil, "run", bin, mode)
+			if got.Code != want.Code || got.Stdout != want.Stdout {
+				t.Errorf("pith run: exit %d, stdout %q, stderr %q\nnative:   exit %d, stdout %q",
+					got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout)
+			}
+		})
+	}
+}
