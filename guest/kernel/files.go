@@ -204,8 +204,14 @@ func (f *file) read(buf []byte, off uint64) int64 {
 		clear(buf)
 		return int64(len(buf))
 	case kindRandom:
-		syscall.RawSyscall(318 /* getrandom */, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
-		return int64(len(buf))
+		if len(buf) == 0 {
+			return 0
+		}
+		n, _, e := syscall.RawSyscall(318 /* getrandom */, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+		if e != 0 {
+			return -int64(e) // EFAULT for memory the app never mapped
+		}
+		return int64(n)
 	case kindPipe:
 		if !f.readEnd {
 			return -eBADF
@@ -715,6 +721,9 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 		mapAnonymous = 0x20
 	)
 	pass := passThrough(syscall.SYS_MMAP)
+	if a[3]&syscall.MAP_FIXED != 0 { // what it replaces of a shared mapping leaves it, as munmap
+		t.proc.syncShared(a[0], a[0]+a[1], true)
+	}
 	if a[3]&mapAnonymous != 0 {
 		return pass(t, a)
 	}
@@ -787,6 +796,11 @@ type sharedMapping struct {
 
 // writeBack writes the mapping's bytes in [lo, hi) to its file.
 func (m *sharedMapping) writeBack(lo, hi uint64) {
+	defer func() {
+		if r := recover(); r != nil && !appFault(r) {
+			panic(r)
+		} // a fault: the app unmapped what it mapped, and there is nothing more to write
+	}()
 	lo, hi = max(lo, m.addr), min(hi, m.addr+m.fileLen)
 	buf := hostBuffer(int(min(hi-lo, 1<<20)))
 	for lo < hi {

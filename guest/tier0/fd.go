@@ -158,8 +158,11 @@ func sysEpollPwait(epfd, events, max, timeoutMs uint64) int64 {
 	if ep == nil || ep.kind != fdEpoll {
 		return -errEBADF
 	}
-	if int32(max) <= 0 || !mapped(uintptr(events), uintptr(int32(max))*epollEventSize) {
+	if int32(max) <= 0 {
 		return -errEINVAL
+	}
+	if !mapped(uintptr(events), uintptr(int32(max))*epollEventSize) {
+		return -errEFAULT
 	}
 	n := epollCollect(int32(epfd), uintptr(events), int32(max))
 	if n != 0 || int32(timeoutMs) == 0 {
@@ -183,9 +186,14 @@ func sysEpollPwait(epfd, events, max, timeoutMs uint64) int64 {
 func eventfdSignalled() {
 	for i := int32(0); i < liveLimit; i++ {
 		t := threadAt(i)
-		if t.state == threadBlocked && t.wait == waitEpoll {
-			wake(i, epollCollect(t.epollFD, t.epollEvents, t.epollMax))
+		if t.state != threadBlocked || t.wait != waitEpoll {
+			continue
 		}
+		if !mapped(t.epollEvents, uintptr(t.epollMax)*epollEventSize) {
+			wake(i, -errEFAULT) // the app unmapped the buffer while it waited
+			continue
+		}
+		wake(i, epollCollect(t.epollFD, t.epollEvents, t.epollMax))
 	}
 }
 

@@ -133,7 +133,9 @@ func handleSyscall() {
 	if t.app != 0 {
 		info().Stats.AppSyscalls++
 		// A file mapping needs the file, which tier 1 has.
-		if !appDirect(r.RAX) || r.RAX == nrMmap && r.R10&mapAnonymous == 0 || r.RAX == nrMunmap && unmapToTier1 {
+		// So does a mapping that may replace part of a shared one, which tier 1 writes back.
+		if !appDirect(r.RAX) || r.RAX == nrMmap && (r.R10&mapAnonymous == 0 || unmapToTier1 && r.R10&mapFixed != 0) ||
+			r.RAX == nrMunmap && unmapToTier1 {
 			leaveApp(t, abi.AppSyscall, 0)
 			schedule(false)
 			return

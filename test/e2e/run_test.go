@@ -61,6 +61,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"unmapped memory handed to system calls", nil, []string{"efault"}},
 		{"unmapped thread-ID and pipe2 addresses", nil, []string{"badtid"}},
 		{"a stop signal stays pending across SIG_DFL", nil, []string{"tstppending"}},
+		{"anonymous memory over a shared file mapping", nil, []string{"shmfixed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

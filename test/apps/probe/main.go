@@ -345,7 +345,9 @@ func main() {
 		_, _, e3 := syscall.Syscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGUSR2), 0, bad, 8, 0, 0)
 		_, _, e4 := syscall.Syscall(syscall.SYS_OPENAT, ^uintptr(99), bad, 0)
 		_, _, e5 := syscall.Syscall(syscall.SYS_UNAME, bad, 0, 0)
-		fmt.Println(e1, e2, e3, e4, e5)
+		random, _ := syscall.Open("/dev/urandom", syscall.O_RDONLY, 0)
+		_, _, e6 := syscall.Syscall(syscall.SYS_READ, uintptr(random), bad, 16)
+		fmt.Println(e1, e2, e3, e4, e5, e6)
 	case "badtid":
 		// A thread whose clear_child_tid is memory the app never mapped exits all the same
 		// (Linux ignores the failed write), and a pipe2 that cannot write its descriptors
@@ -382,6 +384,33 @@ func main() {
 		case <-time.After(time.Second):
 			fmt.Println("lost")
 		}
+	case "shmfixed":
+		// Anonymous memory mapped over part of a shared file mapping is not the file's:
+		// what is written there never reaches the file.
+		f, err := os.CreateTemp("", "probe-shm")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer os.Remove(f.Name())
+		f.Truncate(8 << 20)
+		f.WriteAt([]byte("A"), 5<<20)
+		m, err := syscall.Mmap(int(f.Fd()), 0, 8<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		hi := uintptr(unsafe.Pointer(&m[4<<20]))
+		_, _, e := syscall.Syscall6(syscall.SYS_MMAP, hi, 4<<20, syscall.PROT_READ|syscall.PROT_WRITE,
+			syscall.MAP_FIXED|syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS, ^uintptr(0), 0)
+		m[5<<20] = 'Y'
+		m[0] = 'B'
+		e2 := syscall.Munmap(m)
+		var b [1]byte
+		f.ReadAt(b[:], 5<<20)
+		var c [1]byte
+		f.ReadAt(c[:], 0)
+		fmt.Printf("mmap %v munmap %v; at 5 MiB %q, at 0 %q\n", e, e2, b[0], c[0])
 	case "idloop":
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 0; i < n; i++ {
