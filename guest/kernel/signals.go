@@ -154,16 +154,9 @@ func sysSigaltstack(t *Task, a [6]uint64) int64 {
 	if ss != 0 && !appRange(ss, 24) || oss != 0 && !appRange(oss, 24) {
 		return -eFAULT
 	}
-	if oss != 0 {
-		b := appBytes(oss, 24)
-		flags := uint64(0)
-		if t.altSize == 0 {
-			flags = ssDisable
-		}
-		binary.LittleEndian.PutUint64(b, t.altSP)
-		binary.LittleEndian.PutUint64(b[8:], flags)
-		binary.LittleEndian.PutUint64(b[16:], t.altSize)
-	}
+	// In Linux's order: the new stack is read and set first, the old one written last
+	// (a fault there answers EFAULT with the new stack in place).
+	oldSP, oldSize := t.altSP, t.altSize
 	if ss != 0 {
 		b := appBytes(ss, 24)
 		if binary.LittleEndian.Uint32(b[8:])&ssDisable != 0 {
@@ -171,6 +164,16 @@ func sysSigaltstack(t *Task, a [6]uint64) int64 {
 		} else {
 			t.altSP, t.altSize = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[16:])
 		}
+	}
+	if oss != 0 {
+		b := appBytes(oss, 24)
+		flags := uint64(0)
+		if oldSize == 0 {
+			flags = ssDisable
+		}
+		binary.LittleEndian.PutUint64(b, oldSP)
+		binary.LittleEndian.PutUint64(b[8:], flags)
+		binary.LittleEndian.PutUint64(b[16:], oldSize)
 	}
 	return 0
 }
