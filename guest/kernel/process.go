@@ -63,7 +63,8 @@ func (p *Process) exit(code int) {
 
 // killedBy ends the app and the guest as death by signal sig does. The monitor is told
 // the signal (abi.ExitSignaled), not only the 128+sig pith exits with, so that a program
-// that started this one sees a death by signal, not an exit.
+// that started this one sees a death by signal, not an exit. In a vfork child it ends
+// the child only, and returns.
 func (p *Process) killedBy(sig int) {
 	if p.vfork != nil {
 		p.vforkExit(uint32(sig))

@@ -283,6 +283,7 @@ func (t *Task) deliverSignals() {
 func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) {
 	if act.handler == sigDFL {
 		t.proc.killedBy(int(sig))
+		return // a vfork child's end comes back here (killedBy ends the guest otherwise)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -302,6 +303,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	frame := ((fpstate - frameSize) &^ 15) - 8
 	if !appRange(frame, sp-frame) {
 		t.proc.killedBy(sigSEGV)
+		return
 	}
 	f := appBytes(frame, frameSize)
 	clear(f)
@@ -368,6 +370,7 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 	uc := r.RSP - 8 + frameUcontext
 	if !appRange(uc, frameSize) {
 		t.proc.killedBy(sigSEGV)
+		return 0
 	}
 	le := binary.LittleEndian
 	mc := appBytes(uc+ucMcontext, 256)
@@ -384,6 +387,7 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 		copy(state, appBytes(fp, xsaveSize))
 		if !validVectorState(state, t.xsave()) {
 			t.proc.killedBy(sigSEGV) // XRSTOR would fault in tier 0; Linux refuses it too
+			return 0
 		}
 		copy(t.xsave(), state)
 	}
