@@ -796,11 +796,7 @@ type sharedMapping struct {
 
 // writeBack writes the mapping's bytes in [lo, hi) to its file.
 func (m *sharedMapping) writeBack(lo, hi uint64) {
-	defer func() {
-		if r := recover(); r != nil && !appFault(r) {
-			panic(r)
-		} // a fault: the app unmapped what it mapped, and there is nothing more to write
-	}()
+	defer catchAppFault(nil) // the app unmapped what it mapped: nothing more to write
 	lo, hi = max(lo, m.addr), min(hi, m.addr+m.fileLen)
 	buf := hostBuffer(int(min(hi-lo, 1<<20)))
 	for lo < hi {

@@ -285,14 +285,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 		t.proc.killedBy(int(sig))
 		return // a vfork child's end comes back here (killedBy ends the guest otherwise)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			if !appFault(r) {
-				panic(r)
-			}
-			t.proc.killedBy(sigSEGV) // no stack for the frame, as Linux
-		}
-	}()
+	defer catchAppFault(func() { t.proc.killedBy(sigSEGV) }) // no stack for the frame, as Linux
 	r := &t.ctx.Regs
 	sp := r.RSP - redZone
 	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize
@@ -358,14 +351,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 
 // sysRtSigreturn restores the context enterHandler saved.
 func sysRtSigreturn(t *Task, a [6]uint64) int64 {
-	defer func() {
-		if r := recover(); r != nil {
-			if !appFault(r) {
-				panic(r)
-			}
-			t.proc.killedBy(sigSEGV) // a frame in memory the app never mapped, as Linux
-		}
-	}()
+	defer catchAppFault(func() { t.proc.killedBy(sigSEGV) }) // a frame the app never mapped, as Linux
 	r := &t.ctx.Regs
 	uc := r.RSP - 8 + frameUcontext
 	if !appRange(uc, frameSize) {

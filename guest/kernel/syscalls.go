@@ -282,23 +282,25 @@ func (t *Task) syscall() {
 // serve runs handler h for the call; a fault on an app address it touches answers
 // EFAULT, as Linux does.
 func serve(h handler, t *Task, a [6]uint64) (ret int64) {
-	defer func() {
-		if r := recover(); r != nil {
-			if !appFault(r) {
-				panic(r)
-			}
-			ret = -eFAULT
-		}
-	}()
+	defer catchAppFault(func() { ret = -eFAULT })
 	return h(t, a)
 }
 
-// appFault reports whether a recovered panic is a fault on an address the app handed
-// tier 1 (task goroutines run with debug.SetPanicOnFault): appRange checks bounds only,
-// and the app may name memory it never mapped. Tier 1's own memory is always mapped.
-func appFault(r any) bool {
-	_, fault := r.(interface{ Addr() uintptr })
-	return fault
+// catchAppFault, deferred, recovers from a fault on an address the app handed tier 1
+// (task goroutines run with debug.SetPanicOnFault) and runs then, if not nil; any other
+// panic goes on. appRange checks bounds only, and the app may name memory it never
+// mapped; tier 1's own memory is always mapped.
+func catchAppFault(then func()) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if _, fault := r.(interface{ Addr() uintptr }); !fault {
+		panic(r)
+	}
+	if then != nil {
+		then()
+	}
 }
 
 // appRange checks that [addr, addr+n) lies in the app's part of the address space, where
@@ -390,14 +392,7 @@ func storeTID(addr uint64, tid int32) (ok bool) {
 	if !appRange(addr, 4) {
 		return false
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			if !appFault(r) {
-				panic(r)
-			}
-			ok = false
-		}
-	}()
+	defer catchAppFault(func() { ok = false })
 	*(*int32)(appPtr(addr)) = tid
 	return true
 }

@@ -66,7 +66,7 @@ func (t *Task) start(wg *sync.WaitGroup, setup func(tid int32)) int32 {
 	go func() {
 		defer wg.Done()
 		runtime.LockOSThread()      // never unlocked: the OS thread ends with the task
-		debug.SetPanicOnFault(true) // a fault on an app address is the app's (appFault)
+		debug.SetPanicOnFault(true) // a fault on an app address is the app's (catchAppFault)
 		t.tid = int32(syscall.Gettid())
 		t.proc.addTask(t)
 		if setup != nil {

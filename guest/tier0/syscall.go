@@ -104,8 +104,8 @@ var (
 // appDirect reports whether tier 0 serves app system call nr itself. These are the calls
 // tier 1 would pass through unchanged (one address space: memory, futexes, clocks, sleeps,
 // identity): serving them here saves the round trip through tier 1: one trap into tier 0
-// instead of two. A signal for a thread blocked in one still reaches tier 1: KICK wakes the thread
-// and takes it out of the app on its way back.
+// instead of two. A signal for a thread blocked in one still reaches tier 1: KICK wakes
+// the thread and takes it out of the app on its way back.
 //
 //go:nosplit
 func appDirect(nr uint64) bool {

@@ -65,7 +65,7 @@ func holdVM(fds ...int) bool {
 	if unix.Pipe2(p[:], unix.O_CLOEXEC) != nil {
 		return false
 	}
-	keep := uint64(1) << p[0]
+	var keep uint64
 	for _, fd := range append(fds, p[0]) {
 		if fd < 0 || fd >= 64 {
 			unix.Close(p[0])
