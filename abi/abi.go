@@ -58,12 +58,17 @@ const (
 	IntrStackSize = 4 << 10  // each vCPU's interrupt stack (TSS.IST1)
 )
 
-// CPU is the start of each vCPU's CPU block, written by the monitor.
+// CPU is the start of each vCPU's CPU block, written by the monitor, then its idle record.
 type CPU struct {
 	ID        uint64 // vCPU index, 0 is the boot vCPU
 	APICID    uint64 // x2APIC ID, for inter-processor interrupts
 	PVMGPA    uint64 // guest-physical address of this vCPU's kvm-pvm shared page
 	KStackTop uint64 // top of this vCPU's tier-0 stack
+	// Written by tier 0 around each halt, read by the monitor's watchdog, which reports a
+	// guest whose vCPUs all halted and whose timer interrupt never came (a host that
+	// drops TSC-deadline writes) instead of leaving it hung.
+	IdleSince uint64 // TSC when the vCPU halted in its idle loop; 0 while it runs
+	IdleUntil uint64 // the TSC deadline its timer was armed for as it halted; 0 if none
 }
 
 // Segment selectors of the GDT the monitor builds. User selectors are what SYSCALL/SYSRET

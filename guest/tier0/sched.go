@@ -367,9 +367,15 @@ func schedule(yield bool) {
 		}
 		consoleFlush()
 		c.idle = 1
+		c.hw.IdleUntil = 0
+		if c.armed > now {
+			c.hw.IdleUntil = c.armed
+		}
+		c.hw.IdleSince = now
 		unlockTier0()
 		idle()
 		lockTier0()
+		c.hw.IdleSince = 0
 		c.idle = 0
 		syncTLB(c)
 		if c.wakePending != 0 {

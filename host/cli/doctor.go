@@ -28,12 +28,14 @@ func newDoctorCommand() *cobra.Command {
 }
 
 type doctorReport struct {
-	KVM        string `json:"kvm"`
-	Hypervisor string `json:"hypervisor,omitempty"`
-	TSCKHz     uint64 `json:"tsc_khz,omitempty"`
-	Kernel     string `json:"kernel"`
-	Warm       string `json:"warm"`
-	OK         bool   `json:"ok"`
+	KVM        string          `json:"kvm"`
+	Hypervisor string          `json:"hypervisor,omitempty"`
+	HostKernel string          `json:"host_kernel,omitempty"`
+	TSCKHz     uint64          `json:"tsc_khz,omitempty"`
+	Checks     []monitor.Check `json:"checks,omitempty"`
+	Kernel     string          `json:"kernel"`
+	Warm       string          `json:"warm"`
+	OK         bool            `json:"ok"`
 }
 
 func runDoctor(o *doctorOptions) error {
@@ -43,10 +45,9 @@ func runDoctor(o *doctorOptions) error {
 		r.KVM, r.OK = err.Error(), false
 	} else {
 		r.KVM = "ok"
-		r.TSCKHz = info.TSCKHz
-		r.Hypervisor = "hardware KVM"
-		if info.PVM {
-			r.Hypervisor = "kvm-pvm (guests switch to native execution at boot)"
+		r.TSCKHz, r.Hypervisor, r.HostKernel, r.Checks = info.TSCKHz, info.Module, info.Kernel, info.Checks
+		if info.Unmet != "" {
+			r.KVM, r.OK = info.Unmet, false
 		}
 	}
 	if k, err := boot.LoadKernel(kernelPath()); err != nil {
@@ -74,7 +75,10 @@ func runDoctor(o *doctorOptions) error {
 		}
 		fmt.Printf("%s kvm: %s\n", mark(r.KVM == "ok"), r.KVM)
 		if r.Hypervisor != "" {
-			fmt.Printf("info hypervisor: %s, TSC %d kHz\n", r.Hypervisor, r.TSCKHz)
+			fmt.Printf("info hypervisor: %s on Linux %s, TSC %d kHz\n", r.Hypervisor, r.HostKernel, r.TSCKHz)
+		}
+		for _, c := range r.Checks {
+			fmt.Printf("%s %s\n", mark(c.OK), c)
 		}
 		fmt.Printf("%s kernel: %s\n", mark(r.Kernel[:2] == "ok"), r.Kernel)
 		fmt.Printf("info warm start: %s\n", r.Warm)

@@ -206,7 +206,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	if kernelErr == nil {
 		defers(func() { k.Close() })
 	}
-	cpuid, cpuidErr := sys.SupportedCPUID()
+	host, cpuidErr := readHostCPU(sys)
 	if err := <-slot; kernelErr == nil && cpuidErr == nil && err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		}
 		cpu := cpus[i]
 		defers(func() { cpu.Close() })
-		if err := cpus[i].SetCPUID(cpuid); err != nil {
+		if err := cpus[i].SetCPUID(host.forVCPU(i)); err != nil {
 			return nil, err
 		}
 	}
@@ -248,13 +248,16 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		defers(func() { <-reaped })
 	}
 	pvm := isPVM(cpus[0])
+	if why := host.unmet(pvm); why != "" {
+		return nil, errors.New(why)
+	}
 	flags := uint64(0)
 	var xcr0 uint64
 	if pvm && c.Mode == ModeAuto {
 		flags |= abi.FlagPVM
 	} else {
 		for _, cpu := range cpus {
-			xcr0 = setXCR0(cpu, cpuid)
+			xcr0 = setXCR0(cpu, host.supported)
 		}
 	}
 	if c.Timing {
@@ -276,7 +279,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		CPUs: c.CPUs, Argv: c.Args, Env: guestEnv(c.Env, c.Memory), Flags: flags, TSCKHz: khz,
 		WallNanos: uint64(time.Now().UnixNano()), Seed: seed,
 	}
-	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0, stopping: make(chan struct{})}
+	m := &machine{cfg: c, kernel: k, guest: g, cpus: cpus, pvm: pvm, xcr0: xcr0, khz: khz, stopping: make(chan struct{})}
 	defers(func() {
 		if m.app != nil {
 			m.app.Close()
@@ -478,6 +481,7 @@ type machine struct {
 	info   *abi.BootInfo // inside guest memory
 	pvm    bool
 	xcr0   uint64 // the guest's XCR0 (for assisted XGETBV)
+	khz    uint64 // the guest's TSC frequency
 
 	mu      sync.Mutex // serialises the vCPUs' exits that touch shared state below
 	serial  bytes.Buffer
@@ -499,6 +503,7 @@ type machine struct {
 
 	exits       atomic.Uint64
 	expired     atomic.Bool
+	stalled     atomic.Pointer[string] // the watchdog's report of a guest that cannot wake
 	stopped     atomic.Bool
 	stopOnce    sync.Once
 	killed      atomic.Int32   // exit status when the guest was killed (Kill, a second interrupt)
@@ -512,6 +517,7 @@ func (m *machine) start() {
 	m.tids = make([]atomic.Int32, len(m.cpus))
 	m.done = make(chan outcome, len(m.cpus))
 	m.ended = make(chan struct{})
+	go m.watch()
 	for i := range m.cpus {
 		go func() {
 			runtime.LockOSThread()
@@ -710,6 +716,12 @@ func (m *machine) loop(i int) (*Result, error) {
 				defer m.mu.Unlock()
 				m.drain()
 				return nil, m.crashCPU(cpu, fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats))
+			}
+			if msg := m.stalled.Load(); msg != nil {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				m.drain()
+				return nil, m.crashCPU(cpu, *msg)
 			}
 			if m.stopped.Load() {
 				return nil, errStopped

@@ -35,7 +35,7 @@ func native(t *testing.T, probe string, env []string, args ...string) testenv.Re
 // arguments, environment.
 func TestRunBehavesLikeNative(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -80,7 +80,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 
 func TestRunExitStatuses(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	for _, tc := range []struct {
 		args   []string
 		code   int
@@ -103,13 +103,7 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "script.sh")
 	os.WriteFile(text, []byte("#!/bin/sh\necho hi\n"), 0o755)
-	arm := filepath.Join(dir, "arm")
-	c := exec.Command("go", "build", "-o", arm, "./test/apps/probe")
-	c.Dir = testenv.Root()
-	c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("building for arm64: %v\n%s", err, out)
-	}
+	arm := testenv.Program(t, "probe-arm64")
 	for _, tc := range []struct {
 		path, want string
 	}{
@@ -131,7 +125,7 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 // testdata/; /tmp is private and writable; /proc/self/exe is the binary.
 func TestRunFiles(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	dir := filepath.Join(testenv.Root(), "test", "apps", "probe")
 	c := exec.Command(probe, "files")
 	c.Dir = dir
@@ -167,7 +161,7 @@ func TestRunFiles(t *testing.T) {
 // link into a read-only directory does not make it writable.
 func TestRunSymlinksStayInside(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	ro := t.TempDir()
 	os.WriteFile(filepath.Join(ro, "data.txt"), []byte("kept"), 0o644)
 	outside := filepath.Join(t.TempDir(), "escaped")
@@ -215,7 +209,7 @@ func TestRunSymlinksStayInside(t *testing.T) {
 // stdin is forwarded.
 func TestRunSignalsAndStdin(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	pith, kernel := testenv.Build(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		c := exec.Command(pith, "run", probe, "notify")
@@ -287,14 +281,8 @@ func TestRunBusybox(t *testing.T) {
 // --trace, which must show every call, leaves them alone.
 func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
-	pie := filepath.Join(t.TempDir(), "probe-pie")
-	// Go links a static PIE only through the C toolchain.
-	c := exec.Command("go", "build", "-buildmode=pie", "-ldflags=-linkmode=external -extldflags=-static-pie", "-o", pie, "./test/apps/probe")
-	c.Dir, c.Env = testenv.Root(), append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("building a static-PIE probe: %v\n%s", err, out)
-	}
+	probe := testenv.Program(t, "probe")
+	pie := testenv.Program(t, "probe-pie")
 	const ids = "1 0 0 0 0 0\n1 0 0 0 0 0\n" // abi.AppPID, AppPPID, AppUID, AppGID
 	traced := testenv.Pith(t, nil, "run", "--trace", probe, "ids")
 	if traced.Stdout != ids || !strings.Contains(traced.Stderr, "] getppid(") {
@@ -315,7 +303,7 @@ func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
 
 func TestRunFlags(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	r := testenv.Pith(t, nil, "run", "--trace", probe, "exit", "3")
 	if r.Code != 3 || !regexp.MustCompile(`(?m)^\[pid \d+\] exit_group\(0x3, `).MatchString(r.Stderr) ||
 		!strings.Contains(r.Stderr, "] arch_prctl(") {
@@ -360,15 +348,8 @@ func TestRunFlags(t *testing.T) {
 // C programs, static and static-PIE (loaded where Linux puts one without ASLR).
 func TestRunCStaticAndStaticPIE(t *testing.T) {
 	testenv.RequireKVM(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatalf("gcc is needed to build the C test programs: %v", err)
-	}
-	src := filepath.Join(testenv.Root(), "test", "apps", "chello", "hello.c")
 	for _, mode := range []string{"-static", "-static-pie"} {
-		bin := filepath.Join(t.TempDir(), "hello")
-		if out, err := exec.Command("gcc", "-O2", mode, "-o", bin, src).CombinedOutput(); err != nil {
-			t.Fatalf("gcc %s: %v\n%s", mode, err, out)
-		}
+		bin := testenv.Program(t, "chello"+mode)
 		r := testenv.Pith(t, nil, "run", bin, "arg")
 		if r.Code != 5 || !strings.HasPrefix(r.Stdout, "hello from C arg 0x") {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", mode, r.Code, r.Stdout, r.Stderr)
@@ -383,14 +364,7 @@ func TestRunCStaticAndStaticPIE(t *testing.T) {
 // exit status and output compared mode by mode.
 func TestRunCSignalsAndSystemCalls(t *testing.T) {
 	testenv.RequireKVM(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatalf("gcc is needed to build the C test programs: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "csys")
-	src := filepath.Join(testenv.Root(), "test", "apps", "csys", "csys.c")
-	if out, err := exec.Command("gcc", "-O2", "-static", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	bin := testenv.Program(t, "csys")
 	for _, mode := range []string{"gettimeofday", "blocked-ignored", "stop-default", "bad-act", "bad-oldact",
 		"bad-frame", "bad-mxcsr", "bad-xstate"} {
 		t.Run(mode, func(t *testing.T) {

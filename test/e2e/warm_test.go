@@ -88,7 +88,7 @@ func waitGone(pid int) bool {
 // one that boots its own: output, exit status, arguments, environment, stdin, files.
 func TestWarmRunBehavesLikeNative(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	env, dir := warmEnv(t)
 	// The first run boots its own VM and starts a server for the next.
 	if r := testenv.Pith(t, env, "run", probe, "exit", "0"); r.Code != 0 {
@@ -145,7 +145,7 @@ func TestWarmRunBehavesLikeNative(t *testing.T) {
 // Signals reach the app in a warm VM, and a run killed outright takes its VM with it.
 func TestWarmRunSignals(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	pith, kernel := testenv.Build(t)
 	env, dir := warmEnv(t)
 	testenv.Pith(t, env, "run", probe, "exit", "0")
@@ -180,7 +180,7 @@ func TestWarmRunSignals(t *testing.T) {
 // A server that died leaves its socket behind; a run then boots its own VM.
 func TestWarmRunStaleServer(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	env, dir := warmEnv(t)
 	testenv.Pith(t, env, "run", probe, "exit", "0")
 	server := waitServer(t, dir)
@@ -201,7 +201,7 @@ func TestWarmRunStaleServer(t *testing.T) {
 // open for its run), a long stdin read in full, death by SIGPIPE on a closed stdout.
 func TestWarmRunEdges(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	pith, kernel := testenv.Build(t)
 	env, dir := warmEnv(t)
 	command := func(args ...string) *exec.Cmd {
@@ -291,7 +291,7 @@ func TestWarmRunEdges(t *testing.T) {
 // by itself, and is not counted as alive.
 func TestWarmRunAbandonedClaim(t *testing.T) {
 	testenv.RequireKVM(t)
-	probe := testenv.BuildApp(t, "test/apps/probe")
+	probe := testenv.Program(t, "probe")
 	env, dir := warmEnv(t)
 	testenv.Pith(t, env, "run", probe, "exit", "0")
 	server := waitServer(t, dir)

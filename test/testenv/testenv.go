@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,29 +49,72 @@ func Build(t testing.TB) (pith, kernel string) {
 	return filepath.Join(dir, "pith"), filepath.Join(dir, "pith-kernel")
 }
 
-// BuildApp builds the Go program in the repository directory pkg (for example
-// "test/apps/probe") as a static executable, once per test binary.
-func BuildApp(t testing.TB, pkg string) string {
+// programs are the executables the end-to-end tests run, by name: a command that builds
+// OUT from the repository root, and its environment.
+var programs = map[string]struct {
+	env  []string
+	args []string
+}{
+	"probe":       {[]string{"CGO_ENABLED=0"}, []string{"go", "build", "-o", "OUT", "./test/apps/probe"}},
+	"probe-arm64": {[]string{"CGO_ENABLED=0", "GOARCH=arm64"}, []string{"go", "build", "-o", "OUT", "./test/apps/probe"}},
+	// Go links a static PIE only through the C toolchain.
+	"probe-pie": {[]string{"CGO_ENABLED=1"}, []string{"go", "build", "-buildmode=pie",
+		"-ldflags=-linkmode=external -extldflags=-static-pie", "-o", "OUT", "./test/apps/probe"}},
+	"chello-static":     {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/chello/hello.c"}},
+	"chello-static-pie": {nil, []string{"gcc", "-O2", "-static-pie", "-o", "OUT", "test/apps/chello/hello.c"}},
+	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
+}
+
+// Program returns the test program name (see programs), built once per test binary. With
+// PITH_TEST_BIN set it takes the one built there by BuildAll, for a machine without Go
+// or gcc (the nested guest of tools/nested-kvm.sh).
+func Program(t testing.TB, name string) string {
 	t.Helper()
 	Build(t)
 	appsMu.Lock()
 	defer appsMu.Unlock()
-	if p, ok := apps[pkg]; ok {
+	if p, ok := apps[name]; ok {
 		return p
 	}
-	out := filepath.Join(dir, filepath.Base(pkg))
+	out := filepath.Join(dir, name)
 	if _, err := os.Stat(out); err == nil && keep {
-		apps[pkg] = out // prebuilt beside PITH_TEST_BIN's binaries
+		apps[name] = out
 		return out
 	}
-	c := exec.Command("go", "build", "-o", out, "./"+pkg)
-	c.Dir = Root()
-	c.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := run(c); err != nil {
-		t.Fatalf("building %s: %v", pkg, err)
+	if err := buildProgram(name, out); err != nil {
+		t.Fatalf("building test program %s: %v", name, err)
 	}
-	apps[pkg] = out
+	apps[name] = out
 	return out
+}
+
+func buildProgram(name, out string) error {
+	p, ok := programs[name]
+	if !ok {
+		return fmt.Errorf("no test program is called %q", name)
+	}
+	if _, err := exec.LookPath(p.args[0]); err != nil {
+		return fmt.Errorf("%s is needed to build it (tools/test.sh installs what the tests need): %v", p.args[0], err)
+	}
+	args := slices.Clone(p.args)
+	args[slices.Index(args, "OUT")] = out
+	c := exec.Command(args[0], args[1:]...)
+	c.Dir = Root()
+	c.Env = append(os.Environ(), p.env...)
+	return run(c)
+}
+
+// BuildAll builds pith, its kernel and every test program into dir, for PITH_TEST_BIN.
+func BuildAll(dir string) error {
+	if err := run(exec.Command("make", "-s", "-C", Root(), "all", "BIN="+dir)); err != nil {
+		return err
+	}
+	for name := range programs {
+		if err := buildProgram(name, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 var (

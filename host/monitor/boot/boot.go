@@ -291,7 +291,7 @@ func buildPageTables(g *memory.Guest, cpus int) error {
 		}
 	}
 	for c := 0; c < cpus; c++ {
-		b := cpuBlock(c)
+		b := CPUBlock(c)
 		pml4, pdpt, pd, pt := b+abi.PerCPUPML4, b+abi.PerCPUPDPT, b+abi.PerCPUPD, b+abi.PerCPUPT
 		if err := put(pml4, pdpt|table); err != nil {
 			return err
@@ -375,8 +375,8 @@ func (k *Kernel) buildDescriptorTables(g *memory.Guest, cpus int) error {
 		binary.LittleEndian.PutUint64(tss[0x2c:], top)
 		binary.LittleEndian.PutUint64(tss[0x24:], k.vectors[abi.VectorTableIntrStacks]+uint64(c+1)*abi.IntrStackSize) // IST1
 		binary.LittleEndian.PutUint16(tss[0x66:], tssSize)                                                            // no I/O bitmap
-		block := abi.CPU{ID: uint64(c), APICID: uint64(c), PVMGPA: cpuBlock(c) + abi.PerCPUPVM, KStackTop: top}
-		out, err := g.Slice(cpuBlock(c)+abi.PerCPUData, uint64(binary.Size(block)))
+		block := abi.CPU{ID: uint64(c), APICID: uint64(c), PVMGPA: CPUBlock(c) + abi.PerCPUPVM, KStackTop: top}
+		out, err := g.Slice(CPUBlock(c)+abi.PerCPUData, uint64(binary.Size(block)))
 		if err != nil {
 			return err
 		}

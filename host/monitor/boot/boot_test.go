@@ -63,8 +63,8 @@ func TestPageTables(t *testing.T) {
 		}
 		// The per-vCPU pages are each vCPU's own.
 		for va, off := range map[uint64]uint64{abi.PVMPageAddr: abi.PerCPUPVM, abi.PerCPUAddr: abi.PerCPUData} {
-			if pa, _, _ := walk(t, g, cpu, va+8); pa != cpuBlock(cpu)+off+8 {
-				t.Errorf("cpu %d: va %#x -> %#x, want its own page %#x", cpu, va+8, pa, cpuBlock(cpu)+off+8)
+			if pa, _, _ := walk(t, g, cpu, va+8); pa != CPUBlock(cpu)+off+8 {
+				t.Errorf("cpu %d: va %#x -> %#x, want its own page %#x", cpu, va+8, pa, CPUBlock(cpu)+off+8)
 			}
 		}
 	}
@@ -104,9 +104,9 @@ func TestDescriptorTables(t *testing.T) {
 			t.Errorf("cpu %d: TSS.RSP0 %#x, want %#x", cpu, rsp0, want)
 		}
 		var block abi.CPU
-		b, _ := g.Slice(cpuBlock(cpu)+abi.PerCPUData, uint64(binary.Size(block)))
+		b, _ := g.Slice(CPUBlock(cpu)+abi.PerCPUData, uint64(binary.Size(block)))
 		binary.Decode(b, binary.LittleEndian, &block)
-		if block.ID != uint64(cpu) || block.KStackTop != want || block.PVMGPA != cpuBlock(cpu)+abi.PerCPUPVM {
+		if block.ID != uint64(cpu) || block.KStackTop != want || block.PVMGPA != CPUBlock(cpu)+abi.PerCPUPVM {
 			t.Errorf("cpu %d block %+v", cpu, block)
 		}
 	}

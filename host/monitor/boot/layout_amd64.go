@@ -53,11 +53,11 @@ const (
 	tssSize = 0x68
 )
 
-// cpuBlock is the guest-physical address of vCPU i's block.
-func cpuBlock(i int) uint64 { return abi.PerCPUBase + uint64(i)*abi.PerCPUStride }
+// CPUBlock is the guest-physical address of vCPU i's block (abi.PerCPU*).
+func CPUBlock(i int) uint64 { return abi.PerCPUBase + uint64(i)*abi.PerCPUStride }
 
 // CR3 is the page-table root of vCPU i.
-func CR3(i int) uint64 { return cpuBlock(i) + abi.PerCPUPML4 }
+func CR3(i int) uint64 { return CPUBlock(i) + abi.PerCPUPML4 }
 
 // TSS is the task-state segment of vCPU i.
-func TSS(i int) uint64 { return cpuBlock(i) + abi.PerCPUTSS }
+func TSS(i int) uint64 { return CPUBlock(i) + abi.PerCPUTSS }

@@ -72,6 +72,21 @@ type CPUIDEntry struct {
 	_                      [3]uint32
 }
 
+// Capabilities pith asks KVM_CHECK_EXTENSION about (include/uapi/linux/kvm.h).
+const (
+	CapIRQChip          = 0
+	CapTSCDeadlineTimer = 72
+)
+
+// CheckExtension returns KVM_CHECK_EXTENSION's answer for capability c: 0 when absent.
+func (s *System) CheckExtension(c int) int {
+	v, err := ioctl(s.fd, kvmCheckExtension, uintptr(c))
+	if err != nil {
+		return 0
+	}
+	return int(v)
+}
+
 // SupportedCPUID returns KVM_GET_SUPPORTED_CPUID.
 func (s *System) SupportedCPUID() ([]CPUIDEntry, error) {
 	var buf struct {

@@ -1,0 +1,99 @@
+package monitor
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/boot"
+)
+
+// The watchdog reports a guest that can never wake: every vCPU halted, waiting for a
+// timer interrupt that is long overdue. Tier 0 reports the other such guest itself (every
+// thread blocked and no timer armed: PortIdle). A host whose KVM drops the guest's
+// TSC-deadline writes makes this one; pith refuses the hosts it knows to do that
+// (hostCPU.unmet), and this catches the rest instead of hanging.
+const (
+	watchInterval = time.Second
+	// watchGrace is how late a timer may be before the guest counts as stuck: a loaded
+	// host (a nested guest under emulation, say) delays a wake-up by far less.
+	watchGrace = 10 * time.Second
+)
+
+// idleRecord is one vCPU's halt as tier 0 recorded it (abi.CPU.IdleSince, IdleUntil).
+type idleRecord struct{ since, until uint64 }
+
+// stallWatch follows the vCPUs' idle records from one look to the next. Looks are
+// counted, not timed: a pith process that was stopped (SIGSTOP, a suspended laptop) takes
+// one look on resuming, not a backlog, so its guest is never blamed for the pause.
+type stallWatch struct {
+	khz   uint64 // TSC ticks per millisecond
+	last  []idleRecord
+	looks int // consecutive looks at the same records, all vCPUs halted
+}
+
+// look takes one look at the records; it returns the vCPU whose timer is overdue past
+// the grace period, with how overdue, or -1 while the guest may still wake.
+func (w *stallWatch) look(now []idleRecord) (int, time.Duration) {
+	same := len(now) == len(w.last)
+	for i, r := range now {
+		if r.since == 0 {
+			w.last, w.looks = nil, 0 // a vCPU runs
+			return -1, 0
+		}
+		if same && r != w.last[i] {
+			same = false
+		}
+	}
+	if !same {
+		w.last, w.looks = append(w.last[:0:0], now...), 0
+		return -1, 0
+	}
+	w.looks++
+	halted := time.Duration(w.looks) * watchInterval
+	worst, late := -1, time.Duration(0)
+	for i, r := range now {
+		if r.until <= r.since || w.khz == 0 {
+			continue
+		}
+		wait := time.Duration(float64(r.until-r.since) / float64(w.khz) * float64(time.Millisecond))
+		if over := halted - wait; over > watchGrace && over > late {
+			worst, late = i, over
+		}
+	}
+	return worst, late
+}
+
+// watch runs the watchdog until the guest stops; a stuck guest is stopped and reported.
+func (m *machine) watch() {
+	w := stallWatch{khz: m.khz}
+	blocks := make([]*abi.CPU, len(m.cpus))
+	for i := range blocks {
+		b, err := m.guest.Slice(boot.CPUBlock(i)+abi.PerCPUData, uint64(unsafe.Sizeof(abi.CPU{})))
+		if err != nil {
+			return
+		}
+		blocks[i] = (*abi.CPU)(unsafe.Pointer(&b[0]))
+	}
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	now := make([]idleRecord, len(blocks))
+	for {
+		select {
+		case <-m.stopping:
+			return
+		case <-t.C:
+		}
+		for i, b := range blocks {
+			now[i] = idleRecord{atomic.LoadUint64(&b.IdleSince), atomic.LoadUint64(&b.IdleUntil)}
+		}
+		if cpu, late := w.look(now); cpu >= 0 {
+			msg := fmt.Sprintf("every vCPU halted and vCPU %d's timer interrupt is %v overdue: this host's KVM did not deliver the guest's TSC-deadline timer (pith doctor shows what it checked)", cpu, late.Round(time.Second))
+			m.stalled.Store(&msg)
+			m.stopAll()
+			return
+		}
+	}
+}

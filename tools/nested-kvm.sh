@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# nested-kvm.sh: run commands against hardware KVM on any x86-64 Linux machine, /dev/kvm
+# or not. It boots a Debian kernel in QEMU under TCG (software emulation, no host KVM
+# needed) on an AMD CPU model with SVM and nested paging, loads that kernel's kvm and
+# kvm_amd modules, and runs each COMMAND in the guest with busybox sh: pith there drives
+# AMD-V, the path most users' hosts take, whatever this machine has.
+#
+# Usage: tools/nested-kvm.sh [-f HOSTPATH[:GUESTPATH]]... [--] COMMAND...
+#   -f   copies a file or directory into the guest (at the same path unless GUESTPATH).
+#        Host binaries must be static: the guest has busybox and nothing else.
+# Each command runs from /, with a fresh TMPDIR, framed on stdout by "=== NESTED COMMAND n"
+# and "=== NESTED RESULT n: rc=R in Ss". The script exits 0 when every command did, 1 when
+# one failed, 2 when the guest could not be made or booted.
+#
+# Everything comes from Debian's packages: qemu-system-x86, busybox-static, cpio, xz-utils
+# (installed if missing, as root) and the kernel, a linux-image package fetched with
+# apt-get download and extracted with dpkg-deb into the cache (PITH_CACHE, default
+# ~/.cache/pith), kept between runs. Settings (environment):
+#   NESTED_KERNEL   linux-image package; default Debian 12's current one (the
+#                   linux-image-amd64 dependency), whose KVM lacks TSC-deadline in
+#                   KVM_GET_SUPPORTED_CPUID (Linux before 6.13): the regression test for
+#                   pith's CPUID set-up
+#   NESTED_MEM=4G NESTED_CPUS=2    the guest's memory and CPUs
+#   NESTED_TIMEOUT=3000            seconds before the whole run is stopped
+set -euo pipefail
+
+files=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	-f) files+=("$2"); shift 2 ;;
+	--) shift; break ;;
+	-*) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
+
+die() { echo "nested-kvm: $*" >&2; exit 2; }
+[ "$(uname -m)" = x86_64 ] || die "needs an x86-64 machine"
+cache=${PITH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pith}/nested-kvm
+mkdir -p "$cache"
+
+# --- what the host needs --------------------------------------------------------------
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v cpio >/dev/null || need+=(cpio)
+command -v xz >/dev/null || need+=(xz-utils)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "install the Debian packages ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+fi
+
+# --- the kernel -----------------------------------------------------------------------
+kpkg=${NESTED_KERNEL:-}
+if [ -z "$kpkg" ]; then
+	resolve() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
+	kpkg=$(resolve)
+	if [ -z "$kpkg" ]; then
+		apt-get update -qq || true
+		kpkg=$(resolve)
+	fi
+	if [ -z "$kpkg" ]; then # no package lists: take the newest kernel already fetched
+		kpkg=$(ls "$cache/kernels" 2>/dev/null | sort -V | tail -n1)
+		kpkg=${kpkg:+linux-image-$kpkg}
+	fi
+	[ -n "$kpkg" ] || die "cannot tell which Debian kernel to use: set NESTED_KERNEL=linux-image-... or run apt-get update"
+fi
+kver=${kpkg#linux-image-}
+kdir=$cache/kernels/$kver
+vmlinuz=$kdir/boot/vmlinuz-$kver
+mods=$kdir/lib/modules/$kver
+if [ ! -f "$vmlinuz" ] || [ ! -d "$mods/kernel" ]; then
+	mkdir -p "$cache/kernels"
+	dl=$(mktemp -d "$cache/download.XXXXXX")
+	(cd "$dl" && apt-get download "$kpkg" >/dev/null 2>&1) ||
+		{ rm -rf "$dl"; die "apt-get download $kpkg failed (apt-get update first?)"; }
+	rm -rf "$kdir.new" && mkdir -p "$kdir.new"
+	dpkg-deb -x "$dl"/*.deb "$kdir.new" && rm -rf "$dl" "$kdir" && mv "$kdir.new" "$kdir"
+	[ -f "$vmlinuz" ] && [ -d "$mods/kernel" ] || die "$kpkg has no boot/vmlinuz-$kver or modules"
+fi
+
+# --- the guest's initramfs ------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/nested-kvm.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,var/tmp,root,modules}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+# kvm_amd and what it needs, dependencies first (each module's own modinfo names them:
+# the package has no modules.dep, which depmod makes at install).
+n=0
+loaded=" "
+load() { # load MODULE-NAME
+	local name=$1 path dep
+	case $loaded in *" $name "*) return ;; esac
+	path=$(find "$mods/kernel" -name "$name.ko*" -o -name "${name//_/-}.ko*" | head -n1)
+	[ -n "$path" ] || die "$kpkg has no module $name"
+	for dep in $(decompress "$path" | tr '\0' '\n' | sed -n 's/^depends=//p' | tr , ' '); do
+		load "$dep"
+	done
+	n=$((n + 1))
+	decompress "$path" >"$root/modules/$(printf %02d $n)-$name.ko"
+	loaded="$loaded$name "
+}
+decompress() {
+	case $1 in
+	*.xz) xz -dc "$1" ;;
+	*.zst) zstd -qdc "$1" ;;
+	*.gz) gzip -dc "$1" ;;
+	*) cat "$1" ;;
+	esac
+}
+load kvm_amd
+for f in ${files[@]+"${files[@]}"}; do
+	src=${f%%:*} dst=${f#*:}
+	[ "$f" = "$src" ] && dst=$src
+	[ -e "$src" ] || die "-f $src: no such file"
+	mkdir -p "$root$(dirname "$dst")"
+	rm -rf "$root$dst"
+	cp -a "$src" "$root$dst"
+done
+i=0
+for c in "$@"; do
+	i=$((i + 1))
+	printf '%s\n' "$c" >"$root/command.$i"
+done
+cat >"$root/init" <<'EOF'
+#!/bin/sh
+export PATH=/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo "=== NESTED: Linux $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+for m in /modules/*; do
+	insmod "$m" || echo "=== NESTED: insmod $m failed"
+done
+if [ ! -c /dev/kvm ]; then
+	echo "=== NESTED: no /dev/kvm: $(dmesg | grep -i -e kvm -e svm | tail -n 3)"
+	poweroff -f
+fi
+echo "=== NESTED: /dev/kvm from kvm_amd, nested paging $(cat /sys/module/kvm_amd/parameters/npt)"
+i=1
+while [ -f /command.$i ]; do
+	export TMPDIR=/var/tmp/command.$i
+	mkdir -p $TMPDIR
+	echo "=== NESTED COMMAND $i: $(cat /command.$i)"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	(cd / && sh /command.$i) </dev/null 2>&1
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo "=== NESTED RESULT $i: rc=$rc in $(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s"
+	rm -rf $TMPDIR
+	i=$((i + 1))
+done
+echo "=== NESTED: done"
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+# --- boot -----------------------------------------------------------------------------
+log=$work/console
+echo "=== nested-kvm: Linux $kver under QEMU TCG (-cpu EPYC,+svm,+npt), initramfs $(du -h "$work/initrd.gz" | cut -f1)"
+start=$(date +%s)
+set +e
+timeout "${NESTED_TIMEOUT:-3000}" qemu-system-x86_64 \
+	-accel tcg,thread=multi -cpu EPYC,+svm,+npt -m "${NESTED_MEM:-4G}" -smp "${NESTED_CPUS:-2}" \
+	-nographic -no-reboot -nodefaults -serial stdio -monitor none \
+	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 panic=-1 loglevel=3 rdinit=/init" </dev/null \
+	2> >(grep -v "TCG doesn't support requested feature" >&2) | tee "$log"
+qemu=${PIPESTATUS[0]}
+set -e
+echo "=== nested-kvm: QEMU ran $(($(date +%s) - start))s (exit $qemu)"
+[ "$qemu" = 124 ] && { echo "nested-kvm: stopped after ${NESTED_TIMEOUT:-3000}s" >&2; exit 1; }
+ran=$(grep -c '^=== NESTED RESULT ' "$log" || true)
+[ "$ran" = $# ] || { echo "nested-kvm: the guest ran $ran of $# commands" >&2; exit 2; }
+failed=$(grep '^=== NESTED RESULT ' "$log" | grep -vc ': rc=0 ' || true)
+[ "$failed" = 0 ] || { echo "nested-kvm: $failed of $# commands failed" >&2; exit 1; }
