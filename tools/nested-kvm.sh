@@ -8,7 +8,7 @@
 # Usage: tools/nested-kvm.sh [-f HOSTPATH[:GUESTPATH]]... [--] COMMAND...
 #   -f   copies a file or directory into the guest (at the same path unless GUESTPATH).
 #        Host binaries must be static: the guest has busybox and nothing else.
-# Each command runs from /, with a fresh TMPDIR, framed on stdout by "=== NESTED COMMAND n"
+# Each command runs from /, framed on stdout by "=== NESTED COMMAND n"
 # and "=== NESTED RESULT n: rc=R in Ss". The script exits 0 when every command did, 1 when
 # one failed, 2 when the guest could not be made or booted.
 #
@@ -22,6 +22,7 @@
 #                   pith's CPUID set-up
 #   NESTED_MEM=4G NESTED_CPUS=2    the guest's memory and CPUs
 #   NESTED_TIMEOUT=3000            seconds before the whole run is stopped
+#   NESTED_APPEND                  more guest kernel parameters
 set -euo pipefail
 
 files=()
@@ -85,7 +86,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/nested-kvm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root"/{bin,proc,sys,dev,tmp,var/tmp,root,modules}
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,root,modules}
 cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
@@ -142,18 +143,16 @@ if [ ! -c /dev/kvm ]; then
 	echo "=== NESTED: no /dev/kvm: $(dmesg | grep -i -e kvm -e svm | tail -n 3)"
 	poweroff -f
 fi
+echo "=== NESTED: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); $(dmesg | grep -i -m3 -e 'tsc.*unstable' -e 'tsc: Refined' -e 'tsc: Detected' | tr '\n' ';')"
 echo "=== NESTED: /dev/kvm from kvm_amd, nested paging $(cat /sys/module/kvm_amd/parameters/npt)"
 i=1
 while [ -f /command.$i ]; do
-	export TMPDIR=/var/tmp/command.$i
-	mkdir -p $TMPDIR
 	echo "=== NESTED COMMAND $i: $(cat /command.$i)"
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	(cd / && sh /command.$i) </dev/null 2>&1
 	rc=$?
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "=== NESTED RESULT $i: rc=$rc in $(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s"
-	rm -rf $TMPDIR
 	i=$((i + 1))
 done
 echo "=== NESTED: done"
@@ -163,6 +162,11 @@ chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
 # --- boot -----------------------------------------------------------------------------
+# tsc=reliable: TCG's TSC is the host's, the same on every vCPU, but the guest kernel's
+# boot-time sync check sees warps between its unevenly emulated CPUs and marks it
+# unstable; KVM then stops each nested vCPU's TSC while its thread is descheduled, and
+# pith's guest sees time go back between vCPUs and its timers fire late (measured: a
+# 2-vCPU selftest failed "monotonic", and L1 itself later panicked).
 log=$work/console
 echo "=== nested-kvm: Linux $kver under QEMU TCG (-cpu EPYC,+svm,+npt), initramfs $(du -h "$work/initrd.gz" | cut -f1)"
 start=$(date +%s)
@@ -171,7 +175,7 @@ timeout "${NESTED_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu EPYC,+svm,+npt -m "${NESTED_MEM:-4G}" -smp "${NESTED_CPUS:-2}" \
 	-nographic -no-reboot -nodefaults -serial stdio -monitor none \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=3 rdinit=/init" </dev/null \
+	-append "console=ttyS0 panic=-1 loglevel=3 rdinit=/init tsc=reliable ${NESTED_APPEND:-}" </dev/null \
 	2> >(grep -v "TCG doesn't support requested feature" >&2) | tee "$log"
 qemu=${PIPESTATUS[0]}
 set -e
