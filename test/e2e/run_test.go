@@ -369,6 +369,12 @@ func TestRunCSignalsAndSystemCalls(t *testing.T) {
 		"bad-frame", "bad-mxcsr", "bad-xstate"} {
 		t.Run(mode, func(t *testing.T) {
 			want := native(t, bin, nil, mode)
+			if mode == "bad-mxcsr" && want.Code == 0 {
+				// Only an emulated CPU (QEMU's TCG, under tools/nested-kvm.sh) restores
+				// reserved MXCSR bits without a fault, and so returns here natively;
+				// pith answers as the hardware and Linux on it do.
+				want = testenv.Result{Code: 128 + int(syscall.SIGSEGV)}
+			}
 			got := testenv.Pith(t, nil, "run", bin, mode)
 			if got.Code != want.Code || got.Stdout != want.Stdout {
 				t.Errorf("pith run: exit %d, stdout %q, stderr %q\nnative:   exit %d, stdout %q",
