@@ -79,9 +79,9 @@ func hardwareModule() string {
 	}
 	switch {
 	case param("/sys/module/kvm_amd/parameters/npt") != "":
-		return "kvm_amd (AMD-V), nested paging " + on(param("/sys/module/kvm_amd/parameters/npt"))
+		return "kvm_amd (AMD-V, nested paging " + on(param("/sys/module/kvm_amd/parameters/npt")) + ")"
 	case param("/sys/module/kvm_intel/parameters/ept") != "":
-		return "kvm_intel (VT-x), EPT " + on(param("/sys/module/kvm_intel/parameters/ept"))
+		return "kvm_intel (VT-x, EPT " + on(param("/sys/module/kvm_intel/parameters/ept")) + ")"
 	}
 	return "hardware KVM"
 }
