@@ -41,7 +41,7 @@ done
 
 die() { echo "nested-kvm: $*" >&2; exit 2; }
 [ "$(uname -m)" = x86_64 ] || die "needs an x86-64 machine"
-cache=${PITH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pith}/nested-kvm
+cache=${PITH_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/pith}/nested-kvm
 mkdir -p "$cache"
 
 # --- what the host needs --------------------------------------------------------------
