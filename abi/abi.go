@@ -26,7 +26,7 @@ const (
 	PerCPUAddr   = 0x5000 // (virtual) this vCPU's CPU block
 	VDSOAddr     = 0x6000 // the vDSO image (AT_SYSINFO_EHDR): clock reads without a trap
 	VDSOSize     = 0x1000
-	BootInfoAddr = 0x8000   // BootInfo, then the command line
+	BootInfoAddr = 0x8000   // BootInfo; the command line is at CmdlineAddr
 	CmdlineAddr  = 0x100000 // argv and envp strings (CmdlineMax bytes at most; Linux's limit is larger)
 	CmdlineMax   = 0x100000
 	ConsoleAddr  = 0x10000 // console ring, ConsoleSize bytes

@@ -98,7 +98,7 @@ func rdrand() (v uint64, ok bool)
 func halt()
 
 // addr turns a guest address into a pointer. Tier 0 owns the whole address space: every
-// address it dereferences has been checked against the mappings first (userRange).
+// address it dereferences has been checked against the mappings first (mapped).
 func addr(a uintptr) unsafe.Pointer
 
 // thisCPU is the running vCPU's CPU block.

@@ -161,7 +161,7 @@ func xmm(a x86asm.Arg) (int, bool) {
 	return int(r - x86asm.X0), true
 }
 
-// gprIndex maps x86asm's 64-bit registers onto kvm.Regs fields.
+// gprField maps x86asm's 64-bit registers onto kvm.Regs fields.
 func gprField(regs *kvm.Regs, r x86asm.Reg) *uint64 {
 	switch {
 	case r >= x86asm.EAX && r <= x86asm.R15L:

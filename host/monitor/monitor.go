@@ -1,6 +1,7 @@
-// Package monitor runs one pith guest: it creates the KVM VM and its memory, loads the
-// kernel, runs the vCPU and serves the guest's calls (console, exit, crash reports, memory
-// release) until the guest exits.
+// Package monitor runs one pith guest: it creates the KVM VM and its memory, sets up the
+// vCPUs, loads the kernel and the app, runs each vCPU on its own thread and serves the
+// guest's calls (console, exit, crash reports, memory release, files, started programs)
+// until the guest exits, and a watchdog reports a guest that can never wake.
 package monitor
 
 import (
