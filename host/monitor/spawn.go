@@ -63,32 +63,12 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
 		return -int64(unix.EAGAIN)
 	}
-	var req abi.SpawnRequest
+	req, asked, e := readSpawnRequest(mmu, r)
+	if e != 0 {
+		return e
+	}
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
-	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
-		return -int64(unix.EFAULT)
-	}
-	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc > 1<<17 || req.Envc > 1<<17 {
-		return -int64(unix.E2BIG)
-	}
-	b := make([]byte, req.StringsLen)
-	if mmu.read(req.Strings, b) != nil {
-		return -int64(unix.EFAULT)
-	}
-	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
-	if uint64(len(strs)) != 3+req.Argc+req.Envc {
-		return -int64(unix.EINVAL)
-	}
-	str := func(i uint64) string { return string(strs[i]) }
-	path, cwd, exePath := str(0), str(1), str(2)
-	argv := make([]string, req.Argc)
-	for i := range argv {
-		argv[i] = str(3 + uint64(i))
-	}
-	env := make([]string, req.Envc)
-	for i := range env {
-		env[i] = str(3 + req.Argc + uint64(i))
-	}
+	path, cwd, exePath, argv, env := asked.path, asked.cwd, asked.exe, asked.argv, asked.env
 
 	// The program is opened here, beneath the directories granted, and handed over open:
 	// no host path is looked up again outside the guest's view.
@@ -205,6 +185,42 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 		return -int64(unix.EFAULT)
 	}
 	return int64(h)
+}
+
+// spawnRequest is a started program as the guest asked for it (abi.SpawnRequest).
+type spawnRequest struct {
+	path, cwd, exe string
+	argv, env      []string
+}
+
+// readSpawnRequest reads the guest's abi.SpawnRequest at r.Buf and decodes the strings
+// it points to, or returns the negative errno to answer with.
+func readSpawnRequest(mmu guestMMU, r *abi.FileRequest) (req abi.SpawnRequest, asked spawnRequest, e int64) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
+		return req, asked, -int64(unix.EFAULT)
+	}
+	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc > 1<<17 || req.Envc > 1<<17 {
+		return req, asked, -int64(unix.E2BIG)
+	}
+	b := make([]byte, req.StringsLen)
+	if mmu.read(req.Strings, b) != nil {
+		return req, asked, -int64(unix.EFAULT)
+	}
+	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
+	if uint64(len(strs)) != 3+req.Argc+req.Envc {
+		return req, asked, -int64(unix.EINVAL)
+	}
+	str := func(i uint64) string { return string(strs[i]) }
+	asked = spawnRequest{path: str(0), cwd: str(1), exe: str(2),
+		argv: make([]string, req.Argc), env: make([]string, req.Envc)}
+	for i := range asked.argv {
+		asked.argv[i] = str(3 + uint64(i))
+	}
+	for i := range asked.env {
+		asked.env[i] = str(3 + req.Argc + uint64(i))
+	}
+	return req, asked, 0
 }
 
 // runnable reports whether f is an executable pith runs: static x86-64 ELF. Anything
