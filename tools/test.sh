@@ -47,6 +47,8 @@ if [ "$kvm" = 1 ]; then
 else
 	echo "tools/test.sh: no usable /dev/kvm here: the end-to-end tests run in the nested guest only"
 	go test -count=1 -p 1 $(go list ./... | grep -v '/test/e2e$')
+	# The end-to-end tests of refusals that come before KVM is opened run here too.
+	go test -count=1 -run '^(TestBadKernelIsRefused|TestBadFlagsAreRefused|TestRunRefusesWhatItCannotRun)$' ./test/e2e
 fi
 echo "tools/test.sh: go test on this machine took ${SECONDS}s"
 [ "$nested" = 1 ] || exit 0

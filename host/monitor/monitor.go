@@ -179,6 +179,12 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	defers := func(f func()) { p.cleanup = append(p.cleanup, f) }
 	sys, err := kvm.Open()
 	if err != nil {
+		// A bad kernel is named as such on every machine, KVM or not.
+		k, kerr := boot.LoadKernel(c.Kernel)
+		if kerr != nil {
+			return nil, kerr
+		}
+		k.Close()
 		return nil, err
 	}
 	defers(func() { sys.Close() })
