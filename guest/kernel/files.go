@@ -182,7 +182,7 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 }
 
 func sysOpen(t *Task, a [6]uint64) int64 {
-	return sysOpenat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], a[2]}) // AT_FDCWD
+	return sysOpenat(t, [6]uint64{atFDCWD, a[0], a[1], a[2]})
 }
 
 func (f *file) read(buf []byte, off uint64) int64 {
@@ -448,11 +448,11 @@ func sysNewfstatat(t *Task, a [6]uint64) int64 {
 }
 
 func sysStat(t *Task, a [6]uint64) int64 {
-	return sysNewfstatat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], 0})
+	return sysNewfstatat(t, [6]uint64{atFDCWD, a[0], a[1], 0})
 }
 
 func sysLstat(t *Task, a [6]uint64) int64 {
-	return sysNewfstatat(t, [6]uint64{uint64(^uint64(99)), a[0], a[1], 0x100})
+	return sysNewfstatat(t, [6]uint64{atFDCWD, a[0], a[1], 0x100})
 }
 
 func sysFaccessat(t *Task, a [6]uint64) int64 {
@@ -537,7 +537,7 @@ func sysRenameat(t *Task, a [6]uint64) int64 {
 }
 
 func sysChdir(t *Task, a [6]uint64) int64 {
-	p, e := t.proc.appPath(^uint64(99), a[0])
+	p, e := t.proc.appPath(atFDCWD, a[0])
 	if e != 0 {
 		return e
 	}

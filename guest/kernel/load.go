@@ -132,7 +132,7 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	if exe == "" {
 		exe = argv[0]
 	}
-	if abs, ok := p.absPath(^uint64(99), exe); ok == 0 {
+	if abs, ok := p.absPath(atFDCWD, exe); ok == 0 {
 		p.exe = abs
 	}
 	p.brkStart = (end + pageSize - 1) &^ (pageSize - 1)

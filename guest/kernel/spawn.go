@@ -159,7 +159,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	if !ok || !ok2 || !ok3 {
 		return -eFAULT
 	}
-	path, e := p.absPath(^uint64(99), name)
+	path, e := p.absPath(atFDCWD, name)
 	if e != 0 {
 		return e
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pithvm/pith/abi"
 )
 
@@ -43,150 +45,211 @@ func passThrough(nr uint64) handler {
 	}
 }
 
-// syscallTable maps Linux x86-64 system call numbers to their handlers.
-var syscallTable = map[uint64]handler{}
+// atFDCWD is AT_FDCWD (-100): the *at calls' "relative to the working directory".
+const atFDCWD = ^uint64(99)
 
-// syscallNames names the calls pith reports when an app makes one it does not serve.
-var syscallNames = map[uint64]string{
-	4: "stat", 6: "lstat", 7: "poll", 8: "lseek", 19: "readv", 21: "access", 22: "pipe",
-	23: "select", 32: "dup", 33: "dup2", 41: "socket", 42: "connect", 43: "accept",
-	49: "bind", 50: "listen", 57: "fork", 58: "vfork", 59: "execve", 61: "wait4",
-	79: "getcwd", 80: "chdir", 83: "mkdir", 87: "unlink", 89: "readlink", 217: "getdents64",
-	262: "newfstatat", 332: "statx", 293: "pipe2", 302: "prlimit64", 435: "clone3",
+// sysEntry is one Linux x86-64 system call as tier 1 knows it.
+type sysEntry struct {
+	name    string
+	handler handler // nil: not served; the app gets ENOSYS and pith says so, once
 }
 
+// syscalls is tier 1's system-call table: every call it serves, and the calls it does
+// not that apps are known to make, by number. --trace and the ENOSYS report take their
+// names from it. It is filled by init: its handlers lead back to the dispatch that reads
+// it, which a package-level initializer may not.
+var syscalls map[uint64]sysEntry
+
+// enosys answers a call Go falls back from quietly: copy_file_range (to read and write,
+// as on Linux before 4.5) and pidfd_open (to wait4, as before 5.3), which every app using
+// os/exec makes.
+func enosys(*Task, [6]uint64) int64 { return -eNOSYS }
+
 func init() {
-	for _, nr := range []uint64{
-		syscall.SYS_MPROTECT, syscall.SYS_MADVISE,
-		syscall.SYS_FUTEX, syscall.SYS_CLOCK_GETTIME, syscall.SYS_CLOCK_GETRES,
-		syscall.SYS_NANOSLEEP, syscall.SYS_CLOCK_NANOSLEEP, syscall.SYS_SCHED_YIELD,
-		318 /* getrandom */, syscall.SYS_SCHED_GETAFFINITY, syscall.SYS_GETTID,
-		syscall.SYS_UNAME, syscall.SYS_SET_ROBUST_LIST, syscall.SYS_PRLIMIT64,
-		syscall.SYS_GETPID, syscall.SYS_GETPPID, syscall.SYS_GETUID, syscall.SYS_GETEUID,
-		syscall.SYS_GETGID, syscall.SYS_GETEGID, 334, // rseq
-		syscall.SYS_PRCTL,
-	} {
-		syscallTable[nr] = passThrough(nr)
-	}
-	// The netpoller's epoll instances and eventfds are tier 0's, under numbers of the
-	// app's own (files.go).
-	for _, nr := range []uint64{syscall.SYS_EPOLL_CREATE1, 290 /* eventfd2 */} {
-		pass := passThrough(nr)
-		syscallTable[nr] = func(t *Task, a [6]uint64) int64 { return t.proc.tier0FD(pass(t, a)) }
-	}
-	syscallTable[syscall.SYS_EPOLL_CTL] = sysEpollCtl
-	syscallTable[syscall.SYS_EPOLL_WAIT] = sysEpollWait(syscall.SYS_EPOLL_WAIT)
-	syscallTable[syscall.SYS_EPOLL_PWAIT] = sysEpollWait(syscall.SYS_EPOLL_PWAIT)
-	syscallTable[syscall.SYS_WRITE] = sysWrite
-	syscallTable[syscall.SYS_READ] = sysRead
-	syscallTable[syscall.SYS_CLOSE] = sysClose
-	syscallTable[syscall.SYS_FCNTL] = sysFcntl
-	syscallTable[syscall.SYS_IOCTL] = func(*Task, [6]uint64) int64 { return -eNOTTY }
-	syscallTable[syscall.SYS_OPENAT] = sysOpenat
-	syscallTable[syscall.SYS_OPEN] = sysOpen
-	syscallTable[syscall.SYS_PREAD64] = sysPread
-	syscallTable[syscall.SYS_PWRITE64] = sysPwrite
-	syscallTable[syscall.SYS_LSEEK] = sysLseek
-	syscallTable[syscall.SYS_FSTAT] = sysFstat
-	syscallTable[syscall.SYS_STAT] = sysStat
-	syscallTable[syscall.SYS_LSTAT] = sysLstat
-	syscallTable[262] = sysNewfstatat // newfstatat
-	syscallTable[syscall.SYS_FACCESSAT] = sysFaccessat
-	syscallTable[439] = sysFaccessat // faccessat2
-	syscallTable[syscall.SYS_GETDENTS64] = sysGetdents64
-	syscallTable[syscall.SYS_READLINKAT] = sysReadlinkat
-	syscallTable[syscall.SYS_GETCWD] = sysGetcwd
-	syscallTable[syscall.SYS_MKDIRAT] = sysMkdirat
-	syscallTable[syscall.SYS_UNLINKAT] = sysUnlinkat
-	syscallTable[syscall.SYS_DUP] = sysDup
-	syscallTable[syscall.SYS_SENDFILE] = sysSendfile
-	syscallTable[syscall.SYS_TIME] = func(t *Task, a [6]uint64) int64 {
-		now := time.Now().Unix()
-		if a[0] != 0 && appRange(a[0], 8) {
-			*(*int64)(appPtr(a[0])) = now
-		}
-		return now
-	}
-	syscallTable[syscall.SYS_GETTIMEOFDAY] = func(t *Task, a [6]uint64) int64 {
-		now := time.Now()
-		if a[0] != 0 {
-			if !appRange(a[0], 16) {
-				return -eFAULT
+	syscalls = map[uint64]sysEntry{
+		// Passed to tier 0 unchanged (passThrough).
+		unix.SYS_MPROTECT:          {"mprotect", passThrough(unix.SYS_MPROTECT)},
+		unix.SYS_MADVISE:           {"madvise", passThrough(unix.SYS_MADVISE)},
+		unix.SYS_FUTEX:             {"futex", passThrough(unix.SYS_FUTEX)},
+		unix.SYS_CLOCK_GETTIME:     {"clock_gettime", passThrough(unix.SYS_CLOCK_GETTIME)},
+		unix.SYS_CLOCK_GETRES:      {"clock_getres", passThrough(unix.SYS_CLOCK_GETRES)},
+		unix.SYS_NANOSLEEP:         {"nanosleep", passThrough(unix.SYS_NANOSLEEP)},
+		unix.SYS_CLOCK_NANOSLEEP:   {"clock_nanosleep", passThrough(unix.SYS_CLOCK_NANOSLEEP)},
+		unix.SYS_SCHED_YIELD:       {"sched_yield", passThrough(unix.SYS_SCHED_YIELD)},
+		unix.SYS_GETRANDOM:         {"getrandom", passThrough(unix.SYS_GETRANDOM)},
+		unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", passThrough(unix.SYS_SCHED_GETAFFINITY)},
+		unix.SYS_GETTID:            {"gettid", passThrough(unix.SYS_GETTID)},
+		unix.SYS_UNAME:             {"uname", passThrough(unix.SYS_UNAME)},
+		unix.SYS_SET_ROBUST_LIST:   {"set_robust_list", passThrough(unix.SYS_SET_ROBUST_LIST)},
+		unix.SYS_PRLIMIT64:         {"prlimit64", passThrough(unix.SYS_PRLIMIT64)},
+		unix.SYS_GETPID:            {"getpid", passThrough(unix.SYS_GETPID)},
+		unix.SYS_GETPPID:           {"getppid", passThrough(unix.SYS_GETPPID)},
+		unix.SYS_GETUID:            {"getuid", passThrough(unix.SYS_GETUID)},
+		unix.SYS_GETEUID:           {"geteuid", passThrough(unix.SYS_GETEUID)},
+		unix.SYS_GETGID:            {"getgid", passThrough(unix.SYS_GETGID)},
+		unix.SYS_GETEGID:           {"getegid", passThrough(unix.SYS_GETEGID)},
+		unix.SYS_RSEQ:              {"rseq", passThrough(unix.SYS_RSEQ)},
+		unix.SYS_PRCTL:             {"prctl", passThrough(unix.SYS_PRCTL)},
+		// The netpoller's epoll instances and eventfds are tier 0's, under numbers of the
+		// app's own (files.go).
+		unix.SYS_EPOLL_CREATE1: {"epoll_create1", tier0FD(unix.SYS_EPOLL_CREATE1)},
+		unix.SYS_EVENTFD2:      {"eventfd2", tier0FD(unix.SYS_EVENTFD2)},
+		unix.SYS_EPOLL_CTL:     {"epoll_ctl", sysEpollCtl},
+		unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait(unix.SYS_EPOLL_WAIT)},
+		unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollWait(unix.SYS_EPOLL_PWAIT)},
+
+		// Files (files.go).
+		unix.SYS_READ:       {"read", sysRead},
+		unix.SYS_WRITE:      {"write", sysWrite},
+		unix.SYS_WRITEV:     {"writev", sysWritev},
+		unix.SYS_PREAD64:    {"pread64", sysPread},
+		unix.SYS_PWRITE64:   {"pwrite64", sysPwrite},
+		unix.SYS_SENDFILE:   {"sendfile", sysSendfile},
+		unix.SYS_LSEEK:      {"lseek", sysLseek},
+		unix.SYS_CLOSE:      {"close", sysClose},
+		unix.SYS_FCNTL:      {"fcntl", sysFcntl},
+		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -eNOTTY }},
+		unix.SYS_OPEN:       {"open", sysOpen},
+		unix.SYS_OPENAT:     {"openat", sysOpenat},
+		unix.SYS_FSTAT:      {"fstat", sysFstat},
+		unix.SYS_STAT:       {"stat", sysStat},
+		unix.SYS_LSTAT:      {"lstat", sysLstat},
+		unix.SYS_NEWFSTATAT: {"newfstatat", sysNewfstatat},
+		unix.SYS_ACCESS: {"access", func(t *Task, a [6]uint64) int64 {
+			return sysFaccessat(t, [6]uint64{atFDCWD, a[0], a[1]})
+		}},
+		unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat},
+		unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat},
+		unix.SYS_GETDENTS64: {"getdents64", sysGetdents64},
+		unix.SYS_READLINKAT: {"readlinkat", sysReadlinkat},
+		unix.SYS_READLINK: {"readlink", func(t *Task, a [6]uint64) int64 {
+			return sysReadlinkat(t, [6]uint64{atFDCWD, a[0], a[1], a[2]})
+		}},
+		unix.SYS_GETCWD:  {"getcwd", sysGetcwd},
+		unix.SYS_CHDIR:   {"chdir", sysChdir},
+		unix.SYS_FCHDIR:  {"fchdir", sysFchdir},
+		unix.SYS_MKDIRAT: {"mkdirat", sysMkdirat},
+		unix.SYS_MKDIR: {"mkdir", func(t *Task, a [6]uint64) int64 {
+			return sysMkdirat(t, [6]uint64{atFDCWD, a[0], a[1]})
+		}},
+		unix.SYS_UNLINKAT: {"unlinkat", sysUnlinkat},
+		unix.SYS_UNLINK: {"unlink", func(t *Task, a [6]uint64) int64 {
+			return sysUnlinkat(t, [6]uint64{atFDCWD, a[0], 0})
+		}},
+		unix.SYS_RMDIR: {"rmdir", func(t *Task, a [6]uint64) int64 {
+			return sysUnlinkat(t, [6]uint64{atFDCWD, a[0], unix.AT_REMOVEDIR})
+		}},
+		unix.SYS_SYMLINKAT: {"symlinkat", sysSymlinkat},
+		unix.SYS_SYMLINK: {"symlink", func(t *Task, a [6]uint64) int64 {
+			return sysSymlinkat(t, [6]uint64{a[0], atFDCWD, a[1]})
+		}},
+		unix.SYS_RENAMEAT:  {"renameat", sysRenameat},
+		unix.SYS_RENAMEAT2: {"renameat2", sysRenameat}, // flags ignored
+		unix.SYS_RENAME: {"rename", func(t *Task, a [6]uint64) int64 {
+			return sysRenameat(t, [6]uint64{atFDCWD, a[0], atFDCWD, a[1]})
+		}},
+		unix.SYS_FCHMODAT: {"fchmodat", sysFchmodat},
+		unix.SYS_FCHMOD:   {"fchmod", sysFchmod},
+		unix.SYS_CHMOD: {"chmod", func(t *Task, a [6]uint64) int64 {
+			return sysFchmodat(t, [6]uint64{atFDCWD, a[0], a[1]})
+		}},
+		unix.SYS_FTRUNCATE:       {"ftruncate", sysFtruncate},
+		unix.SYS_FALLOCATE:       {"fallocate", sysFallocate},
+		unix.SYS_FSYNC:           {"fsync", func(*Task, [6]uint64) int64 { return 0 }},
+		unix.SYS_FDATASYNC:       {"fdatasync", func(*Task, [6]uint64) int64 { return 0 }},
+		unix.SYS_FLOCK:           {"flock", sysFlock},
+		unix.SYS_UTIMENSAT:       {"utimensat", sysUtimensat},
+		unix.SYS_COPY_FILE_RANGE: {"copy_file_range", enosys},
+		unix.SYS_PIPE2:           {"pipe2", sysPipe2},
+		unix.SYS_PIPE: {"pipe", func(t *Task, a [6]uint64) int64 {
+			return sysPipe2(t, [6]uint64{a[0], 0})
+		}},
+		unix.SYS_DUP:  {"dup", sysDup},
+		unix.SYS_DUP3: {"dup3", sysDup3},
+		unix.SYS_DUP2: {"dup2", func(t *Task, a [6]uint64) int64 {
+			if a[0] == a[1] {
+				if t.proc.fd(a[0]) == nil {
+					return -eBADF
+				}
+				return int64(a[1])
 			}
-			*(*[2]int64)(appPtr(a[0])) = [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}
-		}
-		if a[1] != 0 { // struct timezone: UTC, as Linux's is unless set
-			if !appRange(a[1], 8) {
-				return -eFAULT
+			return sysDup3(t, [6]uint64{a[0], a[1], 0})
+		}},
+
+		// Memory (files.go for file mappings).
+		unix.SYS_BRK:    {"brk", sysBrk},
+		unix.SYS_MMAP:   {"mmap", sysMmap},
+		unix.SYS_MUNMAP: {"munmap", sysMunmap},
+		unix.SYS_MSYNC:  {"msync", sysMsync},
+
+		// Time.
+		unix.SYS_TIME: {"time", func(t *Task, a [6]uint64) int64 {
+			now := time.Now().Unix()
+			if a[0] != 0 && appRange(a[0], 8) {
+				*(*int64)(appPtr(a[0])) = now
 			}
-			*(*[2]int32)(appPtr(a[1])) = [2]int32{}
+			return now
+		}},
+		unix.SYS_GETTIMEOFDAY: {"gettimeofday", sysGettimeofday},
+
+		// Threads, processes and signals (signals.go, spawn.go).
+		unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
+		unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTidAddress},
+		unix.SYS_CLONE:           {"clone", sysClone},
+		unix.SYS_EXIT:            {"exit", sysExit},
+		unix.SYS_EXIT_GROUP:      {"exit_group", sysExitGroup},
+		unix.SYS_EXECVE:          {"execve", sysExecve},
+		unix.SYS_WAIT4:           {"wait4", sysWait4},
+		unix.SYS_WAITID:          {"waitid", sysWaitid},
+		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys},
+		unix.SYS_FORK:            {"fork", enosys},
+		unix.SYS_VFORK:           {"vfork", enosys},
+		unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigaction},
+		unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask},
+		unix.SYS_RT_SIGRETURN:    {"rt_sigreturn", sysRtSigreturn},
+		unix.SYS_SIGALTSTACK:     {"sigaltstack", sysSigaltstack},
+		unix.SYS_KILL:            {"kill", sysKill},
+		unix.SYS_TGKILL:          {"tgkill", sysTgkill},
+		unix.SYS_TKILL: {"tkill", func(t *Task, a [6]uint64) int64 {
+			return sysTgkill(t, [6]uint64{1, a[0], a[1]})
+		}},
+
+		// Not served yet: named for the ENOSYS report and --trace.
+		unix.SYS_READV:   {"readv", nil},
+		unix.SYS_POLL:    {"poll", nil},
+		unix.SYS_SELECT:  {"select", nil},
+		unix.SYS_SOCKET:  {"socket", nil},
+		unix.SYS_CONNECT: {"connect", nil},
+		unix.SYS_ACCEPT:  {"accept", nil},
+		unix.SYS_BIND:    {"bind", nil},
+		unix.SYS_LISTEN:  {"listen", nil},
+		unix.SYS_STATX:   {"statx", nil},
+		unix.SYS_CLONE3:  {"clone3", nil},
+	}
+}
+
+// tier0FD passes call nr to tier 0 and numbers the descriptor it makes as the app's own.
+func tier0FD(nr uint64) handler {
+	pass := passThrough(nr)
+	return func(t *Task, a [6]uint64) int64 { return t.proc.tier0FD(pass(t, a)) }
+}
+
+// sysGettimeofday answers the time and, for a timezone, UTC (as Linux's is unless set).
+func sysGettimeofday(t *Task, a [6]uint64) int64 {
+	now := time.Now()
+	if a[0] != 0 {
+		if !appRange(a[0], 16) {
+			return -eFAULT
 		}
-		return 0
+		*(*[2]int64)(appPtr(a[0])) = [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}
 	}
-	syscallTable[syscall.SYS_SYMLINKAT] = sysSymlinkat
-	syscallTable[syscall.SYS_SYMLINK] = func(t *Task, a [6]uint64) int64 { return sysSymlinkat(t, [6]uint64{a[0], ^uint64(99), a[1]}) }
-	syscallTable[syscall.SYS_RENAMEAT] = sysRenameat
-	syscallTable[316] = sysRenameat // renameat2 (flags ignored)
-	syscallTable[syscall.SYS_RENAME] = func(t *Task, a [6]uint64) int64 {
-		return sysRenameat(t, [6]uint64{^uint64(99), a[0], ^uint64(99), a[1]})
-	}
-	syscallTable[syscall.SYS_CHDIR] = sysChdir
-	syscallTable[syscall.SYS_FCHMODAT] = sysFchmodat
-	syscallTable[syscall.SYS_FCHMOD] = sysFchmod
-	syscallTable[syscall.SYS_CHMOD] = func(t *Task, a [6]uint64) int64 { return sysFchmodat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
-	syscallTable[syscall.SYS_FCHDIR] = sysFchdir
-	syscallTable[syscall.SYS_FTRUNCATE] = sysFtruncate
-	syscallTable[syscall.SYS_FSYNC] = func(*Task, [6]uint64) int64 { return 0 }
-	syscallTable[syscall.SYS_FDATASYNC] = func(*Task, [6]uint64) int64 { return 0 }
-	syscallTable[syscall.SYS_MKDIR] = func(t *Task, a [6]uint64) int64 { return sysMkdirat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
-	syscallTable[syscall.SYS_UNLINK] = func(t *Task, a [6]uint64) int64 { return sysUnlinkat(t, [6]uint64{^uint64(99), a[0], 0}) }
-	syscallTable[syscall.SYS_RMDIR] = func(t *Task, a [6]uint64) int64 { return sysUnlinkat(t, [6]uint64{^uint64(99), a[0], 0x200}) }
-	syscallTable[syscall.SYS_READLINK] = func(t *Task, a [6]uint64) int64 { return sysReadlinkat(t, [6]uint64{^uint64(99), a[0], a[1], a[2]}) }
-	syscallTable[syscall.SYS_ACCESS] = func(t *Task, a [6]uint64) int64 { return sysFaccessat(t, [6]uint64{^uint64(99), a[0], a[1]}) }
-	syscallTable[syscall.SYS_PIPE2] = sysPipe2
-	syscallTable[syscall.SYS_PIPE] = func(t *Task, a [6]uint64) int64 { return sysPipe2(t, [6]uint64{a[0], 0}) }
-	syscallTable[syscall.SYS_DUP3] = sysDup3
-	syscallTable[syscall.SYS_DUP2] = func(t *Task, a [6]uint64) int64 {
-		if a[0] == a[1] {
-			if t.proc.fd(a[0]) == nil {
-				return -eBADF
-			}
-			return int64(a[1])
+	if a[1] != 0 {
+		if !appRange(a[1], 8) {
+			return -eFAULT
 		}
-		return sysDup3(t, [6]uint64{a[0], a[1], 0})
+		*(*[2]int32)(appPtr(a[1])) = [2]int32{}
 	}
-	syscallTable[syscall.SYS_WRITEV] = sysWritev
-	syscallTable[syscall.SYS_BRK] = sysBrk
-	syscallTable[syscall.SYS_ARCH_PRCTL] = sysArchPrctl
-	syscallTable[syscall.SYS_SET_TID_ADDRESS] = sysSetTidAddress
-	syscallTable[syscall.SYS_EXIT] = sysExit
-	syscallTable[syscall.SYS_EXIT_GROUP] = sysExitGroup
-	syscallTable[syscall.SYS_CLONE] = sysClone
-	syscallTable[syscall.SYS_RT_SIGACTION] = sysRtSigaction
-	syscallTable[syscall.SYS_RT_SIGPROCMASK] = sysRtSigprocmask
-	syscallTable[syscall.SYS_SIGALTSTACK] = sysSigaltstack
-	syscallTable[syscall.SYS_RT_SIGRETURN] = sysRtSigreturn
-	syscallTable[syscall.SYS_TGKILL] = sysTgkill
-	syscallTable[syscall.SYS_TKILL] = func(t *Task, a [6]uint64) int64 { return sysTgkill(t, [6]uint64{1, a[0], a[1]}) }
-	syscallTable[syscall.SYS_KILL] = sysKill
-	syscallTable[syscall.SYS_EXECVE] = sysExecve
-	syscallTable[syscall.SYS_MMAP] = sysMmap
-	syscallTable[syscall.SYS_MUNMAP] = sysMunmap
-	syscallTable[syscall.SYS_MSYNC] = sysMsync
-	syscallTable[syscall.SYS_FALLOCATE] = sysFallocate
-	// copy_file_range: Go's io.Copy between files falls back to read and write on ENOSYS,
-	// as on Linux before 4.5; answered quietly.
-	syscallTable[326] = func(*Task, [6]uint64) int64 { return -eNOSYS }
-	syscallTable[280] = sysUtimensat
-	syscallTable[syscall.SYS_FLOCK] = sysFlock
-	// pidfd_open: without process descriptors Go's os package waits with wait4, as it does
-	// on Linux before 5.3; answered quietly, as every app using os/exec asks.
-	syscallTable[434] = func(*Task, [6]uint64) int64 { return -eNOSYS }
-	syscallTable[syscall.SYS_WAIT4] = sysWait4
-	syscallTable[syscall.SYS_WAITID] = sysWaitid
-	for _, nr := range []uint64{syscall.SYS_FORK, syscall.SYS_VFORK} {
-		syscallTable[nr] = func(*Task, [6]uint64) int64 { return -eNOSYS }
-	}
+	return 0
 }
 
 // Trace makes every app system call print a line on stderr (pith run --trace).
@@ -197,10 +260,7 @@ const noReturn = -1 << 62
 
 // trace prints one system call the way strace does: tid, name, arguments, result.
 func trace(t *Task, nr uint64, a [6]uint64, ret int64) {
-	name := traceNames[nr]
-	if name == "" {
-		name = syscallNames[nr]
-	}
+	name := syscalls[nr].name
 	if name == "" {
 		name = fmt.Sprintf("syscall_%d", nr)
 	}
@@ -225,39 +285,20 @@ func errnoName(e int64) string {
 	return fmt.Sprintf("E%d", e)
 }
 
-// traceNames names the calls pith serves, for --trace.
-var traceNames = map[uint64]string{
-	0: "read", 1: "write", 2: "open", 3: "close", 4: "stat", 5: "fstat", 6: "lstat", 8: "lseek",
-	9: "mmap", 10: "mprotect", 11: "munmap", 12: "brk", 13: "rt_sigaction", 14: "rt_sigprocmask",
-	15: "rt_sigreturn", 16: "ioctl", 17: "pread64", 18: "pwrite64", 20: "writev", 21: "access",
-	22: "pipe", 24: "sched_yield", 28: "madvise", 32: "dup", 33: "dup2", 35: "nanosleep",
-	39: "getpid", 40: "sendfile", 56: "clone", 60: "exit", 62: "kill", 63: "uname", 72: "fcntl",
-	74: "fsync", 77: "ftruncate", 79: "getcwd", 80: "chdir", 81: "fchdir", 82: "rename",
-	83: "mkdir", 84: "rmdir", 87: "unlink", 88: "symlink", 89: "readlink", 90: "chmod",
-	91: "fchmod", 96: "gettimeofday", 102: "getuid", 104: "getgid", 107: "geteuid", 108: "getegid",
-	110: "getppid", 131: "sigaltstack", 157: "prctl", 158: "arch_prctl", 186: "gettid",
-	200: "tkill", 201: "time", 202: "futex", 204: "sched_getaffinity", 217: "getdents64",
-	218: "set_tid_address", 228: "clock_gettime", 229: "clock_getres", 230: "clock_nanosleep",
-	231: "exit_group", 232: "epoll_wait", 233: "epoll_ctl", 234: "tgkill", 257: "openat",
-	258: "mkdirat", 262: "newfstatat", 263: "unlinkat", 264: "renameat", 266: "symlinkat",
-	267: "readlinkat", 268: "fchmodat", 269: "faccessat", 273: "set_robust_list", 281: "epoll_pwait",
-	290: "eventfd2", 291: "epoll_create1", 292: "dup3", 293: "pipe2", 302: "prlimit64",
-	316: "renameat2", 318: "getrandom", 334: "rseq", 439: "faccessat2",
-}
-
 // syscall serves the system call the task's app thread just made.
 func (t *Task) syscall() {
 	r := &t.ctx.Regs
 	nr := r.RAX
 	a := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
-	h := syscallTable[nr]
+	call := syscalls[nr]
+	h := call.handler
 	if h == nil {
 		t.proc.mu.Lock()
 		first := !t.proc.unsupported[nr]
 		t.proc.unsupported[nr] = true
 		t.proc.mu.Unlock()
 		if first {
-			name := syscallNames[nr]
+			name := call.name
 			if name == "" {
 				name = fmt.Sprintf("#%d", nr)
 			}
