@@ -9,7 +9,6 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/pithvm/pith/host/monitor/kvm"
-	"github.com/pithvm/pith/host/monitor/memory"
 )
 
 // Emulation assist for the standard x86 path on kvm-pvm.
@@ -33,9 +32,9 @@ func (m *machine) assist(cpu *kvm.VCPU) error {
 	if err != nil {
 		return err
 	}
-	mmu := guestMMU{g: m.guest, cr3: sregs.CR3}
+	mmu := m.guest.Virtual(sregs.CR3)
 	code := make([]byte, 15)
-	if err := mmu.read(regs.RIP, code); err != nil {
+	if err := mmu.Read(regs.RIP, code); err != nil {
 		return err
 	}
 	inst, err := x86asm.Decode(code, 64)
@@ -75,7 +74,7 @@ func (m *machine) assist(cpu *kvm.VCPU) error {
 		if r, ok := xmm(inst.Args[1]); ok {
 			src = fpu.XMM[r]
 		} else if a, ok := ea(inst.Args[1]); ok {
-			if err := mmu.read(a, src[:]); err != nil {
+			if err := mmu.Read(a, src[:]); err != nil {
 				return err
 			}
 		} else {
@@ -92,7 +91,7 @@ func (m *machine) assist(cpu *kvm.VCPU) error {
 		} else if r, ok := xmm(inst.Args[0]); ok {
 			fpu.XMM[r] = src
 		} else if a, ok := ea(inst.Args[0]); ok {
-			if err := mmu.write(a, src[:]); err != nil {
+			if err := mmu.Write(a, src[:]); err != nil {
 				return err
 			}
 			break
@@ -112,12 +111,12 @@ func (m *machine) assist(cpu *kvm.VCPU) error {
 			if err != nil {
 				return err
 			}
-			if err := mmu.write(a, area[:]); err != nil {
+			if err := mmu.Write(a, area[:]); err != nil {
 				return err
 			}
 		} else {
 			var area [4096]byte
-			if err := mmu.read(a, area[:]); err != nil {
+			if err := mmu.Read(a, area[:]); err != nil {
 				return err
 			}
 			if err := cpu.SetXSave(&area); err != nil {
@@ -216,53 +215,3 @@ func setGPR(regs *kvm.Regs, r x86asm.Reg, v uint64) {
 		*p = v
 	}
 }
-
-// guestMMU reads and writes guest virtual memory through the guest's own page tables.
-type guestMMU struct {
-	g   *memory.Guest
-	cr3 uint64
-}
-
-// translate walks the four-level page tables (2 MiB pages included) for va.
-func (u guestMMU) translate(va uint64) (uint64, error) {
-	const addrMask = 0x000ffffffffff000
-	table := u.cr3 & addrMask
-	for level, shift := 0, uint(39); level < 4; level, shift = level+1, shift-9 {
-		e, err := u.g.Uint64(table + (va>>shift&511)*8)
-		if err != nil {
-			return 0, err
-		}
-		if e&1 == 0 {
-			return 0, fmt.Errorf("guest address %#x is not mapped", va)
-		}
-		if level == 2 && e&0x80 != 0 {
-			return e&addrMask&^(1<<21-1) | va&(1<<21-1), nil
-		}
-		table = e & addrMask
-	}
-	return table | va&0xfff, nil
-}
-
-func (u guestMMU) access(va uint64, b []byte, write bool) error {
-	for len(b) > 0 {
-		pa, err := u.translate(va)
-		if err != nil {
-			return err
-		}
-		n := min(uint64(len(b)), 4096-va&0xfff)
-		mem, err := u.g.Slice(pa, n)
-		if err != nil {
-			return err
-		}
-		if write {
-			copy(mem, b[:n])
-		} else {
-			copy(b[:n], mem)
-		}
-		b, va = b[n:], va+n
-	}
-	return nil
-}
-
-func (u guestMMU) read(va uint64, b []byte) error  { return u.access(va, b, false) }
-func (u guestMMU) write(va uint64, b []byte) error { return u.access(va, b, true) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/host/monitor/boot"
+	"github.com/pithvm/pith/host/monitor/memory"
 )
 
 // Mount makes host directory Host visible at guest path Guest.
@@ -271,11 +272,11 @@ func errno(err error) int64 {
 
 // serve performs the FileRequest at BootInfo.FileRequest.
 func (m *machine) serveFile() {
-	mmu := guestMMU{g: m.guest, cr3: boot.CR3(0)}
+	mmu := m.guest.Virtual(boot.CR3(0))
 	var req abi.FileRequest
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 	addr := m.info.FileRequest
-	if mmu.read(addr, raw) != nil {
+	if mmu.Read(addr, raw) != nil {
 		return
 	}
 	switch {
@@ -286,7 +287,7 @@ func (m *machine) serveFile() {
 	default:
 		req.Result = m.files.serve(mmu, &req)
 	}
-	mmu.write(addr, raw)
+	mmu.Write(addr, raw)
 }
 
 // maxHandles bounds the host files one guest holds open: past it, open fails with EMFILE.
@@ -294,7 +295,7 @@ const maxHandles = 4096
 
 // serve performs one request. A bug of ours that panics fails the request with EIO and
 // says so, rather than ending pith with the guest's files and programs left behind.
-func (s *fileService) serve(mmu guestMMU, r *abi.FileRequest) (result int64) {
+func (s *fileService) serve(mmu memory.Virtual, r *abi.FileRequest) (result int64) {
 	defer func() {
 		if e := recover(); e != nil {
 			fmt.Fprintf(os.Stderr, "pith: internal error serving file request %d: %v\n", r.Op, e)
@@ -304,13 +305,13 @@ func (s *fileService) serve(mmu guestMMU, r *abi.FileRequest) (result int64) {
 	return s.do(mmu, r)
 }
 
-func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
+func (s *fileService) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	readPath := func(va, n uint64) (string, bool) {
 		if n == 0 || n > 4096 {
 			return "", false
 		}
 		b := make([]byte, n)
-		if mmu.read(va, b) != nil {
+		if mmu.Read(va, b) != nil {
 			return "", false
 		}
 		return string(b), true
@@ -332,7 +333,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return -int64(unix.EAGAIN)
 		}
 		n := min(uint64(len(s.stdin)), r.Len)
-		if mmu.write(r.Buf, s.stdin[:n]) != nil {
+		if mmu.Write(r.Buf, s.stdin[:n]) != nil {
 			return -int64(unix.EFAULT)
 		}
 		s.stdin = s.stdin[n:]
@@ -372,11 +373,11 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
-			if n > 0 && mmu.write(r.Buf, b[:n]) != nil {
+			if n > 0 && mmu.Write(r.Buf, b[:n]) != nil {
 				return -int64(unix.EFAULT)
 			}
 		} else {
-			if mmu.read(r.Buf, b) != nil {
+			if mmu.Read(r.Buf, b) != nil {
 				return -int64(unix.EFAULT)
 			}
 			n, err = unix.Pwrite(int(f.Fd()), b, int64(r.Offset)) // appends on an O_APPEND file, as Linux's pwrite does
@@ -409,7 +410,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			return errno(err)
 		}
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)) // struct stat, as Linux/amd64 lays it out
-		if r.Len < uint64(len(b)) || mmu.write(r.Buf, b) != nil {
+		if r.Len < uint64(len(b)) || mmu.Write(r.Buf, b) != nil {
 			return -int64(unix.EFAULT)
 		}
 		return 0
@@ -437,7 +438,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if err != nil {
 			return errno(err)
 		}
-		if mmu.write(r.Buf, b[:n]) != nil {
+		if mmu.Write(r.Buf, b[:n]) != nil {
 			return -int64(unix.EFAULT)
 		}
 		return int64(n)
@@ -461,7 +462,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 			target = string(b[:n])
 		}
 		n := min(uint64(len(target)), r.Len)
-		if mmu.write(r.Buf, []byte(target[:n])) != nil {
+		if mmu.Write(r.Buf, []byte(target[:n])) != nil {
 			return -int64(unix.EFAULT)
 		}
 		return int64(n)
@@ -494,7 +495,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		}
 		var args [3]int64 // mode, offset, length
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&args[0])), unsafe.Sizeof(args))
-		if r.Len != uint64(len(b)) || mmu.read(r.Buf, b) != nil {
+		if r.Len != uint64(len(b)) || mmu.Read(r.Buf, b) != nil {
 			return -int64(unix.EFAULT)
 		}
 		if args[1] < 0 || args[2] <= 0 {
@@ -505,7 +506,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		p, ok := readPath(r.Path, r.PathLen)
 		var ts [2]unix.Timespec
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&ts[0])), unsafe.Sizeof(ts))
-		if !ok || r.Len != uint64(len(b)) || mmu.read(r.Buf, b) != nil {
+		if !ok || r.Len != uint64(len(b)) || mmu.Read(r.Buf, b) != nil {
 			return -int64(unix.EFAULT)
 		}
 		if r.Flags&unix.AT_SYMLINK_NOFOLLOW == 0 { // follow a final link here, not on the host
@@ -546,7 +547,7 @@ func (s *fileService) do(mmu guestMMU, r *abi.FileRequest) int64 {
 		if uint64(len(c)) > r.Len {
 			return -int64(unix.ENAMETOOLONG)
 		}
-		if mmu.write(r.Buf, []byte(c)) != nil {
+		if mmu.Write(r.Buf, []byte(c)) != nil {
 			return -int64(unix.EFAULT)
 		}
 		return int64(len(c))

@@ -324,10 +324,17 @@ func Prepare(c Config) (_ *Prepared, err error) {
 			}
 		}
 	}
-	m.info = (*abi.BootInfo)(unsafe.Pointer(&g.Bytes()[abi.BootInfoAddr]))
+	info, err := g.Slice(abi.BootInfoAddr, uint64(unsafe.Sizeof(abi.BootInfo{})))
+	if err != nil {
+		return nil, err
+	}
+	m.info = (*abi.BootInfo)(unsafe.Pointer(&info[0]))
 	if c.App != "" {
 		m.fastCalls = make(chan string, 1)
-		image := g.Bytes()[bc.AppAddr:][:bc.AppSize]
+		image, err := g.Slice(bc.AppAddr, bc.AppSize)
+		if err != nil {
+			return nil, err
+		}
 		go func() { m.fastCalls <- fastCallSites(image) }()
 	}
 	m.res.PVM = pvm
@@ -623,7 +630,7 @@ func (m *machine) appSpec() ([]byte, error) {
 
 // serveAppSpec answers tier 1's FileAppSpec, waiting, with m.mu released, until Run has
 // the app. A guest that ends before (Close, or Run without an app) gets ECANCELED.
-func (m *machine) serveAppSpec(mmu guestMMU, r *abi.FileRequest) int64 {
+func (m *machine) serveAppSpec(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if m.spec == nil {
 		return -int64(unix.ENOSYS)
 	}
@@ -646,7 +653,7 @@ func (m *machine) serveAppSpec(mmu guestMMU, r *abi.FileRequest) int64 {
 		r.Len = uint64(len(m.specBytes))
 		return -int64(unix.ERANGE)
 	}
-	if mmu.write(r.Buf, m.specBytes) != nil {
+	if mmu.Write(r.Buf, m.specBytes) != nil {
 		return -int64(unix.EFAULT)
 	}
 	return int64(len(m.specBytes))

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/memory"
 )
 
 // A program the guest starts (execve in a vfork child; see guest/kernel/spawn.go) runs
@@ -52,7 +53,7 @@ func SpawnFlags(c *Config) []string {
 // files in the private root the tree shares, which no guest path reaches.
 const maxChildren = 64
 
-func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
+func (s *fileService) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if len(s.files)+len(s.streams)+3 > maxHandles || len(s.children) >= maxHandles {
 		return -int64(unix.EAGAIN) // handles, or programs never waited for
 	}
@@ -121,7 +122,7 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 			delete(s.streams, h)
 		}
 		req.Handle = [3]uint64{}
-		mmu.write(r.Buf, raw)
+		mmu.Write(r.Buf, raw)
 		return e
 	}
 	stdio := make([]*os.File, 3)
@@ -181,7 +182,7 @@ func (s *fileService) spawn(mmu guestMMU, r *abi.FileRequest) int64 {
 	h := s.next
 	s.next++
 	s.children[h] = sp // tracked before the answer, which the guest could make fail
-	if mmu.write(r.Buf, raw) != nil {
+	if mmu.Write(r.Buf, raw) != nil {
 		return -int64(unix.EFAULT)
 	}
 	return int64(h)
@@ -195,16 +196,16 @@ type spawnRequest struct {
 
 // readSpawnRequest reads the guest's abi.SpawnRequest at r.Buf and decodes the strings
 // it points to, or returns the negative errno to answer with.
-func readSpawnRequest(mmu guestMMU, r *abi.FileRequest) (req abi.SpawnRequest, asked spawnRequest, e int64) {
+func readSpawnRequest(mmu memory.Virtual, r *abi.FileRequest) (req abi.SpawnRequest, asked spawnRequest, e int64) {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
-	if r.Len != uint64(len(raw)) || mmu.read(r.Buf, raw) != nil {
+	if r.Len != uint64(len(raw)) || mmu.Read(r.Buf, raw) != nil {
 		return req, asked, -int64(unix.EFAULT)
 	}
 	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc > 1<<17 || req.Envc > 1<<17 {
 		return req, asked, -int64(unix.E2BIG)
 	}
 	b := make([]byte, req.StringsLen)
-	if mmu.read(req.Strings, b) != nil {
+	if mmu.Read(req.Strings, b) != nil {
 		return req, asked, -int64(unix.EFAULT)
 	}
 	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
@@ -276,16 +277,16 @@ func (s *fileService) killChild(h uint64, sig uint64) int64 {
 }
 
 // streamIO reads or writes pith's end of a started program's pipe, never waiting.
-func (s *fileService) streamIO(mmu guestMMU, r *abi.FileRequest, fd int) int64 {
+func (s *fileService) streamIO(mmu memory.Virtual, r *abi.FileRequest, fd int) int64 {
 	b := make([]byte, min(r.Len, 1<<20))
 	var n int
 	var err error
 	if r.Op == abi.FileRead {
-		if n, err = unix.Read(fd, b); err == nil && n > 0 && mmu.write(r.Buf, b[:n]) != nil {
+		if n, err = unix.Read(fd, b); err == nil && n > 0 && mmu.Write(r.Buf, b[:n]) != nil {
 			return -int64(unix.EFAULT)
 		}
 	} else {
-		if mmu.read(r.Buf, b) != nil {
+		if mmu.Read(r.Buf, b) != nil {
 			return -int64(unix.EFAULT)
 		}
 		n, err = unix.Write(fd, b)

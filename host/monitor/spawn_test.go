@@ -40,7 +40,7 @@ func FuzzSpawnRequest(f *testing.F) {
 		clear(mem[reqAt:])
 		copy(mem[reqAt:stringsAt], req)
 		copy(mem[stringsAt:], strs)
-		mmu := guestMMU{g: g, cr3: 0x1000}
+		mmu := g.Virtual(0x1000)
 		r := &abi.FileRequest{Buf: buf, Len: uint64(unsafe.Sizeof(abi.SpawnRequest{}))}
 		got, asked, e := readSpawnRequest(mmu, r)
 		if e != 0 {

@@ -9,23 +9,9 @@ import (
 )
 
 // walk translates va through vCPU cpu's page tables, as the MMU would.
-func walk(t *testing.T, g *memory.Guest, cpu int, va uint64) (pa uint64, flags uint64, ok bool) {
-	table := CR3(cpu)
-	for level, shift := 0, uint(39); level < 4; level, shift = level+1, shift-9 {
-		e, err := g.Uint64(table + (va>>shift&511)*8)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e&pteP == 0 {
-			return 0, 0, false
-		}
-		flags |= e & (pteRW | pteUS)
-		if level == 2 && e&ptePS != 0 {
-			return e&0x000ffffffffff000&^(hugePage-1) | va&(hugePage-1), flags, true
-		}
-		table = e & 0x000ffffffffff000
-	}
-	return table | va&0xfff, flags, true
+func walk(g *memory.Guest, cpu int, va uint64) (pa uint64, perm uint64, ok bool) {
+	pa, perm, err := g.Virtual(CR3(cpu)).Translate(va)
+	return pa, perm, err == nil
 }
 
 func TestPageTables(t *testing.T) {
@@ -38,7 +24,7 @@ func TestPageTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	for cpu := 0; cpu < 3; cpu++ {
-		if _, _, ok := walk(t, g, cpu, 0); ok {
+		if _, _, ok := walk(g, cpu, 0); ok {
 			t.Error("page 0 is mapped: nil dereferences would not fault")
 		}
 		// The first 2 MiB at their physical addresses, all memory in the physmap.
@@ -47,7 +33,7 @@ func TestPageTables(t *testing.T) {
 			{abi.PhysBase, 0}, {abi.PhysBase + 0x400123, 0x400123},
 			{abi.PhysBase + 1<<30, 1 << 30}, {abi.PhysBase + 1<<30 + 4<<20 - 1, 1<<30 + 4<<20 - 1},
 		} {
-			pa, flags, ok := walk(t, g, cpu, c[0])
+			pa, flags, ok := walk(g, cpu, c[0])
 			if !ok || pa != c[1] {
 				t.Errorf("cpu %d: va %#x -> %#x (mapped %v), want %#x", cpu, c[0], pa, ok, c[1])
 			}
@@ -57,13 +43,13 @@ func TestPageTables(t *testing.T) {
 		}
 		// Everything else is the app's: nothing there yet.
 		for _, va := range []uint64{2 << 20, 0x400000, 1 << 30, abi.PhysBase + 1<<30 + 4<<20} {
-			if _, _, ok := walk(t, g, cpu, va); ok {
+			if _, _, ok := walk(g, cpu, va); ok {
 				t.Errorf("va %#x is mapped", va)
 			}
 		}
 		// The per-vCPU pages are each vCPU's own.
 		for va, off := range map[uint64]uint64{abi.PVMPageAddr: abi.PerCPUPVM, abi.PerCPUAddr: abi.PerCPUData} {
-			if pa, _, _ := walk(t, g, cpu, va+8); pa != CPUBlock(cpu)+off+8 {
+			if pa, _, _ := walk(g, cpu, va+8); pa != CPUBlock(cpu)+off+8 {
 				t.Errorf("cpu %d: va %#x -> %#x, want its own page %#x", cpu, va+8, pa, CPUBlock(cpu)+off+8)
 			}
 		}

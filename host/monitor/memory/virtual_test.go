@@ -1,17 +1,15 @@
-package monitor
+package memory
 
 import (
 	"bytes"
 	"encoding/binary"
 	"testing"
-
-	"github.com/pithvm/pith/host/monitor/memory"
 )
 
-// The guest writes the page tables guestMMU walks and the addresses it is asked to read:
+// The guest writes the page tables Virtual walks and the addresses it is asked to read:
 // whatever they hold, a walk must end in data or an error, never a panic or a byte
 // outside guest memory.
-func FuzzGuestMMU(f *testing.F) {
+func FuzzVirtual(f *testing.F) {
 	// A valid map: PML4 at 0x1000, PDPT at 0x2000, PD at 0x3000 with one 2 MiB page at 0,
 	// and a PT at 0x4000 for the next 2 MiB, whose first entry points past guest memory.
 	tables := make([]byte, 0x5000)
@@ -26,7 +24,7 @@ func FuzzGuestMMU(f *testing.F) {
 	f.Add(tables, uint64(0x1000), uint64(0x200000), uint16(8))  // the page outside memory
 	f.Add(tables, uint64(0x1000), ^uint64(0)-3, uint16(8))      // wrapping around
 	f.Add(tables, uint64(0xfffffffff000), uint64(0), uint16(1)) // CR3 outside memory
-	g, err := memory.New(2 << 20)
+	g, err := New(2 << 20)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -34,16 +32,16 @@ func FuzzGuestMMU(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tables []byte, cr3, va uint64, n uint16) {
 		clear(g.Bytes()[:0x10000])
 		copy(g.Bytes()[:0x10000], tables)
-		mmu := guestMMU{g: g, cr3: cr3}
+		mmu := g.Virtual(cr3)
 		b := make([]byte, n)
-		if mmu.read(va, b) != nil {
+		if mmu.Read(va, b) != nil {
 			return
 		}
-		if err := mmu.write(va, b); err != nil {
+		if err := mmu.Write(va, b); err != nil {
 			t.Fatalf("read %#x+%d, but writing it back failed: %v", va, n, err)
 		}
 		again := make([]byte, n)
-		if err := mmu.read(va, again); err != nil || !bytes.Equal(again, b) {
+		if err := mmu.Read(va, again); err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("read %#x+%d twice: %v, differs %v", va, n, err, !bytes.Equal(again, b))
 		}
 	})
