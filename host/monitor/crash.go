@@ -1,0 +1,104 @@
+package monitor
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/kvm"
+)
+
+// exceptionNames names the x86 exception vectors, for crash reports.
+var exceptionNames = map[uint64]string{
+	0: "divide error", 1: "debug", 2: "NMI", 3: "breakpoint", 4: "overflow", 5: "bound range",
+	6: "invalid opcode", 7: "device not available", 8: "double fault", 10: "invalid TSS",
+	11: "segment not present", 12: "stack fault", 13: "general protection fault",
+	14: "page fault", 16: "x87 floating-point error", 17: "alignment check", 18: "machine check",
+	19: "SIMD floating-point error", 21: "control protection",
+}
+
+// crashReport describes the crash tier 0 reported (PortCrash) from the record it left in
+// BootInfo.
+func (m *machine) crashReport(kind abi.CrashKind) error {
+	c := m.info.Crash
+	r := c.Regs
+	var what string
+	switch kind {
+	case abi.CrashOutOfMem:
+		what = fmt.Sprintf("guest out of memory: raise -m (now %d MiB)", m.guest.Size()>>20)
+		return &CrashError{what}
+	case abi.CrashBadState:
+		if c.Tier0 == 0 {
+			return &CrashError{"guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
+		}
+		return &CrashError{m.describe(fmt.Sprintf("tier 0 found its state inconsistent (detail %#x) on vCPU %d", c.Info, c.CPU), r.RIP, regsList(r))}
+	}
+	name := exceptionNames[r.Vector]
+	switch {
+	case name != "":
+	case r.Vector >= abi.FirstInterruptVector:
+		name = fmt.Sprintf("unexpected interrupt (vector %#x)", r.Vector)
+	default:
+		name = fmt.Sprintf("exception %d", r.Vector)
+	}
+	where := "in tier 1"
+	if c.Tier0 != 0 {
+		where = "in tier 0"
+	}
+	if len(m.cpus) > 1 {
+		where += fmt.Sprintf(" on vCPU %d", c.CPU)
+	}
+	what = fmt.Sprintf("%s %s", name, where)
+	if r.Vector == 14 {
+		what += fmt.Sprintf(" at address %#x", c.CR2)
+	}
+	if c.Tier0 != 0 && r.CS&3 == 3 && m.pvm && m.cfg.Mode == ModeStandard {
+		// Measured: without the native switch, kvm-pvm enters LSTAR at CPL 3 (CS 0x33), so
+		// tier 0's first privileged instruction after a SYSCALL faults. docs/kvm-pvm.md.
+		what += fmt.Sprintf(" after %d system calls: kvm-pvm without its native switch runs SYSCALL's target at CPL 3, so tier 0 cannot run there (a host limitation; the standard path needs hardware KVM)", m.info.Stats.Syscalls)
+	}
+	return &CrashError{m.describe(what, r.RIP, append(regsList(r), [2]any{"fsbase", c.FSBase}))}
+}
+
+// crashCPU reports a crash that tier 0 could not report, from the vCPU's registers.
+func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
+	r, err := cpu.Regs()
+	if err != nil {
+		return &CrashError{"guest crashed: " + what}
+	}
+	regs := [][2]any{
+		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
+		{"rbp", r.RBP}, {"rsp", r.RSP}, {"r8", r.R8}, {"r9", r.R9}, {"r10", r.R10}, {"r11", r.R11},
+		{"r12", r.R12}, {"r13", r.R13}, {"r14", r.R14}, {"r15", r.R15}, {"rflags", r.RFLAGS},
+	}
+	if s, err := cpu.Sregs(); err == nil {
+		regs = append(regs, [2]any{"cs", uint64(s.CS.Selector)}, [2]any{"cr2", s.CR2}, [2]any{"cr3", s.CR3})
+	}
+	return &CrashError{m.describe(what, r.RIP, regs)}
+}
+
+func regsList(r abi.Regs) [][2]any {
+	return [][2]any{
+		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
+		{"rbp", r.RBP}, {"rsp", r.RSP}, {"r8", r.R8}, {"r9", r.R9}, {"r10", r.R10}, {"r11", r.R11},
+		{"r12", r.R12}, {"r13", r.R13}, {"r14", r.R14}, {"r15", r.R15}, {"rflags", r.RFLAGS},
+		{"cs", r.CS}, {"err", r.ErrorCode},
+	}
+}
+
+// describe makes the crash message: one line saying what and where, then the registers.
+func (m *machine) describe(what string, rip uint64, regs [][2]any) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "guest crashed: %s, RIP %#x", what, rip)
+	if sym := m.kernel.Symbolize(rip); sym != "" {
+		fmt.Fprintf(&b, " in %s", sym)
+	}
+	b.WriteString("\n")
+	for i, r := range regs {
+		fmt.Fprintf(&b, "  %-6s %#016x", r[0], r[1])
+		if i%4 == 3 {
+			b.WriteString("\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

@@ -1,0 +1,145 @@
+package monitor
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/kvm"
+	"github.com/pithvm/pith/host/monitor/memory"
+)
+
+// setRunConfig takes Run's part of the configuration; the vCPUs read it under m.mu.
+func (m *machine) setRunConfig(c Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !c.Started.IsZero() {
+		m.cfg.Started = c.Started
+	}
+	m.cfg.Stdout, m.cfg.Stderr = c.Stdout, c.Stderr
+	m.cfg.App, m.cfg.Args, m.cfg.AppArgsAt, m.cfg.Env = c.App, c.Args, c.AppArgsAt, c.Env
+	m.cfg.Mounts, m.cfg.Workdir, m.cfg.Root, m.cfg.Exe = c.Mounts, c.Workdir, c.Root, c.Exe
+	m.cfg.Trace, m.cfg.Interactive, m.cfg.Deadline = c.Trace, c.Interactive, c.Deadline
+}
+
+// appSpec readies the run for tier 1: opens the file service and encodes what
+// FileAppSpec returns.
+func (m *machine) appSpec() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &m.cfg
+	if fi, err := os.Stat(c.App); err != nil {
+		return nil, err
+	} else if prepared, err := m.app.Stat(); err != nil || !os.SameFile(fi, prepared) {
+		return nil, fmt.Errorf("%s is not the executable this VM was prepared with", c.App)
+	}
+	exe, _ := filepath.Abs(c.App)
+	files, err := newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"))
+	if err != nil {
+		return nil, err
+	}
+	files.spawnFlags = SpawnFlags(c)
+	m.files = files
+	if c.Trace {
+		atomic.OrUint64(&m.info.Flags, abi.FlagTrace)
+	}
+	cwd := c.Workdir
+	if cwd == "" {
+		cwd, _ = os.Getwd()
+	}
+	fastCalls := <-m.fastCalls
+	m.fastCalls <- fastCalls
+	args := []string{fmt.Sprintf("--app-addr=%#x", m.info.AppAddr), fmt.Sprintf("--app-size=%d", m.info.AppSize),
+		"--cwd=" + cwd, "--exe=" + c.Exe, fmt.Sprintf("--trace=%v", c.Trace), "--fast-calls=" + fastCalls}
+	args = append(args, c.Args[c.AppArgsAt:]...)
+	var b bytes.Buffer
+	b.WriteString(strconv.Itoa(len(args)))
+	b.WriteByte(0)
+	for _, s := range append(args, guestEnv(c.Env, c.Memory)...) {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	return b.Bytes(), nil
+}
+
+// serveAppSpec answers tier 1's FileAppSpec, waiting, with m.mu released, until Run has
+// the app. A guest that ends before (Close, or Run without an app) gets ECANCELED.
+func (m *machine) serveAppSpec(mmu memory.Virtual, r *abi.FileRequest) int64 {
+	if m.spec == nil {
+		return -int64(unix.ENOSYS)
+	}
+	if m.specBytes == nil {
+		m.mu.Unlock()
+		var spec []byte
+		select {
+		case spec = <-m.spec:
+		case <-m.stopping:
+		}
+		m.mu.Lock()
+		if spec == nil && m.specBytes == nil {
+			return -int64(unix.ECANCELED)
+		}
+		if spec != nil {
+			m.specBytes = spec
+		}
+	}
+	if uint64(len(m.specBytes)) > r.Len {
+		r.Len = uint64(len(m.specBytes))
+		return -int64(unix.ERANGE)
+	}
+	if mmu.Write(r.Buf, m.specBytes) != nil {
+		return -int64(unix.EFAULT)
+	}
+	return int64(len(m.specBytes))
+}
+
+// forwardSignals passes the signals a user sends pith on to the guest, as Docker does:
+// the monitor records them for tier 0 and interrupts vCPU 0, tier 0 posts them to tier 1,
+// which gives them to the app. A second SIGINT kills the guest. It returns a stop func.
+// Signals already caught elsewhere (Config.Signals) come from that channel instead.
+func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func()) {
+	sigs := caught
+	unnotify := func() {}
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+		sigs, unnotify = ch, func() { signal.Stop(ch) }
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		interrupts := 0
+		for {
+			var s os.Signal
+			select {
+			case s = <-sigs:
+			case <-done:
+				return
+			}
+			n := s.(unix.Signal)
+			if n == unix.SIGINT {
+				if interrupts++; interrupts > 1 {
+					m.interrupted.Store(true)
+					m.killed.Store(128 + int32(n))
+					m.stopAll()
+					return
+				}
+			}
+			atomic.OrUint64(&m.info.HostSignals, 1<<(uint(n)-1))
+			vm.SignalMSI(0, abi.VectorWakeup)
+		}
+	}()
+	// Once stop returns, nothing here touches the VM: it may be closed.
+	return func() {
+		unnotify()
+		close(done)
+		<-stopped
+	}
+}
