@@ -1,0 +1,89 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/memory"
+)
+
+// The file service's requests come from the guest. Whatever a request that only reads
+// says (operation, path, buffer, length, handle, flags), it is answered with a count, a
+// handle or an errno, never a panic. (The operations that change files are left out: a
+// fuzzer's paths would be written on the host.)
+func FuzzFileServiceReads(f *testing.F) {
+	dir := fileTree(f)
+	f.Chdir(dir)
+	exe := filepath.Join(dir, "app")
+	s, err := newFileService(exe, nil, "", "/home/nobody")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(s.close)
+	g, err := memory.New(2 << 20)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { g.Close() })
+	for at, v := range map[uint64]uint64{0x1000: 0x2003, 0x2000: 0x3003, 0x3000: 0x83} {
+		binary.LittleEndian.PutUint64(g.Bytes()[at:], v)
+	}
+	const pathAt, bufAt = 0x10000, 0x20000
+	for _, seed := range []struct {
+		op    uint64
+		path  string
+		flags uint64
+	}{
+		{abi.FileOpen, dir + "/data", unix.O_RDONLY},
+		{abi.FileOpen, dir + "/sub", unix.O_RDONLY | unix.O_DIRECTORY},
+		{abi.FileStat, dir + "/out/passwd", 0},
+		{abi.FileStat, dir + "/out", 1},
+		{abi.FileReadlink, dir + "/out", 0},
+		{abi.FileReadlink, "/proc/self/exe", 0},
+		{abi.FileCanonical, dir + "/sub/../out/../data", 0},
+		{abi.FileCanonical, "/tmp/../../etc", 0},
+	} {
+		f.Add(seed.op, []byte(seed.path), uint64(len(seed.path)), uint64(bufAt), uint64(4096), uint64(0), seed.flags)
+	}
+	f.Add(uint64(abi.FileRead), []byte{}, uint64(0), uint64(bufAt), uint64(100), uint64(1), uint64(0))
+	f.Add(uint64(abi.FileReaddir), []byte{}, uint64(0), uint64(bufAt), uint64(4096), uint64(2), uint64(0))
+	f.Add(uint64(abi.FileRead), []byte{}, uint64(0), uint64(2<<20-8), uint64(1<<30), uint64(1), uint64(0))
+	reads := map[uint64]bool{abi.FileOpen: true, abi.FileRead: true, abi.FileStat: true, abi.FileClose: true,
+		abi.FileReaddir: true, abi.FileReadlink: true, abi.FileCanonical: true, abi.FileStdin: true}
+	f.Fuzz(func(t *testing.T, op uint64, path []byte, pathLen, buf, n, handle, flags uint64) {
+		if !reads[op] {
+			return
+		}
+		if op == abi.FileOpen {
+			flags &^= unix.O_CREAT | unix.O_TRUNC | unix.O_APPEND | unix.O_TMPFILE | unix.O_WRONLY | unix.O_RDWR
+		}
+		clear(g.Bytes()[pathAt:bufAt])
+		copy(g.Bytes()[pathAt:bufAt], path)
+		r := &abi.FileRequest{Op: op, Handle: handle, Buf: buf, Len: n, Path: pathAt, PathLen: pathLen, Flags: flags}
+		got := s.do(g.Virtual(0x1000), r)
+		if got < -4095 {
+			t.Fatalf("%+v: answered %d, neither a result nor an errno", r, got)
+		}
+	})
+}
+
+// fileTree makes the tree the file service serves: a file, a directory, a link out of it.
+func fileTree(f *testing.F) string {
+	dir := f.TempDir()
+	for _, err := range []error{
+		os.WriteFile(filepath.Join(dir, "data"), []byte("data\n"), 0o644),
+		os.WriteFile(filepath.Join(dir, "app"), []byte("\x7fELF"), 0o755),
+		os.Mkdir(filepath.Join(dir, "sub"), 0o755),
+		os.Symlink("/etc", filepath.Join(dir, "out")),
+	} {
+		if err != nil {
+			f.Fatal(err)
+		}
+	}
+	return dir
+}
