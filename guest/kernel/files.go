@@ -124,10 +124,10 @@ func appString(addr uint64) (string, bool) { return appStringMax(addr, 4096) }
 func appStringMax(addr uint64, max int) (string, bool) {
 	var b []byte
 	for i := 0; i < max; i++ {
-		if !appRange(addr+uint64(i), 1) {
+		c, ok := getApp[byte](addr + uint64(i))
+		if !ok {
 			return "", false
 		}
-		c := appBytes(addr+uint64(i), 1)[0]
 		if c == 0 {
 			return string(b), true
 		}
@@ -381,11 +381,9 @@ func hostStat(handle uint64, p string, st *syscall.Stat_t, nofollow bool) int64 
 
 // putStat writes st to app memory at addr (struct stat has the host's layout: Linux x86-64).
 func putStat(addr uint64, st *syscall.Stat_t) int64 {
-	n := uint64(unsafe.Sizeof(*st))
-	if !appRange(addr, n) {
+	if !putApp(addr, *st) {
 		return -eFAULT
 	}
-	copy(appBytes(addr, n), unsafe.Slice((*byte)(unsafe.Pointer(st)), n))
 	return 0
 }
 
@@ -588,12 +586,9 @@ func sysGetcwd(t *Task, a [6]uint64) int64 {
 	if uint64(len(cwd))+1 > a[1] {
 		return -34 // ERANGE
 	}
-	if !appRange(a[0], uint64(len(cwd))+1) {
+	if !copyOut(a[0], append([]byte(cwd), 0)) {
 		return -eFAULT
 	}
-	b := appBytes(a[0], uint64(len(cwd))+1)
-	copy(b, cwd)
-	b[len(cwd)] = 0
 	return int64(len(cwd) + 1)
 }
 
@@ -905,10 +900,9 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 	}
 	times := hostBuffer(32)
 	if a[2] != 0 {
-		if !appRange(a[2], 32) {
+		if !copyIn(a[2], times) {
 			return -eFAULT
 		}
-		copy(times, appBytes(a[2], 32))
 	} else {
 		const utimeNow = 1<<30 - 1
 		*(*int64)(unsafe.Pointer(&times[8])) = utimeNow
@@ -964,10 +958,10 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	buf := make([]byte, count)
 	off := in.offset
 	if a[2] != 0 {
-		if !appRange(a[2], 8) {
+		var ok bool
+		if off, ok = getApp[uint64](a[2]); !ok {
 			return -eFAULT
 		}
-		off = *(*uint64)(appPtr(a[2]))
 	}
 	n := in.read(buf, off)
 	if n <= 0 {

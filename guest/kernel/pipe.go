@@ -97,10 +97,10 @@ func (p *pipe) retain(readEnd bool) {
 }
 
 func sysPipe2(t *Task, a [6]uint64) int64 {
-	if !appRange(a[0], 8) {
+	fds, ok := appSlice(a[0], 8)
+	if !ok {
 		return -eFAULT
 	}
-	fds := appBytes(a[0], 8)
 	clear(fds) // a fault answers EFAULT before any descriptor exists
 	p := newPipe()
 	cloexec := a[1]&syscall.O_CLOEXEC != 0

@@ -131,10 +131,10 @@ func (p *Process) endVfork(ended func()) {
 func appStrings(addr uint64) ([]string, bool) {
 	var out []string
 	for total := 0; addr != 0; addr += 8 {
-		if !appRange(addr, 8) {
+		s, ok := getApp[uint64](addr)
+		if !ok {
 			return nil, false
 		}
-		s := *(*uint64)(unsafe.Pointer(&appBytes(addr, 8)[0]))
 		if s == 0 {
 			return out, true
 		}
@@ -350,14 +350,11 @@ func sysWait4(t *Task, a [6]uint64) int64 {
 	if e != 0 || id == 0 {
 		return e
 	}
-	if a[1] != 0 {
-		if !appRange(a[1], 4) {
-			return -eFAULT
-		}
-		*(*uint32)(unsafe.Pointer(&appBytes(a[1], 4)[0])) = status
+	if a[1] != 0 && !putApp(a[1], status) {
+		return -eFAULT
 	}
-	if a[3] != 0 && appRange(a[3], 144) {
-		clear(appBytes(a[3], 144)) // struct rusage: not measured
+	if a[3] != 0 && !putApp(a[3], [144]byte{}) { // struct rusage: not measured
+		return -eFAULT
 	}
 	return int64(id)
 }
@@ -379,10 +376,10 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	if a[2] != 0 {
-		if !appRange(a[2], 128) {
+		info, ok := appSlice(a[2], 128)
+		if !ok {
 			return -eFAULT
 		}
-		info := appBytes(a[2], 128)
 		clear(info)
 		if id != 0 {
 			code, st := int32(1), int32(status>>8&0xff) // CLD_EXITED

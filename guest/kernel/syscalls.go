@@ -185,8 +185,8 @@ func init() {
 		// Time.
 		unix.SYS_TIME: {"time", func(t *Task, a [6]uint64) int64 {
 			now := time.Now().Unix()
-			if a[0] != 0 && appRange(a[0], 8) {
-				*(*int64)(appPtr(a[0])) = now
+			if a[0] != 0 && !putApp(a[0], now) {
+				return -eFAULT
 			}
 			return now
 		}},
@@ -238,16 +238,14 @@ func tier0FD(nr uint64) handler {
 func sysGettimeofday(t *Task, a [6]uint64) int64 {
 	now := time.Now()
 	if a[0] != 0 {
-		if !appRange(a[0], 16) {
+		if !putApp(a[0], [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}) {
 			return -eFAULT
 		}
-		*(*[2]int64)(appPtr(a[0])) = [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}
 	}
 	if a[1] != 0 {
-		if !appRange(a[1], 8) {
+		if !putApp(a[1], [2]int32{}) {
 			return -eFAULT
 		}
-		*(*[2]int32)(appPtr(a[1])) = [2]int32{}
 	}
 	return 0
 }
@@ -401,10 +399,9 @@ func sysArchPrctl(t *Task, a [6]uint64) int64 {
 		t.ctx.FSBase = a[1]
 		return 0
 	case 0x1003: // ARCH_GET_FS
-		if !appRange(a[1], 8) {
+		if !putApp(a[1], t.ctx.FSBase) {
 			return -eFAULT
 		}
-		*(*uint64)(unsafe.Pointer(&appBytes(a[1], 8)[0])) = t.ctx.FSBase
 		return 0
 	}
 	return -eINVAL

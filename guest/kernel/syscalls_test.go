@@ -1,6 +1,10 @@
 package kernel
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pithvm/pith/abi"
+)
 
 // One table names and serves every call: no served call prints as syscall_N under
 // --trace, and no two numbers share a name.
@@ -26,5 +30,25 @@ func TestSyscallTableNamesEveryCall(t *testing.T) {
 	}
 	if c := syscalls[19]; c.name != "readv" || c.handler != nil {
 		t.Errorf("readv: %+v", c)
+	}
+}
+
+// The helpers handlers reach app memory through refuse what is not the app's: the first
+// 2 MiB, the kernel's physmap, addresses past user space, and ranges that wrap.
+func TestAppMemoryRefusesWhatIsNotTheApps(t *testing.T) {
+	for _, addr := range []uint64{0, 0x1000, abi.LowMapEnd - 8, abi.PhysBase, abi.PhysBase + abi.PhysSpan - 4,
+		0x7ffffffff000, ^uint64(0) - 3} {
+		if putApp(addr, uint64(1)) {
+			t.Errorf("putApp(%#x) wrote", addr)
+		}
+		if _, ok := getApp[uint64](addr); ok {
+			t.Errorf("getApp(%#x) read", addr)
+		}
+		if copyIn(addr, make([]byte, 8)) || copyOut(addr, make([]byte, 8)) {
+			t.Errorf("copyIn or copyOut at %#x went through", addr)
+		}
+		if _, ok := appSlice(addr, 8); ok {
+			t.Errorf("appSlice(%#x) went through", addr)
+		}
 	}
 }

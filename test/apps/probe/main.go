@@ -351,7 +351,12 @@ func main() {
 		_, _, e5 := syscall.Syscall(syscall.SYS_UNAME, bad, 0, 0)
 		random, _ := syscall.Open("/dev/urandom", syscall.O_RDONLY, 0)
 		_, _, e6 := syscall.Syscall(syscall.SYS_READ, uintptr(random), bad, 16)
-		fmt.Println(e1, e2, e3, e4, e5, e6)
+		const sysTime, sysArchPrctl = 201, 158 // x86-64's (the probe's arm64 build is never run)
+		_, _, e7 := syscall.Syscall(sysTime, bad, 0, 0)
+		_, _, e8 := syscall.Syscall(syscall.SYS_GETTIMEOFDAY, bad, 0, 0)
+		_, _, e9 := syscall.Syscall(syscall.SYS_GETCWD, bad, 4096, 0)
+		_, _, e10 := syscall.Syscall(sysArchPrctl, 0x1003, bad, 0) // ARCH_GET_FS
+		fmt.Println(e1, e2, e3, e4, e5, e6, e7, e8, e9, e10)
 	case "badtid":
 		// A thread whose clear_child_tid is memory the app never mapped exits all the same
 		// (Linux ignores the failed write), and a pipe2 that cannot write its descriptors
