@@ -101,6 +101,7 @@ func init() {
 		// Files (files.go).
 		unix.SYS_READ:       {"read", sysRead},
 		unix.SYS_WRITE:      {"write", sysWrite},
+		unix.SYS_READV:      {"readv", sysReadv},
 		unix.SYS_WRITEV:     {"writev", sysWritev},
 		unix.SYS_PREAD64:    {"pread64", sysPread},
 		unix.SYS_PWRITE64:   {"pwrite64", sysPwrite},
@@ -215,7 +216,6 @@ func init() {
 		}},
 
 		// Not served yet: named for the ENOSYS report and --trace.
-		unix.SYS_READV:   {"readv", nil},
 		unix.SYS_POLL:    {"poll", nil},
 		unix.SYS_SELECT:  {"select", nil},
 		unix.SYS_SOCKET:  {"socket", nil},
@@ -353,16 +353,23 @@ func appRange(addr, n uint64) bool {
 		(addr >= abi.PhysBase+abi.PhysSpan || addr+n <= abi.PhysBase)
 }
 
-func sysWritev(t *Task, a [6]uint64) int64 {
+func sysReadv(t *Task, a [6]uint64) int64  { return vectored(t, a, false) }
+func sysWritev(t *Task, a [6]uint64) int64 { return vectored(t, a, true) }
+
+// vectored serves readv and writev: the iovecs in turn, until one moves fewer bytes than
+// it named (a short read, the end of a file), as Linux does.
+func vectored(t *Task, a [6]uint64, write bool) int64 {
 	fd, iov, cnt := a[0], a[1], a[2]
-	if cnt > 1024 || !appRange(iov, cnt*16) {
+	if cnt > 1024 { // IOV_MAX
 		return -eINVAL
 	}
+	vecs := make([][2]uint64, cnt) // base, length
+	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
+		return -eFAULT
+	}
 	total := int64(0)
-	for i := uint64(0); i < cnt; i++ {
-		v := appBytes(iov+16*i, 16)
-		base, n := *(*uint64)(unsafe.Pointer(&v[0])), *(*uint64)(unsafe.Pointer(&v[8]))
-		r := sysWrite(t, [6]uint64{fd, base, n})
+	for _, v := range vecs {
+		r := transfer(t, [6]uint64{fd, v[0], v[1]}, write, false)
 		if r < 0 {
 			if total > 0 {
 				return total
@@ -370,6 +377,9 @@ func sysWritev(t *Task, a [6]uint64) int64 {
 			return r
 		}
 		total += r
+		if uint64(r) < v[1] {
+			break
+		}
 	}
 	return total
 }

@@ -28,8 +28,8 @@ func TestSyscallTableNamesEveryCall(t *testing.T) {
 			t.Errorf("call %d: name %q, served %v; want %s, served", nr, c.name, c.handler != nil, name)
 		}
 	}
-	if c := syscalls[19]; c.name != "readv" || c.handler != nil {
-		t.Errorf("readv: %+v", c)
+	if c := syscalls[19]; c.name != "readv" || c.handler == nil {
+		t.Errorf("readv: %q, served %v", c.name, c.handler != nil)
 	}
 }
 

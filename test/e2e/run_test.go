@@ -59,6 +59,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"signals to a thread blocked in a system call", nil, []string{"eintr"}},
 		{"pending signals discarded when ignored", nil, []string{"ignorepending"}},
 		{"unmapped memory handed to system calls", nil, []string{"efault"}},
+		{"readv and writev", nil, []string{"readv"}},
 		{"unmapped thread-ID and pipe2 addresses", nil, []string{"badtid"}},
 		{"a stop signal stays pending across SIG_DFL", nil, []string{"tstppending"}},
 		{"anonymous memory over a shared file mapping", nil, []string{"shmfixed"}},

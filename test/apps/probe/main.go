@@ -357,6 +357,19 @@ func main() {
 		_, _, e9 := syscall.Syscall(syscall.SYS_GETCWD, bad, 4096, 0)
 		_, _, e10 := syscall.Syscall(sysArchPrctl, 0x1003, bad, 0) // ARCH_GET_FS
 		fmt.Println(e1, e2, e3, e4, e5, e6, e7, e8, e9, e10)
+	case "readv":
+		// readv fills the buffers in turn and stops at a short read; writev gathers.
+		var p [2]int
+		syscall.Pipe(p[:])
+		a, b := []byte("hello "), []byte("world")
+		out := [2]syscall.Iovec{{Base: &a[0], Len: uint64(len(a))}, {Base: &b[0], Len: uint64(len(b))}}
+		w, _, we := syscall.Syscall(syscall.SYS_WRITEV, uintptr(p[1]), uintptr(unsafe.Pointer(&out[0])), 2)
+		x, y := make([]byte, 4), make([]byte, 20)
+		in := [3]syscall.Iovec{{Base: &x[0], Len: 4}, {Base: &y[0], Len: 20}, {Base: &x[0], Len: 4}}
+		r, _, re := syscall.Syscall(syscall.SYS_READV, uintptr(p[0]), uintptr(unsafe.Pointer(&in[0])), 3)
+		_, _, bad := syscall.Syscall(syscall.SYS_READV, uintptr(p[0]), 0x10000000, 1)
+		_, _, many := syscall.Syscall(syscall.SYS_READV, uintptr(p[0]), uintptr(unsafe.Pointer(&in[0])), 1025)
+		fmt.Printf("writev %d %v, readv %d %v %q %q, bad iovec: %v, 1025 iovecs: %v\n", w, we, r, re, x, y[:r-4], bad, many)
 	case "badtid":
 		// A thread whose clear_child_tid is memory the app never mapped exits all the same
 		// (Linux ignores the failed write), and a pipe2 that cannot write its descriptors
