@@ -52,6 +52,7 @@ const atFDCWD = ^uint64(99)
 type sysEntry struct {
 	name    string
 	handler handler // nil: not served; the app gets ENOSYS and pith says so, once
+	note    string  // how far it is served, where not fully (docs/syscalls.md)
 }
 
 // syscalls is tier 1's system-call table: every call it serves, and the calls it does
@@ -68,105 +69,105 @@ func enosys(*Task, [6]uint64) int64 { return -eNOSYS }
 func init() {
 	syscalls = map[uint64]sysEntry{
 		// Passed to tier 0 unchanged (passThrough).
-		unix.SYS_MPROTECT:          {"mprotect", passThrough(unix.SYS_MPROTECT)},
-		unix.SYS_MADVISE:           {"madvise", passThrough(unix.SYS_MADVISE)},
-		unix.SYS_FUTEX:             {"futex", passThrough(unix.SYS_FUTEX)},
-		unix.SYS_CLOCK_GETTIME:     {"clock_gettime", passThrough(unix.SYS_CLOCK_GETTIME)},
-		unix.SYS_CLOCK_GETRES:      {"clock_getres", passThrough(unix.SYS_CLOCK_GETRES)},
-		unix.SYS_NANOSLEEP:         {"nanosleep", passThrough(unix.SYS_NANOSLEEP)},
-		unix.SYS_CLOCK_NANOSLEEP:   {"clock_nanosleep", passThrough(unix.SYS_CLOCK_NANOSLEEP)},
-		unix.SYS_SCHED_YIELD:       {"sched_yield", passThrough(unix.SYS_SCHED_YIELD)},
-		unix.SYS_GETRANDOM:         {"getrandom", passThrough(unix.SYS_GETRANDOM)},
-		unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", passThrough(unix.SYS_SCHED_GETAFFINITY)},
-		unix.SYS_GETTID:            {"gettid", passThrough(unix.SYS_GETTID)},
-		unix.SYS_UNAME:             {"uname", passThrough(unix.SYS_UNAME)},
-		unix.SYS_SET_ROBUST_LIST:   {"set_robust_list", passThrough(unix.SYS_SET_ROBUST_LIST)},
-		unix.SYS_PRLIMIT64:         {"prlimit64", passThrough(unix.SYS_PRLIMIT64)},
-		unix.SYS_GETPID:            {"getpid", passThrough(unix.SYS_GETPID)},
-		unix.SYS_GETPPID:           {"getppid", passThrough(unix.SYS_GETPPID)},
-		unix.SYS_GETUID:            {"getuid", passThrough(unix.SYS_GETUID)},
-		unix.SYS_GETEUID:           {"geteuid", passThrough(unix.SYS_GETEUID)},
-		unix.SYS_GETGID:            {"getgid", passThrough(unix.SYS_GETGID)},
-		unix.SYS_GETEGID:           {"getegid", passThrough(unix.SYS_GETEGID)},
-		unix.SYS_RSEQ:              {"rseq", passThrough(unix.SYS_RSEQ)},
-		unix.SYS_PRCTL:             {"prctl", passThrough(unix.SYS_PRCTL)},
+		unix.SYS_MPROTECT:          tier0("mprotect", unix.SYS_MPROTECT),
+		unix.SYS_MADVISE:           tier0("madvise", unix.SYS_MADVISE),
+		unix.SYS_FUTEX:             tier0("futex", unix.SYS_FUTEX),
+		unix.SYS_CLOCK_GETTIME:     tier0("clock_gettime", unix.SYS_CLOCK_GETTIME),
+		unix.SYS_CLOCK_GETRES:      tier0("clock_getres", unix.SYS_CLOCK_GETRES),
+		unix.SYS_NANOSLEEP:         tier0("nanosleep", unix.SYS_NANOSLEEP),
+		unix.SYS_CLOCK_NANOSLEEP:   tier0("clock_nanosleep", unix.SYS_CLOCK_NANOSLEEP),
+		unix.SYS_SCHED_YIELD:       tier0("sched_yield", unix.SYS_SCHED_YIELD),
+		unix.SYS_GETRANDOM:         tier0("getrandom", unix.SYS_GETRANDOM),
+		unix.SYS_SCHED_GETAFFINITY: tier0("sched_getaffinity", unix.SYS_SCHED_GETAFFINITY),
+		unix.SYS_GETTID:            tier0("gettid", unix.SYS_GETTID),
+		unix.SYS_UNAME:             tier0("uname", unix.SYS_UNAME),
+		unix.SYS_SET_ROBUST_LIST:   tier0("set_robust_list", unix.SYS_SET_ROBUST_LIST),
+		unix.SYS_PRLIMIT64:         tier0("prlimit64", unix.SYS_PRLIMIT64),
+		unix.SYS_GETPID:            tier0("getpid", unix.SYS_GETPID),
+		unix.SYS_GETPPID:           tier0("getppid", unix.SYS_GETPPID),
+		unix.SYS_GETUID:            tier0("getuid", unix.SYS_GETUID),
+		unix.SYS_GETEUID:           tier0("geteuid", unix.SYS_GETEUID),
+		unix.SYS_GETGID:            tier0("getgid", unix.SYS_GETGID),
+		unix.SYS_GETEGID:           tier0("getegid", unix.SYS_GETEGID),
+		unix.SYS_RSEQ:              tier0("rseq", unix.SYS_RSEQ),
+		unix.SYS_PRCTL:             tier0("prctl", unix.SYS_PRCTL),
 		// The netpoller's epoll instances and eventfds are tier 0's, under numbers of the
 		// app's own (files.go).
-		unix.SYS_EPOLL_CREATE1: {"epoll_create1", tier0FD(unix.SYS_EPOLL_CREATE1)},
-		unix.SYS_EVENTFD2:      {"eventfd2", tier0FD(unix.SYS_EVENTFD2)},
-		unix.SYS_EPOLL_CTL:     {"epoll_ctl", sysEpollCtl},
-		unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait(unix.SYS_EPOLL_WAIT)},
-		unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollWait(unix.SYS_EPOLL_PWAIT)},
+		unix.SYS_EPOLL_CREATE1: {"epoll_create1", tier0FD(unix.SYS_EPOLL_CREATE1), "tier 0 serves it; the descriptor is numbered as the app's"},
+		unix.SYS_EVENTFD2:      {"eventfd2", tier0FD(unix.SYS_EVENTFD2), "tier 0 serves it; the descriptor is numbered as the app's"},
+		unix.SYS_EPOLL_CTL:     {"epoll_ctl", sysEpollCtl, ""},
+		unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait(unix.SYS_EPOLL_WAIT), ""},
+		unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollWait(unix.SYS_EPOLL_PWAIT), ""},
 
 		// Files (files.go).
-		unix.SYS_READ:       {"read", sysRead},
-		unix.SYS_WRITE:      {"write", sysWrite},
-		unix.SYS_READV:      {"readv", sysReadv},
-		unix.SYS_WRITEV:     {"writev", sysWritev},
-		unix.SYS_PREAD64:    {"pread64", sysPread},
-		unix.SYS_PWRITE64:   {"pwrite64", sysPwrite},
-		unix.SYS_SENDFILE:   {"sendfile", sysSendfile},
-		unix.SYS_LSEEK:      {"lseek", sysLseek},
-		unix.SYS_CLOSE:      {"close", sysClose},
-		unix.SYS_FCNTL:      {"fcntl", sysFcntl},
-		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -eNOTTY }},
-		unix.SYS_OPEN:       {"open", sysOpen},
-		unix.SYS_OPENAT:     {"openat", sysOpenat},
-		unix.SYS_FSTAT:      {"fstat", sysFstat},
-		unix.SYS_STAT:       {"stat", sysStat},
-		unix.SYS_LSTAT:      {"lstat", sysLstat},
-		unix.SYS_NEWFSTATAT: {"newfstatat", sysNewfstatat},
+		unix.SYS_READ:       {"read", sysRead, ""},
+		unix.SYS_WRITE:      {"write", sysWrite, ""},
+		unix.SYS_READV:      {"readv", sysReadv, ""},
+		unix.SYS_WRITEV:     {"writev", sysWritev, ""},
+		unix.SYS_PREAD64:    {"pread64", sysPread, ""},
+		unix.SYS_PWRITE64:   {"pwrite64", sysPwrite, ""},
+		unix.SYS_SENDFILE:   {"sendfile", sysSendfile, ""},
+		unix.SYS_LSEEK:      {"lseek", sysLseek, ""},
+		unix.SYS_CLOSE:      {"close", sysClose, ""},
+		unix.SYS_FCNTL:      {"fcntl", sysFcntl, ""},
+		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -eNOTTY }, "ENOTTY: there are no terminals"},
+		unix.SYS_OPEN:       {"open", sysOpen, ""},
+		unix.SYS_OPENAT:     {"openat", sysOpenat, ""},
+		unix.SYS_FSTAT:      {"fstat", sysFstat, ""},
+		unix.SYS_STAT:       {"stat", sysStat, ""},
+		unix.SYS_LSTAT:      {"lstat", sysLstat, ""},
+		unix.SYS_NEWFSTATAT: {"newfstatat", sysNewfstatat, ""},
 		unix.SYS_ACCESS: {"access", func(t *Task, a [6]uint64) int64 {
 			return sysFaccessat(t, [6]uint64{atFDCWD, a[0], a[1]})
-		}},
-		unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat},
-		unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat},
-		unix.SYS_GETDENTS64: {"getdents64", sysGetdents64},
-		unix.SYS_READLINKAT: {"readlinkat", sysReadlinkat},
+		}, ""},
+		unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat, ""},
+		unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat, ""},
+		unix.SYS_GETDENTS64: {"getdents64", sysGetdents64, ""},
+		unix.SYS_READLINKAT: {"readlinkat", sysReadlinkat, ""},
 		unix.SYS_READLINK: {"readlink", func(t *Task, a [6]uint64) int64 {
 			return sysReadlinkat(t, [6]uint64{atFDCWD, a[0], a[1], a[2]})
-		}},
-		unix.SYS_GETCWD:  {"getcwd", sysGetcwd},
-		unix.SYS_CHDIR:   {"chdir", sysChdir},
-		unix.SYS_FCHDIR:  {"fchdir", sysFchdir},
-		unix.SYS_MKDIRAT: {"mkdirat", sysMkdirat},
+		}, ""},
+		unix.SYS_GETCWD:  {"getcwd", sysGetcwd, ""},
+		unix.SYS_CHDIR:   {"chdir", sysChdir, ""},
+		unix.SYS_FCHDIR:  {"fchdir", sysFchdir, ""},
+		unix.SYS_MKDIRAT: {"mkdirat", sysMkdirat, ""},
 		unix.SYS_MKDIR: {"mkdir", func(t *Task, a [6]uint64) int64 {
 			return sysMkdirat(t, [6]uint64{atFDCWD, a[0], a[1]})
-		}},
-		unix.SYS_UNLINKAT: {"unlinkat", sysUnlinkat},
+		}, ""},
+		unix.SYS_UNLINKAT: {"unlinkat", sysUnlinkat, ""},
 		unix.SYS_UNLINK: {"unlink", func(t *Task, a [6]uint64) int64 {
 			return sysUnlinkat(t, [6]uint64{atFDCWD, a[0], 0})
-		}},
+		}, ""},
 		unix.SYS_RMDIR: {"rmdir", func(t *Task, a [6]uint64) int64 {
 			return sysUnlinkat(t, [6]uint64{atFDCWD, a[0], unix.AT_REMOVEDIR})
-		}},
-		unix.SYS_SYMLINKAT: {"symlinkat", sysSymlinkat},
+		}, ""},
+		unix.SYS_SYMLINKAT: {"symlinkat", sysSymlinkat, ""},
 		unix.SYS_SYMLINK: {"symlink", func(t *Task, a [6]uint64) int64 {
 			return sysSymlinkat(t, [6]uint64{a[0], atFDCWD, a[1]})
-		}},
-		unix.SYS_RENAMEAT:  {"renameat", sysRenameat},
-		unix.SYS_RENAMEAT2: {"renameat2", sysRenameat}, // flags ignored
+		}, ""},
+		unix.SYS_RENAMEAT:  {"renameat", sysRenameat, ""},
+		unix.SYS_RENAMEAT2: {"renameat2", sysRenameat, "flags ignored"},
 		unix.SYS_RENAME: {"rename", func(t *Task, a [6]uint64) int64 {
 			return sysRenameat(t, [6]uint64{atFDCWD, a[0], atFDCWD, a[1]})
-		}},
-		unix.SYS_FCHMODAT: {"fchmodat", sysFchmodat},
-		unix.SYS_FCHMOD:   {"fchmod", sysFchmod},
+		}, ""},
+		unix.SYS_FCHMODAT: {"fchmodat", sysFchmodat, ""},
+		unix.SYS_FCHMOD:   {"fchmod", sysFchmod, ""},
 		unix.SYS_CHMOD: {"chmod", func(t *Task, a [6]uint64) int64 {
 			return sysFchmodat(t, [6]uint64{atFDCWD, a[0], a[1]})
-		}},
-		unix.SYS_FTRUNCATE:       {"ftruncate", sysFtruncate},
-		unix.SYS_FALLOCATE:       {"fallocate", sysFallocate},
-		unix.SYS_FSYNC:           {"fsync", func(*Task, [6]uint64) int64 { return 0 }},
-		unix.SYS_FDATASYNC:       {"fdatasync", func(*Task, [6]uint64) int64 { return 0 }},
-		unix.SYS_FLOCK:           {"flock", sysFlock},
-		unix.SYS_UTIMENSAT:       {"utimensat", sysUtimensat},
-		unix.SYS_COPY_FILE_RANGE: {"copy_file_range", enosys},
-		unix.SYS_PIPE2:           {"pipe2", sysPipe2},
+		}, ""},
+		unix.SYS_FTRUNCATE:       {"ftruncate", sysFtruncate, ""},
+		unix.SYS_FALLOCATE:       {"fallocate", sysFallocate, ""},
+		unix.SYS_FSYNC:           {"fsync", func(*Task, [6]uint64) int64 { return 0 }, "does nothing: writes reach the host file at once"},
+		unix.SYS_FDATASYNC:       {"fdatasync", func(*Task, [6]uint64) int64 { return 0 }, "does nothing: writes reach the host file at once"},
+		unix.SYS_FLOCK:           {"flock", sysFlock, ""},
+		unix.SYS_UTIMENSAT:       {"utimensat", sysUtimensat, ""},
+		unix.SYS_COPY_FILE_RANGE: {"copy_file_range", enosys, "ENOSYS, quietly: Go copies with read and write"},
+		unix.SYS_PIPE2:           {"pipe2", sysPipe2, ""},
 		unix.SYS_PIPE: {"pipe", func(t *Task, a [6]uint64) int64 {
 			return sysPipe2(t, [6]uint64{a[0], 0})
-		}},
-		unix.SYS_DUP:  {"dup", sysDup},
-		unix.SYS_DUP3: {"dup3", sysDup3},
+		}, ""},
+		unix.SYS_DUP:  {"dup", sysDup, ""},
+		unix.SYS_DUP3: {"dup3", sysDup3, ""},
 		unix.SYS_DUP2: {"dup2", func(t *Task, a [6]uint64) int64 {
 			if a[0] == a[1] {
 				if t.proc.fd(a[0]) == nil {
@@ -175,13 +176,13 @@ func init() {
 				return int64(a[1])
 			}
 			return sysDup3(t, [6]uint64{a[0], a[1], 0})
-		}},
+		}, ""},
 
 		// Memory (files.go for file mappings).
-		unix.SYS_BRK:    {"brk", sysBrk},
-		unix.SYS_MMAP:   {"mmap", sysMmap},
-		unix.SYS_MUNMAP: {"munmap", sysMunmap},
-		unix.SYS_MSYNC:  {"msync", sysMsync},
+		unix.SYS_BRK:    {"brk", sysBrk, ""},
+		unix.SYS_MMAP:   {"mmap", sysMmap, ""},
+		unix.SYS_MUNMAP: {"munmap", sysMunmap, ""},
+		unix.SYS_MSYNC:  {"msync", sysMsync, ""},
 
 		// Time.
 		unix.SYS_TIME: {"time", func(t *Task, a [6]uint64) int64 {
@@ -190,42 +191,47 @@ func init() {
 				return -eFAULT
 			}
 			return now
-		}},
-		unix.SYS_GETTIMEOFDAY: {"gettimeofday", sysGettimeofday},
+		}, ""},
+		unix.SYS_GETTIMEOFDAY: {"gettimeofday", sysGettimeofday, ""},
 
 		// Threads, processes and signals (signals.go, spawn.go).
-		unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
-		unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTidAddress},
-		unix.SYS_CLONE:           {"clone", sysClone},
-		unix.SYS_EXIT:            {"exit", sysExit},
-		unix.SYS_EXIT_GROUP:      {"exit_group", sysExitGroup},
-		unix.SYS_EXECVE:          {"execve", sysExecve},
-		unix.SYS_WAIT4:           {"wait4", sysWait4},
-		unix.SYS_WAITID:          {"waitid", sysWaitid},
-		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys},
-		unix.SYS_FORK:            {"fork", enosys},
-		unix.SYS_VFORK:           {"vfork", enosys},
-		unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigaction},
-		unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask},
-		unix.SYS_RT_SIGRETURN:    {"rt_sigreturn", sysRtSigreturn},
-		unix.SYS_SIGALTSTACK:     {"sigaltstack", sysSigaltstack},
-		unix.SYS_KILL:            {"kill", sysKill},
-		unix.SYS_TGKILL:          {"tgkill", sysTgkill},
+		unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl, ""},
+		unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTidAddress, ""},
+		unix.SYS_CLONE:           {"clone", sysClone, ""},
+		unix.SYS_EXIT:            {"exit", sysExit, ""},
+		unix.SYS_EXIT_GROUP:      {"exit_group", sysExitGroup, ""},
+		unix.SYS_EXECVE:          {"execve", sysExecve, ""},
+		unix.SYS_WAIT4:           {"wait4", sysWait4, ""},
+		unix.SYS_WAITID:          {"waitid", sysWaitid, ""},
+		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys, "ENOSYS, quietly: Go waits with wait4"},
+		unix.SYS_FORK:            {"fork", enosys, "ENOSYS, quietly: programs start by vfork-style clone and execve"},
+		unix.SYS_VFORK:           {"vfork", enosys, "ENOSYS, quietly: programs start by vfork-style clone and execve"},
+		unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigaction, ""},
+		unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask, ""},
+		unix.SYS_RT_SIGRETURN:    {"rt_sigreturn", sysRtSigreturn, ""},
+		unix.SYS_SIGALTSTACK:     {"sigaltstack", sysSigaltstack, ""},
+		unix.SYS_KILL:            {"kill", sysKill, ""},
+		unix.SYS_TGKILL:          {"tgkill", sysTgkill, ""},
 		unix.SYS_TKILL: {"tkill", func(t *Task, a [6]uint64) int64 {
 			return sysTgkill(t, [6]uint64{1, a[0], a[1]})
-		}},
+		}, ""},
 
 		// Not served yet: named for the ENOSYS report and --trace.
-		unix.SYS_POLL:    {"poll", nil},
-		unix.SYS_SELECT:  {"select", nil},
-		unix.SYS_SOCKET:  {"socket", nil},
-		unix.SYS_CONNECT: {"connect", nil},
-		unix.SYS_ACCEPT:  {"accept", nil},
-		unix.SYS_BIND:    {"bind", nil},
-		unix.SYS_LISTEN:  {"listen", nil},
-		unix.SYS_STATX:   {"statx", nil},
-		unix.SYS_CLONE3:  {"clone3", nil},
+		unix.SYS_POLL:    {"poll", nil, ""},
+		unix.SYS_SELECT:  {"select", nil, ""},
+		unix.SYS_SOCKET:  {"socket", nil, ""},
+		unix.SYS_CONNECT: {"connect", nil, ""},
+		unix.SYS_ACCEPT:  {"accept", nil, ""},
+		unix.SYS_BIND:    {"bind", nil, ""},
+		unix.SYS_LISTEN:  {"listen", nil, ""},
+		unix.SYS_STATX:   {"statx", nil, ""},
+		unix.SYS_CLONE3:  {"clone3", nil, ""},
 	}
+}
+
+// tier0 is a call tier 0 serves: tier 1 passes it on unchanged.
+func tier0(name string, nr uint64) sysEntry {
+	return sysEntry{name, passThrough(nr), "tier 0 serves it"}
 }
 
 // tier0FD passes call nr to tier 0 and numbers the descriptor it makes as the app's own.

@@ -1,6 +1,11 @@
 package kernel
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pithvm/pith/abi"
@@ -50,5 +55,49 @@ func TestAppMemoryRefusesWhatIsNotTheApps(t *testing.T) {
 		if _, ok := appSlice(addr, 8); ok {
 			t.Errorf("appSlice(%#x) went through", addr)
 		}
+	}
+}
+
+// docs/syscalls.md is made from the table: the test fails while it is stale, and
+// PITH_UPDATE_DOCS=1 rewrites it.
+func TestSyscallsDoc(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`# The system calls pith serves
+
+Made from tier 1's table (guest/kernel/syscalls.go) by
+` + "`PITH_UPDATE_DOCS=1 go test ./guest/kernel -run TestSyscallsDoc`" + `; do not edit.
+A number not listed answers ENOSYS, and pith says so on stderr the first time. Tier 0
+answers the calls marked "tier 0 serves it" itself, most without tier 1 (guest/tier0/
+syscall.go), and a Go program's getpid, getppid and get[e]uid/gid never leave it
+(guest/kernel/fastcall.go).
+
+| number | call | how |
+| ---: | --- | --- |
+`)
+	nrs := make([]uint64, 0, len(syscalls))
+	for nr := range syscalls {
+		nrs = append(nrs, nr)
+	}
+	slices.Sort(nrs)
+	for _, nr := range nrs {
+		c := syscalls[nr]
+		how := c.note
+		switch {
+		case c.handler == nil:
+			how = "not yet: ENOSYS, reported"
+		case how == "":
+			how = "served"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s |\n", nr, c.name, how)
+	}
+	path := filepath.Join("..", "..", "docs", "syscalls.md")
+	if os.Getenv("PITH_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != b.String() {
+		t.Errorf("docs/syscalls.md is stale (%v): PITH_UPDATE_DOCS=1 go test ./guest/kernel -run TestSyscallsDoc", err)
 	}
 }
