@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // The app's file descriptors. Host files come from the monitor's file service (one exit
@@ -101,7 +102,7 @@ func (p *Process) fd(fd uint64) *file {
 // absPath resolves a path the app gave relative to dirfd.
 func (p *Process) absPath(dirfd uint64, name string) (string, int64) {
 	if name == "" {
-		return "", -eNOENT
+		return "", -linux.ENOENT
 	}
 	if path.IsAbs(name) {
 		return path.Clean(name), 0
@@ -110,7 +111,7 @@ func (p *Process) absPath(dirfd uint64, name string) (string, int64) {
 	if int32(dirfd) != -100 { // not AT_FDCWD
 		f := p.fd(dirfd)
 		if f == nil || f.kind != kindHost {
-			return "", -eBADF
+			return "", -linux.EBADF
 		}
 		base = f.path
 	}
@@ -140,7 +141,7 @@ func appStringMax(addr uint64, max int) (string, bool) {
 func (p *Process) appPath(dirfd, addr uint64) (string, int64) {
 	name, ok := appString(addr)
 	if !ok {
-		return "", -eFAULT
+		return "", -linux.EFAULT
 	}
 	return p.absPath(dirfd, name)
 }
@@ -193,7 +194,7 @@ func (f *file) read(buf []byte, off uint64) int64 {
 		for {
 			r := abi.FileRequest{Op: abi.FileStdin, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
-			if n != -eAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
+			if n != -linux.EAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
 				return n
 			}
 			time.Sleep(time.Millisecond)
@@ -214,7 +215,7 @@ func (f *file) read(buf []byte, off uint64) int64 {
 		return int64(n)
 	case kindPipe:
 		if !f.readEnd {
-			return -eBADF
+			return -linux.EBADF
 		}
 		return f.pipe.read(buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
@@ -222,7 +223,7 @@ func (f *file) read(buf []byte, off uint64) int64 {
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 		return fileRequest(&r)
 	}
-	return -eBADF
+	return -linux.EBADF
 }
 
 func (f *file) write(buf []byte, off uint64) int64 {
@@ -238,14 +239,14 @@ func (f *file) write(buf []byte, off uint64) int64 {
 			if errors.As(err, &e) {
 				return -int64(e) // tier 0's answer: EFAULT for memory the app never mapped
 			}
-			return -eIO
+			return -linux.EIO
 		}
 		return int64(n)
 	case kindNull, kindZero, kindRandom:
 		return int64(len(buf))
 	case kindPipe:
 		if f.readEnd {
-			return -eBADF
+			return -linux.EBADF
 		}
 		return f.pipe.write(buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
@@ -253,7 +254,7 @@ func (f *file) write(buf []byte, off uint64) int64 {
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 		return fileRequest(&r)
 	}
-	return -eBADF
+	return -linux.EBADF
 }
 
 // transfer carries out read, write, pread and pwrite: positioned transfers
@@ -262,10 +263,10 @@ func (f *file) write(buf []byte, off uint64) int64 {
 func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if positioned && f.kind != kindHost {
-		return -eSPIPE
+		return -linux.ESPIPE
 	}
 	if f.kind == kindTier0 {
 		nr := uint64(syscall.SYS_READ)
@@ -275,7 +276,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		return passThrough(nr)(t, [6]uint64{uint64(f.real), a[1], a[2]})
 	}
 	if !appRange(a[1], a[2]) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	if a[2] == 0 {
 		return 0
@@ -304,10 +305,10 @@ func sysPwrite(t *Task, a [6]uint64) int64 { return transfer(t, a, true, true) }
 func sysLseek(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if f.kind != kindHost {
-		return -eSPIPE
+		return -linux.ESPIPE
 	}
 	off := int64(a[1])
 	switch a[2] {
@@ -321,10 +322,10 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 		}
 		off += st.Size
 	default:
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	if off < 0 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	f.offset = uint64(off)
 	return off
@@ -337,7 +338,7 @@ func sysClose(t *Task, a [6]uint64) int64 {
 	delete(p.fds, int(a[0]))
 	p.mu.Unlock()
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	switch f.kind {
 	case kindPipe:
@@ -382,7 +383,7 @@ func hostStat(handle uint64, p string, st *syscall.Stat_t, nofollow bool) int64 
 // putStat writes st to app memory at addr (struct stat has the host's layout: Linux x86-64).
 func putStat(addr uint64, st *syscall.Stat_t) int64 {
 	if !putApp(addr, *st) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	return 0
 }
@@ -390,7 +391,7 @@ func putStat(addr uint64, st *syscall.Stat_t) int64 {
 func sysFstat(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	var st syscall.Stat_t
 	switch f.kind {
@@ -422,7 +423,7 @@ func sysNewfstatat(t *Task, a [6]uint64) int64 {
 	const atEmptyPath, atSymlinkNofollow = 0x1000, 0x100
 	name, ok := appString(a[1])
 	if !ok {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	if name == "" && a[3]&atEmptyPath != 0 {
 		return sysFstat(t, [6]uint64{a[0], a[2]})
@@ -461,13 +462,13 @@ func sysFaccessat(t *Task, a [6]uint64) int64 {
 func sysGetdents64(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if f.kind != kindHost {
 		return -20 // ENOTDIR
 	}
 	if !appRange(a[1], a[2]) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	r := abi.FileRequest{Op: abi.FileReaddir, Handle: f.handle, Buf: a[1], Len: a[2]}
 	return fileRequest(&r)
@@ -479,7 +480,7 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	if !appRange(a[2], a[3]) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	if p == "/proc/self/exe" {
 		n := copy(appBytes(a[2], a[3]), t.proc.exe)
@@ -487,7 +488,7 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 	}
 	buf := make([]byte, a[3])
 	if len(buf) == 0 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	r := abi.FileRequest{Op: abi.FileReadlink, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: a[3]}
 	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
@@ -502,7 +503,7 @@ func sysSymlinkat(t *Task, a [6]uint64) int64 {
 	target, ok := appString(a[0])
 	name, ok2 := appString(a[2])
 	if !ok || !ok2 {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	p, e := t.proc.absPath(a[1], name)
 	if e != 0 {
@@ -518,7 +519,7 @@ func sysRenameat(t *Task, a [6]uint64) int64 {
 	from, ok := appString(a[1])
 	to, ok2 := appString(a[3])
 	if !ok || !ok2 {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	pf, e := t.proc.absPath(a[0], from)
 	if e != 0 {
@@ -564,7 +565,7 @@ func sysChdir(t *Task, a [6]uint64) int64 {
 func sysFchdir(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil || f.kind != kindHost {
-		return -eBADF
+		return -linux.EBADF
 	}
 	t.proc.mu.Lock()
 	t.proc.cwd = f.path
@@ -575,7 +576,7 @@ func sysFchdir(t *Task, a [6]uint64) int64 {
 func sysFtruncate(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil || f.kind != kindHost {
-		return -eBADF
+		return -linux.EBADF
 	}
 	r := abi.FileRequest{Op: abi.FileTruncate, Handle: f.handle, Offset: a[1]}
 	return fileRequest(&r)
@@ -587,7 +588,7 @@ func sysGetcwd(t *Task, a [6]uint64) int64 {
 		return -34 // ERANGE
 	}
 	if !copyOut(a[0], append([]byte(cwd), 0)) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	return int64(len(cwd) + 1)
 }
@@ -607,7 +608,7 @@ func sysUnlinkat(t *Task, a [6]uint64) int64 {
 func sysFcntl(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	switch a[1] {
 	case syscall.F_GETFD:
@@ -633,7 +634,7 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
 		return t.proc.installFD(&g)
 	}
-	return -eINVAL
+	return -linux.EINVAL
 }
 
 // retainPipe counts one more descriptor for f's pipe end, if it is one.
@@ -646,7 +647,7 @@ func (f *file) retainPipe() {
 func sysDup(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	f.retainPipe()
 	g := *f
@@ -657,10 +658,10 @@ func sysDup(t *Task, a [6]uint64) int64 {
 func sysDup3(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil || a[1] > 1<<20 {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if a[0] == a[1] {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	sysClose(t, [6]uint64{a[1]})
 	f.retainPipe()
@@ -684,7 +685,7 @@ func (p *Process) tier0FD(real int64) int64 {
 func sysEpollCtl(t *Task, a [6]uint64) int64 {
 	ep, f := t.proc.fd(a[0]), t.proc.fd(a[2])
 	if ep == nil || f == nil || ep.kind != kindTier0 || f.kind != kindTier0 {
-		return -eBADF
+		return -linux.EBADF
 	}
 	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], uint64(f.real), a[3]})
 }
@@ -693,7 +694,7 @@ func sysEpollWait(nr uint64) handler {
 	return func(t *Task, a [6]uint64) int64 {
 		ep := t.proc.fd(a[0])
 		if ep == nil || ep.kind != kindTier0 {
-			return -eBADF
+			return -linux.EBADF
 		}
 		a[0] = uint64(ep.real)
 		return passThrough(nr)(t, a)
@@ -724,13 +725,13 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 	}
 	f := t.proc.fd(a[4])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if f.kind != kindHost {
 		return -19 // ENODEV
 	}
 	if a[5]&0xfff != 0 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	var st syscall.Stat_t
 	if e := hostStat(f.handle, "", &st, false); e != 0 {
@@ -868,7 +869,7 @@ func sysMsync(t *Task, a [6]uint64) int64 {
 func sysFallocate(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if f.kind != kindHost {
 		return -29 // ESPIPE
@@ -889,7 +890,7 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 	if a[1] == 0 { // futimens: the descriptor's own file
 		f := t.proc.fd(a[0])
 		if f == nil || f.kind != kindHost {
-			return -eBADF
+			return -linux.EBADF
 		}
 		p = f.path
 	} else {
@@ -901,7 +902,7 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 	times := hostBuffer(32)
 	if a[2] != 0 {
 		if !copyIn(a[2], times) {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 	} else {
 		const utimeNow = 1<<30 - 1
@@ -921,14 +922,14 @@ func sysFlock(t *Task, a [6]uint64) int64 {
 	const lockNB = 4
 	f := t.proc.fd(a[0])
 	if f == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	if f.kind != kindHost {
 		return 0
 	}
 	for {
 		r := abi.FileRequest{Op: abi.FileFlock, Handle: f.handle, Flags: a[1]}
-		if e := fileRequest(&r); e != -eAGAIN || a[1]&lockNB != 0 {
+		if e := fileRequest(&r); e != -linux.EAGAIN || a[1]&lockNB != 0 {
 			return e
 		}
 		time.Sleep(time.Millisecond)
@@ -938,7 +939,7 @@ func sysFlock(t *Task, a [6]uint64) int64 {
 func sysFchmod(t *Task, a [6]uint64) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil || f.kind != kindHost {
-		return -eBADF
+		return -linux.EBADF
 	}
 	r := abi.FileRequest{Op: abi.FileChmod, Flags: a[1]}
 	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, f.path))
@@ -949,7 +950,7 @@ func sysFchmod(t *Task, a [6]uint64) int64 {
 func sysSendfile(t *Task, a [6]uint64) int64 {
 	out, in := t.proc.fd(a[0]), t.proc.fd(a[1])
 	if out == nil || in == nil {
-		return -eBADF
+		return -linux.EBADF
 	}
 	count := min(a[3], 1<<20)
 	if count == 0 {
@@ -960,7 +961,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	if a[2] != 0 {
 		var ok bool
 		if off, ok = getApp[uint64](a[2]); !ok {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 	}
 	n := in.read(buf, off)

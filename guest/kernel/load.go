@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 const (
@@ -144,10 +145,10 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	}
 	t.initVectorState()
 	sp, err := initialStack(argv, envp, []auxv{
-		{atPhdr, phdr}, {atPhent, uint64(binary.Size(elf.Prog64{}))}, {atPhnum, uint64(len(f.Progs))},
-		{atPagesz, pageSize}, {atBase, 0}, {atFlags, 0}, {atEntry, f.Entry + bias},
-		{atUID, abi.AppUID}, {atEUID, abi.AppUID}, {atGID, abi.AppGID}, {atEGID, abi.AppGID}, {atSecure, 0},
-		{atClktck, 100}, {atHwcap, hwcap()}, {atSysinfoEHDR, abi.VDSOAddr},
+		{linux.AT_PHDR, phdr}, {linux.AT_PHENT, uint64(binary.Size(elf.Prog64{}))}, {linux.AT_PHNUM, uint64(len(f.Progs))},
+		{linux.AT_PAGESZ, pageSize}, {linux.AT_BASE, 0}, {linux.AT_FLAGS, 0}, {linux.AT_ENTRY, f.Entry + bias},
+		{linux.AT_UID, abi.AppUID}, {linux.AT_EUID, abi.AppUID}, {linux.AT_GID, abi.AppGID}, {linux.AT_EGID, abi.AppGID}, {linux.AT_SECURE, 0},
+		{linux.AT_CLKTCK, 100}, {linux.AT_HWCAP, hwcap()}, {linux.AT_SYSINFO_EHDR, abi.VDSOAddr},
 	})
 	if err != nil {
 		return err
@@ -219,29 +220,6 @@ func appBytes(addr, n uint64) []byte {
 // auxv is one auxiliary vector entry.
 type auxv struct{ key, value uint64 }
 
-// Auxiliary vector keys (include/uapi/linux/auxvec.h).
-const (
-	atNull        = 0
-	atPhdr        = 3
-	atPhent       = 4
-	atPhnum       = 5
-	atPagesz      = 6
-	atBase        = 7
-	atFlags       = 8
-	atEntry       = 9
-	atUID         = 11
-	atEUID        = 12
-	atGID         = 13
-	atEGID        = 14
-	atPlatform    = 15
-	atHwcap       = 16
-	atClktck      = 17
-	atSecure      = 23
-	atRandom      = 25
-	atExecfn      = 31
-	atSysinfoEHDR = 33
-)
-
 // initialStack maps the app's stack and lays out argc, argv, envp, auxv and the strings
 // as Linux does for a new process; it returns the stack pointer.
 func initialStack(argv, envp []string, aux []auxv) (uint64, error) {
@@ -268,7 +246,7 @@ func initialStack(argv, envp []string, aux []auxv) (uint64, error) {
 	for i, e := range envp {
 		envAddrs[i] = str(e)
 	}
-	aux = append(aux, auxv{atRandom, randAddr}, auxv{atPlatform, platform}, auxv{atExecfn, execfn}, auxv{atNull, 0})
+	aux = append(aux, auxv{linux.AT_RANDOM, randAddr}, auxv{linux.AT_PLATFORM, platform}, auxv{linux.AT_EXECFN, execfn}, auxv{linux.AT_NULL, 0})
 	words := 1 + len(argv) + 1 + len(envp) + 1 + 2*len(aux)
 	sp = (sp - uint64(words)*8) &^ 15
 	w := appBytes(sp, uint64(words)*8)

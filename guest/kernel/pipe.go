@@ -4,6 +4,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // pipe is a Linux pipe kept in tier 1: a buffer, its readers and its writers. A read of
@@ -33,7 +35,7 @@ func (p *pipe) read(b []byte, nonblock bool) int64 {
 			return 0
 		}
 		if nonblock {
-			return -eAGAIN
+			return -linux.EAGAIN
 		}
 		p.cond.Wait()
 	}
@@ -60,7 +62,7 @@ func (p *pipe) write(b []byte, nonblock bool) int64 {
 				if written > 0 {
 					return int64(written)
 				}
-				return -eAGAIN
+				return -linux.EAGAIN
 			}
 			p.cond.Wait()
 			continue
@@ -99,7 +101,7 @@ func (p *pipe) retain(readEnd bool) {
 func sysPipe2(t *Task, a [6]uint64) int64 {
 	fds, ok := appSlice(a[0], 8)
 	if !ok {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	clear(fds) // a fault answers EFAULT before any descriptor exists
 	p := newPipe()

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // App signals, kept and delivered as Linux does: dispositions per process, masks and
@@ -22,30 +23,8 @@ const (
 	sigSTOP = 19
 	sigSEGV = 11
 	sigBUS  = 7
-	sigFPE  = 8
-	sigILL  = 4
-	sigTRAP = 5
-	sigCHLD = 17
-
-	sigDFL      = 0
-	sigIGN      = 1
-	saOnstack   = 0x08000000
-	saNodefer   = 0x40000000
-	saResethand = 0x80000000
-	ssOnstack   = 1
-	ssDisable   = 2
-	redZone     = 128
-	siTkill     = -6
-	siKernel    = 0x80
 
 	// struct rt_sigframe (arch/x86/include/asm/sigframe.h).
-	frameUcontext = 8
-	ucStack       = 16
-	ucMcontext    = 40
-	ucSigmask     = 40 + 256
-	frameSiginfo  = 8 + 304
-	frameSize     = frameSiginfo + 128
-	mcFPState     = 8 * 23
 )
 
 // Signals whose default action is taken as doing nothing (abi.SignalsNotEnding).
@@ -56,17 +35,17 @@ func sigbit(sig uint64) uint64 { return 1 << ((sig - 1) & 63) }
 func sysRtSigaction(t *Task, a [6]uint64) int64 {
 	sig, act, oact, size := a[0], a[1], a[2], a[3]
 	if sig < 1 || sig > 64 || size != 8 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	if act != 0 && !appRange(act, 32) || oact != 0 && !appRange(oact, 32) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	// In Linux's order: the new action is read first (a fault changes nothing), the old
 	// one written last (a fault there answers EFAULT with the new action in place).
 	var next sigaction
 	if act != 0 {
 		if sig == sigKILL || sig == sigSTOP {
-			return -eINVAL
+			return -linux.EINVAL
 		}
 		next = *(*sigaction)(appPtr(act))
 	}
@@ -75,7 +54,7 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 	old := p.sigaction[sig-1]
 	if act != 0 {
 		p.sigaction[sig-1] = next
-		if next.handler == sigIGN || next.handler == sigDFL && kernelIgnored&sigbit(sig) != 0 {
+		if next.handler == linux.SIG_IGN || next.handler == linux.SIG_DFL && kernelIgnored&sigbit(sig) != 0 {
 			for _, t := range p.tasks { // discarded where pending, as Linux does
 				t.pending &^= sigbit(sig)
 			}
@@ -124,10 +103,10 @@ const kernelIgnored = 1<<(17-1) | 1<<(18-1) | 1<<(23-1) | 1<<(28-1) // CHLD, CON
 func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 	how, set, oset, size := a[0], a[1], a[2], a[3]
 	if size != 8 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	if set != 0 && !appRange(set, 8) || oset != 0 && !appRange(oset, 8) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	old := t.sigmask
 	if set != 0 {
@@ -140,7 +119,7 @@ func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 		case 2:
 			t.sigmask = m
 		default:
-			return -eINVAL
+			return -linux.EINVAL
 		}
 	}
 	if oset != 0 {
@@ -152,14 +131,14 @@ func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 func sysSigaltstack(t *Task, a [6]uint64) int64 {
 	ss, oss := a[0], a[1]
 	if ss != 0 && !appRange(ss, 24) || oss != 0 && !appRange(oss, 24) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	// In Linux's order: the new stack is read and set first, the old one written last
 	// (a fault there answers EFAULT with the new stack in place).
 	oldSP, oldSize := t.altSP, t.altSize
 	if ss != 0 {
 		b := appBytes(ss, 24)
-		if binary.LittleEndian.Uint32(b[8:])&ssDisable != 0 {
+		if binary.LittleEndian.Uint32(b[8:])&linux.SS_DISABLE != 0 {
 			t.altSP, t.altSize = 0, 0
 		} else {
 			t.altSP, t.altSize = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[16:])
@@ -169,7 +148,7 @@ func sysSigaltstack(t *Task, a [6]uint64) int64 {
 		b := appBytes(oss, 24)
 		flags := uint64(0)
 		if oldSize == 0 {
-			flags = ssDisable
+			flags = linux.SS_DISABLE
 		}
 		binary.LittleEndian.PutUint64(b, oldSP)
 		binary.LittleEndian.PutUint64(b[8:], flags)
@@ -182,13 +161,13 @@ func sysTgkill(t *Task, a [6]uint64) int64 {
 	tid, sig := int32(a[1]), a[2]
 	target := t.proc.task(tid)
 	if target == nil {
-		return -eSRCH
+		return -linux.ESRCH
 	}
 	if sig == 0 {
 		return 0
 	}
 	if sig > 64 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	t.proc.post(target, sig)
 	return 0
@@ -196,7 +175,7 @@ func sysTgkill(t *Task, a [6]uint64) int64 {
 
 func sysKill(t *Task, a [6]uint64) int64 {
 	if a[1] > 64 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	if r, ok := t.proc.killChild(int32(a[0]), a[1]); ok {
 		return r
@@ -249,7 +228,7 @@ func (p *Process) pend(t *Task, sig uint64) bool {
 // ignored reports whether delivering signal sig with this action does nothing: SIG_IGN,
 // or SIG_DFL where the default does nothing (abi.SignalsNotEnding).
 func (act sigaction) ignored(sig uint64) bool {
-	return act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0
+	return act.handler == linux.SIG_IGN || act.handler == linux.SIG_DFL && defaultIgnored&sigbit(sig) != 0
 }
 
 // deliverSignals enters the handler of a deliverable pending signal, before the task
@@ -271,51 +250,51 @@ func (t *Task) deliverSignals() {
 		p.mu.Unlock()
 		return
 	}
-	if act.flags&saResethand != 0 {
-		p.sigaction[sig-1].handler = sigDFL
+	if act.flags&linux.SA_RESETHAND != 0 {
+		p.sigaction[sig-1].handler = linux.SIG_DFL
 	}
 	p.mu.Unlock()
-	t.enterHandler(sig, act, siTkill, 0)
+	t.enterHandler(sig, act, linux.SI_TKILL, 0)
 }
 
 // enterHandler builds the signal frame and points the app thread at the handler; a
 // signal with the default action ends the process, as death by that signal.
 func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) {
-	if act.handler == sigDFL {
+	if act.handler == linux.SIG_DFL {
 		t.proc.killedBy(int(sig))
 		return // a vfork child's end comes back here (killedBy ends the guest otherwise)
 	}
 	defer catchAppFault(func() { t.proc.killedBy(sigSEGV) }) // no stack for the frame, as Linux
 	r := &t.ctx.Regs
-	sp := r.RSP - redZone
+	sp := r.RSP - linux.RedZone
 	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize
-	if act.flags&saOnstack != 0 && t.altSize != 0 && !onAlt {
+	if act.flags&linux.SA_ONSTACK != 0 && t.altSize != 0 && !onAlt {
 		sp = t.altSP + t.altSize
 	}
 	fpstate := (sp - xsaveSize) &^ 63
-	frame := ((fpstate - frameSize) &^ 15) - 8
+	frame := ((fpstate - linux.SigframeSize) &^ 15) - 8
 	if !appRange(frame, sp-frame) {
 		t.proc.killedBy(sigSEGV)
 		return
 	}
-	f := appBytes(frame, frameSize)
+	f := appBytes(frame, linux.SigframeSize)
 	clear(f)
 	copy(appBytes(fpstate, xsaveSize), t.xsave())
 	le := binary.LittleEndian
 	le.PutUint64(f, act.restorer)
-	uc := f[frameUcontext:]
+	uc := f[linux.SigframeUcontext:]
 	le.PutUint64(uc, 1) // UC_FP_XSTATE
-	le.PutUint64(uc[ucStack:], t.altSP)
-	altFlags := uint64(ssDisable)
+	le.PutUint64(uc[linux.UcontextStack:], t.altSP)
+	altFlags := uint64(linux.SS_DISABLE)
 	if t.altSize != 0 {
 		altFlags = 0
 		if onAlt {
-			altFlags = ssOnstack
+			altFlags = linux.SS_ONSTACK
 		}
 	}
-	le.PutUint64(uc[ucStack+8:], altFlags)
-	le.PutUint64(uc[ucStack+16:], t.altSize)
-	mc := uc[ucMcontext:]
+	le.PutUint64(uc[linux.UcontextStack+8:], altFlags)
+	le.PutUint64(uc[linux.UcontextStack+16:], t.altSize)
+	mc := uc[linux.UcontextMcontext:]
 	for i, v := range [18]uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15,
 		r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX, r.RSP, appPC(r.RIP), r.RFLAGS} {
 		le.PutUint64(mc[8*i:], v)
@@ -326,25 +305,25 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	le.PutUint64(mc[160:], r.Vector)
 	le.PutUint64(mc[168:], t.sigmask) // oldmask
 	le.PutUint64(mc[176:], addr)      // cr2
-	le.PutUint64(mc[mcFPState:], fpstate)
-	le.PutUint64(uc[ucSigmask:], t.sigmask)
-	info := f[frameSiginfo:]
+	le.PutUint64(mc[linux.McontextFPState:], fpstate)
+	le.PutUint64(uc[linux.UcontextSigmask:], t.sigmask)
+	info := f[linux.SigframeSiginfo:]
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(int32(code)))
-	if code == siTkill {
+	if code == linux.SI_TKILL {
 		le.PutUint32(info[16:], abi.AppPID) // si_pid
 	} else {
 		le.PutUint64(info[16:], addr) // si_addr
 	}
-	if act.flags&saNodefer == 0 {
+	if act.flags&linux.SA_NODEFER == 0 {
 		t.sigmask |= sigbit(sig)
 	}
 	t.sigmask |= act.mask &^ (sigbit(sigKILL) | sigbit(sigSTOP))
 	r.RSP = frame
 	r.RIP = act.handler
 	r.RDI = sig
-	r.RSI = frame + frameSiginfo
-	r.RDX = frame + frameUcontext
+	r.RSI = frame + linux.SigframeSiginfo
+	r.RDX = frame + linux.SigframeUcontext
 	r.RAX = 0
 	r.RFLAGS &^= 1<<10 | 1<<8
 }
@@ -353,19 +332,19 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 	defer catchAppFault(func() { t.proc.killedBy(sigSEGV) }) // a frame the app never mapped, as Linux
 	r := &t.ctx.Regs
-	uc := r.RSP - 8 + frameUcontext
-	if !appRange(uc, frameSize) {
+	uc := r.RSP - 8 + linux.SigframeUcontext
+	if !appRange(uc, linux.SigframeSize) {
 		t.proc.killedBy(sigSEGV)
 		return 0
 	}
 	le := binary.LittleEndian
-	mc := appBytes(uc+ucMcontext, 256)
+	mc := appBytes(uc+linux.UcontextMcontext, 256)
 	regs := [18]*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
 		&r.RDI, &r.RSI, &r.RBP, &r.RBX, &r.RDX, &r.RAX, &r.RCX, &r.RSP, &r.RIP, &r.RFLAGS}
 	for i, p := range regs {
 		*p = le.Uint64(mc[8*i:])
 	}
-	if fp := le.Uint64(mc[mcFPState:]); fp != 0 && appRange(fp, xsaveSize) {
+	if fp := le.Uint64(mc[linux.McontextFPState:]); fp != 0 && appRange(fp, xsaveSize) {
 		if t.frameState == nil {
 			t.frameState = make([]byte, xsaveSize)
 		}
@@ -377,7 +356,7 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 		}
 		copy(t.xsave(), state)
 	}
-	t.sigmask = le.Uint64(appBytes(uc+ucSigmask, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+	t.sigmask = le.Uint64(appBytes(uc+linux.UcontextSigmask, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
 	return int64(r.RAX)
 }
 
@@ -385,16 +364,16 @@ func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 func (t *Task) exception() {
 	r := &t.ctx.Regs
 	var sig uint64
-	code := int64(siKernel)
+	code := int64(linux.SI_KERNEL)
 	switch r.Vector {
 	case 0:
-		sig, code = sigFPE, 1 // FPE_INTDIV
+		sig, code = linux.SIGFPE, 1 // FPE_INTDIV
 	case 16, 19:
-		sig, code = sigFPE, 7
+		sig, code = linux.SIGFPE, 7
 	case 1, 3:
-		sig = sigTRAP
+		sig = linux.SIGTRAP
 	case 6:
-		sig, code = sigILL, 2
+		sig, code = linux.SIGILL, 2
 	case 14:
 		sig, code = sigSEGV, 1 // SEGV_MAPERR
 		if r.ErrorCode&1 != 0 {
@@ -410,18 +389,18 @@ func (t *Task) exception() {
 	act := p.sigaction[sig-1]
 	blocked := t.sigmask&sigbit(sig) != 0
 	p.mu.Unlock()
-	if blocked || act.handler == sigIGN {
-		act.handler = sigDFL // a fault cannot be ignored or blocked: Linux kills
+	if blocked || act.handler == linux.SIG_IGN {
+		act.handler = linux.SIG_DFL // a fault cannot be ignored or blocked: Linux kills
 	}
-	if act.handler == sigDFL {
+	if act.handler == linux.SIG_DFL {
 		os.Stderr.WriteString(faultMessage(sig, appPC(r.RIP), t.ctx.CR2))
 	}
 	t.enterHandler(sig, act, code, t.ctx.CR2)
 }
 
 func faultMessage(sig, rip, addr uint64) string {
-	name := map[uint64]string{sigSEGV: "segmentation fault", sigFPE: "floating-point exception",
-		sigILL: "illegal instruction", sigTRAP: "trace trap", sigBUS: "bus error"}[sig]
+	name := map[uint64]string{sigSEGV: "segmentation fault", linux.SIGFPE: "floating-point exception",
+		linux.SIGILL: "illegal instruction", linux.SIGTRAP: "trace trap", sigBUS: "bus error"}[sig]
 	return "pith: the app died of a " + name + " at " + hex(rip) + " (address " + hex(addr) + ")\n"
 }
 

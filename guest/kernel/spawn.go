@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // Other programs. A unikernel holds one app, but apps start others: Go's os/exec, and
@@ -57,7 +58,7 @@ func vfork(t *Task, stack uint64) int64 {
 	c, err := newTask(cp)
 	if err != nil {
 		cp.dropFiles()
-		return -eAGAIN
+		return -linux.EAGAIN
 	}
 	c.cloneCPU(t, stack)
 	pid := lastChildPID.Add(1)
@@ -97,7 +98,7 @@ func (p *Process) childEnded(pid int32, status uint32) {
 	}
 	p.childCond.Broadcast()
 	p.mu.Unlock()
-	p.postProcess(sigCHLD)
+	p.postProcess(linux.SIGCHLD)
 }
 
 // vforkExit ends a vfork child that did not get as far as running a program, with a
@@ -151,13 +152,13 @@ func appStrings(addr uint64) ([]string, bool) {
 func sysExecve(t *Task, a [6]uint64) int64 {
 	p := t.proc
 	if p.vfork == nil {
-		return -eNOSYS // replacing the app itself is not supported
+		return -linux.ENOSYS // replacing the app itself is not supported
 	}
 	name, ok := appString(a[0])
 	argv, ok2 := appStrings(a[1])
 	envp, ok3 := appStrings(a[2])
 	if !ok || !ok2 || !ok3 {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	path, e := p.absPath(atFDCWD, name)
 	if e != 0 {
@@ -246,7 +247,7 @@ func pumpOut(pp *pipe) func(handle uint64) {
 		for {
 			r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
-			if n == -eAGAIN {
+			if n == -linux.EAGAIN {
 				time.Sleep(hostPoll)
 				continue
 			}
@@ -274,7 +275,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 			for b := buf[:n]; len(b) > 0; {
 				r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
 				m := fileRequest(&r)
-				if m == -eAGAIN {
+				if m == -linux.EAGAIN {
 					time.Sleep(hostPoll)
 					continue
 				}
@@ -291,7 +292,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 func waitChild(parent *Process, pid int32, handle uint64) {
 	for {
 		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
-		if st := fileRequest(&r); st != -eAGAIN {
+		if st := fileRequest(&r); st != -linux.EAGAIN {
 			parent.childEnded(pid, uint32(st))
 			return
 		}
@@ -306,7 +307,6 @@ const (
 	wNOWAIT = 0x1000000
 	pALL    = 0
 	pPID    = 1
-	eCHILD  = 10
 )
 
 // waitFor finds an ended child matching pid (-1: any), blocking unless nohang; reap
@@ -332,7 +332,7 @@ func (p *Process) waitFor(pid int32, nohang, reap bool) (int32, uint32, int64) {
 			}
 		}
 		if !found {
-			return 0, 0, -eCHILD
+			return 0, 0, -linux.ECHILD
 		}
 		if nohang {
 			return 0, 0, 0
@@ -351,10 +351,10 @@ func sysWait4(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	if a[1] != 0 && !putApp(a[1], status) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	if a[3] != 0 && !putApp(a[3], [144]byte{}) { // struct rusage: not measured
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	return int64(id)
 }
@@ -366,10 +366,10 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 	case pPID:
 		pid = int32(a[1])
 	default:
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	if a[3]&wEXITED == 0 {
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	id, status, e := t.proc.waitFor(pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
 	if e != 0 {
@@ -378,7 +378,7 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 	if a[2] != 0 {
 		info, ok := appSlice(a[2], 128)
 		if !ok {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 		clear(info)
 		if id != 0 {

@@ -10,23 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
-)
-
-// Linux errno values the handlers return (negated).
-const (
-	ePERM   = 1
-	eNOENT  = 2
-	eSRCH   = 3
-	eIO     = 5
-	eBADF   = 9
-	eAGAIN  = 11
-	eNOMEM  = 12
-	eFAULT  = 14
-	eINVAL  = 22
-	eNOTTY  = 25
-	eNOSYS  = 38
-	eSPIPE  = 29
-	eNOEXEC = 8
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // handler serves one system call: args are RDI, RSI, RDX, R10, R8, R9; the result goes
@@ -64,7 +48,7 @@ var syscalls map[uint64]sysEntry
 // enosys answers a call Go falls back from quietly: copy_file_range (to read and write,
 // as on Linux before 4.5) and pidfd_open (to wait4, as before 5.3), which every app using
 // os/exec makes.
-func enosys(*Task, [6]uint64) int64 { return -eNOSYS }
+func enosys(*Task, [6]uint64) int64 { return -linux.ENOSYS }
 
 func init() {
 	syscalls = map[uint64]sysEntry{
@@ -110,7 +94,7 @@ func init() {
 		unix.SYS_LSEEK:      {"lseek", sysLseek, ""},
 		unix.SYS_CLOSE:      {"close", sysClose, ""},
 		unix.SYS_FCNTL:      {"fcntl", sysFcntl, ""},
-		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -eNOTTY }, "ENOTTY: there are no terminals"},
+		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -linux.ENOTTY }, "ENOTTY: there are no terminals"},
 		unix.SYS_OPEN:       {"open", sysOpen, ""},
 		unix.SYS_OPENAT:     {"openat", sysOpenat, ""},
 		unix.SYS_FSTAT:      {"fstat", sysFstat, ""},
@@ -171,7 +155,7 @@ func init() {
 		unix.SYS_DUP2: {"dup2", func(t *Task, a [6]uint64) int64 {
 			if a[0] == a[1] {
 				if t.proc.fd(a[0]) == nil {
-					return -eBADF
+					return -linux.EBADF
 				}
 				return int64(a[1])
 			}
@@ -188,7 +172,7 @@ func init() {
 		unix.SYS_TIME: {"time", func(t *Task, a [6]uint64) int64 {
 			now := time.Now().Unix()
 			if a[0] != 0 && !putApp(a[0], now) {
-				return -eFAULT
+				return -linux.EFAULT
 			}
 			return now
 		}, ""},
@@ -245,12 +229,12 @@ func sysGettimeofday(t *Task, a [6]uint64) int64 {
 	now := time.Now()
 	if a[0] != 0 {
 		if !putApp(a[0], [2]int64{now.Unix(), int64(now.Nanosecond() / 1000)}) {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 	}
 	if a[1] != 0 {
 		if !putApp(a[1], [2]int32{}) {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 	}
 	return 0
@@ -308,7 +292,7 @@ func (t *Task) syscall() {
 			}
 			fmt.Fprintf(os.Stderr, "pith: the app called %s, which pith does not support yet: it got ENOSYS\n", name)
 		}
-		errno := int64(-eNOSYS)
+		errno := int64(-linux.ENOSYS)
 		r.RAX = uint64(errno)
 		return
 	}
@@ -327,7 +311,7 @@ func (t *Task) syscall() {
 // serve runs handler h for the call; a fault on an app address it touches answers
 // EFAULT, as Linux does.
 func serve(h handler, t *Task, a [6]uint64) (ret int64) {
-	defer catchAppFault(func() { ret = -eFAULT })
+	defer catchAppFault(func() { ret = -linux.EFAULT })
 	return h(t, a)
 }
 
@@ -367,11 +351,11 @@ func sysWritev(t *Task, a [6]uint64) int64 { return vectored(t, a, true) }
 func vectored(t *Task, a [6]uint64, write bool) int64 {
 	fd, iov, cnt := a[0], a[1], a[2]
 	if cnt > 1024 { // IOV_MAX
-		return -eINVAL
+		return -linux.EINVAL
 	}
 	vecs := make([][2]uint64, cnt) // base, length
 	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
-		return -eFAULT
+		return -linux.EFAULT
 	}
 	total := int64(0)
 	for _, v := range vecs {
@@ -416,11 +400,11 @@ func sysArchPrctl(t *Task, a [6]uint64) int64 {
 		return 0
 	case 0x1003: // ARCH_GET_FS
 		if !putApp(a[1], t.ctx.FSBase) {
-			return -eFAULT
+			return -linux.EFAULT
 		}
 		return 0
 	}
-	return -eINVAL
+	return -linux.EINVAL
 }
 
 func sysSetTidAddress(t *Task, a [6]uint64) int64 {
@@ -456,16 +440,6 @@ func sysExitGroup(t *Task, a [6]uint64) int64 {
 	return 0
 }
 
-// Clone flags (include/uapi/linux/sched.h).
-const (
-	cloneVM            = 0x100
-	cloneThread        = 0x10000
-	cloneSettls        = 0x80000
-	cloneParentSettid  = 0x100000
-	cloneChildCleartid = 0x200000
-	cloneChildSettid   = 0x1000000
-)
-
 // cloneCPU gives a new task t's registers and vector state, returning 0 from clone,
 // on stack if one is given.
 func (c *Task) cloneCPU(t *Task, stack uint64) {
@@ -482,29 +456,29 @@ func (c *Task) cloneCPU(t *Task, stack uint64) {
 // sysClone creates an app thread, a new task on a new OS thread, or a vfork child.
 func sysClone(t *Task, a [6]uint64) int64 {
 	flags, stack, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
-	if flags&(cloneVM|cloneVfork|cloneThread) == cloneVM|cloneVfork {
+	if flags&(linux.CLONE_VM|cloneVfork|linux.CLONE_THREAD) == linux.CLONE_VM|cloneVfork {
 		return vfork(t, stack)
 	}
-	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
-		return -eNOSYS // no processes: fork and friends are not supported
+	if flags&(linux.CLONE_VM|linux.CLONE_THREAD) != linux.CLONE_VM|linux.CLONE_THREAD {
+		return -linux.ENOSYS // no processes: fork and friends are not supported
 	}
 	c, err := newTask(t.proc)
 	if err != nil {
-		return -eAGAIN
+		return -linux.EAGAIN
 	}
 	c.cloneCPU(t, stack)
-	if flags&cloneSettls != 0 {
+	if flags&linux.CLONE_SETTLS != 0 {
 		c.ctx.FSBase = tls
 	}
 	c.altSP, c.altSize = 0, 0
-	if flags&cloneChildCleartid != 0 {
+	if flags&linux.CLONE_CHILD_CLEARTID != 0 {
 		c.clearTID = ctid
 	}
 	return int64(c.start(&t.proc.wg, func(tid int32) {
-		if flags&cloneParentSettid != 0 {
+		if flags&linux.CLONE_PARENT_SETTID != 0 {
 			storeTID(ptid, tid)
 		}
-		if flags&cloneChildSettid != 0 {
+		if flags&linux.CLONE_CHILD_SETTID != 0 {
 			storeTID(ctid, tid)
 		}
 	}))

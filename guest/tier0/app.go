@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // Running app code. A tier-1 thread calls RUN_APP with an abi.AppContext; tier 0 parks
@@ -26,15 +27,15 @@ const userFlags = 0x3f7fd5
 func sysRunApp(ctx uint64) int64 {
 	t := current()
 	if t.app != 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if !mapped(uintptr(ctx), appContextSize) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	c := (*abi.AppContext)(addr(uintptr(ctx)))
 	xs := uintptr(c.XSave)
 	if xs&63 != 0 || !mapped(xs, xsaveAreaSize) {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if t.kicked {
 		t.kicked = false
@@ -83,13 +84,13 @@ func leaveApp(t *thread, reason, cr2 uint64) {
 func sysKick(tid uint64) int64 {
 	i := threadByTID(int64(tid))
 	if i < 0 {
-		return -errESRCH
+		return -linux.ESRCH
 	}
 	t := threadAt(i)
 	t.kicked = true
 	switch {
 	case t.state == threadBlocked:
-		wake(i, -errEINTR)
+		wake(i, -linux.EINTR)
 	case t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID):
 		sendWakeup(t.onCPU)
 	}
@@ -105,25 +106,25 @@ func sysKick(tid uint64) int64 {
 func sysMapApp(va, n, off uint64) int64 {
 	bi := info()
 	if va&(pageSize-1) != 0 || off&(pageSize-1) != 0 || n == 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	n = (n + pageSize - 1) &^ (pageSize - 1)
 	end := va + n
 	if end < va || va < userFloor || end > userVAEnd || inPhysmap(va, end) ||
 		off+n < off || off+n > (bi.AppSize+pageSize-1)&^(pageSize-1) {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if overlaps(va, end) {
-		return -errEEXIST
+		return -linux.EEXIST
 	}
 	if !insertRegion(va, end, protRW) {
-		return -errENOMEM
+		return -linux.ENOMEM
 	}
 	pa := bi.AppAddr + off
 	for va < end {
 		pde := pdeFor(va, true)
 		if pde == nil {
-			return -errENOMEM
+			return -linux.ENOMEM
 		}
 		if va&(hugeSize-1) == 0 && pa&(hugeSize-1) == 0 && va+hugeSize <= end && *pde == 0 {
 			setEntry(pde, pa|pteTable|ptePS)
@@ -131,12 +132,12 @@ func sysMapApp(va, n, off uint64) int64 {
 			continue
 		}
 		if *pde&ptePS != 0 {
-			return -errEEXIST
+			return -linux.EEXIST
 		}
 		if *pde == 0 {
 			pt, ok := allocPage()
 			if !ok {
-				return -errENOMEM
+				return -linux.ENOMEM
 			}
 			setEntry(pde, pt|pteTable)
 		}
@@ -162,11 +163,11 @@ func appFrame(pa uint64) bool {
 //go:nosplit
 func sysFile(req uint64) int64 {
 	if !mapped(uintptr(req), unsafe.Sizeof(abi.FileRequest{})) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	r := (*abi.FileRequest)(addr(uintptr(req)))
 	if r.PathLen > 4096 || r.Len > 1<<30 || !mapped(uintptr(r.Path), uintptr(r.PathLen)) || !mapped(uintptr(r.Buf), uintptr(r.Len)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	info().FileRequest = req
 	outl(abi.PortFile, 0)

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 const (
@@ -16,25 +17,6 @@ const (
 	defaultFCW    = 0x37f
 	auxvEntries   = 16
 	initialRFLAGS = 0x202 // IF set
-)
-
-// Auxiliary vector keys (include/uapi/linux/auxvec.h).
-const (
-	atNull     = 0
-	atPhdr     = 3
-	atPagesz   = 6
-	atEntry    = 9
-	atUID      = 11
-	atEUID     = 12
-	atGID      = 13
-	atEGID     = 14
-	atPlatform = 15
-	atHwcap    = 16
-	atClktck   = 17
-	atSecure   = 23
-	atRandom   = 25
-	atExecfn   = 31
-	atSysinfo  = 33 // AT_SYSINFO_EHDR: the vDSO
 )
 
 // boot is called once by start, on the tier-0 stack. It sets up time, memory and the first
@@ -182,20 +164,20 @@ func initialStack() uint64 {
 	}
 	putWord(&w, 0) // end of envp
 	_, _, _, edx := cpuid(1, 0)
-	putAux(&w, atPagesz, pageSize)
-	putAux(&w, atClktck, 100)
-	putAux(&w, atHwcap, uint64(edx))
-	putAux(&w, atEntry, tier1Entry)
-	putAux(&w, atUID, 0)
-	putAux(&w, atEUID, 0)
-	putAux(&w, atGID, 0)
-	putAux(&w, atEGID, 0)
-	putAux(&w, atSecure, 0)
-	putAux(&w, atRandom, random)
-	putAux(&w, atPlatform, platform)
-	putAux(&w, atExecfn, strings)
-	putAux(&w, atSysinfo, abi.VDSOAddr)
-	putAux(&w, atNull, 0)
+	putAux(&w, linux.AT_PAGESZ, pageSize)
+	putAux(&w, linux.AT_CLKTCK, 100)
+	putAux(&w, linux.AT_HWCAP, uint64(edx))
+	putAux(&w, linux.AT_ENTRY, tier1Entry)
+	putAux(&w, linux.AT_UID, 0)
+	putAux(&w, linux.AT_EUID, 0)
+	putAux(&w, linux.AT_GID, 0)
+	putAux(&w, linux.AT_EGID, 0)
+	putAux(&w, linux.AT_SECURE, 0)
+	putAux(&w, linux.AT_RANDOM, random)
+	putAux(&w, linux.AT_PLATFORM, platform)
+	putAux(&w, linux.AT_EXECFN, strings)
+	putAux(&w, linux.AT_SYSINFO_EHDR, abi.VDSOAddr)
+	putAux(&w, linux.AT_NULL, 0)
 	return sp
 }
 

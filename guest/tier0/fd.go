@@ -1,5 +1,7 @@
 package tier0
 
+import "github.com/pithvm/pith/guest/linux"
+
 // File descriptors tier 0 serves for tier 1: the console (0-2), eventfds and epoll
 // instances, which is what the Go runtime's netpoller needs to sleep with a timeout and be
 // woken (netpollBreak writes its eventfd).
@@ -61,7 +63,7 @@ func allocFD(kind uint32) int64 {
 			return i
 		}
 	}
-	return -errEMFILE
+	return -linux.EMFILE
 }
 
 // epoll_event mirrors struct epoll_event (packed on x86-64: 12 bytes).
@@ -90,7 +92,7 @@ func sysEpollCreate1(flags uint64) int64 { return allocFD(fdEpoll) }
 func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 	ep := fdAt(int64(epfd))
 	if ep == nil || ep.kind != fdEpoll || fdAt(int64(fd)) == nil {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	idx := int32(-1)
 	for i := int32(0); i < ep.nwatch; i++ {
@@ -101,14 +103,14 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 	switch op {
 	case epollCtlAdd, epollCtlMod:
 		if !mapped(uintptr(event), epollEventSize) {
-			return -errEFAULT
+			return -linux.EFAULT
 		}
 		if idx < 0 {
 			if op == epollCtlMod {
-				return -errENOENT
+				return -linux.ENOENT
 			}
 			if ep.nwatch >= maxEpollWatch {
-				return -errENOMEM
+				return -linux.ENOMEM
 			}
 			idx = ep.nwatch
 			ep.nwatch++
@@ -120,13 +122,13 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 		return 0
 	case epollCtlDel:
 		if idx < 0 {
-			return -errENOENT
+			return -linux.ENOENT
 		}
 		ep.nwatch--
 		ep.watches[uint32(idx)&(maxEpollWatch-1)] = ep.watches[uint32(ep.nwatch)&(maxEpollWatch-1)]
 		return 0
 	}
-	return -errEINVAL
+	return -linux.EINVAL
 }
 
 // epollCollect writes ready events of epfd into events (max entries) and counts them.
@@ -135,7 +137,7 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 func epollCollect(epfd int32, events uintptr, max int32) int64 {
 	ep := fdAt(int64(epfd))
 	if ep == nil {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	n := int32(0)
 	for i := int32(0); i < ep.nwatch && n < max; i++ {
@@ -156,13 +158,13 @@ func epollCollect(epfd int32, events uintptr, max int32) int64 {
 func sysEpollPwait(epfd, events, max, timeoutMs uint64) int64 {
 	ep := fdAt(int64(epfd))
 	if ep == nil || ep.kind != fdEpoll {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	if int32(max) <= 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if !mapped(uintptr(events), uintptr(int32(max))*epollEventSize) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	n := epollCollect(int32(epfd), uintptr(events), int32(max))
 	if n != 0 || int32(timeoutMs) == 0 {
@@ -190,7 +192,7 @@ func eventfdSignalled() {
 			continue
 		}
 		if !mapped(t.epollEvents, uintptr(t.epollMax)*epollEventSize) {
-			wake(i, -errEFAULT) // the app unmapped the buffer while it waited
+			wake(i, -linux.EFAULT) // the app unmapped the buffer while it waited
 			continue
 		}
 		wake(i, epollCollect(t.epollFD, t.epollEvents, t.epollMax))
@@ -201,33 +203,33 @@ func eventfdSignalled() {
 func fdRead(fd, buf, n uint64) int64 {
 	f := fdAt(int64(fd))
 	if f == nil {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	switch f.kind {
 	case fdConsole:
 		return 0 // stdin is empty for now: end of file
 	case fdEventfd:
 		if n < 8 || !mapped(uintptr(buf), 8) {
-			return -errEINVAL
+			return -linux.EINVAL
 		}
 		if f.count == 0 {
-			return -errEAGAIN
+			return -linux.EAGAIN
 		}
 		*(*uint64)(addr(uintptr(buf))) = f.count
 		f.count = 0
 		return 8
 	}
-	return -errEINVAL
+	return -linux.EINVAL
 }
 
 //go:nosplit
 func fdWrite(fd, buf, n uint64) int64 {
 	f := fdAt(int64(fd))
 	if f == nil {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	if !mapped(uintptr(buf), uintptr(n)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	switch f.kind {
 	case fdConsole:
@@ -235,20 +237,20 @@ func fdWrite(fd, buf, n uint64) int64 {
 		return int64(n)
 	case fdEventfd:
 		if n < 8 {
-			return -errEINVAL
+			return -linux.EINVAL
 		}
 		f.count += *(*uint64)(addr(uintptr(buf)))
 		eventfdSignalled()
 		return 8
 	}
-	return -errEINVAL
+	return -linux.EINVAL
 }
 
 //go:nosplit
 func fdClose(fd uint64) int64 {
 	f := fdAt(int64(fd))
 	if f == nil {
-		return -errEBADF
+		return -linux.EBADF
 	}
 	f.kind = fdFree
 	return 0

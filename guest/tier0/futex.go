@@ -1,5 +1,7 @@
 package tier0
 
+import "github.com/pithvm/pith/guest/linux"
+
 const (
 	futexWait       = 0
 	futexWake       = 1
@@ -16,31 +18,31 @@ const (
 func sysFutex(uaddr, op, val, timeout, uaddr2, val3 uint64) int64 {
 	cmd := op & futexCmdMask
 	if uaddr&3 != 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if !mapped(uintptr(uaddr), 4) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	bitset := uint32(0xffffffff)
 	if cmd == futexWaitBitset || cmd == futexWakeBitset {
 		bitset = uint32(val3)
 		if bitset == 0 {
-			return -errEINVAL
+			return -linux.EINVAL
 		}
 	}
 	switch cmd {
 	case futexWait, futexWaitBitset:
 		if *(*uint32)(addr(uintptr(uaddr))) != uint32(val) {
-			return -errEAGAIN
+			return -linux.EAGAIN
 		}
 		var deadline uint64
 		if timeout != 0 {
 			if !mapped(uintptr(timeout), 16) {
-				return -errEFAULT
+				return -linux.EFAULT
 			}
 			ts := (*timespec)(addr(uintptr(timeout)))
 			if ts.nsec < 0 || ts.nsec >= 1_000_000_000 || ts.sec < 0 {
-				return -errEINVAL
+				return -linux.EINVAL
 			}
 			switch {
 			case cmd == futexWait:
@@ -67,5 +69,5 @@ func sysFutex(uaddr, op, val, timeout, uaddr2, val3 uint64) int64 {
 		}
 		return n
 	}
-	return -errENOSYS
+	return -linux.ENOSYS
 }

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 const (
@@ -282,7 +283,7 @@ func wakeExpired(now uint64) {
 		}
 		switch t.wait {
 		case waitFutex:
-			wake(i, -errETIMEDOUT)
+			wake(i, -linux.ETIMEDOUT)
 		case waitEpoll:
 			wake(i, 0)
 		default:

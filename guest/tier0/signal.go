@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 const (
@@ -19,40 +20,15 @@ const (
 	sigBlock     = 0
 	sigUnblock   = 1
 	sigSetmask   = 2
-	ssDisable    = 2
 	sigactionLen = 32 // struct sigaction for rt_sigaction: handler, flags, restorer, mask
 	stackTLen    = 24 // stack_t: ss_sp, ss_flags (+pad), ss_size
 
-	sigILL  = 4
-	sigTRAP = 5
-	sigFPE  = 8
-	sigSEGV = 11
-
-	sigDFL      = 0
-	sigIGN      = 1
-	saSiginfo   = 4
-	saOnstack   = 0x08000000
-	saRestorer  = 0x04000000
-	saNodefer   = 0x40000000
-	saResethand = 0x80000000
-
-	siTkill    = -6
-	siKernel   = 0x80
 	segvMaperr = 1
 	segvAccerr = 2
-	ssOnstack  = 1
-	redZone    = 128
 	ucFPXState = 1
 
 	// struct rt_sigframe (arch/x86/include/asm/sigframe.h): pretcode, then struct
 	// ucontext (uc_flags, uc_link, uc_stack, uc_mcontext, uc_sigmask), then siginfo.
-	frameUcontext   = 8
-	ucStack         = 16
-	ucMcontext      = 40
-	ucSigmask       = 40 + 256
-	frameSiginfo    = 8 + 304
-	frameSize       = frameSiginfo + 128
-	mcontextFPState = 8 * 23 // struct sigcontext: fpstate pointer after 18 regs, csgsfsss, err, trapno, oldmask, cr2
 )
 
 // Signals whose default action is taken as doing nothing (abi.SignalsNotEnding).
@@ -71,10 +47,10 @@ var (
 //go:nosplit
 func sysRtSigaction(sig, act, oact, size uint64) int64 {
 	if sig < 1 || sig > maxSignals || size != 8 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if (act != 0 && !mapped(uintptr(act), sigactionLen)) || (oact != 0 && !mapped(uintptr(oact), sigactionLen)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	slot := &sigactions[(sig-1)&(maxSignals-1)]
 	if oact != 0 {
@@ -82,7 +58,7 @@ func sysRtSigaction(sig, act, oact, size uint64) int64 {
 	}
 	if act != 0 {
 		if sig == sigKill || sig == sigStop {
-			return -errEINVAL
+			return -linux.EINVAL
 		}
 		*slot = *(*sigaction)(addr(uintptr(act)))
 	}
@@ -92,10 +68,10 @@ func sysRtSigaction(sig, act, oact, size uint64) int64 {
 //go:nosplit
 func sysRtSigprocmask(how, set, oset, size uint64) int64 {
 	if size != 8 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if (set != 0 && !mapped(uintptr(set), 8)) || (oset != 0 && !mapped(uintptr(oset), 8)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	t := current()
 	old := t.sigmask
@@ -109,7 +85,7 @@ func sysRtSigprocmask(how, set, oset, size uint64) int64 {
 		case sigSetmask:
 			t.sigmask = m
 		default:
-			return -errEINVAL
+			return -linux.EINVAL
 		}
 	}
 	if oset != 0 {
@@ -121,14 +97,14 @@ func sysRtSigprocmask(how, set, oset, size uint64) int64 {
 //go:nosplit
 func sysSigaltstack(ss, oss uint64) int64 {
 	if (ss != 0 && !mapped(uintptr(ss), stackTLen)) || (oss != 0 && !mapped(uintptr(oss), stackTLen)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	t := current()
 	if oss != 0 {
 		p := uintptr(oss)
 		flags := t.altFlags
 		if t.altSize == 0 {
-			flags = ssDisable
+			flags = linux.SS_DISABLE
 		}
 		*(*uint64)(addr(p)) = t.altSP
 		*(*uint64)(addr(p + 8)) = flags
@@ -137,7 +113,7 @@ func sysSigaltstack(ss, oss uint64) int64 {
 	if ss != 0 {
 		p := uintptr(ss)
 		flags := *(*uint32)(addr(p + 8))
-		if flags&ssDisable != 0 {
+		if flags&linux.SS_DISABLE != 0 {
 			t.altSP, t.altSize, t.altFlags = 0, 0, 0
 		} else {
 			t.altSP = *(*uint64)(addr(p))
@@ -168,13 +144,13 @@ func threadByTID(tid int64) int32 {
 func sysTgkill(tid, sig uint64) int64 {
 	i := threadByTID(int64(tid))
 	if i < 0 {
-		return -errESRCH
+		return -linux.ESRCH
 	}
 	if sig == 0 {
 		return 0
 	}
 	if sig > maxSignals {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	postSignal(i, sig)
 	return 0
@@ -185,13 +161,13 @@ func sysTgkill(tid, sig uint64) int64 {
 //go:nosplit
 func sysKill(pid, sig uint64) int64 {
 	if int64(pid) != 1 && pid != 0 && int64(pid) != -1 {
-		return -errESRCH
+		return -linux.ESRCH
 	}
 	if sig == 0 {
 		return 0
 	}
 	if sig > maxSignals {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	target := thisCPU().cur
 	for i := int32(0); i < liveLimit; i++ {
@@ -210,14 +186,14 @@ func sysKill(pid, sig uint64) int64 {
 func postSignal(i int32, sig uint64) {
 	t := threadAt(i)
 	act := &sigactions[(sig-1)&(maxSignals-1)]
-	if act.handler == sigIGN || act.handler == sigDFL && defaultIgnored&sigbit(sig) != 0 {
+	if act.handler == linux.SIG_IGN || act.handler == linux.SIG_DFL && defaultIgnored&sigbit(sig) != 0 {
 		return
 	}
 	t.pending |= sigbit(sig)
 	switch {
 	case t.sigmask&sigbit(sig) != 0:
 	case t.state == threadBlocked:
-		wake(i, -errEINTR)
+		wake(i, -linux.EINTR)
 	case t.onCPU >= 0 && t.onCPU != int32(thisCPU().hw.ID):
 		sendWakeup(t.onCPU) // it takes the signal on its way back from the interrupt
 	}
@@ -247,25 +223,25 @@ func deliverSignal() {
 		sig++
 	}
 	t.pending &^= sigbit(sig)
-	code, faultAddr := int64(siTkill), uint64(0)
+	code, faultAddr := int64(linux.SI_TKILL), uint64(0)
 	if t.faultSig == sig {
 		code, faultAddr = t.faultCode, t.faultAddr
 		t.faultSig = 0
 	}
 	act := &sigactions[(sig-1)&(maxSignals-1)]
-	if act.handler == sigDFL {
+	if act.handler == linux.SIG_DFL {
 		// The default action of every signal that reaches here is to end the process.
 		exitGuest(abi.ExitSignaled + uint32(sig))
 	}
 	if !setupFrame(t, sig, act, code, faultAddr) {
-		exitGuest(abi.ExitSignaled + sigSEGV) // no room for the frame: Linux kills with SIGSEGV too
+		exitGuest(abi.ExitSignaled + linux.SIGSEGV) // no room for the frame: Linux kills with SIGSEGV too
 	}
-	if act.flags&saNodefer == 0 {
+	if act.flags&linux.SA_NODEFER == 0 {
 		t.sigmask |= sigbit(sig)
 	}
 	t.sigmask |= act.mask &^ (sigbit(sigKill) | sigbit(sigStop))
-	if act.flags&saResethand != 0 {
-		act.handler = sigDFL
+	if act.flags&linux.SA_RESETHAND != 0 {
+		act.handler = linux.SIG_DFL
 	}
 }
 
@@ -274,38 +250,38 @@ func deliverSignal() {
 //go:nosplit
 func setupFrame(t *thread, sig uint64, act *sigaction, code int64, faultAddr uint64) bool {
 	r := &t.regs
-	sp := r.RSP - redZone
+	sp := r.RSP - linux.RedZone
 	onAlt := t.altSize != 0 && r.RSP > t.altSP && r.RSP <= t.altSP+t.altSize
-	if act.flags&saOnstack != 0 && t.altSize != 0 && !onAlt {
+	if act.flags&linux.SA_ONSTACK != 0 && t.altSize != 0 && !onAlt {
 		sp = t.altSP + t.altSize
 	}
 	fpstate := (sp - xsaveAreaSize) &^ 63
-	frame := ((fpstate - frameSize) &^ 15) - 8
+	frame := ((fpstate - linux.SigframeSize) &^ 15) - 8
 	if !mapped(uintptr(frame), uintptr(sp-frame)) {
 		return false
 	}
 	f := uintptr(frame)
-	zeroBytes(f, frameSize)
+	zeroBytes(f, linux.SigframeSize)
 	copyBytes(uintptr(fpstate), t.xsave, xsaveAreaSize)
 	*(*uint64)(addr(f)) = act.restorer
-	uc := f + frameUcontext
+	uc := f + linux.SigframeUcontext
 	*(*uint64)(addr(uc)) = ucFPXState
-	*(*uint64)(addr(uc + ucStack)) = t.altSP
-	altFlags := uint64(ssDisable)
+	*(*uint64)(addr(uc + linux.UcontextStack)) = t.altSP
+	altFlags := uint64(linux.SS_DISABLE)
 	if t.altSize != 0 {
 		altFlags = 0
 		if onAlt {
-			altFlags = ssOnstack
+			altFlags = linux.SS_ONSTACK
 		}
 	}
-	*(*uint64)(addr(uc + ucStack + 8)) = altFlags
-	*(*uint64)(addr(uc + ucStack + 16)) = t.altSize
-	saveMcontext(uc+ucMcontext, r, fpstate)
-	*(*uint64)(addr(uc + ucSigmask)) = t.sigmask
-	info := f + frameSiginfo
+	*(*uint64)(addr(uc + linux.UcontextStack + 8)) = altFlags
+	*(*uint64)(addr(uc + linux.UcontextStack + 16)) = t.altSize
+	saveMcontext(uc+linux.UcontextMcontext, r, fpstate)
+	*(*uint64)(addr(uc + linux.UcontextSigmask)) = t.sigmask
+	info := f + linux.SigframeSiginfo
 	*(*int32)(addr(info)) = int32(sig)
 	*(*int32)(addr(info + 8)) = int32(code)
-	if code == siTkill {
+	if code == linux.SI_TKILL {
 		*(*int32)(addr(info + 16)) = 1 // si_pid
 	} else {
 		*(*uint64)(addr(info + 16)) = faultAddr // si_addr
@@ -345,7 +321,7 @@ func saveMcontext(mc uintptr, r *abi.Regs, fpstate uint64) {
 	*(*uint16)(addr(mc + 150)) = abi.SelUserData
 	*(*uint64)(addr(mc + 152)) = r.ErrorCode // err
 	*(*uint64)(addr(mc + 160)) = r.Vector    // trapno
-	*(*uint64)(addr(mc + mcontextFPState)) = fpstate
+	*(*uint64)(addr(mc + linux.McontextFPState)) = fpstate
 }
 
 // sysRtSigreturn restores the context saved by setupFrame.
@@ -354,11 +330,11 @@ func saveMcontext(mc uintptr, r *abi.Regs, fpstate uint64) {
 func sysRtSigreturn() int64 {
 	t := current()
 	r := &t.regs
-	uc := uintptr(r.RSP) - 8 + frameUcontext
-	if !mapped(uc, frameSize) {
-		exitGuest(abi.ExitSignaled + sigSEGV)
+	uc := uintptr(r.RSP) - 8 + linux.SigframeUcontext
+	if !mapped(uc, linux.SigframeSize) {
+		exitGuest(abi.ExitSignaled + linux.SIGSEGV)
 	}
-	mc := uc + ucMcontext
+	mc := uc + linux.UcontextMcontext
 	flags := r.RFLAGS
 	regs := uintptr(unsafe.Pointer(r))
 	for i := uintptr(0); i < 18; i++ {
@@ -366,12 +342,12 @@ func sysRtSigreturn() int64 {
 	}
 	const userFlags = 0x3f7fd5 // what a thread may change: not IOPL, VM, VIF...
 	r.RFLAGS = (flags &^ userFlags) | (r.RFLAGS & userFlags) | 1<<9
-	if fp := uintptr(*(*uint64)(addr(mc + mcontextFPState))); fp != 0 && mapped(fp, xsaveAreaSize) {
+	if fp := uintptr(*(*uint64)(addr(mc + linux.McontextFPState))); fp != 0 && mapped(fp, xsaveAreaSize) {
 		copyBytes(t.xsave, fp, xsaveAreaSize)
 		// Keep XRSTOR from faulting on a corrupted header: clear reserved bits.
 		*(*uint64)(addr(t.xsave + 512 + 8)) = 0
 	}
-	t.sigmask = *(*uint64)(addr(uc + ucSigmask)) &^ (sigbit(sigKill) | sigbit(sigStop))
+	t.sigmask = *(*uint64)(addr(uc + linux.UcontextSigmask)) &^ (sigbit(sigKill) | sigbit(sigStop))
 	return int64(r.RAX)
 }
 
@@ -381,12 +357,12 @@ func sysRtSigreturn() int64 {
 //go:nosplit
 func faultSignal(t *thread, cr2 uint64) bool {
 	var sig uint64
-	code := int64(siKernel)
+	code := int64(linux.SI_KERNEL)
 	switch t.regs.Vector {
 	case 0: // divide error
-		sig, code = sigFPE, 1 // FPE_INTDIV
+		sig, code = linux.SIGFPE, 1 // FPE_INTDIV
 	case 16, 19: // x87 and SIMD floating-point errors
-		sig, code = sigFPE, 7 // FPE_FLTINV
+		sig, code = linux.SIGFPE, 7 // FPE_FLTINV
 		if debugFP == 0 {
 			debugFP = 1
 			printk("pith: tier 0: floating-point exception ")
@@ -407,21 +383,21 @@ func faultSignal(t *thread, cr2 uint64) bool {
 			printk("\n")
 		}
 	case 1, 3: // debug, breakpoint
-		sig = sigTRAP
+		sig = linux.SIGTRAP
 	case 6: // invalid opcode
-		sig, code = sigILL, 2
+		sig, code = linux.SIGILL, 2
 	case 14:
-		sig, code = sigSEGV, segvMaperr
+		sig, code = linux.SIGSEGV, segvMaperr
 		if t.regs.ErrorCode&1 != 0 {
 			code = segvAccerr
 		}
 	case 13, 12, 17: // general protection, stack fault, alignment
-		sig = sigSEGV
+		sig = linux.SIGSEGV
 	default:
 		return false
 	}
 	act := &sigactions[(sig-1)&(maxSignals-1)]
-	if act.handler == sigDFL || act.handler == sigIGN || t.sigmask&sigbit(sig) != 0 {
+	if act.handler == linux.SIG_DFL || act.handler == linux.SIG_IGN || t.sigmask&sigbit(sig) != 0 {
 		return false
 	}
 	t.faultSig, t.faultCode, t.faultAddr = sig, code, cr2

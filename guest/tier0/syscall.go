@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // Linux x86-64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl) that tier 0
@@ -74,24 +75,18 @@ const (
 var unmapToTier1 bool
 
 const (
-	protNone        = 0
-	protRW          = 3
-	mapFixed        = 0x10
-	mapAnonymous    = 0x20
-	mapFixedNoRepl  = 0x100000
-	madvDontneed    = 4
-	madvFree        = 8
-	archSetFS       = 0x1002
-	archGetFS       = 0x1003
-	cloneVM         = 0x100
-	cloneThread     = 0x10000
-	cloneSettls     = 0x80000
-	cloneParentTID  = 0x100000
-	cloneChildClear = 0x200000
-	cloneChildSet   = 0x1000000
-	rlimitStack     = 3
-	rlimitNofile    = 7
-	rlimInfinity    = ^uint64(0)
+	protNone       = 0
+	protRW         = 3
+	mapFixed       = 0x10
+	mapAnonymous   = 0x20
+	mapFixedNoRepl = 0x100000
+	madvDontneed   = 4
+	madvFree       = 8
+	archSetFS      = 0x1002
+	archGetFS      = 0x1003
+	rlimitStack    = 3
+	rlimitNofile   = 7
+	rlimInfinity   = ^uint64(0)
 )
 
 var (
@@ -161,9 +156,9 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return fdClose(a0)
 	case nrPread64:
 		if fdAt(int64(a0)) == nil {
-			return -errEBADF
+			return -linux.EBADF
 		}
-		return -errESPIPE // the console, eventfds and epoll are not seekable
+		return -linux.ESPIPE // the console, eventfds and epoll are not seekable
 	case nrMmap:
 		return sysMmap(a0, a1, a2, a3, a4, a5)
 	case nrMprotect:
@@ -181,7 +176,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrSigaltstack:
 		return sysSigaltstack(a0, a1)
 	case nrIoctl:
-		return -errENOTTY
+		return -linux.ENOTTY
 	case nrSchedYield:
 		yieldRequested = true
 		return 0
@@ -194,7 +189,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrClockGetres:
 		if a1 != 0 {
 			if !mapped(uintptr(a1), 16) {
-				return -errEFAULT
+				return -linux.EFAULT
 			}
 			*(*timespec)(addr(uintptr(a1))) = timespec{0, 1}
 		}
@@ -228,14 +223,14 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return sysUname(a0)
 	case nrFcntl:
 		if fdAt(int64(a0)) == nil {
-			return -errEBADF
+			return -linux.EBADF
 		}
 		if a1 == 3 { // F_GETFL
 			return 2 // O_RDWR
 		}
 		return 0
 	case nrPrctl:
-		return -errEINVAL
+		return -linux.EINVAL
 	case nrArchPrctl:
 		return sysArchPrctl(a0, a1)
 	case nrFutex:
@@ -248,7 +243,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrSetRobustList:
 		return 0
 	case nrRseq:
-		return -errENOSYS
+		return -linux.ENOSYS
 	case nrEpollCreate1:
 		return sysEpollCreate1(a0)
 	case nrEpollCtl:
@@ -258,14 +253,14 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrEventfd2:
 		return sysEventfd2(a0, a1)
 	case nrOpenat:
-		return -errENOENT
+		return -linux.ENOENT
 	case nrPrlimit64:
 		return sysPrlimit64(a0, a1, a2, a3)
 	case nrGetrandom:
 		return sysGetrandom(a0, a1)
 	case nrPithStats:
 		if !mapped(uintptr(a0), unsafe.Sizeof(abi.Stats{})) {
-			return -errEFAULT
+			return -linux.EFAULT
 		}
 		*(*abi.Stats)(addr(uintptr(a0))) = info().Stats
 		return 0
@@ -295,13 +290,13 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		printkHex(nr)
 		printk("; it returns ENOSYS\n")
 	}
-	return -errENOSYS
+	return -linux.ENOSYS
 }
 
 //go:nosplit
 func sysRead(fd, buf, n uint64) int64 {
 	if !mapped(uintptr(buf), uintptr(n)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	return fdRead(fd, buf, n)
 }
@@ -311,41 +306,41 @@ func sysRead(fd, buf, n uint64) int64 {
 //go:nosplit
 func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 	if length == 0 || hint&(pageSize-1) != 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if flags&mapAnonymous == 0 {
-		return -errENODEV
+		return -linux.ENODEV
 	}
 	n := (length + pageSize - 1) &^ (pageSize - 1)
 	if n < length || n > userVAEnd {
-		return -errENOMEM
+		return -linux.ENOMEM
 	}
 	start := hint
 	fits := hint >= userFloor && hint+n <= userVAEnd && hint+n > hint && !inPhysmap(hint, hint+n)
 	switch {
 	case flags&mapFixed != 0:
 		if !fits {
-			return -errENOMEM
+			return -linux.ENOMEM
 		}
 		unbackRange(start, start+n)
 		removeRegion(start, start+n)
 	case flags&mapFixedNoRepl != 0:
 		if !fits {
-			return -errENOMEM
+			return -linux.ENOMEM
 		}
 		if overlaps(start, start+n) {
-			return -errEEXIST
+			return -linux.EEXIST
 		}
 	default:
 		if hint == 0 || !fits || overlaps(start, start+n) {
 			start = findFree(n)
 			if start == 0 {
-				return -errENOMEM
+				return -linux.ENOMEM
 			}
 		}
 	}
 	if !insertRegion(start, start+n, prot) {
-		return -errENOMEM
+		return -linux.ENOMEM
 	}
 	return int64(start)
 }
@@ -361,11 +356,11 @@ func inPhysmap(start, end uint64) bool {
 //go:nosplit
 func sysMunmap(start, length uint64) int64 {
 	if start&(pageSize-1) != 0 || length == 0 || start < userFloor {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
 	if end > userVAEnd || end < start || inPhysmap(start, end) {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	unbackRange(start, end)
 	removeRegion(start, end)
@@ -375,16 +370,16 @@ func sysMunmap(start, length uint64) int64 {
 //go:nosplit
 func sysMprotect(start, length, prot uint64) int64 {
 	if start&(pageSize-1) != 0 || start < userFloor {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
 	if end > userVAEnd || end < start || !covered(start, end) || inPhysmap(start, end) {
-		return -errENOMEM
+		return -linux.ENOMEM
 	}
 	// Pages already backed stay readable after PROT_NONE: tier 0 does not enforce it
 	// (there is no isolation inside the guest's one address space on kvm-pvm anyway).
 	if !removeRegion(start, end) || !insertRegion(start, end, prot) {
-		return -errENOMEM
+		return -linux.ENOMEM
 	}
 	return 0
 }
@@ -392,11 +387,11 @@ func sysMprotect(start, length, prot uint64) int64 {
 //go:nosplit
 func sysMadvise(start, length, advice uint64) int64 {
 	if start&(pageSize-1) != 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
 	if end > userVAEnd || end < start {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if (advice == madvDontneed || advice == madvFree) && start >= userFloor && !inPhysmap(start, end) {
 		discardRange(start, end)
@@ -407,7 +402,7 @@ func sysMadvise(start, length, advice uint64) int64 {
 //go:nosplit
 func sysClockGettime(clock, tp uint64) int64 {
 	if !mapped(uintptr(tp), 16) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	ns := monotonic()
 	switch clock {
@@ -415,7 +410,7 @@ func sysClockGettime(clock, tp uint64) int64 {
 		ns += wallBase
 	case 1, 2, 3, 4, 6, 7: // MONOTONIC, PROCESS/THREAD_CPUTIME, MONOTONIC_RAW/COARSE, BOOTTIME
 	default:
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	setTimespec((*timespec)(addr(uintptr(tp))), ns)
 	return 0
@@ -424,11 +419,11 @@ func sysClockGettime(clock, tp uint64) int64 {
 //go:nosplit
 func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
 	if !mapped(uintptr(req), 16) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	ts := (*timespec)(addr(uintptr(req)))
 	if ts.nsec < 0 || ts.nsec >= 1_000_000_000 || ts.sec < 0 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	var deadline uint64
 	if flags&1 != 0 { // TIMER_ABSTIME
@@ -449,12 +444,12 @@ func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
 //
 //go:nosplit
 func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
-	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
-		return -errENOSYS
+	if flags&(linux.CLONE_VM|linux.CLONE_THREAD) != linux.CLONE_VM|linux.CLONE_THREAD {
+		return -linux.ENOSYS
 	}
 	i := newThread()
 	if i < 0 {
-		return -errEAGAIN
+		return -linux.EAGAIN
 	}
 	parent := current()
 	child := threadAt(i)
@@ -464,18 +459,18 @@ func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
 		child.regs.RSP = stack
 	}
 	child.fsbase = parent.fsbase
-	if flags&cloneSettls != 0 {
+	if flags&linux.CLONE_SETTLS != 0 {
 		child.fsbase = tls
 	}
 	child.sigmask = parent.sigmask
 	copyBytes(child.xsave, parent.xsave, xsaveAreaSize)
-	if flags&cloneParentTID != 0 && mapped(uintptr(ptid), 4) {
+	if flags&linux.CLONE_PARENT_SETTID != 0 && mapped(uintptr(ptid), 4) {
 		*(*int32)(addr(uintptr(ptid))) = child.tid
 	}
-	if flags&cloneChildSet != 0 && mapped(uintptr(ctid), 4) {
+	if flags&linux.CLONE_CHILD_SETTID != 0 && mapped(uintptr(ctid), 4) {
 		*(*int32)(addr(uintptr(ctid))) = child.tid
 	}
-	if flags&cloneChildClear != 0 {
+	if flags&linux.CLONE_CHILD_CLEARTID != 0 {
 		child.clearTID = uintptr(ctid)
 	}
 	child.state = threadRunnable
@@ -521,21 +516,21 @@ func sysArchPrctl(code, a uint64) int64 {
 		return 0
 	case archGetFS:
 		if !mapped(uintptr(a), 8) {
-			return -errEFAULT
+			return -linux.EFAULT
 		}
 		*(*uint64)(addr(uintptr(a))) = current().fsbase
 		return 0
 	}
-	return -errEINVAL
+	return -linux.EINVAL
 }
 
 //go:nosplit
 func sysSchedGetaffinity(pid, size, mask uint64) int64 {
 	if size < 8 {
-		return -errEINVAL
+		return -linux.EINVAL
 	}
 	if !mapped(uintptr(mask), 8) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	cpus := info().CPUs
 	if cpus == 0 || cpus > 64 {
@@ -549,7 +544,7 @@ func sysSchedGetaffinity(pid, size, mask uint64) int64 {
 func sysUname(buf uint64) int64 {
 	const field = 65
 	if !mapped(uintptr(buf), 6*field) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	zeroBytes(uintptr(buf), 6*field)
 	putString(uintptr(buf), "Linux")
@@ -570,7 +565,7 @@ func putString(dst uintptr, s string) {
 //go:nosplit
 func sysPrlimit64(pid, resource, newp, oldp uint64) int64 {
 	if (newp != 0 && !mapped(uintptr(newp), 16)) || (oldp != 0 && !mapped(uintptr(oldp), 16)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	cur, max := rlimInfinity, rlimInfinity
 	switch resource {
@@ -586,7 +581,7 @@ func sysPrlimit64(pid, resource, newp, oldp uint64) int64 {
 	if newp != 0 && resource == rlimitNofile {
 		c, m := *(*uint64)(addr(uintptr(newp))), *(*uint64)(addr(uintptr(newp) + 8))
 		if c > m || m > nofileMax {
-			return -errEPERM
+			return -linux.EPERM
 		}
 		nofileCur, nofileMax = c, m
 	}
@@ -599,7 +594,7 @@ func sysPrlimit64(pid, resource, newp, oldp uint64) int64 {
 //go:nosplit
 func sysGetrandom(buf, n uint64) int64 {
 	if !mapped(uintptr(buf), uintptr(n)) {
-		return -errEFAULT
+		return -linux.EFAULT
 	}
 	for i := uint64(0); i < n; i += 8 {
 		v := randomWord()
