@@ -19,7 +19,9 @@
 //     record, is handled on the one tier-0 stack, and returns to whichever thread the
 //     scheduler picks. Blocked threads hold no tier-0 stack.
 //
-// Privileged instructions cost microseconds on kvm-pvm (../shared/HOST.md, docs/kvm-pvm.md), so they stay
-// off the hot paths: FS base switches with WRFSBASE, the timer is armed only when a
+// Privileged instructions cost microseconds on kvm-pvm (../shared/HOST.md,
+// docs/kvm-pvm.md), so they stay off the hot paths: FS base switches with WRFSBASE, the timer is armed only when a
 // deadline or a time slice needs it, and the vCPU idles with HLT.
 package tier0
+
+//go:generate go run gen_vectors.go

@@ -7,7 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -171,5 +173,27 @@ func TestEntryOffsets(t *testing.T) {
 		if !found {
 			t.Errorf("%s has no instruction at offset %d", c.fn, c.offset)
 		}
+	}
+}
+
+// guest/tier0/vectors_amd64.s is what gen_vectors.go makes (go generate ./guest/tier0).
+func TestVectorStubsAreGenerated(t *testing.T) {
+	dir := t.TempDir()
+	gen, err := os.ReadFile(filepath.Join(testenv.Root(), "guest", "tier0", "gen_vectors.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gen_vectors.go"), gen, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command("go", "run", "gen_vectors.go")
+	c.Dir = dir
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("go run gen_vectors.go: %v\n%s", err, out)
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, "vectors_amd64.s"))
+	got, err := os.ReadFile(filepath.Join(testenv.Root(), "guest", "tier0", "vectors_amd64.s"))
+	if err != nil || len(want) == 0 || string(got) != string(want) {
+		t.Errorf("guest/tier0/vectors_amd64.s is not what gen_vectors.go makes (%v): run go generate ./guest/tier0", err)
 	}
 }
