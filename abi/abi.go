@@ -39,6 +39,15 @@ const (
 	PhysBase     = 0x7e0000000000 // guest memory mapped here; the kernel is linked at PhysBase+KernelBase
 	PhysSpan     = 1 << 39        // the virtual span reserved for it (one PML4 entry)
 	LowMapEnd    = 2 << 20        // the identity-mapped first 2 MiB
+)
+
+// User space: tier 1 and its app, laid out as Linux lays out a process.
+const (
+	UserVAEnd     = 0x7ffffffff000 // the end of user space (Linux's TASK_SIZE, less a guard page)
+	Tier1StackTop = 0x7ffffff00000 // tier 1's initial stack, made by tier 0, as Linux places one
+	AppStackTop   = 0x7ffe00000000 // the app's initial stack, below tier 1's
+	MmapTop       = 0x7f0000000000 // mmap(NULL) hands out addresses downwards from here
+	PIEBase       = 0x555555554000 // where a static-PIE executable goes, as Linux puts one without ASLR
 
 	MaxCPUs = 16
 	// Pages within a vCPU's block.

@@ -18,9 +18,7 @@ import (
 
 const (
 	pageSize    = 4096
-	stackTop    = 0x7ffe00000000 // the app's initial stack (tier 1's own is above it)
 	stackSize   = 8 << 20
-	pieBase     = 0x555555554000 // where a static-PIE executable is placed, as Linux does
 	sysPithKick = abi.SysPithKick
 
 	mapFixedNoReplace = 0x100000
@@ -47,7 +45,7 @@ func Load(image []byte) (*Image, error) {
 	switch f.Type {
 	case elf.ET_EXEC:
 	case elf.ET_DYN:
-		im.bias = pieBase
+		im.bias = abi.PIEBase
 	default:
 		return nil, fmt.Errorf("ELF type %v is not an executable", f.Type)
 	}
@@ -223,10 +221,10 @@ type auxv struct{ key, value uint64 }
 // initialStack maps the app's stack and lays out argc, argv, envp, auxv and the strings
 // as Linux does for a new process; it returns the stack pointer.
 func initialStack(argv, envp []string, aux []auxv) (uint64, error) {
-	if _, err := mmapFixed(stackTop-stackSize, stackSize); err != nil {
+	if _, err := mmapFixed(abi.AppStackTop-stackSize, stackSize); err != nil {
 		return 0, fmt.Errorf("mapping the stack: %v", err)
 	}
-	sp := uint64(stackTop)
+	sp := uint64(abi.AppStackTop)
 	push := func(b []byte) uint64 {
 		sp -= uint64(len(b))
 		copy(appBytes(sp, uint64(len(b))), b)

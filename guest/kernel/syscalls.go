@@ -339,7 +339,7 @@ func appRange(addr, n uint64) bool {
 	if n == 0 {
 		return true
 	}
-	return addr+n >= addr && addr >= abi.LowMapEnd && addr+n <= 0x7ffffffff000 &&
+	return addr+n >= addr && addr >= abi.LowMapEnd && addr+n <= abi.UserVAEnd &&
 		(addr >= abi.PhysBase+abi.PhysSpan || addr+n <= abi.PhysBase)
 }
 

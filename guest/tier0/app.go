@@ -110,7 +110,7 @@ func sysMapApp(va, n, off uint64) int64 {
 	}
 	n = (n + pageSize - 1) &^ (pageSize - 1)
 	end := va + n
-	if end < va || va < userFloor || end > userVAEnd || inPhysmap(va, end) ||
+	if end < va || va < userFloor || end > abi.UserVAEnd || inPhysmap(va, end) ||
 		off+n < off || off+n > (bi.AppSize+pageSize-1)&^(pageSize-1) {
 		return -linux.EINVAL
 	}

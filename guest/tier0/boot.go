@@ -8,7 +8,6 @@ import (
 )
 
 const (
-	stackTop      = 0x7ffffff00000 // the initial thread's stack, as Linux places it
 	stackReserve  = 8 << 20
 	stackBacked   = hugeSize
 	cpuidXSAVE    = 1 << 26 // CPUID.1:ECX
@@ -114,8 +113,8 @@ func initVectorState() {
 //go:nosplit
 func initialStack() uint64 {
 	bi := info()
-	base := uint64(stackTop - stackReserve)
-	if !insertRegion(base, stackTop, protRW) || !backRange(stackTop-stackBacked, stackTop) {
+	base := uint64(abi.Tier1StackTop - stackReserve)
+	if !insertRegion(base, abi.Tier1StackTop, protRW) || !backRange(abi.Tier1StackTop-stackBacked, abi.Tier1StackTop) {
 		return 0
 	}
 	n := bi.CmdlineLen
@@ -123,7 +122,7 @@ func initialStack() uint64 {
 		n = abi.CmdlineMax
 	}
 	// Strings first, at the top.
-	sp := uint64(stackTop) - n - 64
+	sp := uint64(abi.Tier1StackTop) - n - 64
 	sp &^= 15
 	strings := sp
 	copyBytes(uintptr(strings), abi.CmdlineAddr, uintptr(n))

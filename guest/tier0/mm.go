@@ -28,10 +28,8 @@ const (
 	pteAddrMask = 0x000ffffffffff000
 	pteTable    = pteP | pteRW | pteUS
 
-	mmapTopStart = 0x7f0000000000 // mmap(NULL) hands out addresses downwards from here
-	userVAEnd    = 0x7ffffffff000
-	maxRegions   = 1024
-	maxFlushes   = 16
+	maxRegions = 1024
+	maxFlushes = 16
 )
 
 // region is a range of tier-1 address space that is mapped (prot != 0) or reserved.
@@ -78,7 +76,7 @@ func initMemory() {
 	for f := bi.AppAddr / pageSize; f < (bi.AppAddr+bi.AppSize+pageSize-1)/pageSize && f/64 < physWordN; f++ {
 		physUsed[(f/64)&(physWords-1)] |= 1 << (f % 64)
 	}
-	mmapTop = mmapTopStart
+	mmapTop = abi.MmapTop
 	// The physmap, where the kernel itself lives, is never tier 1's to map or unmap.
 	insertRegion(abi.PhysBase, abi.PhysBase+abi.PhysSpan, protRW)
 }
@@ -471,7 +469,7 @@ func present(va uint64) bool {
 //
 //go:nosplit
 func mapped(p, n uintptr) bool {
-	if p+n < p || uint64(p+n) > userVAEnd {
+	if p+n < p || uint64(p+n) > abi.UserVAEnd {
 		return false
 	}
 	for va := uint64(p) &^ (pageSize - 1); va < uint64(p+n); va += pageSize {

@@ -312,11 +312,11 @@ func sysMmap(hint, length, prot, flags, fd, off uint64) int64 {
 		return -linux.ENODEV
 	}
 	n := (length + pageSize - 1) &^ (pageSize - 1)
-	if n < length || n > userVAEnd {
+	if n < length || n > abi.UserVAEnd {
 		return -linux.ENOMEM
 	}
 	start := hint
-	fits := hint >= userFloor && hint+n <= userVAEnd && hint+n > hint && !inPhysmap(hint, hint+n)
+	fits := hint >= userFloor && hint+n <= abi.UserVAEnd && hint+n > hint && !inPhysmap(hint, hint+n)
 	switch {
 	case flags&mapFixed != 0:
 		if !fits {
@@ -359,7 +359,7 @@ func sysMunmap(start, length uint64) int64 {
 		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start || inPhysmap(start, end) {
+	if end > abi.UserVAEnd || end < start || inPhysmap(start, end) {
 		return -linux.EINVAL
 	}
 	unbackRange(start, end)
@@ -373,7 +373,7 @@ func sysMprotect(start, length, prot uint64) int64 {
 		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start || !covered(start, end) || inPhysmap(start, end) {
+	if end > abi.UserVAEnd || end < start || !covered(start, end) || inPhysmap(start, end) {
 		return -linux.ENOMEM
 	}
 	// Pages already backed stay readable after PROT_NONE: tier 0 does not enforce it
@@ -390,7 +390,7 @@ func sysMadvise(start, length, advice uint64) int64 {
 		return -linux.EINVAL
 	}
 	end := (start + length + pageSize - 1) &^ (pageSize - 1)
-	if end > userVAEnd || end < start {
+	if end > abi.UserVAEnd || end < start {
 		return -linux.EINVAL
 	}
 	if (advice == madvDontneed || advice == madvFree) && start >= userFloor && !inPhysmap(start, end) {

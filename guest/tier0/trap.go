@@ -36,7 +36,7 @@ func handleTrap() {
 			invlpg(uintptr(cr2))
 			schedule(false)
 			return
-		case cr2 < userVAEnd && backOnAccess(cr2):
+		case cr2 < abi.UserVAEnd && backOnAccess(cr2):
 			bi.Stats.Exceptions--
 			bi.Stats.PageFaults++
 			schedule(false)

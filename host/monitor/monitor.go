@@ -215,7 +215,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	if cpuidErr != nil {
 		return nil, cpuidErr
 	}
-	_ = vm.SetTSSAddr(0xfffbd000) // needed by Intel VT-x only
+	_ = vm.SetTSSAddr(boot.VTxTSSAddr) // needed by Intel VT-x only
 	if err := vm.CreateIRQChip(); err != nil {
 		return nil, err
 	}

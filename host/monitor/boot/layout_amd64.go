@@ -53,6 +53,11 @@ const (
 	tssSize = 0x68
 )
 
+// VTxTSSAddr is where KVM on Intel VT-x keeps the three pages it needs to emulate real
+// mode (KVM_SET_TSS_ADDR), guest-physical. pith's guest starts in 64-bit mode and never
+// enters real mode, so the monitor ignores a failure to place them.
+const VTxTSSAddr = 0xfffbd000
+
 // CPUBlock is the guest-physical address of vCPU i's block (abi.PerCPU*).
 func CPUBlock(i int) uint64 { return abi.PerCPUBase + uint64(i)*abi.PerCPUStride }
 
