@@ -15,36 +15,6 @@ import (
 	"github.com/pithvm/pith/guest/linux"
 )
 
-// The app's file descriptors. Host files come from the monitor's file service (one exit
-// per operation); the standard streams are tier 1's own; the netpoller's epoll instances
-// and eventfds are tier 0's, under their own numbers, translated here.
-
-type fileKind int
-
-const (
-	kindStdin fileKind = iota
-	kindStdout
-	kindStderr
-	kindHost  // a host file or directory, by the monitor's handle
-	kindTier0 // an epoll instance or eventfd, by tier 0's descriptor
-	kindNull
-	kindZero
-	kindRandom
-	kindPipe // one end of a pipe (pipe.go)
-)
-
-type file struct {
-	kind    fileKind
-	handle  uint64 // kindHost
-	real    int    // kindTier0
-	offset  uint64
-	path    string
-	flags   uint64
-	cloexec bool
-	pipe    *pipe // kindPipe
-	readEnd bool
-}
-
 // fileRequest asks the monitor's file service; the request lives on the Go heap, which
 // does not move.
 func fileRequest(r *abi.FileRequest) int64 {
@@ -79,24 +49,6 @@ func hostString(addr, n *uint64, p string) []byte {
 	copy(b, p)
 	*addr, *n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b))
 	return b
-}
-
-func (p *Process) installFD(f *file) int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for fd := 0; fd < 1<<20; fd++ {
-		if p.fds[fd] == nil {
-			p.fds[fd] = f
-			return int64(fd)
-		}
-	}
-	return -24 // EMFILE
-}
-
-func (p *Process) fd(fd uint64) *file {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fds[int(fd)]
 }
 
 // absPath resolves a path the app gave relative to dirfd.
@@ -297,9 +249,12 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	return n
 }
 
-func sysRead(t *Task, a [6]uint64) int64   { return transfer(t, a, false, false) }
-func sysWrite(t *Task, a [6]uint64) int64  { return transfer(t, a, true, false) }
-func sysPread(t *Task, a [6]uint64) int64  { return transfer(t, a, false, true) }
+func sysRead(t *Task, a [6]uint64) int64 { return transfer(t, a, false, false) }
+
+func sysWrite(t *Task, a [6]uint64) int64 { return transfer(t, a, true, false) }
+
+func sysPread(t *Task, a [6]uint64) int64 { return transfer(t, a, false, true) }
+
 func sysPwrite(t *Task, a [6]uint64) int64 { return transfer(t, a, true, true) }
 
 func sysLseek(t *Task, a [6]uint64) int64 {
@@ -329,41 +284,6 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	}
 	f.offset = uint64(off)
 	return off
-}
-
-func sysClose(t *Task, a [6]uint64) int64 {
-	p := t.proc
-	p.mu.Lock()
-	f := p.fds[int(a[0])]
-	delete(p.fds, int(a[0]))
-	p.mu.Unlock()
-	if f == nil {
-		return -linux.EBADF
-	}
-	switch f.kind {
-	case kindPipe:
-		f.pipe.release(f.readEnd)
-	case kindTier0:
-		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
-	case kindHost:
-		if !p.shared(f) {
-			r := abi.FileRequest{Op: abi.FileClose, Handle: f.handle}
-			fileRequest(&r)
-		}
-	}
-	return 0
-}
-
-// shared reports whether another descriptor (a dup) still uses f's host handle.
-func (p *Process) shared(f *file) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, g := range p.fds {
-		if g.kind == kindHost && g.handle == f.handle {
-			return true
-		}
-	}
-	return false
 }
 
 func hostStat(handle uint64, p string, st *syscall.Stat_t, nofollow bool) int64 {
@@ -605,264 +525,8 @@ func sysUnlinkat(t *Task, a [6]uint64) int64 {
 	return pathRequest(t, a[0], a[1], abi.FileUnlink, dir)
 }
 
-func sysFcntl(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -linux.EBADF
-	}
-	switch a[1] {
-	case syscall.F_GETFD:
-		if f.cloexec {
-			return syscall.FD_CLOEXEC
-		}
-		return 0
-	case syscall.F_SETFD:
-		f.cloexec = a[2]&syscall.FD_CLOEXEC != 0
-		return 0
-	case syscall.F_GETFL:
-		switch f.kind {
-		case kindHost, kindPipe:
-			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
-		}
-		return syscall.O_RDWR
-	case syscall.F_SETFL:
-		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
-		return 0
-	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
-		f.retainPipe()
-		g := *f
-		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
-		return t.proc.installFD(&g)
-	}
-	return -linux.EINVAL
-}
-
-// retainPipe counts one more descriptor for f's pipe end, if it is one.
-func (f *file) retainPipe() {
-	if f.kind == kindPipe {
-		f.pipe.retain(f.readEnd)
-	}
-}
-
-func sysDup(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -linux.EBADF
-	}
-	f.retainPipe()
-	g := *f
-	g.cloexec = false
-	return t.proc.installFD(&g)
-}
-
-func sysDup3(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil || a[1] > 1<<20 {
-		return -linux.EBADF
-	}
-	if a[0] == a[1] {
-		return -linux.EINVAL
-	}
-	sysClose(t, [6]uint64{a[1]})
-	f.retainPipe()
-	g := *f
-	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
-	p := t.proc
-	p.mu.Lock()
-	p.fds[int(a[1])] = &g
-	p.mu.Unlock()
-	return int64(a[1])
-}
-
-// tier0FD wraps a descriptor tier 0 made for the app.
-func (p *Process) tier0FD(real int64) int64 {
-	if real < 0 {
-		return real
-	}
-	return p.installFD(&file{kind: kindTier0, real: int(real)})
-}
-
-func sysEpollCtl(t *Task, a [6]uint64) int64 {
-	ep, f := t.proc.fd(a[0]), t.proc.fd(a[2])
-	if ep == nil || f == nil || ep.kind != kindTier0 || f.kind != kindTier0 {
-		return -linux.EBADF
-	}
-	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], uint64(f.real), a[3]})
-}
-
-func sysEpollWait(nr uint64) handler {
-	return func(t *Task, a [6]uint64) int64 {
-		ep := t.proc.fd(a[0])
-		if ep == nil || ep.kind != kindTier0 {
-			return -linux.EBADF
-		}
-		a[0] = uint64(ep.real)
-		return passThrough(nr)(t, a)
-	}
-}
-
 func sysFchmodat(t *Task, a [6]uint64) int64 {
 	return pathRequest(t, a[0], a[1], abi.FileChmod, a[2])
-}
-
-// sysMmap maps memory; tier 0 serves anonymous mappings itself. A file mapping is a copy
-// of the file's bytes, made when mapped: enough for the programs that map files to read
-// them. A shared writable mapping (Go's linker writes its output through one) is written
-// back to the file at munmap, msync and exit.
-func sysMmap(t *Task, a [6]uint64) int64 {
-	const (
-		protWrite    = 2
-		mapShared    = 1
-		mapPrivate   = 2
-		mapAnonymous = 0x20
-	)
-	pass := passThrough(syscall.SYS_MMAP)
-	if a[3]&syscall.MAP_FIXED != 0 { // what it replaces of a shared mapping leaves it, as munmap
-		t.proc.syncShared(a[0], a[0]+a[1], true)
-	}
-	if a[3]&mapAnonymous != 0 {
-		return pass(t, a)
-	}
-	f := t.proc.fd(a[4])
-	if f == nil {
-		return -linux.EBADF
-	}
-	if f.kind != kindHost {
-		return -19 // ENODEV
-	}
-	if a[5]&0xfff != 0 {
-		return -linux.EINVAL
-	}
-	var st syscall.Stat_t
-	if e := hostStat(f.handle, "", &st, false); e != 0 {
-		return e
-	}
-	var m sharedMapping
-	if a[3]&mapShared != 0 && a[2]&protWrite != 0 {
-		// Its own handle: the app may close the descriptor before unmapping.
-		r := abi.FileRequest{Op: abi.FileOpen, Flags: syscall.O_RDWR}
-		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, f.path))
-		if m.handle = uint64(fileRequest(&r)); int64(m.handle) < 0 {
-			return int64(m.handle)
-		}
-	}
-	addr := pass(t, [6]uint64{a[0], a[1], a[2] | protWrite, a[3]&^mapShared | mapPrivate | mapAnonymous, ^uint64(0), 0})
-	if addr < 0 {
-		if m.handle != 0 {
-			fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: m.handle})
-		}
-		return addr
-	}
-	// Fill it from the file; past its end the mapping reads as zeros, as on Linux.
-	fileLen := uint64(0)
-	if uint64(st.Size) > a[5] {
-		fileLen = min(a[1], uint64(st.Size)-a[5])
-	}
-	// Through a copy: the monitor cannot write pages of the new mapping not yet backed.
-	buf := hostBuffer(int(min(fileLen, 1<<20)))
-	for done := uint64(0); done < fileLen; {
-		n := f.read(buf[:min(fileLen-done, uint64(len(buf)))], a[5]+done)
-		if n <= 0 {
-			break
-		}
-		copy(appBytes(uint64(addr)+done, uint64(n)), buf[:n])
-		done += uint64(n)
-	}
-	if a[2]&protWrite == 0 {
-		passThrough(syscall.SYS_MPROTECT)(t, [6]uint64{uint64(addr), a[1], a[2]})
-	}
-	if m.handle != 0 {
-		m.addr, m.length, m.off, m.fileLen = uint64(addr), a[1], a[5], fileLen
-		p := t.proc
-		p.mu.Lock()
-		p.sharedMaps = append(p.sharedMaps, m)
-		p.mu.Unlock()
-		syscall.RawSyscall(abi.SysPithUnmapToTier1, 1, 0, 0)
-	}
-	return addr
-}
-
-// sharedMapping is a shared writable file mapping, written back to the file later.
-type sharedMapping struct {
-	addr, length uint64
-	handle       uint64 // the mapping's own, opened read-write
-	off          uint64 // the file offset at addr
-	fileLen      uint64 // bytes of the mapping the file holds: only those are written back
-}
-
-// writeBack writes the mapping's bytes in [lo, hi) to its file.
-func (m *sharedMapping) writeBack(lo, hi uint64) {
-	defer catchAppFault(nil) // the app unmapped what it mapped: nothing more to write
-	lo, hi = max(lo, m.addr), min(hi, m.addr+m.fileLen)
-	buf := hostBuffer(int(min(hi-lo, 1<<20)))
-	for lo < hi {
-		// Through a copy: reading here backs any page the app never touched.
-		n := uint64(copy(buf, appBytes(lo, min(hi-lo, uint64(len(buf))))))
-		r := abi.FileRequest{Op: abi.FileWrite, Handle: m.handle, Offset: m.off + lo - m.addr,
-			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: n}
-		if fileRequest(&r) <= 0 {
-			return
-		}
-		lo += n
-	}
-}
-
-// syncShared writes back what the app's shared file mappings hold in [lo, hi); with
-// unmap, the range leaves them.
-func (p *Process) syncShared(lo, hi uint64, unmap bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var kept []sharedMapping
-	for _, m := range p.sharedMaps {
-		end := m.addr + m.length
-		if hi <= m.addr || lo >= end {
-			kept = append(kept, m)
-			continue
-		}
-		m.writeBack(lo, hi)
-		if !unmap {
-			kept = append(kept, m)
-			continue
-		}
-		if lo > m.addr { // the part below stays mapped
-			below := m
-			below.length = lo - m.addr
-			below.fileLen = min(m.fileLen, below.length)
-			kept = append(kept, below)
-		}
-		if hi < end { // and the part above
-			above := m
-			above.addr, above.length, above.off = hi, end-hi, m.off+hi-m.addr
-			above.fileLen = m.fileLen - min(m.fileLen, hi-m.addr)
-			kept = append(kept, above)
-		}
-		if lo <= m.addr && hi >= end && !p.handleMapped(m.handle, kept) {
-			fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: m.handle})
-		}
-	}
-	p.sharedMaps = kept
-	if len(kept) == 0 {
-		syscall.RawSyscall(abi.SysPithUnmapToTier1, 0, 0, 0)
-	}
-}
-
-func (p *Process) handleMapped(h uint64, maps []sharedMapping) bool {
-	for _, m := range maps {
-		if m.handle == h {
-			return true
-		}
-	}
-	return false
-}
-
-func sysMunmap(t *Task, a [6]uint64) int64 {
-	t.proc.syncShared(a[0], a[0]+a[1], true)
-	return passThrough(syscall.SYS_MUNMAP)(t, a)
-}
-
-func sysMsync(t *Task, a [6]uint64) int64 {
-	t.proc.syncShared(a[0], a[0]+a[1], false)
-	return 0
 }
 
 // sysFallocate reserves (or, by mode, punches or zeroes) space in a host file.

@@ -1,0 +1,187 @@
+package kernel
+
+import (
+	"syscall"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// The app's file descriptors. Host files come from the monitor's file service (one exit
+// per operation); the standard streams are tier 1's own; the netpoller's epoll instances
+// and eventfds are tier 0's, under their own numbers, translated here.
+
+type fileKind int
+
+const (
+	kindStdin fileKind = iota
+	kindStdout
+	kindStderr
+	kindHost  // a host file or directory, by the monitor's handle
+	kindTier0 // an epoll instance or eventfd, by tier 0's descriptor
+	kindNull
+	kindZero
+	kindRandom
+	kindPipe // one end of a pipe (pipe.go)
+)
+
+type file struct {
+	kind    fileKind
+	handle  uint64 // kindHost
+	real    int    // kindTier0
+	offset  uint64
+	path    string
+	flags   uint64
+	cloexec bool
+	pipe    *pipe // kindPipe
+	readEnd bool
+}
+
+func (p *Process) installFD(f *file) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for fd := 0; fd < 1<<20; fd++ {
+		if p.fds[fd] == nil {
+			p.fds[fd] = f
+			return int64(fd)
+		}
+	}
+	return -24 // EMFILE
+}
+
+func (p *Process) fd(fd uint64) *file {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fds[int(fd)]
+}
+
+func sysClose(t *Task, a [6]uint64) int64 {
+	p := t.proc
+	p.mu.Lock()
+	f := p.fds[int(a[0])]
+	delete(p.fds, int(a[0]))
+	p.mu.Unlock()
+	if f == nil {
+		return -linux.EBADF
+	}
+	switch f.kind {
+	case kindPipe:
+		f.pipe.release(f.readEnd)
+	case kindTier0:
+		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
+	case kindHost:
+		if !p.shared(f) {
+			r := abi.FileRequest{Op: abi.FileClose, Handle: f.handle}
+			fileRequest(&r)
+		}
+	}
+	return 0
+}
+
+// shared reports whether another descriptor (a dup) still uses f's host handle.
+func (p *Process) shared(f *file) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.fds {
+		if g.kind == kindHost && g.handle == f.handle {
+			return true
+		}
+	}
+	return false
+}
+
+func sysFcntl(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -linux.EBADF
+	}
+	switch a[1] {
+	case syscall.F_GETFD:
+		if f.cloexec {
+			return syscall.FD_CLOEXEC
+		}
+		return 0
+	case syscall.F_SETFD:
+		f.cloexec = a[2]&syscall.FD_CLOEXEC != 0
+		return 0
+	case syscall.F_GETFL:
+		switch f.kind {
+		case kindHost, kindPipe:
+			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
+		}
+		return syscall.O_RDWR
+	case syscall.F_SETFL:
+		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
+		return 0
+	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
+		f.retainPipe()
+		g := *f
+		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
+		return t.proc.installFD(&g)
+	}
+	return -linux.EINVAL
+}
+
+// retainPipe counts one more descriptor for f's pipe end, if it is one.
+func (f *file) retainPipe() {
+	if f.kind == kindPipe {
+		f.pipe.retain(f.readEnd)
+	}
+}
+
+func sysDup(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -linux.EBADF
+	}
+	f.retainPipe()
+	g := *f
+	g.cloexec = false
+	return t.proc.installFD(&g)
+}
+
+func sysDup3(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil || a[1] > 1<<20 {
+		return -linux.EBADF
+	}
+	if a[0] == a[1] {
+		return -linux.EINVAL
+	}
+	sysClose(t, [6]uint64{a[1]})
+	f.retainPipe()
+	g := *f
+	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
+	p := t.proc
+	p.mu.Lock()
+	p.fds[int(a[1])] = &g
+	p.mu.Unlock()
+	return int64(a[1])
+}
+
+// tier0FD wraps a descriptor tier 0 made for the app.
+func (p *Process) tier0FD(real int64) int64 {
+	if real < 0 {
+		return real
+	}
+	return p.installFD(&file{kind: kindTier0, real: int(real)})
+}
+
+func sysEpollCtl(t *Task, a [6]uint64) int64 {
+	ep, f := t.proc.fd(a[0]), t.proc.fd(a[2])
+	if ep == nil || f == nil || ep.kind != kindTier0 || f.kind != kindTier0 {
+		return -linux.EBADF
+	}
+	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], uint64(f.real), a[3]})
+}
+
+func sysEpollWait(nr uint64) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		ep := t.proc.fd(a[0])
+		if ep == nil || ep.kind != kindTier0 {
+			return -linux.EBADF
+		}
+		a[0] = uint64(ep.real)
+		return passThrough(nr)(t, a)
+	}
+}

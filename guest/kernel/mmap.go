@@ -1,0 +1,170 @@
+package kernel
+
+import (
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// sysMmap maps memory; tier 0 serves anonymous mappings itself. A file mapping is a copy
+// of the file's bytes, made when mapped: enough for the programs that map files to read
+// them. A shared writable mapping (Go's linker writes its output through one) is written
+// back to the file at munmap, msync and exit.
+func sysMmap(t *Task, a [6]uint64) int64 {
+	const (
+		protWrite    = 2
+		mapShared    = 1
+		mapPrivate   = 2
+		mapAnonymous = 0x20
+	)
+	pass := passThrough(syscall.SYS_MMAP)
+	if a[3]&syscall.MAP_FIXED != 0 { // what it replaces of a shared mapping leaves it, as munmap
+		t.proc.syncShared(a[0], a[0]+a[1], true)
+	}
+	if a[3]&mapAnonymous != 0 {
+		return pass(t, a)
+	}
+	f := t.proc.fd(a[4])
+	if f == nil {
+		return -linux.EBADF
+	}
+	if f.kind != kindHost {
+		return -19 // ENODEV
+	}
+	if a[5]&0xfff != 0 {
+		return -linux.EINVAL
+	}
+	var st syscall.Stat_t
+	if e := hostStat(f.handle, "", &st, false); e != 0 {
+		return e
+	}
+	var m sharedMapping
+	if a[3]&mapShared != 0 && a[2]&protWrite != 0 {
+		// Its own handle: the app may close the descriptor before unmapping.
+		r := abi.FileRequest{Op: abi.FileOpen, Flags: syscall.O_RDWR}
+		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, f.path))
+		if m.handle = uint64(fileRequest(&r)); int64(m.handle) < 0 {
+			return int64(m.handle)
+		}
+	}
+	addr := pass(t, [6]uint64{a[0], a[1], a[2] | protWrite, a[3]&^mapShared | mapPrivate | mapAnonymous, ^uint64(0), 0})
+	if addr < 0 {
+		if m.handle != 0 {
+			fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: m.handle})
+		}
+		return addr
+	}
+	// Fill it from the file; past its end the mapping reads as zeros, as on Linux.
+	fileLen := uint64(0)
+	if uint64(st.Size) > a[5] {
+		fileLen = min(a[1], uint64(st.Size)-a[5])
+	}
+	// Through a copy: the monitor cannot write pages of the new mapping not yet backed.
+	buf := hostBuffer(int(min(fileLen, 1<<20)))
+	for done := uint64(0); done < fileLen; {
+		n := f.read(buf[:min(fileLen-done, uint64(len(buf)))], a[5]+done)
+		if n <= 0 {
+			break
+		}
+		copy(appBytes(uint64(addr)+done, uint64(n)), buf[:n])
+		done += uint64(n)
+	}
+	if a[2]&protWrite == 0 {
+		passThrough(syscall.SYS_MPROTECT)(t, [6]uint64{uint64(addr), a[1], a[2]})
+	}
+	if m.handle != 0 {
+		m.addr, m.length, m.off, m.fileLen = uint64(addr), a[1], a[5], fileLen
+		p := t.proc
+		p.mu.Lock()
+		p.sharedMaps = append(p.sharedMaps, m)
+		p.mu.Unlock()
+		syscall.RawSyscall(abi.SysPithUnmapToTier1, 1, 0, 0)
+	}
+	return addr
+}
+
+// sharedMapping is a shared writable file mapping, written back to the file later.
+type sharedMapping struct {
+	addr, length uint64
+	handle       uint64 // the mapping's own, opened read-write
+	off          uint64 // the file offset at addr
+	fileLen      uint64 // bytes of the mapping the file holds: only those are written back
+}
+
+// writeBack writes the mapping's bytes in [lo, hi) to its file.
+func (m *sharedMapping) writeBack(lo, hi uint64) {
+	defer catchAppFault(nil) // the app unmapped what it mapped: nothing more to write
+	lo, hi = max(lo, m.addr), min(hi, m.addr+m.fileLen)
+	buf := hostBuffer(int(min(hi-lo, 1<<20)))
+	for lo < hi {
+		// Through a copy: reading here backs any page the app never touched.
+		n := uint64(copy(buf, appBytes(lo, min(hi-lo, uint64(len(buf))))))
+		r := abi.FileRequest{Op: abi.FileWrite, Handle: m.handle, Offset: m.off + lo - m.addr,
+			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: n}
+		if fileRequest(&r) <= 0 {
+			return
+		}
+		lo += n
+	}
+}
+
+// syncShared writes back what the app's shared file mappings hold in [lo, hi); with
+// unmap, the range leaves them.
+func (p *Process) syncShared(lo, hi uint64, unmap bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var kept []sharedMapping
+	for _, m := range p.sharedMaps {
+		end := m.addr + m.length
+		if hi <= m.addr || lo >= end {
+			kept = append(kept, m)
+			continue
+		}
+		m.writeBack(lo, hi)
+		if !unmap {
+			kept = append(kept, m)
+			continue
+		}
+		if lo > m.addr { // the part below stays mapped
+			below := m
+			below.length = lo - m.addr
+			below.fileLen = min(m.fileLen, below.length)
+			kept = append(kept, below)
+		}
+		if hi < end { // and the part above
+			above := m
+			above.addr, above.length, above.off = hi, end-hi, m.off+hi-m.addr
+			above.fileLen = m.fileLen - min(m.fileLen, hi-m.addr)
+			kept = append(kept, above)
+		}
+		if lo <= m.addr && hi >= end && !p.handleMapped(m.handle, kept) {
+			fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: m.handle})
+		}
+	}
+	p.sharedMaps = kept
+	if len(kept) == 0 {
+		syscall.RawSyscall(abi.SysPithUnmapToTier1, 0, 0, 0)
+	}
+}
+
+func (p *Process) handleMapped(h uint64, maps []sharedMapping) bool {
+	for _, m := range maps {
+		if m.handle == h {
+			return true
+		}
+	}
+	return false
+}
+
+func sysMunmap(t *Task, a [6]uint64) int64 {
+	t.proc.syncShared(a[0], a[0]+a[1], true)
+	return passThrough(syscall.SYS_MUNMAP)(t, a)
+}
+
+func sysMsync(t *Task, a [6]uint64) int64 {
+	t.proc.syncShared(a[0], a[0]+a[1], false)
+	return 0
+}
