@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
-	"github.com/pithvm/pith/host/monitor/memory"
 )
 
 // The file service's requests come from the guest. Whatever a request that only reads
@@ -25,14 +23,7 @@ func FuzzFileServiceReads(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(s.close)
-	g, err := memory.New(2 << 20)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { g.Close() })
-	for at, v := range map[uint64]uint64{0x1000: 0x2003, 0x2000: 0x3003, 0x3000: 0x83} {
-		binary.LittleEndian.PutUint64(g.Bytes()[at:], v)
-	}
+	g := identityMapped(f)
 	const pathAt, bufAt = 0x10000, 0x20000
 	for _, seed := range []struct {
 		op    uint64

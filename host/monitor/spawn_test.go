@@ -15,15 +15,7 @@ import (
 // ends in a request whose counts match, or an errno.
 func FuzzSpawnRequest(f *testing.F) {
 	const reqAt, stringsAt = 0x10000, 0x20000
-	g, err := memory.New(2 << 20)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { g.Close() })
-	// Identity-map the first 2 MiB with one large page, as the seeds' tables.
-	for at, v := range map[uint64]uint64{0x1000: 0x2003, 0x2000: 0x3003, 0x3000: 0x83} {
-		binary.LittleEndian.PutUint64(g.Bytes()[at:], v)
-	}
+	g := identityMapped(f)
 	request := func(argc, envc, at, n uint64) []byte {
 		b, _ := binary.Append(nil, binary.LittleEndian, abi.SpawnRequest{Strings: at, StringsLen: n, Argc: argc, Envc: envc})
 		return b
@@ -58,4 +50,18 @@ func FuzzSpawnRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// identityMapped is 2 MiB of guest memory whose page tables at CR3 0x1000 map its
+// virtual addresses onto the same physical ones, with one large page.
+func identityMapped(tb testing.TB) *memory.Guest {
+	g, err := memory.New(2 << 20)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.Close() })
+	for at, v := range map[uint64]uint64{0x1000: 0x2003, 0x2000: 0x3003, 0x3000: 0x83} {
+		binary.LittleEndian.PutUint64(g.Bytes()[at:], v)
+	}
+	return g
 }
