@@ -3,6 +3,8 @@ package testenv
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -154,6 +156,10 @@ func RequireKVM(t testing.TB) {
 	t.Fatalf("/dev/kvm unusable: %v (set PITH_SKIP_KVM=1 to skip the end-to-end tests on a machine without KVM)", err)
 }
 
+// hangLimit bounds one pith command in a test: its guest's own deadline (PITH_DEADLINE)
+// plus room to report it.
+const hangLimit = 150 * time.Second
+
 // Result is a finished pith command.
 type Result struct {
 	Stdout, Stderr string
@@ -171,7 +177,13 @@ func Pith(t testing.TB, env []string, args ...string) Result {
 func PithIn(t testing.TB, dir string, env []string, args ...string) Result {
 	t.Helper()
 	pith, kernel := Build(t)
-	c := exec.Command(pith, args...)
+	// pith stops its guest after PITH_DEADLINE; a pith that hangs all the same, or a
+	// process it started that keeps its output open, fails the test after hangLimit with
+	// what it printed, instead of holding up the whole suite.
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
+	c := exec.CommandContext(ctx, pith, args...)
+	c.WaitDelay = 10 * time.Second
 	c.Dir = dir
 	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=120s")
 	c.Env = append(c.Env, env...)
@@ -180,6 +192,9 @@ func PithIn(t testing.TB, dir string, env []string, args ...string) Result {
 	start := time.Now()
 	err := c.Run()
 	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), Wall: time.Since(start)}
+	if ctx.Err() != nil || errors.Is(err, exec.ErrWaitDelay) {
+		t.Fatalf("pith %v still running or holding its output after %v: %v\nstdout: %s\nstderr: %s", args, r.Wall.Round(time.Second), err, r.Stdout, r.Stderr)
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.Code = ee.ExitCode()
 	} else if err != nil {
