@@ -120,6 +120,18 @@ func (m *machine) stopAll() {
 	}
 }
 
+// stopReason says why the monitor stopped a guest that was still running (its deadline
+// passed, or the watchdog found it stuck); "" if it did not.
+func (m *machine) stopReason() string {
+	if m.expired.Load() {
+		return fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats)
+	}
+	if msg := m.stalled.Load(); msg != nil {
+		return *msg
+	}
+	return ""
+}
+
 // errStopped ends a vCPU's loop because another vCPU finished the guest.
 var errStopped = errors.New("stopped")
 
@@ -130,17 +142,11 @@ func (m *machine) loop(i int) (*Result, error) {
 		err := cpu.Run()
 		m.exits.Add(1)
 		if err != nil {
-			if m.expired.Load() {
+			if why := m.stopReason(); why != "" {
 				m.mu.Lock()
 				defer m.mu.Unlock()
 				m.drain()
-				return nil, m.crashCPU(cpu, fmt.Sprintf("still running after %v (stats %+v)", m.cfg.Deadline, m.info.Stats))
-			}
-			if msg := m.stalled.Load(); msg != nil {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				m.drain()
-				return nil, m.crashCPU(cpu, *msg)
+				return nil, m.crashCPU(cpu, why)
 			}
 			if m.stopped.Load() {
 				return nil, errStopped

@@ -256,7 +256,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		flags |= abi.FlagPVM
 	} else {
 		for _, cpu := range cpus {
-			xcr0 = setXCR0(cpu, host.supported)
+			xcr0 = setXCR0(cpu, host)
 		}
 	}
 	if c.Timing {

@@ -26,14 +26,10 @@ func tscKHz(cpu *kvm.VCPU) (uint64, error) {
 }
 
 // setXCR0 enables every vector state KVM supports (x87, SSE, AVX, AVX-512) and returns it.
-func setXCR0(cpu *kvm.VCPU, cpuid []kvm.CPUIDEntry) uint64 {
-	for _, e := range cpuid {
-		if e.Function == 0xd && e.Index == 0 {
-			v := uint64(e.EAX) & 0xe7
-			if cpu.SetXCR0(v) == nil {
-				return v
-			}
-		}
+func setXCR0(cpu *kvm.VCPU, host hostCPU) uint64 {
+	eax, _, _, _ := host.leaf(0xd, 0)
+	if v := uint64(eax) & 0xe7; v != 0 && cpu.SetXCR0(v) == nil {
+		return v
 	}
 	return 1
 }
