@@ -54,22 +54,12 @@ func (h hostCPU) leaf(fn, index uint32) (eax, ebx, ecx, edx uint32) {
 const kvmCPUIDFlagSignificantIndex = 1
 
 // unmet says what the guest needs that this host lacks, as one line naming the fix; ""
-// when nothing is missing. On kvm-pvm the guest's CPUID instruction reports the host
-// CPU's own bits whatever KVM_SET_CPUID2 says, so only the timer is KVM's to give.
+// when nothing is missing.
 func (h hostCPU) unmet(pvm bool) string {
-	if !h.tscDeadline {
-		return "this host's KVM has no TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER is 0), the only timer pith's guest kernel uses: use a Linux host whose KVM emulates the local APIC in the kernel (any distribution kernel since Linux 3.6)"
-	}
-	if pvm {
-		return ""
-	}
-	_, _, ecx, _ := h.leaf(1, 0)
-	_, ebx, _, _ := h.leaf(7, 0)
-	switch {
-	case ecx&cpuidXSAVE == 0:
-		return "this host's KVM offers guests no XSAVE (CPUID.1:ECX bit 26), which pith's guest kernel needs: use a CPU from 2011 or later with XSAVE enabled in the host kernel"
-	case ebx&cpuidFSGSBASE == 0:
-		return "this host's KVM offers guests no FSGSBASE (CPUID.7:EBX bit 0), which pith's guest kernel needs to switch threads: use an Intel Ivy Bridge, AMD Zen or later CPU"
+	for _, c := range h.describe(pvm) {
+		if !c.OK {
+			return c.Fix
+		}
 	}
 	return ""
 }
@@ -103,7 +93,9 @@ func (h hostCPU) forVCPU(id int) []kvm.CPUIDEntry {
 	return t
 }
 
-// describe lists what was checked, for pith doctor.
+// describe lists what the guest needs from this host's KVM and whether it has it, for
+// pith doctor and unmet. On kvm-pvm the guest's CPUID instruction reports the host
+// CPU's own bits whatever KVM_SET_CPUID2 says, so only the timer is KVM's to give.
 func (h hostCPU) describe(pvm bool) []Check {
 	_, _, ecx, _ := h.leaf(1, 0)
 	_, ebx, _, _ := h.leaf(7, 0)
@@ -117,6 +109,7 @@ func (h hostCPU) describe(pvm bool) []Check {
 	switch {
 	case !h.tscDeadline:
 		deadline.Detail = "KVM_CAP_TSC_DEADLINE_TIMER is 0"
+		deadline.Fix = "this host's KVM has no TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER is 0), the only timer pith's guest kernel uses: use a Linux host whose KVM emulates the local APIC in the kernel (any distribution kernel since Linux 3.6)"
 	case ecx&cpuidTSCDeadline == 0:
 		deadline.Detail = "KVM_CAP_TSC_DEADLINE_TIMER; not in KVM_GET_SUPPORTED_CPUID (Linux before 6.13), so pith sets the CPUID bit itself"
 	default:
@@ -130,8 +123,10 @@ func (h hostCPU) describe(pvm bool) []Check {
 		return append(checks, Check{Name: "XSAVE, FSGSBASE", OK: true, Detail: "kvm-pvm: the guest sees the host CPU's own"})
 	}
 	return append(checks,
-		Check{Name: "XSAVE", OK: ecx&cpuidXSAVE != 0, Detail: listed(ecx, cpuidXSAVE)},
-		Check{Name: "FSGSBASE", OK: ebx&cpuidFSGSBASE != 0, Detail: listed(ebx, cpuidFSGSBASE)})
+		Check{Name: "XSAVE", OK: ecx&cpuidXSAVE != 0, Detail: listed(ecx, cpuidXSAVE),
+			Fix: "this host's KVM offers guests no XSAVE (CPUID.1:ECX bit 26), which pith's guest kernel needs: use a CPU from 2011 or later with XSAVE enabled in the host kernel"},
+		Check{Name: "FSGSBASE", OK: ebx&cpuidFSGSBASE != 0, Detail: listed(ebx, cpuidFSGSBASE),
+			Fix: "this host's KVM offers guests no FSGSBASE (CPUID.7:EBX bit 0), which pith's guest kernel needs to switch threads: use an Intel Ivy Bridge, AMD Zen or later CPU"})
 }
 
 // Check is one thing pith doctor checked about the host.
@@ -139,6 +134,7 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"` // where not OK: the one-line refusal naming the fix
 }
 
 func (c Check) String() string { return fmt.Sprintf("%s: %s", c.Name, c.Detail) }
