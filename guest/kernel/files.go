@@ -227,7 +227,8 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		}
 		return passThrough(nr)(t, [6]uint64{uint64(f.real), a[1], a[2]})
 	}
-	if !appRange(a[1], a[2]) {
+	b, ok := appSlice(a[1], a[2])
+	if !ok {
 		return -linux.EFAULT
 	}
 	if a[2] == 0 {
@@ -239,9 +240,9 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	}
 	var n int64
 	if write {
-		n = f.write(appBytes(a[1], a[2]), off)
+		n = f.write(b, off)
 	} else {
-		n = f.read(appBytes(a[1], a[2]), off)
+		n = f.read(b, off)
 	}
 	if n > 0 && !positioned && f.kind == kindHost {
 		f.offset += uint64(n)
@@ -399,12 +400,12 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	if !appRange(a[2], a[3]) {
+	dst, ok := appSlice(a[2], a[3])
+	if !ok {
 		return -linux.EFAULT
 	}
 	if p == "/proc/self/exe" {
-		n := copy(appBytes(a[2], a[3]), t.proc.exe)
-		return int64(n)
+		return int64(copy(dst, t.proc.exe))
 	}
 	buf := make([]byte, a[3])
 	if len(buf) == 0 {
@@ -414,7 +415,7 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	n := fileRequest(&r)
 	if n > 0 {
-		copy(appBytes(a[2], uint64(n)), buf[:n])
+		copy(dst, buf[:n])
 	}
 	return n
 }
@@ -640,7 +641,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 		out.offset += uint64(w)
 	}
 	if a[2] != 0 {
-		*(*uint64)(appPtr(a[2])) = off + uint64(w)
+		putApp(a[2], off+uint64(w)) // read from there above: in the app's memory
 	} else if in.kind == kindHost {
 		in.offset += uint64(w)
 	}

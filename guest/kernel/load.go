@@ -14,6 +14,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 const (
@@ -206,15 +207,6 @@ func mmapFixed(addr, length uint64) (uint64, error) {
 	return uint64(r), nil
 }
 
-// appBytes is app memory [addr, addr+n): the app shares tier 1's address space. Callers
-// validate user pointers with appRange first.
-func appBytes(addr, n uint64) []byte {
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(appPtr(addr)), n)
-}
-
 // auxv is one auxiliary vector entry.
 type auxv struct{ key, value uint64 }
 
@@ -267,4 +259,7 @@ func initialStack(argv, envp []string, aux []auxv) (uint64, error) {
 }
 
 // hwcap is AT_HWCAP on x86: CPUID leaf 1's EDX.
-func hwcap() uint64 { return uint64(cpuid1EDX()) }
+func hwcap() uint64 {
+	_, _, _, edx := x86.CPUID(1, 0)
+	return uint64(edx)
+}

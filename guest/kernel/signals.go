@@ -7,6 +7,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // App signals, kept and delivered as Linux does: dispositions per process, masks and
@@ -37,17 +38,17 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 	if sig < 1 || sig > 64 || size != 8 {
 		return -linux.EINVAL
 	}
-	if act != 0 && !appRange(act, 32) || oact != 0 && !appRange(oact, 32) {
-		return -linux.EFAULT
-	}
 	// In Linux's order: the new action is read first (a fault changes nothing), the old
 	// one written last (a fault there answers EFAULT with the new action in place).
 	var next sigaction
 	if act != 0 {
+		var ok bool
+		if next, ok = getApp[sigaction](act); !ok {
+			return -linux.EFAULT
+		}
 		if sig == sigKILL || sig == sigSTOP {
 			return -linux.EINVAL
 		}
-		next = *(*sigaction)(appPtr(act))
 	}
 	p := t.proc
 	p.mu.Lock()
@@ -61,8 +62,8 @@ func sysRtSigaction(t *Task, a [6]uint64) int64 {
 		}
 	}
 	p.mu.Unlock()
-	if oact != 0 {
-		*(*sigaction)(appPtr(oact)) = old
+	if oact != 0 && !putApp(oact, old) {
+		return -linux.EFAULT
 	}
 	return 0
 }
@@ -80,7 +81,10 @@ func validVectorState(state, cur []byte) bool {
 	if le.Uint32(state[24:])&^mask != 0 {
 		return false
 	}
-	enabled := xcr0()
+	var enabled uint64
+	if _, _, ecx, _ := x86.CPUID(1, 0); ecx&x86.OSXSAVE != 0 {
+		enabled = x86.XCR0()
+	}
 	if enabled == 0 {
 		return true // FXSAVE only: the header is not used
 	}
@@ -105,12 +109,14 @@ func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 	if size != 8 {
 		return -linux.EINVAL
 	}
-	if set != 0 && !appRange(set, 8) || oset != 0 && !appRange(oset, 8) {
-		return -linux.EFAULT
-	}
+	// In Linux's order: the new mask is read first, the old one written last.
 	old := t.sigmask
 	if set != 0 {
-		m := binary.LittleEndian.Uint64(appBytes(set, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+		m, ok := getApp[uint64](set)
+		if !ok {
+			return -linux.EFAULT
+		}
+		m &^= sigbit(sigKILL) | sigbit(sigSTOP)
 		switch how {
 		case 0:
 			t.sigmask |= m
@@ -122,37 +128,40 @@ func sysRtSigprocmask(t *Task, a [6]uint64) int64 {
 			return -linux.EINVAL
 		}
 	}
-	if oset != 0 {
-		binary.LittleEndian.PutUint64(appBytes(oset, 8), old)
+	if oset != 0 && !putApp(oset, old) {
+		return -linux.EFAULT
 	}
 	return 0
 }
 
 func sysSigaltstack(t *Task, a [6]uint64) int64 {
 	ss, oss := a[0], a[1]
-	if ss != 0 && !appRange(ss, 24) || oss != 0 && !appRange(oss, 24) {
-		return -linux.EFAULT
-	}
 	// In Linux's order: the new stack is read and set first, the old one written last
 	// (a fault there answers EFAULT with the new stack in place).
 	oldSP, oldSize := t.altSP, t.altSize
 	if ss != 0 {
-		b := appBytes(ss, 24)
+		var b [24]byte
+		if !copyIn(ss, b[:]) {
+			return -linux.EFAULT
+		}
 		if binary.LittleEndian.Uint32(b[8:])&linux.SS_DISABLE != 0 {
 			t.altSP, t.altSize = 0, 0
 		} else {
-			t.altSP, t.altSize = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[16:])
+			t.altSP, t.altSize = binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[16:])
 		}
 	}
 	if oss != 0 {
-		b := appBytes(oss, 24)
+		var b [24]byte
 		flags := uint64(0)
 		if oldSize == 0 {
 			flags = linux.SS_DISABLE
 		}
-		binary.LittleEndian.PutUint64(b, oldSP)
+		binary.LittleEndian.PutUint64(b[:], oldSP)
 		binary.LittleEndian.PutUint64(b[8:], flags)
 		binary.LittleEndian.PutUint64(b[16:], oldSize)
+		if !copyOut(oss, b[:]) {
+			return -linux.EFAULT
+		}
 	}
 	return 0
 }
@@ -273,13 +282,14 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	}
 	fpstate := (sp - xsaveSize) &^ 63
 	frame := ((fpstate - linux.SigframeSize) &^ 15) - 8
-	if !appRange(frame, sp-frame) {
+	stack, ok := appSlice(frame, sp-frame) // the frame, then the vector state at fpstate
+	if !ok {
 		t.proc.killedBy(sigSEGV)
 		return
 	}
-	f := appBytes(frame, linux.SigframeSize)
+	f := stack[:linux.SigframeSize]
 	clear(f)
-	copy(appBytes(fpstate, xsaveSize), t.xsave())
+	copy(stack[fpstate-frame:], t.xsave())
 	le := binary.LittleEndian
 	le.PutUint64(f, act.restorer)
 	uc := f[linux.SigframeUcontext:]
@@ -332,31 +342,32 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 func sysRtSigreturn(t *Task, a [6]uint64) int64 {
 	defer catchAppFault(func() { t.proc.killedBy(sigSEGV) }) // a frame the app never mapped, as Linux
 	r := &t.ctx.Regs
-	uc := r.RSP - 8 + linux.SigframeUcontext
-	if !appRange(uc, linux.SigframeSize) {
+	uc, ok := appSlice(r.RSP-8+linux.SigframeUcontext, linux.SigframeSize)
+	if !ok {
 		t.proc.killedBy(sigSEGV)
 		return 0
 	}
 	le := binary.LittleEndian
-	mc := appBytes(uc+linux.UcontextMcontext, 256)
+	mc := uc[linux.UcontextMcontext:]
 	regs := [18]*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
 		&r.RDI, &r.RSI, &r.RBP, &r.RBX, &r.RDX, &r.RAX, &r.RCX, &r.RSP, &r.RIP, &r.RFLAGS}
 	for i, p := range regs {
 		*p = le.Uint64(mc[8*i:])
 	}
-	if fp := le.Uint64(mc[linux.McontextFPState:]); fp != 0 && appRange(fp, xsaveSize) {
+	if fp := le.Uint64(mc[linux.McontextFPState:]); fp != 0 {
 		if t.frameState == nil {
 			t.frameState = make([]byte, xsaveSize)
 		}
-		state := t.frameState // a copy: the app cannot change it between the check and the use
-		copy(state, appBytes(fp, xsaveSize))
-		if !validVectorState(state, t.xsave()) {
-			t.proc.killedBy(sigSEGV) // XRSTOR would fault in tier 0; Linux refuses it too
-			return 0
+		state := t.frameState  // a copy: the app cannot change it between the check and the use
+		if copyIn(fp, state) { // outside the app's memory: the vector state stays as it is
+			if !validVectorState(state, t.xsave()) {
+				t.proc.killedBy(sigSEGV) // XRSTOR would fault in tier 0; Linux refuses it too
+				return 0
+			}
+			copy(t.xsave(), state)
 		}
-		copy(t.xsave(), state)
 	}
-	t.sigmask = le.Uint64(appBytes(uc+linux.UcontextSigmask, 8)) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+	t.sigmask = le.Uint64(uc[linux.UcontextSigmask:]) &^ (sigbit(sigKILL) | sigbit(sigSTOP))
 	return int64(r.RAX)
 }
 

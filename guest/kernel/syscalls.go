@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
 
@@ -315,34 +314,6 @@ func serve(h handler, t *Task, a [6]uint64) (ret int64) {
 	return h(t, a)
 }
 
-// catchAppFault, deferred, recovers from a fault on an address the app handed tier 1
-// (task goroutines run with debug.SetPanicOnFault) and runs then, if not nil; any other
-// panic goes on. appRange checks bounds only, and the app may name memory it never
-// mapped; tier 1's own memory is always mapped.
-func catchAppFault(then func()) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	if _, fault := r.(interface{ Addr() uintptr }); !fault {
-		panic(r)
-	}
-	if then != nil {
-		then()
-	}
-}
-
-// appRange checks that [addr, addr+n) lies in the app's part of the address space, where
-// tier 0 backs mapped memory on first touch. Whether it is mapped is found by touching
-// it: a fault there answers EFAULT (serve).
-func appRange(addr, n uint64) bool {
-	if n == 0 {
-		return true
-	}
-	return addr+n >= addr && addr >= abi.LowMapEnd && addr+n <= abi.UserVAEnd &&
-		(addr >= abi.PhysBase+abi.PhysSpan || addr+n <= abi.PhysBase)
-}
-
 func sysReadv(t *Task, a [6]uint64) int64  { return vectored(t, a, false) }
 func sysWritev(t *Task, a [6]uint64) int64 { return vectored(t, a, true) }
 
@@ -427,12 +398,8 @@ func sysExit(t *Task, a [6]uint64) int64 {
 // could: Linux ignores a failed write of one (set_tid_address, CLONE_*SETTID), so a
 // fault here is not the call's.
 func storeTID(addr uint64, tid int32) (ok bool) {
-	if !appRange(addr, 4) {
-		return false
-	}
 	defer catchAppFault(func() { ok = false })
-	*(*int32)(appPtr(addr)) = tid
-	return true
+	return putApp(addr, tid)
 }
 
 func sysExitGroup(t *Task, a [6]uint64) int64 {

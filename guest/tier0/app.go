@@ -5,6 +5,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // Running app code. A tier-1 thread calls RUN_APP with an abi.AppContext; tier 0 parks
@@ -32,7 +33,7 @@ func sysRunApp(ctx uint64) int64 {
 	if !mapped(uintptr(ctx), appContextSize) {
 		return -linux.EFAULT
 	}
-	c := (*abi.AppContext)(addr(uintptr(ctx)))
+	c := (*abi.AppContext)(x86.Pointer(uintptr(ctx)))
 	xs := uintptr(c.XSave)
 	if xs&63 != 0 || !mapped(xs, xsaveAreaSize) {
 		return -linux.EINVAL
@@ -42,7 +43,7 @@ func sysRunApp(ctx uint64) int64 {
 		c.Reason = abi.AppKicked
 		return 0
 	}
-	*(*uint64)(addr(xs + 520)) = 0 // XCOMP_BV: the standard format, or XRSTOR faults
+	*(*uint64)(x86.Pointer(xs + 520)) = 0 // XCOMP_BV: the standard format, or XRSTOR faults
 	t.tier1 = t.regs
 	t.tier1.RAX = 0 // what RUN_APP returns
 	t.tier1FS = t.fsbase
@@ -65,7 +66,7 @@ func leaveApp(t *thread, reason, cr2 uint64) {
 	if !mapped(t.app, appContextSize) {
 		badState(uint64(t.app)) // tier 1 unmapped a context in use
 	}
-	c := (*abi.AppContext)(addr(t.app))
+	c := (*abi.AppContext)(x86.Pointer(t.app))
 	c.Regs = t.regs
 	c.FSBase = t.fsbase
 	c.Reason = reason
@@ -165,7 +166,7 @@ func sysFile(req uint64) int64 {
 	if !mapped(uintptr(req), unsafe.Sizeof(abi.FileRequest{})) {
 		return -linux.EFAULT
 	}
-	r := (*abi.FileRequest)(addr(uintptr(req)))
+	r := (*abi.FileRequest)(x86.Pointer(uintptr(req)))
 	if r.PathLen > 4096 || r.Len > 1<<30 || !mapped(uintptr(r.Path), uintptr(r.PathLen)) || !mapped(uintptr(r.Buf), uintptr(r.Len)) {
 		return -linux.EFAULT
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 const (
@@ -42,8 +43,8 @@ func boot() {
 	t := threadAt(i)
 	t.state = threadRunnable
 	setCurrent(i)
-	*(*uint16)(addr(t.xsave)) = defaultFCW
-	*(*uint32)(addr(t.xsave + xsaveMXCSR)) = defaultMXCSR
+	*(*uint16)(x86.Pointer(t.xsave)) = defaultFCW
+	*(*uint32)(x86.Pointer(t.xsave + xsaveMXCSR)) = defaultMXCSR
 	sp := initialStack()
 	if sp == 0 {
 		crash(abi.CrashOutOfMem, &t.regs, 0, 1)
@@ -86,18 +87,18 @@ func initVectorState() {
 	if vectorMode != vectorXSAVE {
 		return
 	}
-	_, _, ecx, _ := cpuid(1, 0)
+	_, _, ecx, _ := x86.CPUID(1, 0)
 	if ecx&cpuidXSAVE == 0 {
 		vectorMode = vectorFXSAVE
 		return
 	}
-	xsaveMask = xgetbv() & xsaveComponents
+	xsaveMask = x86.XCR0() & xsaveComponents
 	end := uint32(576) // legacy area and header
 	for i := uint32(2); i < 10; i++ {
 		if xsaveMask&(1<<i) == 0 {
 			continue
 		}
-		size, offset, _, _ := cpuid(0xd, i)
+		size, offset, _, _ := x86.CPUID(0xd, i)
 		if offset+size > end {
 			end = offset + size
 		}
@@ -130,12 +131,12 @@ func initialStack() uint64 {
 	putString(uintptr(platform), "x86_64\x00")
 	random := platform + 16
 	for i := uint64(0); i < 16; i += 8 {
-		*(*uint64)(addr(uintptr(random + i))) = randomWord()
+		*(*uint64)(x86.Pointer(uintptr(random + i))) = randomWord()
 	}
 	// The block holds bi.Argc argument strings, then the environment's, each ending in NUL.
 	total := uint64(0)
 	for off := uint64(0); off < n; off++ {
-		if *(*byte)(addr(uintptr(strings + off))) == 0 {
+		if *(*byte)(x86.Pointer(uintptr(strings + off))) == 0 {
 			total++
 		}
 	}
@@ -153,7 +154,7 @@ func initialStack() uint64 {
 			putWord(&w, 0) // end of argv
 		}
 		putWord(&w, strings+off)
-		for off < n && *(*byte)(addr(uintptr(strings + off))) != 0 {
+		for off < n && *(*byte)(x86.Pointer(uintptr(strings + off))) != 0 {
 			off++
 		}
 		off++
@@ -162,7 +163,7 @@ func initialStack() uint64 {
 		putWord(&w, 0)
 	}
 	putWord(&w, 0) // end of envp
-	_, _, _, edx := cpuid(1, 0)
+	_, _, _, edx := x86.CPUID(1, 0)
 	putAux(&w, linux.AT_PAGESZ, pageSize)
 	putAux(&w, linux.AT_CLKTCK, 100)
 	putAux(&w, linux.AT_HWCAP, uint64(edx))
@@ -188,6 +189,6 @@ func putAux(w *uint64, key, value uint64) {
 
 //go:nosplit
 func putWord(w *uint64, v uint64) {
-	*(*uint64)(addr(uintptr(*w))) = v
+	*(*uint64)(x86.Pointer(uintptr(*w))) = v
 	*w += 8
 }

@@ -1,6 +1,9 @@
 package tier0
 
-import "github.com/pithvm/pith/abi"
+import (
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/x86"
+)
 
 const consoleFlushDelayNs = 10_000_000
 
@@ -28,7 +31,7 @@ func consoleFlush() {
 //go:nosplit
 func consolePut(b byte) {
 	bi := info()
-	*(*byte)(addr(abi.ConsoleAddr + uintptr(bi.ConsoleTail%abi.ConsoleSize))) = b
+	*(*byte)(x86.Pointer(abi.ConsoleAddr + uintptr(bi.ConsoleTail%abi.ConsoleSize))) = b
 	bi.ConsoleTail++
 }
 

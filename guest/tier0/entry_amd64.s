@@ -284,28 +284,11 @@ TEXT ·outb(SB),NOSPLIT,$0-3
 	OUTB
 	RET
 
-// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuid(SB),NOSPLIT,$0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
 // func rdrand() (v uint64, ok bool)
 TEXT ·rdrand(SB),NOSPLIT,$0-9
 	RDRANDQ AX
 	SETCS ok+8(FP)
 	MOVQ AX, v+0(FP)
-	RET
-
-// func addr(a uintptr) unsafe.Pointer
-TEXT ·addr(SB),NOSPLIT,$0-16
-	MOVQ a+0(FP), AX
-	MOVQ AX, ret+8(FP)
 	RET
 
 // func readCR2() uint64
@@ -348,16 +331,6 @@ TEXT ·zeroBytes(SB),NOSPLIT,$0-16
 	CLD
 	REP; STOSB
 	RET
-
-// func xgetbv() uint64
-TEXT ·xgetbv(SB),NOSPLIT,$0-8
-	XORL CX, CX
-	XGETBV
-	SHLQ $32, DX
-	ORQ  DX, AX
-	MOVQ AX, ret+0(FP)
-	RET
-
 
 // vdsoClockGettime is __vdso_clock_gettime(clockid, *timespec), called by tier 1 with the
 // C calling convention from the vDSO the monitor builds (host/monitor/boot/vdso.go): a

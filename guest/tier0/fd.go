@@ -1,6 +1,9 @@
 package tier0
 
-import "github.com/pithvm/pith/guest/linux"
+import (
+	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
+)
 
 // File descriptors tier 0 serves for tier 1: the console (0-2), eventfds and epoll
 // instances, which is what the Go runtime's netpoller needs to sleep with a timeout and be
@@ -117,8 +120,8 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 		}
 		w := &ep.watches[uint32(idx)&(maxEpollWatch-1)]
 		w.fd = int32(fd)
-		w.events = *(*uint32)(addr(uintptr(event)))
-		w.data = *(*uint64)(addr(uintptr(event) + 4))
+		w.events = *(*uint32)(x86.Pointer(uintptr(event)))
+		w.data = *(*uint64)(x86.Pointer(uintptr(event) + 4))
 		return 0
 	case epollCtlDel:
 		if idx < 0 {
@@ -147,8 +150,8 @@ func epollCollect(epfd int32, events uintptr, max int32) int64 {
 			continue
 		}
 		p := events + uintptr(n)*epollEventSize
-		*(*uint32)(addr(p)) = epollIn
-		*(*uint64)(addr(p + 4)) = w.data
+		*(*uint32)(x86.Pointer(p)) = epollIn
+		*(*uint64)(x86.Pointer(p + 4)) = w.data
 		n++
 	}
 	return int64(n)
@@ -215,7 +218,7 @@ func fdRead(fd, buf, n uint64) int64 {
 		if f.count == 0 {
 			return -linux.EAGAIN
 		}
-		*(*uint64)(addr(uintptr(buf))) = f.count
+		*(*uint64)(x86.Pointer(uintptr(buf))) = f.count
 		f.count = 0
 		return 8
 	}
@@ -239,7 +242,7 @@ func fdWrite(fd, buf, n uint64) int64 {
 		if n < 8 {
 			return -linux.EINVAL
 		}
-		f.count += *(*uint64)(addr(uintptr(buf)))
+		f.count += *(*uint64)(x86.Pointer(uintptr(buf)))
 		eventfdSignalled()
 		return 8
 	}

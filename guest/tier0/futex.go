@@ -1,6 +1,9 @@
 package tier0
 
-import "github.com/pithvm/pith/guest/linux"
+import (
+	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
+)
 
 const (
 	futexWait       = 0
@@ -32,7 +35,7 @@ func sysFutex(uaddr, op, val, timeout, uaddr2, val3 uint64) int64 {
 	}
 	switch cmd {
 	case futexWait, futexWaitBitset:
-		if *(*uint32)(addr(uintptr(uaddr))) != uint32(val) {
+		if *(*uint32)(x86.Pointer(uintptr(uaddr))) != uint32(val) {
 			return -linux.EAGAIN
 		}
 		var deadline uint64
@@ -40,7 +43,7 @@ func sysFutex(uaddr, op, val, timeout, uaddr2, val3 uint64) int64 {
 			if !mapped(uintptr(timeout), 16) {
 				return -linux.EFAULT
 			}
-			ts := (*timespec)(addr(uintptr(timeout)))
+			ts := (*timespec)(x86.Pointer(uintptr(timeout)))
 			if ts.nsec < 0 || ts.nsec >= 1_000_000_000 || ts.sec < 0 {
 				return -linux.EINVAL
 			}

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // Memory. All guest-physical memory is identity-mapped (built by the monitor) so tier 0
@@ -88,7 +89,7 @@ func phys(pa uint64) uintptr { return uintptr(abi.PhysBase + pa) }
 
 //go:nosplit
 func pteAt(table, idx uint64) *uint64 {
-	return (*uint64)(addr(phys(table&pteAddrMask + (idx&511)*8)))
+	return (*uint64)(x86.Pointer(phys(table&pteAddrMask + (idx&511)*8)))
 }
 
 // allocPage takes a free 4 KiB frame. Frames are zero: fresh from the host, or released
@@ -233,7 +234,7 @@ func setEntry(e *uint64, v uint64) {
 		return
 	}
 	for i := int32(1); i < ncpu; i++ {
-		*(*uint64)(addr(p + uintptr(i)*abi.PerCPUStride)) = v
+		*(*uint64)(x86.Pointer(p + uintptr(i)*abi.PerCPUStride)) = v
 	}
 }
 

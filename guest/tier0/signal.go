@@ -11,6 +11,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 const (
@@ -54,13 +55,13 @@ func sysRtSigaction(sig, act, oact, size uint64) int64 {
 	}
 	slot := &sigactions[(sig-1)&(maxSignals-1)]
 	if oact != 0 {
-		*(*sigaction)(addr(uintptr(oact))) = *slot
+		*(*sigaction)(x86.Pointer(uintptr(oact))) = *slot
 	}
 	if act != 0 {
 		if sig == sigKill || sig == sigStop {
 			return -linux.EINVAL
 		}
-		*slot = *(*sigaction)(addr(uintptr(act)))
+		*slot = *(*sigaction)(x86.Pointer(uintptr(act)))
 	}
 	return 0
 }
@@ -76,7 +77,7 @@ func sysRtSigprocmask(how, set, oset, size uint64) int64 {
 	t := current()
 	old := t.sigmask
 	if set != 0 {
-		m := *(*uint64)(addr(uintptr(set))) &^ (1<<(sigKill-1) | 1<<(sigStop-1))
+		m := *(*uint64)(x86.Pointer(uintptr(set))) &^ (1<<(sigKill-1) | 1<<(sigStop-1))
 		switch how {
 		case sigBlock:
 			t.sigmask |= m
@@ -89,7 +90,7 @@ func sysRtSigprocmask(how, set, oset, size uint64) int64 {
 		}
 	}
 	if oset != 0 {
-		*(*uint64)(addr(uintptr(oset))) = old
+		*(*uint64)(x86.Pointer(uintptr(oset))) = old
 	}
 	return 0
 }
@@ -106,18 +107,18 @@ func sysSigaltstack(ss, oss uint64) int64 {
 		if t.altSize == 0 {
 			flags = linux.SS_DISABLE
 		}
-		*(*uint64)(addr(p)) = t.altSP
-		*(*uint64)(addr(p + 8)) = flags
-		*(*uint64)(addr(p + 16)) = t.altSize
+		*(*uint64)(x86.Pointer(p)) = t.altSP
+		*(*uint64)(x86.Pointer(p + 8)) = flags
+		*(*uint64)(x86.Pointer(p + 16)) = t.altSize
 	}
 	if ss != 0 {
 		p := uintptr(ss)
-		flags := *(*uint32)(addr(p + 8))
+		flags := *(*uint32)(x86.Pointer(p + 8))
 		if flags&linux.SS_DISABLE != 0 {
 			t.altSP, t.altSize, t.altFlags = 0, 0, 0
 		} else {
-			t.altSP = *(*uint64)(addr(p))
-			t.altSize = *(*uint64)(addr(p + 16))
+			t.altSP = *(*uint64)(x86.Pointer(p))
+			t.altSize = *(*uint64)(x86.Pointer(p + 16))
 			t.altFlags = uint64(flags)
 		}
 	}
@@ -263,10 +264,10 @@ func setupFrame(t *thread, sig uint64, act *sigaction, code int64, faultAddr uin
 	f := uintptr(frame)
 	zeroBytes(f, linux.SigframeSize)
 	copyBytes(uintptr(fpstate), t.xsave, xsaveAreaSize)
-	*(*uint64)(addr(f)) = act.restorer
+	*(*uint64)(x86.Pointer(f)) = act.restorer
 	uc := f + linux.SigframeUcontext
-	*(*uint64)(addr(uc)) = ucFPXState
-	*(*uint64)(addr(uc + linux.UcontextStack)) = t.altSP
+	*(*uint64)(x86.Pointer(uc)) = ucFPXState
+	*(*uint64)(x86.Pointer(uc + linux.UcontextStack)) = t.altSP
 	altFlags := uint64(linux.SS_DISABLE)
 	if t.altSize != 0 {
 		altFlags = 0
@@ -274,17 +275,17 @@ func setupFrame(t *thread, sig uint64, act *sigaction, code int64, faultAddr uin
 			altFlags = linux.SS_ONSTACK
 		}
 	}
-	*(*uint64)(addr(uc + linux.UcontextStack + 8)) = altFlags
-	*(*uint64)(addr(uc + linux.UcontextStack + 16)) = t.altSize
+	*(*uint64)(x86.Pointer(uc + linux.UcontextStack + 8)) = altFlags
+	*(*uint64)(x86.Pointer(uc + linux.UcontextStack + 16)) = t.altSize
 	saveMcontext(uc+linux.UcontextMcontext, r, fpstate)
-	*(*uint64)(addr(uc + linux.UcontextSigmask)) = t.sigmask
+	*(*uint64)(x86.Pointer(uc + linux.UcontextSigmask)) = t.sigmask
 	info := f + linux.SigframeSiginfo
-	*(*int32)(addr(info)) = int32(sig)
-	*(*int32)(addr(info + 8)) = int32(code)
+	*(*int32)(x86.Pointer(info)) = int32(sig)
+	*(*int32)(x86.Pointer(info + 8)) = int32(code)
 	if code == linux.SI_TKILL {
-		*(*int32)(addr(info + 16)) = 1 // si_pid
+		*(*int32)(x86.Pointer(info + 16)) = 1 // si_pid
 	} else {
-		*(*uint64)(addr(info + 16)) = faultAddr // si_addr
+		*(*uint64)(x86.Pointer(info + 16)) = faultAddr // si_addr
 	}
 	r.RSP = frame
 	r.RIP = act.handler
@@ -315,13 +316,13 @@ var mcontextRegs = [18]uintptr{
 func saveMcontext(mc uintptr, r *abi.Regs, fpstate uint64) {
 	regs := uintptr(unsafe.Pointer(r))
 	for i := uintptr(0); i < 18; i++ {
-		*(*uint64)(addr(mc + 8*i)) = *(*uint64)(addr(regs + mcontextRegs[i]))
+		*(*uint64)(x86.Pointer(mc + 8*i)) = *(*uint64)(x86.Pointer(regs + mcontextRegs[i]))
 	}
-	*(*uint16)(addr(mc + 144)) = abi.SelUserCode
-	*(*uint16)(addr(mc + 150)) = abi.SelUserData
-	*(*uint64)(addr(mc + 152)) = r.ErrorCode // err
-	*(*uint64)(addr(mc + 160)) = r.Vector    // trapno
-	*(*uint64)(addr(mc + linux.McontextFPState)) = fpstate
+	*(*uint16)(x86.Pointer(mc + 144)) = abi.SelUserCode
+	*(*uint16)(x86.Pointer(mc + 150)) = abi.SelUserData
+	*(*uint64)(x86.Pointer(mc + 152)) = r.ErrorCode // err
+	*(*uint64)(x86.Pointer(mc + 160)) = r.Vector    // trapno
+	*(*uint64)(x86.Pointer(mc + linux.McontextFPState)) = fpstate
 }
 
 // sysRtSigreturn restores the context saved by setupFrame.
@@ -338,16 +339,16 @@ func sysRtSigreturn() int64 {
 	flags := r.RFLAGS
 	regs := uintptr(unsafe.Pointer(r))
 	for i := uintptr(0); i < 18; i++ {
-		*(*uint64)(addr(regs + mcontextRegs[i])) = *(*uint64)(addr(mc + 8*i))
+		*(*uint64)(x86.Pointer(regs + mcontextRegs[i])) = *(*uint64)(x86.Pointer(mc + 8*i))
 	}
 	const userFlags = 0x3f7fd5 // what a thread may change: not IOPL, VM, VIF...
 	r.RFLAGS = (flags &^ userFlags) | (r.RFLAGS & userFlags) | 1<<9
-	if fp := uintptr(*(*uint64)(addr(mc + linux.McontextFPState))); fp != 0 && mapped(fp, xsaveAreaSize) {
+	if fp := uintptr(*(*uint64)(x86.Pointer(mc + linux.McontextFPState))); fp != 0 && mapped(fp, xsaveAreaSize) {
 		copyBytes(t.xsave, fp, xsaveAreaSize)
 		// Keep XRSTOR from faulting on a corrupted header: clear reserved bits.
-		*(*uint64)(addr(t.xsave + 512 + 8)) = 0
+		*(*uint64)(x86.Pointer(t.xsave + 512 + 8)) = 0
 	}
-	t.sigmask = *(*uint64)(addr(uc + linux.UcontextSigmask)) &^ (sigbit(sigKill) | sigbit(sigStop))
+	t.sigmask = *(*uint64)(x86.Pointer(uc + linux.UcontextSigmask)) &^ (sigbit(sigKill) | sigbit(sigStop))
 	return int64(r.RAX)
 }
 
@@ -368,18 +369,18 @@ func faultSignal(t *thread, cr2 uint64) bool {
 			printk("pith: tier 0: floating-point exception ")
 			printkHex(t.regs.Vector)
 			printk(" mxcsr ")
-			printkHex(uint64(*(*uint32)(addr(t.xsave + xsaveMXCSR))))
+			printkHex(uint64(*(*uint32)(x86.Pointer(t.xsave + xsaveMXCSR))))
 			printk(" xstate_bv ")
-			printkHex(*(*uint64)(addr(t.xsave + 512)))
+			printkHex(*(*uint64)(x86.Pointer(t.xsave + 512)))
 			printk(" mode ")
 			printkHex(uint64(vectorMode))
-			_, b, c, _ := cpuid(0xd, 0)
+			_, b, c, _ := x86.CPUID(0xd, 0)
 			printk(" xsave size ")
 			printkHex(uint64(b))
 			printk(" max ")
 			printkHex(uint64(c))
 			printk(" xcr0 ")
-			printkHex(xgetbv())
+			printkHex(x86.XCR0())
 			printk("\n")
 		}
 	case 1, 3: // debug, breakpoint

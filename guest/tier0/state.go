@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // Constants the assembly reads through go_asm.h.
@@ -93,34 +94,32 @@ func rdtsc() uint64
 func wrmsr(msr uint32, value uint64)
 func outl(port uint16, value uint32)
 func outb(port uint16, value uint8)
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func rdrand() (v uint64, ok bool)
 func halt()
 
-// addr turns a guest address into a pointer. Tier 0 owns the whole address space: every
-// address it dereferences has been checked against the mappings first (mapped).
-func addr(a uintptr) unsafe.Pointer
+// Tier 0 owns the whole address space and turns guest addresses into pointers with
+// x86.Pointer: every address it dereferences has been checked against the mappings
+// first (mapped).
 
 // thisCPU is the running vCPU's CPU block.
 //
 //go:nosplit
-func thisCPU() *cpu { return (*cpu)(addr(perCPUAddr)) }
+func thisCPU() *cpu { return (*cpu)(x86.Pointer(perCPUAddr)) }
 
 // cpuAt is vCPU i's CPU block, through its physical address.
 //
 //go:nosplit
 func cpuAt(i int32) *cpu {
-	return (*cpu)(addr(uintptr(abi.PerCPUBase + int64(i)&(maxCPUs-1)*abi.PerCPUStride + abi.PerCPUData)))
+	return (*cpu)(x86.Pointer(uintptr(abi.PerCPUBase + int64(i)&(maxCPUs-1)*abi.PerCPUStride + abi.PerCPUData)))
 }
 
 // info is the boot-info block the monitor wrote.
 //
 //go:nosplit
-func info() *abi.BootInfo { return (*abi.BootInfo)(addr(abi.BootInfoAddr)) }
+func info() *abi.BootInfo { return (*abi.BootInfo)(x86.Pointer(abi.BootInfoAddr)) }
 
 func pause()
 func readCR2() uint64
-func xgetbv() uint64
 func invlpg(va uintptr)
 func reloadCR3()
 

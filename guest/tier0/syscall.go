@@ -5,6 +5,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // Linux x86-64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl) that tier 0
@@ -191,7 +192,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 			if !mapped(uintptr(a1), 16) {
 				return -linux.EFAULT
 			}
-			*(*timespec)(addr(uintptr(a1))) = timespec{0, 1}
+			*(*timespec)(x86.Pointer(uintptr(a1))) = timespec{0, 1}
 		}
 		return 0
 	case nrGetpid:
@@ -262,7 +263,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		if !mapped(uintptr(a0), unsafe.Sizeof(abi.Stats{})) {
 			return -linux.EFAULT
 		}
-		*(*abi.Stats)(addr(uintptr(a0))) = info().Stats
+		*(*abi.Stats)(x86.Pointer(uintptr(a0))) = info().Stats
 		return 0
 	case nrPithRunApp:
 		return sysRunApp(a0)
@@ -276,7 +277,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrPithFile:
 		return sysFile(a0)
 	case nrPithFault:
-		return int64(*(*uint64)(addr(uintptr(a0)))) // a0 is an unmapped address
+		return int64(*(*uint64)(x86.Pointer(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:
 		info().Stats.MainTSC = rdtsc()
 		if info().Flags&abi.FlagTiming != 0 {
@@ -412,7 +413,7 @@ func sysClockGettime(clock, tp uint64) int64 {
 	default:
 		return -linux.EINVAL
 	}
-	setTimespec((*timespec)(addr(uintptr(tp))), ns)
+	setTimespec((*timespec)(x86.Pointer(uintptr(tp))), ns)
 	return 0
 }
 
@@ -421,7 +422,7 @@ func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
 	if !mapped(uintptr(req), 16) {
 		return -linux.EFAULT
 	}
-	ts := (*timespec)(addr(uintptr(req)))
+	ts := (*timespec)(x86.Pointer(uintptr(req)))
 	if ts.nsec < 0 || ts.nsec >= 1_000_000_000 || ts.sec < 0 {
 		return -linux.EINVAL
 	}
@@ -465,10 +466,10 @@ func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
 	child.sigmask = parent.sigmask
 	copyBytes(child.xsave, parent.xsave, xsaveAreaSize)
 	if flags&linux.CLONE_PARENT_SETTID != 0 && mapped(uintptr(ptid), 4) {
-		*(*int32)(addr(uintptr(ptid))) = child.tid
+		*(*int32)(x86.Pointer(uintptr(ptid))) = child.tid
 	}
 	if flags&linux.CLONE_CHILD_SETTID != 0 && mapped(uintptr(ctid), 4) {
-		*(*int32)(addr(uintptr(ctid))) = child.tid
+		*(*int32)(x86.Pointer(uintptr(ctid))) = child.tid
 	}
 	if flags&linux.CLONE_CHILD_CLEARTID != 0 {
 		child.clearTID = uintptr(ctid)
@@ -485,7 +486,7 @@ func sysClone(flags, stack, ptid, ctid, tls uint64) int64 {
 func sysExit(code uint64) int64 {
 	t := current()
 	if t.clearTID != 0 && mapped(t.clearTID, 4) {
-		*(*int32)(addr(t.clearTID)) = 0
+		*(*int32)(x86.Pointer(t.clearTID)) = 0
 		sysFutex(uint64(t.clearTID), futexWake, 1, 0, 0, 0)
 	}
 	t.state = threadFree
@@ -518,7 +519,7 @@ func sysArchPrctl(code, a uint64) int64 {
 		if !mapped(uintptr(a), 8) {
 			return -linux.EFAULT
 		}
-		*(*uint64)(addr(uintptr(a))) = current().fsbase
+		*(*uint64)(x86.Pointer(uintptr(a))) = current().fsbase
 		return 0
 	}
 	return -linux.EINVAL
@@ -536,7 +537,7 @@ func sysSchedGetaffinity(pid, size, mask uint64) int64 {
 	if cpus == 0 || cpus > 64 {
 		cpus = 1
 	}
-	*(*uint64)(addr(uintptr(mask))) = 1<<cpus - 1
+	*(*uint64)(x86.Pointer(uintptr(mask))) = 1<<cpus - 1
 	return 8
 }
 
@@ -558,7 +559,7 @@ func sysUname(buf uint64) int64 {
 //go:nosplit
 func putString(dst uintptr, s string) {
 	for i := 0; i < len(s); i++ {
-		*(*byte)(addr(dst + uintptr(i))) = s[i]
+		*(*byte)(x86.Pointer(dst + uintptr(i))) = s[i]
 	}
 }
 
@@ -575,11 +576,11 @@ func sysPrlimit64(pid, resource, newp, oldp uint64) int64 {
 		cur = 8 << 20
 	}
 	if oldp != 0 {
-		*(*uint64)(addr(uintptr(oldp))) = cur
-		*(*uint64)(addr(uintptr(oldp) + 8)) = max
+		*(*uint64)(x86.Pointer(uintptr(oldp))) = cur
+		*(*uint64)(x86.Pointer(uintptr(oldp) + 8)) = max
 	}
 	if newp != 0 && resource == rlimitNofile {
-		c, m := *(*uint64)(addr(uintptr(newp))), *(*uint64)(addr(uintptr(newp) + 8))
+		c, m := *(*uint64)(x86.Pointer(uintptr(newp))), *(*uint64)(x86.Pointer(uintptr(newp) + 8))
 		if c > m || m > nofileMax {
 			return -linux.EPERM
 		}
@@ -599,7 +600,7 @@ func sysGetrandom(buf, n uint64) int64 {
 	for i := uint64(0); i < n; i += 8 {
 		v := randomWord()
 		for k := uint64(0); k < 8 && i+k < n; k++ {
-			*(*byte)(addr(uintptr(buf + i + k))) = byte(v >> (8 * k))
+			*(*byte)(x86.Pointer(uintptr(buf + i + k))) = byte(v >> (8 * k))
 		}
 	}
 	return int64(n)
