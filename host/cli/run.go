@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/spf13/cobra"
-
-	"github.com/pithvm/pith/host/monitor"
 )
 
 type runOptions struct {
@@ -21,7 +20,7 @@ type runOptions struct {
 	timing  bool
 	trace   bool
 	workdir string
-	// Set by a guest starting another program (host/monitor/spawn.go).
+	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 }
 
@@ -157,9 +156,9 @@ func checkExecutable(path string) error {
 }
 
 // parseVolume reads -v HOST[:GUEST][:ro|rw], as Docker writes it.
-func parseVolume(v string) (monitor.Mount, error) {
+func parseVolume(v string) (fileservice.Mount, error) {
 	parts := strings.Split(v, ":")
-	m := monitor.Mount{}
+	m := fileservice.Mount{}
 	if n := len(parts); n > 1 && (parts[n-1] == "ro" || parts[n-1] == "rw") {
 		m.Writable = parts[n-1] == "rw"
 		parts = parts[:n-1]

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/host/monitor"
+	"github.com/pithvm/pith/host/monitor/fileservice"
 )
 
 func sameFile(a, b string) bool {
@@ -285,7 +286,7 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 	run.Workdir, run.Trace, run.Deadline, run.Interactive = string(req.Workdir), req.Trace, req.Deadline, true
 	run.AwaitApp, run.Started = false, time.Now()
 	for _, m := range req.Mounts {
-		run.Mounts = append(run.Mounts, monitor.Mount{Host: string(m.Host), Guest: string(m.Guest), Writable: m.Writable})
+		run.Mounts = append(run.Mounts, fileservice.Mount{Host: string(m.Host), Guest: string(m.Guest), Writable: m.Writable})
 	}
 	if !sameFile(run.App, cfg.App) {
 		return 0, errors.New("another program") // replaced since the client looked

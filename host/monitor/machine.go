@@ -10,11 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/host/monitor/boot"
+	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
 )
@@ -35,7 +37,7 @@ type machine struct {
 	res     Result
 	assists uint64 // instructions the monitor performed for the emulator
 
-	files *fileService // nil unless the guest runs an app
+	files *fileservice.Service // nil unless the guest runs an app
 
 	// The app, for a guest that runs one: Run sends its FileAppSpec answer on spec.
 	app       *os.File
@@ -262,4 +264,24 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		m.res.MainReached = time.Since(m.cfg.Started)
 	}
 	return false, nil
+}
+
+// serveFile performs the FileRequest at BootInfo.FileRequest.
+func (m *machine) serveFile() {
+	mmu := m.guest.Virtual(boot.CR3(0))
+	var req abi.FileRequest
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	addr := m.info.FileRequest
+	if mmu.Read(addr, raw) != nil {
+		return
+	}
+	switch {
+	case req.Op == abi.FileAppSpec:
+		req.Result = m.serveAppSpec(mmu, &req)
+	case m.files == nil:
+		return
+	default:
+		req.Result = m.files.Serve(mmu, &req)
+	}
+	mmu.Write(addr, raw)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/host/monitor/boot"
+	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
 )
@@ -55,7 +56,7 @@ type Config struct {
 	// into guest memory and tells the kernel where, after Args[:AppArgsAt].
 	App       string
 	AppArgsAt int
-	Mounts    []Mount // host directories shown to the app, besides its working directory
+	Mounts    []fileservice.Mount // host directories shown to the app, besides its working directory
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
 	// SIGINT kills it) and serves the guest's standard input from pith's. Signals, if
 	// set, delivers them instead of pith's own signal handling.
@@ -334,7 +335,7 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	p.m = m
 	defers(func() {
 		if m.files != nil {
-			m.files.close()
+			m.files.Close()
 		}
 	})
 	m.start()
@@ -379,7 +380,7 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 		stop := m.forwardSignals(p.vm, c.Signals)
 		defer stop()
 		if m.files != nil {
-			m.files.readStdin()
+			m.files.ReadStdin()
 		}
 	}
 	if c.Deadline > 0 {

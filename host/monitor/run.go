@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
 )
@@ -41,11 +42,10 @@ func (m *machine) appSpec() ([]byte, error) {
 		return nil, fmt.Errorf("%s is not the executable this VM was prepared with", c.App)
 	}
 	exe, _ := filepath.Abs(c.App)
-	files, err := newFileService(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"))
+	files, err := fileservice.New(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"), SpawnFlags(c))
 	if err != nil {
 		return nil, err
 	}
-	files.spawnFlags = SpawnFlags(c)
 	m.files = files
 	if c.Trace {
 		atomic.OrUint64(&m.info.Flags, abi.FlagTrace)
@@ -142,4 +142,18 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func
 		close(done)
 		<-stopped
 	}
+}
+
+// SpawnFlags are the pith run flags a started program gets besides its own: the mounts,
+// memory and vCPUs of the guest that started it.
+func SpawnFlags(c *Config) []string {
+	flags := []string{"-m", strconv.FormatUint(c.Memory, 10), "--cpus", strconv.Itoa(c.CPUs)}
+	for _, m := range c.Mounts {
+		mode := "ro"
+		if m.Writable {
+			mode = "rw"
+		}
+		flags = append(flags, "-v", m.Host+":"+m.Guest+":"+mode)
+	}
+	return flags
 }

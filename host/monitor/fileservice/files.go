@@ -1,4 +1,4 @@
-package monitor
+package fileservice
 
 import (
 	"errors"
@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
-	"github.com/pithvm/pith/host/monitor/boot"
 	"github.com/pithvm/pith/host/monitor/memory"
 )
 
@@ -31,13 +30,13 @@ type mount struct {
 	dir *os.File
 }
 
-// fileService gives the guest files: the project holding the host directory it was
+// Service gives the guest files: the project holding the host directory it was
 // started in, read-only at the same path (so a test binary finds its testdata/ and the
 // files its tests reach with ../), a private writable /tmp, a few
 // /etc files, and the app binary as /proc/self/exe. Every path and buffer the guest hands
 // over is checked; symbolic links are followed as the guest sees
 // them (paths.go), so that none leads out of the directories granted.
-type fileService struct {
+type Service struct {
 	mounts   []mount // longest guest path first
 	stdinMu  sync.Mutex
 	stdin    []byte // read from pith's standard input, not yet taken by the guest
@@ -56,7 +55,7 @@ type fileService struct {
 	rootMu     sync.Mutex          // guards root, dirs and ownsRoot
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
-	spawnFlags []string            // SpawnFlags of the guest's Config
+	spawnFlags []string            // flags a started program gets (New)
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
@@ -118,7 +117,7 @@ type privateDirs struct {
 // private opens the guest's private directories, making them at first use: most apps
 // never look, and making them costs milliseconds on every run. A shared root (from the
 // guest that started this one) is opened the same way, without following links.
-func (s *fileService) private() (*privateDirs, error) {
+func (s *Service) private() (*privateDirs, error) {
 	s.rootMu.Lock()
 	defer s.rootMu.Unlock()
 	if s.dirs != nil {
@@ -156,10 +155,11 @@ func (d *privateDirs) close() {
 	}
 }
 
-// newFileService serves the guest's files. Its private directories (etc/, tmp/ and the
+// New serves the guest's files. Its private directories (etc/, tmp/ and the
 // home/ shown at $HOME) live in a new host directory, or in sharedRoot, that of the guest
-// that started this one.
-func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileService, error) {
+// that started this one. A program the guest starts gets spawnFlags, the pith run flags
+// of this guest's mounts, memory and vCPUs, besides its own.
+func New(exe string, mounts []Mount, sharedRoot, home string, spawnFlags []string) (*Service, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -168,8 +168,9 @@ func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileS
 	if err != nil {
 		return nil, err
 	}
-	s := &fileService{project: projectOf(cwd), root: sharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
-		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{}}
+	s := &Service{project: projectOf(cwd), root: sharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
+		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
+		spawnFlags: spawnFlags}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}
@@ -199,9 +200,9 @@ func newFileService(exe string, mounts []Mount, sharedRoot, home string) (*fileS
 	return s, nil
 }
 
-// readStdin copies pith's standard input into a buffer the guest takes from (FileStdin),
+// ReadStdin copies pith's standard input into a buffer the guest takes from (FileStdin),
 // so that a guest reading an empty stdin never holds up its vCPU.
-func (s *fileService) readStdin() {
+func (s *Service) ReadStdin() {
 	go func() {
 		buf := make([]byte, 64<<10)
 		for {
@@ -219,8 +220,8 @@ func (s *fileService) readStdin() {
 	}()
 }
 
-// close releases the service and deletes the guest's /tmp.
-func (s *fileService) close() {
+// Close releases the service and deletes the guest's /tmp.
+func (s *Service) Close() {
 	for _, f := range s.files {
 		f.Close()
 	}
@@ -270,32 +271,12 @@ func errno(err error) int64 {
 	return -int64(unix.EIO)
 }
 
-// serve performs the FileRequest at BootInfo.FileRequest.
-func (m *machine) serveFile() {
-	mmu := m.guest.Virtual(boot.CR3(0))
-	var req abi.FileRequest
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
-	addr := m.info.FileRequest
-	if mmu.Read(addr, raw) != nil {
-		return
-	}
-	switch {
-	case req.Op == abi.FileAppSpec:
-		req.Result = m.serveAppSpec(mmu, &req)
-	case m.files == nil:
-		return
-	default:
-		req.Result = m.files.serve(mmu, &req)
-	}
-	mmu.Write(addr, raw)
-}
-
 // maxHandles bounds the host files one guest holds open: past it, open fails with EMFILE.
 const maxHandles = 4096
 
-// serve performs one request. A bug of ours that panics fails the request with EIO and
+// Serve performs one request. A bug of ours that panics fails the request with EIO and
 // says so, rather than ending pith with the guest's files and programs left behind.
-func (s *fileService) serve(mmu memory.Virtual, r *abi.FileRequest) (result int64) {
+func (s *Service) Serve(mmu memory.Virtual, r *abi.FileRequest) (result int64) {
 	defer func() {
 		if e := recover(); e != nil {
 			fmt.Fprintf(os.Stderr, "pith: internal error serving file request %d: %v\n", r.Op, e)
@@ -335,31 +316,31 @@ func (c fileCall) buffer() []byte {
 }
 
 // fileOps serves each file-service operation.
-var fileOps = map[uint64]func(*fileService, fileCall) int64{
-	abi.FileStdin:     (*fileService).stdinRead,
-	abi.FileOpen:      (*fileService).openFile,
-	abi.FileRead:      (*fileService).readWrite,
-	abi.FileWrite:     (*fileService).readWrite,
-	abi.FileStat:      (*fileService).stat,
-	abi.FileClose:     (*fileService).closeHandle,
-	abi.FileReaddir:   (*fileService).readdir,
-	abi.FileReadlink:  (*fileService).readlink,
-	abi.FileSymlink:   (*fileService).symlinkOrRename,
-	abi.FileRename:    (*fileService).symlinkOrRename,
-	abi.FileTruncate:  (*fileService).truncate,
-	abi.FileChmod:     (*fileService).chmodFile,
-	abi.FileFallocate: (*fileService).fallocate,
-	abi.FileUtimes:    (*fileService).utimes,
-	abi.FileFlock:     (*fileService).flock,
-	abi.FileSpawn:     func(s *fileService, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
-	abi.FileWaitChild: func(s *fileService, c fileCall) int64 { return s.waitChild(c.r.Handle) },
-	abi.FileKillChild: func(s *fileService, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
-	abi.FileCanonical: (*fileService).canonicalPath,
-	abi.FileMkdir:     (*fileService).mkdirOrUnlink,
-	abi.FileUnlink:    (*fileService).mkdirOrUnlink,
+var fileOps = map[uint64]func(*Service, fileCall) int64{
+	abi.FileStdin:     (*Service).stdinRead,
+	abi.FileOpen:      (*Service).openFile,
+	abi.FileRead:      (*Service).readWrite,
+	abi.FileWrite:     (*Service).readWrite,
+	abi.FileStat:      (*Service).stat,
+	abi.FileClose:     (*Service).closeHandle,
+	abi.FileReaddir:   (*Service).readdir,
+	abi.FileReadlink:  (*Service).readlink,
+	abi.FileSymlink:   (*Service).symlinkOrRename,
+	abi.FileRename:    (*Service).symlinkOrRename,
+	abi.FileTruncate:  (*Service).truncate,
+	abi.FileChmod:     (*Service).chmodFile,
+	abi.FileFallocate: (*Service).fallocate,
+	abi.FileUtimes:    (*Service).utimes,
+	abi.FileFlock:     (*Service).flock,
+	abi.FileSpawn:     func(s *Service, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
+	abi.FileWaitChild: func(s *Service, c fileCall) int64 { return s.waitChild(c.r.Handle) },
+	abi.FileKillChild: func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
+	abi.FileCanonical: (*Service).canonicalPath,
+	abi.FileMkdir:     (*Service).mkdirOrUnlink,
+	abi.FileUnlink:    (*Service).mkdirOrUnlink,
 }
 
-func (s *fileService) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
+func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	op := fileOps[r.Op]
 	if op == nil {
 		return -int64(unix.ENOSYS)
@@ -368,7 +349,7 @@ func (s *fileService) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
 }
 
 // stdinRead serves FileStdin: what pith's standard input has brought so far.
-func (s *fileService) stdinRead(c fileCall) int64 {
+func (s *Service) stdinRead(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	s.stdinMu.Lock()
 	defer s.stdinMu.Unlock()
@@ -387,7 +368,7 @@ func (s *fileService) stdinRead(c fileCall) int64 {
 }
 
 // openFile serves FileOpen: a host file beneath the directories granted, as a handle.
-func (s *fileService) openFile(c fileCall) int64 {
+func (s *Service) openFile(c fileCall) int64 {
 	r := c.r
 	p, ok := c.path()
 	if !ok {
@@ -411,7 +392,7 @@ func (s *fileService) openFile(c fileCall) int64 {
 
 // readWrite serves FileRead and FileWrite: on a file at Offset, or on a pipe to a started
 // program.
-func (s *fileService) readWrite(c fileCall) int64 {
+func (s *Service) readWrite(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	if fd, ok := s.streams[r.Handle]; ok {
 		return s.streamIO(mmu, r, fd)
@@ -445,7 +426,7 @@ func (s *fileService) readWrite(c fileCall) int64 {
 
 // stat serves FileStat: struct stat of a handle, or of a path (Flags bit 0: do not follow
 // a final link).
-func (s *fileService) stat(c fileCall) int64 {
+func (s *Service) stat(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	var st unix.Stat_t
 	var err error
@@ -477,7 +458,7 @@ func (s *fileService) stat(c fileCall) int64 {
 }
 
 // closeHandle serves FileClose.
-func (s *fileService) closeHandle(c fileCall) int64 {
+func (s *Service) closeHandle(c fileCall) int64 {
 	r := c.r
 	if fd, ok := s.streams[r.Handle]; ok {
 		delete(s.streams, r.Handle)
@@ -495,7 +476,7 @@ func (s *fileService) closeHandle(c fileCall) int64 {
 }
 
 // readdir serves FileReaddir: linux_dirent64 records of a directory handle.
-func (s *fileService) readdir(c fileCall) int64 {
+func (s *Service) readdir(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	f := s.files[r.Handle]
 	if f == nil {
@@ -513,7 +494,7 @@ func (s *fileService) readdir(c fileCall) int64 {
 }
 
 // readlink serves FileReadlink; /proc/self/exe is the app.
-func (s *fileService) readlink(c fileCall) int64 {
+func (s *Service) readlink(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	p, ok := c.path()
 	if !ok {
@@ -542,7 +523,7 @@ func (s *fileService) readlink(c fileCall) int64 {
 
 // symlinkOrRename serves FileSymlink (Path, pointing at the string at Buf) and FileRename
 // (Path to Buf).
-func (s *fileService) symlinkOrRename(c fileCall) int64 {
+func (s *Service) symlinkOrRename(c fileCall) int64 {
 	r := c.r
 	p, ok := c.path()
 	other, ok2 := c.readString(r.Buf, r.Len)
@@ -556,7 +537,7 @@ func (s *fileService) symlinkOrRename(c fileCall) int64 {
 }
 
 // truncate serves FileTruncate.
-func (s *fileService) truncate(c fileCall) int64 {
+func (s *Service) truncate(c fileCall) int64 {
 	r := c.r
 	f := s.files[r.Handle]
 	if f == nil {
@@ -566,7 +547,7 @@ func (s *fileService) truncate(c fileCall) int64 {
 }
 
 // chmodFile serves FileChmod.
-func (s *fileService) chmodFile(c fileCall) int64 {
+func (s *Service) chmodFile(c fileCall) int64 {
 	r := c.r
 	p, ok := c.path()
 	if !ok {
@@ -576,7 +557,7 @@ func (s *fileService) chmodFile(c fileCall) int64 {
 }
 
 // fallocate serves FileFallocate: mode, offset and length at Buf.
-func (s *fileService) fallocate(c fileCall) int64 {
+func (s *Service) fallocate(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	f := s.files[r.Handle]
 	if f == nil {
@@ -594,7 +575,7 @@ func (s *fileService) fallocate(c fileCall) int64 {
 }
 
 // utimes serves FileUtimes: two timespecs at Buf.
-func (s *fileService) utimes(c fileCall) int64 {
+func (s *Service) utimes(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	p, ok := c.path()
 	var ts [2]unix.Timespec
@@ -614,7 +595,7 @@ func (s *fileService) utimes(c fileCall) int64 {
 }
 
 // flock serves FileFlock.
-func (s *fileService) flock(c fileCall) int64 {
+func (s *Service) flock(c fileCall) int64 {
 	r := c.r
 	f := s.files[r.Handle]
 	if f == nil {
@@ -630,7 +611,7 @@ func (s *fileService) flock(c fileCall) int64 {
 
 // canonicalPath serves FileCanonical: the path with every link resolved, inside the
 // guest's view.
-func (s *fileService) canonicalPath(c fileCall) int64 {
+func (s *Service) canonicalPath(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
 	p, ok := c.path()
 	if !ok {
@@ -650,7 +631,7 @@ func (s *fileService) canonicalPath(c fileCall) int64 {
 }
 
 // mkdirOrUnlink serves FileMkdir and FileUnlink (Flags bit 0: a directory).
-func (s *fileService) mkdirOrUnlink(c fileCall) int64 {
+func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 	r := c.r
 	p, ok := c.path()
 	if !ok {

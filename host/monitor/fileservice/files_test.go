@@ -1,4 +1,4 @@
-package monitor
+package fileservice
 
 import (
 	"os"
@@ -18,11 +18,11 @@ func FuzzFileServiceReads(f *testing.F) {
 	dir := fileTree(f)
 	f.Chdir(dir)
 	exe := filepath.Join(dir, "app")
-	s, err := newFileService(exe, nil, "", "/home/nobody")
+	s, err := New(exe, nil, "", "/home/nobody", nil)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(s.close)
+	f.Cleanup(s.Close)
 	g := identityMapped(f)
 	const pathAt, bufAt = 0x10000, 0x20000
 	for _, seed := range []struct {

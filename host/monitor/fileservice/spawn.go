@@ -1,4 +1,4 @@
-package monitor
+package fileservice
 
 import (
 	"bytes"
@@ -33,27 +33,13 @@ type spawned struct {
 	wait int64 // its Linux wait status, once done
 }
 
-// SpawnFlags are the pith run flags a started program gets besides its own: the mounts,
-// memory and vCPUs of the guest that started it.
-func SpawnFlags(c *Config) []string {
-	flags := []string{"-m", strconv.FormatUint(c.Memory, 10), "--cpus", strconv.Itoa(c.CPUs)}
-	for _, m := range c.Mounts {
-		mode := "ro"
-		if m.Writable {
-			mode = "rw"
-		}
-		flags = append(flags, "-v", m.Host+":"+m.Guest+":"+mode)
-	}
-	return flags
-}
-
 // maxChildren bounds the programs running at once, each a VM on the host, in the whole
 // tree a top-level pith run started (its guest, the programs it started, theirs...):
 // past it, execve fails with EAGAIN, as under RLIMIT_NPROC. They are counted by marker
 // files in the private root the tree shares, which no guest path reaches.
 const maxChildren = 64
 
-func (s *fileService) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
+func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if len(s.files)+len(s.streams)+3 > maxHandles || len(s.children) >= maxHandles {
 		return -int64(unix.EAGAIN) // handles, or programs never waited for
 	}
@@ -251,7 +237,7 @@ func waitStatus(ps *os.ProcessState) int64 {
 	return int64(ws.ExitStatus()&0xff) << 8
 }
 
-func (s *fileService) waitChild(h uint64) int64 {
+func (s *Service) waitChild(h uint64) int64 {
 	sp := s.children[h]
 	if sp == nil {
 		return -int64(unix.ECHILD)
@@ -265,7 +251,7 @@ func (s *fileService) waitChild(h uint64) int64 {
 	return sp.wait
 }
 
-func (s *fileService) killChild(h uint64, sig uint64) int64 {
+func (s *Service) killChild(h uint64, sig uint64) int64 {
 	sp := s.children[h]
 	if sp == nil || sig == 0 || sig > 64 {
 		return -int64(unix.ESRCH)
@@ -277,7 +263,7 @@ func (s *fileService) killChild(h uint64, sig uint64) int64 {
 }
 
 // streamIO reads or writes pith's end of a started program's pipe, never waiting.
-func (s *fileService) streamIO(mmu memory.Virtual, r *abi.FileRequest, fd int) int64 {
+func (s *Service) streamIO(mmu memory.Virtual, r *abi.FileRequest, fd int) int64 {
 	b := make([]byte, min(r.Len, 1<<20))
 	var n int
 	var err error

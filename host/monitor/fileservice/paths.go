@@ -1,4 +1,4 @@
-package monitor
+package fileservice
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ const maxLinks = 40
 // resolve maps an absolute guest path to a directory and a path beneath it, and says
 // whether the guest may write there. A nil directory means rel is a host path the guest
 // may only read (the app binary).
-func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
+func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return nil, "", false, unix.EINVAL
 	}
@@ -90,7 +90,7 @@ func (s *fileService) resolve(p string) (dir *os.File, rel string, writable bool
 }
 
 // mountFor is the mount holding guest path p, longest first; one at / only with root.
-func (s *fileService) mountFor(p string, root bool) *mount {
+func (s *Service) mountFor(p string, root bool) *mount {
 	for i := range s.mounts {
 		m := &s.mounts[i]
 		if m.Guest == "/" {
@@ -128,7 +128,7 @@ func openBeneath(dir *os.File, rel, name string, flags int, mode uint64, resolve
 
 // open opens a guest path on the host, and says whether the guest may change the file
 // opened (the directory it was found in is writable).
-func (s *fileService) open(p string, flags uint64) (f *os.File, writable bool, err error) {
+func (s *Service) open(p string, flags uint64) (f *os.File, writable bool, err error) {
 	f, writable, err = s.openOnce(p, flags)
 	if !errors.Is(err, unix.EXDEV) {
 		return f, writable, err
@@ -146,7 +146,7 @@ func (s *fileService) open(p string, flags uint64) (f *os.File, writable bool, e
 	return s.openOnce(p, flags)
 }
 
-func (s *fileService) openOnce(p string, flags uint64) (*os.File, bool, error) {
+func (s *Service) openOnce(p string, flags uint64) (*os.File, bool, error) {
 	dir, rel, writable, err := s.resolve(p)
 	if err != nil {
 		return nil, false, err
@@ -168,7 +168,7 @@ func (s *fileService) openOnce(p string, flags uint64) (*os.File, bool, error) {
 // canonical follows every symbolic link in guest path p, as the guest sees them, and
 // returns the path with none left. A component that does not exist ends the walk: the
 // rest is appended unchanged and the caller's lookup reports it.
-func (s *fileService) canonical(p string) (string, error) {
+func (s *Service) canonical(p string) (string, error) {
 	done := "/"
 	rest := strings.Split(p, "/")
 	links := 0
@@ -228,7 +228,7 @@ func readlinkNoFollow(dir *os.File, rel string) (string, error) {
 
 // locate opens the host directory holding the last component of guest path p, following
 // links above it as the guest sees them, and returns it with that component's name.
-func (s *fileService) locate(p string) (parent *os.File, name string, writable bool, err error) {
+func (s *Service) locate(p string) (parent *os.File, name string, writable bool, err error) {
 	for retried := false; ; retried = true {
 		dir, rel, writable, err := s.resolve(p)
 		if err != nil {
@@ -254,7 +254,7 @@ func (s *fileService) locate(p string) (parent *os.File, name string, writable b
 
 // changeAt runs change on the directory holding guest path p's last component, where the
 // guest may write.
-func (s *fileService) changeAt(p string, change func(dirfd int, name string) error) error {
+func (s *Service) changeAt(p string, change func(dirfd int, name string) error) error {
 	parent, name, writable, err := s.locate(p)
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func (s *fileService) changeAt(p string, change func(dirfd int, name string) err
 	return change(int(parent.Fd()), name)
 }
 
-func (s *fileService) rename(from, to string) error {
+func (s *Service) rename(from, to string) error {
 	return s.changeAt(from, func(dirfd int, name string) error {
 		return s.changeAt(to, func(todirfd int, toname string) error {
 			return unix.Renameat(dirfd, name, todirfd, toname)
@@ -277,7 +277,7 @@ func (s *fileService) rename(from, to string) error {
 // chmod changes the mode of the file guest path p names, following links: the file's
 // own guest path says whether the guest may change it. Linux has no fchmod for an O_PATH
 // descriptor, but chmod through its /proc/self/fd entry works.
-func (s *fileService) chmod(p string, mode uint32) error {
+func (s *Service) chmod(p string, mode uint32) error {
 	p, err := s.canonical(p)
 	if err != nil {
 		return err
