@@ -150,6 +150,8 @@ const (
 	SysPithMapApp       = 0x7005 // map (va, length) to the app file's pages from offset off
 	SysPithFile         = 0x7006 // a FileRequest to the monitor's file service
 	SysPithUnmapToTier1 = 0x7007 // first argument 1: the app's munmap goes to tier 1 (shared file mappings to write back); 0: tier 0 serves it
+	SysPithReadyFD      = 0x7008 // a new readiness descriptor: epoll reports the events tier 1 sets on it (a socket's)
+	SysPithSetReady     = 0x7009 // (fd, events, or): set fd's ready events to events, or add them if or is 1
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase

@@ -20,9 +20,38 @@ const (
 	EINVAL    = 22
 	EMFILE    = 24
 	ENOTTY    = 25
+	ENOSPC    = 28
 	ESPIPE    = 29
 	ENOSYS    = 38
 	ETIMEDOUT = 110
+)
+
+// Networking's errors (include/uapi/asm-generic/errno.h).
+const (
+	EACCES          = 13
+	EPIPE           = 32
+	ENOTSOCK        = 88
+	EDESTADDRREQ    = 89
+	EMSGSIZE        = 90
+	EPROTOTYPE      = 91
+	ENOPROTOOPT     = 92
+	EPROTONOSUPPORT = 93
+	EOPNOTSUPP      = 95
+	EAFNOSUPPORT    = 97
+	EADDRINUSE      = 98
+	EADDRNOTAVAIL   = 99
+	ENETDOWN        = 100
+	ENETUNREACH     = 101
+	ECONNABORTED    = 103
+	ECONNRESET      = 104
+	ENOBUFS         = 105
+	EISCONN         = 106
+	ENOTCONN        = 107
+	ESHUTDOWN       = 108
+	ECONNREFUSED    = 111
+	EHOSTUNREACH    = 113
+	EALREADY        = 114
+	EINPROGRESS     = 115
 )
 
 // Auxiliary vector keys (include/uapi/linux/auxvec.h).
@@ -94,4 +123,18 @@ const (
 	// McontextFPState is the offset of struct sigcontext's fpstate pointer: after 18
 	// registers, csgsfsss, err, trapno, oldmask and cr2.
 	McontextFPState = 8 * 23
+)
+
+// epoll (include/uapi/linux/eventpoll.h).
+const (
+	EPOLLIN       = 0x1
+	EPOLLPRI      = 0x2
+	EPOLLOUT      = 0x4
+	EPOLLERR      = 0x8
+	EPOLLHUP      = 0x10
+	EPOLLRDHUP    = 0x2000
+	EPOLLET       = 1 << 31
+	EPOLL_CTL_ADD = 1
+	EPOLL_CTL_DEL = 2
+	EPOLL_CTL_MOD = 3
 )

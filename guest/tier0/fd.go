@@ -7,11 +7,13 @@ import (
 
 // File descriptors tier 0 serves for tier 1: the console (0-2), eventfds and epoll
 // instances, which is what the Go runtime's netpoller needs to sleep with a timeout and be
-// woken (netpollBreak writes its eventfd).
+// woken (netpollBreak writes its eventfd), and readiness descriptors: tier 1 keeps a
+// socket itself and tells tier 0 which events it has, so that the app's epoll reports
+// them with no round trip through tier 1.
 
 const (
-	maxFDs        = 64
-	maxEpollWatch = 16
+	maxFDs     = 1024
+	maxWatches = 1024
 )
 
 // File kinds.
@@ -20,23 +22,31 @@ const (
 	fdConsole
 	fdEventfd
 	fdEpoll
+	fdReady
 )
 
-// epollWatch mirrors one EPOLL_CTL_ADD registration.
-type epollWatch struct {
-	fd     int32
-	events uint32
-	data   uint64
-}
-
 type fdEntry struct {
-	kind    uint32
-	count   uint64 // eventfd counter
-	watches [maxEpollWatch]epollWatch
-	nwatch  int32
+	kind  uint32
+	count uint64 // eventfd: the counter; readiness descriptor: its ready events
 }
 
 var fds [maxFDs]fdEntry
+
+// epollWatch is one EPOLL_CTL_ADD registration. The watches of every epoll instance
+// share one table: a program's netpoller watches all its sockets from one instance.
+type epollWatch struct {
+	used    bool
+	epfd    int32
+	fd      int32
+	events  uint32
+	pending uint32 // edge-triggered: events that arrived since the last report
+	data    uint64
+}
+
+var (
+	watches   [maxWatches]epollWatch
+	watchHigh int32 // watches[watchHigh:] are unused
+)
 
 //go:nosplit
 func fdAt(fd int64) *fdEntry {
@@ -49,6 +59,9 @@ func fdAt(fd int64) *fdEntry {
 	}
 	return e
 }
+
+//go:nosplit
+func watchAt(i int32) *epollWatch { return &watches[uint32(i)&(maxWatches-1)] }
 
 //go:nosplit
 func initFDs() {
@@ -72,13 +85,6 @@ func allocFD(kind uint32) int64 {
 // epoll_event mirrors struct epoll_event (packed on x86-64: 12 bytes).
 const epollEventSize = 12
 
-const (
-	epollIn     = 0x1
-	epollCtlAdd = 1
-	epollCtlDel = 2
-	epollCtlMod = 3
-)
-
 //go:nosplit
 func sysEventfd2(initval, flags uint64) int64 {
 	fd := allocFD(fdEventfd)
@@ -91,66 +97,117 @@ func sysEventfd2(initval, flags uint64) int64 {
 //go:nosplit
 func sysEpollCreate1(flags uint64) int64 { return allocFD(fdEpoll) }
 
+// findWatch is the index of epfd's watch of fd, or -1.
+//
+//go:nosplit
+func findWatch(epfd, fd int32) int32 {
+	for i := int32(0); i < watchHigh; i++ {
+		if w := watchAt(i); w.used && w.epfd == epfd && w.fd == fd {
+			return i
+		}
+	}
+	return -1
+}
+
 //go:nosplit
 func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 	ep := fdAt(int64(epfd))
 	if ep == nil || ep.kind != fdEpoll || fdAt(int64(fd)) == nil {
 		return -linux.EBADF
 	}
-	idx := int32(-1)
-	for i := int32(0); i < ep.nwatch; i++ {
-		if ep.watches[uint32(i)&(maxEpollWatch-1)].fd == int32(fd) {
-			idx = i
-		}
-	}
+	idx := findWatch(int32(epfd), int32(fd))
 	switch op {
-	case epollCtlAdd, epollCtlMod:
+	case linux.EPOLL_CTL_ADD, linux.EPOLL_CTL_MOD:
 		if !mapped(uintptr(event), epollEventSize) {
 			return -linux.EFAULT
 		}
 		if idx < 0 {
-			if op == epollCtlMod {
+			if op == linux.EPOLL_CTL_MOD {
 				return -linux.ENOENT
 			}
-			if ep.nwatch >= maxEpollWatch {
-				return -linux.ENOMEM
+			for idx = 0; idx < maxWatches && watchAt(idx).used; idx++ {
 			}
-			idx = ep.nwatch
-			ep.nwatch++
+			if idx == maxWatches {
+				return -linux.ENOSPC // as Linux past max_user_watches
+			}
+			if idx >= watchHigh {
+				watchHigh = idx + 1
+			}
+		} else if op == linux.EPOLL_CTL_ADD {
+			return -linux.EEXIST
 		}
-		w := &ep.watches[uint32(idx)&(maxEpollWatch-1)]
-		w.fd = int32(fd)
+		w := watchAt(idx)
+		w.used, w.epfd, w.fd = true, int32(epfd), int32(fd)
 		w.events = *(*uint32)(x86.Pointer(uintptr(event)))
 		w.data = *(*uint64)(x86.Pointer(uintptr(event) + 4))
+		w.pending = ^uint32(0) // what is ready now is reported once, edge-triggered or not
 		return 0
-	case epollCtlDel:
+	case linux.EPOLL_CTL_DEL:
 		if idx < 0 {
 			return -linux.ENOENT
 		}
-		ep.nwatch--
-		ep.watches[uint32(idx)&(maxEpollWatch-1)] = ep.watches[uint32(ep.nwatch)&(maxEpollWatch-1)]
+		watchAt(idx).used = false
 		return 0
 	}
 	return -linux.EINVAL
+}
+
+// dropWatches removes the watches of fd and those of fd's epoll instance: Linux drops a
+// watch when its file closes.
+//
+//go:nosplit
+func dropWatches(fd int32) {
+	for i := int32(0); i < watchHigh; i++ {
+		if w := watchAt(i); w.fd == fd || w.epfd == fd {
+			w.used = false
+		}
+	}
+}
+
+// ready is the events w reports now, and takes them from its pending edges where it is
+// edge-triggered.
+//
+//go:nosplit
+func (w *epollWatch) ready(f *fdEntry) uint32 {
+	var ev uint32
+	switch f.kind {
+	case fdEventfd:
+		if f.count != 0 {
+			ev = w.events & linux.EPOLLIN
+		}
+	case fdReady:
+		ev = uint32(f.count) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
+		if w.events&linux.EPOLLET != 0 {
+			ev &= w.pending
+			w.pending &^= ev
+		}
+	}
+	return ev
 }
 
 // epollCollect writes ready events of epfd into events (max entries) and counts them.
 //
 //go:nosplit
 func epollCollect(epfd int32, events uintptr, max int32) int64 {
-	ep := fdAt(int64(epfd))
-	if ep == nil {
+	if fdAt(int64(epfd)) == nil {
 		return -linux.EBADF
 	}
 	n := int32(0)
-	for i := int32(0); i < ep.nwatch && n < max; i++ {
-		w := &ep.watches[uint32(i)&(maxEpollWatch-1)]
+	for i := int32(0); i < watchHigh && n < max; i++ {
+		w := watchAt(i)
+		if !w.used || w.epfd != epfd {
+			continue
+		}
 		f := fdAt(int64(w.fd))
-		if f == nil || f.kind != fdEventfd || f.count == 0 || w.events&epollIn == 0 {
+		if f == nil {
+			continue
+		}
+		ev := w.ready(f)
+		if ev == 0 {
 			continue
 		}
 		p := events + uintptr(n)*epollEventSize
-		*(*uint32)(x86.Pointer(p)) = epollIn
+		*(*uint32)(x86.Pointer(p)) = ev
 		*(*uint64)(x86.Pointer(p + 4)) = w.data
 		n++
 	}
@@ -185,10 +242,10 @@ func sysEpollPwait(epfd, events, max, timeoutMs uint64) int64 {
 	return 0
 }
 
-// eventfdSignalled wakes the threads waiting in epoll, which collect what is ready.
+// epollWake wakes the threads waiting in epoll, which collect what is ready.
 //
 //go:nosplit
-func eventfdSignalled() {
+func epollWake() {
 	for i := int32(0); i < liveLimit; i++ {
 		t := threadAt(i)
 		if t.state != threadBlocked || t.wait != waitEpoll {
@@ -198,8 +255,36 @@ func eventfdSignalled() {
 			wake(i, -linux.EFAULT) // the app unmapped the buffer while it waited
 			continue
 		}
-		wake(i, epollCollect(t.epollFD, t.epollEvents, t.epollMax))
+		if n := epollCollect(t.epollFD, t.epollEvents, t.epollMax); n != 0 {
+			wake(i, n)
+		}
 	}
+}
+
+// sysSetReady sets the ready events of readiness descriptor fd (SysPithSetReady). Events
+// that become ready are edges for the edge-triggered watches, and wake epoll.
+//
+//go:nosplit
+func sysSetReady(fd, events, or uint64) int64 {
+	f := fdAt(int64(fd))
+	if f == nil || f.kind != fdReady {
+		return -linux.EBADF
+	}
+	old := uint32(f.count)
+	now := uint32(events)
+	if or != 0 {
+		now |= old
+	}
+	f.count = uint64(now)
+	if rising := now &^ old; rising != 0 {
+		for i := int32(0); i < watchHigh; i++ {
+			if w := watchAt(i); w.used && w.fd == int32(fd) {
+				w.pending |= rising
+			}
+		}
+		epollWake()
+	}
+	return 0
 }
 
 //go:nosplit
@@ -243,7 +328,7 @@ func fdWrite(fd, buf, n uint64) int64 {
 			return -linux.EINVAL
 		}
 		f.count += *(*uint64)(x86.Pointer(uintptr(buf)))
-		eventfdSignalled()
+		epollWake()
 		return 8
 	}
 	return -linux.EINVAL
@@ -256,5 +341,6 @@ func fdClose(fd uint64) int64 {
 		return -linux.EBADF
 	}
 	f.kind = fdFree
+	dropWatches(int32(fd))
 	return 0
 }

@@ -69,6 +69,8 @@ const (
 	nrPithMapApp      = abi.SysPithMapApp
 	nrPithFile        = abi.SysPithFile
 	nrPithUnmapToT1   = abi.SysPithUnmapToTier1
+	nrPithReadyFD     = abi.SysPithReadyFD
+	nrPithSetReady    = abi.SysPithSetReady
 )
 
 // unmapToTier1 is set while the app has shared file mappings, which tier 1 writes back
@@ -276,6 +278,10 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return sysMapApp(a0, a1, a2)
 	case nrPithFile:
 		return sysFile(a0)
+	case nrPithReadyFD:
+		return allocFD(fdReady)
+	case nrPithSetReady:
+		return sysSetReady(a0, a1, a2)
 	case nrPithFault:
 		return int64(*(*uint64)(x86.Pointer(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:
