@@ -142,6 +142,7 @@ ln -s /proc/self/fd /dev/fd
 ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
+ip link set lo up # native runs the end-to-end tests compare with use the loopback network
 echo "=== NESTED: Linux $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for m in /modules/*; do
 	insmod "$m" || echo "=== NESTED: insmod $m failed"

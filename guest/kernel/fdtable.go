@@ -22,7 +22,8 @@ const (
 	kindNull
 	kindZero
 	kindRandom
-	kindPipe // one end of a pipe (pipe.go)
+	kindPipe   // one end of a pipe (pipe.go)
+	kindSocket // a socket (socket.go)
 )
 
 type file struct {
@@ -35,6 +36,7 @@ type file struct {
 	cloexec bool
 	pipe    *pipe // kindPipe
 	readEnd bool
+	sock    *socket // kindSocket
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -67,6 +69,8 @@ func sysClose(t *Task, a [6]uint64) int64 {
 	switch f.kind {
 	case kindPipe:
 		f.pipe.release(f.readEnd)
+	case kindSocket:
+		f.sock.release()
 	case kindTier0:
 		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
 	case kindHost:
@@ -106,7 +110,7 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		return 0
 	case syscall.F_GETFL:
 		switch f.kind {
-		case kindHost, kindPipe:
+		case kindHost, kindPipe, kindSocket:
 			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
 		}
 		return syscall.O_RDWR
@@ -114,7 +118,7 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
 		return 0
 	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
-		f.retainPipe()
+		f.retain()
 		g := *f
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
 		return t.proc.installFD(&g)
@@ -122,10 +126,13 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 	return -linux.EINVAL
 }
 
-// retainPipe counts one more descriptor for f's pipe end, if it is one.
-func (f *file) retainPipe() {
-	if f.kind == kindPipe {
+// retain counts one more descriptor for f's pipe end or socket, if it is one.
+func (f *file) retain() {
+	switch f.kind {
+	case kindPipe:
 		f.pipe.retain(f.readEnd)
+	case kindSocket:
+		f.sock.refs.Add(1)
 	}
 }
 
@@ -134,7 +141,7 @@ func sysDup(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	f.retainPipe()
+	f.retain()
 	g := *f
 	g.cloexec = false
 	return t.proc.installFD(&g)
@@ -149,7 +156,7 @@ func sysDup3(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	sysClose(t, [6]uint64{a[1]})
-	f.retainPipe()
+	f.retain()
 	g := *f
 	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
 	p := t.proc
@@ -169,10 +176,19 @@ func (p *Process) tier0FD(real int64) int64 {
 
 func sysEpollCtl(t *Task, a [6]uint64) int64 {
 	ep, f := t.proc.fd(a[0]), t.proc.fd(a[2])
-	if ep == nil || f == nil || ep.kind != kindTier0 || f.kind != kindTier0 {
+	if ep == nil || f == nil || ep.kind != kindTier0 {
 		return -linux.EBADF
 	}
-	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], uint64(f.real), a[3]})
+	var real uint64
+	switch f.kind {
+	case kindTier0:
+		real = uint64(f.real)
+	case kindSocket:
+		real = uint64(f.sock.readyFD) // its events, which tier 1 keeps there
+	default:
+		return -linux.EPERM // as Linux for a regular file; the netpoller then reads it blocking
+	}
+	return passThrough(syscall.SYS_EPOLL_CTL)(t, [6]uint64{uint64(ep.real), a[1], real, a[3]})
 }
 
 func sysEpollWait(nr uint64) handler {

@@ -234,6 +234,13 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	if a[2] == 0 {
 		return 0
 	}
+	if f.kind == kindSocket {
+		if write {
+			return f.sock.send(t, f, [][]byte{b}, 0, nil)
+		}
+		n, _, _ := f.sock.recv(f, [][]byte{b}, 0)
+		return n
+	}
 	off := f.offset
 	if positioned {
 		off = a[3]
@@ -320,6 +327,9 @@ func sysFstat(t *Task, a [6]uint64) int64 {
 		if e := hostStat(f.handle, "", &st, false); e != 0 {
 			return e
 		}
+	case kindSocket:
+		st.Mode = syscall.S_IFSOCK | 0o777
+		st.Blksize = 4096
 	default:
 		st.Mode = syscall.S_IFCHR | 0o666
 		st.Blksize = 4096
@@ -617,6 +627,9 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	if out == nil || in == nil {
 		return -linux.EBADF
 	}
+	if in.kind == kindSocket {
+		return -linux.EINVAL // as Linux: what it reads from must be a file (Go then copies itself)
+	}
 	count := min(a[3], 1<<20)
 	if count == 0 {
 		return 0
@@ -633,7 +646,12 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	if n <= 0 {
 		return n
 	}
-	w := out.write(buf[:n], out.offset)
+	var w int64
+	if out.kind == kindSocket {
+		w = out.sock.send(t, out, [][]byte{buf[:n]}, 0, nil)
+	} else {
+		w = out.write(buf[:n], out.offset)
+	}
 	if w < 0 {
 		return w
 	}

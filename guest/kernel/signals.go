@@ -24,6 +24,7 @@ const (
 	sigSTOP = 19
 	sigSEGV = 11
 	sigBUS  = 7
+	sigPIPE = 13
 
 	// struct rt_sigframe (arch/x86/include/asm/sigframe.h).
 )

@@ -50,7 +50,7 @@ func vfork(t *Task, stack uint64) int64 {
 	cp.sigaction = parent.sigaction
 	for n, f := range parent.fds {
 		g := *f
-		g.retainPipe()
+		g.retain()
 		cp.fds[n] = &g
 	}
 	parent.mu.Unlock()

@@ -93,7 +93,7 @@ func init() {
 		unix.SYS_LSEEK:      {"lseek", sysLseek, ""},
 		unix.SYS_CLOSE:      {"close", sysClose, ""},
 		unix.SYS_FCNTL:      {"fcntl", sysFcntl, ""},
-		unix.SYS_IOCTL:      {"ioctl", func(*Task, [6]uint64) int64 { return -linux.ENOTTY }, "ENOTTY: there are no terminals"},
+		unix.SYS_IOCTL:      {"ioctl", sysIoctl, "FIONREAD and FIONBIO on sockets; ENOTTY otherwise: there are no terminals"},
 		unix.SYS_OPEN:       {"open", sysOpen, ""},
 		unix.SYS_OPENAT:     {"openat", sysOpenat, ""},
 		unix.SYS_FSTAT:      {"fstat", sysFstat, ""},
@@ -199,16 +199,30 @@ func init() {
 			return sysTgkill(t, [6]uint64{1, a[0], a[1]})
 		}, ""},
 
+		// Sockets (socket.go): TCP, UDP and ICMP echo, IPv4 and IPv6, on netstack.
+		unix.SYS_SOCKET:      {"socket", sysSocket, "AF_INET and AF_INET6; AF_UNIX and AF_NETLINK answer EAFNOSUPPORT"},
+		unix.SYS_BIND:        {"bind", sysBind, ""},
+		unix.SYS_LISTEN:      {"listen", sysListen, ""},
+		unix.SYS_ACCEPT:      {"accept", func(t *Task, a [6]uint64) int64 { return sysAccept4(t, [6]uint64{a[0], a[1], a[2]}) }, ""},
+		unix.SYS_ACCEPT4:     {"accept4", sysAccept4, ""},
+		unix.SYS_CONNECT:     {"connect", sysConnect, ""},
+		unix.SYS_GETSOCKNAME: {"getsockname", sysGetsockname, ""},
+		unix.SYS_GETPEERNAME: {"getpeername", sysGetpeername, ""},
+		unix.SYS_SHUTDOWN:    {"shutdown", sysShutdown, ""},
+		unix.SYS_SENDTO:      {"sendto", sysSendto, ""},
+		unix.SYS_RECVFROM:    {"recvfrom", sysRecvfrom, ""},
+		unix.SYS_SENDMSG:     {"sendmsg", sysSendmsg, "no ancillary data"},
+		unix.SYS_RECVMSG:     {"recvmsg", sysRecvmsg, "no ancillary data"},
+		unix.SYS_SETSOCKOPT:  {"setsockopt", sysSetsockopt, "the options Go's net package and common servers set; others ENOPROTOOPT"},
+		unix.SYS_GETSOCKOPT:  {"getsockopt", sysGetsockopt, ""},
+		unix.SYS_SPLICE: {"splice", func(*Task, [6]uint64) int64 { return -linux.EINVAL },
+			"EINVAL, as Linux for what it cannot splice: Go's io.Copy then copies through a buffer"},
+
 		// Not served yet: named for the ENOSYS report and --trace.
-		unix.SYS_POLL:    {"poll", nil, ""},
-		unix.SYS_SELECT:  {"select", nil, ""},
-		unix.SYS_SOCKET:  {"socket", nil, ""},
-		unix.SYS_CONNECT: {"connect", nil, ""},
-		unix.SYS_ACCEPT:  {"accept", nil, ""},
-		unix.SYS_BIND:    {"bind", nil, ""},
-		unix.SYS_LISTEN:  {"listen", nil, ""},
-		unix.SYS_STATX:   {"statx", nil, ""},
-		unix.SYS_CLONE3:  {"clone3", nil, ""},
+		unix.SYS_POLL:   {"poll", nil, ""},
+		unix.SYS_SELECT: {"select", nil, ""},
+		unix.SYS_STATX:  {"statx", nil, ""},
+		unix.SYS_CLONE3: {"clone3", nil, ""},
 	}
 }
 
@@ -321,6 +335,17 @@ func sysWritev(t *Task, a [6]uint64) int64 { return vectored(t, a, true) }
 // it named (a short read, the end of a file), as Linux does.
 func vectored(t *Task, a [6]uint64, write bool) int64 {
 	fd, iov, cnt := a[0], a[1], a[2]
+	if f := t.proc.fd(fd); f != nil && f.kind == kindSocket { // one message, not one per iovec
+		bufs, e := appBufs(iov, cnt)
+		if e != 0 {
+			return e
+		}
+		if write {
+			return f.sock.send(t, f, bufs, 0, nil)
+		}
+		n, _, _ := f.sock.recv(f, bufs, 0)
+		return n
+	}
 	if cnt > 1024 { // IOV_MAX
 		return -linux.EINVAL
 	}

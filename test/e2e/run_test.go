@@ -63,6 +63,8 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"unmapped thread-ID and pipe2 addresses", nil, []string{"badtid"}},
 		{"a stop signal stays pending across SIG_DFL", nil, []string{"tstppending"}},
 		{"anonymous memory over a shared file mapping", nil, []string{"shmfixed"}},
+		{"TCP, UDP and HTTP over loopback", nil, []string{"loopback"}},
+		{"network errors", nil, []string{"neterrors"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

@@ -42,6 +42,8 @@ var modes = map[string]func(){
 	"shmfixed":      shmFixed,
 	"idloop":        idLoop,
 	"eintr":         eintr,
+	"loopback":      loopback,
+	"neterrors":     neterrors,
 }
 
 func main() {

@@ -1,0 +1,720 @@
+package kernel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// socket is an app socket: a netstack endpoint, and a readiness descriptor in tier 0
+// that carries its events to the app's epoll. The endpoint's callbacks add events there
+// as they happen; after each call that may consume some (a read, an accept), tier 1
+// computes the endpoint's readiness again and sets it, so that an edge-triggered watch
+// sees the next arrival as an edge.
+type socket struct {
+	family, typ, proto int
+	ep                 tcpip.Endpoint
+	wq                 *waiter.Queue
+	entry              waiter.Entry
+	readyFD            uintptr // tier 0's readiness descriptor
+
+	refs  atomic.Int32  // descriptors (dup) sharing the socket
+	level atomic.Uint32 // the events tier 0 has, as last told
+	gen   atomic.Uint32 // counts callbacks, so that update sees one it raced with
+	mu    sync.Mutex    // serialises update
+}
+
+const socketEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp | waiter.EventPri
+
+func newSocket(family, typ, proto int, ep tcpip.Endpoint, wq *waiter.Queue) (*socket, int64) {
+	fd, _, e := syscall.RawSyscall(abi.SysPithReadyFD, 0, 0, 0)
+	if e != 0 {
+		ep.Close()
+		return nil, -int64(e)
+	}
+	s := &socket{family: family, typ: typ, proto: proto, ep: ep, wq: wq, readyFD: fd}
+	s.refs.Store(1)
+	s.entry = waiter.NewFunctionEntry(socketEvents, s.arrived)
+	wq.EventRegister(&s.entry)
+	s.update()
+	return s, 0
+}
+
+// arrived runs in netstack, with the endpoint's locks held: it must not call the
+// endpoint. It adds the events to tier 0's, where they were not there already.
+func (s *socket) arrived(m waiter.EventMask) {
+	s.gen.Add(1)
+	bits := uint32(m)
+	if old := s.level.Or(bits); old&bits != bits {
+		syscall.RawSyscall(abi.SysPithSetReady, s.readyFD, uintptr(bits), 1)
+	}
+}
+
+// update gives tier 0 the endpoint's readiness now, again if a callback ran meanwhile.
+func (s *socket) update() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		g := s.gen.Load()
+		r := uint32(s.ep.Readiness(socketEvents))
+		if s.level.Swap(r) != r {
+			syscall.RawSyscall(abi.SysPithSetReady, s.readyFD, uintptr(r), 0)
+		}
+		if s.gen.Load() == g {
+			return
+		}
+	}
+}
+
+func (s *socket) release() {
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	s.wq.EventUnregister(&s.entry)
+	s.ep.Close()
+	syscall.RawSyscall(syscall.SYS_CLOSE, s.readyFD, 0, 0)
+}
+
+// block runs op until it stops answering EAGAIN, waiting for mask between tries, unless
+// nonblock.
+func (s *socket) block(mask waiter.EventMask, nonblock bool, op func() int64) int64 {
+	r := op()
+	if r != -linux.EAGAIN || nonblock {
+		return r
+	}
+	e, ch := waiter.NewChannelEntry(mask | waiter.EventErr | waiter.EventHUp)
+	s.wq.EventRegister(&e)
+	defer s.wq.EventUnregister(&e)
+	for {
+		if r = op(); r != -linux.EAGAIN {
+			return r
+		}
+		<-ch
+	}
+}
+
+// sockFD is fd's socket, or the errno Linux gives for it.
+func sockFD(t *Task, fd uint64) (*file, *socket, int64) {
+	f := t.proc.fd(fd)
+	if f == nil {
+		return nil, nil, -linux.EBADF
+	}
+	if f.kind != kindSocket {
+		return nil, nil, -linux.ENOTSOCK
+	}
+	return f, f.sock, 0
+}
+
+func (p *Process) installSocket(s *socket, flags uint64) int64 {
+	f := &file{kind: kindSocket, sock: s, flags: syscall.O_RDWR | flags&sockNonblock, cloexec: flags&sockCloexec != 0}
+	fd := p.installFD(f)
+	if fd < 0 {
+		s.release()
+	}
+	return fd
+}
+
+func sysSocket(t *Task, a [6]uint64) int64 {
+	family, typ, proto := int(a[0]), int(a[1]&0xf), int(a[2])
+	if a[1]&^(0xf|sockNonblock|sockCloexec) != 0 {
+		return -linux.EINVAL
+	}
+	var netProto tcpip.NetworkProtocolNumber
+	switch family {
+	case afInet:
+		netProto = ipv4.ProtocolNumber
+	case afInet6:
+		netProto = ipv6.ProtocolNumber
+	default:
+		return -linux.EAFNOSUPPORT // AF_UNIX and AF_NETLINK are not served yet
+	}
+	var trans tcpip.TransportProtocolNumber
+	switch {
+	case typ == sockStream && (proto == 0 || proto == ipprotoTCP):
+		trans, proto = tcp.ProtocolNumber, ipprotoTCP
+	case typ == sockDgram && (proto == 0 || proto == ipprotoUDP):
+		trans, proto = udp.ProtocolNumber, ipprotoUDP
+	case typ == sockDgram && family == afInet && proto == ipprotoICMP:
+		trans = icmp.ProtocolNumber4
+	case typ == sockDgram && family == afInet6 && proto == ipprotoICMPv6:
+		trans = icmp.ProtocolNumber6
+	case typ == sockStream || typ == sockDgram:
+		return -linux.EPROTONOSUPPORT
+	default:
+		return -94 // ESOCKTNOSUPPORT: raw and packet sockets are not served
+	}
+	wq := &waiter.Queue{}
+	ep, err := netStack().NewEndpoint(trans, netProto, wq)
+	if err != nil {
+		return netErrno(err)
+	}
+	s, e := newSocket(family, typ, proto, ep, wq)
+	if e != 0 {
+		return e
+	}
+	return t.proc.installSocket(s, a[1])
+}
+
+func sysBind(t *Task, a [6]uint64) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	fa, e := readSockaddr(a[1], a[2], s.family)
+	if e != 0 {
+		return e
+	}
+	return netErrno(s.ep.Bind(fa))
+}
+
+func sysListen(t *Task, a [6]uint64) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	if s.typ != sockStream {
+		return -linux.EOPNOTSUPP
+	}
+	backlog := min(max(int(int32(a[1])), 0), 4096) // Linux's somaxconn
+	defer s.update()
+	return netErrno(s.ep.Listen(backlog))
+}
+
+func sysAccept4(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	if a[3]&^(sockNonblock|sockCloexec) != 0 {
+		return -linux.EINVAL
+	}
+	var c *socket
+	r := s.block(waiter.ReadableEvents, f.flags&syscall.O_NONBLOCK != 0, func() int64 {
+		var peer tcpip.FullAddress
+		ep, wq, err := s.ep.Accept(&peer)
+		if err != nil {
+			if _, ok := err.(*tcpip.ErrInvalidEndpointState); ok {
+				return -linux.EINVAL // not listening
+			}
+			return netErrno(err)
+		}
+		if c, e = newSocket(s.family, s.typ, s.proto, ep, wq); e != 0 {
+			return e
+		}
+		if e := putSockaddr(a[1], a[2], sockaddr(peer, s.family)); e != 0 {
+			c.release()
+			return e
+		}
+		return 0
+	})
+	s.update()
+	if r != 0 {
+		return r
+	}
+	return t.proc.installSocket(c, a[3])
+}
+
+func sysConnect(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	defer s.update()
+	if s.typ == sockDgram && a[2] >= 2 {
+		if fam, ok := getApp[uint16](a[1]); ok && fam == afUnspec {
+			s.ep.Disconnect()
+			return 0
+		}
+	}
+	fa, e := readSockaddr(a[1], a[2], s.family)
+	if e != 0 {
+		return e
+	}
+	err := s.ep.Connect(fa)
+	if _, started := err.(*tcpip.ErrConnectStarted); !started {
+		return netErrno(err)
+	}
+	if f.flags&syscall.O_NONBLOCK != 0 {
+		return -linux.EINPROGRESS
+	}
+	s.block(waiter.WritableEvents, false, func() int64 {
+		if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
+			return -linux.EAGAIN
+		}
+		return 0
+	})
+	return netErrno(s.ep.LastError())
+}
+
+func sysGetsockname(t *Task, a [6]uint64) int64 { return sockName(t, a, false) }
+func sysGetpeername(t *Task, a [6]uint64) int64 { return sockName(t, a, true) }
+
+func sockName(t *Task, a [6]uint64, peer bool) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	get := s.ep.GetLocalAddress
+	if peer {
+		get = s.ep.GetRemoteAddress
+	}
+	fa, err := get()
+	if err != nil {
+		return netErrno(err)
+	}
+	if a[1] == 0 {
+		return -linux.EFAULT
+	}
+	return putSockaddr(a[1], a[2], sockaddr(fa, s.family))
+}
+
+func sysShutdown(t *Task, a [6]uint64) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	var flags tcpip.ShutdownFlags
+	switch a[1] {
+	case 0:
+		flags = tcpip.ShutdownRead
+	case 1:
+		flags = tcpip.ShutdownWrite
+	case 2:
+		flags = tcpip.ShutdownRead | tcpip.ShutdownWrite
+	default:
+		return -linux.EINVAL
+	}
+	defer s.update()
+	return netErrno(s.ep.Shutdown(flags))
+}
+
+// Message flags (include/linux/socket.h).
+const (
+	msgOOB      = 0x1
+	msgPeek     = 0x2
+	msgTrunc    = 0x20
+	msgDontwait = 0x40
+	msgWaitall  = 0x100
+	msgNosignal = 0x4000
+)
+
+// send writes the app buffers bufs as one message (to, if not nil).
+func (s *socket) send(t *Task, f *file, bufs [][]byte, flags uint64, to *tcpip.FullAddress) int64 {
+	var msg []byte
+	if len(bufs) == 1 {
+		msg = bufs[0]
+	} else {
+		msg = bytes.Join(bufs, nil)
+	}
+	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
+	sent := int64(0)
+	r := s.block(waiter.WritableEvents, nonblock, func() int64 {
+		for {
+			var rd bytes.Reader
+			rd.Reset(msg[sent:])
+			n, err := s.ep.Write(&rd, tcpip.WriteOptions{To: to})
+			sent += n
+			if err != nil {
+				if sent > 0 && s.typ == sockStream {
+					return 0 // a short write
+				}
+				return netErrno(err)
+			}
+			if s.typ != sockStream || sent == int64(len(msg)) {
+				return 0
+			}
+		}
+	})
+	s.update()
+	if r == -linux.EAGAIN && sent > 0 {
+		r = 0
+	}
+	if r < 0 {
+		if r == -linux.EPIPE && flags&msgNosignal == 0 {
+			t.proc.post(t, sigPIPE)
+		}
+		return r
+	}
+	return sent
+}
+
+// appWriter scatters what netstack reads into app buffers.
+type appWriter struct {
+	bufs [][]byte
+	n    int
+}
+
+func (w *appWriter) Write(p []byte) (int, error) {
+	done := 0
+	for len(p) > 0 && len(w.bufs) > 0 {
+		c := copy(w.bufs[0], p)
+		p, done, w.n = p[c:], done+c, w.n+c
+		if w.bufs[0] = w.bufs[0][c:]; len(w.bufs[0]) == 0 {
+			w.bufs = w.bufs[1:]
+		}
+	}
+	if len(p) > 0 {
+		return done, io.ErrShortWrite
+	}
+	return done, nil
+}
+
+// recv reads one message (a datagram) or what a stream has into bufs, and where from.
+func (s *socket) recv(f *file, bufs [][]byte, flags uint64) (n int64, from tcpip.FullAddress, truncated bool) {
+	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
+	if flags&msgOOB != 0 {
+		return -linux.EINVAL, from, false
+	}
+	w := &appWriter{bufs: bufs}
+	r := s.block(waiter.ReadableEvents, nonblock, func() int64 {
+		res, err := s.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: s.typ == sockDgram})
+		switch err.(type) {
+		case nil:
+			from, truncated = res.RemoteAddr, res.Total > res.Count
+			if s.typ == sockDgram && flags&msgTrunc != 0 {
+				return int64(res.Total)
+			}
+			return int64(res.Count)
+		case *tcpip.ErrClosedForReceive:
+			return 0 // end of stream
+		case *tcpip.ErrNotConnected:
+			if s.typ == sockStream {
+				return -linux.ENOTCONN
+			}
+		}
+		return netErrno(err)
+	})
+	s.update()
+	return r, from, truncated
+}
+
+// appBufs is the app memory of an iovec array, or EFAULT.
+func appBufs(iov, cnt uint64) ([][]byte, int64) {
+	if cnt > 1024 { // IOV_MAX
+		return nil, -linux.EINVAL
+	}
+	vecs := make([][2]uint64, cnt)
+	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
+		return nil, -linux.EFAULT
+	}
+	bufs := make([][]byte, 0, cnt)
+	for _, v := range vecs {
+		b, ok := appSlice(v[0], v[1])
+		if !ok {
+			return nil, -linux.EFAULT
+		}
+		bufs = append(bufs, b)
+	}
+	return bufs, 0
+}
+
+func sysSendto(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	b, ok := appSlice(a[1], a[2])
+	if !ok {
+		return -linux.EFAULT
+	}
+	var to *tcpip.FullAddress
+	if a[4] != 0 && s.typ == sockDgram {
+		fa, e := readSockaddr(a[4], a[5], s.family)
+		if e != 0 {
+			return e
+		}
+		to = &fa
+	}
+	return s.send(t, f, [][]byte{b}, a[3], to)
+}
+
+func sysRecvfrom(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	b, ok := appSlice(a[1], a[2])
+	if !ok {
+		return -linux.EFAULT
+	}
+	n, from, _ := s.recv(f, [][]byte{b}, a[3])
+	if n >= 0 && a[4] != 0 && s.typ == sockDgram {
+		if e := putSockaddr(a[4], a[5], sockaddr(from, s.family)); e != 0 {
+			return e
+		}
+	}
+	return n
+}
+
+// msghdr is struct msghdr.
+type msghdr struct {
+	name       uint64
+	namelen    uint32
+	_          uint32
+	iov        uint64
+	iovlen     uint64
+	control    uint64
+	controllen uint64
+	flags      int32
+	_          int32
+}
+
+func sysSendmsg(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	m, ok := getApp[msghdr](a[1])
+	if !ok {
+		return -linux.EFAULT
+	}
+	bufs, e := appBufs(m.iov, m.iovlen)
+	if e != 0 {
+		return e
+	}
+	var to *tcpip.FullAddress
+	if m.name != 0 && s.typ == sockDgram {
+		fa, e := readSockaddr(m.name, uint64(m.namelen), s.family)
+		if e != 0 {
+			return e
+		}
+		to = &fa
+	}
+	return s.send(t, f, bufs, a[2], to)
+}
+
+func sysRecvmsg(t *Task, a [6]uint64) int64 {
+	f, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	m, ok := getApp[msghdr](a[1])
+	if !ok {
+		return -linux.EFAULT
+	}
+	bufs, e := appBufs(m.iov, m.iovlen)
+	if e != 0 {
+		return e
+	}
+	n, from, truncated := s.recv(f, bufs, a[2])
+	if n < 0 {
+		return n
+	}
+	if m.name != 0 {
+		b := sockaddr(from, s.family)
+		if s.typ == sockStream {
+			b = nil
+		}
+		if !copyOut(m.name, b[:min(int(m.namelen), len(b))]) {
+			return -linux.EFAULT
+		}
+		m.namelen = uint32(len(b))
+	}
+	m.controllen = 0 // no ancillary data is served
+	m.flags = 0
+	if truncated {
+		m.flags = msgTrunc
+	}
+	if !putApp(a[1], m) {
+		return -linux.EFAULT
+	}
+	return n
+}
+
+// Socket option levels and names (include/uapi/asm-generic/socket.h, linux/tcp.h, in6.h).
+const (
+	solSocket   = 1
+	solIP       = 0
+	solTCP      = 6
+	solIPv6     = 41
+	soReuseaddr = 2
+	soType      = 3
+	soError     = 4
+	soBroadcast = 6
+	soSndbuf    = 7
+	soRcvbuf    = 8
+	soKeepalive = 9
+	soLinger    = 13
+	soReuseport = 15
+	soProtocol  = 38
+	soDomain    = 39
+	tcpNodelay  = 1
+	tcpKeepidle = 4
+	tcpKeepintv = 5
+	tcpKeepcnt  = 6
+	ipv6V6only  = 26
+)
+
+func sysSetsockopt(t *Task, a [6]uint64) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	level, name, val, n := a[1], a[2], a[3], a[4]
+	if level == solSocket && name == soLinger {
+		var l [2]int32
+		if n < 8 || !copyIn(val, unsafe.Slice((*byte)(unsafe.Pointer(&l)), 8)) {
+			return -linux.EINVAL
+		}
+		s.ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: l[0] != 0, Timeout: time.Duration(l[1]) * time.Second})
+		return 0
+	}
+	if n < 4 {
+		return -linux.EINVAL
+	}
+	v32, ok := getApp[int32](val)
+	if !ok {
+		return -linux.EFAULT
+	}
+	v, on := int(v32), v32 != 0
+	o := s.ep.SocketOptions()
+	switch {
+	case level == solSocket && name == soReuseaddr:
+		o.SetReuseAddress(on)
+	case level == solSocket && name == soReuseport:
+		o.SetReusePort(on)
+	case level == solSocket && name == soKeepalive:
+		o.SetKeepAlive(on)
+	case level == solSocket && name == soBroadcast:
+		o.SetBroadcast(on)
+	case level == solSocket && name == soSndbuf:
+		o.SetSendBufferSize(int64(max(v, 0))*2, true) // Linux doubles it, and reports the double
+	case level == solSocket && name == soRcvbuf:
+		o.SetReceiveBufferSize(int64(max(v, 0))*2, true)
+	case level == solTCP && name == tcpNodelay && s.typ == sockStream:
+		o.SetDelayOption(!on)
+	case level == solTCP && (name == tcpKeepidle || name == tcpKeepintv) && s.typ == sockStream:
+		if v < 1 {
+			return -linux.EINVAL
+		}
+		var opt tcpip.SettableSocketOption
+		if name == tcpKeepidle {
+			idle := tcpip.KeepaliveIdleOption(time.Duration(v) * time.Second)
+			opt = &idle
+		} else {
+			intv := tcpip.KeepaliveIntervalOption(time.Duration(v) * time.Second)
+			opt = &intv
+		}
+		return netErrno(s.ep.SetSockOpt(opt))
+	case level == solTCP && name == tcpKeepcnt && s.typ == sockStream:
+		return netErrno(s.ep.SetSockOptInt(tcpip.KeepaliveCountOption, v))
+	case level == solIPv6 && name == ipv6V6only && s.family == afInet6:
+		o.SetV6Only(on)
+	default:
+		return -linux.ENOPROTOOPT
+	}
+	return 0
+}
+
+func sysGetsockopt(t *Task, a [6]uint64) int64 {
+	_, s, e := sockFD(t, a[0])
+	if e != 0 {
+		return e
+	}
+	level, name, val, lenp := a[1], a[2], a[3], a[4]
+	o := s.ep.SocketOptions()
+	b := func(v bool) int32 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	var v int32
+	switch {
+	case level == solSocket && name == soType:
+		v = int32(s.typ)
+	case level == solSocket && name == soDomain:
+		v = int32(s.family)
+	case level == solSocket && name == soProtocol:
+		v = int32(s.proto)
+	case level == solSocket && name == soError:
+		v = int32(-netErrno(s.ep.LastError()))
+		s.update()
+	case level == solSocket && name == soReuseaddr:
+		v = b(o.GetReuseAddress())
+	case level == solSocket && name == soReuseport:
+		v = b(o.GetReusePort())
+	case level == solSocket && name == soKeepalive:
+		v = b(o.GetKeepAlive())
+	case level == solSocket && name == soBroadcast:
+		v = b(o.GetBroadcast())
+	case level == solSocket && name == soSndbuf:
+		v = int32(o.GetSendBufferSize())
+	case level == solSocket && name == soRcvbuf:
+		v = int32(o.GetReceiveBufferSize())
+	case level == solTCP && name == tcpNodelay && s.typ == sockStream:
+		v = b(!o.GetDelayOption())
+	case level == solIPv6 && name == ipv6V6only && s.family == afInet6:
+		v = b(o.GetV6Only())
+	default:
+		return -linux.ENOPROTOOPT
+	}
+	n, ok := getApp[uint32](lenp)
+	if !ok {
+		return -linux.EFAULT
+	}
+	if int32(n) < 0 {
+		return -linux.EINVAL
+	}
+	var out [4]byte
+	binary.LittleEndian.PutUint32(out[:], uint32(v))
+	if !copyOut(val, out[:min(n, 4)]) || !putApp(lenp, min(n, 4)) {
+		return -linux.EFAULT
+	}
+	return 0
+}
+
+// sockIoctl serves FIONREAD and FIONBIO on a socket.
+func sockIoctl(f *file, req, arg uint64) int64 {
+	const fionread, fionbio = 0x541b, 0x5421
+	switch req {
+	case fionread:
+		n, err := f.sock.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+		if err != nil {
+			return netErrno(err)
+		}
+		if !putApp(arg, int32(n)) {
+			return -linux.EFAULT
+		}
+		return 0
+	case fionbio:
+		on, ok := getApp[int32](arg)
+		if !ok {
+			return -linux.EFAULT
+		}
+		if on != 0 {
+			f.flags |= syscall.O_NONBLOCK
+		} else {
+			f.flags &^= syscall.O_NONBLOCK
+		}
+		return 0
+	}
+	return -linux.ENOTTY
+}
+
+func sysIoctl(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -linux.EBADF
+	}
+	if f.kind == kindSocket {
+		return sockIoctl(f, a[1], a[2])
+	}
+	return -linux.ENOTTY
+}

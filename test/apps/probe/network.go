@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// loopback: TCP and UDP over 127.0.0.1 and ::1, a dual-stack listener, an HTTP server
+// and client, and a megabyte echoed, with no network outside the program.
+func loopback() {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		addr := map[string]string{"tcp4": "127.0.0.1:0", "tcp6": "[::1]:0"}[network]
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			fmt.Println(network, "listen:", err)
+			continue
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+		c, err := net.Dial(network, ln.Addr().String())
+		if err != nil {
+			fmt.Println(network, "dial:", err)
+			ln.Close()
+			continue
+		}
+		sent := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+		go func() { c.Write(sent); c.(*net.TCPConn).CloseWrite() }()
+		got, err := io.ReadAll(c)
+		fmt.Println(network, "echoed", len(got), "bytes, same:", bytes.Equal(got, sent), err)
+		fmt.Println(network, "peer is the listener:", c.RemoteAddr().String() == ln.Addr().String())
+		c.Close()
+		ln.Close()
+	}
+
+	// A wildcard listener takes IPv4 and IPv6 connections (an AF_INET6 socket, V6ONLY off).
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		fmt.Println("dual-stack listen:", err)
+	} else {
+		port := ln.(*net.TCPListener).Addr().(*net.TCPAddr).Port
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello %s", r.URL.Path)
+		}))
+		for _, host := range []string{"127.0.0.1", "[::1]"} {
+			resp, err := http.Get(fmt.Sprintf("http://%s:%d/from%s", host, port, host))
+			if err != nil {
+				fmt.Println("http get:", err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			fmt.Println("http", resp.StatusCode, string(body))
+		}
+		ln.Close()
+	}
+
+	for _, network := range []string{"udp4", "udp6"} {
+		addr := map[string]string{"udp4": "127.0.0.1:0", "udp6": "[::1]:0"}[network]
+		pc, err := net.ListenPacket(network, addr)
+		if err != nil {
+			fmt.Println(network, "listen:", err)
+			continue
+		}
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+			}
+		}()
+		c, err := net.Dial(network, pc.LocalAddr().String())
+		if err != nil {
+			fmt.Println(network, "dial:", err)
+			pc.Close()
+			continue
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		for _, m := range []string{"ping", "datagram two"} {
+			c.Write([]byte(m))
+			buf := make([]byte, 2048)
+			n, err := c.Read(buf)
+			fmt.Printf("%s %q %v\n", network, buf[:n], err)
+		}
+		c.Close()
+		pc.Close()
+	}
+}
+
+// neterrors: what a refused connection, an address in use and an unsupported family
+// answer.
+func neterrors() {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		return
+	}
+	addr := ln.Addr().String()
+	_, err = net.Listen("tcp4", addr)
+	fmt.Println("listen twice: address in use:", errors.Is(err, syscall.EADDRINUSE))
+	ln.Close()
+	time.Sleep(10 * time.Millisecond)
+	_, err = net.Dial("tcp4", addr)
+	fmt.Println("dial a closed port: refused:", errors.Is(err, syscall.ECONNREFUSED))
+	_, err = net.Dial("tcp4", "127.0.0.1:0")
+	fmt.Println("dial port 0: refused:", errors.Is(err, syscall.ECONNREFUSED))
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, syscall.IPPROTO_UDP)
+	fmt.Println("TCP with UDP's protocol:", fd, err)
+	var buf [4]byte
+	_, _, err = syscall.Recvfrom(0, buf[:], 0)
+	fmt.Println("recvfrom on a file that is no socket:", err)
+}
