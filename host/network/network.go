@@ -1,0 +1,309 @@
+// Package network is a unikernel's user-mode network on the host, with no root: the far
+// end of its NIC, a gateway that carries its TCP and UDP out through host sockets, and
+// the host ports published into it (-p), on gVisor's netstack.
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// The guest's network, as QEMU's user-mode network numbers it: the guest at .15, the
+// gateway at .2, which also stands for the host's own loopback.
+var (
+	Subnet  = netip.MustParsePrefix("10.0.2.0/24")
+	Gateway = netip.MustParseAddr("10.0.2.2")
+	GuestIP = netip.MustParseAddr("10.0.2.15")
+)
+
+const nic tcpip.NICID = 1
+
+// Network is one guest's network: a netstack on the host whose one NIC is the guest's
+// link.
+type Network struct {
+	stack     *stack.Stack
+	listeners []io.Closer
+	published []Port
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// New starts a guest's network on link (Ethernet frames to and from the guest) and
+// publishes ports. A port that cannot be published fails New with one line naming it.
+func New(link stack.LinkEndpoint, ports []Port) (*Network, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Network{stack: s, ctx: ctx, cancel: cancel}
+	if err := s.CreateNIC(nic, link); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("the guest's network: %v", err)
+	}
+	// The gateway answers for every address: what the guest sends anywhere arrives here,
+	// and the forwarders carry it out.
+	s.SetPromiscuousMode(nic, true)
+	s.SetSpoofing(nic, true)
+	if err := s.AddProtocolAddress(nic, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(Gateway), PrefixLen: Subnet.Bits()},
+	}, stack.AddressProperties{}); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("the gateway's address: %v", err)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nic}})
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, 1024, n.outboundTCP).HandlePacket)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, n.outboundUDP).HandlePacket)
+	for _, p := range ports {
+		if err := n.publish(p); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Published is the ports published, with the host ports the host picked.
+func (n *Network) Published() []Port { return n.published }
+
+// Close stops the network: listeners, forwarded connections and the stack.
+func (n *Network) Close() {
+	n.cancel()
+	for _, l := range n.listeners {
+		l.Close()
+	}
+	n.stack.Close()
+	n.wg.Wait()
+	n.stack.Wait()
+}
+
+func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFrom4(a.As4()) }
+
+// hostAddr is where a guest's connection to a goes on the host: the gateway stands for
+// the host's loopback, as in QEMU's user-mode network.
+func hostAddr(a tcpip.Address, port uint16) string {
+	ip := netip.AddrFrom4(a.As4())
+	if ip == Gateway {
+		ip = netip.MustParseAddr("127.0.0.1")
+	}
+	return netip.AddrPortFrom(ip, port).String()
+}
+
+// outboundTCP carries a connection the guest opens out through a host socket. The guest
+// sees its SYN answered only once the host connection is up, and refused if it fails.
+func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		var d net.Dialer
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		host, err := d.DialContext(ctx, "tcp", hostAddr(id.LocalAddress, id.LocalPort))
+		cancel()
+		if err != nil {
+			r.Complete(true) // a reset: connection refused, as the host saw it
+			return
+		}
+		var wq waiter.Queue
+		ep, tcpErr := r.CreateEndpoint(&wq)
+		r.Complete(false)
+		if tcpErr != nil {
+			host.Close()
+			return
+		}
+		relay(gonet.NewTCPConn(&wq, ep), host)
+	}()
+}
+
+// outboundUDP carries the guest's datagrams to one destination through a host socket,
+// and the replies back, until the flow is idle for a minute.
+func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
+	id := r.ID()
+	var wq waiter.Queue
+	ep, err := r.CreateEndpoint(&wq)
+	if err != nil {
+		return false
+	}
+	guest := gonet.NewUDPConn(&wq, ep)
+	host, dialErr := net.Dial("udp", hostAddr(id.LocalAddress, id.LocalPort))
+	if dialErr != nil {
+		guest.Close()
+		return true
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		relayDatagrams(guest, host, time.Minute)
+	}()
+	return true
+}
+
+// relay copies both ways between two connections until both directions end, passing
+// on a half close.
+func relay(a, b net.Conn) {
+	var wg sync.WaitGroup
+	half := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+	}
+	wg.Add(2)
+	go half(a, b)
+	go half(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+// relayDatagrams copies datagrams both ways until neither side sends for idle.
+func relayDatagrams(a, b net.Conn, idle time.Duration) {
+	var wg sync.WaitGroup
+	one := func(dst, src net.Conn) {
+		defer wg.Done()
+		buf := make([]byte, 65536)
+		for {
+			src.SetReadDeadline(time.Now().Add(idle))
+			k, err := src.Read(buf)
+			if err != nil {
+				a.Close()
+				b.Close()
+				return
+			}
+			dst.Write(buf[:k])
+		}
+	}
+	wg.Add(2)
+	go one(a, b)
+	go one(b, a)
+	wg.Wait()
+}
+
+// publish listens on the host for p and carries each connection or datagram flow to
+// the guest's port.
+func (n *Network) publish(p Port) error {
+	hostAt := netip.AddrPortFrom(p.HostIP, p.HostPort).String()
+	guestAt := tcpip.FullAddress{NIC: nic, Addr: addr(GuestIP), Port: p.GuestPort}
+	if p.Proto == "udp" {
+		pc, err := net.ListenPacket("udp", hostAt)
+		if err != nil {
+			return publishError(p, err)
+		}
+		n.listeners = append(n.listeners, pc)
+		p.HostPort = uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+		n.published = append(n.published, p)
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.publishUDP(pc, guestAt)
+		}()
+		return nil
+	}
+	ln, err := net.Listen("tcp", hostAt)
+	if err != nil {
+		return publishError(p, err)
+	}
+	n.listeners = append(n.listeners, ln)
+	p.HostPort = uint16(ln.Addr().(*net.TCPAddr).Port)
+	n.published = append(n.published, p)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+				g, err := gonet.DialContextTCP(ctx, n.stack, guestAt, ipv4.ProtocolNumber)
+				cancel()
+				if err != nil {
+					c.Close() // nothing listens on the guest's port (yet)
+					return
+				}
+				relay(c, g)
+			}()
+		}
+	}()
+	return nil
+}
+
+// publishUDP gives each host peer its own flow to the guest's port, so replies go back
+// to the peer that sent.
+func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
+	var mu sync.Mutex
+	flows := map[string]*gonet.UDPConn{}
+	buf := make([]byte, 65536)
+	for {
+		k, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			mu.Lock()
+			for _, f := range flows {
+				f.Close()
+			}
+			mu.Unlock()
+			return
+		}
+		mu.Lock()
+		f := flows[from.String()]
+		if f == nil {
+			f, err = gonet.DialUDP(n.stack, nil, &guestAt, ipv4.ProtocolNumber)
+			if err != nil {
+				mu.Unlock()
+				continue
+			}
+			flows[from.String()] = f
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				reply := make([]byte, 65536)
+				for {
+					f.SetReadDeadline(time.Now().Add(time.Minute))
+					k, err := f.Read(reply)
+					if err != nil {
+						mu.Lock()
+						delete(flows, from.String())
+						mu.Unlock()
+						f.Close()
+						return
+					}
+					pc.WriteTo(reply[:k], from)
+				}
+			}()
+		}
+		mu.Unlock()
+		f.Write(buf[:k])
+	}
+}
+
+func publishError(p Port, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("-p %s: port %d is already in use on the host: publish another (-p OTHER:%d)", p, p.HostPort, p.GuestPort)
+	}
+	return fmt.Errorf("-p %s: %v", p, err)
+}
