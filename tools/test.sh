@@ -59,7 +59,7 @@ SECONDS=0
 stage=$(mktemp -d "${TMPDIR:-/tmp}/pith-nested.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 go run ./test/testenv/prebuild "$stage/bin"
-go test -c -o "$stage/bin/e2e.test" ./test/e2e
+CGO_ENABLED=0 go test -c -o "$stage/bin/e2e.test" ./test/e2e # static: the nested guest has no dynamic loader
 mkdir -p "$stage/repo"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
