@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
 	"github.com/pithvm/pith/guest/x86"
 )
 
@@ -89,4 +90,17 @@ func appBytes(addr, n uint64) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(appPtr(addr)), n)
+}
+
+// appIovecs reads an array of cnt struct iovec (base, length) from app memory: EINVAL
+// past IOV_MAX, EFAULT where it is not the app's.
+func appIovecs(iov, cnt uint64) ([][2]uint64, int64) {
+	if cnt > 1024 { // IOV_MAX
+		return nil, -linux.EINVAL
+	}
+	vecs := make([][2]uint64, cnt)
+	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
+		return nil, -linux.EFAULT
+	}
+	return vecs, 0
 }

@@ -406,12 +406,9 @@ func (s *socket) recv(f *file, bufs [][]byte, flags uint64) (n int64, from tcpip
 
 // appBufs is the app memory of an iovec array, or EFAULT.
 func appBufs(iov, cnt uint64) ([][]byte, int64) {
-	if cnt > 1024 { // IOV_MAX
-		return nil, -linux.EINVAL
-	}
-	vecs := make([][2]uint64, cnt)
-	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
-		return nil, -linux.EFAULT
+	vecs, e := appIovecs(iov, cnt)
+	if e != 0 {
+		return nil, e
 	}
 	bufs := make([][]byte, 0, cnt)
 	for _, v := range vecs {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -346,12 +345,9 @@ func vectored(t *Task, a [6]uint64, write bool) int64 {
 		n, _, _ := f.sock.recv(f, bufs, 0)
 		return n
 	}
-	if cnt > 1024 { // IOV_MAX
-		return -linux.EINVAL
-	}
-	vecs := make([][2]uint64, cnt) // base, length
-	if !copyIn(iov, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vecs))), 16*cnt)) {
-		return -linux.EFAULT
+	vecs, e := appIovecs(iov, cnt)
+	if e != 0 {
+		return e
 	}
 	total := int64(0)
 	for _, v := range vecs {
