@@ -128,6 +128,7 @@ const (
 	PortRelease      = 0x504 // return guest-physical pages to the host (BootInfo.Release*)
 	PortMainReached  = 0x505 // tier 1 reached main (only with FlagTiming)
 	PortFile         = 0x506 // serve the FileRequest at BootInfo.FileRequest
+	PortNetKick      = 0x507 // tier 1 put frames in the NIC's transmit ring while the monitor waited
 )
 
 // CrashKind says why tier 0 stopped the guest.
@@ -152,6 +153,7 @@ const (
 	SysPithUnmapToTier1 = 0x7007 // first argument 1: the app's munmap goes to tier 1 (shared file mappings to write back); 0: tier 0 serves it
 	SysPithReadyFD      = 0x7008 // a new readiness descriptor: epoll reports the events tier 1 sets on it (a socket's)
 	SysPithSetReady     = 0x7009 // (fd, events, or): set fd's ready events to events, or add them if or is 1
+	SysPithNetKick      = 0x700a // tell the monitor the NIC's transmit ring has frames (PortNetKick)
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -257,6 +259,13 @@ type BootInfo struct {
 	OutOfMemory uint64 // set by tier 0 when an allocation was refused for lack of memory
 	Stats       Stats
 	Crash       Crash
+
+	// The NIC (netring.go): NetReadyFD is the readiness descriptor (+1; 0: no NIC) tier 1's
+	// NIC thread waits on, written by the monitor when tier 1 attaches the NIC. NetRx is
+	// set by the monitor when it put frames in the receive ring while that thread slept;
+	// tier 0 then makes the descriptor readable.
+	NetReadyFD uint64
+	NetRx      uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").
@@ -324,6 +333,10 @@ const (
 	// Len set to the size needed if Len is short; -ECANCELED if there is no app. A warm VM
 	// waits in it until pith is given the app.
 	FileAppSpec = 22
+	// FileNetAttach: Buf, Len: the NIC's rings (NetRegionSize bytes of tier-1 memory, page
+	// aligned, in NetRing's layout); Handle: the readiness descriptor tier 1 waits on. ->
+	// 0, or -ENODEV where the guest has no network (--net none).
+	FileNetAttach = 23
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

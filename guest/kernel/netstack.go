@@ -19,7 +19,8 @@ import (
 
 // The app's network: gVisor's netstack, inside tier 1, built at the app's first socket
 // (a program that makes none pays nothing), with a loopback interface carrying
-// 127.0.0.1/8 and ::1.
+// 127.0.0.1/8 and ::1 and, unless the guest runs with --net none, a NIC (nic.go) at
+// 10.0.2.15/24 whose gateway, 10.0.2.2, carries the rest of IPv4 out through the host.
 
 const loopbackNIC tcpip.NICID = 1
 
@@ -46,10 +47,14 @@ func netStack() *stack.Stack {
 				panic("pith: a loopback address: " + err.String())
 			}
 		}
-		s.SetRouteTable([]tcpip.Route{
-			{Destination: header.IPv4EmptySubnet, NIC: loopbackNIC},
-			{Destination: header.IPv6EmptySubnet, NIC: loopbackNIC},
-		})
+		loopback4, _ := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{127}), tcpip.MaskFromBytes([]byte{255, 0, 0, 0}))
+		routes := []tcpip.Route{{Destination: loopback4, NIC: loopbackNIC}}
+		if attachNIC(s) { // the rest of IPv4 through the monitor's gateway
+			routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gatewayAddr, NIC: guestNIC})
+		} else {
+			routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: loopbackNIC})
+		}
+		s.SetRouteTable(append(routes, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: loopbackNIC}))
 		sack := tcpip.TCPSACKEnabled(true) // Linux's default
 		s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
 		network.stack = s

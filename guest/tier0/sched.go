@@ -293,7 +293,8 @@ func wakeExpired(now uint64) {
 }
 
 // takeHostSignals posts the signals the host sent pith (the monitor interrupts a vCPU
-// after setting them) to tier 1, as Linux would to a process.
+// after setting them) to tier 1, as Linux would to a process, and tells tier 1's NIC
+// thread of frames the monitor received for it.
 //
 //go:nosplit
 func takeHostSignals() {
@@ -304,6 +305,9 @@ func takeHostSignals() {
 			sig++
 		}
 		sysKill(1, sig)
+	}
+	if atomic.SwapUint64(&bi.NetRx, 0) != 0 && bi.NetReadyFD != 0 {
+		sysSetReady(bi.NetReadyFD-1, linux.EPOLLIN, 1) // the NIC's receive ring has frames
 	}
 }
 
@@ -363,7 +367,7 @@ func schedule(yield bool) {
 		}
 		idled = true
 		c.cur = -1
-		if !arm(now) && !consoleDirty() && allIdle() {
+		if !arm(now) && !consoleDirty() && allIdle() && info().NetReadyFD == 0 { // a NIC's frames can wake the guest
 			outl(abi.PortIdle, 0)
 		}
 		consoleFlush()

@@ -71,6 +71,7 @@ const (
 	nrPithUnmapToT1   = abi.SysPithUnmapToTier1
 	nrPithReadyFD     = abi.SysPithReadyFD
 	nrPithSetReady    = abi.SysPithSetReady
+	nrPithNetKick     = abi.SysPithNetKick
 )
 
 // unmapToTier1 is set while the app has shared file mappings, which tier 1 writes back
@@ -282,6 +283,9 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return allocFD(fdReady)
 	case nrPithSetReady:
 		return sysSetReady(a0, a1, a2)
+	case nrPithNetKick:
+		outl(abi.PortNetKick, 0)
+		return 0
 	case nrPithFault:
 		return int64(*(*uint64)(x86.Pointer(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:

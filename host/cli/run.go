@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pithvm/pith/host/monitor/fileservice"
+	"github.com/pithvm/pith/host/network"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +21,8 @@ type runOptions struct {
 	timing  bool
 	trace   bool
 	workdir string
+	publish []string
+	net     string
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 }
@@ -45,6 +48,8 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().StringArrayVarP(&o.volumes, "volume", "v", nil, "show a host directory to the app: HOST[:GUEST][:ro|rw] (read-only by default)")
 	c.Flags().Lookup("memory").DefValue = "2g"
 	c.Flags().Set("memory", "2g")
+	c.Flags().StringArrayVarP(&o.publish, "publish", "p", nil, "publish a guest port on the host: [IP:][HOSTPORT:]GUESTPORT[/tcp|/udp]")
+	c.Flags().StringVar(&o.net, "net", "user", "the guest's network: user (through the host's sockets, no root) or none (its loopback only)")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
 	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
@@ -94,6 +99,23 @@ func runRun(o *runOptions, args []string) error {
 			return err
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
+	}
+	switch o.net {
+	case "user":
+	case "none":
+		cfg.Network = "none"
+		if len(o.publish) > 0 {
+			return errors.New("-p with --net none: a guest with no network has no ports to publish")
+		}
+	default:
+		return fmt.Errorf("--net %s: pith knows user (the default) and none", o.net)
+	}
+	for _, spec := range o.publish {
+		p, err := network.ParsePort(spec)
+		if err != nil {
+			return err
+		}
+		cfg.Publish = append(cfg.Publish, p)
 	}
 	if o.workdir != "" && !filepath.IsAbs(o.workdir) {
 		return fmt.Errorf("-w %s: the working directory must be an absolute path", o.workdir)

@@ -38,6 +38,10 @@ type machine struct {
 	assists uint64 // instructions the monitor performed for the emulator
 
 	files *fileservice.Service // nil unless the guest runs an app
+	vm    *kvm.VM
+
+	nic         atomic.Pointer[nic] // the guest's network, once started
+	nicAttached bool                // tier 1 attached its rings (m.mu)
 
 	// The app, for a guest that runs one: Run sends its FileAppSpec answer on spec.
 	app       *os.File
@@ -260,6 +264,10 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		}
 	case abi.PortFile:
 		m.serveFile()
+	case abi.PortNetKick:
+		if n := m.nic.Load(); n != nil {
+			n.kick()
+		}
 	case abi.PortMainReached:
 		m.res.MainReached = time.Since(m.cfg.Started)
 	}
@@ -278,6 +286,8 @@ func (m *machine) serveFile() {
 	switch {
 	case req.Op == abi.FileAppSpec:
 		req.Result = m.serveAppSpec(mmu, &req)
+	case req.Op == abi.FileNetAttach:
+		req.Result = m.attachNIC(mmu, &req)
 	case m.files == nil:
 		return
 	default:

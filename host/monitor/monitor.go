@@ -21,6 +21,7 @@ import (
 	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
+	"github.com/pithvm/pith/host/network"
 )
 
 // Mode selects how the guest's supervisor code runs.
@@ -68,6 +69,10 @@ type Config struct {
 	Workdir  string // the app's working directory; pith's own if empty
 	Root     string // the private directories (etc, tmp, home) of the guest that started this one
 	Exe      string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
+	// Network is the guest's network: "none" (its loopback only) or "" (user mode: a
+	// gateway through host sockets, host/network); Publish, the host ports it gets (-p).
+	Network string
+	Publish []network.Port
 }
 
 // Result is how a guest ended.
@@ -333,9 +338,20 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
 	p.m = m
+	m.vm = vm
+	if len(c.Publish) > 0 && c.Network != "none" {
+		n, err := newNIC(c.Publish)
+		if err != nil {
+			return nil, err
+		}
+		m.nic.Store(n)
+	}
 	defers(func() {
 		if m.files != nil {
 			m.files.Close()
+		}
+		if n := m.nic.Load(); n != nil {
+			n.close()
 		}
 	})
 	m.start()

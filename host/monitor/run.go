@@ -148,6 +148,9 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func
 // memory and vCPUs of the guest that started it.
 func SpawnFlags(c *Config) []string {
 	flags := []string{"-m", strconv.FormatUint(c.Memory, 10), "--cpus", strconv.Itoa(c.CPUs)}
+	if c.Network == "none" {
+		flags = append(flags, "--net", "none")
+	}
 	for _, m := range c.Mounts {
 		mode := "ro"
 		if m.Writable {

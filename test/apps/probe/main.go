@@ -44,6 +44,8 @@ var modes = map[string]func(){
 	"eintr":         eintr,
 	"loopback":      loopback,
 	"neterrors":     neterrors,
+	"serve":         serve,
+	"fetch":         fetch,
 }
 
 func main() {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 	"time"
 )
@@ -124,4 +126,39 @@ func neterrors() {
 	var buf [4]byte
 	_, _, err = syscall.Recvfrom(0, buf[:], 0)
 	fmt.Println("recvfrom on a file that is no socket:", err)
+}
+
+// serve answers HTTP on port 8080 of every address, "hello PATH", until a request for
+// /quit, for a test that reaches it through a published port.
+func serve() {
+	ln, err := net.Listen("tcp", ":8080")
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	quit := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+		fmt.Println("served", r.URL.Path)
+		if r.URL.Path == "/quit" {
+			close(quit)
+		}
+	})}
+	go srv.Serve(ln)
+	<-quit
+	srv.Shutdown(context.Background())
+}
+
+// fetch gets http://ADDR/from-the-guest and prints the status and body.
+func fetch() {
+	c := &http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Get("http://" + os.Args[2] + "/from-the-guest")
+	if err != nil {
+		var errno syscall.Errno
+		fmt.Println("get failed; unreachable:", errors.As(err, &errno) && errno == syscall.ENETUNREACH)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body))
 }

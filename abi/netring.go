@@ -1,0 +1,106 @@
+package abi
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The NIC: Ethernet frames between tier 1 and the monitor through two rings in tier-1
+// memory that the monitor reaches too (FileNetAttach). Each ring has one producer and
+// one consumer and is a power-of-two array of fixed slots, so neither side ever locks
+// and a frame never straddles a page. A side only notifies the other (tier 1: PortNetKick
+// through SysPithNetKick; the monitor: BootInfo.NetRx and an interrupt) when the
+// consumer said it sleeps: under load, frames move with no exit and no interrupt.
+//
+// Region layout (NetRegionSize bytes, page aligned): page 0 holds the two headers (the
+// transmit ring's at 0, the receive ring's at 64); the transmit ring's slots follow,
+// then the receive ring's. "Transmit" is the guest's: tier 1 produces, the monitor
+// consumes.
+const (
+	NetSlots      = 256
+	NetSlotSize   = 2048 // a 4-byte length, then the frame
+	NetMTU        = 1500
+	NetFrameMax   = NetMTU + 14 // an Ethernet header and the MTU
+	NetRingSize   = NetSlots * NetSlotSize
+	NetRegionSize = 4096 + 2*NetRingSize
+)
+
+// NetRingHeader is one ring's shared state. Head and Tail are free-running slot counters.
+type NetRingHeader struct {
+	Tail     uint32 // written by the producer: slots before it are filled
+	Head     uint32 // written by the consumer: slots before it are free again
+	Sleeping uint32 // set by the consumer before it waits; the producer clears it and notifies
+	_        [13]uint32
+}
+
+// NetRing is one ring as either side sees it: its header and a way to reach slot i.
+type NetRing struct {
+	Header *NetRingHeader
+	Slot   func(i uint32) []byte // NetSlotSize bytes
+}
+
+// Push copies frame into the ring; false if the ring is full or the frame too big.
+// Notify reports whether the consumer was asleep and must now be notified.
+func (r NetRing) Push(frame []byte) (ok, notify bool) {
+	if len(frame) > NetSlotSize-4 {
+		return false, false
+	}
+	tail := r.Header.Tail // only this side writes it
+	if tail-atomic.LoadUint32(&r.Header.Head) >= NetSlots {
+		return false, false
+	}
+	s := r.Slot(tail % NetSlots)
+	binary.LittleEndian.PutUint32(s, uint32(len(frame)))
+	copy(s[4:], frame)
+	atomic.StoreUint32(&r.Header.Tail, tail+1)
+	return true, atomic.LoadUint32(&r.Header.Sleeping) != 0 && atomic.SwapUint32(&r.Header.Sleeping, 0) != 0
+}
+
+// Pop copies the next frame into buf and reports its length, or false if the ring is
+// empty. A length the producer wrote beyond a slot (a bad producer: the other side is not
+// trusted) is cut to the slot.
+func (r NetRing) Pop(buf []byte) (int, bool) {
+	head := r.Header.Head
+	if head == atomic.LoadUint32(&r.Header.Tail) {
+		return 0, false
+	}
+	s := r.Slot(head % NetSlots)
+	n := min(int(binary.LittleEndian.Uint32(s)), NetSlotSize-4, len(buf))
+	copy(buf, s[4:4+n])
+	atomic.StoreUint32(&r.Header.Head, head+1)
+	return n, true
+}
+
+// Empty reports whether the ring has no frame to pop.
+func (r NetRing) Empty() bool {
+	return r.Header.Head == atomic.LoadUint32(&r.Header.Tail)
+}
+
+// Sleep marks the consumer asleep and reports whether it may sleep: false if a frame
+// arrived meanwhile (then it is marked awake again).
+func (r NetRing) Sleep() bool {
+	atomic.StoreUint32(&r.Header.Sleeping, 1)
+	if !r.Empty() {
+		atomic.StoreUint32(&r.Header.Sleeping, 0)
+		return false
+	}
+	return true
+}
+
+// NetRings lays the two rings over a region of NetRegionSize bytes given page by page
+// (page(i) is the region's i-th 4 KiB page): the monitor reaches tier-1 memory one
+// guest page at a time.
+func NetRings(page func(i int) []byte) (tx, rx NetRing) {
+	hdr := page(0)
+	at := func(base int) func(uint32) []byte {
+		return func(i uint32) []byte {
+			off := base + int(i)*NetSlotSize
+			p := page(off / 4096)
+			return p[off%4096 : off%4096+NetSlotSize]
+		}
+	}
+	tx = NetRing{Header: (*NetRingHeader)(unsafe.Pointer(&hdr[0])), Slot: at(4096)}
+	rx = NetRing{Header: (*NetRingHeader)(unsafe.Pointer(&hdr[64])), Slot: at(4096 + NetRingSize)}
+	return tx, rx
+}

@@ -1,0 +1,130 @@
+package kernel
+
+import (
+	"context"
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// The guest's NIC: Ethernet frames to and from the monitor's user-mode network through
+// two rings in tier-1 memory (abi.NetRing). A goroutine moves what netstack sends into
+// the transmit ring, kicking the monitor only when it sleeps; a thread drains the
+// receive ring and, when it is empty, sleeps in epoll on a readiness descriptor that
+// tier 0 makes readable when the monitor has put frames there.
+
+const (
+	guestNIC tcpip.NICID = 2
+	guestMAC             = "\x52\x54\x00\x00\x00\x0f"
+)
+
+// The guest's address and its gateway (host/network's numbering, QEMU's).
+var (
+	guestAddr   = tcpip.AddrFrom4([4]byte{10, 0, 2, 15})
+	gatewayAddr = tcpip.AddrFrom4([4]byte{10, 0, 2, 2})
+)
+
+// attachNIC gives s a NIC to the monitor's network, if the guest has one, and reports
+// whether it did.
+func attachNIC(s *stack.Stack) bool {
+	region, err := syscall.Mmap(-1, 0, abi.NetRegionSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	for i := 0; i < len(region); i += 4096 {
+		region[i] = 0 // backed now: the monitor reaches these pages through the page tables
+	}
+	ready, _, e := syscall.RawSyscall(abi.SysPithReadyFD, 0, 0, 0)
+	if e != 0 {
+		syscall.Munmap(region)
+		return false
+	}
+	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
+	if e != 0 {
+		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
+		syscall.Munmap(region)
+		return false
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
+	r := abi.FileRequest{Op: abi.FileNetAttach, Buf: uint64(uintptr(unsafe.Pointer(&region[0]))), Len: abi.NetRegionSize, Handle: uint64(ready)}
+	if fileRequest(&r) != 0 { // --net none
+		syscall.RawSyscall(syscall.SYS_CLOSE, ep, 0, 0)
+		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
+		syscall.Munmap(region)
+		return false
+	}
+	tx, rx := abi.NetRings(func(i int) []byte { return region[i*4096 : (i+1)*4096] })
+	link := channel.New(abi.NetSlots, abi.NetMTU, guestMAC)
+	if err := s.CreateNIC(guestNIC, ethernet.New(link)); err != nil {
+		return false
+	}
+	s.AddProtocolAddress(guestNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: guestAddr, PrefixLen: 24},
+	}, stack.AddressProperties{})
+	go nicTransmit(link, tx)
+	go nicReceive(link, rx, ep, ready)
+	return true
+}
+
+// nicTransmit moves netstack's frames into the transmit ring.
+func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
+	buf := make([]byte, abi.NetSlotSize)
+	for {
+		pkt := link.ReadContext(context.Background())
+		if pkt == nil {
+			return
+		}
+		n := 0
+		for _, v := range pkt.AsSlices() {
+			n += copy(buf[n:], v)
+		}
+		pkt.DecRef()
+		for {
+			ok, notify := tx.Push(buf[:n])
+			if notify {
+				syscall.RawSyscall(abi.SysPithNetKick, 0, 0, 0)
+			}
+			if ok {
+				break
+			}
+			time.Sleep(50 * time.Microsecond) // full: the monitor is draining it
+		}
+	}
+}
+
+// nicReceive hands netstack the frames of the receive ring, sleeping in epoll when it
+// is empty. It keeps its thread: the sleep blocks it in tier 0.
+func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
+	runtime.LockOSThread()
+	buf := make([]byte, abi.NetSlotSize)
+	var events [1]syscall.EpollEvent
+	for {
+		for {
+			n, ok := rx.Pop(buf)
+			if !ok {
+				break
+			}
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:n])})
+			link.InjectInbound(header.EthernetProtocolAll, pkt)
+			pkt.DecRef()
+		}
+		if !rx.Sleep() {
+			continue
+		}
+		syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&events[0])), 1, ^uintptr(0), 0, 0)
+		syscall.RawSyscall(abi.SysPithSetReady, ready, 0, 0) // taken: the next notification is an edge
+	}
+}
