@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -32,7 +33,7 @@ var network struct {
 func netStack() *stack.Stack {
 	network.once.Do(func() {
 		s := stack.New(stack.Options{
-			NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+			NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
 			TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 			HandleLocal:        true,
 		})
@@ -49,11 +50,11 @@ func netStack() *stack.Stack {
 		}
 		loopback4, _ := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{127}), tcpip.MaskFromBytes([]byte{255, 0, 0, 0}))
 		routes := []tcpip.Route{{Destination: loopback4, NIC: loopbackNIC}}
-		if attachNIC(s) { // the rest of IPv4 through the monitor's gateway
-			routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gatewayAddr, NIC: guestNIC})
-		} else {
-			routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: loopbackNIC})
-		}
+		if attachNIC(s) { // the guest's subnet, and the rest of IPv4 through the monitor's gateway
+			routes = append(routes,
+				tcpip.Route{Destination: guestSubnet, NIC: guestNIC},
+				tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gatewayAddr, NIC: guestNIC})
+		} // with no NIC, as on Linux with only lo up, other addresses are unreachable (ENETUNREACH)
 		s.SetRouteTable(append(routes, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: loopbackNIC}))
 		sack := tcpip.TCPSACKEnabled(true) // Linux's default
 		s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)

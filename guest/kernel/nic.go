@@ -31,8 +31,9 @@ const (
 
 // The guest's address and its gateway (host/network's numbering, QEMU's).
 var (
-	guestAddr   = tcpip.AddrFrom4([4]byte{10, 0, 2, 15})
+	guestAddr   = tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{10, 0, 2, 15}), PrefixLen: 24}
 	gatewayAddr = tcpip.AddrFrom4([4]byte{10, 0, 2, 2})
+	guestSubnet = guestAddr.Subnet()
 )
 
 // attachNIC gives s a NIC to the monitor's network, if the guest has one, and reports
@@ -72,7 +73,7 @@ func attachNIC(s *stack.Stack) bool {
 	}
 	s.AddProtocolAddress(guestNIC, tcpip.ProtocolAddress{
 		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: guestAddr, PrefixLen: 24},
+		AddressWithPrefix: guestAddr,
 	}, stack.AddressProperties{})
 	go nicTransmit(link, tx)
 	go nicReceive(link, rx, ep, ready)
