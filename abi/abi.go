@@ -266,6 +266,10 @@ type BootInfo struct {
 	// tier 0 then makes the descriptor readable.
 	NetReadyFD uint64
 	NetRx      uint64
+
+	// Hostname is the guest's name as uname reports it (--hostname), NUL-padded; all
+	// zero: "pith".
+	Hostname [64]byte
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").

@@ -559,7 +559,13 @@ func sysUname(buf uint64) int64 {
 	}
 	zeroBytes(uintptr(buf), 6*field)
 	putString(uintptr(buf), "Linux")
-	putString(uintptr(buf)+field, "pith")
+	if name := &info().Hostname; name[0] != 0 {
+		for i := 0; i < len(name) && name[i] != 0; i++ {
+			*(*byte)(x86.Pointer(uintptr(buf) + field + uintptr(i))) = name[i]
+		}
+	} else {
+		putString(uintptr(buf)+field, "pith")
+	}
 	putString(uintptr(buf)+2*field, "6.1.0-pith")
 	putString(uintptr(buf)+3*field, "#1 SMP pith")
 	putString(uintptr(buf)+4*field, "x86_64")

@@ -15,14 +15,16 @@ import (
 )
 
 type runOptions struct {
-	machine machineFlags
-	volumes []string
-	envFile []string
-	timing  bool
-	trace   bool
-	workdir string
-	publish []string
-	net     string
+	machine  machineFlags
+	volumes  []string
+	envFile  []string
+	timing   bool
+	trace    bool
+	workdir  string
+	publish  []string
+	net      string
+	hostname string
+	addHosts []string
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 }
@@ -49,6 +51,8 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().Lookup("memory").DefValue = "2g"
 	c.Flags().Set("memory", "2g")
 	c.Flags().StringArrayVarP(&o.publish, "publish", "p", nil, "publish a guest port on the host: [IP:][HOSTPORT:]GUESTPORT[/tcp|/udp]")
+	c.Flags().StringVar(&o.hostname, "hostname", "", "the guest's host name (default: the host's)")
+	c.Flags().StringArrayVar(&o.addHosts, "add-host", nil, "add a line to the guest's /etc/hosts: NAME:IP (IP host-gateway: the host)")
 	c.Flags().StringVar(&o.net, "net", "user", "the guest's network: user (through the host's sockets, no root) or none (its loopback only)")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
@@ -116,6 +120,17 @@ func runRun(o *runOptions, args []string) error {
 			return err
 		}
 		cfg.Publish = append(cfg.Publish, p)
+	}
+	if o.hostname != "" && !network.ValidHostname(o.hostname) {
+		return fmt.Errorf("--hostname %s: a host name is 1 to 64 letters, digits, '-' and '.'", o.hostname)
+	}
+	cfg.Hostname = o.hostname
+	for _, spec := range o.addHosts {
+		name, ip, err := network.ParseHost(spec)
+		if err != nil {
+			return err
+		}
+		cfg.Hosts = append(cfg.Hosts, fileservice.Host{IP: ip, Name: name})
 	}
 	if o.workdir != "" && !filepath.IsAbs(o.workdir) {
 		return fmt.Errorf("-w %s: the working directory must be an absolute path", o.workdir)

@@ -425,8 +425,7 @@ func socketPID(sock string) int {
 // other vCPU would spin.
 func warmable(o *runOptions, cfg monitor.Config) bool {
 	if !warmEnabled() || o.timing || cfg.CPUs != 1 || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" ||
-		len(cfg.Publish) > 0 || cfg.Network != "" { // a warm VM's network is the server's
-
+		len(cfg.Publish) > 0 || cfg.Network != "" || cfg.Hostname != "" || len(cfg.Hosts) > 0 { // a warm VM's network and names are the server's
 		return false
 	}
 	for fd := 0; fd < 3; fd++ {

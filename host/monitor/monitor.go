@@ -73,6 +73,10 @@ type Config struct {
 	// gateway through host sockets, host/network); Publish, the host ports it gets (-p).
 	Network string
 	Publish []network.Port
+	// Hostname is the guest's name (uname, /etc/hostname); the host's if empty. Hosts are
+	// the lines --add-host adds to its /etc/hosts.
+	Hostname string
+	Hosts    []fileservice.Host
 }
 
 // Result is how a guest ended.

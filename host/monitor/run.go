@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
+	"github.com/pithvm/pith/host/network"
 )
 
 // setRunConfig takes Run's part of the configuration; the vCPUs read it under m.mu.
@@ -42,7 +44,18 @@ func (m *machine) appSpec() ([]byte, error) {
 		return nil, fmt.Errorf("%s is not the executable this VM was prepared with", c.App)
 	}
 	exe, _ := filepath.Abs(c.App)
-	files, err := fileservice.New(exe, c.Mounts, c.Root, envValue(c.Env, "HOME"), SpawnFlags(c))
+	hostname := c.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	copy(m.info.Hostname[:], hostname)
+	own := network.GuestIP
+	if c.Network == "none" {
+		own = netip.MustParseAddr("127.0.1.1") // Debian's address for a name with no network
+	}
+	files, err := fileservice.New(fileservice.Options{Exe: exe, Mounts: c.Mounts, SharedRoot: c.Root,
+		Home: envValue(c.Env, "HOME"), SpawnFlags: SpawnFlags(c), Hostname: hostname,
+		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...)})
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +163,9 @@ func SpawnFlags(c *Config) []string {
 	flags := []string{"-m", strconv.FormatUint(c.Memory, 10), "--cpus", strconv.Itoa(c.CPUs)}
 	if c.Network == "none" {
 		flags = append(flags, "--net", "none")
+	}
+	if c.Hostname != "" {
+		flags = append(flags, "--hostname", c.Hostname)
 	}
 	for _, m := range c.Mounts {
 		mode := "ro"

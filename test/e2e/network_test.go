@@ -127,3 +127,39 @@ func TestRunRefusesPortsItCannotPublish(t *testing.T) {
 		}
 	}
 }
+
+// --hostname and --add-host name the guest and its peers as Docker's do: uname,
+// /etc/hostname and /etc/hosts agree.
+func TestRunNamesHosts(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	r := testenv.Pith(t, nil, "run", "--hostname", "web1", "--add-host", "db:10.9.8.7", "--add-host", "v6db=fd00::7",
+		"--add-host", "host.docker.internal:host-gateway", probe, "names", "web1", "db", "v6db", "host.docker.internal", "localhost")
+	want := `hostname: web1 <nil>
+/etc/hostname: "web1\n" <nil>
+web1 [10.0.2.15] <nil>
+db [10.9.8.7] <nil>
+v6db [fd00::7] <nil>
+host.docker.internal [10.0.2.2] <nil>
+localhost [127.0.0.1 ::1] <nil>
+`
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("pith run --hostname --add-host: exit %d, stderr %q, stdout\n%s\nwant\n%s", r.Code, r.Stderr, r.Stdout, want)
+	}
+	host, _ := os.Hostname()
+	r = testenv.Pith(t, nil, "run", "--net", "none", probe, "names", host)
+	want = fmt.Sprintf("hostname: %s <nil>\n/etc/hostname: %q <nil>\n%s [127.0.1.1] <nil>\n", host, host+"\n", host)
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("pith run --net none: exit %d, stderr %q, stdout\n%s\nwant\n%s", r.Code, r.Stderr, r.Stdout, want)
+	}
+	for _, tc := range []struct{ flag, want string }{
+		{"--hostname=-bad", "--hostname -bad: a host name is"},
+		{"--add-host=db", "give NAME:IP"},
+		{"--add-host=db:nowhere", "not an IP address"},
+	} {
+		r := testenv.Pith(t, nil, "run", tc.flag, probe, "args")
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("pith run %s: exit %d, stderr %q; want one line containing %q", tc.flag, r.Code, r.Stderr, tc.want)
+		}
+	}
+}

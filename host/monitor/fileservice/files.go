@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -56,6 +57,8 @@ type Service struct {
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
 	spawnFlags []string            // flags a started program gets (New)
+	hostname   string              // /etc/hostname (New)
+	hosts      []Host              // /etc/hosts beyond localhost (New)
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
@@ -79,18 +82,21 @@ func projectOf(dir string) string {
 
 // newRoot makes a guest's private directories: etc/ with the files Linux programs read,
 // tmp/ and home/.
-func newRoot() (string, error) {
+func newRoot(hostname string, hosts []Host) (string, error) {
 	root, err := os.MkdirTemp("", "pith-root-")
 	if err != nil {
 		return "", fmt.Errorf("creating the guest's /tmp: %v", err)
 	}
-	host, _ := os.Hostname()
+	etcHosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	for _, h := range hosts {
+		etcHosts += h.IP.String() + "\t" + h.Name + "\n"
+	}
 	etc := map[string]string{
-		"hosts":       "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+		"hosts":       etcHosts,
 		"resolv.conf": "nameserver 10.0.2.3\n",
 		"passwd":      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"group":       "root:x:0:\nnogroup:x:65534:\n",
-		"hostname":    host + "\n",
+		"hostname":    hostname + "\n",
 	}
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		return "", err
@@ -125,7 +131,7 @@ func (s *Service) private() (*privateDirs, error) {
 	}
 	var err error
 	if s.root == "" {
-		if s.root, err = newRoot(); err != nil {
+		if s.root, err = newRoot(s.hostname, s.hosts); err != nil {
 			return nil, err
 		}
 		s.ownsRoot = true
@@ -155,11 +161,28 @@ func (d *privateDirs) close() {
 	}
 }
 
-// New serves the guest's files. Its private directories (etc/, tmp/ and the
-// home/ shown at $HOME) live in a new host directory, or in sharedRoot, that of the guest
-// that started this one. A program the guest starts gets spawnFlags, the pith run flags
-// of this guest's mounts, memory and vCPUs, besides its own.
-func New(exe string, mounts []Mount, sharedRoot, home string, spawnFlags []string) (*Service, error) {
+// Options says what a guest's files are.
+type Options struct {
+	Exe    string  // the app, shown as /proc/self/exe
+	Mounts []Mount // host directories shown to the guest (-v)
+	// SharedRoot holds the private directories (etc/, tmp/, home/) of the guest that
+	// started this one; empty, a new host directory is made for them at first use.
+	SharedRoot string
+	Home       string   // $HOME: a private writable directory where the guest would not otherwise see one
+	SpawnFlags []string // the pith run flags a program this guest starts gets (its mounts, memory, vCPUs, network)
+	Hostname   string   // /etc/hostname
+	Hosts      []Host   // /etc/hosts, after localhost: the guest's own name, then --add-host's
+}
+
+// Host is a line of /etc/hosts.
+type Host struct {
+	IP   netip.Addr
+	Name string
+}
+
+// New serves the guest's files.
+func New(o Options) (*Service, error) {
+	exe, mounts, home := o.Exe, o.Mounts, o.Home
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -168,9 +191,9 @@ func New(exe string, mounts []Mount, sharedRoot, home string, spawnFlags []strin
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{project: projectOf(cwd), root: sharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
+	s := &Service{project: projectOf(cwd), root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
-		spawnFlags: spawnFlags}
+		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ func FuzzFileServiceReads(f *testing.F) {
 	dir := fileTree(f)
 	f.Chdir(dir)
 	exe := filepath.Join(dir, "app")
-	s, err := New(exe, nil, "", "/home/nobody", nil)
+	s, err := New(Options{Exe: exe, Home: "/home/nobody"})
 	if err != nil {
 		f.Fatal(err)
 	}

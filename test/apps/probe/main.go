@@ -46,6 +46,7 @@ var modes = map[string]func(){
 	"neterrors":     neterrors,
 	"serve":         serve,
 	"fetch":         fetch,
+	"names":         names,
 }
 
 func main() {

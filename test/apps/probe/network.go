@@ -162,3 +162,16 @@ func fetch() {
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode, string(body))
 }
+
+// names prints the host name as uname and /etc/hostname give it, then what each
+// argument resolves to.
+func names() {
+	host, err := os.Hostname()
+	fmt.Println("hostname:", host, err)
+	file, err := os.ReadFile("/etc/hostname")
+	fmt.Printf("/etc/hostname: %q %v\n", file, err)
+	for _, name := range os.Args[2:] {
+		addrs, err := net.LookupHost(name)
+		fmt.Println(name, addrs, err)
+	}
+}
