@@ -1,6 +1,7 @@
 // Package network is a unikernel's user-mode network on the host, with no root: the far
-// end of its NIC, a gateway that carries its TCP and UDP out through host sockets, and
-// the host ports published into it (-p), on gVisor's netstack.
+// end of its NIC, a gateway that carries its TCP and UDP out through host sockets, a
+// nameserver that answers from the host's resolver, and the host ports published into
+// it (-p), on gVisor's netstack.
 package network
 
 import (
@@ -26,10 +27,12 @@ import (
 )
 
 // The guest's network, as QEMU's user-mode network numbers it: the guest at .15, the
-// gateway at .2, which also stands for the host's own loopback.
+// gateway at .2, which also stands for the host's own loopback, and the nameserver at .3
+// (dns.go), which answers from the host's resolver.
 var (
 	Subnet  = netip.MustParsePrefix("10.0.2.0/24")
 	Gateway = netip.MustParseAddr("10.0.2.2")
+	DNS     = netip.MustParseAddr("10.0.2.3")
 	GuestIP = netip.MustParseAddr("10.0.2.15")
 )
 
@@ -49,6 +52,12 @@ type Network struct {
 // New starts a guest's network on link (Ethernet frames to and from the guest) and
 // publishes ports. A port that cannot be published fails New with one line naming it.
 func New(link stack.LinkEndpoint, ports []Port) (*Network, error) {
+	return newNetwork(link, ports, hostDNS())
+}
+
+// newNetwork is New with the DNS server's resolver and upstream nameservers given, so
+// that tests need not depend on the host's.
+func newNetwork(link stack.LinkEndpoint, ports []Port, dns *dnsServer) (*Network, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
@@ -63,16 +72,24 @@ func New(link stack.LinkEndpoint, ports []Port) (*Network, error) {
 	// and the forwarders carry it out.
 	s.SetPromiscuousMode(nic, true)
 	s.SetSpoofing(nic, true)
-	if err := s.AddProtocolAddress(nic, tcpip.ProtocolAddress{
-		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(Gateway), PrefixLen: Subnet.Bits()},
-	}, stack.AddressProperties{}); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("the gateway's address: %v", err)
+	// The gateway's and the nameserver's addresses are the stack's own, so that it
+	// answers the guest's ARP for them and the DNS server can bind to its.
+	for _, a := range []netip.Addr{Gateway, DNS} {
+		if err := s.AddProtocolAddress(nic, tcpip.ProtocolAddress{
+			Protocol:          ipv4.ProtocolNumber,
+			AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(a), PrefixLen: Subnet.Bits()},
+		}, stack.AddressProperties{}); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("the address %s: %v", a, err)
+		}
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nic}})
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, 1024, n.outboundTCP).HandlePacket)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, n.outboundUDP).HandlePacket)
+	if err := n.serveDNS(dns); err != nil {
+		n.Close()
+		return nil, err
+	}
 	for _, p := range ports {
 		if err := n.publish(p); err != nil {
 			n.Close()
@@ -112,6 +129,10 @@ func hostAddr(a tcpip.Address, port uint16) string {
 // sees its SYN answered only once the host connection is up, and refused if it fails.
 func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 	id := r.ID()
+	if id.LocalAddress == addr(DNS) {
+		r.Complete(true) // only port 53 is served there (dns.go), and not by the host
+		return
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -138,6 +159,9 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 // and the replies back, until the flow is idle for a minute.
 func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
 	id := r.ID()
+	if id.LocalAddress == addr(DNS) {
+		return false // port unreachable: only port 53 is served there (dns.go)
+	}
 	var wq waiter.Queue
 	ep, err := r.CreateEndpoint(&wq)
 	if err != nil {

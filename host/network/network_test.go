@@ -40,7 +40,12 @@ func guestStack(t *testing.T, link stack.LinkEndpoint) *stack.Stack {
 	}, stack.AddressProperties{}); err != nil {
 		t.Fatal(err)
 	}
-	s.SetRouteTable([]tcpip.Route{
+	subnet, err := tcpip.NewSubnet(addr(Subnet.Addr()), tcpip.MaskFromBytes(net.CIDRMask(Subnet.Bits(), 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetRouteTable([]tcpip.Route{ // tier 1's: the subnet on the link, the rest through the gateway
+		{Destination: subnet, NIC: 1},
 		{Destination: header.IPv4EmptySubnet, Gateway: addr(Gateway), NIC: 1},
 	})
 	t.Cleanup(func() { s.Close(); s.Wait() })
@@ -50,9 +55,15 @@ func guestStack(t *testing.T, link stack.LinkEndpoint) *stack.Stack {
 // wire connects a guest stack and a Network over Ethernet.
 func wire(t *testing.T, ports ...Port) (*stack.Stack, *Network) {
 	t.Helper()
+	return wireDNS(t, hostDNS(), ports...)
+}
+
+// wireDNS is wire with the guest's nameserver answering from d.
+func wireDNS(t *testing.T, d *dnsServer, ports ...Port) (*stack.Stack, *Network) {
+	t.Helper()
 	g, h := pipe.New("\x02\x00\x00\x00\x00\x0f", "\x02\x00\x00\x00\x00\x02", 1500)
 	guest := guestStack(t, ethernet.New(g))
-	n, err := New(ethernet.New(h), ports)
+	n, err := newNetwork(ethernet.New(h), ports, d)
 	if err != nil {
 		t.Fatal(err)
 	}
