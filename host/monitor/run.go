@@ -49,13 +49,14 @@ func (m *machine) appSpec() ([]byte, error) {
 		hostname, _ = os.Hostname()
 	}
 	copy(m.info.Hostname[:], hostname)
-	own := network.GuestIP
+	own, dns := network.GuestIP, []netip.Addr{network.DNS}
 	if c.Network == "none" {
 		own = netip.MustParseAddr("127.0.1.1") // Debian's address for a name with no network
+		dns = nil
 	}
 	files, err := fileservice.New(fileservice.Options{Exe: exe, Mounts: c.Mounts, SharedRoot: c.Root,
 		Home: envValue(c.Env, "HOME"), SpawnFlags: SpawnFlags(c), Hostname: hostname,
-		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...)})
+		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...), Nameservers: dns})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ type Service struct {
 	spawnFlags []string            // flags a started program gets (New)
 	hostname   string              // /etc/hostname (New)
 	hosts      []Host              // /etc/hosts beyond localhost (New)
+	dns        []netip.Addr        // /etc/resolv.conf's nameservers (New)
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
@@ -82,7 +83,7 @@ func projectOf(dir string) string {
 
 // newRoot makes a guest's private directories: etc/ with the files Linux programs read,
 // tmp/ and home/.
-func newRoot(hostname string, hosts []Host) (string, error) {
+func newRoot(hostname string, hosts []Host, dns []netip.Addr) (string, error) {
 	root, err := os.MkdirTemp("", "pith-root-")
 	if err != nil {
 		return "", fmt.Errorf("creating the guest's /tmp: %v", err)
@@ -91,9 +92,18 @@ func newRoot(hostname string, hosts []Host) (string, error) {
 	for _, h := range hosts {
 		etcHosts += h.IP.String() + "\t" + h.Name + "\n"
 	}
+	// With no nameserver, a resolver tries the guest's own loopback, where none
+	// listens, and fails at once.
+	resolvConf := "# no network (pith run --net none)\n"
+	if len(dns) > 0 {
+		resolvConf = ""
+		for _, ns := range dns {
+			resolvConf += "nameserver " + ns.String() + "\n"
+		}
+	}
 	etc := map[string]string{
 		"hosts":       etcHosts,
-		"resolv.conf": "nameserver 10.0.2.3\n",
+		"resolv.conf": resolvConf,
 		"passwd":      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"group":       "root:x:0:\nnogroup:x:65534:\n",
 		"hostname":    hostname + "\n",
@@ -131,7 +141,7 @@ func (s *Service) private() (*privateDirs, error) {
 	}
 	var err error
 	if s.root == "" {
-		if s.root, err = newRoot(s.hostname, s.hosts); err != nil {
+		if s.root, err = newRoot(s.hostname, s.hosts, s.dns); err != nil {
 			return nil, err
 		}
 		s.ownsRoot = true
@@ -172,6 +182,9 @@ type Options struct {
 	SpawnFlags []string // the pith run flags a program this guest starts gets (its mounts, memory, vCPUs, network)
 	Hostname   string   // /etc/hostname
 	Hosts      []Host   // /etc/hosts, after localhost: the guest's own name, then --add-host's
+	// Nameservers are /etc/resolv.conf's: the user-mode network's (network.DNS), or none
+	// with --net none.
+	Nameservers []netip.Addr
 }
 
 // Host is a line of /etc/hosts.
@@ -193,7 +206,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{project: projectOf(cwd), root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
-		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts}
+		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers}
 	if s.projectDir, err = os.Open(s.project); err != nil {
 		return nil, err
 	}

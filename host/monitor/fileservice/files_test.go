@@ -1,8 +1,10 @@
 package fileservice
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -77,4 +79,28 @@ func fileTree(f *testing.F) string {
 		}
 	}
 	return dir
+}
+
+// /etc/resolv.conf names the user-mode network's nameserver, and none with no network;
+// /etc/hosts has the names given after localhost.
+func TestEtcFiles(t *testing.T) {
+	for _, tc := range []struct {
+		dns  []netip.Addr
+		want string
+	}{
+		{[]netip.Addr{netip.MustParseAddr("10.0.2.3")}, "nameserver 10.0.2.3\n"},
+		{nil, "# no network (pith run --net none)\n"},
+	} {
+		root, err := newRoot("box", []Host{{IP: netip.MustParseAddr("10.0.2.15"), Name: "box"}}, tc.dns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(root) })
+		if b, err := os.ReadFile(filepath.Join(root, "etc", "resolv.conf")); err != nil || string(b) != tc.want {
+			t.Errorf("nameservers %v: resolv.conf %q, %v; want %q", tc.dns, b, err, tc.want)
+		}
+		if b, err := os.ReadFile(filepath.Join(root, "etc", "hosts")); err != nil || !strings.HasSuffix(string(b), "\n10.0.2.15\tbox\n") {
+			t.Errorf("hosts %q, %v", b, err)
+		}
+	}
 }
