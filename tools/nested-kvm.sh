@@ -143,6 +143,9 @@ ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
 ip link set lo up # native runs the end-to-end tests compare with use the loopback network
+# A host's /etc/hosts as most have one: pith's DNS answers the guest from it.
+mkdir -p /etc
+printf '127.0.0.1 localhost\n::1 localhost\n192.0.2.10 pith-hosts-entry.test\n' >/etc/hosts
 echo "=== NESTED: Linux $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for m in /modules/*; do
 	insmod "$m" || echo "=== NESTED: insmod $m failed"

@@ -3,12 +3,15 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,36 +30,53 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// A server in the guest answers on the host through -p, with no root.
+// streamBytes is the size of the body TestRunPublishesPorts streams out of the guest: 1
+// GiB, or PITH_TEST_STREAM_BYTES (tools/test.sh's nested run, on an emulated CPU, sets
+// less).
+func streamBytes(t *testing.T) int64 {
+	if v := os.Getenv("PITH_TEST_STREAM_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			t.Fatalf("PITH_TEST_STREAM_BYTES=%s: not a size in bytes", v)
+		}
+		return n
+	}
+	return 1 << 30
+}
+
+// A server in the guest answers on the host through -p, with no root: HTTP (a 1 GiB body
+// among its answers, checked against the checksum the guest sent) and UDP.
 func TestRunPublishesPorts(t *testing.T) {
 	testenv.RequireKVM(t)
 	pith, kernel := testenv.Build(t)
 	probe := testenv.Program(t, "probe")
-	port := freePort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	port, udpPort := freePort(t), freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, pith, "run", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), probe, "serve")
-	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=100s")
+	c := exec.CommandContext(ctx, pith, "run", "--timing", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port),
+		"-p", fmt.Sprintf("127.0.0.1:%d:8081/udp", udpPort), probe, "serve")
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=180s")
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	c.WaitDelay = 10 * time.Second
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	get := func(path string) (string, error) {
-		client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 150 * time.Second}
+	get := func(path string) (*http.Response, string, error) {
 		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 		if err != nil {
-			return "", err
+			return nil, "", err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		return string(b), err
+		return resp, string(b), err
 	}
+	var resp *http.Response
 	var body string
 	var err error
 	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(100 * time.Millisecond) {
-		if body, err = get("/hello"); err == nil {
+		if resp, body, err = get("/hello"); err == nil {
 			break
 		}
 	}
@@ -65,14 +85,67 @@ func TestRunPublishesPorts(t *testing.T) {
 		c.Wait()
 		t.Fatalf("GET /hello through -p: %q, %v\nstdout: %s\nstderr: %s", body, err, stdout.String(), stderr.String())
 	}
-	if body, err = get("/quit"); err != nil || body != "hello /quit" {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || resp.Header.Get("Content-Length") != "12" {
+		t.Errorf("GET /hello: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+
+	u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", udpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 100)
+	var n int
+	for try := 0; try < 5; try++ { // UDP may lose a datagram; five tries
+		u.Write([]byte("ping"))
+		u.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, err = u.Read(reply); err == nil {
+			break
+		}
+	}
+	u.Close()
+	if string(reply[:n]) != "echo: ping" {
+		t.Errorf("UDP through -p .../udp: %q, %v", reply[:n], err)
+	}
+
+	streamBytes := streamBytes(t)
+	start := time.Now()
+	resp, err = client.Get(fmt.Sprintf("http://127.0.0.1:%d/stream/%d", port, streamBytes))
+	if err != nil {
+		t.Fatalf("GET /stream: %v", err)
+	}
+	sum := sha256.New()
+	got, err := io.Copy(sum, resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil || got != streamBytes || resp.Trailer.Get("X-Sha256") != hex.EncodeToString(sum.Sum(nil)) {
+		t.Errorf("GET /stream/%d: %d bytes, %v; SHA-256 %x, the guest sent %q", streamBytes, got, err, sum.Sum(nil), resp.Trailer.Get("X-Sha256"))
+	}
+	t.Logf("%d MiB out of the guest through -p in %v (%.0f MB/s)", got>>20, took.Round(time.Millisecond), float64(got)/took.Seconds()/1e6)
+
+	if _, body, err = get("/quit"); err != nil || body != "hello /quit" {
 		t.Errorf("GET /quit: %q, %v", body, err)
 	}
 	if err := c.Wait(); err != nil {
 		t.Fatalf("pith run -p: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "served /hello\n") || stderr.Len() != 0 {
+	if !strings.Contains(stdout.String(), "served /hello\n") || !strings.Contains(stderr.String(), "pith: network: ") {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	t.Logf("pith run --timing: %s", stderr.String())
+	// The host ports are free as soon as pith run has returned.
+	for _, network := range []string{"tcp", "udp"} {
+		at := fmt.Sprintf("127.0.0.1:%d", map[string]int{"tcp": port, "udp": udpPort}[network])
+		var l io.Closer
+		if network == "tcp" {
+			l, err = net.Listen(network, at)
+		} else {
+			l, err = net.ListenPacket(network, at)
+		}
+		if err != nil {
+			t.Errorf("%s port %s after the guest ended: %v", network, at, err)
+			continue
+		}
+		l.Close()
 	}
 }
 
@@ -161,5 +234,88 @@ localhost [127.0.0.1 ::1] <nil>
 		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Errorf("pith run %s: exit %d, stderr %q; want one line containing %q", tc.flag, r.Code, r.Stderr, tc.want)
 		}
+	}
+}
+
+// A name in the host's /etc/hosts resolves inside through pith's DNS server, as the host
+// resolves it (a loopback address becomes the gateway, which stands for the host's
+// loopback); a name nobody knows does not.
+func TestRunResolvesTheHostsNames(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Skipf("this host has no /etc/hosts: %v", err)
+	}
+	var name, ip string
+	for _, line := range strings.Split(string(hosts), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.Contains(f[0], ":") || f[1] == "localhost" {
+			continue
+		}
+		name, ip = f[1], f[0]
+		if strings.HasPrefix(ip, "127.") {
+			ip = "10.0.2.2"
+		}
+		break
+	}
+	if name == "" {
+		t.Skip("the host's /etc/hosts names no IPv4 address but localhost's")
+	}
+	// Another host name keeps the name out of the guest's own /etc/hosts: the answer comes
+	// from pith's DNS server.
+	r := testenv.Pith(t, nil, "run", "--hostname", "guest", probe, "names", name, "nothing.invalid")
+	want := fmt.Sprintf("%s [%s] <nil>\n", name, ip)
+	if r.Code != 0 || !strings.Contains(r.Stdout, want) || !strings.Contains(r.Stdout, "nothing.invalid [] lookup nothing.invalid") {
+		t.Errorf("pith run probe names %s: exit %d, stderr %q, stdout\n%s\nwant a line %q and a failed lookup of nothing.invalid", name, r.Code, r.Stderr, r.Stdout, want)
+	}
+}
+
+// A C server (static, built by gcc) serves through -p on a dual-stack IPv6 socket.
+func TestRunServesFromC(t *testing.T) {
+	testenv.RequireKVM(t)
+	pith, kernel := testenv.Build(t)
+	cserve := testenv.Program(t, "cserve")
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, pith, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), cserve, "80")
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=100s")
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	c.WaitDelay = 10 * time.Second
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(path string) (string, error) {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	var body string
+	var err error
+	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(100 * time.Millisecond) {
+		if body, err = get("/c"); err == nil {
+			break
+		}
+	}
+	if err != nil || body != "hello from C /c\n" {
+		c.Process.Kill()
+		c.Wait()
+		t.Fatalf("GET /c through -p: %q, %v\nstdout: %s\nstderr: %s", body, err, stdout.String(), stderr.String())
+	}
+	if body, err = get("/quit"); err != nil || body != "hello from C /quit\n" {
+		t.Errorf("GET /quit: %q, %v", body, err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatalf("pith run cserve: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	if stdout.String() != "listening on 80\nserved /c\nserved /quit\n" || stderr.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }

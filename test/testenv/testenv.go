@@ -65,6 +65,7 @@ var programs = map[string]struct {
 	"chello-static":     {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"chello-static-pie": {nil, []string{"gcc", "-O2", "-static-pie", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
+	"cserve":            {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/cserve/cserve.c"}},
 }
 
 // Program returns the test program name (see programs), built once per test binary. With

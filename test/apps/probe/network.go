@@ -1,14 +1,27 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -128,16 +141,43 @@ func neterrors() {
 	fmt.Println("recvfrom on a file that is no socket:", err)
 }
 
-// serve answers HTTP on port 8080 of every address, "hello PATH", until a request for
-// /quit, for a test that reaches it through a published port.
+// serve answers HTTP on port 8080 of every address until a request for /quit:
+// /stream/N sends N bytes and their SHA-256 in the X-Sha256 trailer, any other path
+// "hello PATH". It also echoes UDP datagrams on port 8081, "echo: " before each. A test
+// reaches both through published ports.
 func serve() {
 	ln, err := net.Listen("tcp", ":8080")
 	if err != nil {
 		fmt.Println("listen:", err)
 		os.Exit(1)
 	}
+	pc, err := net.ListenPacket("udp", ":8081")
+	if err != nil {
+		fmt.Println("listen udp:", err)
+		os.Exit(1)
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo: "), buf[:n]...), from)
+		}
+	}()
 	quit := make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if size, ok := strings.CutPrefix(r.URL.Path, "/stream/"); ok {
+			n, err := strconv.ParseInt(size, 10, 64)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			stream(w, n)
+			fmt.Println("streamed", n)
+			return
+		}
 		fmt.Fprintf(w, "hello %s", r.URL.Path)
 		fmt.Println("served", r.URL.Path)
 		if r.URL.Path == "/quit" {
@@ -147,6 +187,85 @@ func serve() {
 	go srv.Serve(ln)
 	<-quit
 	srv.Shutdown(context.Background())
+	pc.Close()
+}
+
+// stream writes n pseudo-random bytes and announces their SHA-256 in a trailer, so the
+// client checks what arrived against what was sent.
+func stream(w http.ResponseWriter, n int64) {
+	w.Header().Set("Trailer", "X-Sha256")
+	sum := sha256.New()
+	block := make([]byte, 256<<10)
+	rng := rand.NewChaCha8([32]byte{'p', 'i', 't', 'h'})
+	for n > 0 {
+		b := block[:min(n, int64(len(block)))]
+		rng.Read(b)
+		sum.Write(b)
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+		n -= int64(len(b))
+	}
+	w.Header().Set("X-Sha256", hex.EncodeToString(sum.Sum(nil)))
+}
+
+// tlsLoopback: a crypto/tls server and client over loopback, with a certificate made
+// here, print what they agreed on and exchanged.
+func tlsLoopback() {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		fmt.Println("key:", err)
+		return
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "probe"},
+		DNSNames:              []string{"probe.test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		fmt.Println("certificate:", err)
+		return
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		fmt.Println("listen:", err)
+		return
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			fmt.Fprintf(c, "server got %q", line)
+			c.Close()
+		}
+	}()
+	for _, name := range []string{"wrong.test", "probe.test"} {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: name})
+		if err != nil {
+			var hostErr x509.HostnameError
+			fmt.Println(name, "refused, wrong name:", errors.As(err, &hostErr))
+			continue
+		}
+		fmt.Fprintf(c, "hello over TLS\n")
+		reply, err := io.ReadAll(c)
+		st := c.ConnectionState()
+		fmt.Println(name, tls.VersionName(st.Version), st.PeerCertificates[0].Subject.CommonName, string(reply), err)
+		c.Close()
+	}
 }
 
 // fetch gets http://ADDR/from-the-guest and prints the status and body.
