@@ -80,7 +80,8 @@ func attachNIC(s *stack.Stack) bool {
 	return true
 }
 
-// nicTransmit moves netstack's frames into the transmit ring.
+// nicTransmit moves netstack's frames into the transmit ring, kicking the monitor once
+// for all the frames at hand, not per frame.
 func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 	buf := make([]byte, abi.NetSlotSize)
 	for {
@@ -88,20 +89,29 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 		if pkt == nil {
 			return
 		}
-		n := 0
-		for _, v := range pkt.AsSlices() {
-			n += copy(buf[n:], v)
+		kick := false
+		for pkt != nil {
+			n := 0
+			for _, v := range pkt.AsSlices() {
+				n += copy(buf[n:], v)
+			}
+			pkt.DecRef()
+			for {
+				ok, notify := tx.Push(buf[:n])
+				kick = kick || notify
+				if ok {
+					break
+				}
+				if kick { // full with the monitor asleep: wake it before waiting for room
+					syscall.RawSyscall(abi.SysPithNetKick, 0, 0, 0)
+					kick = false
+				}
+				time.Sleep(50 * time.Microsecond) // full: the monitor is draining it
+			}
+			pkt = link.Read()
 		}
-		pkt.DecRef()
-		for {
-			ok, notify := tx.Push(buf[:n])
-			if notify {
-				syscall.RawSyscall(abi.SysPithNetKick, 0, 0, 0)
-			}
-			if ok {
-				break
-			}
-			time.Sleep(50 * time.Microsecond) // full: the monitor is draining it
+		if kick {
+			syscall.RawSyscall(abi.SysPithNetKick, 0, 0, 0)
 		}
 	}
 }

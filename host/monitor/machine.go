@@ -107,6 +107,9 @@ func (m *machine) wait() (*Result, error) {
 	m.res.Exits = m.exits.Load()
 	m.res.Assists = m.assists
 	m.res.Stats = m.info.Stats
+	if n := m.nic.Load(); n != nil {
+		m.res.NIC = n.stats()
+	}
 	m.res.Exited = time.Since(m.cfg.Started)
 	if first.err != nil {
 		return nil, first.err
@@ -266,7 +269,7 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		m.serveFile()
 	case abi.PortNetKick:
 		if n := m.nic.Load(); n != nil {
-			n.kick()
+			n.kickExit()
 		}
 	case abi.PortMainReached:
 		m.res.MainReached = time.Since(m.cfg.Started)

@@ -87,6 +87,7 @@ type Result struct {
 	Stats    abi.Stats
 	PVM      bool
 	Assists  uint64 // instructions the monitor performed for kvm-pvm's emulator
+	NIC      NICStats
 	// Wall times from Config.Started.
 	Booted, MainReached, Exited time.Duration
 	GuestStartNanos             uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
