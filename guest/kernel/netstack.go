@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -28,6 +29,46 @@ const loopbackNIC tcpip.NICID = 1
 var network struct {
 	once  sync.Once
 	stack *stack.Stack
+	nic   bool // attached: peers outside the guest
+}
+
+// lingerMax bounds how long an ending guest waits for its peers outside to take what it
+// sent.
+const lingerMax = time.Second
+
+// flushNetwork closes every TCP connection and waits, at most lingerMax, until its peers
+// outside the guest have acknowledged the data and the FIN: on Linux a process's last
+// answer goes out after it has ended, but here the guest ends with the process, and what
+// netstack still held would be lost.
+func flushNetwork() {
+	if network.stack == nil || !network.nic {
+		return
+	}
+	s := network.stack
+	for _, ep := range s.RegisteredEndpoints() {
+		if e, ok := ep.(tcpip.Endpoint); ok {
+			e.Close()
+		}
+	}
+	for deadline := time.Now().Add(lingerMax); time.Now().Before(deadline) && unacknowledged(s); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// unacknowledged reports whether a TCP connection still has data or a FIN its peer has
+// not acknowledged.
+func unacknowledged(s *stack.Stack) bool {
+	for _, ep := range append(s.RegisteredEndpoints(), s.CleanupEndpoints()...) {
+		e, ok := ep.(tcpip.Endpoint)
+		if !ok {
+			continue
+		}
+		switch tcp.EndpointState(e.State()) {
+		case tcp.StateEstablished, tcp.StateCloseWait, tcp.StateFinWait1, tcp.StateClosing, tcp.StateLastAck:
+			return true
+		}
+	}
+	return false
 }
 
 func netStack() *stack.Stack {
@@ -50,7 +91,7 @@ func netStack() *stack.Stack {
 		}
 		loopback4, _ := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{127}), tcpip.MaskFromBytes([]byte{255, 0, 0, 0}))
 		routes := []tcpip.Route{{Destination: loopback4, NIC: loopbackNIC}}
-		if attachNIC(s) { // the guest's subnet, and the rest of IPv4 through the monitor's gateway
+		if network.nic = attachNIC(s); network.nic { // the guest's subnet, and the rest of IPv4 through the monitor's gateway
 			routes = append(routes,
 				tcpip.Route{Destination: guestSubnet, NIC: guestNIC},
 				tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gatewayAddr, NIC: guestNIC})

@@ -58,6 +58,7 @@ func (p *Process) exit(code int) {
 		return
 	}
 	p.syncShared(0, ^uint64(0), false)
+	flushNetwork()
 	os.Exit(code)
 }
 
@@ -71,6 +72,7 @@ func (p *Process) killedBy(sig int) {
 		return
 	}
 	p.syncShared(0, ^uint64(0), false)
+	flushNetwork()
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, uintptr(abi.ExitSignaled+sig), 0, 0)
 	}

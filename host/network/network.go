@@ -45,6 +45,7 @@ type Network struct {
 	listeners []io.Closer
 	published []Port
 	wg        sync.WaitGroup
+	outflows  sync.WaitGroup // connections' guest-to-host copies (relay)
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -102,8 +103,22 @@ func newNetwork(link stack.LinkEndpoint, ports []Port, dns *dnsServer) (*Network
 // Published is the ports published, with the host ports the host picked.
 func (n *Network) Published() []Port { return n.published }
 
-// Close stops the network: listeners, forwarded connections and the stack.
+// lingerMax bounds how long Close waits for the guest's last bytes to reach the host.
+const lingerMax = time.Second
+
+// Close stops the network: listeners, forwarded connections and the stack. What the
+// guest sent before it ended (its last answers, which it waited to see acknowledged) is
+// delivered first.
 func (n *Network) Close() {
+	delivered := make(chan struct{})
+	go func() {
+		n.outflows.Wait()
+		close(delivered)
+	}()
+	select {
+	case <-delivered:
+	case <-time.After(lingerMax):
+	}
 	n.cancel()
 	for _, l := range n.listeners {
 		l.Close()
@@ -151,7 +166,7 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 			host.Close()
 			return
 		}
-		relay(gonet.NewTCPConn(&wq, ep), host)
+		n.relay(host, gonet.NewTCPConn(&wq, ep))
 	}()
 }
 
@@ -181,9 +196,10 @@ func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
 	return true
 }
 
-// relay copies both ways between two connections until both directions end, passing
-// on a half close.
-func relay(a, b net.Conn) {
+// relay copies both ways between a host connection and a guest's until both directions
+// end, passing on a half close. The guest-to-host direction counts in n.outflows, so
+// that Close first delivers what the guest sent before it ended.
+func (n *Network) relay(host, guest net.Conn) {
 	var wg sync.WaitGroup
 	half := func(dst, src net.Conn) {
 		defer wg.Done()
@@ -195,11 +211,15 @@ func relay(a, b net.Conn) {
 		}
 	}
 	wg.Add(2)
-	go half(a, b)
-	go half(b, a)
+	n.outflows.Add(1)
+	go func() {
+		defer n.outflows.Done()
+		half(host, guest)
+	}()
+	go half(guest, host)
 	wg.Wait()
-	a.Close()
-	b.Close()
+	host.Close()
+	guest.Close()
 }
 
 // relayDatagrams copies datagrams both ways until neither side sends for idle.
@@ -270,7 +290,7 @@ func (n *Network) publish(p Port) error {
 					c.Close() // nothing listens on the guest's port (yet)
 					return
 				}
-				relay(c, g)
+				n.relay(c, g)
 			}()
 		}
 	}()
