@@ -339,7 +339,8 @@ const (
 	FileAppSpec = 22
 	// FileNetAttach: Buf, Len: the NIC's rings (NetRegionSize bytes of tier-1 memory, page
 	// aligned, in NetRing's layout); Handle: the readiness descriptor tier 1 waits on. ->
-	// 0, or -ENODEV where the guest has no network (--net none).
+	// 0, with the guest's numbering in the region's NetConfig, or -ENODEV where the guest
+	// has no network (--net none).
 	FileNetAttach = 23
 )
 

@@ -26,6 +26,20 @@ const (
 	NetRegionSize = 4096 + 2*NetRingSize
 )
 
+// NetConfig is how tier 1 numbers its side of the link, written by the monitor at
+// NetConfigOffset of the region's first page before it answers FileNetAttach: the user
+// network's numbering, or what pith run --net tap:NAME --ip --gateway gave.
+type NetConfig struct {
+	MAC       [6]byte
+	PrefixLen uint8
+	_         uint8
+	Addr      [4]byte // IPv4
+	Gateway   [4]byte // the default route's next hop; zero for none
+}
+
+// NetConfigOffset is where NetConfig is in the region, after the two ring headers.
+const NetConfigOffset = 128
+
 // NetRingHeader is one ring's shared state. Head and Tail are free-running slot counters.
 type NetRingHeader struct {
 	Tail     uint32 // written by the producer: slots before it are filled

@@ -119,6 +119,8 @@ decompress() {
 	esac
 }
 load kvm_amd
+load tun    # pith run --net tap: (test/e2e makes taps and a bridge in a network namespace)
+load bridge
 for f in ${files[@]+"${files[@]}"}; do
 	src=${f%%:*} dst=${f#*:}
 	[ "$f" = "$src" ] && dst=$src

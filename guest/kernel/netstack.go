@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
@@ -71,8 +72,15 @@ func unacknowledged(s *stack.Stack) bool {
 	return false
 }
 
+// quiet drops netstack's log lines: inside the guest they would go to the app's stderr,
+// about events (a retransmitted SYN, a full queue) that its socket calls already answer.
+type quiet struct{}
+
+func (quiet) Emit(int, log.Level, time.Time, string, ...any) {}
+
 func netStack() *stack.Stack {
 	network.once.Do(func() {
+		log.SetTarget(quiet{})
 		s := stack.New(stack.Options{
 			NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
 			TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
@@ -91,11 +99,10 @@ func netStack() *stack.Stack {
 		}
 		loopback4, _ := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{127}), tcpip.MaskFromBytes([]byte{255, 0, 0, 0}))
 		routes := []tcpip.Route{{Destination: loopback4, NIC: loopbackNIC}}
-		if network.nic = attachNIC(s); network.nic { // the guest's subnet, and the rest of IPv4 through the monitor's gateway
-			routes = append(routes,
-				tcpip.Route{Destination: guestSubnet, NIC: guestNIC},
-				tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gatewayAddr, NIC: guestNIC})
-		} // with no NIC, as on Linux with only lo up, other addresses are unreachable (ENETUNREACH)
+		// With no NIC, as on Linux with only lo up, other addresses are unreachable (ENETUNREACH).
+		nicRoutes, attached := attachNIC(s)
+		network.nic = attached
+		routes = append(routes, nicRoutes...)
 		s.SetRouteTable(append(routes, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: loopbackNIC}))
 		sack := tcpip.TCPSACKEnabled(true) // Linux's default
 		s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)

@@ -24,24 +24,15 @@ import (
 // receive ring and, when it is empty, sleeps in epoll on a readiness descriptor that
 // tier 0 makes readable when the monitor has put frames there.
 
-const (
-	guestNIC tcpip.NICID = 2
-	guestMAC             = "\x52\x54\x00\x00\x00\x0f"
-)
+const guestNIC tcpip.NICID = 2
 
-// The guest's address and its gateway (host/network's numbering, QEMU's).
-var (
-	guestAddr   = tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{10, 0, 2, 15}), PrefixLen: 24}
-	gatewayAddr = tcpip.AddrFrom4([4]byte{10, 0, 2, 2})
-	guestSubnet = guestAddr.Subnet()
-)
-
-// attachNIC gives s a NIC to the monitor's network, if the guest has one, and reports
-// whether it did.
-func attachNIC(s *stack.Stack) bool {
+// attachNIC gives s a NIC to the monitor's network, if the guest has one, numbered as
+// the monitor says (abi.NetConfig), and returns the routes through it: the link's subnet
+// and, with a gateway, the rest of IPv4.
+func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 	region, err := syscall.Mmap(-1, 0, abi.NetRegionSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	for i := 0; i < len(region); i += 4096 {
 		region[i] = 0 // backed now: the monitor reaches these pages through the page tables
@@ -49,13 +40,13 @@ func attachNIC(s *stack.Stack) bool {
 	ready, _, e := syscall.RawSyscall(abi.SysPithReadyFD, 0, 0, 0)
 	if e != 0 {
 		syscall.Munmap(region)
-		return false
+		return nil, false
 	}
 	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
 	if e != 0 {
 		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
 		syscall.Munmap(region)
-		return false
+		return nil, false
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
 	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
@@ -64,20 +55,23 @@ func attachNIC(s *stack.Stack) bool {
 		syscall.RawSyscall(syscall.SYS_CLOSE, ep, 0, 0)
 		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
 		syscall.Munmap(region)
-		return false
+		return nil, false
 	}
+	cfg := *(*abi.NetConfig)(unsafe.Pointer(&region[abi.NetConfigOffset]))
 	tx, rx := abi.NetRings(func(i int) []byte { return region[i*4096 : (i+1)*4096] })
-	link := channel.New(abi.NetSlots, abi.NetMTU, guestMAC)
+	link := channel.New(abi.NetSlots, abi.NetMTU, tcpip.LinkAddress(cfg.MAC[:]))
 	if err := s.CreateNIC(guestNIC, ethernet.New(link)); err != nil {
-		return false
+		return nil, false
 	}
-	s.AddProtocolAddress(guestNIC, tcpip.ProtocolAddress{
-		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: guestAddr,
-	}, stack.AddressProperties{})
+	own := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.Addr), PrefixLen: int(cfg.PrefixLen)}
+	s.AddProtocolAddress(guestNIC, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: own}, stack.AddressProperties{})
 	go nicTransmit(link, tx)
 	go nicReceive(link, rx, ep, ready)
-	return true
+	routes := []tcpip.Route{{Destination: own.Subnet(), NIC: guestNIC}}
+	if cfg.Gateway != [4]byte{} {
+		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.Gateway), NIC: guestNIC})
+	}
+	return routes, true
 }
 
 // nicTransmit moves netstack's frames into the transmit ring, kicking the monitor once

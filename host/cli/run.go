@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,9 @@ type runOptions struct {
 	net      string
 	hostname string
 	addHosts []string
+	ip       string
+	gateway  string
+	dns      []string
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 }
@@ -53,7 +57,10 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().StringArrayVarP(&o.publish, "publish", "p", nil, "publish a guest port on the host: [IP:][HOSTPORT:]GUESTPORT[/tcp|/udp]")
 	c.Flags().StringVar(&o.hostname, "hostname", "", "the guest's host name (default: the host's)")
 	c.Flags().StringArrayVar(&o.addHosts, "add-host", nil, "add a line to the guest's /etc/hosts: NAME:IP (IP host-gateway: the host)")
-	c.Flags().StringVar(&o.net, "net", "user", "the guest's network: user (through the host's sockets, no root) or none (its loopback only)")
+	c.Flags().StringVar(&o.net, "net", "user", "the guest's network: user (through the host's sockets, no root), none (its loopback only) or tap:NAME (an existing tap device)")
+	c.Flags().StringVar(&o.ip, "ip", "", "with --net tap: the guest's IPv4 address and prefix, as 192.168.10.2/24")
+	c.Flags().StringVar(&o.gateway, "gateway", "", "with --net tap: the guest's default gateway (default: none, its subnet only)")
+	c.Flags().StringArrayVar(&o.dns, "dns", nil, "with --net tap: a nameserver for the guest's /etc/resolv.conf")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
 	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
@@ -104,15 +111,36 @@ func runRun(o *runOptions, args []string) error {
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
 	}
-	switch o.net {
-	case "user":
-	case "none":
+	switch tap, isTap := strings.CutPrefix(o.net, "tap:"); {
+	case o.net == "user":
+	case o.net == "none":
 		cfg.Network = "none"
 		if len(o.publish) > 0 {
 			return errors.New("-p with --net none: a guest with no network has no ports to publish")
 		}
+	case isTap:
+		cfg.Network, cfg.Tap = "tap", tap
+		if len(o.publish) > 0 {
+			return fmt.Errorf("-p with --net %s: the guest is reached at its own address on the tap's network, not through host ports", o.net)
+		}
+		if o.ip == "" {
+			return fmt.Errorf("--net %s: give the guest's address on the tap's network: --ip ADDR/PREFIX (and --gateway IP to reach beyond it)", o.net)
+		}
+		if cfg.Numbering, err = network.ParseNumbering(o.ip, o.gateway); err != nil {
+			return err
+		}
+		for _, d := range o.dns {
+			a, err := netip.ParseAddr(d)
+			if err != nil {
+				return fmt.Errorf("--dns %s: not an IP address", d)
+			}
+			cfg.DNS = append(cfg.DNS, a)
+		}
 	default:
-		return fmt.Errorf("--net %s: pith knows user (the default) and none", o.net)
+		return fmt.Errorf("--net %s: pith knows user (the default), none and tap:NAME", o.net)
+	}
+	if cfg.Network != "tap" && (o.ip != "" || o.gateway != "" || len(o.dns) > 0) {
+		return errors.New("--ip, --gateway and --dns go with --net tap:NAME: the user network numbers the guest 10.0.2.15 and answers its DNS itself")
 	}
 	for _, spec := range o.publish {
 		p, err := network.ParsePort(spec)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -69,10 +70,14 @@ type Config struct {
 	Workdir  string // the app's working directory; pith's own if empty
 	Root     string // the private directories (etc, tmp, home) of the guest that started this one
 	Exe      string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
-	// Network is the guest's network: "none" (its loopback only) or "" (user mode: a
-	// gateway through host sockets, host/network); Publish, the host ports it gets (-p).
-	Network string
-	Publish []network.Port
+	// Network is the guest's network: "none" (its loopback only), "tap" (its NIC on the
+	// tap device Tap, numbered Numbering, DNS its nameservers) or "" (user mode: a gateway
+	// through host sockets, host/network); Publish, the host ports it gets (-p).
+	Network   string
+	Publish   []network.Port
+	Tap       string
+	Numbering network.Numbering
+	DNS       []netip.Addr
 	// Hostname is the guest's name (uname, /etc/hostname); the host's if empty. Hosts are
 	// the lines --add-host adds to its /etc/hosts.
 	Hostname string
@@ -344,7 +349,14 @@ func Prepare(c Config) (_ *Prepared, err error) {
 	m.res.Booted = time.Since(c.Started)
 	p.m = m
 	m.vm = vm
-	if len(c.Publish) > 0 && c.Network != "none" {
+	switch {
+	case c.Network == "tap":
+		n, err := newTapNIC(c.Tap, c.Numbering)
+		if err != nil {
+			return nil, err
+		}
+		m.nic.Store(n)
+	case len(c.Publish) > 0 && c.Network != "none":
 		n, err := newNIC(c.Publish)
 		if err != nil {
 			return nil, err

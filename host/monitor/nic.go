@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -18,16 +19,18 @@ import (
 )
 
 // nic is the monitor's end of the guest's NIC: the rings in tier-1 memory (abi.NetRing)
-// on one side, the guest's user-mode network (host/network) on the other.
+// on one side; on the other, the guest's user-mode network (host/network) or a tap device.
 type nic struct {
-	tx, rx abi.NetRing // the guest's transmit ring (we consume) and receive ring (we fill)
-	link   *channel.Endpoint
-	net    *network.Network
-	kicks  chan struct{}
-	kickFD *os.File // the eventfd KVM counts PortNetKick writes on (nil: they exit)
-	cancel context.CancelFunc
-	done   chan struct{}
-	counts nicCounts
+	tx, rx    abi.NetRing // the guest's transmit ring (we consume) and receive ring (we fill)
+	numbering network.Numbering
+	link      *channel.Endpoint // the user-mode network's side of the link
+	net       *network.Network
+	tap       *os.File // or a tap's
+	kicks     chan struct{}
+	kickFD    *os.File // the eventfd KVM counts PortNetKick writes on (nil: they exit)
+	cancel    context.CancelFunc
+	done      chan struct{}
+	counts    nicCounts
 }
 
 // nicCounts are what the NIC did, for pith run --timing: under load, frames should
@@ -51,17 +54,14 @@ func (n *nic) stats() NICStats {
 	return NICStats{c.sent.Load(), c.received.Load(), c.dropped.Load(), c.kicks.Load(), c.kickExits.Load(), c.interrupts.Load()}
 }
 
-// The host's and the guest's Ethernet addresses on the guest's link.
-const (
-	hostMAC  = "\x52\x54\x00\x00\x00\x02"
-	guestMAC = "\x52\x54\x00\x00\x00\x0f"
-)
+// hostMAC is the user-mode network's Ethernet address on the guest's link.
+const hostMAC = "\x52\x54\x00\x00\x00\x02"
 
-// newNIC starts the guest's network: with ports to publish, before the guest boots, so
-// that a port the host cannot give fails pith run at once; otherwise when the guest
-// attaches its NIC (at its first socket).
+// newNIC starts the guest's user-mode network: with ports to publish, before the guest
+// boots, so that a port the host cannot give fails pith run at once; otherwise when the
+// guest attaches its NIC (at its first socket).
 func newNIC(publish []network.Port) (*nic, error) {
-	n := &nic{kicks: make(chan struct{}, 1), done: make(chan struct{})}
+	n := &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: network.UserNumbering}
 	n.link = channel.New(abi.NetSlots, abi.NetMTU, hostMAC)
 	var err error
 	if n.net, err = network.New(ethernet.New(n.link), publish); err != nil {
@@ -69,6 +69,16 @@ func newNIC(publish []network.Port) (*nic, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// newTapNIC opens the tap device name for the guest's NIC, before the guest boots: a
+// missing tap or one pith may not use fails pith run at once.
+func newTapNIC(name string, numbering network.Numbering) (*nic, error) {
+	tap, err := network.OpenTap(name)
+	if err != nil {
+		return nil, err
+	}
+	return &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: numbering, tap: tap}, nil
 }
 
 // attachNIC serves FileNetAttach: it checks the rings tier 1 offers, reaches them page
@@ -101,6 +111,11 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		}
 		m.nic.Store(n)
 	}
+	cfg := (*abi.NetConfig)(unsafe.Pointer(&pages[0][abi.NetConfigOffset]))
+	*cfg = abi.NetConfig{MAC: n.numbering.MAC(), PrefixLen: uint8(n.numbering.Address.Bits()), Addr: n.numbering.Address.Addr().As4()}
+	if n.numbering.Gateway.IsValid() {
+		cfg.Gateway = n.numbering.Gateway.As4()
+	}
 	n.tx, n.rx = abi.NetRings(func(i int) []byte { return pages[i] })
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -113,7 +128,11 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		}
 	}
 	go n.transmit(ctx)
-	go n.receive(ctx, m)
+	if n.tap != nil {
+		go n.receiveTap(m)
+	} else {
+		go n.receive(ctx, m)
+	}
 	m.nicAttached = true
 	atomic.StoreUint64(&m.info.NetReadyFD, r.Handle+1)
 	return 0
@@ -131,6 +150,10 @@ func (n *nic) transmit(ctx context.Context) {
 				break
 			}
 			n.counts.sent.Add(1)
+			if n.tap != nil {
+				n.tap.Write(buf[:k]) // a frame the tap refuses is lost, as on a wire
+				continue
+			}
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:k])})
 			n.link.InjectInbound(0, pkt) // the Ethernet endpoint reads the type from the frame
 			pkt.DecRef()
@@ -176,6 +199,38 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 	}
 }
 
+// receiveTap puts the frames the tap receives in the guest's receive ring, waking its
+// NIC thread once for all the frames at hand. It ends when close closes the tap.
+func (n *nic) receiveTap(m *machine) {
+	raw, err := n.tap.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, abi.NetSlotSize)
+	raw.Read(func(fd uintptr) bool {
+		wake := false
+		for {
+			k, err := unix.Read(int(fd), buf)
+			if err != nil {
+				break // EAGAIN: wait for more; anything else: the tap is gone
+			}
+			ok, notify := n.rx.Push(buf[:k])
+			if ok {
+				n.counts.received.Add(1)
+			} else {
+				n.counts.dropped.Add(1)
+			}
+			wake = wake || notify
+		}
+		if wake {
+			n.counts.interrupts.Add(1)
+			atomic.StoreUint64(&m.info.NetRx, 1)
+			m.vm.SignalMSI(0, abi.VectorWakeup)
+		}
+		return false
+	})
+}
+
 // watchKicks turns the ioeventfd's counts into kicks. It ends when close closes the
 // eventfd.
 func (n *nic) watchKicks() {
@@ -210,6 +265,10 @@ func (n *nic) close() {
 	}
 	if n.kickFD != nil {
 		n.kickFD.Close()
+	}
+	if n.tap != nil {
+		n.tap.Close()
+		return
 	}
 	n.net.Close()
 	n.link.Close()

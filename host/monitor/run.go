@@ -50,9 +50,12 @@ func (m *machine) appSpec() ([]byte, error) {
 	}
 	copy(m.info.Hostname[:], hostname)
 	own, dns := network.GuestIP, []netip.Addr{network.DNS}
-	if c.Network == "none" {
+	switch c.Network {
+	case "none":
 		own = netip.MustParseAddr("127.0.1.1") // Debian's address for a name with no network
 		dns = nil
+	case "tap":
+		own, dns = c.Numbering.Address.Addr(), c.DNS
 	}
 	files, err := fileservice.New(fileservice.Options{Exe: exe, Mounts: c.Mounts, SharedRoot: c.Root,
 		Home: envValue(c.Env, "HOME"), SpawnFlags: SpawnFlags(c), Hostname: hostname,

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -50,9 +51,16 @@ type Network struct {
 	cancel    context.CancelFunc
 }
 
+// quiet drops netstack's log lines, which would reach pith's stderr among the app's
+// output, about the guest's traffic (a retransmitted SYN, a full queue).
+type quiet struct{}
+
+func (quiet) Emit(int, log.Level, time.Time, string, ...any) {}
+
 // New starts a guest's network on link (Ethernet frames to and from the guest) and
 // publishes ports. A port that cannot be published fails New with one line naming it.
 func New(link stack.LinkEndpoint, ports []Port) (*Network, error) {
+	log.SetTarget(quiet{})
 	return newNetwork(link, ports, hostDNS())
 }
 

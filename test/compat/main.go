@@ -33,6 +33,10 @@ var packages = []string{
 	"mime/quotedprintable", "path", "path/filepath", "regexp", "regexp/syntax", "slices",
 	"sort", "strconv", "strings", "sync", "sync/atomic", "text/scanner", "text/tabwriter",
 	"text/template", "time", "unicode", "unicode/utf16", "unicode/utf8", "unique",
+	// The network's, on the guest's loopback and the monitor's user-mode network.
+	"crypto/tls", "log/syslog", "net", "net/http", "net/http/cookiejar", "net/http/httptest",
+	"net/http/httptrace", "net/http/httputil", "net/mail", "net/netip", "net/rpc",
+	"net/rpc/jsonrpc", "net/smtp", "net/textproto", "net/url",
 }
 
 type result struct {
@@ -47,10 +51,22 @@ func main() {
 	pkgs := flag.String("pkgs", "", "comma-separated packages instead of the built-in list")
 	bin := flag.String("bin", "bin", "directory holding pith and pith-kernel")
 	timeout := flag.Duration("timeout", 5*time.Minute, "go test -timeout for each run")
+	short := flag.Bool("short", false, "run the tests with -test.short")
+	prebuilt := flag.String("prebuilt", "", "directory of test binaries built by -build-only (a machine with no Go: the nested guest)")
+	buildOnly := flag.String("build-only", "", "only build the test binaries into this directory")
+	gorootFlag := flag.String("goroot", "", "the Go tree holding the packages' sources (default: go env GOROOT)")
 	flag.Parse()
 	list := packages
 	if *pkgs != "" {
 		list = strings.Split(*pkgs, ",")
+	}
+	if *buildOnly != "" {
+		for _, p := range list {
+			if out, err := buildTest(p, testBinary(*buildOnly, p)); err != nil {
+				fmt.Printf("%s: %v\n%s", p, err, out)
+			}
+		}
+		return
 	}
 	pith, err := filepath.Abs(filepath.Join(*bin, "pith"))
 	if err != nil {
@@ -59,26 +75,35 @@ func main() {
 	if _, err := os.Stat(pith); err != nil {
 		fatal(fmt.Errorf("%s: build it first with make", pith))
 	}
-	goroot := strings.TrimSpace(output("go", "env", "GOROOT"))
+	goroot := *gorootFlag
+	if goroot == "" {
+		goroot = strings.TrimSpace(output("go", "env", "GOROOT"))
+	}
 	work, err := os.MkdirTemp("", "pith-compat-")
 	if err != nil {
 		fatal(err)
 	}
 	defer os.RemoveAll(work)
+	if *prebuilt != "" {
+		work = *prebuilt
+	}
 	var results []result
 	fmt.Printf("%-24s %-7s %-7s %s\n", "package", "native", "pith", "time ratio")
 	for _, p := range list {
 		r := result{pkg: p}
-		bin := filepath.Join(work, strings.ReplaceAll(p, "/", "_")+".test")
-		build := exec.Command("go", "test", "-c", "-o", bin, p)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			r.native, r.inside, r.detail = "build", "build", string(out)
-			results = append(results, r)
-			continue
+		bin := testBinary(work, p)
+		if *prebuilt == "" {
+			if out, err := buildTest(p, bin); err != nil {
+				r.native, r.inside, r.detail = "build", "build", string(out)
+				results = append(results, r)
+				continue
+			}
 		}
 		dir := filepath.Join(goroot, "src", p)
 		testArgs := []string{"-test.timeout", timeout.String()}
+		if *short {
+			testArgs = append(testArgs, "-test.short")
+		}
 		r.native, r.tn, _ = runTest(dir, bin, testArgs...)
 		r.inside, r.ti, r.detail = runTest(dir, pith, append([]string{"run", "-m", "4g", "-v", goroot, "--", bin}, testArgs...)...)
 		results = append(results, r)
@@ -97,6 +122,17 @@ func main() {
 	if *md != "" {
 		writeMarkdown(*md, results, passI, passN)
 	}
+}
+
+func testBinary(dir, pkg string) string {
+	return filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+".test")
+}
+
+// buildTest builds pkg's test binary, static (CGO_ENABLED=0), as pith runs it.
+func buildTest(pkg, out string) ([]byte, error) {
+	build := exec.Command("go", "test", "-c", "-o", out, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return build.CombinedOutput()
 }
 
 // runTest runs a test binary in dir and reports ok/FAIL, the wall time and, on failure,

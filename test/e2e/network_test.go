@@ -319,3 +319,58 @@ func TestRunServesFromC(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }
+
+// Two guests on one bridge, each on a tap of its own (--net tap:), in a network namespace
+// the test makes: one serves, the other and the namespace itself reach it at its address.
+func TestRunOnABridge(t *testing.T) {
+	testenv.RequireKVM(t)
+	pith, kernel := testenv.Build(t)
+	probe := testenv.Program(t, "probe")
+	if os.Geteuid() != 0 {
+		t.Skip("making taps and a bridge in a network namespace needs root")
+	}
+	for _, tool := range []string{"unshare", "ip", "brctl", "tunctl", "wget"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is missing (busybox has it): %v", tool, err)
+		}
+	}
+	script := `set -e
+ip link set lo up
+brctl addbr br0
+tunctl -t tapa >/dev/null
+tunctl -t tapb >/dev/null
+brctl addif br0 tapa
+brctl addif br0 tapb
+ip link set tapa up
+ip link set tapb up
+ip link set br0 up
+ip addr add 10.9.0.1/24 dev br0
+"$PITH" run --net tap:tapa --ip 10.9.0.2/24 --gateway 10.9.0.1 "$PROBE" serve >"$OUT/a" 2>&1 &
+a=$!
+"$PITH" run --net tap:tapb --ip 10.9.0.3/24 --add-host a:10.9.0.2 "$PROBE" fetch a:8080 /from-b
+wget -q -O - http://10.9.0.2:8080/from-the-namespace; echo
+"$PITH" run --net tap:tapb --ip 10.9.0.3/24 "$PROBE" fetch 10.9.0.2:8080 /quit
+wait $a
+echo "a: $(cat "$OUT/a")"
+"$PITH" run --net tap:tapz --ip 10.9.0.4/24 "$PROBE" args 2>&1 || true
+"$PITH" run --net tap:tapa "$PROBE" args 2>&1 || true
+`
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", script)
+	c.Env = append(os.Environ(), "PITH="+pith, "PROBE="+probe, "OUT="+out, "PITH_KERNEL="+kernel, "PITH_DEADLINE=100s")
+	got, err := c.CombinedOutput()
+	want := `200 hello /from-b
+hello /from-the-namespace
+200 hello /quit
+a: served /from-b
+served /from-the-namespace
+served /quit
+pith: --net tap:tapz: no such network device; create it first: ip tuntap add tapz mode tap user $(id -un)
+pith: --net tap:tapa: give the guest's address on the tap's network: --ip ADDR/PREFIX (and --gateway IP to reach beyond it)
+`
+	if err != nil || string(got) != want {
+		t.Errorf("two guests on a bridge: %v\n%s\nwant\n%s", err, got, want)
+	}
+}

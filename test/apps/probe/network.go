@@ -268,18 +268,25 @@ func tlsLoopback() {
 	}
 }
 
-// fetch gets http://ADDR/from-the-guest and prints the status and body.
+// fetch ADDR [PATH...] gets http://ADDR/PATH for each path (/from-the-guest if none)
+// and prints the status and body.
 func fetch() {
 	c := &http.Client{Timeout: 20 * time.Second}
-	resp, err := c.Get("http://" + os.Args[2] + "/from-the-guest")
-	if err != nil {
-		var errno syscall.Errno
-		fmt.Println("get failed; unreachable:", errors.As(err, &errno) && errno == syscall.ENETUNREACH)
-		return
+	paths := os.Args[3:]
+	if len(paths) == 0 {
+		paths = []string{"/from-the-guest"}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	fmt.Println(resp.StatusCode, string(body))
+	for _, path := range paths {
+		resp, err := c.Get("http://" + os.Args[2] + path)
+		if err != nil {
+			var errno syscall.Errno
+			fmt.Println("get failed; unreachable:", errors.As(err, &errno) && errno == syscall.ENETUNREACH)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, string(body))
+	}
 }
 
 // names prints the host name as uname and /etc/hostname give it, then what each
