@@ -94,7 +94,10 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 		}
 		pkt.DecRef()
 		for {
-			ok, notify := tx.Push(buf[:n])
+			ok, notify, err := tx.Push(buf[:n])
+			if err != nil {
+				return // corrupt counters: no frame can move through this ring again
+			}
 			if notify {
 				syscall.RawSyscall(abi.SysPithNetKick, 0, 0, 0)
 			}
@@ -114,7 +117,10 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	var events [1]syscall.EpollEvent
 	for {
 		for {
-			n, ok := rx.Pop(buf)
+			n, ok, err := rx.Pop(buf)
+			if err != nil {
+				return // corrupt counters: no frame can move through this ring again
+			}
 			if !ok {
 				break
 			}

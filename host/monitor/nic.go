@@ -2,6 +2,10 @@ package monitor
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +29,8 @@ type nic struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	dropped atomic.Uint64 // frames for the guest dropped while its receive ring was full
+	stderr  io.Writer
+	stopped sync.Once // the guest corrupted a ring
 }
 
 // The host's and the guest's Ethernet addresses on the guest's link.
@@ -78,6 +84,7 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		m.nic.Store(n)
 	}
 	n.tx, n.rx = abi.NetRings(func(i int) []byte { return pages[i] })
+	n.stderr = m.cfg.Stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go n.transmit(ctx)
@@ -93,14 +100,23 @@ func (n *nic) transmit(ctx context.Context) {
 	defer close(n.done)
 	buf := make([]byte, abi.NetSlotSize)
 	for {
-		for {
-			k, ok := n.tx.Pop(buf)
+		// A ring's worth at a time, then a look at ctx: a guest can refill the ring (or
+		// wind its Head back) as fast as it is drained, and must not keep this goroutine.
+		for range abi.NetSlots {
+			k, ok, err := n.tx.Pop(buf)
+			if err != nil {
+				n.corrupt("transmit", err)
+				return
+			}
 			if !ok {
 				break
 			}
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:k])})
 			n.link.InjectInbound(0, pkt) // the Ethernet endpoint reads the type from the frame
 			pkt.DecRef()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if !n.tx.Sleep() {
 			continue
@@ -122,9 +138,13 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 			return
 		}
 		v := pkt.ToView()
-		ok, notify := n.rx.Push(v.AsSlice())
+		ok, notify, err := n.rx.Push(v.AsSlice())
 		v.Release()
 		pkt.DecRef()
+		if err != nil {
+			n.corrupt("receive", err)
+			return
+		}
 		if !ok {
 			n.dropped.Add(1) // TCP sends it again; a full ring means the guest is busy anyway
 		}
@@ -133,6 +153,18 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 			m.vm.SignalMSI(0, abi.VectorWakeup)
 		}
 	}
+}
+
+// corrupt stops the NIC, once, for a ring whose counters the guest corrupted: nothing
+// it puts there can be trusted to mean frames any more. The guest runs on without a
+// network; the monitor says why.
+func (n *nic) corrupt(ring string, err error) {
+	n.stopped.Do(func() {
+		var c abi.NetRingCorruptError
+		errors.As(err, &c)
+		fmt.Fprintf(n.stderr, "pith: the guest's NIC wrote a corrupt %s ring (tail %d head %d): its network is stopped\n", ring, c.Tail, c.Head)
+		n.cancel()
+	})
 }
 
 // kick wakes transmit (PortNetKick).
