@@ -41,9 +41,12 @@ type Network struct {
 	stack     *stack.Stack
 	listeners []io.Closer
 	published []Port
-	wg        sync.WaitGroup
-	ctx       context.Context
+	ctx       context.Context // done once Close begins: every forwarder ends with it
 	cancel    context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // the forwarders' goroutines, which Close waits for
 }
 
 // New starts a guest's network on link (Ethernet frames to and from the guest) and
@@ -85,8 +88,16 @@ func New(link stack.LinkEndpoint, ports []Port) (*Network, error) {
 // Published is the ports published, with the host ports the host picked.
 func (n *Network) Published() []Port { return n.published }
 
-// Close stops the network: listeners, forwarded connections and the stack.
+// Close stops the network: listeners, forwarded connections and the stack. When it
+// returns, the published host ports are free.
 func (n *Network) Close() {
+	n.mu.Lock()
+	closed := n.closed
+	n.closed = true
+	n.mu.Unlock()
+	if closed {
+		return
+	}
 	n.cancel()
 	for _, l := range n.listeners {
 		l.Close()
@@ -94,6 +105,22 @@ func (n *Network) Close() {
 	n.stack.Close()
 	n.wg.Wait()
 	n.stack.Wait()
+}
+
+// spawn runs f on a goroutine Close waits for, unless Close has begun: the stack can
+// still hand the forwarders a packet while Close waits.
+func (n *Network) spawn(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFrom4(a.As4()) }
@@ -112,9 +139,7 @@ func hostAddr(a tcpip.Address, port uint16) string {
 // sees its SYN answered only once the host connection is up, and refused if it fails.
 func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 	id := r.ID()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	spawned := n.spawn(func() {
 		var d net.Dialer
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		host, err := d.DialContext(ctx, "tcp", hostAddr(id.LocalAddress, id.LocalPort))
@@ -130,8 +155,11 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 			host.Close()
 			return
 		}
-		relay(gonet.NewTCPConn(&wq, ep), host)
-	}()
+		relay(n.ctx, gonet.NewTCPConn(&wq, ep), host)
+	})
+	if !spawned {
+		r.Complete(true)
+	}
 }
 
 // outboundUDP carries the guest's datagrams to one destination through a host socket,
@@ -149,17 +177,19 @@ func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
 		guest.Close()
 		return true
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		relayDatagrams(guest, host, time.Minute)
-	}()
+	if !n.spawn(func() { relayDatagrams(n.ctx, guest, host, time.Minute) }) {
+		guest.Close()
+		host.Close()
+	}
 	return true
 }
 
 // relay copies both ways between two connections until both directions end, passing
-// on a half close.
-func relay(a, b net.Conn) {
+// on a half close, or until ctx is done: a side that never closes would otherwise keep
+// the other open, and Close waiting, for ever.
+func relay(ctx context.Context, a, b net.Conn) {
+	stop := context.AfterFunc(ctx, func() { a.Close(); b.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	half := func(dst, src net.Conn) {
 		defer wg.Done()
@@ -178,8 +208,11 @@ func relay(a, b net.Conn) {
 	b.Close()
 }
 
-// relayDatagrams copies datagrams both ways until neither side sends for idle.
-func relayDatagrams(a, b net.Conn, idle time.Duration) {
+// relayDatagrams copies datagrams both ways until neither side sends for idle, or until
+// ctx is done.
+func relayDatagrams(ctx context.Context, a, b net.Conn, idle time.Duration) {
+	stop := context.AfterFunc(ctx, func() { a.Close(); b.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	one := func(dst, src net.Conn) {
 		defer wg.Done()
@@ -214,11 +247,7 @@ func (n *Network) publish(p Port) error {
 		n.listeners = append(n.listeners, pc)
 		p.HostPort = uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 		n.published = append(n.published, p)
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.publishUDP(pc, guestAt)
-		}()
+		n.spawn(func() { n.publishUDP(pc, guestAt) })
 		return nil
 	}
 	ln, err := net.Listen("tcp", hostAt)
@@ -228,17 +257,13 @@ func (n *Network) publish(p Port) error {
 	n.listeners = append(n.listeners, ln)
 	p.HostPort = uint16(ln.Addr().(*net.TCPAddr).Port)
 	n.published = append(n.published, p)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			spawned := n.spawn(func() {
 				ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 				g, err := gonet.DialContextTCP(ctx, n.stack, guestAt, ipv4.ProtocolNumber)
 				cancel()
@@ -246,10 +271,13 @@ func (n *Network) publish(p Port) error {
 					c.Close() // nothing listens on the guest's port (yet)
 					return
 				}
-				relay(c, g)
-			}()
+				relay(n.ctx, c, g)
+			})
+			if !spawned {
+				c.Close()
+			}
 		}
-	}()
+	})
 	return nil
 }
 
@@ -278,9 +306,7 @@ func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
 				continue
 			}
 			flows[from.String()] = f
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			n.spawn(func() {
 				reply := make([]byte, 65536)
 				for {
 					f.SetReadDeadline(time.Now().Add(time.Minute))
@@ -294,7 +320,7 @@ func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
 					}
 					pc.WriteTo(reply[:k], from)
 				}
-			}()
+			})
 		}
 		mu.Unlock()
 		f.Write(buf[:k])
