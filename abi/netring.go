@@ -2,6 +2,7 @@ package abi
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync/atomic"
 	"unsafe"
 )
@@ -54,41 +55,64 @@ type NetRing struct {
 	Slot   func(i uint32) []byte // NetSlotSize bytes
 }
 
+// NetRingCorruptError is what Push and Pop report when a ring's counters are ones that no
+// correct pair of sides could have written: the producer more than NetSlots ahead of the
+// consumer, or the consumer ahead of the producer. Both counters are in memory the other
+// side can write at will, and past such a state neither "full" nor "empty" means
+// anything. (A consumer that moved back by NetSlots or less is not seen: it only makes
+// the ring look fuller, which harms no one but itself.)
+type NetRingCorruptError struct{ Tail, Head uint32 }
+
+func (e NetRingCorruptError) Error() string {
+	return "corrupt NIC ring: tail " + strconv.FormatUint(uint64(e.Tail), 10) + ", head " + strconv.FormatUint(uint64(e.Head), 10)
+}
+
 // Push copies frame into the ring; false if the ring is full or the frame too big.
-// Notify reports whether the consumer was asleep and must now be notified.
-func (r NetRing) Push(frame []byte) (ok, notify bool) {
+// Notify reports whether the consumer was asleep and must now be notified. The error is
+// a NetRingCorruptError, after which the ring is best left alone.
+func (r NetRing) Push(frame []byte) (ok, notify bool, err error) {
 	if len(frame) > NetSlotSize-4 {
-		return false, false
+		return false, false, nil
 	}
-	tail := r.Header.Tail // only this side writes it
-	if tail-atomic.LoadUint32(&r.Header.Head) >= NetSlots {
-		return false, false
+	tail := atomic.LoadUint32(&r.Header.Tail) // ours, but the consumer can write it too
+	head := atomic.LoadUint32(&r.Header.Head)
+	switch {
+	case tail-head > NetSlots:
+		return false, false, NetRingCorruptError{tail, head}
+	case tail-head == NetSlots:
+		return false, false, nil
 	}
 	s := r.Slot(tail % NetSlots)
 	binary.LittleEndian.PutUint32(s, uint32(len(frame)))
 	copy(s[4:], frame)
 	atomic.StoreUint32(&r.Header.Tail, tail+1)
-	return true, atomic.LoadUint32(&r.Header.Sleeping) != 0 && atomic.SwapUint32(&r.Header.Sleeping, 0) != 0
+	return true, atomic.LoadUint32(&r.Header.Sleeping) != 0 && atomic.SwapUint32(&r.Header.Sleeping, 0) != 0, nil
 }
 
 // Pop copies the next frame into buf and reports its length, or false if the ring is
 // empty. A length the producer wrote beyond a slot (a bad producer: the other side is not
-// trusted) is cut to the slot.
-func (r NetRing) Pop(buf []byte) (int, bool) {
-	head := r.Header.Head
-	if head == atomic.LoadUint32(&r.Header.Tail) {
-		return 0, false
+// trusted) is cut to the slot. The error is a NetRingCorruptError: with it, nothing is
+// popped.
+func (r NetRing) Pop(buf []byte) (n int, ok bool, err error) {
+	head := atomic.LoadUint32(&r.Header.Head) // ours, but the producer can write it too
+	tail := atomic.LoadUint32(&r.Header.Tail)
+	switch {
+	case tail-head > NetSlots:
+		return 0, false, NetRingCorruptError{tail, head}
+	case tail == head:
+		return 0, false, nil
 	}
 	s := r.Slot(head % NetSlots)
-	n := min(int(binary.LittleEndian.Uint32(s)), NetSlotSize-4, len(buf))
+	n = min(int(binary.LittleEndian.Uint32(s)), NetSlotSize-4, len(buf))
 	copy(buf, s[4:4+n])
 	atomic.StoreUint32(&r.Header.Head, head+1)
-	return n, true
+	return n, true, nil
 }
 
-// Empty reports whether the ring has no frame to pop.
+// Empty reports whether the ring has no frame to pop. A corrupt ring is not empty: Pop
+// says what it is.
 func (r NetRing) Empty() bool {
-	return r.Header.Head == atomic.LoadUint32(&r.Header.Tail)
+	return atomic.LoadUint32(&r.Header.Head) == atomic.LoadUint32(&r.Header.Tail)
 }
 
 // Sleep marks the consumer asleep and reports whether it may sleep: false if a frame

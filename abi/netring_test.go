@@ -18,24 +18,24 @@ func TestNetRingCarriesFramesInOrder(t *testing.T) {
 	buf := make([]byte, NetSlotSize)
 	for round := 0; round < 3; round++ { // past the wrap of the slot index
 		for i := 0; i < NetSlots; i++ {
-			if ok, _ := tx.Push(bytes.Repeat([]byte{byte(i)}, 60+i)); !ok {
+			if ok, _, err := tx.Push(bytes.Repeat([]byte{byte(i)}, 60+i)); !ok || err != nil {
 				t.Fatalf("round %d: push %d refused", round, i)
 			}
 		}
-		if ok, _ := tx.Push([]byte{1}); ok {
-			t.Fatal("a full ring took a frame")
+		if ok, _, err := tx.Push([]byte{1}); ok || err != nil {
+			t.Fatalf("a full ring: %v, %v", ok, err)
 		}
 		for i := 0; i < NetSlots; i++ {
-			n, ok := tx.Pop(buf)
-			if !ok || n != 60+i || buf[0] != byte(i) || buf[n-1] != byte(i) {
+			n, ok, err := tx.Pop(buf)
+			if !ok || err != nil || n != 60+i || buf[0] != byte(i) || buf[n-1] != byte(i) {
 				t.Fatalf("round %d: pop %d: %d bytes, %v", round, i, n, ok)
 			}
 		}
-		if _, ok := tx.Pop(buf); ok {
-			t.Fatal("an empty ring gave a frame")
+		if _, ok, err := tx.Pop(buf); ok || err != nil {
+			t.Fatalf("an empty ring: %v, %v", ok, err)
 		}
 	}
-	if ok, _ := tx.Push(make([]byte, NetSlotSize)); ok {
+	if ok, _, _ := tx.Push(make([]byte, NetSlotSize)); ok {
 		t.Fatal("a frame larger than a slot was taken")
 	}
 }
@@ -44,7 +44,7 @@ func TestNetRingCarriesFramesInOrder(t *testing.T) {
 // finds a frame after saying so does not sleep.
 func TestNetRingNotifiesASleepingConsumer(t *testing.T) {
 	tx, _, _ := testRings()
-	if _, notify := tx.Push([]byte("a")); notify {
+	if _, notify, _ := tx.Push([]byte("a")); notify {
 		t.Fatal("notified an awake consumer")
 	}
 	if tx.Sleep() {
@@ -54,10 +54,10 @@ func TestNetRingNotifiesASleepingConsumer(t *testing.T) {
 	if !tx.Sleep() {
 		t.Fatal("an empty ring did not let the consumer sleep")
 	}
-	if _, notify := tx.Push([]byte("b")); !notify {
+	if _, notify, _ := tx.Push([]byte("b")); !notify {
 		t.Fatal("a sleeping consumer was not notified")
 	}
-	if _, notify := tx.Push([]byte("c")); notify {
+	if _, notify, _ := tx.Push([]byte("c")); notify {
 		t.Fatal("notified twice for one sleep")
 	}
 }
@@ -69,12 +69,38 @@ func TestNetRingCutsABadLength(t *testing.T) {
 	tx.Push([]byte("frame"))
 	binary.LittleEndian.PutUint32(region[4096:], 1<<31)
 	buf := make([]byte, 1<<16)
-	if n, ok := tx.Pop(buf); !ok || n != NetSlotSize-4 {
-		t.Fatalf("pop: %d, %v", n, ok)
+	if n, ok, err := tx.Pop(buf); !ok || err != nil || n != NetSlotSize-4 {
+		t.Fatalf("pop: %d, %v, %v", n, ok, err)
 	}
-	tx.Header.Tail, tx.Header.Head = 7, 1<<31 // garbage counters: still in bounds
-	tx.Pop(buf)
-	tx.Push([]byte("x"))
+}
+
+// Counters no correct side could have written are reported, by both sides, and nothing
+// moves: past them, "full" and "empty" mean nothing.
+func TestNetRingReportsCorruptCounters(t *testing.T) {
+	for _, c := range []struct{ tail, head uint32 }{
+		{NetSlots + 1, 0},         // the producer too far ahead
+		{7, 1 << 31},              // far apart
+		{5, 6},                    // the consumer past the producer
+		{2, 1<<32 - NetSlots + 1}, // the same, across the wrap
+	} {
+		tx, _, _ := testRings()
+		tx.Header.Tail, tx.Header.Head = c.tail, c.head
+		want := NetRingCorruptError{c.tail, c.head}
+		if _, ok, err := tx.Pop(make([]byte, NetSlotSize)); ok || err != want {
+			t.Errorf("tail %d head %d: pop %v, %v", c.tail, c.head, ok, err)
+		}
+		if ok, _, err := tx.Push([]byte("x")); ok || err != want {
+			t.Errorf("tail %d head %d: push %v, %v", c.tail, c.head, ok, err)
+		}
+		if tx.Header.Tail != c.tail || tx.Header.Head != c.head {
+			t.Errorf("tail %d head %d: moved to %d, %d", c.tail, c.head, tx.Header.Tail, tx.Header.Head)
+		}
+	}
+	tx, _, _ := testRings() // a full ring across the wrap is not corrupt
+	tx.Header.Tail, tx.Header.Head = NetSlots/2, 1<<32-NetSlots/2
+	if _, ok, err := tx.Pop(make([]byte, NetSlotSize)); !ok || err != nil {
+		t.Errorf("a full ring across the wrap: %v, %v", ok, err)
+	}
 }
 
 func TestNetRingAcrossGoroutines(t *testing.T) {
@@ -87,14 +113,18 @@ func TestNetRingAcrossGoroutines(t *testing.T) {
 		for i := 0; i < frames; {
 			var b [4]byte
 			binary.LittleEndian.PutUint32(b[:], uint32(i))
-			if ok, _ := tx.Push(b[:]); ok {
+			if ok, _, _ := tx.Push(b[:]); ok { // corruption would show in Pop too
 				i++
 			}
 		}
 	}()
 	buf := make([]byte, NetSlotSize)
 	for i := 0; i < frames; {
-		if n, ok := tx.Pop(buf); ok {
+		n, ok, err := tx.Pop(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
 			if n != 4 || binary.LittleEndian.Uint32(buf) != uint32(i) {
 				t.Fatalf("frame %d: got %d bytes %x", i, n, buf[:n])
 			}
@@ -102,4 +132,129 @@ func TestNetRingAcrossGoroutines(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// FuzzNetRing plays both sides of a ring from a program in the input, which may also
+// write anything into the ring's memory between calls, as the side that is not trusted
+// can. Whatever it writes: nothing panics, no frame is longer than a slot holds, a
+// drain ends within a ring's worth of frames, corrupt counters are reported (and only
+// they), and while nothing was written behind the ring's back, frames come out as they
+// went in.
+func FuzzNetRing(f *testing.F) {
+	const (
+		opPush = iota
+		opPop
+		opDrain
+		opTail
+		opHead
+		opPoke
+		opSleep
+		ops
+	)
+	f.Add([]byte{opPush, 60, 0, opPush, 0, 2, opSleep, opPop, 0, 8, opDrain, opSleep, opPush, 1, 0})
+	f.Add([]byte{opPush, 10, 0, opTail, 0xe8, 3, 0, 0, opPop, 0, 8, opPush, 1, 0, opHead, 0xe8, 3, 0, 0, opDrain})
+	f.Add([]byte{opPush, 10, 0, opPoke, 0, 0x10, 0, 4, 0xff, 0xff, 0xff, 0x7f, opPop, 0, 8, opDrain})
+	f.Add([]byte{opHead, 0, 0xff, 0xff, 0xff, opTail, 0, 1, 0, 0, opDrain, opPush, 5, 0})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		// Pages made as they are touched: a whole region per run would slow the fuzzer
+		// to a crawl.
+		pages := map[int][]byte{}
+		page := func(i int) []byte {
+			if pages[i] == nil {
+				pages[i] = make([]byte, 4096)
+			}
+			return pages[i]
+		}
+		tx, _ := NetRings(page)
+		hdr := tx.Header
+		arg := func(n int) uint32 {
+			var b [4]byte
+			k := copy(b[:n], prog)
+			prog = prog[k:]
+			return binary.LittleEndian.Uint32(b[:])
+		}
+		var queue [][]byte // pushed, not yet popped: known only while intact
+		intact := true
+		var seq byte
+		buf := make([]byte, NetSlotSize+16)
+		// pop pops one frame into a buffer of size and checks it; false when nothing came.
+		pop := func(size int) bool {
+			tail, head := hdr.Tail, hdr.Head
+			n, ok, err := tx.Pop(buf[:size])
+			switch {
+			case tail-head > NetSlots:
+				if ok || err != (NetRingCorruptError{tail, head}) || hdr.Head != head {
+					t.Fatalf("tail %d head %d: pop %v, %v, head now %d", tail, head, ok, err, hdr.Head)
+				}
+				return false
+			case err != nil:
+				t.Fatalf("tail %d head %d: pop says %v", tail, head, err)
+			case ok != (tail != head):
+				t.Fatalf("tail %d head %d: pop %v", tail, head, ok)
+			case !ok:
+				return false
+			case n > NetSlotSize-4 || n > size || hdr.Head != head+1:
+				t.Fatalf("pop into %d bytes: %d bytes, head %d to %d", size, n, head, hdr.Head)
+			}
+			if intact {
+				want := queue[0]
+				queue = queue[1:]
+				if !bytes.Equal(buf[:n], want[:min(len(want), size)]) {
+					t.Fatalf("popped %d bytes %x, want %x", n, buf[:n], want)
+				}
+			}
+			return true
+		}
+		for len(prog) > 0 {
+			op := prog[0] % ops
+			prog = prog[1:]
+			switch op {
+			case opPush:
+				frame := bytes.Repeat([]byte{seq}, int(arg(2))%(NetSlotSize+8))
+				seq++
+				tail, head, sleeping := hdr.Tail, hdr.Head, hdr.Sleeping
+				ok, notify, err := tx.Push(frame)
+				switch {
+				case len(frame) > NetSlotSize-4 || tail-head == NetSlots:
+					if ok || err != nil || hdr.Tail != tail {
+						t.Fatalf("tail %d head %d: push of %d bytes: %v, %v", tail, head, len(frame), ok, err)
+					}
+				case tail-head > NetSlots:
+					if ok || err != (NetRingCorruptError{tail, head}) || hdr.Tail != tail {
+						t.Fatalf("tail %d head %d: push %v, %v, tail now %d", tail, head, ok, err, hdr.Tail)
+					}
+				case !ok || err != nil || hdr.Tail != tail+1 || notify != (sleeping != 0) || hdr.Sleeping != 0:
+					t.Fatalf("tail %d head %d sleeping %d: push %v, %v, %v", tail, head, sleeping, ok, notify, err)
+				case intact:
+					queue = append(queue, frame)
+				}
+			case opPop:
+				pop(int(arg(2)) % len(buf))
+			case opDrain:
+				for k := 0; pop(NetSlotSize); k++ {
+					if k == NetSlots {
+						t.Fatalf("more than %d frames from a ring no one refills", NetSlots)
+					}
+				}
+			case opTail:
+				hdr.Tail, intact = arg(4), false
+			case opHead:
+				hdr.Head, intact = arg(4), false
+			case opPoke:
+				at := int(arg(4)) % NetRegionSize
+				n := copy(page(at / 4096)[at%4096:], prog[:min(int(arg(1)), len(prog))])
+				prog, intact = prog[n:], false
+			case opSleep:
+				empty := hdr.Tail == hdr.Head
+				if tx.Sleep() != empty || hdr.Sleeping != map[bool]uint32{false: 0, true: 1}[empty] {
+					t.Fatalf("tail %d head %d: sleep, sleeping %d", hdr.Tail, hdr.Head, hdr.Sleeping)
+				}
+			}
+			// Once the ring is empty, what was written behind its back is gone: what is
+			// pushed from here on must come out as it went in.
+			if !intact && hdr.Tail == hdr.Head {
+				intact, queue = true, nil
+			}
+		}
+	})
 }

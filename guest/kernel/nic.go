@@ -91,7 +91,10 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 			}
 			pkt.DecRef()
 			for {
-				ok, notify := tx.Push(buf[:n])
+				ok, notify, err := tx.Push(buf[:n])
+				if err != nil {
+					return // corrupt counters: no frame can move through this ring again
+				}
 				kick = kick || notify
 				if ok {
 					break
@@ -118,7 +121,10 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	var events [1]syscall.EpollEvent
 	for {
 		for {
-			n, ok := rx.Pop(buf)
+			n, ok, err := rx.Pop(buf)
+			if err != nil {
+				return // corrupt counters: no frame can move through this ring again
+			}
 			if !ok {
 				break
 			}

@@ -3,7 +3,11 @@ package monitor
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -31,6 +35,8 @@ type nic struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	counts    nicCounts
+	stderr    io.Writer
+	stopped   sync.Once // the guest corrupted a ring
 }
 
 // nicCounts are what the NIC did, for pith run --timing: under load, frames should
@@ -117,6 +123,7 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		cfg.Gateway = n.numbering.Gateway.As4()
 	}
 	n.tx, n.rx = abi.NetRings(func(i int) []byte { return pages[i] })
+	n.stderr = m.cfg.Stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	if fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err == nil {
@@ -144,8 +151,14 @@ func (n *nic) transmit(ctx context.Context) {
 	defer close(n.done)
 	buf := make([]byte, abi.NetSlotSize)
 	for {
-		for {
-			k, ok := n.tx.Pop(buf)
+		// A ring's worth at a time, then a look at ctx: a guest can refill the ring (or
+		// wind its Head back) as fast as it is drained, and must not keep this goroutine.
+		for range abi.NetSlots {
+			k, ok, err := n.tx.Pop(buf)
+			if err != nil {
+				n.corrupt("transmit", err)
+				return
+			}
 			if !ok {
 				break
 			}
@@ -157,6 +170,9 @@ func (n *nic) transmit(ctx context.Context) {
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:k])})
 			n.link.InjectInbound(0, pkt) // the Ethernet endpoint reads the type from the frame
 			pkt.DecRef()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if !n.tx.Sleep() {
 			continue
@@ -180,9 +196,13 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 		wake := false
 		for pkt != nil {
 			v := pkt.ToView()
-			ok, notify := n.rx.Push(v.AsSlice())
+			ok, notify, err := n.rx.Push(v.AsSlice())
 			v.Release()
 			pkt.DecRef()
+			if err != nil {
+				n.corrupt("receive", err)
+				return
+			}
 			if ok {
 				n.counts.received.Add(1)
 			} else {
@@ -214,7 +234,11 @@ func (n *nic) receiveTap(m *machine) {
 			if err != nil {
 				break // EAGAIN: wait for more; anything else: the tap is gone
 			}
-			ok, notify := n.rx.Push(buf[:k])
+			ok, notify, err := n.rx.Push(buf[:k])
+			if err != nil {
+				n.corrupt("receive", err)
+				return true
+			}
 			if ok {
 				n.counts.received.Add(1)
 			} else {
@@ -242,6 +266,18 @@ func (n *nic) watchKicks() {
 		n.counts.kicks.Add(binary.LittleEndian.Uint64(count[:]))
 		n.kick()
 	}
+}
+
+// corrupt stops the NIC, once, for a ring whose counters the guest corrupted: nothing
+// it puts there can be trusted to mean frames any more. The guest runs on without a
+// network; the monitor says why.
+func (n *nic) corrupt(ring string, err error) {
+	n.stopped.Do(func() {
+		var c abi.NetRingCorruptError
+		errors.As(err, &c)
+		fmt.Fprintf(n.stderr, "pith: the guest's NIC wrote a corrupt %s ring (tail %d head %d): its network is stopped\n", ring, c.Tail, c.Head)
+		n.cancel()
+	})
 }
 
 // kickExit is a PortNetKick that exited to the monitor (no ioeventfd).

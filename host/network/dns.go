@@ -98,15 +98,8 @@ func (n *Network) serveDNS(d *dnsServer) error {
 		return fmt.Errorf("the guest's nameserver, TCP: %v", err)
 	}
 	n.listeners = append(n.listeners, ln)
-	n.wg.Add(2)
-	go func() {
-		defer n.wg.Done()
-		n.dnsUDP(d, pc)
-	}()
-	go func() {
-		defer n.wg.Done()
-		n.dnsTCP(d, ln)
-	}()
+	n.spawn(func() { n.dnsUDP(d, pc) })
+	n.spawn(func() { n.dnsTCP(d, ln) })
 	return nil
 }
 
@@ -126,16 +119,16 @@ func (n *Network) dnsUDP(d *dnsServer, pc *gonet.UDPConn) {
 			continue
 		}
 		query := slices.Clone(buf[:k])
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		if !n.spawn(func() {
 			defer func() { <-inflight }()
 			ctx, cancel := context.WithTimeout(n.ctx, dnsTimeout)
 			defer cancel()
 			if reply := d.answer(ctx, query, false); reply != nil {
 				pc.WriteTo(reply, from)
 			}
-		}()
+		}) {
+			return
+		}
 	}
 }
 
@@ -154,12 +147,13 @@ func (n *Network) dnsTCP(d *dnsServer, ln *gonet.TCPListener) {
 			c.Close()
 			continue
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		if !n.spawn(func() {
 			defer func() { <-conns }()
 			n.dnsConn(d, c)
-		}()
+		}) {
+			c.Close()
+			return
+		}
 	}
 }
 

@@ -45,10 +45,13 @@ type Network struct {
 	stack     *stack.Stack
 	listeners []io.Closer
 	published []Port
-	wg        sync.WaitGroup
-	outflows  sync.WaitGroup // connections' guest-to-host copies (relay)
-	ctx       context.Context
+	outflows  sync.WaitGroup  // connections' guest-to-host copies (relay)
+	ctx       context.Context // done once Close begins: every forwarder ends with it
 	cancel    context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // the forwarders' goroutines, which Close waits for
 }
 
 // quiet drops netstack's log lines, which would reach pith's stderr among the app's
@@ -116,8 +119,15 @@ const lingerMax = time.Second
 
 // Close stops the network: listeners, forwarded connections and the stack. What the
 // guest sent before it ended (its last answers, which it waited to see acknowledged) is
-// delivered first.
+// delivered first. When it returns, the published host ports are free.
 func (n *Network) Close() {
+	n.mu.Lock()
+	closed := n.closed
+	n.closed = true
+	n.mu.Unlock()
+	if closed {
+		return
+	}
 	delivered := make(chan struct{})
 	go func() {
 		n.outflows.Wait()
@@ -134,6 +144,22 @@ func (n *Network) Close() {
 	n.stack.Close()
 	n.wg.Wait()
 	n.stack.Wait()
+}
+
+// spawn runs f on a goroutine Close waits for, unless Close has begun: the stack can
+// still hand the forwarders a packet while Close waits.
+func (n *Network) spawn(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFrom4(a.As4()) }
@@ -156,9 +182,7 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true) // only port 53 is served there (dns.go), and not by the host
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	spawned := n.spawn(func() {
 		var d net.Dialer
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		host, err := d.DialContext(ctx, "tcp", hostAddr(id.LocalAddress, id.LocalPort))
@@ -175,7 +199,10 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 			return
 		}
 		n.relay(host, gonet.NewTCPConn(&wq, ep))
-	}()
+	})
+	if !spawned {
+		r.Complete(true)
+	}
 }
 
 // outboundUDP carries the guest's datagrams to one destination through a host socket,
@@ -196,18 +223,21 @@ func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
 		guest.Close()
 		return true
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		relayDatagrams(guest, host, time.Minute)
-	}()
+	if !n.spawn(func() { relayDatagrams(n.ctx, guest, host, time.Minute) }) {
+		guest.Close()
+		host.Close()
+	}
 	return true
 }
 
 // relay copies both ways between a host connection and a guest's until both directions
-// end, passing on a half close. The guest-to-host direction counts in n.outflows, so
-// that Close first delivers what the guest sent before it ended.
+// end, passing on a half close, or until Close begins: a side that never closes would
+// otherwise keep the other open, and Close waiting, for ever. The guest-to-host
+// direction counts in n.outflows, so that Close first delivers what the guest sent
+// before it ended.
 func (n *Network) relay(host, guest net.Conn) {
+	stop := context.AfterFunc(n.ctx, func() { host.Close(); guest.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	half := func(dst, src net.Conn) {
 		defer wg.Done()
@@ -230,8 +260,11 @@ func (n *Network) relay(host, guest net.Conn) {
 	guest.Close()
 }
 
-// relayDatagrams copies datagrams both ways until neither side sends for idle.
-func relayDatagrams(a, b net.Conn, idle time.Duration) {
+// relayDatagrams copies datagrams both ways until neither side sends for idle, or until
+// ctx is done.
+func relayDatagrams(ctx context.Context, a, b net.Conn, idle time.Duration) {
+	stop := context.AfterFunc(ctx, func() { a.Close(); b.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	one := func(dst, src net.Conn) {
 		defer wg.Done()
@@ -266,11 +299,7 @@ func (n *Network) publish(p Port) error {
 		n.listeners = append(n.listeners, pc)
 		p.HostPort = uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 		n.published = append(n.published, p)
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.publishUDP(pc, guestAt)
-		}()
+		n.spawn(func() { n.publishUDP(pc, guestAt) })
 		return nil
 	}
 	ln, err := net.Listen("tcp", hostAt)
@@ -280,17 +309,13 @@ func (n *Network) publish(p Port) error {
 	n.listeners = append(n.listeners, ln)
 	p.HostPort = uint16(ln.Addr().(*net.TCPAddr).Port)
 	n.published = append(n.published, p)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			spawned := n.spawn(func() {
 				ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 				g, err := gonet.DialContextTCP(ctx, n.stack, guestAt, ipv4.ProtocolNumber)
 				cancel()
@@ -299,9 +324,12 @@ func (n *Network) publish(p Port) error {
 					return
 				}
 				n.relay(c, g)
-			}()
+			})
+			if !spawned {
+				c.Close()
+			}
 		}
-	}()
+	})
 	return nil
 }
 
@@ -330,9 +358,7 @@ func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
 				continue
 			}
 			flows[from.String()] = f
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			n.spawn(func() {
 				reply := make([]byte, 65536)
 				for {
 					f.SetReadDeadline(time.Now().Add(time.Minute))
@@ -346,7 +372,7 @@ func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
 					}
 					pc.WriteTo(reply[:k], from)
 				}
-			}()
+			})
 		}
 		mu.Unlock()
 		f.Write(buf[:k])
