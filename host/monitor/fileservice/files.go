@@ -146,6 +146,15 @@ func (s *Service) private() (*privateDirs, error) {
 		}
 		s.ownsRoot = true
 	}
+	// The directories above those shown from the host, so that the guest can stat and
+	// list its way down to them (resolve's leadsTo).
+	for _, shown := range s.shownDirs() {
+		if up := path.Dir(shown); shown != "" && up != "/" {
+			if err := os.MkdirAll(filepath.Join(s.root, up), 0o755); err != nil {
+				return nil, fmt.Errorf("the guest's %s: %v", up, err)
+			}
+		}
+	}
 	d := &privateDirs{}
 	if d.root, err = os.Open(s.root); err != nil {
 		return nil, err

@@ -86,7 +86,35 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 		}
 		return d.home, beneath(p, s.home), true, nil
 	}
+	if s.leadsTo(p) { // /usr of -v /usr/local/go: a directory, as Docker makes it
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		return d.root, p[1:], false, nil
+	}
 	return nil, "", false, unix.ENOENT
+}
+
+// shownDirs are the guest directories the service shows from the host: the mounts, the
+// project and $HOME.
+func (s *Service) shownDirs() []string {
+	dirs := []string{s.project, s.home}
+	for _, m := range s.mounts {
+		dirs = append(dirs, m.Guest)
+	}
+	return dirs
+}
+
+// leadsTo reports whether p is a directory above one the service shows: it exists in
+// the guest, as the path to a mount point exists on Linux.
+func (s *Service) leadsTo(p string) bool {
+	for _, d := range s.shownDirs() {
+		if d != "" && strings.HasPrefix(d, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // mountFor is the mount holding guest path p, longest first; one at / only with root.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestProjectOf(t *testing.T) {
@@ -22,5 +24,31 @@ func TestProjectOf(t *testing.T) {
 	os.WriteFile(filepath.Join(top, "a", "go.mod"), []byte("module a\n"), 0o644)
 	if got, want := projectOf(nested), filepath.Join(top, "a"); got != want {
 		t.Errorf("go.mod nearer than .git: projectOf = %s, want %s", got, want)
+	}
+}
+
+// The directories above a mount point exist in the guest, as on Linux (net/http's
+// http.Dir stats each one to tell a missing file from a path through a file).
+func TestDirectoriesAboveMountsExist(t *testing.T) {
+	s, err := New(Options{Exe: "/bin/true", Mounts: []Mount{{Host: t.TempDir(), Guest: "/usr/local/go"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, p := range []string{"/usr", "/usr/local"} {
+		dir, rel, writable, err := s.resolve(p)
+		if err != nil || writable {
+			t.Errorf("resolve(%s): %v, writable %v", p, err, writable)
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(dir.Fd()), rel, &st, 0); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			t.Errorf("%s: mode %o, %v; want a directory", p, st.Mode, err)
+		}
+	}
+	for _, p := range []string{"/usr/lib", "/nowhere", "/usr/local/g"} {
+		if _, _, _, err := s.resolve(p); err != unix.ENOENT {
+			t.Errorf("resolve(%s): %v; want ENOENT", p, err)
+		}
 	}
 }
