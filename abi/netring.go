@@ -9,23 +9,32 @@ import (
 
 // The NIC: Ethernet frames between tier 1 and the monitor through two rings in tier-1
 // memory that the monitor reaches too (FileNetAttach). Each ring has one producer and
-// one consumer and is a power-of-two array of fixed slots, so neither side ever locks
-// and a frame never straddles a page. A side only notifies the other (tier 1: PortNetKick
-// through SysPithNetKick; the monitor: BootInfo.NetRx and an interrupt) when the
-// consumer said it sleeps: under load, frames move with no exit and no interrupt.
+// one consumer and is a power-of-two array of fixed slots, so neither side ever locks. A
+// frame takes as many consecutive slots as it needs (its length, then its bytes, as if
+// the slots were one run of memory, wrapping at the ring's end): the link's MTU can be
+// far above Ethernet's, and a 16 KiB frame costs each side of the link, each netstack
+// and each notification what a 1500-byte one does. A side only notifies the other (tier
+// 1: PortNetKick through SysPithNetKick; the monitor: BootInfo.NetRx and an interrupt)
+// when the consumer said it sleeps: under load, frames move with no exit and no
+// interrupt.
 //
 // Region layout (NetRegionSize bytes, page aligned): page 0 holds the two headers (the
-// transmit ring's at 0, the receive ring's at 64); the transmit ring's slots follow,
-// then the receive ring's. "Transmit" is the guest's: tier 1 produces, the monitor
-// consumes.
+// transmit ring's at 0, the receive ring's at 64) and NetConfig; the transmit ring's
+// slots follow, then the receive ring's. "Transmit" is the guest's: tier 1 produces, the
+// monitor consumes.
 const (
-	NetSlots      = 256
-	NetSlotSize   = 2048 // a 4-byte length, then the frame
-	NetMTU        = 1500
+	NetSlots    = 256
+	NetSlotSize = 2048
+	// NetMTU is the user-mode network's link MTU: a TCP segment of 16 KiB less headers,
+	// 11 times Ethernet's, in 9 slots. A tap's is its device's (NetConfig.MTU).
+	NetMTU        = 16384
 	NetFrameMax   = NetMTU + 14 // an Ethernet header and the MTU
 	NetRingSize   = NetSlots * NetSlotSize
 	NetRegionSize = 4096 + 2*NetRingSize
 )
+
+// netSlotsFor is how many slots a frame of n bytes takes, with its 4-byte length.
+func netSlotsFor(n int) uint32 { return uint32((4 + n + NetSlotSize - 1) / NetSlotSize) }
 
 // NetConfig is how tier 1 numbers its side of the link, written by the monitor at
 // NetConfigOffset of the region's first page before it answers FileNetAttach: the user
@@ -36,6 +45,7 @@ type NetConfig struct {
 	_         uint8
 	Addr      [4]byte // IPv4
 	Gateway   [4]byte // the default route's next hop; zero for none
+	MTU       uint16  // the link's: at most NetMTU
 }
 
 // NetConfigOffset is where NetConfig is in the region, after the two ring headers.
@@ -55,58 +65,79 @@ type NetRing struct {
 	Slot   func(i uint32) []byte // NetSlotSize bytes
 }
 
-// NetRingCorruptError is what Push and Pop report when a ring's counters are ones that no
-// correct pair of sides could have written: the producer more than NetSlots ahead of the
-// consumer, or the consumer ahead of the producer. Both counters are in memory the other
-// side can write at will, and past such a state neither "full" nor "empty" means
-// anything. (A consumer that moved back by NetSlots or less is not seen: it only makes
-// the ring look fuller, which harms no one but itself.)
-type NetRingCorruptError struct{ Tail, Head uint32 }
+// NetRingCorruptError is what Push and Pop report when a ring holds what no correct pair
+// of sides could have written: the producer more than NetSlots ahead of the consumer, or
+// the consumer ahead of the producer, or a frame longer than NetFrameMax or than what the
+// producer has published. Both counters and the slots are in memory the other side can
+// write at will, and past such a state neither "full" nor "empty" means anything. (A
+// consumer that moved back by NetSlots or less is not seen: it only makes the ring look
+// fuller, which harms no one but itself.)
+type NetRingCorruptError struct{ Tail, Head, Length uint32 }
 
 func (e NetRingCorruptError) Error() string {
-	return "corrupt NIC ring: tail " + strconv.FormatUint(uint64(e.Tail), 10) + ", head " + strconv.FormatUint(uint64(e.Head), 10)
+	return "corrupt NIC ring: tail " + strconv.FormatUint(uint64(e.Tail), 10) + ", head " + strconv.FormatUint(uint64(e.Head), 10) +
+		", frame length " + strconv.FormatUint(uint64(e.Length), 10)
 }
 
-// Push copies frame into the ring; false if the ring is full or the frame too big.
-// Notify reports whether the consumer was asleep and must now be notified. The error is
-// a NetRingCorruptError, after which the ring is best left alone.
+// Push copies frame into the ring; false if the ring has no room for it or the frame is
+// over NetFrameMax. Notify reports whether the consumer was asleep and must now be
+// notified. The error is a NetRingCorruptError, after which the ring is best left alone.
 func (r NetRing) Push(frame []byte) (ok, notify bool, err error) {
-	if len(frame) > NetSlotSize-4 {
+	if len(frame) > NetFrameMax {
 		return false, false, nil
 	}
 	tail := atomic.LoadUint32(&r.Header.Tail) // ours, but the consumer can write it too
 	head := atomic.LoadUint32(&r.Header.Head)
-	switch {
-	case tail-head > NetSlots:
-		return false, false, NetRingCorruptError{tail, head}
-	case tail-head == NetSlots:
+	switch used := tail - head; {
+	case used > NetSlots:
+		return false, false, NetRingCorruptError{tail, head, 0}
+	case used+netSlotsFor(len(frame)) > NetSlots:
 		return false, false, nil
 	}
-	s := r.Slot(tail % NetSlots)
-	binary.LittleEndian.PutUint32(s, uint32(len(frame)))
-	copy(s[4:], frame)
-	atomic.StoreUint32(&r.Header.Tail, tail+1)
+	var length [4]byte
+	binary.LittleEndian.PutUint32(length[:], uint32(len(frame)))
+	r.copySlots(tail, 0, length[:], true)
+	r.copySlots(tail, 4, frame, true)
+	atomic.StoreUint32(&r.Header.Tail, tail+netSlotsFor(len(frame)))
 	return true, atomic.LoadUint32(&r.Header.Sleeping) != 0 && atomic.SwapUint32(&r.Header.Sleeping, 0) != 0, nil
 }
 
-// Pop copies the next frame into buf and reports its length, or false if the ring is
-// empty. A length the producer wrote beyond a slot (a bad producer: the other side is not
-// trusted) is cut to the slot. The error is a NetRingCorruptError: with it, nothing is
-// popped.
+// Pop copies the next frame into buf (as much as fits) and reports its length, or false
+// if the ring is empty. The error is a NetRingCorruptError: with it, nothing is popped.
 func (r NetRing) Pop(buf []byte) (n int, ok bool, err error) {
 	head := atomic.LoadUint32(&r.Header.Head) // ours, but the producer can write it too
 	tail := atomic.LoadUint32(&r.Header.Tail)
 	switch {
 	case tail-head > NetSlots:
-		return 0, false, NetRingCorruptError{tail, head}
+		return 0, false, NetRingCorruptError{tail, head, 0}
 	case tail == head:
 		return 0, false, nil
 	}
-	s := r.Slot(head % NetSlots)
-	n = min(int(binary.LittleEndian.Uint32(s)), NetSlotSize-4, len(buf))
-	copy(buf, s[4:4+n])
-	atomic.StoreUint32(&r.Header.Head, head+1)
+	var length [4]byte
+	r.copySlots(head, 0, length[:], false)
+	size := binary.LittleEndian.Uint32(length[:])
+	if size > NetFrameMax || netSlotsFor(int(size)) > tail-head {
+		return 0, false, NetRingCorruptError{tail, head, size}
+	}
+	n = min(int(size), len(buf))
+	r.copySlots(head, 4, buf[:n], false)
+	atomic.StoreUint32(&r.Header.Head, head+netSlotsFor(int(size)))
 	return n, true, nil
+}
+
+// copySlots copies b to (put) or from the bytes at offset off of the run of slots that
+// starts at slot first, wrapping at the ring's end.
+func (r NetRing) copySlots(first uint32, off int, b []byte, put bool) {
+	for len(b) > 0 {
+		s := r.Slot((first + uint32(off/NetSlotSize)) % NetSlots)[off%NetSlotSize:]
+		var k int
+		if put {
+			k = copy(s, b)
+		} else {
+			k = copy(b, s)
+		}
+		b, off = b[k:], off+k
+	}
 }
 
 // Empty reports whether the ring has no frame to pop. A corrupt ring is not empty: Pop

@@ -15,7 +15,7 @@ func testRings() (tx, rx NetRing, region []byte) {
 
 func TestNetRingCarriesFramesInOrder(t *testing.T) {
 	tx, _, _ := testRings()
-	buf := make([]byte, NetSlotSize)
+	buf := make([]byte, NetFrameMax)
 	for round := 0; round < 3; round++ { // past the wrap of the slot index
 		for i := 0; i < NetSlots; i++ {
 			if ok, _, err := tx.Push(bytes.Repeat([]byte{byte(i)}, 60+i)); !ok || err != nil {
@@ -35,8 +35,48 @@ func TestNetRingCarriesFramesInOrder(t *testing.T) {
 			t.Fatalf("an empty ring: %v, %v", ok, err)
 		}
 	}
-	if ok, _, _ := tx.Push(make([]byte, NetSlotSize)); ok {
-		t.Fatal("a frame larger than a slot was taken")
+	if ok, _, _ := tx.Push(make([]byte, NetFrameMax+1)); ok {
+		t.Fatal("a frame larger than NetFrameMax was taken")
+	}
+}
+
+// A frame longer than a slot takes the slots it needs, across the ring's end too, and
+// the ring is full when the next frame's slots are not free.
+func TestNetRingCarriesLargeFrames(t *testing.T) {
+	tx, _, _ := testRings()
+	buf := make([]byte, NetFrameMax)
+	perFrame := int(netSlotsFor(NetFrameMax))
+	for round := 0; round < 5; round++ {
+		pushed := 0
+		for ; ; pushed++ {
+			frame := make([]byte, NetFrameMax)
+			for i := range frame {
+				frame[i] = byte(i*7 + pushed + round)
+			}
+			ok, _, err := tx.Push(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+		}
+		if pushed != NetSlots/perFrame {
+			t.Fatalf("round %d: %d frames of %d bytes fit; want %d", round, pushed, NetFrameMax, NetSlots/perFrame)
+		}
+		for i := 0; i < pushed; i++ {
+			n, ok, err := tx.Pop(buf)
+			if !ok || err != nil || n != NetFrameMax {
+				t.Fatalf("round %d: pop %d: %d bytes, %v, %v", round, i, n, ok, err)
+			}
+			for j := range n {
+				if buf[j] != byte(j*7+i+round) {
+					t.Fatalf("round %d, frame %d: byte %d is %d", round, i, j, buf[j])
+				}
+			}
+		}
+		tx.Push(make([]byte, 100)) // shift where the next round's frames start
+		tx.Pop(buf)
 	}
 }
 
@@ -62,15 +102,17 @@ func TestNetRingNotifiesASleepingConsumer(t *testing.T) {
 	}
 }
 
-// A length the other side wrote past its slot is cut to the slot: the rings' memory is
-// shared with a side that is not trusted.
-func TestNetRingCutsABadLength(t *testing.T) {
-	tx, _, region := testRings()
-	tx.Push([]byte("frame"))
-	binary.LittleEndian.PutUint32(region[4096:], 1<<31)
-	buf := make([]byte, 1<<16)
-	if n, ok, err := tx.Pop(buf); !ok || err != nil || n != NetSlotSize-4 {
-		t.Fatalf("pop: %d, %v, %v", n, ok, err)
+// A length over NetFrameMax, or one longer than the producer published, is corrupt, and
+// nothing is popped: the rings' memory is shared with a side that is not trusted.
+func TestNetRingRefusesABadLength(t *testing.T) {
+	for _, length := range []uint32{NetFrameMax + 1, 1 << 31, 2*NetSlotSize - 4 + 1} {
+		tx, _, region := testRings()
+		tx.Push(make([]byte, NetSlotSize)) // two slots published
+		binary.LittleEndian.PutUint32(region[4096:], length)
+		_, ok, err := tx.Pop(make([]byte, 1<<16))
+		if want := (NetRingCorruptError{2, 0, length}); ok || err != want || tx.Header.Head != 0 {
+			t.Errorf("length %d: pop %v, %v, head %d; want %v", length, ok, err, tx.Header.Head, want)
+		}
 	}
 }
 
@@ -85,7 +127,7 @@ func TestNetRingReportsCorruptCounters(t *testing.T) {
 	} {
 		tx, _, _ := testRings()
 		tx.Header.Tail, tx.Header.Head = c.tail, c.head
-		want := NetRingCorruptError{c.tail, c.head}
+		want := NetRingCorruptError{c.tail, c.head, 0}
 		if _, ok, err := tx.Pop(make([]byte, NetSlotSize)); ok || err != want {
 			t.Errorf("tail %d head %d: pop %v, %v", c.tail, c.head, ok, err)
 		}
@@ -98,7 +140,7 @@ func TestNetRingReportsCorruptCounters(t *testing.T) {
 	}
 	tx, _, _ := testRings() // a full ring across the wrap is not corrupt
 	tx.Header.Tail, tx.Header.Head = NetSlots/2, 1<<32-NetSlots/2
-	if _, ok, err := tx.Pop(make([]byte, NetSlotSize)); !ok || err != nil {
+	if _, ok, err := tx.Pop(make([]byte, NetFrameMax)); !ok || err != nil {
 		t.Errorf("a full ring across the wrap: %v, %v", ok, err)
 	}
 }
@@ -136,10 +178,9 @@ func TestNetRingAcrossGoroutines(t *testing.T) {
 
 // FuzzNetRing plays both sides of a ring from a program in the input, which may also
 // write anything into the ring's memory between calls, as the side that is not trusted
-// can. Whatever it writes: nothing panics, no frame is longer than a slot holds, a
-// drain ends within a ring's worth of frames, corrupt counters are reported (and only
-// they), and while nothing was written behind the ring's back, frames come out as they
-// went in.
+// can. Whatever it writes: nothing panics, no frame is longer than NetFrameMax, a drain
+// ends within a ring's worth of frames, corrupt counters are reported (and only they),
+// and while nothing was written behind the ring's back, frames come out as they went in.
 func FuzzNetRing(f *testing.F) {
 	const (
 		opPush = iota
@@ -176,15 +217,23 @@ func FuzzNetRing(f *testing.F) {
 		var queue [][]byte // pushed, not yet popped: known only while intact
 		intact := true
 		var seq byte
-		buf := make([]byte, NetSlotSize+16)
+		buf := make([]byte, NetFrameMax+16)
 		// pop pops one frame into a buffer of size and checks it; false when nothing came.
 		pop := func(size int) bool {
 			tail, head := hdr.Tail, hdr.Head
+			var length [4]byte
+			tx.copySlots(head, 0, length[:], false)
+			size32 := binary.LittleEndian.Uint32(length[:])
 			n, ok, err := tx.Pop(buf[:size])
 			switch {
 			case tail-head > NetSlots:
-				if ok || err != (NetRingCorruptError{tail, head}) || hdr.Head != head {
+				if ok || err != (NetRingCorruptError{tail, head, 0}) || hdr.Head != head {
 					t.Fatalf("tail %d head %d: pop %v, %v, head now %d", tail, head, ok, err, hdr.Head)
+				}
+				return false
+			case tail != head && (size32 > NetFrameMax || netSlotsFor(int(size32)) > tail-head):
+				if ok || err != (NetRingCorruptError{tail, head, size32}) || hdr.Head != head {
+					t.Fatalf("tail %d head %d length %d: pop %v, %v, head now %d", tail, head, size32, ok, err, hdr.Head)
 				}
 				return false
 			case err != nil:
@@ -193,7 +242,7 @@ func FuzzNetRing(f *testing.F) {
 				t.Fatalf("tail %d head %d: pop %v", tail, head, ok)
 			case !ok:
 				return false
-			case n > NetSlotSize-4 || n > size || hdr.Head != head+1:
+			case n > NetFrameMax || n > size || hdr.Head != head+netSlotsFor(int(size32)):
 				t.Fatalf("pop into %d bytes: %d bytes, head %d to %d", size, n, head, hdr.Head)
 			}
 			if intact {
@@ -210,20 +259,20 @@ func FuzzNetRing(f *testing.F) {
 			prog = prog[1:]
 			switch op {
 			case opPush:
-				frame := bytes.Repeat([]byte{seq}, int(arg(2))%(NetSlotSize+8))
+				frame := bytes.Repeat([]byte{seq}, int(arg(2))%(NetFrameMax+8))
 				seq++
 				tail, head, sleeping := hdr.Tail, hdr.Head, hdr.Sleeping
 				ok, notify, err := tx.Push(frame)
 				switch {
-				case len(frame) > NetSlotSize-4 || tail-head == NetSlots:
+				case tail-head > NetSlots && len(frame) <= NetFrameMax:
+					if ok || err != (NetRingCorruptError{tail, head, 0}) || hdr.Tail != tail {
+						t.Fatalf("tail %d head %d: push %v, %v, tail now %d", tail, head, ok, err, hdr.Tail)
+					}
+				case len(frame) > NetFrameMax || tail-head+netSlotsFor(len(frame)) > NetSlots:
 					if ok || err != nil || hdr.Tail != tail {
 						t.Fatalf("tail %d head %d: push of %d bytes: %v, %v", tail, head, len(frame), ok, err)
 					}
-				case tail-head > NetSlots:
-					if ok || err != (NetRingCorruptError{tail, head}) || hdr.Tail != tail {
-						t.Fatalf("tail %d head %d: push %v, %v, tail now %d", tail, head, ok, err, hdr.Tail)
-					}
-				case !ok || err != nil || hdr.Tail != tail+1 || notify != (sleeping != 0) || hdr.Sleeping != 0:
+				case !ok || err != nil || hdr.Tail != tail+netSlotsFor(len(frame)) || notify != (sleeping != 0) || hdr.Sleeping != 0:
 					t.Fatalf("tail %d head %d sleeping %d: push %v, %v, %v", tail, head, sleeping, ok, notify, err)
 				case intact:
 					queue = append(queue, frame)
@@ -231,7 +280,7 @@ func FuzzNetRing(f *testing.F) {
 			case opPop:
 				pop(int(arg(2)) % len(buf))
 			case opDrain:
-				for k := 0; pop(NetSlotSize); k++ {
+				for k := 0; pop(NetFrameMax); k++ {
 					if k == NetSlots {
 						t.Fatalf("more than %d frames from a ring no one refills", NetSlots)
 					}

@@ -59,7 +59,8 @@ func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 	}
 	cfg := *(*abi.NetConfig)(unsafe.Pointer(&region[abi.NetConfigOffset]))
 	tx, rx := abi.NetRings(func(i int) []byte { return region[i*4096 : (i+1)*4096] })
-	link := channel.New(abi.NetSlots, abi.NetMTU, tcpip.LinkAddress(cfg.MAC[:]))
+	mtu := uint32(min(max(cfg.MTU, 576), abi.NetMTU)) // a monitor's MTU out of range is taken as far as it is safe
+	link := channel.New(abi.NetSlots, mtu, tcpip.LinkAddress(cfg.MAC[:]))
 	if err := s.CreateNIC(guestNIC, ethernet.New(link)); err != nil {
 		return nil, false
 	}
@@ -77,7 +78,7 @@ func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 // nicTransmit moves netstack's frames into the transmit ring, kicking the monitor once
 // for all the frames at hand, not per frame.
 func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
-	buf := make([]byte, abi.NetSlotSize)
+	buf := make([]byte, abi.NetFrameMax)
 	for {
 		pkt := link.ReadContext(context.Background())
 		if pkt == nil {
@@ -117,7 +118,7 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 // is empty. It keeps its thread: the sleep blocks it in tier 0.
 func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	runtime.LockOSThread()
-	buf := make([]byte, abi.NetSlotSize)
+	buf := make([]byte, abi.NetFrameMax)
 	var events [1]syscall.EpollEvent
 	for {
 		for {

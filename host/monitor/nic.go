@@ -27,6 +27,7 @@ import (
 type nic struct {
 	tx, rx    abi.NetRing // the guest's transmit ring (we consume) and receive ring (we fill)
 	numbering network.Numbering
+	mtu       uint16            // the link's
 	link      *channel.Endpoint // the user-mode network's side of the link
 	net       *network.Network
 	tap       *os.File // or a tap's
@@ -67,7 +68,7 @@ const hostMAC = "\x52\x54\x00\x00\x00\x02"
 // boots, so that a port the host cannot give fails pith run at once; otherwise when the
 // guest attaches its NIC (at its first socket).
 func newNIC(publish []network.Port) (*nic, error) {
-	n := &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: network.UserNumbering}
+	n := &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: network.UserNumbering, mtu: abi.NetMTU}
 	n.link = channel.New(abi.NetSlots, abi.NetMTU, hostMAC)
 	var err error
 	if n.net, err = network.New(ethernet.New(n.link), publish); err != nil {
@@ -80,11 +81,11 @@ func newNIC(publish []network.Port) (*nic, error) {
 // newTapNIC opens the tap device name for the guest's NIC, before the guest boots: a
 // missing tap or one pith may not use fails pith run at once.
 func newTapNIC(name string, numbering network.Numbering) (*nic, error) {
-	tap, err := network.OpenTap(name)
+	tap, mtu, err := network.OpenTap(name)
 	if err != nil {
 		return nil, err
 	}
-	return &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: numbering, tap: tap}, nil
+	return &nic{kicks: make(chan struct{}, 1), done: make(chan struct{}), numbering: numbering, tap: tap, mtu: uint16(min(mtu, abi.NetMTU))}, nil
 }
 
 // attachNIC serves FileNetAttach: it checks the rings tier 1 offers, reaches them page
@@ -118,7 +119,7 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		m.nic.Store(n)
 	}
 	cfg := (*abi.NetConfig)(unsafe.Pointer(&pages[0][abi.NetConfigOffset]))
-	*cfg = abi.NetConfig{MAC: n.numbering.MAC(), PrefixLen: uint8(n.numbering.Address.Bits()), Addr: n.numbering.Address.Addr().As4()}
+	*cfg = abi.NetConfig{MAC: n.numbering.MAC(), PrefixLen: uint8(n.numbering.Address.Bits()), Addr: n.numbering.Address.Addr().As4(), MTU: n.mtu}
 	if n.numbering.Gateway.IsValid() {
 		cfg.Gateway = n.numbering.Gateway.As4()
 	}
@@ -149,7 +150,7 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 // is empty.
 func (n *nic) transmit(ctx context.Context) {
 	defer close(n.done)
-	buf := make([]byte, abi.NetSlotSize)
+	buf := make([]byte, abi.NetFrameMax)
 	for {
 		// A ring's worth at a time, then a look at ctx: a guest can refill the ring (or
 		// wind its Head back) as fast as it is drained, and must not keep this goroutine.
@@ -226,7 +227,7 @@ func (n *nic) receiveTap(m *machine) {
 	if err != nil {
 		return
 	}
-	buf := make([]byte, abi.NetSlotSize)
+	buf := make([]byte, abi.NetFrameMax)
 	raw.Read(func(fd uintptr) bool {
 		wake := false
 		for {

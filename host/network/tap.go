@@ -47,43 +47,45 @@ func ParseNumbering(ip, gateway string) (Numbering, error) {
 	return n, nil
 }
 
-// OpenTap opens the existing tap device name for the guest's NIC: frames written to it
-// come out of the device on the host (onto its bridge), and frames it receives are read.
+// OpenTap opens the existing tap device name for the guest's NIC, and gives its MTU:
+// frames written to it come out of the device on the host (onto its bridge), and frames
+// it receives are read.
 // It never creates the device: that is the administrator's (or the container runtime's)
 // decision, made with the right owner.
-func OpenTap(name string) (*os.File, error) {
+func OpenTap(name string) (*os.File, int, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
-		return nil, fmt.Errorf("--net tap:%s: a device name is 1 to %d characters", name, unix.IFNAMSIZ-1)
+		return nil, 0, fmt.Errorf("--net tap:%s: a device name is 1 to %d characters", name, unix.IFNAMSIZ-1)
 	}
 	// Asked of this network namespace (netlink), not of /sys, which shows the namespace
 	// that mounted it; TUNSETIFF would make a device that does not exist.
-	if _, err := net.InterfaceByName(name); err != nil {
-		return nil, fmt.Errorf("--net tap:%s: no such network device; create it first: ip tuntap add %s mode tap user $(id -un)", name, name)
+	dev, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--net tap:%s: no such network device; create it first: ip tuntap add %s mode tap user $(id -un)", name, name)
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("--net tap:%s: /dev/net/tun is missing: load the tun module (modprobe tun)", name)
+			return nil, 0, fmt.Errorf("--net tap:%s: /dev/net/tun is missing: load the tun module (modprobe tun)", name)
 		}
-		return nil, fmt.Errorf("--net tap:%s: /dev/net/tun: %v", name, err)
+		return nil, 0, fmt.Errorf("--net tap:%s: /dev/net/tun: %v", name, err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("--net tap:%s: %v", name, err)
+		return nil, 0, fmt.Errorf("--net tap:%s: %v", name, err)
 	}
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		switch {
 		case errors.Is(err, unix.EPERM):
-			return nil, fmt.Errorf("--net tap:%s: no permission: run as root, or give the tap to this user (ip tuntap add %s mode tap user $(id -un))", name, name)
+			return nil, 0, fmt.Errorf("--net tap:%s: no permission: run as root, or give the tap to this user (ip tuntap add %s mode tap user $(id -un))", name, name)
 		case errors.Is(err, unix.EBUSY):
-			return nil, fmt.Errorf("--net tap:%s: the tap is in use by another program (a VM each)", name)
+			return nil, 0, fmt.Errorf("--net tap:%s: the tap is in use by another program (a VM each)", name)
 		case errors.Is(err, unix.EINVAL):
-			return nil, fmt.Errorf("--net tap:%s: the device is not a tap (a tun, a bridge or a NIC?): give a tap, as ip tuntap add %s mode tap makes", name, name)
+			return nil, 0, fmt.Errorf("--net tap:%s: the device is not a tap (a tun, a bridge or a NIC?): give a tap, as ip tuntap add %s mode tap makes", name, name)
 		}
-		return nil, fmt.Errorf("--net tap:%s: %v", name, err)
+		return nil, 0, fmt.Errorf("--net tap:%s: %v", name, err)
 	}
-	return os.NewFile(uintptr(fd), "tap:"+name), nil
+	return os.NewFile(uintptr(fd), "tap:"+name), dev.MTU, nil
 }

@@ -37,7 +37,7 @@ func TestOpenTapRefusesWhatIsNoTap(t *testing.T) {
 		{"", "1 to 15 characters"},
 		{"a-name-far-too-long", "1 to 15 characters"},
 	} {
-		f, err := OpenTap(tc.name)
+		f, _, err := OpenTap(tc.name)
 		if err == nil {
 			f.Close()
 		}
