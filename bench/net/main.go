@@ -103,7 +103,7 @@ func main() {
 			fmt.Printf("%s: %v\n", p.name, results[i].err)
 		}
 	}
-	fmt.Printf("%-22s %10s %10s %9s %9s %10s %10s %10s\n", "", "setup", "req/s", "p50", "p99", "MB/s out", "MB/s in", "idle RSS")
+	fmt.Printf("%-22s %10s %10s %9s %9s %10s %10s %10s\n", "", "setup", "req/s", "p50", "p99", "MB/s out", "MB/s in", "idle PSS")
 	for i, p := range peers {
 		r := results[i]
 		if r.err != nil {
@@ -289,18 +289,19 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// treeRSS is the resident memory of pid and its descendants: for pith, the monitor and
-// the guest memory it has touched (the guest's pages are the monitor's).
+// treeRSS is the proportional resident memory (PSS) of pid and its descendants: for
+// pith, the monitor with the guest memory it has touched, which its holder process maps
+// too (RSS would count those pages twice).
 func treeRSS(pid int) int64 {
 	total := int64(0)
 	for _, p := range append([]int{pid}, descendants(pid)...) {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/status", p))
+		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", p))
 		if err != nil {
 			continue
 		}
 		s := bufio.NewScanner(f)
 		for s.Scan() {
-			if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			if v, ok := strings.CutPrefix(s.Text(), "Pss:"); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 				total += kb << 10
 			}

@@ -321,7 +321,8 @@ func TestRunServesFromC(t *testing.T) {
 }
 
 // Two guests on one bridge, each on a tap of its own (--net tap:), in a network namespace
-// the test makes: one serves, the other and the namespace itself reach it at its address.
+// the test makes: one serves, the other and the namespace itself reach it at its address,
+// and it answers ping.
 func TestRunOnABridge(t *testing.T) {
 	testenv.RequireKVM(t)
 	pith, kernel := testenv.Build(t)
@@ -329,7 +330,7 @@ func TestRunOnABridge(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("making taps and a bridge in a network namespace needs root")
 	}
-	for _, tool := range []string{"unshare", "ip", "brctl", "tunctl", "wget"} {
+	for _, tool := range []string{"unshare", "ip", "brctl", "tunctl", "wget", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is missing (busybox has it): %v", tool, err)
 		}
@@ -349,6 +350,7 @@ ip addr add 10.9.0.1/24 dev br0
 a=$!
 "$PITH" run --net tap:tapb --ip 10.9.0.3/24 --add-host a:10.9.0.2 "$PROBE" fetch a:8080 /from-b
 wget -q -O - http://10.9.0.2:8080/from-the-namespace; echo
+ping -c 1 -W 5 10.9.0.2 >/dev/null && echo "ping answered"
 "$PITH" run --net tap:tapb --ip 10.9.0.3/24 "$PROBE" fetch 10.9.0.2:8080 /quit
 wait $a
 echo "a: $(cat "$OUT/a")"
@@ -363,6 +365,7 @@ echo "a: $(cat "$OUT/a")"
 	got, err := c.CombinedOutput()
 	want := `200 hello /from-b
 hello /from-the-namespace
+ping answered
 200 hello /quit
 a: served /from-b
 served /from-the-namespace
