@@ -23,7 +23,8 @@ const (
 	kindZero
 	kindRandom
 	kindPipe   // one end of a pipe (pipe.go)
-	kindSocket // a socket (socket.go)
+	kindSocket // a socket on netstack (socket.go)
+	kindUnix   // an AF_UNIX socket (unix.go)
 )
 
 type file struct {
@@ -36,7 +37,8 @@ type file struct {
 	cloexec bool
 	pipe    *pipe // kindPipe
 	readEnd bool
-	sock    *socket // kindSocket
+	sock    *socket     // kindSocket
+	unix    *unixSocket // kindUnix
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -66,32 +68,52 @@ func sysClose(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
+	return p.closeFile(f)
+}
+
+// closeFile closes f, a descriptor of p's no longer in its table: its pipe end or socket
+// reference, and the host handle or tier-0 descriptor behind it unless another
+// descriptor still has it.
+func (p *Process) closeFile(f *file) int64 {
 	switch f.kind {
-	case kindPipe:
-		f.pipe.release(f.readEnd)
-	case kindSocket:
-		f.sock.release()
 	case kindTier0:
-		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
+		if !p.shared(f) {
+			return passThrough(syscall.SYS_CLOSE)(nil, [6]uint64{uint64(f.real)})
+		}
 	case kindHost:
 		if !p.shared(f) {
 			r := abi.FileRequest{Op: abi.FileClose, Handle: f.handle}
 			fileRequest(&r)
 		}
+	default:
+		f.release()
 	}
 	return 0
 }
 
-// shared reports whether another descriptor (a dup) still uses f's host handle.
+// release drops f's reference to its pipe end or socket, if it holds one.
+func (f *file) release() {
+	switch f.kind {
+	case kindPipe:
+		f.pipe.release(f.readEnd)
+	case kindSocket:
+		f.sock.release()
+	case kindUnix:
+		f.unix.release()
+	}
+}
+
+// shared reports whether another descriptor (a dup), or a message in flight (unix.go),
+// still uses f's host handle or tier-0 descriptor.
 func (p *Process) shared(f *file) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, g := range p.fds {
-		if g.kind == kindHost && g.handle == f.handle {
+		if g.kind == f.kind && (f.kind == kindHost && g.handle == f.handle || f.kind == kindTier0 && g.real == f.real) {
 			return true
 		}
 	}
-	return false
+	return isCarried(f)
 }
 
 func sysFcntl(t *Task, a [6]uint64) int64 {
@@ -110,7 +132,7 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		return 0
 	case syscall.F_GETFL:
 		switch f.kind {
-		case kindHost, kindPipe, kindSocket:
+		case kindHost, kindPipe, kindSocket, kindUnix:
 			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
 		}
 		return syscall.O_RDWR
@@ -133,6 +155,8 @@ func (f *file) retain() {
 		f.pipe.retain(f.readEnd)
 	case kindSocket:
 		f.sock.refs.Add(1)
+	case kindUnix:
+		f.unix.refs.Add(1)
 	}
 }
 
@@ -185,6 +209,8 @@ func sysEpollCtl(t *Task, a [6]uint64) int64 {
 		real = uint64(f.real)
 	case kindSocket:
 		real = uint64(f.sock.readyFD) // its events, which tier 1 keeps there
+	case kindUnix:
+		real = uint64(f.unix.ready)
 	default:
 		return -linux.EPERM // as Linux for a regular file; the netpoller then reads it blocking
 	}
