@@ -65,6 +65,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"anonymous memory over a shared file mapping", nil, []string{"shmfixed"}},
 		{"TCP, UDP and HTTP over loopback", nil, []string{"loopback"}},
 		{"network errors", nil, []string{"neterrors"}},
+		{"AF_UNIX sockets", nil, []string{"unix"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

@@ -47,6 +47,7 @@ var modes = map[string]func(){
 	"serve":         serve,
 	"fetch":         fetch,
 	"names":         names,
+	"unix":          unixSockets,
 }
 
 func main() {
