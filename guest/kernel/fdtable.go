@@ -39,6 +39,7 @@ type file struct {
 	readEnd bool
 	sock    *socket     // kindSocket
 	unix    *unixSocket // kindUnix
+	ready   uintptr     // kindUnix: the descriptor's own readiness descriptor in tier 0, once epoll watches it (unix.go); 0: none
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -99,7 +100,7 @@ func (f *file) release() {
 	case kindSocket:
 		f.sock.release()
 	case kindUnix:
-		f.unix.release()
+		f.unix.release(f.ready)
 	}
 }
 
@@ -140,24 +141,27 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
 		return 0
 	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
-		f.retain()
-		g := *f
+		g := f.dup()
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
-		return t.proc.installFD(&g)
+		return t.proc.installFD(g)
 	}
 	return -linux.EINVAL
 }
 
-// retain counts one more descriptor for f's pipe end or socket, if it is one.
-func (f *file) retain() {
-	switch f.kind {
+// dup is another descriptor of f's file: a copy that holds one more reference to its
+// pipe end or socket.
+func (f *file) dup() *file {
+	g := *f
+	switch g.kind {
 	case kindPipe:
-		f.pipe.retain(f.readEnd)
+		g.pipe.retain(g.readEnd)
 	case kindSocket:
-		f.sock.refs.Add(1)
+		g.sock.refs.Add(1)
 	case kindUnix:
-		f.unix.refs.Add(1)
+		g.unix.refs.Add(1)
+		g.ready = 0 // it gets its own
 	}
+	return &g
 }
 
 func sysDup(t *Task, a [6]uint64) int64 {
@@ -165,10 +169,9 @@ func sysDup(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	f.retain()
-	g := *f
+	g := f.dup()
 	g.cloexec = false
-	return t.proc.installFD(&g)
+	return t.proc.installFD(g)
 }
 
 func sysDup3(t *Task, a [6]uint64) int64 {
@@ -180,12 +183,11 @@ func sysDup3(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	sysClose(t, [6]uint64{a[1]})
-	f.retain()
-	g := *f
+	g := f.dup()
 	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
 	p := t.proc
 	p.mu.Lock()
-	p.fds[int(a[1])] = &g
+	p.fds[int(a[1])] = g
 	p.mu.Unlock()
 	return int64(a[1])
 }
@@ -210,7 +212,11 @@ func sysEpollCtl(t *Task, a [6]uint64) int64 {
 	case kindSocket:
 		real = uint64(f.sock.readyFD) // its events, which tier 1 keeps there
 	case kindUnix:
-		real = uint64(f.unix.ready)
+		fd, e := f.unix.readyFD(f)
+		if e != 0 {
+			return e
+		}
+		real = uint64(fd)
 	default:
 		return -linux.EPERM // as Linux for a regular file; the netpoller then reads it blocking
 	}

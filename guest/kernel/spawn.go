@@ -49,9 +49,7 @@ func vfork(t *Task, stack uint64) int64 {
 	parent.mu.Lock()
 	cp.sigaction = parent.sigaction
 	for n, f := range parent.fds {
-		g := *f
-		g.retain()
-		cp.fds[n] = &g
+		cp.fds[n] = f.dup()
 	}
 	parent.mu.Unlock()
 	cp.vfork = &vforkChild{parent: parent, resumed: make(chan struct{})}

@@ -15,11 +15,14 @@ import (
 
 // AF_UNIX sockets, kept in tier 1 as pipes are: a socket is a queue of what it was sent
 // and has not read, and the other end it sends to. Stream sockets carry bytes; datagram
-// and seqpacket sockets carry messages whole. Each socket has a readiness descriptor in
-// tier 0, as netstack's sockets do (socket.go), set after every change to the socket, so
-// that the app's epoll reports it without a round trip through tier 1 and an edge-
-// triggered watch (Go's netpoller) sees each change as an edge; a blocking call waits on
-// the socket's condition.
+// and seqpacket sockets carry messages whole. A blocking call waits on the socket's
+// condition. For epoll, each descriptor of a socket that epoll watches has a readiness
+// descriptor in tier 0, as netstack's sockets have (socket.go), and tier 1 sets them
+// after every change to the socket, so that the app's epoll reports it without a round
+// trip through tier 1 and an edge-triggered watch (Go's netpoller) sees each change as an
+// edge. One per descriptor, not per socket: tier 0's epoll tells watches apart by
+// descriptor, and a dup watched in the same epoll instance (net.FileListener) is another
+// watch, as on Linux.
 //
 // Names live in tier 1 only. Linux makes a socket file at a bound path, but the guest's
 // files are the host's, reached through the monitor, and a socket file there would be a
@@ -87,11 +90,11 @@ const (
 
 // unixSocket is an AF_UNIX socket.
 type unixSocket struct {
-	typ   int
-	ready uintptr      // tier 0's readiness descriptor
-	level uint32       // the events tier 0 has, as last told
-	cond  sync.Cond    // on unixMu: the socket changed
-	refs  atomic.Int32 // descriptors (dup, vfork, messages in flight) sharing it: retain runs under Process.mu, so not under unixMu
+	typ     int
+	readies []uintptr    // its descriptors' readiness descriptors in tier 0 (file.ready)
+	level   uint32       // the events they have, as last told
+	cond    sync.Cond    // on unixMu: the socket changed
+	refs    atomic.Int32 // descriptors (dup, vfork, messages in flight) sharing it: dup runs under Process.mu, so not under unixMu
 
 	state   unixState
 	closed  bool        // its last descriptor closed
@@ -163,15 +166,30 @@ var (
 	}
 )
 
-func newUnixSocket(typ int) (*unixSocket, int64) {
-	fd, e := openReady()
-	if e != 0 {
-		return nil, e
-	}
-	s := &unixSocket{typ: typ, ready: fd, sndbuf: unixBufDefault, rcvbuf: unixBufDefault}
+func newUnixSocket(typ int) *unixSocket {
+	s := &unixSocket{typ: typ, sndbuf: unixBufDefault, rcvbuf: unixBufDefault}
 	s.cond.L = &unixMu
 	s.refs.Store(1)
-	return s, 0
+	return s
+}
+
+// readyFD is descriptor f's readiness descriptor in tier 0, made the first time epoll is
+// asked about f. Tier 0 numbers its own console 0 to 2, so 0 never names one.
+func (s *unixSocket) readyFD(f *file) (uintptr, int64) {
+	unixMu.Lock()
+	defer unixMu.Unlock()
+	if f.ready == 0 {
+		fd, e := openReady()
+		if e != 0 {
+			return 0, e
+		}
+		f.ready = fd
+		s.readies = append(s.readies, fd)
+		if s.level != 0 {
+			setReady(fd, s.level)
+		}
+	}
+	return f.ready, 0
 }
 
 // events is the socket's readiness, as Linux's unix_poll and unix_dgram_poll answer it.
@@ -239,7 +257,9 @@ func (s *unixSocket) changed() {
 	if !s.closed {
 		if r := s.events(); r != s.level {
 			s.level = r
-			setReady(s.ready, r)
+			for _, fd := range s.readies {
+				setReady(fd, r)
+			}
 		}
 	}
 	s.cond.Broadcast()
@@ -255,12 +275,18 @@ func (s *unixSocket) pop() {
 	s.roomMade()
 }
 
-func (s *unixSocket) release() {
-	if s.refs.Add(-1) != 0 {
-		return
-	}
+// release drops one descriptor's reference, closing its readiness descriptor (ready, if
+// not 0), and the socket with the last.
+func (s *unixSocket) release(ready uintptr) {
 	unixMu.Lock()
-	dropped := s.close(false)
+	if ready != 0 {
+		s.readies = slices.DeleteFunc(s.readies, func(fd uintptr) bool { return fd == ready })
+		closeReady(ready)
+	}
+	var dropped []passedFile
+	if s.refs.Add(-1) == 0 {
+		dropped = s.close(false)
+	}
 	unixMu.Unlock()
 	dropPassed(dropped)
 }
@@ -295,7 +321,6 @@ func (s *unixSocket) close(embryo bool) []passedFile {
 	}
 	s.roomMade()
 	s.cond.Broadcast()
-	closeReady(s.ready)
 	return dropped
 }
 
@@ -408,7 +433,7 @@ func (p *Process) installUnix(s *unixSocket, flags uint64) int64 {
 	f := &file{kind: kindUnix, unix: s, flags: syscall.O_RDWR | flags&sockNonblock, cloexec: flags&sockCloexec != 0}
 	fd := p.installFD(f)
 	if fd < 0 {
-		s.release()
+		s.release(0)
 	}
 	return fd
 }
@@ -419,10 +444,7 @@ func unixSocketFD(t *Task, typ, proto int, flags uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	s, e := newUnixSocket(typ)
-	if e != 0 {
-		return e
-	}
+	s := newUnixSocket(typ)
 	unixMu.Lock()
 	s.changed()
 	unixMu.Unlock()
@@ -450,15 +472,7 @@ func sysSocketpair(t *Task, a [6]uint64) int64 {
 		return -linux.EFAULT
 	}
 	clear(sv) // a fault answers EFAULT before any socket exists
-	x, e := newUnixSocket(typ)
-	if e != 0 {
-		return e
-	}
-	y, e := newUnixSocket(typ)
-	if e != 0 {
-		x.release()
-		return e
-	}
+	x, y := newUnixSocket(typ), newUnixSocket(typ)
 	unixMu.Lock()
 	x.peer, y.peer = y, x
 	x.credSet, y.credSet = true, true
@@ -470,7 +484,7 @@ func sysSocketpair(t *Task, a [6]uint64) int64 {
 	unixMu.Unlock()
 	fx := t.proc.installUnix(x, flags)
 	if fx < 0 {
-		y.release()
+		y.release(0)
 		return fx
 	}
 	fy := t.proc.installUnix(y, flags)
@@ -591,7 +605,7 @@ func unixAccept(t *Task, f *file, a [6]uint64) int64 {
 	peer := unixAddr(c.peer.addr)
 	unixMu.Unlock()
 	if e := putSockaddr(a[1], a[2], peer); e != 0 {
-		c.release()
+		c.release(0)
 		return e
 	}
 	return t.proc.installUnix(c, a[3])
@@ -693,10 +707,7 @@ func (s *unixSocket) connectStream(to unixTarget, nonblock bool) int64 {
 		l.waitRoom(s)
 		s.cond.Wait()
 	}
-	c, e := newUnixSocket(s.typ)
-	if e != 0 {
-		return e
-	}
+	c := newUnixSocket(s.typ)
 	c.state, c.peer, c.addr, c.credSet = unixConnected, s, l.addr, true
 	s.state, s.peer, s.credSet = unixConnected, c, true
 	l.accepts = append(l.accepts, c)
@@ -1239,8 +1250,7 @@ func readControl(p *Process, addr, n uint64) ([]passedFile, int64) {
 			dropPassed(rights)
 			return nil, -linux.EBADF
 		}
-		pf := passedFile{*f, p}
-		pf.f.retain()
+		pf := passedFile{*f.dup(), p}
 		unixMu.Lock()
 		carry(&pf.f, 1)
 		unixMu.Unlock()
@@ -1352,9 +1362,9 @@ func dupPassed(fs []passedFile) []passedFile {
 	if fs == nil {
 		return nil
 	}
-	out := slices.Clone(fs)
-	for i := range out {
-		out[i].f.retain()
+	out := make([]passedFile, len(fs))
+	for i, pf := range fs {
+		out[i] = passedFile{*pf.f.dup(), pf.from}
 		carry(&out[i].f, 1)
 	}
 	return out

@@ -54,11 +54,17 @@ func useFakeTier0(t *testing.T) *fakeTier0 {
 	return f
 }
 
-// events is what tier 0 was last told of descriptor fd's socket.
+// events is what tier 0 was last told of descriptor fd's socket, through fd's own
+// readiness descriptor, made as epoll_ctl makes it.
 func (f *fakeTier0) events(t *Task, fd int64) uint32 {
+	file := t.proc.fd(uint64(fd))
+	ready, _ := file.unix.readyFD(file)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.level[t.proc.fd(uint64(fd)).unix.ready]
+	if f.closed[ready] {
+		return 1 << 31
+	}
+	return f.level[ready]
 }
 
 func newTestTask() *Task {
@@ -141,6 +147,13 @@ func TestUnixStreamPair(t *testing.T) {
 	if ev := tier0.events(task, b); ev&in == 0 {
 		t.Errorf("events %#x after a write to it, want readable", ev)
 	}
+	d := call(task, unix.SYS_DUP, uint64(b))
+	if ev := tier0.events(task, d); ev&in == 0 {
+		t.Errorf("a dup's events %#x, want readable", ev)
+	}
+	if tier0.events(task, b) == 1<<31 || task.proc.fd(uint64(d)).ready == task.proc.fd(uint64(b)).ready {
+		t.Errorf("a dup shares its readiness descriptor: epoll could not watch both")
+	}
 	if got, r := read(task, b, 3); got != "hel" || r != 3 {
 		t.Errorf("read %q %d", got, r)
 	}
@@ -149,6 +162,11 @@ func TestUnixStreamPair(t *testing.T) {
 	}
 	if ev := tier0.events(task, b); ev&in != 0 {
 		t.Errorf("events %#x after reading all, want not readable", ev)
+	}
+	dupReady := task.proc.fd(uint64(d)).ready
+	call(task, unix.SYS_CLOSE, uint64(d))
+	if !tier0.closed[dupReady] {
+		t.Errorf("closing a dup left its readiness descriptor open")
 	}
 	if _, r := read(task, b, 10); r != -linux.EAGAIN {
 		t.Errorf("read of nothing, non-blocking: %d", r)
