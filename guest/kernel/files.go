@@ -553,7 +553,11 @@ func sysUnlinkat(t *Task, a [6]uint64) int64 {
 	}
 	r := abi.FileRequest{Op: abi.FileUnlink, Flags: dir}
 	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
-	return fileRequest(&r)
+	res := fileRequest(&r)
+	if res == 0 && dir == 1 {
+		unixUnlinkUnder(p)
+	}
+	return res
 }
 
 func sysFchmodat(t *Task, a [6]uint64) int64 {

@@ -576,6 +576,20 @@ func unixUnlink(p string) bool {
 	return true
 }
 
+// unixUnlinkUnder removes the socket names in directory dir, which the host removed: it
+// had none of them to refuse for (ENOTEMPTY), nor could a directory listing have shown
+// them to a program emptying it (os.RemoveAll), and a directory made there again must
+// not find them.
+func unixUnlinkUnder(dir string) {
+	unixMu.Lock()
+	defer unixMu.Unlock()
+	for p := range unixPaths {
+		if path.Dir(p) == dir {
+			delete(unixPaths, p)
+		}
+	}
+}
+
 func unixListen(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
 	unixMu.Lock()

@@ -316,6 +316,13 @@ func TestUnixListenConnectAccept(t *testing.T) {
 			t.Errorf("unlink %s: %d", p, r)
 		}
 	}
+	d := call(task, unix.SYS_SOCKET, afUnix, sockDgram, 0)
+	sa, n := sockaddrOf("/tmp/dgram")
+	call(task, unix.SYS_BIND, uint64(d), addrOf(sa), n)
+	unixUnlinkUnder("/tmp") // as rmdir does, once the host removed the directory
+	if unixNamed("/tmp/dgram") {
+		t.Errorf("a name outlives its directory")
+	}
 	c := call(task, unix.SYS_SOCKET, afUnix, sockStream, 0)
 	for _, tc := range []struct {
 		name string
