@@ -104,9 +104,16 @@ func (f *file) release() {
 	}
 }
 
-// shared reports whether another descriptor (a dup), or a message in flight (unix.go),
-// still uses f's host handle or tier-0 descriptor.
+// shared reports whether another descriptor (a dup, or in a vfork child its parent's,
+// which it is a copy of), or a message in flight (unix.go), still uses f's host handle or
+// tier-0 descriptor. A vfork child closing what it was given (os/exec moving descriptors
+// into place with dup2) must not close its parent's netpoller.
 func (p *Process) shared(f *file) bool {
+	return p.holds(f) || isCarried(f) || p.vfork != nil && p.vfork.parent.holds(f)
+}
+
+// holds reports whether one of p's descriptors has f's host handle or tier-0 descriptor.
+func (p *Process) holds(f *file) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, g := range p.fds {
@@ -114,7 +121,7 @@ func (p *Process) shared(f *file) bool {
 			return true
 		}
 	}
-	return isCarried(f)
+	return false
 }
 
 func sysFcntl(t *Task, a [6]uint64) int64 {
