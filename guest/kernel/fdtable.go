@@ -23,7 +23,8 @@ const (
 	kindZero
 	kindRandom
 	kindPipe   // one end of a pipe (pipe.go)
-	kindSocket // a socket (socket.go)
+	kindSocket // a socket on netstack (socket.go)
+	kindUnix   // an AF_UNIX socket (unix.go)
 )
 
 type file struct {
@@ -36,7 +37,9 @@ type file struct {
 	cloexec bool
 	pipe    *pipe // kindPipe
 	readEnd bool
-	sock    *socket // kindSocket
+	sock    *socket     // kindSocket
+	unix    *unixSocket // kindUnix
+	ready   uintptr     // kindUnix: the descriptor's own readiness descriptor in tier 0, once epoll watches it (unix.go); 0: none
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -66,28 +69,55 @@ func sysClose(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
+	return p.closeFile(f)
+}
+
+// closeFile closes f, a descriptor of p's no longer in its table: its pipe end or socket
+// reference, and the host handle or tier-0 descriptor behind it unless another
+// descriptor still has it.
+func (p *Process) closeFile(f *file) int64 {
 	switch f.kind {
-	case kindPipe:
-		f.pipe.release(f.readEnd)
-	case kindSocket:
-		f.sock.release()
 	case kindTier0:
-		return passThrough(syscall.SYS_CLOSE)(t, [6]uint64{uint64(f.real)})
+		if !p.shared(f) {
+			return passThrough(syscall.SYS_CLOSE)(nil, [6]uint64{uint64(f.real)})
+		}
 	case kindHost:
 		if !p.shared(f) {
 			r := abi.FileRequest{Op: abi.FileClose, Handle: f.handle}
 			fileRequest(&r)
 		}
+	default:
+		f.release()
 	}
 	return 0
 }
 
-// shared reports whether another descriptor (a dup) still uses f's host handle.
+// release drops f's reference to its pipe end or socket, if it holds one.
+func (f *file) release() {
+	switch f.kind {
+	case kindPipe:
+		f.pipe.release(f.readEnd)
+	case kindSocket:
+		f.sock.release()
+	case kindUnix:
+		f.unix.release(f.ready)
+	}
+}
+
+// shared reports whether another descriptor (a dup, or in a vfork child its parent's,
+// which it is a copy of), or a message in flight (unix.go), still uses f's host handle or
+// tier-0 descriptor. A vfork child closing what it was given (os/exec moving descriptors
+// into place with dup2) must not close its parent's netpoller.
 func (p *Process) shared(f *file) bool {
+	return p.holds(f) || isCarried(f) || p.vfork != nil && p.vfork.parent.holds(f)
+}
+
+// holds reports whether one of p's descriptors has f's host handle or tier-0 descriptor.
+func (p *Process) holds(f *file) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, g := range p.fds {
-		if g.kind == kindHost && g.handle == f.handle {
+		if g.kind == f.kind && (f.kind == kindHost && g.handle == f.handle || f.kind == kindTier0 && g.real == f.real) {
 			return true
 		}
 	}
@@ -110,7 +140,7 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		return 0
 	case syscall.F_GETFL:
 		switch f.kind {
-		case kindHost, kindPipe, kindSocket:
+		case kindHost, kindPipe, kindSocket, kindUnix:
 			return int64(f.flags & 0xffffffff &^ syscall.O_CLOEXEC)
 		}
 		return syscall.O_RDWR
@@ -118,22 +148,27 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		f.flags = f.flags&^syscall.O_NONBLOCK | a[2]&syscall.O_NONBLOCK
 		return 0
 	case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC:
-		f.retain()
-		g := *f
+		g := f.dup()
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
-		return t.proc.installFD(&g)
+		return t.proc.installFD(g)
 	}
 	return -linux.EINVAL
 }
 
-// retain counts one more descriptor for f's pipe end or socket, if it is one.
-func (f *file) retain() {
-	switch f.kind {
+// dup is another descriptor of f's file: a copy that holds one more reference to its
+// pipe end or socket.
+func (f *file) dup() *file {
+	g := *f
+	switch g.kind {
 	case kindPipe:
-		f.pipe.retain(f.readEnd)
+		g.pipe.retain(g.readEnd)
 	case kindSocket:
-		f.sock.refs.Add(1)
+		g.sock.refs.Add(1)
+	case kindUnix:
+		g.unix.refs.Add(1)
+		g.ready = 0 // it gets its own
 	}
+	return &g
 }
 
 func sysDup(t *Task, a [6]uint64) int64 {
@@ -141,10 +176,9 @@ func sysDup(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	f.retain()
-	g := *f
+	g := f.dup()
 	g.cloexec = false
-	return t.proc.installFD(&g)
+	return t.proc.installFD(g)
 }
 
 func sysDup3(t *Task, a [6]uint64) int64 {
@@ -156,12 +190,11 @@ func sysDup3(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	sysClose(t, [6]uint64{a[1]})
-	f.retain()
-	g := *f
+	g := f.dup()
 	g.cloexec = a[2]&syscall.O_CLOEXEC != 0
 	p := t.proc
 	p.mu.Lock()
-	p.fds[int(a[1])] = &g
+	p.fds[int(a[1])] = g
 	p.mu.Unlock()
 	return int64(a[1])
 }
@@ -185,6 +218,12 @@ func sysEpollCtl(t *Task, a [6]uint64) int64 {
 		real = uint64(f.real)
 	case kindSocket:
 		real = uint64(f.sock.readyFD) // its events, which tier 1 keeps there
+	case kindUnix:
+		fd, e := f.unix.readyFD(f)
+		if e != 0 {
+			return e
+		}
+		real = uint64(fd)
 	default:
 		return -linux.EPERM // as Linux for a regular file; the netpoller then reads it blocking
 	}

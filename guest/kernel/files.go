@@ -231,6 +231,12 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	if !ok {
 		return -linux.EFAULT
 	}
+	if f.kind == kindUnix { // a write of nothing still sends: an empty datagram
+		if write {
+			return f.unix.send(t, f, [][]byte{b}, 0, nil, nil)
+		}
+		return f.unix.read(f, [][]byte{b})
+	}
 	if a[2] == 0 {
 		return 0
 	}
@@ -327,7 +333,7 @@ func sysFstat(t *Task, a [6]uint64) int64 {
 		if e := hostStat(f.handle, "", &st, false); e != 0 {
 			return e
 		}
-	case kindSocket:
+	case kindSocket, kindUnix:
 		st.Mode = syscall.S_IFSOCK | 0o777
 		st.Blksize = 4096
 	default:
@@ -347,6 +353,9 @@ func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 
 	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
 		return 0
 	}
+	if unixNamed(p) {
+		return 0
+	}
 	return hostStat(0, p, st, false)
 }
 
@@ -364,9 +373,12 @@ func sysNewfstatat(t *Task, a [6]uint64) int64 {
 		return e
 	}
 	var st syscall.Stat_t
-	switch p {
-	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
+	switch {
+	case p == "/dev/null" || p == "/dev/zero" || p == "/dev/urandom" || p == "/dev/random":
 		st.Mode = syscall.S_IFCHR | 0o666
+	case unixNamed(p): // a socket's name, which only tier 1 has (unix.go)
+		st.Mode, st.Nlink, st.Blksize = syscall.S_IFSOCK|0o755, 1, 4096 // Linux's, under umask 022
+		st.Uid, st.Gid = abi.AppUID, abi.AppGID
 	default:
 		// A trailing slash names the directory a link leads to, so it is followed.
 		nofollow := a[3]&atSymlinkNofollow != 0 && !strings.HasSuffix(name, "/")
@@ -529,11 +541,23 @@ func sysMkdirat(t *Task, a [6]uint64) int64 {
 }
 
 func sysUnlinkat(t *Task, a [6]uint64) int64 {
+	p, e := t.proc.appPath(a[0], a[1])
+	if e != 0 {
+		return e
+	}
 	dir := uint64(0)
 	if a[2]&0x200 != 0 { // AT_REMOVEDIR
 		dir = 1
+	} else if unixUnlink(p) { // a socket's name, which only tier 1 has (unix.go)
+		return 0
 	}
-	return pathRequest(t, a[0], a[1], abi.FileUnlink, dir)
+	r := abi.FileRequest{Op: abi.FileUnlink, Flags: dir}
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
+	res := fileRequest(&r)
+	if res == 0 && dir == 1 {
+		unixUnlinkUnder(p)
+	}
+	return res
 }
 
 func sysFchmodat(t *Task, a [6]uint64) int64 {
@@ -627,7 +651,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	if out == nil || in == nil {
 		return -linux.EBADF
 	}
-	if in.kind == kindSocket {
+	if in.kind == kindSocket || in.kind == kindUnix {
 		return -linux.EINVAL // as Linux: what it reads from must be a file (Go then copies itself)
 	}
 	count := min(a[3], 1<<20)
@@ -647,9 +671,12 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 		return n
 	}
 	var w int64
-	if out.kind == kindSocket {
+	switch out.kind {
+	case kindSocket:
 		w = out.sock.send(t, out, [][]byte{buf[:n]}, 0, nil)
-	} else {
+	case kindUnix:
+		w = out.unix.send(t, out, [][]byte{buf[:n]}, 0, nil, nil)
+	default:
 		w = out.write(buf[:n], out.offset)
 	}
 	if w < 0 {

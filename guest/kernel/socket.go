@@ -141,8 +141,10 @@ func sysSocket(t *Task, a [6]uint64) int64 {
 		netProto = ipv4.ProtocolNumber
 	case afInet6:
 		netProto = ipv6.ProtocolNumber
+	case afUnix:
+		return unixSocketFD(t, typ, proto, a[1])
 	default:
-		return -linux.EAFNOSUPPORT // AF_UNIX and AF_NETLINK are not served yet
+		return -linux.EAFNOSUPPORT // AF_NETLINK is not served yet
 	}
 	var trans tcpip.TransportProtocolNumber
 	switch {
@@ -157,7 +159,7 @@ func sysSocket(t *Task, a [6]uint64) int64 {
 	case typ == sockStream || typ == sockDgram:
 		return -linux.EPROTONOSUPPORT
 	default:
-		return -94 // ESOCKTNOSUPPORT: raw and packet sockets are not served
+		return -linux.ESOCKTNOSUPPORT // raw and packet sockets are not served
 	}
 	wq := &waiter.Queue{}
 	ep, err := netStack().NewEndpoint(trans, netProto, wq)
@@ -677,7 +679,8 @@ func sysGetsockopt(t *Task, a [6]uint64) int64 {
 	return 0
 }
 
-// sockIoctl serves FIONREAD and FIONBIO on a socket.
+// sockIoctl serves FIONREAD and FIONBIO on a socket; FIONBIO, and ENOTTY, for an AF_UNIX
+// one (unixIoctl serves the rest).
 func sockIoctl(f *file, req, arg uint64) int64 {
 	const fionread, fionbio = 0x541b, 0x5421
 	switch req {
@@ -710,8 +713,11 @@ func sysIoctl(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	if f.kind == kindSocket {
+	switch f.kind {
+	case kindSocket:
 		return sockIoctl(f, a[1], a[2])
+	case kindUnix:
+		return unixIoctl(f, a[1], a[2])
 	}
 	return -linux.ENOTTY
 }

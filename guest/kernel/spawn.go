@@ -49,9 +49,7 @@ func vfork(t *Task, stack uint64) int64 {
 	parent.mu.Lock()
 	cp.sigaction = parent.sigaction
 	for n, f := range parent.fds {
-		g := *f
-		g.retain()
-		cp.fds[n] = &g
+		cp.fds[n] = f.dup()
 	}
 	parent.mu.Unlock()
 	cp.vfork = &vforkChild{parent: parent, resumed: make(chan struct{})}
@@ -78,12 +76,11 @@ func vfork(t *Task, stack uint64) int64 {
 // open: the parent holds them too.
 func (p *Process) dropFiles() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n, f := range p.fds {
-		if f.kind == kindPipe {
-			f.pipe.release(f.readEnd)
-		}
-		delete(p.fds, n)
+	fds := p.fds
+	p.fds = map[int]*file{}
+	p.mu.Unlock()
+	for _, f := range fds {
+		f.release() // outside p.mu: an AF_UNIX socket's last close may close descriptors its messages carried
 	}
 }
 

@@ -49,6 +49,7 @@ var syscalls map[uint64]sysEntry
 func enosys(*Task, [6]uint64) int64 { return -linux.ENOSYS }
 
 func init() {
+	accept4 := bySocket(sysAccept4, unixAccept)
 	syscalls = map[uint64]sysEntry{
 		// Passed to tier 0 unchanged (passThrough).
 		unix.SYS_MPROTECT:          tier0("mprotect", unix.SYS_MPROTECT),
@@ -198,22 +199,26 @@ func init() {
 			return sysTgkill(t, [6]uint64{1, a[0], a[1]})
 		}, ""},
 
-		// Sockets (socket.go): TCP, UDP and ICMP echo, IPv4 and IPv6, on netstack.
-		unix.SYS_SOCKET:      {"socket", sysSocket, "AF_INET and AF_INET6; AF_UNIX and AF_NETLINK answer EAFNOSUPPORT"},
-		unix.SYS_BIND:        {"bind", sysBind, ""},
-		unix.SYS_LISTEN:      {"listen", sysListen, ""},
-		unix.SYS_ACCEPT:      {"accept", func(t *Task, a [6]uint64) int64 { return sysAccept4(t, [6]uint64{a[0], a[1], a[2]}) }, ""},
-		unix.SYS_ACCEPT4:     {"accept4", sysAccept4, ""},
-		unix.SYS_CONNECT:     {"connect", sysConnect, ""},
-		unix.SYS_GETSOCKNAME: {"getsockname", sysGetsockname, ""},
-		unix.SYS_GETPEERNAME: {"getpeername", sysGetpeername, ""},
-		unix.SYS_SHUTDOWN:    {"shutdown", sysShutdown, ""},
-		unix.SYS_SENDTO:      {"sendto", sysSendto, ""},
-		unix.SYS_RECVFROM:    {"recvfrom", sysRecvfrom, ""},
-		unix.SYS_SENDMSG:     {"sendmsg", sysSendmsg, "no ancillary data"},
-		unix.SYS_RECVMSG:     {"recvmsg", sysRecvmsg, "no ancillary data"},
-		unix.SYS_SETSOCKOPT:  {"setsockopt", sysSetsockopt, "the options Go's net package and common servers set; others ENOPROTOOPT"},
-		unix.SYS_GETSOCKOPT:  {"getsockopt", sysGetsockopt, ""},
+		// Sockets: TCP, UDP and ICMP echo, IPv4 and IPv6, on netstack (socket.go), and
+		// AF_UNIX sockets (unix.go).
+		unix.SYS_SOCKET:     {"socket", sysSocket, "AF_INET, AF_INET6 and AF_UNIX; AF_NETLINK answers EAFNOSUPPORT"},
+		unix.SYS_SOCKETPAIR: {"socketpair", sysSocketpair, "AF_UNIX; EOPNOTSUPP for the families that have no pairs, as Linux"},
+		unix.SYS_BIND:       {"bind", bySocket(sysBind, unixBind), "AF_UNIX names are kept in tier 1, not made host files"},
+		unix.SYS_LISTEN:     {"listen", bySocket(sysListen, unixListen), ""},
+		unix.SYS_ACCEPT: {"accept", func(t *Task, a [6]uint64) int64 {
+			return accept4(t, [6]uint64{a[0], a[1], a[2]})
+		}, ""},
+		unix.SYS_ACCEPT4:     {"accept4", accept4, ""},
+		unix.SYS_CONNECT:     {"connect", bySocket(sysConnect, unixConnect), ""},
+		unix.SYS_GETSOCKNAME: {"getsockname", bySocket(sysGetsockname, unixGetsockname), ""},
+		unix.SYS_GETPEERNAME: {"getpeername", bySocket(sysGetpeername, unixGetpeername), ""},
+		unix.SYS_SHUTDOWN:    {"shutdown", bySocket(sysShutdown, unixShutdown), ""},
+		unix.SYS_SENDTO:      {"sendto", bySocket(sysSendto, unixSendto), ""},
+		unix.SYS_RECVFROM:    {"recvfrom", bySocket(sysRecvfrom, unixRecvfrom), ""},
+		unix.SYS_SENDMSG:     {"sendmsg", bySocket(sysSendmsg, unixSendmsg), "ancillary data on AF_UNIX sockets only: SCM_RIGHTS and SCM_CREDENTIALS"},
+		unix.SYS_RECVMSG:     {"recvmsg", bySocket(sysRecvmsg, unixRecvmsg), "ancillary data on AF_UNIX sockets only: SCM_RIGHTS and SCM_CREDENTIALS"},
+		unix.SYS_SETSOCKOPT:  {"setsockopt", bySocket(sysSetsockopt, unixSetsockopt), "the options Go's net package and common servers set; others ENOPROTOOPT"},
+		unix.SYS_GETSOCKOPT:  {"getsockopt", bySocket(sysGetsockopt, unixGetsockopt), ""},
 		unix.SYS_SPLICE: {"splice", func(*Task, [6]uint64) int64 { return -linux.EINVAL },
 			"EINVAL, as Linux for what it cannot splice: Go's io.Copy then copies through a buffer"},
 
@@ -222,6 +227,17 @@ func init() {
 		unix.SYS_SELECT: {"select", nil, ""},
 		unix.SYS_STATX:  {"statx", nil, ""},
 		unix.SYS_CLONE3: {"clone3", nil, ""},
+	}
+}
+
+// bySocket serves a call on a socket (a[0] its descriptor): local for an AF_UNIX socket,
+// inet otherwise (netstack's sockets, and the errors for what is none).
+func bySocket(inet handler, local func(t *Task, f *file, a [6]uint64) int64) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		if f := t.proc.fd(a[0]); f != nil && f.kind == kindUnix {
+			return local(t, f, a)
+		}
+		return inet(t, a)
 	}
 }
 
@@ -334,12 +350,17 @@ func sysWritev(t *Task, a [6]uint64) int64 { return vectored(t, a, true) }
 // it named (a short read, the end of a file), as Linux does.
 func vectored(t *Task, a [6]uint64, write bool) int64 {
 	fd, iov, cnt := a[0], a[1], a[2]
-	if f := t.proc.fd(fd); f != nil && f.kind == kindSocket { // one message, not one per iovec
+	if f := t.proc.fd(fd); f != nil && (f.kind == kindSocket || f.kind == kindUnix) { // one message, not one per iovec
 		bufs, e := appBufs(iov, cnt)
 		if e != 0 {
 			return e
 		}
-		if write {
+		switch {
+		case f.kind == kindUnix && write:
+			return f.unix.send(t, f, bufs, 0, nil, nil)
+		case f.kind == kindUnix:
+			return f.unix.read(f, bufs)
+		case write:
 			return f.sock.send(t, f, bufs, 0, nil)
 		}
 		n, _, _ := f.sock.recv(f, bufs, 0)

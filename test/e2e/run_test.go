@@ -66,6 +66,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"TCP, UDP and HTTP over loopback", nil, []string{"loopback"}},
 		{"network errors", nil, []string{"neterrors"}},
 		{"crypto/tls over loopback", nil, []string{"tls"}},
+		{"AF_UNIX sockets", nil, []string{"unix"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

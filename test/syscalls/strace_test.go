@@ -211,7 +211,7 @@ func TestAppsCallsAreServed(t *testing.T) {
 	}
 	probe, csys := testenv.Program(t, "probe"), testenv.Program(t, "csys")
 	runs := [][]string{{testenv.Program(t, "chello-static"), "arg"}}
-	for _, mode := range []string{"files", "tmpops", "threads", "sleep", "signal", "spawn", "sigchld", "readv", "efault", "eintr", "loopback", "neterrors", "tls"} {
+	for _, mode := range []string{"files", "tmpops", "threads", "sleep", "signal", "spawn", "sigchld", "readv", "efault", "eintr", "loopback", "neterrors", "tls", "unix"} {
 		runs = append(runs, []string{probe, mode})
 	}
 	for _, mode := range []string{"gettimeofday", "blocked-ignored", "stop-default", "bad-act", "bad-frame"} {

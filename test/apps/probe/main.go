@@ -48,6 +48,7 @@ var modes = map[string]func(){
 	"fetch":         fetch,
 	"names":         names,
 	"tls":           tlsLoopback,
+	"unix":          unixSockets,
 }
 
 func main() {
