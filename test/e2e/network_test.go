@@ -348,8 +348,15 @@ ip link set br0 up
 ip addr add 10.9.0.1/24 dev br0
 "$PITH" run --net tap:tapa --ip 10.9.0.2/24 --gateway 10.9.0.1 "$PROBE" serve >"$OUT/a" 2>&1 &
 a=$!
+trap 'kill $a 2>/dev/null || true' EXIT
+i=0
+until wget -q -O - http://10.9.0.2:8080/from-the-namespace 2>/dev/null; do # a is up
+	i=$((i + 1))
+	[ $i -lt 600 ] || { echo "a never answered: $(cat "$OUT/a")"; exit 1; }
+	sleep 0.1
+done
+echo
 "$PITH" run --net tap:tapb --ip 10.9.0.3/24 --add-host a:10.9.0.2 "$PROBE" fetch a:8080 /from-b
-wget -q -O - http://10.9.0.2:8080/from-the-namespace; echo
 ping -c 1 -W 5 10.9.0.2 >/dev/null && echo "ping answered"
 "$PITH" run --net tap:tapb --ip 10.9.0.3/24 "$PROBE" fetch 10.9.0.2:8080 /quit
 wait $a
@@ -362,13 +369,14 @@ echo "a: $(cat "$OUT/a")"
 	defer cancel()
 	c := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", script)
 	c.Env = append(os.Environ(), "PITH="+pith, "PROBE="+probe, "OUT="+out, "PITH_KERNEL="+kernel, "PITH_DEADLINE=100s")
+	c.WaitDelay = 10 * time.Second // a guest left running holds the output open
 	got, err := c.CombinedOutput()
-	want := `200 hello /from-b
-hello /from-the-namespace
+	want := `hello /from-the-namespace
+200 hello /from-b
 ping answered
 200 hello /quit
-a: served /from-b
-served /from-the-namespace
+a: served /from-the-namespace
+served /from-b
 served /quit
 pith: --net tap:tapz: no such network device; create it first: ip tuntap add tapz mode tap user $(id -un)
 pith: --net tap:tapa: give the guest's address on the tap's network: --ip ADDR/PREFIX (and --gateway IP to reach beyond it)
