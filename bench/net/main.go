@@ -49,7 +49,8 @@ type result struct {
 	p50, p99        time.Duration
 	wrk             string
 	out, in         float64 // MB/s from the server, to it
-	idleRSS         int64   // bytes
+	idleRSS         int64   // bytes, after the first answer
+	loadedRSS       int64   // ... and after the load and bulk transfers
 	timing, network string  // pith run --timing's lines
 	requests        int64
 	err             error
@@ -103,14 +104,14 @@ func main() {
 			fmt.Printf("%s: %v\n", p.name, results[i].err)
 		}
 	}
-	fmt.Printf("%-22s %10s %10s %9s %9s %10s %10s %10s\n", "", "setup", "req/s", "p50", "p99", "MB/s out", "MB/s in", "idle PSS")
+	fmt.Printf("%-22s %10s %10s %9s %9s %10s %10s %10s %10s\n", "", "setup", "req/s", "p50", "p99", "MB/s out", "MB/s in", "idle PSS", "after")
 	for i, p := range peers {
 		r := results[i]
 		if r.err != nil {
 			continue
 		}
-		fmt.Printf("%-22s %10v %10.0f %9v %9v %10.1f %10.1f %9.1fM\n", p.name, r.setup.Round(10*time.Microsecond), r.reqs,
-			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.out, r.in, float64(r.idleRSS)/(1<<20))
+		fmt.Printf("%-22s %10v %10.0f %9v %9v %10.1f %10.1f %9.1fM %9.1fM\n", p.name, r.setup.Round(10*time.Microsecond), r.reqs,
+			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.out, r.in, float64(r.idleRSS)/(1<<20), float64(r.loadedRSS)/(1<<20))
 	}
 	for i, p := range peers {
 		if results[i].wrk != "" {
@@ -171,6 +172,8 @@ func measure(p peer) (r result) {
 		time.Sleep(time.Millisecond)
 	}
 	r.setup = time.Since(start)
+	time.Sleep(2 * time.Second) // idle: what a server that has answered once holds
+	r.idleRSS = treeRSS(cmd.Process.Pid)
 	var reqs int64
 	r.reqs, r.p50, r.p99, reqs = load(base + "/")
 	r.requests += reqs
@@ -187,8 +190,7 @@ func measure(p peer) (r result) {
 	}
 	r.requests += 2
 	client.CloseIdleConnections()
-	time.Sleep(2 * time.Second) // idle: let the collector and the rings settle
-	r.idleRSS = treeRSS(cmd.Process.Pid)
+	r.loadedRSS = treeRSS(cmd.Process.Pid)
 	resp, err := client.Get(base + "/quit")
 	if err == nil {
 		resp.Body.Close()
