@@ -20,12 +20,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -296,7 +299,14 @@ func (zeros) Read(p []byte) (int, error) {
 // too (RSS would count those pages twice).
 func treeRSS(pid int) int64 {
 	total := int64(0)
+	var counted []int
 	for _, p := range append([]int{pid}, descendants(pid)...) {
+		// pith's holder shares the monitor's memory (CLONE_VM) and shows the same
+		// pages: count each address space once.
+		if slices.ContainsFunc(counted, func(q int) bool { return sameMemory(p, q) }) {
+			continue
+		}
+		counted = append(counted, p)
 		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", p))
 		if err != nil {
 			continue
@@ -311,6 +321,13 @@ func treeRSS(pid int) int64 {
 		f.Close()
 	}
 	return total
+}
+
+// sameMemory reports whether processes a and b share one address space (kcmp KCMP_VM).
+func sameMemory(a, b int) bool {
+	const kcmpVM = 1
+	r, _, errno := syscall.Syscall6(unix.SYS_KCMP, uintptr(a), uintptr(b), kcmpVM, 0, 0, 0)
+	return errno == 0 && r == 0
 }
 
 func descendants(pid int) []int {
