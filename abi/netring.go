@@ -140,6 +140,13 @@ func (r NetRing) copySlots(first uint32, off int, b []byte, put bool) {
 	}
 }
 
+// Full reports whether the producer may be waiting for room: fewer slots are free than
+// the largest frame takes.
+func (r NetRing) Full() bool {
+	used := atomic.LoadUint32(&r.Header.Tail) - atomic.LoadUint32(&r.Header.Head)
+	return used <= NetSlots && used+netSlotsFor(NetFrameMax) > NetSlots
+}
+
 // Empty reports whether the ring has no frame to pop. A corrupt ring is not empty: Pop
 // says what it is.
 func (r NetRing) Empty() bool {

@@ -22,8 +22,8 @@ func TestNetRingCarriesFramesInOrder(t *testing.T) {
 				t.Fatalf("round %d: push %d refused", round, i)
 			}
 		}
-		if ok, _, err := tx.Push([]byte{1}); ok || err != nil {
-			t.Fatalf("a full ring: %v, %v", ok, err)
+		if ok, _, err := tx.Push([]byte{1}); ok || err != nil || !tx.Full() {
+			t.Fatalf("a full ring: %v, %v, Full %v", ok, err, tx.Full())
 		}
 		for i := 0; i < NetSlots; i++ {
 			n, ok, err := tx.Pop(buf)
@@ -31,8 +31,8 @@ func TestNetRingCarriesFramesInOrder(t *testing.T) {
 				t.Fatalf("round %d: pop %d: %d bytes, %v", round, i, n, ok)
 			}
 		}
-		if _, ok, err := tx.Pop(buf); ok || err != nil {
-			t.Fatalf("an empty ring: %v, %v", ok, err)
+		if _, ok, err := tx.Pop(buf); ok || err != nil || tx.Full() {
+			t.Fatalf("an empty ring: %v, %v, Full %v", ok, err, tx.Full())
 		}
 	}
 	if ok, _, _ := tx.Push(make([]byte, NetFrameMax+1)); ok {

@@ -88,8 +88,8 @@ func runGuest(cfg monitor.Config, timing bool) error {
 			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts,
 			st.FramesPeak*4096>>20, st.CPUsOnline, st.IPIsSent, st.Wakeups)
 		if n := res.NIC; n.FramesSent+n.FramesReceived > 0 {
-			fmt.Fprintf(os.Stderr, "pith: network: %d frames sent, %d received (%d dropped: ring full); %d notifications from the guest through the ioeventfd, %d through exits; %d interrupts to the guest\n",
-				n.FramesSent, n.FramesReceived, n.Dropped, n.Kicks, n.KickExits, n.Interrupts)
+			fmt.Fprintf(os.Stderr, "pith: network: %d frames sent, %d received (%d dropped: ring full); %d notifications from the guest through the ioeventfd, %d through exits; %d interrupts to the guest; the transmit ring found full %d times\n",
+				n.FramesSent, n.FramesReceived, n.Dropped, n.Kicks, n.KickExits, n.Interrupts, n.TransmitFull)
 		}
 	}
 	if res.Signal != 0 && cfg.Root != "" {

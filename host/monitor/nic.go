@@ -48,17 +48,19 @@ type nicCounts struct {
 	kicks          atomic.Uint64 // notifications from the guest through the ioeventfd
 	kickExits      atomic.Uint64 // ... and through an exit (no ioeventfd)
 	interrupts     atomic.Uint64 // interrupts injected to wake the guest's receiver
+	txFull         atomic.Uint64 // drains that found the guest's transmit ring full: it may have waited
 }
 
 // NICStats is what the guest's NIC did in a run.
 type NICStats struct {
 	FramesSent, FramesReceived, Dropped uint64 // as the guest sees it: sent by the guest
 	Kicks, KickExits, Interrupts        uint64
+	TransmitFull                        uint64
 }
 
 func (n *nic) stats() NICStats {
 	c := &n.counts
-	return NICStats{c.sent.Load(), c.received.Load(), c.dropped.Load(), c.kicks.Load(), c.kickExits.Load(), c.interrupts.Load()}
+	return NICStats{c.sent.Load(), c.received.Load(), c.dropped.Load(), c.kicks.Load(), c.kickExits.Load(), c.interrupts.Load(), c.txFull.Load()}
 }
 
 // hostMAC is the user-mode network's Ethernet address on the guest's link.
@@ -154,6 +156,9 @@ func (n *nic) transmit(ctx context.Context) {
 	for {
 		// A ring's worth at a time, then a look at ctx: a guest can refill the ring (or
 		// wind its Head back) as fast as it is drained, and must not keep this goroutine.
+		if n.tx.Full() {
+			n.counts.txFull.Add(1)
+		}
 		for range abi.NetSlots {
 			k, ok, err := n.tx.Pop(buf)
 			if err != nil {

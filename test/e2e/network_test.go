@@ -330,7 +330,7 @@ func TestRunOnABridge(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("making taps and a bridge in a network namespace needs root")
 	}
-	for _, tool := range []string{"unshare", "ip", "brctl", "tunctl", "wget", "ping"} {
+	for _, tool := range []string{"unshare", "ip", "brctl", "tunctl", "wget", "ping", "timeout"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is missing (busybox has it): %v", tool, err)
 		}
@@ -350,7 +350,7 @@ ip addr add 10.9.0.1/24 dev br0
 a=$!
 trap 'kill $a 2>/dev/null || true' EXIT
 i=0
-until wget -q -O - http://10.9.0.2:8080/from-the-namespace 2>/dev/null; do # a is up
+until timeout 5 wget -q -O - http://10.9.0.2:8080/from-the-namespace 2>/dev/null; do # a is up
 	i=$((i + 1))
 	[ $i -lt 600 ] || { echo "a never answered: $(cat "$OUT/a")"; exit 1; }
 	sleep 0.1
