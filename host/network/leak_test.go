@@ -277,3 +277,48 @@ func TestCloseDoesNotWaitForAGuestThatNeverAnswers(t *testing.T) {
 	c.Close()
 	settles(t, base)
 }
+
+// A guest holds at most maxOutbound host sockets through the gateway: past that its
+// connections are refused, and one it closes frees a place.
+func TestOutboundConnectionsAreCapped(t *testing.T) {
+	guest, n := wire(t)
+	n.maxOutbound = 3
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serve(ln, echo)
+	to := tcpip.FullAddress{NIC: 1, Addr: addr(Gateway), Port: uint16(ln.Addr().(*net.TCPAddr).Port)}
+	dial := func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return gonet.DialContextTCP(ctx, guest, to, ipv4.ProtocolNumber)
+	}
+	var open []net.Conn
+	for range 3 {
+		c, err := dial()
+		if err != nil {
+			t.Fatalf("connection %d of 3: %v", len(open)+1, err)
+		}
+		open = append(open, c)
+	}
+	if c, err := dial(); err == nil {
+		c.Close()
+		t.Fatal("a fourth connection was let through")
+	}
+	open[0].Close()
+	var c net.Conn
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+		if c, err = dial(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	c.Close()
+	for _, c := range open[1:] {
+		c.Close()
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,9 +46,13 @@ type Network struct {
 	stack     *stack.Stack
 	listeners []io.Closer
 	published []Port
-	outflows  sync.WaitGroup  // connections' guest-to-host copies (relay)
-	ctx       context.Context // done once Close begins: every forwarder ends with it
-	cancel    context.CancelFunc
+	outflows  sync.WaitGroup // connections' guest-to-host copies (relay)
+	// outbound counts the host sockets the guest holds open through the gateway, at most
+	// maxOutbound: each is a descriptor of the monitor's, and the guest is not trusted.
+	outbound    atomic.Int32
+	maxOutbound int32
+	ctx         context.Context // done once Close begins: every forwarder ends with it
+	cancel      context.CancelFunc
 
 	mu     sync.Mutex
 	closed bool
@@ -75,7 +80,7 @@ func newNetwork(link stack.LinkEndpoint, ports []Port, dns *dnsServer) (*Network
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Network{stack: s, ctx: ctx, cancel: cancel}
+	n := &Network{stack: s, ctx: ctx, cancel: cancel, maxOutbound: maxOutbound}
 	if err := s.CreateNIC(nic, link); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("the guest's network: %v", err)
@@ -182,7 +187,12 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true) // only port 53 is served there (dns.go), and not by the host
 		return
 	}
+	if !n.takeOutbound() {
+		r.Complete(true) // refused, as a host out of descriptors would
+		return
+	}
 	spawned := n.spawn(func() {
+		defer n.outbound.Add(-1)
 		var d net.Dialer
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		host, err := d.DialContext(ctx, "tcp", hostAddr(id.LocalAddress, id.LocalPort))
@@ -201,8 +211,22 @@ func (n *Network) outboundTCP(r *tcp.ForwarderRequest) {
 		n.relay(host, gonet.NewTCPConn(&wq, ep))
 	})
 	if !spawned {
+		n.outbound.Add(-1)
 		r.Complete(true)
 	}
+}
+
+// maxOutbound is how many host sockets one guest may hold open through the gateway, TCP
+// and UDP together: far above what a service needs, far below the monitor's descriptors.
+const maxOutbound = 4096
+
+// takeOutbound counts one more host socket for the guest, if it may have one.
+func (n *Network) takeOutbound() bool {
+	if n.outbound.Add(1) > n.maxOutbound {
+		n.outbound.Add(-1)
+		return false
+	}
+	return true
 }
 
 // outboundUDP carries the guest's datagrams to one destination through a host socket,
@@ -212,18 +236,27 @@ func (n *Network) outboundUDP(r *udp.ForwarderRequest) bool {
 	if id.LocalAddress == addr(DNS) {
 		return false // port unreachable: only port 53 is served there (dns.go)
 	}
+	if !n.takeOutbound() {
+		return false // port unreachable: the guest holds all the host sockets it may
+	}
 	var wq waiter.Queue
 	ep, err := r.CreateEndpoint(&wq)
 	if err != nil {
+		n.outbound.Add(-1)
 		return false
 	}
 	guest := gonet.NewUDPConn(&wq, ep)
 	host, dialErr := net.Dial("udp", hostAddr(id.LocalAddress, id.LocalPort))
 	if dialErr != nil {
+		n.outbound.Add(-1)
 		guest.Close()
 		return true
 	}
-	if !n.spawn(func() { relayDatagrams(n.ctx, guest, host, time.Minute) }) {
+	if !n.spawn(func() {
+		defer n.outbound.Add(-1)
+		relayDatagrams(n.ctx, guest, host, time.Minute)
+	}) {
+		n.outbound.Add(-1)
 		guest.Close()
 		host.Close()
 	}
