@@ -413,8 +413,13 @@ func (n *Network) publishUDP(pc net.PacketConn, guestAt tcpip.FullAddress) {
 }
 
 func publishError(p Port, err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("-p %s: port %d is already in use on the host: publish another (-p OTHER:%d)", p, p.HostPort, p.GuestPort)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("-p %s: port %d is below the host's first unprivileged port: publish one above it (-p 8080:%d), or run as root", p, p.HostPort, p.GuestPort)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("-p %s: %s is not an address of this host", p, p.HostIP)
 	}
 	return fmt.Errorf("-p %s: %v", p, err)
 }

@@ -6,13 +6,16 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
@@ -260,5 +263,25 @@ func TestParsePort(t *testing.T) {
 		case tc.err == "" && (err != nil || p.String() != tc.want):
 			t.Errorf("%q: %v, %v, want %s", tc.spec, p, err, tc.want)
 		}
+	}
+}
+
+// Why the host refused a port is said with the fix.
+func TestPublishErrorsSayTheFix(t *testing.T) {
+	p := Port{HostIP: netip.IPv4Unspecified(), HostPort: 80, GuestPort: 8080, Proto: "tcp"}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{syscall.EADDRINUSE, "port 80 is already in use on the host: publish another (-p OTHER:8080)"},
+		{syscall.EACCES, "port 80 is below the host's first unprivileged port: publish one above it (-p 8080:8080), or run as root"},
+		{syscall.EADDRNOTAVAIL, "0.0.0.0 is not an address of this host"},
+	} {
+		if got := publishError(p, &net.OpError{Op: "listen", Err: &os.SyscallError{Syscall: "bind", Err: tc.err}}).Error(); !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %q; want %q", tc.err, got, tc.want)
+		}
+	}
+	if _, err := New(channel.New(1, 1500, ""), []Port{{HostIP: netip.MustParseAddr("192.0.2.1"), HostPort: 8080, GuestPort: 80, Proto: "tcp"}}); err == nil || !strings.Contains(err.Error(), "192.0.2.1 is not an address of this host") {
+		t.Errorf("publishing on an address the host lacks: %v", err)
 	}
 }
