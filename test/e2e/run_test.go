@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,17 +11,27 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pithvm/pith/test/testenv"
 )
 
 // native runs the probe directly, for comparison.
 func native(t *testing.T, probe string, env []string, args ...string) testenv.Result {
-	c := exec.Command(probe, args...)
+	t.Helper()
+	// As long as a pith run may take (testenv.Pith): a native run that hangs fails the
+	// test, saying so, rather than holding the suite up.
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.HangLimit)
+	defer cancel()
+	c := exec.CommandContext(ctx, probe, args...)
 	c.Env = append(os.Environ(), env...)
+	c.WaitDelay = 10 * time.Second
 	var out, errOut strings.Builder
 	c.Stdout, c.Stderr = &out, &errOut
 	err := c.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("the native run of %s %v hung (killed after %v): stdout %q, stderr %q", probe, args, testenv.HangLimit, out.String(), errOut.String())
+	}
 	r := testenv.Result{Stdout: out.String(), Stderr: errOut.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.Code = ee.ExitCode()

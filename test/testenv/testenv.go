@@ -157,9 +157,9 @@ func RequireKVM(t testing.TB) {
 	t.Fatalf("/dev/kvm unusable: %v (set PITH_SKIP_KVM=1 to skip the end-to-end tests on a machine without KVM)", err)
 }
 
-// hangLimit bounds one pith command in a test: its guest's own deadline (PITH_DEADLINE)
+// HangLimit bounds one pith command in a test: its guest's own deadline (PITH_DEADLINE)
 // plus room to report it.
-const hangLimit = 150 * time.Second
+const HangLimit = 150 * time.Second
 
 // Result is a finished pith command.
 type Result struct {
@@ -179,9 +179,9 @@ func PithIn(t testing.TB, dir string, env []string, args ...string) Result {
 	t.Helper()
 	pith, kernel := Build(t)
 	// pith stops its guest after PITH_DEADLINE; a pith that hangs all the same, or a
-	// process it started that keeps its output open, fails the test after hangLimit with
+	// process it started that keeps its output open, fails the test after HangLimit with
 	// what it printed, instead of holding up the whole suite.
-	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), HangLimit)
 	defer cancel()
 	c := exec.CommandContext(ctx, pith, args...)
 	c.WaitDelay = 10 * time.Second
