@@ -25,6 +25,9 @@
 #                   lockups on both CPUs in pith's vCPU threads, under QEMU 7.2's emulated
 #                   SVM): pith's own 2-vCPU tests run on one CPU there instead
 #   NESTED_TIMEOUT=3000            seconds before the whole run is stopped
+#   NESTED_CMD_TIMEOUT=1200        seconds before one command is stopped, after its
+#                   processes' states and kernel stacks are printed (and the kernel's
+#                   list of blocked tasks, sysrq w), so a hang names where it is
 #   NESTED_APPEND                  more guest kernel parameters
 set -euo pipefail
 
@@ -134,6 +137,7 @@ for c in "$@"; do
 	i=$((i + 1))
 	printf '%s\n' "$c" >"$root/command.$i"
 done
+echo "${NESTED_CMD_TIMEOUT:-1200}" >"$root/command-timeout"
 cat >"$root/init" <<'EOF'
 #!/bin/sh
 export PATH=/bin HOME=/root
@@ -158,12 +162,35 @@ if [ ! -c /dev/kvm ]; then
 fi
 echo "=== NESTED: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); $(dmesg | grep -i -m3 -e 'tsc.*unstable' -e 'tsc: Refined' -e 'tsc: Detected' | tr '\n' ';')"
 echo "=== NESTED: /dev/kvm from kvm_amd, nested paging $(cat /sys/module/kvm_amd/parameters/npt)"
+CMD_TIMEOUT=$(cat /command-timeout)
 i=1
 while [ -f /command.$i ]; do
 	echo "=== NESTED COMMAND $i: $(cat /command.$i)"
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	(cd / && sh /command.$i) </dev/null 2>&1
+	# Each command in a session of its own, so that one that hangs can be described and
+	# stopped with everything it started, and the run goes on to report it.
+	(cd / && exec setsid sh /command.$i) </dev/null 2>&1 &
+	pid=$!
+	(
+		sleep "$CMD_TIMEOUT"
+		kill -0 "$pid" 2>/dev/null || exit 0
+		echo "=== NESTED: command $i still running after ${CMD_TIMEOUT}s; its processes and their kernel stacks:"
+		for p in /proc/[0-9]*; do
+			[ "$(cut -d' ' -f6 "$p/stat" 2>/dev/null)" = "$pid" ] || continue
+			echo "--- pid ${p#/proc/}: $(tr '\0' ' ' <"$p/cmdline" | cut -c1-200)"
+			for t in "$p"/task/*; do
+				echo "  tid ${t##*/} state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan" 2>/dev/null)"
+				sed 's/^/    /' "$t/stack" 2>/dev/null
+			done
+		done
+		echo w >/proc/sysrq-trigger
+		dmesg | grep -A1000 -m1 'sysrq: Show Blocked State' | head -n 200
+		kill -KILL "-$pid"
+	) &
+	watchdog=$!
+	wait "$pid"
 	rc=$?
+	kill "$watchdog" 2>/dev/null
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "=== NESTED RESULT $i: rc=$rc in $(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s"
 	i=$((i + 1))
@@ -188,7 +215,7 @@ timeout "${NESTED_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu EPYC,+svm,+npt -m "${NESTED_MEM:-4G}" -smp "${NESTED_CPUS:-1}" \
 	-nographic -no-reboot -nodefaults -serial stdio -monitor none \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=3 rdinit=/init tsc=reliable ${NESTED_APPEND:-}" </dev/null \
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init tsc=reliable ${NESTED_APPEND:-}" </dev/null \
 	2> >(grep -v "TCG doesn't support requested feature" >&2) | tee "$log"
 qemu=${PIPESTATUS[0]}
 set -e

@@ -76,14 +76,16 @@ run="PITH_TEST_BIN=$bin PITH_KERNEL=$bin/pith-kernel"
 e2e_env="PITH_TEST_STREAM_BYTES=33554432"
 # The Debian kernel's KVM lacks TSC-deadline in KVM_GET_SUPPORTED_CPUID: each of these
 # hung there before pith set the CPUID bit itself.
-# The whole guest is stopped after 25 minutes (its run takes about 2), well inside CI's limit.
+# A suite that hangs dumps its goroutines after 15 minutes (its run takes about 4); a
+# command still running after 20 has its processes' kernel stacks printed and is stopped;
+# the whole guest is stopped after 25, well inside CI's limit.
 status=0
-NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
+NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
 	"$bin/pith doctor" \
 	"$run $bin/pith selftest" \
 	"$run $bin/pith selftest --cpus 2" \
 	"$run $bin/pith selftest --x86-standard" \
-	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v" >"$stage/console" 2>&1 || status=$?
+	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m" >"$stage/console" 2>&1 || status=$?
 grep -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' -e '^    --- PASS' "$stage/console" | tr -d '\r'
 echo "tools/test.sh: the nested guest took ${SECONDS}s"
 if [ "$status" != 0 ]; then
