@@ -138,7 +138,7 @@ func sysOpen(t *Task, a [6]uint64) int64 {
 	return sysOpenat(t, [6]uint64{atFDCWD, a[0], a[1], a[2]})
 }
 
-func (f *file) read(buf []byte, off uint64) int64 {
+func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 	switch f.kind {
 	case kindStdin:
 		// pith's standard input, buffered by the monitor; wait for it without holding a
@@ -149,7 +149,9 @@ func (f *file) read(buf []byte, off uint64) int64 {
 			if n != -linux.EAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
 				return n
 			}
-			time.Sleep(time.Millisecond)
+			if !t.sleep(time.Millisecond) {
+				return -errRestart
+			}
 		}
 	case kindNull:
 		return 0
@@ -169,7 +171,7 @@ func (f *file) read(buf []byte, off uint64) int64 {
 		if !f.readEnd {
 			return -linux.EBADF
 		}
-		return f.pipe.read(buf, f.flags&syscall.O_NONBLOCK != 0)
+		return f.pipe.read(t, buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileRead, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
@@ -178,7 +180,7 @@ func (f *file) read(buf []byte, off uint64) int64 {
 	return -linux.EBADF
 }
 
-func (f *file) write(buf []byte, off uint64) int64 {
+func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 	switch f.kind {
 	case kindStdout, kindStderr:
 		w := os.Stdout
@@ -200,7 +202,7 @@ func (f *file) write(buf []byte, off uint64) int64 {
 		if f.readEnd {
 			return -linux.EBADF
 		}
-		return f.pipe.write(buf, f.flags&syscall.O_NONBLOCK != 0)
+		return f.pipe.write(t, buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileWrite, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
@@ -235,7 +237,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		if write {
 			return f.unix.send(t, f, [][]byte{b}, 0, nil, nil)
 		}
-		return f.unix.read(f, [][]byte{b})
+		return f.unix.read(t, f, [][]byte{b})
 	}
 	if a[2] == 0 {
 		return 0
@@ -244,7 +246,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		if write {
 			return f.sock.send(t, f, [][]byte{b}, 0, nil)
 		}
-		n, _, _ := f.sock.recv(f, [][]byte{b}, 0)
+		n, _, _ := f.sock.recv(t, f, [][]byte{b}, 0)
 		return n
 	}
 	off := f.offset
@@ -253,9 +255,9 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	}
 	var n int64
 	if write {
-		n = f.write(b, off)
+		n = f.write(t, b, off)
 	} else {
-		n = f.read(b, off)
+		n = f.read(t, b, off)
 	}
 	if n > 0 && !positioned && f.kind == kindHost {
 		f.offset += uint64(n)
@@ -631,7 +633,9 @@ func sysFlock(t *Task, a [6]uint64) int64 {
 		if e := fileRequest(&r); e != -linux.EAGAIN || a[1]&lockNB != 0 {
 			return e
 		}
-		time.Sleep(time.Millisecond)
+		if !t.sleep(time.Millisecond) {
+			return -errRestart
+		}
 	}
 }
 
@@ -666,7 +670,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 			return -linux.EFAULT
 		}
 	}
-	n := in.read(buf, off)
+	n := in.read(t, buf, off)
 	if n <= 0 {
 		return n
 	}
@@ -677,7 +681,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	case kindUnix:
 		w = out.unix.send(t, out, [][]byte{buf[:n]}, 0, nil, nil)
 	default:
-		w = out.write(buf[:n], out.offset)
+		w = out.write(t, buf[:n], out.offset)
 	}
 	if w < 0 {
 		return w

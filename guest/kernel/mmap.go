@@ -65,7 +65,7 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 	// Through a copy: the monitor cannot write pages of the new mapping not yet backed.
 	buf := hostBuffer(int(min(fileLen, 1<<20)))
 	for done := uint64(0); done < fileLen; {
-		n := f.read(buf[:min(fileLen-done, uint64(len(buf)))], a[5]+done)
+		n := f.read(t, buf[:min(fileLen-done, uint64(len(buf)))], a[5]+done)
 		if n <= 0 {
 			break
 		}

@@ -27,7 +27,7 @@ func newPipe() *pipe {
 	return p
 }
 
-func (p *pipe) read(b []byte, nonblock bool) int64 {
+func (p *pipe) read(t *Task, b []byte, nonblock bool) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.buf) == 0 {
@@ -37,7 +37,9 @@ func (p *pipe) read(b []byte, nonblock bool) int64 {
 		if nonblock {
 			return -linux.EAGAIN
 		}
-		p.cond.Wait()
+		if !t.waitOn(&p.cond) {
+			return -errRestart
+		}
 	}
 	n := copy(b, p.buf)
 	p.buf = p.buf[n:]
@@ -45,7 +47,7 @@ func (p *pipe) read(b []byte, nonblock bool) int64 {
 	return int64(n)
 }
 
-func (p *pipe) write(b []byte, nonblock bool) int64 {
+func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	written := 0
@@ -64,7 +66,9 @@ func (p *pipe) write(b []byte, nonblock bool) int64 {
 				}
 				return -linux.EAGAIN
 			}
-			p.cond.Wait()
+			if !t.waitOn(&p.cond) {
+				return sentOr(written, -errRestart)
+			}
 			continue
 		}
 		n := min(room, len(b)-written)

@@ -193,7 +193,7 @@ func sysKill(t *Task, a [6]uint64) int64 {
 	if a[1] == 0 {
 		return 0
 	}
-	t.proc.post(t, a[1])
+	t.proc.postProcess(a[1]) // to the process: a thread that does not block it takes it
 	return 0
 }
 
@@ -211,7 +211,7 @@ func (p *Process) postProcess(sig uint64) {
 	pending := target != nil && p.pend(target, sig)
 	p.mu.Unlock()
 	if pending {
-		kick(target)
+		target.take(sig)
 	}
 }
 
@@ -221,8 +221,20 @@ func (p *Process) post(target *Task, sig uint64) {
 	pending := p.pend(target, sig)
 	p.mu.Unlock()
 	if pending {
-		kick(target)
+		target.take(sig)
 	}
+}
+
+// take gets t to a signal just made pending: out of app code (kick), and out of a call
+// waiting in tier 1 unless t blocks the signal.
+func (t *Task) take(sig uint64) {
+	t.proc.mu.Lock()
+	takes := t.sigmask&sigbit(sig) == 0
+	t.proc.mu.Unlock()
+	if takes {
+		t.interrupt()
+	}
+	kick(t)
 }
 
 // pend makes sig pending on t unless the process ignores it, and reports whether it
@@ -256,15 +268,24 @@ func (t *Task) deliverSignals() {
 		}
 		sig = 0
 	}
-	if sig == 0 {
-		p.mu.Unlock()
-		return
-	}
-	if act.flags&linux.SA_RESETHAND != 0 {
+	if sig != 0 && act.flags&linux.SA_RESETHAND != 0 {
 		p.sigaction[sig-1].handler = linux.SIG_DFL
 	}
 	p.mu.Unlock()
-	t.enterHandler(sig, act, linux.SI_TKILL, 0)
+	if t.restartNr != 0 {
+		// A call a signal interrupted is made again where no handler runs, or where the
+		// handler's SA_RESTART says so, as Linux does for ERESTARTSYS; the app's RIP
+		// goes back over its SYSCALL (two bytes), so the frame returns to it.
+		if sig == 0 || act.handler != linux.SIG_DFL && act.flags&linux.SA_RESTART != 0 {
+			r := &t.ctx.Regs
+			r.RIP -= 2
+			r.RAX = t.restartNr - 1
+		}
+		t.restartNr = 0
+	}
+	if sig != 0 {
+		t.enterHandler(sig, act, linux.SI_TKILL, 0)
+	}
 }
 
 // enterHandler builds the signal frame and points the app thread at the handler; a

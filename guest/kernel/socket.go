@@ -92,8 +92,8 @@ func (s *socket) release() {
 }
 
 // block runs op until it stops answering EAGAIN, waiting for mask between tries, unless
-// nonblock.
-func (s *socket) block(mask waiter.EventMask, nonblock bool, op func() int64) int64 {
+// nonblock; a signal for t ends the wait with errRestart.
+func (s *socket) block(t *Task, mask waiter.EventMask, nonblock bool, op func() int64) int64 {
 	r := op()
 	if r != -linux.EAGAIN || nonblock {
 		return r
@@ -105,7 +105,9 @@ func (s *socket) block(mask waiter.EventMask, nonblock bool, op func() int64) in
 		if r = op(); r != -linux.EAGAIN {
 			return r
 		}
-		<-ch
+		if !t.waitChan(ch) {
+			return -errRestart
+		}
 	}
 }
 
@@ -207,7 +209,7 @@ func sysAccept4(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	var c *socket
-	r := s.block(waiter.ReadableEvents, f.flags&syscall.O_NONBLOCK != 0, func() int64 {
+	r := s.block(t, waiter.ReadableEvents, f.flags&syscall.O_NONBLOCK != 0, func() int64 {
 		var peer tcpip.FullAddress
 		ep, wq, err := s.ep.Accept(&peer)
 		if err != nil {
@@ -255,12 +257,14 @@ func sysConnect(t *Task, a [6]uint64) int64 {
 	if f.flags&syscall.O_NONBLOCK != 0 {
 		return -linux.EINPROGRESS
 	}
-	s.block(waiter.WritableEvents, false, func() int64 {
+	if r := s.block(t, waiter.WritableEvents, false, func() int64 {
 		if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
 			return -linux.EAGAIN
 		}
 		return 0
-	})
+	}); r == -errRestart {
+		return -linux.EINTR // never restarted: the connection goes on being made, as POSIX has it
+	}
 	return netErrno(s.ep.LastError())
 }
 
@@ -326,7 +330,7 @@ func (s *socket) send(t *Task, f *file, bufs [][]byte, flags uint64, to *tcpip.F
 	}
 	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
 	sent := int64(0)
-	r := s.block(waiter.WritableEvents, nonblock, func() int64 {
+	r := s.block(t, waiter.WritableEvents, nonblock, func() int64 {
 		for {
 			var rd bytes.Reader
 			rd.Reset(msg[sent:])
@@ -344,7 +348,7 @@ func (s *socket) send(t *Task, f *file, bufs [][]byte, flags uint64, to *tcpip.F
 		}
 	})
 	s.update()
-	if r == -linux.EAGAIN && sent > 0 {
+	if (r == -linux.EAGAIN || r == -errRestart) && sent > 0 {
 		r = 0
 	}
 	if r < 0 {
@@ -378,13 +382,13 @@ func (w *appWriter) Write(p []byte) (int, error) {
 }
 
 // recv reads one message (a datagram) or what a stream has into bufs, and where from.
-func (s *socket) recv(f *file, bufs [][]byte, flags uint64) (n int64, from tcpip.FullAddress, truncated bool) {
+func (s *socket) recv(t *Task, f *file, bufs [][]byte, flags uint64) (n int64, from tcpip.FullAddress, truncated bool) {
 	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
 	if flags&msgOOB != 0 {
 		return -linux.EINVAL, from, false
 	}
 	w := &appWriter{bufs: bufs}
-	r := s.block(waiter.ReadableEvents, nonblock, func() int64 {
+	r := s.block(t, waiter.ReadableEvents, nonblock, func() int64 {
 		res, err := s.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: s.typ == sockDgram})
 		switch err.(type) {
 		case nil:
@@ -452,7 +456,7 @@ func sysRecvfrom(t *Task, a [6]uint64) int64 {
 	if !ok {
 		return -linux.EFAULT
 	}
-	n, from, _ := s.recv(f, [][]byte{b}, a[3])
+	n, from, _ := s.recv(t, f, [][]byte{b}, a[3])
 	if n >= 0 && a[4] != 0 && s.typ == sockDgram {
 		if e := putSockaddr(a[4], a[5], sockaddr(from, s.family)); e != 0 {
 			return e
@@ -511,7 +515,7 @@ func sysRecvmsg(t *Task, a [6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	n, from, truncated := s.recv(f, bufs, a[2])
+	n, from, truncated := s.recv(t, f, bufs, a[2])
 	if n < 0 {
 		return n
 	}

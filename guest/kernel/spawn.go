@@ -248,7 +248,7 @@ func pumpOut(pp *pipe) func(handle uint64) {
 				time.Sleep(hostPoll)
 				continue
 			}
-			if n <= 0 || pp.write(buf[:n], false) < 0 {
+			if n <= 0 || pp.write(nil, buf[:n], false) < 0 {
 				return
 			}
 		}
@@ -265,7 +265,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 		buf := hostBuffer(64 << 10)
 		for {
-			n := pp.read(buf, false)
+			n := pp.read(nil, buf, false)
 			if n <= 0 {
 				return
 			}
@@ -306,9 +306,9 @@ const (
 	pPID    = 1
 )
 
-// waitFor finds an ended child matching pid (-1: any), blocking unless nohang; reap
-// removes it.
-func (p *Process) waitFor(pid int32, nohang, reap bool) (int32, uint32, int64) {
+// waitFor finds an ended child matching pid (-1: any), blocking unless nohang (a signal
+// for t ends the wait with errRestart); reap removes it.
+func (p *Process) waitFor(t *Task, pid int32, nohang, reap bool) (int32, uint32, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.childCond.L == nil {
@@ -334,7 +334,9 @@ func (p *Process) waitFor(pid int32, nohang, reap bool) (int32, uint32, int64) {
 		if nohang {
 			return 0, 0, 0
 		}
-		p.childCond.Wait()
+		if !t.waitOn(&p.childCond) {
+			return 0, 0, -errRestart
+		}
 	}
 }
 
@@ -343,7 +345,7 @@ func sysWait4(t *Task, a [6]uint64) int64 {
 	if pid < -1 || pid == 0 {
 		pid = -1 // process groups: every child is in ours
 	}
-	id, status, e := t.proc.waitFor(pid, a[2]&wNOHANG != 0, true)
+	id, status, e := t.proc.waitFor(t, pid, a[2]&wNOHANG != 0, true)
 	if e != 0 || id == 0 {
 		return e
 	}
@@ -368,7 +370,7 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 	if a[3]&wEXITED == 0 {
 		return -linux.EINVAL
 	}
-	id, status, e := t.proc.waitFor(pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
+	id, status, e := t.proc.waitFor(t, pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
 	if e != 0 {
 		return e
 	}

@@ -187,6 +187,7 @@ func init() {
 		unix.SYS_WAIT4:           {"wait4", sysWait4, ""},
 		unix.SYS_WAITID:          {"waitid", sysWaitid, ""},
 		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys, "ENOSYS, quietly: Go waits with wait4"},
+		unix.SYS_CLONE3:          {"clone3", enosys, "ENOSYS, quietly: glibc makes threads with clone"},
 		unix.SYS_FORK:            {"fork", enosys, "ENOSYS, quietly: programs start by vfork-style clone and execve"},
 		unix.SYS_VFORK:           {"vfork", enosys, "ENOSYS, quietly: programs start by vfork-style clone and execve"},
 		unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigaction, ""},
@@ -226,7 +227,6 @@ func init() {
 		unix.SYS_POLL:   {"poll", nil, ""},
 		unix.SYS_SELECT: {"select", nil, ""},
 		unix.SYS_STATX:  {"statx", nil, ""},
-		unix.SYS_CLONE3: {"clone3", nil, ""},
 	}
 }
 
@@ -327,7 +327,11 @@ func (t *Task) syscall() {
 	if Trace && (nr == syscall.SYS_EXIT_GROUP || nr == syscall.SYS_EXIT) {
 		trace(t, nr, a, noReturn) // they do not return, as strace shows them
 	}
+	t.beginCall()
 	ret := serve(h, t, a)
+	if ret == -errRestart {
+		t.restartNr, ret = nr+1, -linux.EINTR // deliverSignals restarts it where Linux would
+	}
 	if Trace && nr != syscall.SYS_EXIT_GROUP && nr != syscall.SYS_EXIT {
 		trace(t, nr, a, ret)
 	}
@@ -359,11 +363,11 @@ func vectored(t *Task, a [6]uint64, write bool) int64 {
 		case f.kind == kindUnix && write:
 			return f.unix.send(t, f, bufs, 0, nil, nil)
 		case f.kind == kindUnix:
-			return f.unix.read(f, bufs)
+			return f.unix.read(t, f, bufs)
 		case write:
 			return f.sock.send(t, f, bufs, 0, nil)
 		}
-		n, _, _ := f.sock.recv(f, bufs, 0)
+		n, _, _ := f.sock.recv(t, f, bufs, 0)
 		return n
 	}
 	vecs, e := appIovecs(iov, cnt)

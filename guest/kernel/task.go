@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
@@ -30,6 +32,14 @@ type Task struct {
 	exited   bool
 
 	frameState []byte // rt_sigreturn's copy of the app's vector state, checked before use
+
+	// A call that waits in tier 1 ends when a signal the task takes is made pending
+	// (interrupt), with errRestart: then the call is made again after the handler where
+	// SA_RESTART says so (or where no handler runs), and answers EINTR otherwise.
+	signalled atomic.Bool               // a signal the task takes is pending
+	wake      chan struct{}             // a token when signalled is set, for waitChan and sleep
+	waitCond  atomic.Pointer[sync.Cond] // what waitOn waits on, woken by interrupt
+	restartNr uint64                    // the call that ended with errRestart, plus one
 }
 
 const (
@@ -43,7 +53,7 @@ func newTask(p *Process) (*Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocating a task: %v", err)
 	}
-	t := &Task{proc: p, page: page, ctx: (*abi.AppContext)(unsafe.Pointer(&page[0]))}
+	t := &Task{proc: p, page: page, ctx: (*abi.AppContext)(unsafe.Pointer(&page[0])), wake: make(chan struct{}, 1)}
 	t.ctx.XSave = uint64(uintptr(unsafe.Pointer(&page[xsaveOffset])))
 	return t, nil
 }
@@ -98,5 +108,94 @@ func (t *Task) loop() {
 			t.exception()
 		case abi.AppKicked:
 		}
+	}
+}
+
+// errRestart ends a call that a signal interrupted (Linux's ERESTARTSYS); the app never
+// sees it (syscall, deliverSignals).
+const errRestart = 512
+
+// interrupt ends a wait of t's in tier 1, if any, so that it takes a signal just made
+// pending. The condition's lock is taken on a goroutine of its own: the caller may hold
+// it (a write that raises SIGPIPE).
+func (t *Task) interrupt() {
+	t.signalled.Store(true)
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	if c := t.waitCond.Load(); c != nil {
+		go func() {
+			c.L.Lock()
+			c.Broadcast()
+			c.L.Unlock()
+		}()
+	}
+}
+
+// beginCall forgets the signals already delivered before the task makes a call: only
+// one still pending and not blocked interrupts it.
+func (t *Task) beginCall() {
+	t.signalled.Store(false)
+	select {
+	case <-t.wake:
+	default:
+	}
+	p := t.proc
+	p.mu.Lock()
+	takes := t.pending&^t.sigmask != 0
+	p.mu.Unlock()
+	if takes {
+		t.interrupt()
+	}
+}
+
+// waitOn waits on c, whose lock the caller holds, as c.Wait does, unless a signal the
+// task takes is pending: then it answers false at once and the call ends with
+// errRestart. A nil task (tier 1's own goroutines) always waits.
+func (t *Task) waitOn(c *sync.Cond) bool {
+	if t == nil {
+		c.Wait()
+		return true
+	}
+	t.waitCond.Store(c) // before looking at signalled: interrupt sets it, then looks here
+	defer t.waitCond.Store(nil)
+	if t.signalled.Load() {
+		return false
+	}
+	c.Wait()
+	return true
+}
+
+// waitChan waits for a token on ch, answering false instead when a signal the task takes
+// is pending.
+func (t *Task) waitChan(ch <-chan struct{}) bool {
+	if t.signalled.Load() {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-t.wake:
+		return !t.signalled.Load()
+	}
+}
+
+// sleep waits for d, answering false early when a signal the task takes is pending.
+func (t *Task) sleep(d time.Duration) bool {
+	if t == nil {
+		time.Sleep(d)
+		return true
+	}
+	if t.signalled.Load() {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-t.wake:
+		return !t.signalled.Load()
 	}
 }

@@ -611,7 +611,7 @@ func unixAccept(t *Task, f *file, a [6]uint64) int64 {
 	if a[3]&^(sockNonblock|sockCloexec) != 0 {
 		return -linux.EINVAL
 	}
-	c, e := f.unix.accept(f.flags&syscall.O_NONBLOCK != 0)
+	c, e := f.unix.accept(t, f.flags&syscall.O_NONBLOCK != 0)
 	if e != 0 {
 		return e
 	}
@@ -626,7 +626,7 @@ func unixAccept(t *Task, f *file, a [6]uint64) int64 {
 }
 
 // accept takes the first connection waiting, its server end.
-func (s *unixSocket) accept(nonblock bool) (*unixSocket, int64) {
+func (s *unixSocket) accept(t *Task, nonblock bool) (*unixSocket, int64) {
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.typ == sockDgram {
@@ -639,7 +639,9 @@ func (s *unixSocket) accept(nonblock bool) (*unixSocket, int64) {
 		if nonblock {
 			return nil, -linux.EAGAIN
 		}
-		s.cond.Wait()
+		if !t.waitOn(&s.cond) {
+			return nil, -errRestart
+		}
 	}
 	c := s.accepts[0]
 	s.accepts[0] = nil
@@ -688,12 +690,12 @@ func unixConnect(t *Task, f *file, a [6]uint64) int64 {
 		s.changed()
 		return 0
 	}
-	return s.connectStream(to, f.flags&syscall.O_NONBLOCK != 0)
+	return s.connectStream(t, to, f.flags&syscall.O_NONBLOCK != 0)
 }
 
 // connectStream connects a stream or seqpacket socket to the listener bound to to,
 // waiting for room in its backlog unless nonblock. unixMu is held.
-func (s *unixSocket) connectStream(to unixTarget, nonblock bool) int64 {
+func (s *unixSocket) connectStream(t *Task, to unixTarget, nonblock bool) int64 {
 	var l *unixSocket
 	for {
 		if s.closed {
@@ -719,7 +721,9 @@ func (s *unixSocket) connectStream(to unixTarget, nonblock bool) int64 {
 			return -linux.EAGAIN
 		}
 		l.waitRoom(s)
-		s.cond.Wait()
+		if !t.waitOn(&s.cond) {
+			return -errRestart
+		}
 	}
 	c := newUnixSocket(s.typ)
 	c.state, c.peer, c.addr, c.credSet = unixConnected, s, l.addr, true
@@ -831,14 +835,14 @@ func (s *unixSocket) send(t *Task, f *file, bufs [][]byte, flags uint64, to []by
 	case flags&msgOOB != 0:
 		r = -linux.EOPNOTSUPP
 	case s.typ == sockStream:
-		r, kept = s.sendStream(bufs, nonblock, to != nil, rights)
+		r, kept = s.sendStream(t, bufs, nonblock, to != nil, rights)
 	case to != nil && s.typ == sockDgram:
 		target, e := resolveTarget(t.proc, to)
 		if r = e; e == 0 {
-			r, kept = s.sendMsg(bufs, nonblock, &target, rights)
+			r, kept = s.sendMsg(t, bufs, nonblock, &target, rights)
 		}
 	default:
-		r, kept = s.sendMsg(bufs, nonblock, nil, rights)
+		r, kept = s.sendMsg(t, bufs, nonblock, nil, rights)
 	}
 	if !kept {
 		dropPassed(rights)
@@ -851,7 +855,7 @@ func (s *unixSocket) send(t *Task, f *file, bufs [][]byte, flags uint64, to []by
 
 // sendStream queues bufs at the peer in pieces of half the send buffer, waiting for room
 // unless nonblock; it reports whether a piece took rights.
-func (s *unixSocket) sendStream(bufs [][]byte, nonblock, named bool, rights []passedFile) (int64, bool) {
+func (s *unixSocket) sendStream(t *Task, bufs [][]byte, nonblock, named bool, rights []passedFile) (int64, bool) {
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if named {
@@ -875,7 +879,9 @@ func (s *unixSocket) sendStream(bufs [][]byte, nonblock, named bool, rights []pa
 			if nonblock {
 				return sentOr(sent, -linux.EAGAIN), kept
 			}
-			s.cond.Wait()
+			if !t.waitOn(&s.cond) {
+				return sentOr(sent, -errRestart), kept
+			}
 			continue
 		}
 		data := make([]byte, min(total-sent, max(s.sndbuf/2-64, 1)))
@@ -897,7 +903,7 @@ func (s *unixSocket) sendStream(bufs [][]byte, nonblock, named bool, rights []pa
 
 // sendMsg queues bufs as one message at the socket named to, or the peer, waiting for
 // room unless nonblock; it reports whether the message took rights.
-func (s *unixSocket) sendMsg(bufs [][]byte, nonblock bool, to *unixTarget, rights []passedFile) (int64, bool) {
+func (s *unixSocket) sendMsg(t *Task, bufs [][]byte, nonblock bool, to *unixTarget, rights []passedFile) (int64, bool) {
 	data := make([]byte, bufsLen(bufs))
 	if !gather(data, bufs, 0) {
 		return -linux.EFAULT, false
@@ -966,7 +972,9 @@ func (s *unixSocket) sendMsg(bufs [][]byte, nonblock bool, to *unixTarget, right
 		if target.full(s) {
 			target.waitRoom(s)
 		}
-		s.cond.Wait()
+		if !t.waitOn(&s.cond) {
+			return -errRestart, false
+		}
 	}
 }
 
@@ -980,7 +988,7 @@ type unixRecv struct {
 }
 
 // recv receives into app buffers bufs: what a stream has, or one message.
-func (s *unixSocket) recv(f *file, bufs [][]byte, flags uint64) unixRecv {
+func (s *unixSocket) recv(t *Task, f *file, bufs [][]byte, flags uint64) unixRecv {
 	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
 	switch {
 	case flags&msgOOB != 0 && s.typ == sockStream:
@@ -988,18 +996,18 @@ func (s *unixSocket) recv(f *file, bufs [][]byte, flags uint64) unixRecv {
 	case flags&msgOOB != 0:
 		return unixRecv{n: -linux.EOPNOTSUPP}
 	case s.typ == sockStream:
-		return s.recvStream(bufs, flags, nonblock)
+		return s.recvStream(t, bufs, flags, nonblock)
 	}
-	return s.recvMsg(bufs, flags, nonblock)
+	return s.recvMsg(t, bufs, flags, nonblock)
 }
 
 // read serves read and readv: a receive with no room for the descriptors a message
 // carried, which close.
-func (s *unixSocket) read(f *file, bufs [][]byte) int64 {
+func (s *unixSocket) read(t *Task, f *file, bufs [][]byte) int64 {
 	if bufsLen(bufs) == 0 {
 		return 0 // as Linux's sock_read_iter, which does not receive at all
 	}
-	r := s.recv(f, bufs, 0)
+	r := s.recv(t, f, bufs, 0)
 	dropPassed(r.rights)
 	return r.n
 }
@@ -1007,7 +1015,7 @@ func (s *unixSocket) read(f *file, bufs [][]byte) int64 {
 // recvStream reads what the stream has, up to the buffers (all of them, MSG_WAITALL),
 // waiting for some unless nonblock. As Linux, it stops after a message that carried
 // descriptors, and reports a pending error only when it has nothing to read.
-func (s *unixSocket) recvStream(bufs [][]byte, flags uint64, nonblock bool) (r unixRecv) {
+func (s *unixSocket) recvStream(t *Task, bufs [][]byte, flags uint64, nonblock bool) (r unixRecv) {
 	want, peek := bufsLen(bufs), flags&msgPeek != 0
 	if want == 0 {
 		return r
@@ -1054,29 +1062,42 @@ func (s *unixSocket) recvStream(bufs [][]byte, flags uint64, nonblock bool) (r u
 				break
 			}
 		}
-		switch {
-		case copied >= need, copied > 0 && (s.err != 0 || s.shutRead || nonblock || len(r.rights) > 0):
+		if copied >= need || copied > 0 && (s.err != 0 || s.shutRead || nonblock || len(r.rights) > 0) {
 			r.n = int64(copied)
 			return r
-		case s.err != 0:
-			r.n, s.err = -s.err, 0
-			return r
-		case s.shutRead:
-			return r // the end of the stream
-		case s.closed:
-			r.n = -linux.EBADF
-			return r
-		case nonblock:
-			r.n = -linux.EAGAIN
+		}
+		var done bool
+		if r.n, done = s.awaitData(t, nonblock); done {
+			r.n = sentOr(copied, r.n) // a signal after part of MSG_WAITALL: that part
 			return r
 		}
-		s.cond.Wait()
 	}
+}
+
+// awaitData is a receive's answer when there is nothing to read: a pending error, the end
+// of the stream (0), EBADF, EAGAIN, or errRestart for a signal; or it waits for a change
+// and answers done false. unixMu is held.
+func (s *unixSocket) awaitData(t *Task, nonblock bool) (n int64, done bool) {
+	switch {
+	case s.err != 0:
+		n, s.err = -s.err, 0
+		return n, true
+	case s.shutRead:
+		return 0, true
+	case s.closed:
+		return -linux.EBADF, true
+	case nonblock:
+		return -linux.EAGAIN, true
+	}
+	if !t.waitOn(&s.cond) {
+		return -errRestart, true
+	}
+	return 0, false
 }
 
 // recvMsg reads one message, waiting for one unless nonblock; a pending error comes
 // first, as Linux has it.
-func (s *unixSocket) recvMsg(bufs [][]byte, flags uint64, nonblock bool) (r unixRecv) {
+func (s *unixSocket) recvMsg(t *Task, bufs [][]byte, flags uint64, nonblock bool) (r unixRecv) {
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.typ == sockSeqpacket && s.state != unixConnected {
@@ -1085,20 +1106,10 @@ func (s *unixSocket) recvMsg(bufs [][]byte, flags uint64, nonblock bool) (r unix
 	r.creds = s.passcred
 	defer s.changed()
 	for len(s.queue) == 0 || s.err != 0 {
-		switch {
-		case s.err != 0:
-			r.n, s.err = -s.err, 0
-			return r
-		case s.shutRead:
-			return r
-		case s.closed:
-			r.n = -linux.EBADF
-			return r
-		case nonblock:
-			r.n = -linux.EAGAIN
+		var done bool
+		if r.n, done = s.awaitData(t, nonblock); done {
 			return r
 		}
-		s.cond.Wait()
 	}
 	m := s.queue[0]
 	n, ok := scatter(bufs, 0, m.data)
@@ -1148,7 +1159,7 @@ func unixRecvfrom(t *Task, f *file, a [6]uint64) int64 {
 	if !ok {
 		return -linux.EFAULT
 	}
-	r := f.unix.recv(f, [][]byte{b}, a[3])
+	r := f.unix.recv(t, f, [][]byte{b}, a[3])
 	dropPassed(r.rights)
 	if r.n >= 0 {
 		if e := putSockaddr(a[4], a[5], r.from); e != 0 {
@@ -1187,7 +1198,7 @@ func unixRecvmsg(t *Task, f *file, a [6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	r := f.unix.recv(f, bufs, a[2])
+	r := f.unix.recv(t, f, bufs, a[2])
 	if r.n < 0 {
 		return r.n
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
 
@@ -69,7 +70,7 @@ func (f *fakeTier0) events(t *Task, fd int64) uint32 {
 
 func newTestTask() *Task {
 	p := &Process{tasks: map[int32]*Task{}, fds: map[int]*file{}, unsupported: map[uint64]bool{}, cwd: "/tmp"}
-	return &Task{proc: p, tid: 1}
+	return &Task{proc: p, tid: 1, ctx: &abi.AppContext{}, wake: make(chan struct{}, 1)}
 }
 
 // call makes system call nr as the app would.

@@ -2,10 +2,13 @@
    test/e2e compares each mode's exit status and output with a native run. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -40,6 +43,41 @@ static void block(int sig, int how) {
 	sigemptyset(&s);
 	sigaddset(&s, sig);
 	sigprocmask(how, &s, 0);
+}
+
+/* A blocking call in the main thread and a signal from a second thread, which blocks it
+   itself so that the main thread takes it, after 100 ms; then, unless late_write is -1,
+   a byte to late_write 100 ms later, for a call that restarts to find. */
+static int late_write = -1;
+static int late_signal;
+static void *signal_later(void *arg) {
+	block(late_signal, SIG_BLOCK);
+	usleep(100000);
+	kill(getpid(), late_signal);
+	if (late_write >= 0) {
+		usleep(100000);
+		write(late_write, "x", 1);
+	}
+	return 0;
+}
+
+static void interrupt_later(int sig, int flags, int write_fd) {
+	struct sigaction sa = { .sa_handler = handler, .sa_flags = flags };
+	if (sig != SIGTERM)
+		sigaction(sig, &sa, 0);
+	late_signal = sig;
+	late_write = write_fd;
+	pthread_t th;
+	pthread_create(&th, 0, signal_later, 0);
+}
+
+/* A loopback TCP listener on a port the kernel chose. */
+static int tcp_listener(void) {
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 1);
+	return l;
 }
 
 int main(int argc, char **argv) {
@@ -94,6 +132,38 @@ int main(int argc, char **argv) {
 		fflush(stdout);
 		raise(SIGUSR1);
 		printf("returned from the handler\n");
+	} else if (!strcmp(m, "eintr-pipe") || !strcmp(m, "restart-pipe")) {
+		/* a read of an empty pipe ends with EINTR for a handler without SA_RESTART, and
+		   is made again (finding the byte written later) with it */
+		int p[2];
+		pipe(p);
+		int restart = !strcmp(m, "restart-pipe");
+		interrupt_later(SIGUSR1, restart ? SA_RESTART : 0, restart ? p[1] : -1);
+		char c;
+		long r = read(p[0], &c, 1);
+		printf("read %ld errno %s, handler ran: %d\n", r, r < 0 ? strerror(errno) : "-", got == SIGUSR1);
+	} else if (!strcmp(m, "eintr-accept") || !strcmp(m, "eintr-unix-recv")) {
+		/* accept on a TCP listener, recv on an AF_UNIX socket: EINTR without SA_RESTART */
+		int fd, sv[2];
+		if (!strcmp(m, "eintr-accept")) {
+			fd = tcp_listener();
+		} else {
+			socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+			fd = sv[0];
+		}
+		interrupt_later(SIGUSR1, 0, -1);
+		char c;
+		long r = !strcmp(m, "eintr-accept") ? accept(fd, 0, 0) : recv(fd, &c, 1, 0);
+		printf("%s %ld errno %s, handler ran: %d\n", m, r, r < 0 ? strerror(errno) : "-", got == SIGUSR1);
+	} else if (!strcmp(m, "term-blocked")) {
+		/* SIGTERM with its default action ends a process blocked in a read: 143 */
+		int p[2];
+		pipe(p);
+		fflush(stdout);
+		interrupt_later(SIGTERM, 0, -1);
+		char c;
+		read(p[0], &c, 1);
+		printf("read returned\n");
 	} else {
 		printf("csys: unknown mode %s\n", m);
 		return 3;
