@@ -156,6 +156,11 @@ func (s *Store) Load(file string) ([]string, error) {
 		return nil, fmt.Errorf("load: %v", err)
 	}
 	defer f.Close()
+	st, err := s.newStage()
+	if err != nil {
+		return nil, err
+	}
+	defer st.discard()
 	var ixJSON []byte
 	tr := tar.NewReader(f)
 	for {
@@ -174,13 +179,13 @@ func (s *Store) Load(file string) ([]string, error) {
 			}
 		case strings.HasPrefix(p, "blobs/sha256/") && h.Typeflag == tar.TypeReg:
 			d := v1.Hash{Algorithm: "sha256", Hex: path.Base(p)}
-			if err := s.writeBlob(d, tr, nil); err != nil {
+			if err := st.writeBlob(d, tr, nil); err != nil {
 				return nil, fmt.Errorf("load %s: %v", file, err)
 			}
 		}
 	}
 	if ixJSON == nil {
-		return s.loadDocker(file)
+		return s.loadDocker(file, st)
 	}
 	ix, err := v1.ParseIndexManifest(bytes.NewReader(ixJSON))
 	if err != nil {
@@ -191,11 +196,7 @@ func (s *Store) Load(file string) ([]string, error) {
 		if !desc.MediaType.IsImage() {
 			return nil, fmt.Errorf("load %s: %s is a %s; pith loads single-platform images", file, desc.Digest, desc.MediaType)
 		}
-		img, err := s.Image(desc.Digest)
-		if err == nil {
-			err = s.checkPresent(img)
-		}
-		if err != nil {
+		if err := st.checkImage(desc.Digest); err != nil {
 			return nil, fmt.Errorf("load %s: %v", file, err)
 		}
 		ref := desc.Annotations["io.containerd.image.name"] // docker save's full name
@@ -210,6 +211,9 @@ func (s *Store) Load(file string) ([]string, error) {
 			ref = t.Name()
 		}
 		list = append(list, namedDesc{ref, desc})
+	}
+	if err := st.commit(); err != nil {
+		return nil, err
 	}
 	return s.name(list)
 }
@@ -237,22 +241,27 @@ func (s *Store) name(list []namedDesc) ([]string, error) {
 	return out, err
 }
 
-// checkPresent reports a blob img names that the store lacks.
-func (s *Store) checkPresent(img v1.Image) error {
-	m, err := img.Manifest()
+// checkImage reports a blob the image with manifest d names that is neither staged nor
+// stored.
+func (st *stage) checkImage(d v1.Hash) error {
+	b, err := os.ReadFile(st.path(d))
 	if err != nil {
-		return err
+		return fmt.Errorf("manifest %s is not in the archive", d)
 	}
-	for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
-		if !s.hasBlob(d.Digest) {
-			return fmt.Errorf("blob %s of image is not in the archive", d.Digest)
+	m, err := v1.ParseManifest(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("manifest %s: %v", d, err)
+	}
+	for _, l := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+		if !st.has(l.Digest) {
+			return fmt.Errorf("blob %s of image %s is not in the archive", l.Digest, d)
 		}
 	}
 	return nil
 }
 
 // loadDocker loads an archive with only docker's manifest.json.
-func (s *Store) loadDocker(file string) ([]string, error) {
+func (s *Store) loadDocker(file string, st *stage) ([]string, error) {
 	opener := func() (io.ReadCloser, error) { return os.Open(file) }
 	m, err := tarball.LoadManifest(opener)
 	if err != nil {
@@ -274,7 +283,7 @@ func (s *Store) loadDocker(file string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %v", file, err)
 		}
-		if err := s.writeImage(img, nil); err != nil {
+		if err := st.writeImage(img, nil); err != nil {
 			return nil, fmt.Errorf("load %s: %w", file, err)
 		}
 		desc, err := partial.Descriptor(img)
@@ -294,6 +303,9 @@ func (s *Store) loadDocker(file string) ([]string, error) {
 	}
 	if len(list) == 0 {
 		return nil, errors.New("load " + file + ": the archive holds no image")
+	}
+	if err := st.commit(); err != nil {
+		return nil, err
 	}
 	return s.name(list)
 }

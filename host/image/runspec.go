@@ -50,6 +50,8 @@ func (s *Store) RunSpec(img v1.Image, args []string) (*RunSpec, error) {
 	prog := argv[0]
 	var candidates []string
 	switch {
+	case path.IsAbs(prog):
+		candidates = []string{prog}
 	case strings.Contains(prog, "/"):
 		candidates = []string{path.Join(workdir, prog)}
 	default:

@@ -32,9 +32,10 @@ import (
 //
 // index.json lists one descriptor per name, with the name (as go-containerregistry
 // writes a full reference: index.docker.io/library/hello:latest) in the annotation
-// org.opencontainers.image.ref.name. Every blob is written to tmp/, checked against its
-// digest and renamed into blobs/, so a blob present is whole; index.json is replaced by
-// rename, so a reader sees the old list or the new one. Writers (build, pull, load) hold
+// org.opencontainers.image.ref.name. A command's blobs are written to a directory of
+// tmp/, checked against their digests and renamed into blobs/ once all are there, so a
+// blob present is whole; index.json is replaced by rename, so a reader sees the old
+// list or the new one. Writers (build, pull, load) hold
 // gc.lock shared while they add blobs and index.lock exclusively while they change the
 // index; prune holds gc.lock exclusively, so it never removes a blob that a writer has
 // added but not yet named.
@@ -173,16 +174,64 @@ func (s *Store) hasBlob(h v1.Hash) bool {
 	return err == nil
 }
 
-// writeBlob stores what r yields as blob want, through tmp/: a blob whose bytes do not
-// hash to want is refused and nothing is left. counted, if set, hears of each chunk.
-func (s *Store) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error {
-	if want.Algorithm != "sha256" {
+// stage holds the blobs one build, pull or load writes, in a directory of tmp/, until
+// all are there and checked: commit moves them into blobs/, discard drops them, so a
+// failed command leaves the store as it was. One killed leaves the directory, which
+// prune removes.
+type stage struct {
+	s   *Store
+	dir string
+}
+
+func (s *Store) newStage() (*stage, error) {
+	dir, err := os.MkdirTemp(s.path("tmp"), "stage-")
+	if err != nil {
+		return nil, fmt.Errorf("image store: %v", err)
+	}
+	return &stage{s: s, dir: dir}, nil
+}
+
+// path is where blob h is: staged, or in the store.
+func (st *stage) path(h v1.Hash) string {
+	if p := filepath.Join(st.dir, h.Hex); fileExists(p) {
+		return p
+	}
+	return st.s.blobPath(h)
+}
+
+func (st *stage) has(h v1.Hash) bool { return fileExists(st.path(h)) }
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// commit moves the staged blobs into the store.
+func (st *stage) commit() error {
+	entries, err := os.ReadDir(st.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(st.dir, e.Name()), filepath.Join(st.s.blobDir(), e.Name())); err != nil {
+			return fmt.Errorf("image store: %v", err)
+		}
+	}
+	return nil
+}
+
+func (st *stage) discard() { os.RemoveAll(st.dir) }
+
+// writeBlob stages what r yields as blob want: a blob whose bytes do not hash to want
+// is refused. counted, if set, hears of each chunk.
+func (st *stage) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error {
+	if want.Algorithm != "sha256" || len(want.Hex) != 64 {
 		return fmt.Errorf("blob %s: pith stores sha256 blobs only", want)
 	}
-	if s.hasBlob(want) {
+	if st.has(want) {
 		return nil
 	}
-	f, err := os.CreateTemp(s.path("tmp"), "blob-")
+	f, err := os.CreateTemp(st.dir, "partial-")
 	if err != nil {
 		return fmt.Errorf("image store: %v", err)
 	}
@@ -217,16 +266,15 @@ func (s *Store) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), s.blobPath(want))
+	return os.Rename(f.Name(), filepath.Join(st.dir, want.Hex))
 }
 
 // Progress hears how far writing an image's layers has come: layer i of n, done of
 // size bytes (size 0 if unknown), and reused when the store already had it.
 type Progress func(i, n int, digest v1.Hash, done, size int64, reused bool)
 
-// writeImage stores img's blobs, layers first and manifest last, so that a manifest
-// present has everything it names. The caller holds gc.lock.
-func (s *Store) writeImage(img v1.Image, progress Progress) error {
+// writeImage stages img's blobs.
+func (st *stage) writeImage(img v1.Image, progress Progress) error {
 	layers, err := img.Layers()
 	if err != nil {
 		return err
@@ -237,7 +285,7 @@ func (s *Store) writeImage(img v1.Image, progress Progress) error {
 			return err
 		}
 		size, _ := l.Size()
-		if s.hasBlob(d) {
+		if st.has(d) {
 			if progress != nil {
 				progress(i, len(layers), d, size, size, true)
 			}
@@ -248,7 +296,7 @@ func (s *Store) writeImage(img v1.Image, progress Progress) error {
 			return err
 		}
 		var done int64
-		err = s.writeBlob(d, rc, func(n int) {
+		err = st.writeBlob(d, rc, func(n int) {
 			done += int64(n)
 			if progress != nil {
 				progress(i, len(layers), d, done, size, false)
@@ -267,7 +315,7 @@ func (s *Store) writeImage(img v1.Image, progress Progress) error {
 	if err != nil {
 		return err
 	}
-	if err := s.writeBlob(cfgName, bytes.NewReader(cfg), nil); err != nil {
+	if err := st.writeBlob(cfgName, bytes.NewReader(cfg), nil); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	d, err := img.Digest()
@@ -278,7 +326,7 @@ func (s *Store) writeImage(img v1.Image, progress Progress) error {
 	if err != nil {
 		return err
 	}
-	return s.writeBlob(d, bytes.NewReader(m), nil)
+	return st.writeBlob(d, bytes.NewReader(m), nil)
 }
 
 // Put stores img under each of names (replacing what they named before).
@@ -297,7 +345,15 @@ func (s *Store) put(img v1.Image, refs []string, progress Progress) error {
 		return err
 	}
 	defer unlock()
-	if err := s.writeImage(img, progress); err != nil {
+	st, err := s.newStage()
+	if err != nil {
+		return err
+	}
+	defer st.discard()
+	if err := st.writeImage(img, progress); err != nil {
+		return err
+	}
+	if err := st.commit(); err != nil {
 		return err
 	}
 	desc, err := partial.Descriptor(img)

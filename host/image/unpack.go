@@ -36,6 +36,10 @@ func (s *Store) Rootfs(img v1.Image) (string, error) {
 		return "", fmt.Errorf("image store: %v", err)
 	}
 	defer removeTree(tmp)
+	// A damaged blob fails here with a line that says so, not in the middle of gzip.
+	if err := Verify(img); err != nil {
+		return "", err
+	}
 	if err := Unpack(img, tmp); err != nil {
 		return "", err
 	}
@@ -198,17 +202,42 @@ func openInRoot(root *os.File, dir string) (*os.File, error) {
 }
 
 // mkdirInRoot is openInRoot, making missing directories on the way (a layer may name a
-// file before, or without, its directory).
+// file before, or without, its directory), where the image's links lead: a link to
+// /data whose target does not exist yet makes /data inside the tree, as on Linux.
 func mkdirInRoot(root *os.File, dir string) (*os.File, error) {
 	f, err := openInRoot(root, dir)
 	if !errors.Is(err, unix.ENOENT) {
 		return f, err
 	}
 	cur := "/"
-	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
+	rest := strings.Split(strings.Trim(dir, "/"), "/")
+	for links := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		if c == "" || c == "." {
+			continue
+		}
+		if c == ".." {
+			cur = path.Dir(cur)
+			continue
+		}
 		parent, err := openInRoot(root, cur)
 		if err != nil {
 			return nil, err
+		}
+		b := make([]byte, unix.PathMax)
+		n, lerr := unix.Readlinkat(int(parent.Fd()), c, b)
+		if lerr == nil { // a link: go on where it leads, inside the tree
+			parent.Close()
+			if links++; links > 40 {
+				return nil, unix.ELOOP
+			}
+			target := string(b[:n])
+			if path.IsAbs(target) {
+				cur = "/"
+			}
+			rest = append(strings.Split(target, "/"), rest...)
+			continue
 		}
 		err = unix.Mkdirat(int(parent.Fd()), c, 0o755)
 		parent.Close()
@@ -217,7 +246,7 @@ func mkdirInRoot(root *os.File, dir string) (*os.File, error) {
 		}
 		cur = path.Join(cur, c)
 	}
-	return openInRoot(root, dir)
+	return openInRoot(root, cur)
 }
 
 // removeAt removes name beneath parent, and all beneath it if a directory.
