@@ -154,6 +154,8 @@ func remoteError(op string, r name.Reference, err error) error {
 		return fmt.Errorf("%s %s: nothing answers at %s: check the address, and that the registry is running", op, r, reg)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%s %s: %s did not answer in time: check the address, and that the registry is up", op, r, reg)
+	case strings.Contains(err.Error(), "error verifying sha256 checksum") || strings.Contains(err.Error(), "arrived with digest"):
+		return fmt.Errorf("%s %s: a blob arrived damaged (its bytes do not match its digest): try again; if it persists, the registry's copy is damaged", op, r)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%s %s: %s speaks plain HTTP: use --insecure if you trust the network to it", op, r, reg)
 	case strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:"):

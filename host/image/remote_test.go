@@ -103,7 +103,7 @@ func TestFailedPullLeavesStoreUnchanged(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("pull of damaged blobs: %v, want a one-line error", err)
 	}
-	if !strings.Contains(err.Error(), "digest") {
+	if !strings.Contains(err.Error(), "a blob arrived damaged") {
 		t.Fatalf("pull of damaged blobs: %v, want it to name the digest mismatch", err)
 	}
 	if fmt.Sprint(names(t, dst)) != fmt.Sprint(before) || fmt.Sprint(blobs(t, dst)) != fmt.Sprint(beforeBlobs) {
