@@ -67,6 +67,13 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 			return d.etc, beneath(p, "/etc"), false, nil
 		}
 	}
+	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		return d.home, beneath(p, s.home), true, nil
+	}
 	if m := s.mountFor(p, true); m != nil { // at /
 		if p == "/" {
 			return m.dir, ".", m.Writable, nil
@@ -78,13 +85,6 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 	}
 	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
-	}
-	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
-		d, err := private()
-		if err != nil {
-			return nil, "", false, err
-		}
-		return d.home, beneath(p, s.home), true, nil
 	}
 	if s.leadsTo(p) { // /usr of -v /usr/local/go: a directory, as Docker makes it
 		d, err := private()
