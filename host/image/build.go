@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"io/fs"
@@ -237,7 +238,8 @@ func (t *tree) copy(src, dst string) error {
 	})
 }
 
-// layer is the tree as a gzip-compressed tar layer.
+// layer is the tree as a gzip-compressed tar layer (compress/gzip's default level: the
+// same tree makes the same bytes with the same Go release).
 func (t *tree) layer() (v1.Layer, error) {
 	names := make([]string, 0, len(t.entries))
 	for p := range t.entries {
@@ -264,7 +266,17 @@ func (t *tree) layer() (v1.Layer, error) {
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	b := buf.Bytes()
+	// Compressed here, once: a layer opened on compressed bytes hands them out as they
+	// are, where one opened on a tar compresses it again at every read.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(buf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	b := gz.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
 		tarball.WithMediaType(types.OCILayer))
 }
