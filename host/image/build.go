@@ -90,6 +90,9 @@ func Build(o BuildOptions) (v1.Image, error) {
 	}
 	app := newTree()
 	app.file(ProgramPath+o.Name, 0o755, prog)
+	if o.Workdir != "" && o.Workdir != "/" { // made, as Docker's WORKDIR makes it
+		app.dir(path.Clean(o.Workdir), 0o755)
+	}
 	layers := []struct {
 		t    *tree
 		what string

@@ -483,6 +483,9 @@ func TestRunSpec(t *testing.T) {
 	if b, _ := os.ReadFile(spec.Exe); string(b) != "program" {
 		t.Fatalf("the unpacked program holds %q", b)
 	}
+	if fi, err := os.Stat(filepath.Join(spec.Root, "srv")); err != nil || !fi.IsDir() {
+		t.Fatalf("the working directory is not in the image: %v", err)
+	}
 	if spec, err = s.RunSpec(img, []string{"version"}); err != nil || fmt.Sprint(spec.Args) != "[/usr/local/bin/app version]" {
 		t.Fatalf("with arguments: %v %v, want them in place of the cmd", spec, err)
 	}
