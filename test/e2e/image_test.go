@@ -27,6 +27,7 @@ func TestImageBuildAndRun(t *testing.T) {
 	testenv.RequireKVM(t)
 	probe := testenv.Program(t, "probe")
 	env := []string{"PITH_DATA=" + t.TempDir()}
+	goMod, _ := filepath.Abs(filepath.Join(testenv.Root(), "go.mod")) // a binary run sees it
 	data := filepath.Join(t.TempDir(), "data.txt")
 	os.WriteFile(data, []byte("added by --add"), 0o644)
 	pithOK(t, env, "build", "-t", "x", "--workdir", "/srv", "-e", "IMG_VAR=from image", "-e", "OVER=image",
@@ -53,7 +54,7 @@ func TestImageBuildAndRun(t *testing.T) {
 			"wd /srv <nil>\ncreate /tmp/ok <nil>\ncreate /srv/no open /srv/no: read-only file system\n" +
 				"create /no open /no: read-only file system\ncreate /root/ok <nil>\n", 0},
 		{"-w over the image's", []string{"run", "-w", "/tmp", "x", "create"}, "wd /tmp <nil>\n", 0},
-		{"the host's files are not there", []string{"run", "x", "read", data}, " open " + data + ": no such file or directory\n", 0},
+		{"the host's project is not there", []string{"run", "x", "read", goMod}, " open " + goMod + ": no such file or directory\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testenv.Pith(t, env, tc.args...)
