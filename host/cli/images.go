@@ -191,6 +191,11 @@ func newLoadCommand() *cobra.Command {
 
 func newImageCommand() *cobra.Command {
 	c := &cobra.Command{Use: "image", Short: "Manage the local image store"}
+	// docker image's grammar too: pith image ls, rm, tag, build, push, pull, save, load.
+	ls, rm := newImagesCommand(), newRmiCommand()
+	ls.Use, ls.Aliases = "ls [flags]", []string{"list"}
+	rm.Use = "rm [-f] IMAGE..."
+	c.AddCommand(ls, rm, newTagCommand(), newBuildCommand(), newPushCommand(), newPullCommand(), newSaveCommand(), newLoadCommand())
 	c.AddCommand(&cobra.Command{
 		Use:   "prune",
 		Short: "Delete every blob and unpacked image no name reaches",
