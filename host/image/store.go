@@ -80,9 +80,6 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Dir is the store's directory.
-func (s *Store) Dir() string { return s.dir }
-
 func (s *Store) path(elem ...string) string {
 	return filepath.Join(append([]string{s.dir}, elem...)...)
 }
