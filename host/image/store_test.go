@@ -511,3 +511,41 @@ func TestRunSpec(t *testing.T) {
 		t.Fatalf("an arm64 image: %v", err)
 	}
 }
+
+// The base layer holds the CA bundle and time zones only for a program that uses them.
+func TestBuildBaseLayer(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.crt")
+	os.WriteFile(ca, []byte("CERTS"), 0o644)
+	zones := filepath.Join(dir, "zoneinfo")
+	os.MkdirAll(filepath.Join(zones, "Europe"), 0o755)
+	os.WriteFile(filepath.Join(zones, "Europe", "Paris"), []byte("TZif"), 0o644)
+	for _, tc := range []struct{ prog, want string }{
+		{"plain", "[etc/ etc/group etc/hosts etc/nsswitch.conf etc/passwd root/ tmp/]"},
+		{"uses crypto/x509.(*CertPool) and /usr/share/zoneinfo/", "[etc/ etc/group etc/hosts etc/nsswitch.conf etc/passwd " +
+			"etc/ssl/ etc/ssl/certs/ etc/ssl/certs/ca-certificates.crt root/ tmp/ usr/ usr/share/ usr/share/zoneinfo/ " +
+			"usr/share/zoneinfo/Europe/ usr/share/zoneinfo/Europe/Paris]"},
+	} {
+		p := filepath.Join(dir, "app")
+		os.WriteFile(p, []byte(tc.prog), 0o755)
+		var warned []string
+		img, err := Build(BuildOptions{Program: p, Name: "app", CACerts: ca, Zoneinfo: zones,
+			Log: func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, _ := img.Layers()
+		rc, _ := layers[0].Uncompressed()
+		var got []string
+		tr := tar.NewReader(rc)
+		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+			if h.Uid != 0 || h.Gid != 0 || h.ModTime.Unix() != 0 {
+				t.Errorf("%s: uid %d gid %d mtime %v, want root's and the epoch", h.Name, h.Uid, h.Gid, h.ModTime)
+			}
+			got = append(got, h.Name)
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("base layer for %q:\n%v\nwant\n%v", tc.prog, got, tc.want)
+		}
+	}
+}
