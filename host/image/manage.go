@@ -100,7 +100,7 @@ func (s *Store) remove(ref string, force bool) ([]string, error) {
 
 // Prune deletes every blob and unpacked tree no name reaches, and what killed commands
 // left in tmp/, waiting for writers to finish. It returns the blobs deleted and the
-// bytes freed.
+// bytes freed, trees and tmp/ included.
 func (s *Store) Prune() (int, int64, error) {
 	return s.collect(true)
 }
@@ -159,15 +159,29 @@ func (s *Store) collect(wait bool) (int, int64, error) {
 	trees, _ := os.ReadDir(s.path("rootfs"))
 	for _, t := range trees {
 		if !manifests[t.Name()] {
-			removeTree(filepath.Join(s.path("rootfs", t.Name())))
+			freed += treeSize(s.path("rootfs", t.Name()))
+			removeTree(s.path("rootfs", t.Name()))
 		}
 	}
 	// Nothing writes while gc.lock is held exclusively, so what is in tmp/ is left over.
 	tmps, _ := os.ReadDir(s.path("tmp"))
 	for _, t := range tmps {
+		freed += treeSize(s.path("tmp", t.Name()))
 		removeTree(s.path("tmp", t.Name()))
 	}
 	return deleted, freed, nil
+}
+
+// treeSize is the bytes of the files beneath root.
+func treeSize(root string) int64 {
+	var n int64
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
 }
 
 // removeTree removes an unpacked tree, first making its directories writable again.

@@ -72,6 +72,7 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("image store %s: %v", dir, err)
 		}
 	}
+	s.sweepTmp()
 	if _, err := os.Stat(s.path("images", "oci-layout")); errors.Is(err, os.ErrNotExist) {
 		if err := s.writeAtomic(s.path("images", "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 			return nil, err
@@ -108,6 +109,7 @@ func (s *Store) writeAtomic(p string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("image store: %v", err)
 	}
+	unix.Flock(int(f.Fd()), unix.LOCK_EX) // in use (sweepTmp)
 	defer os.Remove(f.Name())
 	_, err = f.Write(data)
 	if err == nil {
@@ -173,19 +175,60 @@ func (s *Store) hasBlob(h v1.Hash) bool {
 
 // stage holds the blobs one build, pull or load writes, in a directory of tmp/, until
 // all are there and checked: commit moves them into blobs/, discard drops them, so a
-// failed command leaves the store as it was. One killed leaves the directory, which
-// prune removes.
+// failed command leaves the store as it was. One killed leaves the directory, which the
+// next command to open the store removes (sweepTmp), as prune does.
 type stage struct {
-	s   *Store
-	dir string
+	s    *Store
+	dir  string
+	held *os.File // the directory, locked while in use (sweepTmp)
 }
 
 func (s *Store) newStage() (*stage, error) {
-	dir, err := os.MkdirTemp(s.path("tmp"), "stage-")
+	dir, held, err := s.tmpDir("stage-")
 	if err != nil {
-		return nil, fmt.Errorf("image store: %v", err)
+		return nil, err
 	}
-	return &stage{s: s, dir: dir}, nil
+	return &stage{s: s, dir: dir, held: held}, nil
+}
+
+// tmpDir makes a directory in tmp/ and holds flock on it until the result is closed,
+// so that sweepTmp knows it is in use.
+func (s *Store) tmpDir(prefix string) (string, *os.File, error) {
+	dir, err := os.MkdirTemp(s.path("tmp"), prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("image store: %v", err)
+	}
+	f, err := os.Open(dir)
+	if err == nil {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("image store: %v", err)
+	}
+	return dir, f, nil
+}
+
+// sweepTmp removes what commands killed midway left in tmp/: entries no process holds
+// a lock on. Its creator locks an entry at once, so one a minute old and unlocked is
+// left over.
+func (s *Store) sweepTmp() {
+	entries, _ := os.ReadDir(s.path("tmp"))
+	for _, e := range entries {
+		p := s.path("tmp", e.Name())
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			removeTree(p)
+		}
+		f.Close()
+	}
 }
 
 // path is where blob h is: staged, or in the store.
@@ -217,7 +260,10 @@ func (st *stage) commit() error {
 	return nil
 }
 
-func (st *stage) discard() { os.RemoveAll(st.dir) }
+func (st *stage) discard() {
+	os.RemoveAll(st.dir)
+	st.held.Close()
+}
 
 // writeBlob stages what r yields as blob want: a blob whose bytes do not hash to want
 // is refused. counted, if set, hears of each chunk.

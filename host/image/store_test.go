@@ -549,3 +549,33 @@ func TestBuildBaseLayer(t *testing.T) {
 		}
 	}
 }
+
+// What a command killed midway left in tmp/ goes at the next command's Open; what a
+// live command holds stays.
+func TestKilledCommandsLeaveNothing(t *testing.T) {
+	s := openTestStore(t)
+	dead, err := s.newStage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dead.dir, "partial-1"), []byte("half a layer"), 0o644)
+	dead.held.Close() // as kill -9 would: the lock goes, the directory stays
+	live, err := s.newStage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.discard()
+	old := time.Now().Add(-2 * time.Minute)
+	for _, d := range []string{dead.dir, live.dir} {
+		os.Chtimes(d, old, old)
+	}
+	if _, err := Open(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead.dir); err == nil {
+		t.Error("a killed command's stage survived the next Open")
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("a live command's stage was removed: %v", err)
+	}
+}

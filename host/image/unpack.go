@@ -31,10 +31,11 @@ func (s *Store) Rootfs(img v1.Image) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	tmp, err := os.MkdirTemp(s.path("tmp"), "rootfs-")
+	tmp, held, err := s.tmpDir("rootfs-")
 	if err != nil {
-		return "", fmt.Errorf("image store: %v", err)
+		return "", err
 	}
+	defer held.Close()
 	defer removeTree(tmp)
 	// A damaged blob fails here with a line that says so, not in the middle of gzip.
 	if err := Verify(img); err != nil {
