@@ -24,6 +24,10 @@ need strace strace
 need make make
 need gcc gcc
 [ -x /bin/busybox ] || need busybox busybox-static
+# The image tests' peers: a registry (the CNCF distribution server) and a client no one
+# here wrote.
+need docker-registry docker-registry
+need skopeo skopeo
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
@@ -48,7 +52,7 @@ else
 	echo "tools/test.sh: no usable /dev/kvm here: the end-to-end tests run in the nested guest only"
 	go test -count=1 -p 1 $(go list ./... | grep -v '/test/e2e$')
 	# The end-to-end tests of refusals that come before KVM is opened run here too.
-	go test -count=1 -run '^(TestBadKernelIsRefused|TestBadFlagsAreRefused|TestRunRefusesWhatItCannotRun)$' ./test/e2e
+	go test -count=1 -run '^(TestBadKernelIsRefused|TestBadFlagsAreRefused|TestRunRefusesWhatItCannotRun|TestImageRefusals)$' ./test/e2e
 fi
 echo "tools/test.sh: go test on this machine took ${SECONDS}s"
 [ "$nested" = 1 ] || exit 0

@@ -38,6 +38,8 @@ func Main(args []string) int {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand(), newWarmServeCommand())
+	root.AddCommand(newBuildCommand(), newImagesCommand(), newTagCommand(), newRmiCommand(), newSaveCommand(),
+		newLoadCommand(), newImageCommand(), newPushCommand(), newPullCommand())
 	root.SetArgs(args)
 	return exitStatus(root.Execute())
 }

@@ -31,16 +31,21 @@ type runOptions struct {
 	dns      []string
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
+	image                                             *imageRun // set by imageApp for pith run IMAGE
 }
 
 func newRunCommand() *cobra.Command {
 	var o runOptions
 	c := &cobra.Command{
-		Use:   "run [flags] BINARY [ARGS...]",
-		Short: "Run a static x86-64 Linux executable as a unikernel",
+		Use:   "run [flags] BINARY|IMAGE [ARGS...]",
+		Short: "Run a static x86-64 Linux executable, or an image, as a unikernel",
 		Long: `Run boots a unikernel that runs BINARY with ARGS, and exits with its status.
 BINARY is a static x86-64 Linux executable (a Go program built with CGO_ENABLED=0, or any
 other static one). Flags go before BINARY; everything after it is the app's.
+
+IMAGE, an argument that is no file here, is an image in the local store (pulled if
+missing): its files are the guest's read-only /, it runs its entrypoint (ARGS replace
+its cmd), with its environment and working directory (-e and -w win).
 
 With PITH_WARM=1 in the environment, a program run again is handed to a VM booted for
 it in advance by the previous run (a background pith warm-serve process, which exits
@@ -76,6 +81,12 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 }
 
 func runRun(o *runOptions, args []string) error {
+	if imageArg(args[0]) {
+		var err error
+		if args, err = imageApp(o, args); err != nil {
+			return err
+		}
+	}
 	if err := checkExecutable(args[0]); err != nil {
 		return err
 	}
@@ -84,8 +95,11 @@ func runRun(o *runOptions, args []string) error {
 		return err
 	}
 
-	// The app sees the environment it would natively, then --env-file, then -e.
+	// The app sees the environment it would natively (an image's own), then --env-file, then -e.
 	env := os.Environ()
+	if o.image != nil {
+		env, cfg.Rootfs = o.image.env, o.image.root
+	}
 	if o.spawnedEnv != "" { // the environment the program that started this one gave it
 		b, err := os.ReadFile(o.spawnedEnv)
 		if err != nil {

@@ -66,6 +66,8 @@ var programs = map[string]struct {
 	"chello-static-pie": {nil, []string{"gcc", "-O2", "-static-pie", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
 	"cserve":            {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/cserve/cserve.c"}},
+	// An image archive: the probe as a FROM-scratch image pushed by skopeo, pulled by pith.
+	"skopeo-image.tar": {nil, []string{"go", "run", "./test/testenv/skopeoimage", "OUT"}},
 }
 
 // Program returns the test program name (see programs), built once per test binary. With

@@ -52,6 +52,7 @@ type Service struct {
 	files      map[uint64]*os.File
 	next       uint64
 
+	imageRoot  string              // an image's files, shown read-only at / instead of the project (Options.Root)
 	hostCwd    string              // where pith runs; started programs run there too
 	rootMu     sync.Mutex          // guards root, dirs and ownsRoot
 	ownsRoot   bool                // root is this guest's, removed at the end
@@ -82,8 +83,10 @@ func projectOf(dir string) string {
 }
 
 // newRoot makes a guest's private directories: etc/ with the files Linux programs read,
-// tmp/ and home/.
-func newRoot(hostname string, hosts []Host, dns []netip.Addr) (string, error) {
+// tmp/ and home/. With an image's files at / (imageRoot), etc/ has only the files that
+// describe this guest (hosts, resolv.conf, hostname): passwd and group are the image's,
+// and a link, image, names imageRoot for the programs the guest starts.
+func newRoot(hostname string, hosts []Host, dns []netip.Addr, imageRoot string) (string, error) {
 	root, err := os.MkdirTemp("", "pith-root-")
 	if err != nil {
 		return "", fmt.Errorf("creating the guest's /tmp: %v", err)
@@ -116,6 +119,13 @@ func newRoot(hostname string, hosts []Host, dns []netip.Addr) (string, error) {
 			return "", err
 		}
 	}
+	if imageRoot != "" {
+		delete(etc, "passwd")
+		delete(etc, "group")
+		if err := os.Symlink(imageRoot, filepath.Join(root, "image")); err != nil {
+			return "", err
+		}
+	}
 	for name, content := range etc {
 		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
 			return "", err
@@ -141,7 +151,7 @@ func (s *Service) private() (*privateDirs, error) {
 	}
 	var err error
 	if s.root == "" {
-		if s.root, err = newRoot(s.hostname, s.hosts, s.dns); err != nil {
+		if s.root, err = newRoot(s.hostname, s.hosts, s.dns, s.imageRoot); err != nil {
 			return nil, err
 		}
 		s.ownsRoot = true
@@ -194,6 +204,10 @@ type Options struct {
 	// Nameservers are /etc/resolv.conf's: the user-mode network's (network.DNS), or none
 	// with --net none.
 	Nameservers []netip.Addr
+	// Root, if set, is a host directory (an image's files) shown read-only at / instead
+	// of the project; the private /tmp, $HOME and /etc/{hosts,resolv.conf,hostname} and
+	// the mounts still win over it. A guest started with SharedRoot inherits it.
+	Root string
 }
 
 // Host is a line of /etc/hosts.
@@ -213,15 +227,24 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{project: projectOf(cwd), root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{},
+	s := &Service{root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{}, imageRoot: o.Root,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers}
-	if s.projectDir, err = os.Open(s.project); err != nil {
-		return nil, err
+	if s.imageRoot == "" && o.SharedRoot != "" {
+		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}
-	// Time zones, where the host has them: Go's time package and libc read them there.
-	if _, err := os.Stat("/usr/share/zoneinfo"); err == nil {
-		mounts = append(mounts, Mount{Host: "/usr/share/zoneinfo", Guest: "/usr/share/zoneinfo"})
+	if s.imageRoot != "" {
+		// The image is the whole tree: no project, and its own time zones, if any.
+		mounts = append(mounts, Mount{Host: s.imageRoot, Guest: "/"})
+	} else {
+		s.project = projectOf(cwd)
+		if s.projectDir, err = os.Open(s.project); err != nil {
+			return nil, err
+		}
+		// Time zones, where the host has them: Go's time package and libc read them there.
+		if _, err := os.Stat("/usr/share/zoneinfo"); err == nil {
+			mounts = append(mounts, Mount{Host: "/usr/share/zoneinfo", Guest: "/usr/share/zoneinfo"})
+		}
 	}
 	for _, m := range mounts {
 		d, err := os.Open(m.Host)
@@ -238,7 +261,7 @@ func New(o Options) (*Service, error) {
 	// $HOME, where the guest would not otherwise see it, is a private writable directory
 	// (tools keep caches and settings there), as /tmp is.
 	if path.IsAbs(home) && path.Clean(home) == home && home != "/" {
-		if _, _, _, err := s.resolve(home); errors.Is(err, unix.ENOENT) {
+		if _, _, _, err := s.resolve(home); errors.Is(err, unix.ENOENT) || s.imageRoot != "" && s.mountFor(home, false) == nil {
 			s.home = home
 		}
 	}
@@ -270,7 +293,9 @@ func (s *Service) Close() {
 	for _, f := range s.files {
 		f.Close()
 	}
-	s.projectDir.Close()
+	if s.projectDir != nil {
+		s.projectDir.Close()
+	}
 	if s.dirs != nil {
 		s.dirs.close()
 	}

@@ -27,7 +27,7 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return nil, "", false, unix.EINVAL
 	}
-	inProject := p == s.project || strings.HasPrefix(p, s.project+"/")
+	inProject := s.project != "" && (p == s.project || strings.HasPrefix(p, s.project+"/"))
 	// A mount wins over the guest's own directories: -v X:/tmp/x shows X there. One at /
 	// is the exception: it fills in only what nothing else names.
 	if m := s.mountFor(p, false); m != nil {
@@ -43,7 +43,7 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 	switch {
 	case inProject && strings.HasPrefix(s.project, "/tmp/"):
 		// pith started beneath the host's /tmp: the project wins over the guest's /tmp
-	case p == "/": // the guest's root: its etc/, tmp/ and home/
+	case p == "/" && s.imageRoot == "": // the guest's root: its etc/, tmp/ and home/
 		d, err := private()
 		if err != nil {
 			return nil, "", false, err
@@ -67,6 +67,13 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 			return d.etc, beneath(p, "/etc"), false, nil
 		}
 	}
+	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
+		d, err := private()
+		if err != nil {
+			return nil, "", false, err
+		}
+		return d.home, beneath(p, s.home), true, nil
+	}
 	if m := s.mountFor(p, true); m != nil { // at /
 		if p == "/" {
 			return m.dir, ".", m.Writable, nil
@@ -78,13 +85,6 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 	}
 	if inProject {
 		return s.projectDir, strings.TrimPrefix(p, s.project+"/"), false, nil
-	}
-	if s.home != "" && (p == s.home || strings.HasPrefix(p, s.home+"/")) {
-		d, err := private()
-		if err != nil {
-			return nil, "", false, err
-		}
-		return d.home, beneath(p, s.home), true, nil
 	}
 	if s.leadsTo(p) { // /usr of -v /usr/local/go: a directory, as Docker makes it
 		d, err := private()

@@ -44,6 +44,19 @@ func write() {
 	fmt.Println("write error:", err != nil)
 }
 
+// The working directory, then the error of creating each file the arguments name.
+func create() {
+	wd, err := os.Getwd()
+	fmt.Println("wd", wd, err)
+	for _, p := range os.Args[2:] {
+		f, err := os.Create(p)
+		if err == nil {
+			f.Close()
+		}
+		fmt.Println("create", p, err)
+	}
+}
+
 // Changes to the file tree: mkdir, positioned writes and reads, chmod, rename,
 // symlink, readlink and removal, in a fresh directory under the temporary one.
 func tmpops() {

@@ -30,6 +30,7 @@ var modes = map[string]func(){
 	"exeswap":       exeSwap,
 	"read":          read,
 	"write":         write,
+	"create":        create,
 	"cat":           cat,
 	"notify":        notify,
 	"killself":      killSelf,

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/pithvm/pith/host/image"
+)
+
+// imageArg reports whether pith run's first argument names an image rather than an
+// executable: it is no file here, and reads as an image name (a path that starts with
+// / or . is always a file).
+func imageArg(arg string) bool {
+	if strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, ".") {
+		return false
+	}
+	if _, err := os.Lstat(arg); err == nil {
+		return false
+	}
+	_, err := name.ParseReference(arg)
+	return err == nil
+}
+
+// imageApp turns pith run IMAGE ARGS into the run of the image's program: the image
+// unpacked (pulled first if the store lacks it) as the guest's read-only /, its
+// entrypoint and cmd (ARGS, if given, replace the cmd), its environment under the user's
+// -e and --env-file, its working directory unless -w. It returns the arguments to run
+// in place of IMAGE ARGS.
+func imageApp(o *runOptions, args []string) ([]string, error) {
+	store, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	ref := args[0]
+	img, _, err := store.Resolve(ref)
+	var nf *image.NotFoundError
+	if errors.As(err, &nf) {
+		fmt.Fprintf(os.Stderr, "no image %s here; pulling it\n", ref)
+		img, err = pullImage(ref, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec, err := store.RunSpec(img, args[1:])
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %v", ref, err)
+	}
+	if err := checkExecutable(spec.Exe); err != nil {
+		// checkExecutable names the host path; the user knows the image's.
+		return nil, fmt.Errorf("image %s: %s", ref, strings.ReplaceAll(err.Error(), spec.Exe, spec.ExePath))
+	}
+	env := spec.Env
+	if !hasVar(env, "HOME") {
+		env = append(env, "HOME=/root") // as Docker gives a container run as root
+	}
+	o.image = &imageRun{root: spec.Root, env: env}
+	if o.workdir == "" {
+		o.workdir = spec.Workdir
+	}
+	o.spawnedExe = spec.ExePath
+	o.spawnedArgv0 = spec.Args[0]
+	return append([]string{spec.Exe}, spec.Args[1:]...), nil
+}
+
+// imageRun is what runRun takes from an image besides the program and its arguments.
+type imageRun struct {
+	root string   // the guest's /
+	env  []string // the environment the user's -e and --env-file add to
+}
+
+func hasVar(env []string, key string) bool {
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// pithOK runs pith and fails the test unless it exits 0.
+func pithOK(t *testing.T, env []string, args ...string) testenv.Result {
+	t.Helper()
+	r := testenv.Pith(t, env, args...)
+	if r.Code != 0 {
+		t.Fatalf("pith %v: exit %d\nstdout: %s\nstderr: %s", args, r.Code, r.Stdout, r.Stderr)
+	}
+	return r
+}
+
+// pith build makes an image of a static binary; pith run IMAGE runs it on the image's
+// files, read-only, with the image's entrypoint, environment and working directory,
+// as Docker would.
+func TestImageBuildAndRun(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	goMod, _ := filepath.Abs(filepath.Join(testenv.Root(), "go.mod")) // a binary run sees it
+	data := filepath.Join(t.TempDir(), "data.txt")
+	os.WriteFile(data, []byte("added by --add"), 0o644)
+	pithOK(t, env, "build", "-t", "x", "--workdir", "/srv", "-e", "IMG_VAR=from image", "-e", "OVER=image",
+		"--add", data+":/srv/data.txt", "--label", "team=pith", probe)
+	if r := pithOK(t, env, "images"); !regexp.MustCompile(`(?m)^x\s+latest\s+[0-9a-f]{12}\s`).MatchString(r.Stdout) {
+		t.Fatalf("pith images after build:\n%s", r.Stdout)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stdout string
+		code   int
+	}{
+		{"arguments replace the cmd", []string{"run", "x", "args", "a b", "c"},
+			"0=\"/usr/local/bin/probe\"\n1=\"args\"\n2=\"a b\"\n3=\"c\"\n", 0},
+		{"exit status", []string{"run", "x", "exit", "7"}, "", 7},
+		{"the image's environment", []string{"run", "x", "env", "IMG_VAR"}, "from image\n", 0},
+		{"-e over the image's", []string{"run", "-e", "OVER=user", "x", "env", "OVER"}, "user\n", 0},
+		{"not the host's environment", []string{"run", "x", "env", "PITH_DATA"}, "\n", 0},
+		{"HOME as Docker sets it", []string{"run", "x", "env", "HOME"}, "/root\n", 0},
+		{"a file --add put in", []string{"run", "x", "read", "/srv/data.txt"}, "added by --add <nil>\n", 0},
+		{"the root is read-only", []string{"run", "x", "create", "/tmp/ok", "/srv/no", "/no", "/root/ok"},
+			"wd /srv <nil>\ncreate /tmp/ok <nil>\ncreate /srv/no open /srv/no: read-only file system\n" +
+				"create /no open /no: read-only file system\ncreate /root/ok <nil>\n", 0},
+		{"-w over the image's", []string{"run", "-w", "/tmp", "x", "create"}, "wd /tmp <nil>\n", 0},
+		{"the host's project is not there", []string{"run", "x", "read", goMod}, " open " + goMod + ": no such file or directory\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := testenv.Pith(t, env, tc.args...)
+			if r.Stdout != tc.stdout || r.Code != tc.code {
+				t.Fatalf("pith %v: exit %d, stdout %q; want %d, %q\nstderr: %s", tc.args, r.Code, r.Stdout, tc.code, tc.stdout, r.Stderr)
+			}
+		})
+	}
+
+	// A program the app starts is found in the image too (the probe runs itself again).
+	r := pithOK(t, env, "run", "x", "spawn")
+	for _, want := range []string{`cat "through a pipe" <nil>`, `env "set\n" <nil>`, "exit: exit status 7"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("spawn in an image: no %q in\n%s", want, r.Stdout)
+		}
+	}
+
+	// save, rmi, load: the same image back, under its name.
+	archive := filepath.Join(t.TempDir(), "x.tar")
+	pithOK(t, env, "save", "-o", archive, "x")
+	pithOK(t, env, "rmi", "x")
+	if r := pithOK(t, env, "images", "-q"); r.Stdout != "" {
+		t.Fatalf("images after rmi: %q", r.Stdout)
+	}
+	if r := pithOK(t, env, "load", "-i", archive); r.Stdout != "Loaded image: x:latest\n" {
+		t.Fatalf("load said %q", r.Stdout)
+	}
+	if r := testenv.Pith(t, env, "run", "x", "exit", "3"); r.Code != 3 {
+		t.Fatalf("the loaded image: exit %d, want 3\nstderr: %s", r.Code, r.Stderr)
+	}
+}
+
+// What pith run cannot run from an image is refused with one line that says why.
+func TestImageRefusals(t *testing.T) {
+	probe := testenv.Program(t, "probe")
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	pithOK(t, env, "build", "-t", "dyn", "--add", "/bin/true:/bin/true", "--entrypoint", "/bin/true", probe)
+	pithOK(t, env, "build", "-t", "gone", "--entrypoint", "/bin/missing", probe)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "dyn"}, "pith: image dyn: /bin/true is dynamically linked; pith runs static executables"},
+		{[]string{"run", "gone"}, "pith: image gone: the image's program /bin/missing is not in the image"},
+		{[]string{"run", "localhost:1/nothing:1"}, "nothing answers at localhost:1"},
+		{[]string{"build", "-t", "x", "/bin/true"}, "pith: /bin/true is dynamically linked"},
+	} {
+		r := testenv.Pith(t, env, tc.args...)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		if r.Code != 125 || !strings.Contains(lines[len(lines)-1], tc.want) {
+			t.Errorf("pith %v: exit %d, stderr %q; want 125 and a last line with %q", tc.args, r.Code, r.Stderr, tc.want)
+		}
+	}
+}
+
+// An image another tool made and pushed (skopeo, to Debian's docker-registry), pulled
+// by pith (testenv/skopeoimage, on the host: the guest has neither), runs.
+func TestImageFromSkopeo(t *testing.T) {
+	testenv.RequireKVM(t)
+	archive := testenv.Program(t, "skopeo-image.tar")
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	r := pithOK(t, env, "load", "-i", archive)
+	name, ok := strings.CutPrefix(strings.TrimSpace(r.Stdout), "Loaded image: ")
+	if !ok || !strings.HasSuffix(name, "/skopeo/probe:v1") {
+		t.Fatalf("load said %q", r.Stdout)
+	}
+	if r := pithOK(t, env, "run", name); r.Stdout != "0=\"/prog\"\n1=\"args\"\n2=\"from-cmd\"\n" {
+		t.Fatalf("pith run %s: %q", name, r.Stdout)
+	}
+	if r := pithOK(t, env, "run", name, "env", "FROM_SCRATCH"); r.Stdout != "yes\n" {
+		t.Fatalf("the image's environment: %q", r.Stdout)
+	}
+}
