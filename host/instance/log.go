@@ -150,6 +150,8 @@ func (w *LogWriter) entryLocked(e Entry) {
 			}
 		}
 		w.dropped += int64(len(e.Log))
+		w.f.Close() // reopened for the next entry, which may find space again
+		w.f = nil
 		return
 	}
 	w.dropped = 0
