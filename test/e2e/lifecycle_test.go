@@ -1,0 +1,378 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// lifecycle runs pith commands against a runtime directory of the test's own.
+type lifecycle struct {
+	t  *testing.T
+	rt string
+}
+
+func newLifecycle(t *testing.T) *lifecycle {
+	testenv.RequireKVM(t)
+	l := &lifecycle{t: t, rt: filepath.Join(t.TempDir(), "rt")}
+	t.Cleanup(func() {
+		// Whatever a failed test left running goes; then nothing may be left.
+		if r := l.pith("ps", "-aq"); r.Stdout != "" {
+			l.pith(append([]string{"rm", "-f"}, strings.Fields(r.Stdout)...)...)
+		}
+		l.assertNothingLeft()
+	})
+	return l
+}
+
+func (l *lifecycle) pith(args ...string) testenv.Result {
+	l.t.Helper()
+	return testenv.Pith(l.t, []string{"PITH_RUNTIME=" + l.rt}, args...)
+}
+
+// ok runs a command that must succeed and returns its standard output.
+func (l *lifecycle) ok(args ...string) string {
+	l.t.Helper()
+	r := l.pith(args...)
+	if r.Code != 0 {
+		l.t.Fatalf("pith %v: exit %d\nstdout: %s\nstderr: %s", args, r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// runD starts a unikernel with run -d and returns its ID.
+func (l *lifecycle) runD(args ...string) string {
+	l.t.Helper()
+	id := strings.TrimSpace(l.ok(append([]string{"run", "-d"}, args...)...))
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+		l.t.Fatalf("run -d printed %q, not a 64-hex ID", id)
+	}
+	return id
+}
+
+type inspectState struct {
+	ID    string `json:"Id"`
+	Name  string
+	State struct {
+		Status     string
+		Running    bool
+		Pid        int
+		ExitCode   int
+		Error      string
+		StartedAt  time.Time
+		FinishedAt time.Time
+	}
+	RestartCount    int
+	NetworkSettings struct{ IPAddress string }
+}
+
+func (l *lifecycle) inspect(ref string) inspectState {
+	l.t.Helper()
+	var out []inspectState
+	if err := json.Unmarshal([]byte(l.ok("inspect", ref)), &out); err != nil || len(out) != 1 {
+		l.t.Fatalf("inspect %s: %v, %d objects", ref, err, len(out))
+	}
+	return out[0]
+}
+
+// eventually waits up to d for cond, failing with what.
+func (l *lifecycle) eventually(d time.Duration, what string, cond func() bool) {
+	l.t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("after %v: %s", d, what)
+		}
+	}
+}
+
+// assertNothingLeft checks that no process of this runtime directory lives and that no
+// state directory or temporary file is left in it.
+func (l *lifecycle) assertNothingLeft() {
+	l.t.Helper()
+	if pids := processesOf(l.rt); len(pids) > 0 {
+		l.t.Errorf("processes left running: %v", pids)
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	ents, _ := os.ReadDir(l.rt)
+	for _, e := range ents {
+		if e.Name() != "names" && e.Name() != "names.lock" {
+			l.t.Errorf("left in the runtime directory: %s", e.Name())
+		}
+	}
+	if names, _ := os.ReadDir(filepath.Join(l.rt, "names")); len(names) > 0 {
+		l.t.Errorf("names left: %d", len(names))
+	}
+}
+
+// processesOf lists the live (not zombie) processes whose environment names rt as their
+// runtime directory: the monitors started with it.
+func processesOf(rt string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if !strings.Contains(string(env), "PITH_RUNTIME="+rt+"\x00") {
+			continue
+		}
+		if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(stat), ") Z ") {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// The everyday cycle, checked against what Docker does at each step.
+func TestLifecycleRunPsLogsStopWaitRm(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	id := l.runD("--name", "tick", ticker, "-every", "200ms", "-code", "7")
+	l.eventually(60*time.Second, "no tick in the log", func() bool { return strings.Contains(l.ok("logs", "tick"), "tick 1\n") })
+
+	ps := l.ok("ps")
+	if !strings.HasPrefix(ps, "ID ") || !strings.Contains(ps, id[:12]) || !regexp.MustCompile(`Up (Less than a second|\d+ seconds?)`).MatchString(ps) || !strings.Contains(ps, "tick\n") {
+		t.Errorf("ps:\n%s", ps)
+	}
+	if q := l.ok("ps", "-q"); q != id[:12]+"\n" {
+		t.Errorf("ps -q = %q, want %q", q, id[:12])
+	}
+	var row map[string]string
+	if err := json.Unmarshal([]byte(l.ok("ps", "--format", "json")), &row); err != nil || row["Names"] != "tick" || row["State"] != "running" {
+		t.Errorf("ps --format json: %v %v", row, err)
+	}
+	if got := l.ok("ps", "--format", "{{.Names}} {{.State}}"); got != "tick running\n" {
+		t.Errorf("ps --format TEMPLATE = %q", got)
+	}
+	in := l.inspect(id[:5]) // a prefix, as Docker takes
+	if in.ID != id || in.Name != "/tick" || !in.State.Running || in.State.Pid == 0 || in.NetworkSettings.IPAddress != "10.0.2.15" {
+		t.Errorf("inspect while running: %+v", in)
+	}
+	if st := l.ok("stats", "--no-stream", "tick"); !regexp.MustCompile(`tick\s+\d+\.\d+%\s+\d+\.\dMiB`).MatchString(st) {
+		t.Errorf("stats --no-stream:\n%s", st)
+	}
+
+	logs := l.pith("logs", "tick")
+	if !strings.HasPrefix(logs.Stdout, "start\ntick 0\ntick 1\n") || logs.Stderr != "ticker on stderr\n" {
+		t.Errorf("logs: stdout %q, stderr %q", logs.Stdout, logs.Stderr)
+	}
+	if tail := l.ok("logs", "--tail", "1", "tick"); strings.Count(tail, "\n") != 1 || !strings.HasPrefix(tail, "tick ") {
+		t.Errorf("logs --tail 1 = %q", tail)
+	}
+	if ts := l.ok("logs", "-t", "tick"); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z? ?[-+:\d]* start\n`).MatchString(ts) {
+		t.Errorf("logs -t = %q", ts)
+	}
+	if s := l.ok("logs", "--since", "1h", "tick"); !strings.HasPrefix(s, "start\n") {
+		t.Errorf("logs --since 1h = %q", s)
+	}
+	if s := l.ok("logs", "--since", time.Now().Add(time.Hour).Format(time.RFC3339), "tick"); s != "" {
+		t.Errorf("logs --since an hour ahead = %q", s)
+	}
+
+	start := time.Now()
+	if out := l.ok("stop", "tick"); out != "tick\n" {
+		t.Errorf("stop printed %q", out)
+	}
+	if d := time.Since(start); d > 9*time.Second {
+		t.Errorf("stop took %v: the app's SIGTERM handler should have ended it", d)
+	}
+	if ps := l.ok("ps", "-q"); ps != "" {
+		t.Errorf("ps after stop: %q", ps)
+	}
+	if ps := l.ok("ps", "-a"); !regexp.MustCompile(`Exited \(7\) .* ago`).MatchString(ps) {
+		t.Errorf("ps -a after stop:\n%s", ps)
+	}
+	if w := l.ok("wait", "tick"); w != "7\n" {
+		t.Errorf("wait = %q, want 7", w)
+	}
+	in = l.inspect("tick")
+	if in.State.Running || in.State.Status != "exited" || in.State.ExitCode != 7 || in.State.Pid != 0 || !in.State.FinishedAt.After(in.State.StartedAt) {
+		t.Errorf("inspect after stop: %+v", in.State)
+	}
+	if !strings.HasSuffix(l.ok("logs", "tick"), "terminated\n") {
+		t.Errorf("the app did not see SIGTERM")
+	}
+	if r := l.pith("stop", "tick"); r.Code != 0 { // as Docker: not an error
+		t.Errorf("stop of a stopped one: exit %d, %s", r.Code, r.Stderr)
+	}
+	if r := l.pith("kill", "tick"); r.Code == 0 || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("kill of a stopped one: exit %d, %q", r.Code, r.Stderr)
+	}
+
+	// start runs it again with its configuration; rm of a running one needs -f.
+	l.ok("start", "tick")
+	l.eventually(60*time.Second, "not running after start", func() bool { return l.inspect("tick").State.Running })
+	if r := l.pith("rm", "tick"); r.Code == 0 || !strings.Contains(r.Stderr, "rm -f") {
+		t.Errorf("rm of a running one: exit %d, %q", r.Code, r.Stderr)
+	}
+	l.ok("restart", "-t", "5", "tick")
+	if in := l.inspect("tick"); !in.State.Running {
+		t.Errorf("not running after restart: %+v", in.State)
+	}
+	if out := l.ok("rm", "-f", "tick"); out != "tick\n" {
+		t.Errorf("rm -f printed %q", out)
+	}
+	if r := l.pith("inspect", "tick"); r.Code == 0 || !strings.Contains(r.Stderr, "no such unikernel") {
+		t.Errorf("inspect after rm: exit %d, %q", r.Code, r.Stderr)
+	}
+}
+
+func TestLifecycleLogsFollowEndsWithTheApp(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	l.runD("--name", "f", ticker, "-every", "300ms", "-n", "5")
+	start := time.Now()
+	out := l.ok("logs", "-f", "f")
+	if out != "start\ntick 0\ntick 1\ntick 2\ntick 3\ntick 4\ndone\n" {
+		t.Errorf("logs -f = %q", out)
+	}
+	if in := l.inspect("f"); in.State.Status != "exited" || in.State.ExitCode != 0 {
+		t.Errorf("after logs -f returned (%v): %+v", time.Since(start), in.State)
+	}
+	l.ok("rm", "f")
+}
+
+func TestLifecycleAutoRemoveAndRestartOnFailure(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	id := l.runD("--rm", "--name", "brief", ticker, "-every", "10ms", "-n", "1")
+	l.eventually(60*time.Second, "--rm: the state directory is still there", func() bool {
+		_, err := os.Stat(filepath.Join(l.rt, id))
+		return os.IsNotExist(err)
+	})
+	if r := l.pith("inspect", "brief"); r.Code == 0 {
+		t.Errorf("--rm: still inspectable")
+	}
+
+	l.runD("--restart", "on-failure:2", "--name", "flaky", ticker, "-n", "0", "-exit", "3")
+	l.eventually(90*time.Second, "on-failure:2 did not end after 2 restarts", func() bool {
+		in := l.inspect("flaky")
+		return in.State.Status == "exited"
+	})
+	in := l.inspect("flaky")
+	if in.RestartCount != 2 || in.State.ExitCode != 3 {
+		t.Errorf("on-failure:2: %d restarts, exit %d; want 2 and 3", in.RestartCount, in.State.ExitCode)
+	}
+	if n := strings.Count(l.ok("logs", "flaky"), "start\n"); n != 3 {
+		t.Errorf("on-failure:2 ran the app %d times, want 3", n)
+	}
+	l.ok("rm", "flaky")
+
+	// A stop is a manual stop: always does not start it again.
+	l.runD("--restart", "always", "--name", "steady", ticker, "-every", "100ms")
+	l.ok("stop", "steady")
+	time.Sleep(time.Second)
+	if in := l.inspect("steady"); in.State.Status != "exited" || in.RestartCount != 0 {
+		t.Errorf("restart always, after stop: %+v, %d restarts", in.State, in.RestartCount)
+	}
+	l.ok("rm", "steady")
+}
+
+// kill -9 of a monitor: ps tells the truth, and the next commands work.
+func TestLifecycleKill9OfTheMonitor(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	l.runD("--name", "victim", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), ticker)
+	pid := l.inspect("victim").State.Pid
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	l.eventually(10*time.Second, "the monitor did not die", func() bool { return len(processesOf(l.rt)) == 0 })
+	if ps := l.ok("ps", "-a"); !strings.Contains(ps, "Exited (137)") {
+		t.Errorf("ps -a after kill -9:\n%s", ps)
+	}
+	in := l.inspect("victim")
+	if in.State.Running || in.State.ExitCode != 137 || in.State.Error == "" {
+		t.Errorf("inspect after kill -9: %+v", in.State)
+	}
+	l.ok("start", "victim")
+	if in := l.inspect("victim"); !in.State.Running || in.State.Pid == pid {
+		t.Errorf("start after kill -9: %+v", in.State)
+	}
+	l.ok("rm", "-f", "victim")
+}
+
+func TestLifecycleNameInUseAndFailedStart(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	id := l.runD("--name", "dup", ticker)
+	r := l.pith("run", "-d", "--name", "dup", ticker)
+	if r.Code != 125 || !strings.Contains(r.Stderr, `"dup" is in use`) || strings.Count(r.Stderr, "\n") != 1 || r.Stdout != "" {
+		t.Errorf("a second dup: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if q := l.ok("ps", "-aq"); q != id[:12]+"\n" {
+		t.Errorf("ps -aq = %q", q)
+	}
+	l.ok("rm", "-f", "dup")
+
+	// A port in use: the monitor's one-line error, and nothing kept.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	r = l.pith("run", "-d", "--name", "busy", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), ticker)
+	if r.Code != 125 || !strings.Contains(r.Stderr, strconv.Itoa(port)) || strings.Count(r.Stderr, "\n") != 1 || r.Stdout != "" {
+		t.Errorf("a port in use: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if q := l.ok("ps", "-aq"); q != "" {
+		t.Errorf("a failed start left %q", q)
+	}
+	r = l.pith("run", "-d", "/no/such/binary")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "no such file") {
+		t.Errorf("a missing binary: exit %d, %q", r.Code, r.Stderr)
+	}
+}
+
+// Start, stop and remove again and again (PITH_SOAK_CYCLES times, default 20, which fits
+// about a minute in the nested guest); nothing may be left: no process, descriptor, port
+// or state directory.
+func TestLifecycleSoak(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	cycles := 20
+	if v := os.Getenv("PITH_SOAK_CYCLES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("PITH_SOAK_CYCLES=%s: not a number", v)
+		}
+		cycles = n
+	}
+	port := freePort(t)
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
+	start := time.Now()
+	for i := range cycles {
+		name := fmt.Sprintf("soak%d", i)
+		l.runD("--name", name, "-p", fmt.Sprintf("127.0.0.1:%d:80", port), ticker, "-every", "50ms")
+		l.ok("stop", "-t", "5", name)
+		l.ok("rm", name)
+	}
+	t.Logf("%d cycles of run -d, stop, rm in %v (%v each)", cycles, time.Since(start).Round(time.Millisecond), (time.Since(start) / time.Duration(cycles)).Round(time.Millisecond))
+	l.assertNothingLeft()
+	if after := fds(); after > before {
+		t.Errorf("the test process holds %d descriptors, %d before", after, before)
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Errorf("the published port is still held: %v", err)
+	} else {
+		ln.Close()
+	}
+}
