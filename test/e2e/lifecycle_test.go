@@ -340,13 +340,13 @@ func TestLifecycleNameInUseAndFailedStart(t *testing.T) {
 	}
 }
 
-// Start, stop and remove again and again (PITH_SOAK_CYCLES times, default 20, which fits
+// Start, stop and remove again and again (PITH_SOAK_CYCLES times, default 150, which fits
 // about a minute in the nested guest); nothing may be left: no process, descriptor, port
 // or state directory.
 func TestLifecycleSoak(t *testing.T) {
 	l := newLifecycle(t)
 	ticker := testenv.Program(t, "ticker")
-	cycles := 20
+	cycles := 150
 	if v := os.Getenv("PITH_SOAK_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
