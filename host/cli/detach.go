@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -200,6 +203,9 @@ type monitorSession struct {
 	lock  *instance.Lock
 	logs  *instance.LogWriter
 	ready *os.File // nil once told
+
+	mu      sync.Mutex
+	running *monitor.Prepared // the guest now running; nil between runs
 }
 
 func runMonitor(id string) error {
@@ -255,6 +261,10 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	cfg.Signals = sigs
 	inst := s.inst
+	if ln, err := net.Listen("unix", statsSocket(inst)); err == nil {
+		go s.serveStats(ln)
+		defer ln.Close()
+	}
 	inst.TakeStopRequest() // one left from a run before
 	policy := inst.Config.Restart
 	st := inst.State
@@ -268,8 +278,10 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 		if err == nil {
 			inst.SetState(st)
 			s.tell(nil)
+			s.setRunning(p)
 			var res *monitor.Result
 			res, err = p.Run(cfg)
+			s.setRunning(nil)
 			p.Close()
 			if err == nil {
 				code = res.ExitCode
@@ -316,6 +328,51 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 		return statusError(st.ExitCode)
 	}
 	return nil
+}
+
+func (s *monitorSession) setRunning(p *monitor.Prepared) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running = p
+}
+
+// statsSocket is where a unikernel's monitor answers pith stats: a socket in the abstract
+// namespace, which needs no file (a state directory's path can be longer than a socket
+// address takes) and goes with the process however it ends.
+func statsSocket(inst *instance.Instance) string { return "@pith-stats-" + inst.ID }
+
+// serveStats answers each connection to ln with the guest's monitor.LiveStats as JSON,
+// to processes of this user only.
+func (s *monitorSession) serveStats(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if peerUID(conn) == os.Getuid() {
+			s.mu.Lock()
+			var ls monitor.LiveStats
+			if s.running != nil {
+				ls = s.running.Live()
+			}
+			s.mu.Unlock()
+			json.NewEncoder(conn).Encode(ls)
+		}
+		conn.Close()
+	}
+}
+
+// peerUID is the user of the process at conn's other end (-1 if unknown).
+func peerUID(conn net.Conn) int {
+	uid := -1
+	if raw, err := conn.(*net.UnixConn).SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+				uid = int(cred.Uid)
+			}
+		})
+	}
+	return uid
 }
 
 // guestAddress is the guest's own IP address on its network, for ps and inspect.

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pithvm/pith/host/instance"
+	"github.com/pithvm/pith/host/monitor"
 )
 
 func newStatsCommand() *cobra.Command {
@@ -20,8 +23,9 @@ func newStatsCommand() *cobra.Command {
 		Short: "Show the host CPU and memory that running unikernels use",
 		Long: `Stats shows, for each running unikernel (or those named), the host CPU its monitor
 process uses (percent of one CPU, over the last second) and that process's resident memory,
-which includes the guest memory the guest has touched. Guest memory in use and network I/O
-are not reported yet: the monitor has no channel to ask it through.`,
+which includes the guest memory the guest has touched; and, asked of the monitor, the guest
+memory its kernel has in use against the guest's size (-m), and the bytes its NIC has
+received and sent (NET I/O, as the guest sees it).`,
 		RunE: func(_ *cobra.Command, args []string) error { return runStats(args, noStream) },
 	}
 	c.Flags().BoolVar(&noStream, "no-stream", false, "print one sample and exit")
@@ -65,16 +69,20 @@ func runStats(refs []string, noStream bool) error {
 			fmt.Print("\033[2J\033[H") // clear the screen, as docker stats does
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
-		fmt.Fprintln(w, "ID\tNAME\tCPU %\tHOST RSS\tPID")
+		fmt.Fprintln(w, "ID\tNAME\tCPU %\tHOST RSS\tGUEST MEM / LIMIT\tNET I/O\tPID")
 		for _, inst := range list {
 			now := cpuTicks(inst.State.Pid)
-			cpu, rss := "--", "--"
+			cpu, rss, mem, netIO := "--", "--", "--", "--"
 			if inst.Live() && inst.State.Pid != 0 {
 				cpu = fmt.Sprintf("%.2f%%", float64(now-prev[inst.ID])/clockTicks*100)
 				rss = fmt.Sprintf("%.1fMiB", float64(residentKiB(inst.State.Pid))/1024)
+				if ls, err := liveStats(inst); err == nil {
+					mem = fmt.Sprintf("%.1fMiB / %.0fMiB", float64(ls.GuestMemory)/(1<<20), float64(ls.GuestMemoryLimit)/(1<<20))
+					netIO = humanBytes(ls.NIC.BytesReceived) + " / " + humanBytes(ls.NIC.BytesSent)
+				}
 			}
 			prev[inst.ID] = now
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", inst.ID[:12], inst.Config.Name, cpu, rss, inst.State.Pid)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", inst.ID[:12], inst.Config.Name, cpu, rss, mem, netIO, inst.State.Pid)
 		}
 		w.Flush()
 		if noStream {
@@ -118,4 +126,31 @@ func residentKiB(pid int) uint64 {
 		}
 	}
 	return 0
+}
+
+// liveStats asks the unikernel's monitor what its guest uses now (detach.go, serveStats).
+func liveStats(inst *instance.Instance) (monitor.LiveStats, error) {
+	var ls monitor.LiveStats
+	conn, err := net.DialTimeout("unix", statsSocket(inst), time.Second)
+	if err != nil {
+		return ls, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	return ls, json.NewDecoder(conn).Decode(&ls)
+}
+
+// humanBytes is a byte count as Docker's stats writes it: 1.5kB, 3MB (powers of 1000).
+func humanBytes(n uint64) string {
+	v := float64(n)
+	for _, unit := range []string{"B", "kB", "MB", "GB"} {
+		if v < 1000 || unit == "GB" {
+			if unit == "B" {
+				return fmt.Sprintf("%dB", n)
+			}
+			return fmt.Sprintf("%.3g%s", v, unit)
+		}
+		v /= 1000
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -163,8 +164,9 @@ func TestLifecycleRunPsLogsStopWaitRm(t *testing.T) {
 	if in.ID != id || in.Name != "/tick" || !in.State.Running || in.State.Pid == 0 || in.NetworkSettings.IPAddress != "10.0.2.15" {
 		t.Errorf("inspect while running: %+v", in)
 	}
-	if st := l.ok("stats", "--no-stream", "tick"); !regexp.MustCompile(`tick\s+\d+\.\d+%\s+\d+\.\dMiB`).MatchString(st) {
-		t.Errorf("stats --no-stream:\n%s", st)
+	st := l.ok("stats", "--no-stream", "tick")
+	if m := regexp.MustCompile(`tick\s+\d+\.\d+%\s+(\d+\.\d)MiB\s+(\d+\.\d)MiB / 2048MiB\s+\d\S*B / \d\S*B\s+\d+`).FindStringSubmatch(st); m == nil || m[1] == "0.0" || m[2] == "0.0" {
+		t.Errorf("stats --no-stream (want host RSS and guest memory above 0):\n%s", st)
 	}
 
 	logs := l.pith("logs", "tick")
@@ -375,4 +377,120 @@ func TestLifecycleSoak(t *testing.T) {
 	} else {
 		ln.Close()
 	}
+}
+
+// kill -9 of the CLI at points in the middle of a start: whatever it left, ps tells the
+// truth about it, rm clears it, and the name can be used again.
+func TestLifecycleKill9OfTheCLIDuringAStart(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	pith, kernel := testenv.Build(t)
+	for _, after := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond} {
+		cmd := exec.Command(pith, "run", "-d", "--name", "half", ticker)
+		cmd.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_RUNTIME="+l.rt)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		cmd.Process.Kill()
+		cmd.Wait()
+		// What is left must be what ps says: a running one has a monitor, and a monitor
+		// belongs to a running one.
+		// A monitor started just now says so once it has started the guest.
+		var rows []map[string]string
+		var procs []int
+		l.eventually(10*time.Second, fmt.Sprintf("killed after %v: ps -a does not match the monitor processes", after), func() bool {
+			rows = nil
+			for _, line := range strings.Split(strings.TrimSpace(l.ok("ps", "-a", "--format", "json")), "\n") {
+				var row map[string]string
+				if line != "" && json.Unmarshal([]byte(line), &row) == nil {
+					rows = append(rows, row)
+				}
+			}
+			procs = processesOf(l.rt)
+			running := 0
+			for _, r := range rows {
+				if r["State"] == "running" {
+					running++
+				}
+			}
+			return len(rows) <= 1 && running == len(procs)
+		})
+		t.Logf("killed after %v: %d left (%v), %d monitors", after, len(rows), rows, len(procs))
+		if len(rows) == 1 {
+			l.ok("rm", "-f", "half")
+		}
+		l.assertNothingLeft()
+		// And the next command works: the name is free.
+		l.runD("--name", "half", ticker)
+		l.ok("rm", "-f", "half")
+	}
+}
+
+// Many at once (PITH_DENSITY, default 10): each is listed, and each stops; the figures
+// (start time, host memory and idle CPU per unikernel, ps time) are logged.
+func TestLifecycleManyAtOnce(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	n := 10
+	if v := os.Getenv("PITH_DENSITY"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("PITH_DENSITY=%s: not a number", v)
+		}
+	}
+	start := time.Now()
+	ids := map[string]bool{}
+	for i := range n {
+		ids[l.runD("--name", fmt.Sprintf("many%d", i), "-m", "64m", ticker, "-every", "1h")[:12]] = true
+	}
+	started := time.Since(start)
+	time.Sleep(time.Second) // past the guests' start
+	psStart := time.Now()
+	q := strings.Fields(l.ok("ps", "-q"))
+	psTime := time.Since(psStart)
+	if len(q) != n {
+		t.Fatalf("ps -q lists %d of %d", len(q), n)
+	}
+	for _, id := range q {
+		if !ids[id] {
+			t.Errorf("ps -q lists %s, which was not started", id)
+		}
+	}
+	procs := processesOf(l.rt)
+	if len(procs) != n {
+		t.Fatalf("%d monitor processes for %d unikernels", len(procs), n)
+	}
+	ticks := func() (total uint64) {
+		for _, p := range procs {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			u, _ := strconv.ParseUint(f[11], 10, 64)
+			s, _ := strconv.ParseUint(f[12], 10, 64)
+			total += u + s
+		}
+		return total
+	}
+	var rss uint64
+	for _, p := range procs {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				k, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				rss += k
+			}
+		}
+	}
+	t0 := ticks()
+	time.Sleep(5 * time.Second)
+	idle := ticks() - t0
+	stopStart := time.Now()
+	l.ok(append([]string{"stop"}, q...)...)
+	stopped := time.Since(stopStart)
+	if left := l.ok("ps", "-q"); left != "" {
+		t.Errorf("running after stop: %q", left)
+	}
+	l.ok(append([]string{"rm"}, q...)...)
+	t.Logf("%d unikernels: started in %v (%v each), host RSS %.1f MiB each, idle CPU of all %d ticks (10 ms) in 5 s, ps %v, stop of all %v",
+		n, started.Round(time.Millisecond), (started / time.Duration(n)).Round(time.Millisecond), float64(rss)/1024/float64(n), idle, psTime.Round(time.Millisecond), stopped.Round(time.Millisecond))
 }
