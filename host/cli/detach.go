@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -227,6 +228,9 @@ func runMonitor(id string) error {
 	c.SilenceErrors, c.SilenceUsage = true, true
 	c.SetArgs(append(append(append([]string(nil), s.inst.Config.RunArgs...), "--", s.inst.Config.App), s.inst.Config.AppArgs...))
 	err = c.Execute()
+	if s.ready != nil && err == nil {
+		err = errors.New("internal error: pith run ended without starting the guest")
+	}
 	if s.ready != nil { // pith run refused before the guest started
 		s.tell(err)
 		st := s.inst.State
@@ -276,6 +280,10 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 		code, msg := 0, ""
 		p, err := monitor.Prepare(cfg)
 		if err == nil {
+			st.Ports = nil
+			for _, pp := range p.Published() {
+				st.Ports = append(st.Ports, fmt.Sprintf("%s->%d/%s", netip.AddrPortFrom(pp.HostIP, pp.HostPort), pp.GuestPort, pp.Proto))
+			}
 			inst.SetState(st)
 			s.tell(nil)
 			s.setRunning(p)

@@ -81,10 +81,7 @@ func runInspect(refs []string) error {
 		}
 		c, st := inst.Config, inst.State
 		running := st.Status == instance.StatusRunning || st.Status == instance.StatusRestarting
-		ports := []string{}
-		for _, p := range c.Ports {
-			ports = append(ports, portText(p))
-		}
+		ports := append([]string{}, st.Ports...)
 		out = append(out, inspected{
 			ID: inst.ID, Name: "/" + c.Name, Created: c.Created, Path: c.App, Args: append([]string{}, c.AppArgs...),
 			State: inspectedState{Status: st.Status, Running: running, Restarting: st.Status == instance.StatusRestarting,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pithvm/pith/host/instance"
-	"github.com/pithvm/pith/host/network"
 )
 
 type psOptions struct {
@@ -68,11 +66,7 @@ func portsText(inst *instance.Instance) string {
 	if inst.State.Status != instance.StatusRunning {
 		return ""
 	}
-	var out []string
-	for _, spec := range inst.Config.Ports {
-		out = append(out, portText(spec))
-	}
-	return strings.Join(out, ", ")
+	return strings.Join(inst.State.Ports, ", ")
 }
 
 func runPs(o *psOptions) error {
@@ -128,18 +122,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-2] + "…\""
-}
-
-// portText is one -p specification as Docker's PORTS column shows it. A host port the
-// host picked (no HOSTPORT given) is shown as *: the monitor does not report it yet.
-func portText(spec string) string {
-	p, err := network.ParsePort(spec)
-	if err != nil {
-		return spec
-	}
-	host := "*"
-	if p.HostPort != 0 {
-		host = strconv.Itoa(int(p.HostPort))
-	}
-	return fmt.Sprintf("%s->%d/%s", p.HostIP.String()+":"+host, p.GuestPort, p.Proto)
 }

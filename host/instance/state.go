@@ -52,8 +52,10 @@ type State struct {
 	StartedAt    time.Time `json:"started_at"`
 	FinishedAt   time.Time `json:"finished_at"`
 	RestartCount int       `json:"restart_count"`
-	// Address is the guest's own IP address.
-	Address string `json:"address,omitempty"`
+	// Address is the guest's own IP address; Ports, its published ports as Docker shows
+	// them (127.0.0.1:8080->80/tcp), with the host ports the host picked.
+	Address string   `json:"address,omitempty"`
+	Ports   []string `json:"ports,omitempty"`
 }
 
 // Instance is one unikernel's state directory, as read.

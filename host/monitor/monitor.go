@@ -474,3 +474,12 @@ func (p *Prepared) Live() LiveStats {
 	}
 	return ls
 }
+
+// Published is the ports the guest is published on, with the host ports the host picked
+// where -p named none; nil without a user-mode network.
+func (p *Prepared) Published() []network.Port {
+	if n := p.m.nic.Load(); n != nil && n.net != nil {
+		return n.net.Published()
+	}
+	return nil
+}

@@ -143,10 +143,13 @@ func processesOf(rt string) []int {
 func TestLifecycleRunPsLogsStopWaitRm(t *testing.T) {
 	l := newLifecycle(t)
 	ticker := testenv.Program(t, "ticker")
-	id := l.runD("--name", "tick", ticker, "-every", "200ms", "-code", "7")
+	id := l.runD("--name", "tick", "-p", "80", ticker, "-every", "200ms", "-code", "7")
 	l.eventually(60*time.Second, "no tick in the log", func() bool { return strings.Contains(l.ok("logs", "tick"), "tick 1\n") })
 
 	ps := l.ok("ps")
+	if !regexp.MustCompile(`0\.0\.0\.0:[1-9]\d*->80/tcp`).MatchString(ps) {
+		t.Errorf("ps does not show the port the host picked:\n%s", ps)
+	}
 	if !strings.HasPrefix(ps, "ID ") || !strings.Contains(ps, id[:12]) || !regexp.MustCompile(`Up (Less than a second|\d+ seconds?)`).MatchString(ps) || !strings.Contains(ps, "tick\n") {
 		t.Errorf("ps:\n%s", ps)
 	}
@@ -289,12 +292,21 @@ func TestLifecycleAutoRemoveAndRestartOnFailure(t *testing.T) {
 func TestLifecycleKill9OfTheMonitor(t *testing.T) {
 	l := newLifecycle(t)
 	ticker := testenv.Program(t, "ticker")
-	l.runD("--name", "victim", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), ticker)
+	port := freePort(t)
+	l.runD("--name", "victim", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), ticker)
+	if ps := l.ok("ps"); !strings.Contains(ps, fmt.Sprintf("127.0.0.1:%d->80/tcp", port)) {
+		t.Errorf("ps does not show the published port:\n%s", ps)
+	}
 	pid := l.inspect("victim").State.Pid
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	l.eventually(10*time.Second, "the monitor did not die", func() bool { return len(processesOf(l.rt)) == 0 })
+	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		t.Errorf("the port of the killed monitor is still held: %v", err)
+	} else {
+		ln.Close()
+	}
 	if ps := l.ok("ps", "-a"); !strings.Contains(ps, "Exited (137)") {
 		t.Errorf("ps -a after kill -9:\n%s", ps)
 	}
