@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -505,4 +507,43 @@ func TestLifecycleManyAtOnce(t *testing.T) {
 	l.ok(append([]string{"rm"}, q...)...)
 	t.Logf("%d unikernels: started in %v (%v each), host RSS %.1f MiB each, idle CPU of all %d ticks (10 ms) in 5 s, ps %v, stop of all %v",
 		n, started.Round(time.Millisecond), (started / time.Duration(n)).Round(time.Millisecond), float64(rss)/1024/float64(n), idle, psTime.Round(time.Millisecond), stopped.Round(time.Millisecond))
+}
+
+// The time from pith run -d to the first answered request of a net/http server, and the
+// network I/O stats reports for it.
+func TestLifecycleFirstRequestAfterRunD(t *testing.T) {
+	l := newLifecycle(t)
+	server := testenv.Program(t, "httphello")
+	port := freePort(t)
+	start := time.Now()
+	l.runD("--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), server)
+	returned := time.Since(start)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var body []byte
+	l.eventually(60*time.Second, "the server never answered", func() bool {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == 200
+	})
+	answered := time.Since(start)
+	if string(body) != "hello\n" {
+		t.Errorf("answered %q", body)
+	}
+	for range 20 {
+		if resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/bytes/10000", port)); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	st := l.ok("stats", "--no-stream", "web")
+	m := regexp.MustCompile(`(\d[\d.]*)(k|M)?B / (\d[\d.]*)(k|M)?B`).FindStringSubmatch(st)
+	if m == nil || m[4] == "" { // the guest sent 200 kB: kB or MB
+		t.Errorf("stats NET I/O (want over 200 kB sent):\n%s", st)
+	}
+	t.Logf("run -d returned after %v; first request answered %v after run -d began", returned.Round(time.Millisecond), answered.Round(time.Millisecond))
+	l.ok("rm", "-f", "web")
 }
