@@ -456,7 +456,7 @@ func TestLifecycleManyAtOnce(t *testing.T) {
 	start := time.Now()
 	ids := map[string]bool{}
 	for i := range n {
-		ids[l.runD("--name", fmt.Sprintf("many%d", i), "-m", "64m", ticker, "-every", "1h")[:12]] = true
+		ids[l.runD("--name", fmt.Sprintf("many%d", i), "-m", "256m", ticker, "-every", "1h")[:12]] = true
 	}
 	started := time.Since(start)
 	time.Sleep(time.Second) // past the guests' start
