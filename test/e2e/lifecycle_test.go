@@ -547,3 +547,22 @@ func TestLifecycleFirstRequestAfterRunD(t *testing.T) {
 	t.Logf("run -d returned after %v; first request answered %v after run -d began", returned.Round(time.Millisecond), answered.Round(time.Millisecond))
 	l.ok("rm", "-f", "web")
 }
+
+// pith run's flags work with -d as without: -e, --env-file, -v, -w, --cpus, -m.
+func TestLifecycleRunFlagsWorkDetached(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "env"), []byte("FROM_FILE=yes\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "data"), []byte("shared"), 0o644)
+	l.runD("--name", "flags", "-e", "FROM_FLAG=a b", "--env-file", filepath.Join(dir, "env"), "-v", dir+":/mnt/in:ro",
+		"-w", "/mnt/in", "--cpus", "2", "-m", "512m", ticker, "-n", "0", "-show-env", "FROM_FLAG,FROM_FILE", "-show-file", "data", "-show")
+	if code := l.ok("wait", "flags"); code != "0\n" {
+		t.Errorf("wait = %q", code)
+	}
+	want := "start\nFROM_FLAG=a b\nFROM_FILE=yes\nfile \"shared\" <nil>\ncwd /mnt/in cpus 2\ndone\n"
+	if got := l.ok("logs", "flags"); got != want {
+		t.Errorf("logs = %q, want %q", got, want)
+	}
+	l.ok("rm", "flags")
+}
