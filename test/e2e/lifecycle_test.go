@@ -485,15 +485,29 @@ func TestLifecycleManyAtOnce(t *testing.T) {
 		}
 		return total
 	}
-	var rss uint64
+	// Resident memory, and of it the proportional share (file pages such as the kernel
+	// image and pith's own code are shared by every monitor) and the anonymous part.
+	var rss, pss, anon uint64
 	for _, p := range procs {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p))
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				k, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			k, _ := strconv.ParseUint(f[1], 10, 64)
+			switch f[0] {
+			case "Rss:":
 				rss += k
+			case "Pss:":
+				pss += k
+			case "Anonymous:":
+				anon += k
 			}
 		}
+	}
+	if rss == 0 {
+		t.Errorf("no resident memory read from /proc/PID/smaps_rollup")
 	}
 	t0 := ticks()
 	time.Sleep(5 * time.Second)
@@ -505,8 +519,8 @@ func TestLifecycleManyAtOnce(t *testing.T) {
 		t.Errorf("running after stop: %q", left)
 	}
 	l.ok(append([]string{"rm"}, q...)...)
-	t.Logf("%d unikernels: started in %v (%v each), host RSS %.1f MiB each, idle CPU of all %d ticks (10 ms) in 5 s, ps %v, stop of all %v",
-		n, started.Round(time.Millisecond), (started / time.Duration(n)).Round(time.Millisecond), float64(rss)/1024/float64(n), idle, psTime.Round(time.Millisecond), stopped.Round(time.Millisecond))
+	t.Logf("%d unikernels: started in %v (%v each), host memory per monitor: RSS %.1f MiB, PSS %.1f MiB, anonymous %.1f MiB; idle CPU of all %d ticks (10 ms) in 5 s, ps %v, stop of all %v",
+		n, started.Round(time.Millisecond), (started / time.Duration(n)).Round(time.Millisecond), float64(rss)/1024/float64(n), float64(pss)/1024/float64(n), float64(anon)/1024/float64(n), idle, psTime.Round(time.Millisecond), stopped.Round(time.Millisecond))
 }
 
 // The time from pith run -d to the first answered request of a net/http server, and the
