@@ -580,3 +580,35 @@ func TestLifecycleRunFlagsWorkDetached(t *testing.T) {
 	}
 	l.ok("rm", "flags")
 }
+
+// --restart always starts an app that exits 0 again, with backoff; kill -s TERM reaches
+// the app, and is a manual stop: no restart after it.
+func TestLifecycleRestartAlwaysAndKillSignal(t *testing.T) {
+	l := newLifecycle(t)
+	ticker := testenv.Program(t, "ticker")
+	l.runD("--restart", "always", "--name", "loop", ticker, "-n", "0")
+	l.eventually(60*time.Second, "always: fewer than 3 restarts", func() bool { return l.inspect("loop").RestartCount >= 3 })
+	if n := strings.Count(l.ok("logs", "loop"), "done\n"); n < 3 {
+		t.Errorf("always: the app ran to its end %d times", n)
+	}
+	l.ok("stop", "loop")
+	n := l.inspect("loop").RestartCount
+	time.Sleep(time.Second)
+	if in := l.inspect("loop"); in.State.Status != "exited" || in.RestartCount != n {
+		t.Errorf("always, after stop: %+v, %d restarts (%d at the stop)", in.State, in.RestartCount, n)
+	}
+	l.ok("rm", "loop")
+
+	l.runD("--restart", "always", "--name", "sig", ticker, "-every", "100ms", "-code", "5")
+	l.eventually(60*time.Second, "no tick", func() bool { return strings.Contains(l.ok("logs", "sig"), "tick 0\n") })
+	if out := l.ok("kill", "-s", "TERM", "sig"); out != "sig\n" {
+		t.Errorf("kill printed %q", out)
+	}
+	if w := l.ok("wait", "sig"); w != "5\n" {
+		t.Errorf("wait after kill -s TERM = %q, want the app's 5", w)
+	}
+	if in := l.inspect("sig"); in.RestartCount != 0 || !strings.HasSuffix(l.ok("logs", "sig"), "terminated\n") {
+		t.Errorf("after kill -s TERM: %d restarts, state %+v", in.RestartCount, in.State)
+	}
+	l.ok("rm", "sig")
+}
