@@ -328,6 +328,8 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 	st.Pid = 0
 	s.logs.Close()
 	if inst.Config.AutoRemove {
+		inst.SetState(st) // for pith wait, which holds the removal until it has read it
+		inst.AwaitWaiters(5 * time.Second)
 		s.store.Remove(inst)
 	} else {
 		inst.SetState(st)

@@ -386,3 +386,31 @@ func assertNoTemporaries(t *testing.T, s *Store) {
 		}
 	}
 }
+
+// A waiter's hold keeps a --rm unikernel's final state until it lets go, and no longer.
+func TestWaitersHoldTheFinalState(t *testing.T) {
+	s := newStore(t)
+	inst := create(t, s, Config{Name: "w", AutoRemove: true})
+	hold, err := inst.HoldWait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := inst.HoldWait() // waiters do not exclude each other
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Release()
+	done := make(chan time.Time)
+	go func() { inst.AwaitWaiters(5 * time.Second); done <- time.Now() }()
+	time.Sleep(200 * time.Millisecond)
+	released := time.Now()
+	hold.Release()
+	if at := <-done; at.Before(released) || at.Sub(released) > time.Second {
+		t.Errorf("AwaitWaiters returned %v after the release (negative: before it)", at.Sub(released))
+	}
+	start := time.Now()
+	inst.AwaitWaiters(5 * time.Second) // none: at once
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("with no waiter, AwaitWaiters took %v", d)
+	}
+}

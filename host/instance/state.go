@@ -239,3 +239,43 @@ func held(path string) bool {
 
 // Reload reads the unikernel's state again.
 func (s *Store) Reload(i *Instance) (*Instance, error) { return s.load(i.ID) }
+
+// A waiter (pith wait) of a unikernel run with --rm holds a read lock on ID/wait until it
+// has read the exit code; the monitor, having written its final state, takes the write
+// lock before it removes the directory, so that the code is not removed unread. A killed
+// waiter's lock goes with it.
+
+// HoldWait takes a waiter's hold on the unikernel's final state.
+func (i *Instance) HoldWait() (*Lock, error) {
+	return lockAs(filepath.Join(i.Dir, "wait"), unix.F_RDLCK)
+}
+
+// AwaitWaiters waits up to d for the waiters holding HoldWait to let go.
+func (i *Instance) AwaitWaiters(d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if lk, err := lockAs(filepath.Join(i.Dir, "wait"), unix.F_WRLCK); err == nil {
+			lk.Release()
+			return
+		}
+	}
+}
+
+// ReadState reads the state as the monitor last wrote it.
+func (i *Instance) ReadState() (State, error) {
+	var st State
+	err := readJSON(filepath.Join(i.Dir, "state.json"), &st)
+	return st, err
+}
+
+func lockAs(path string, typ int16) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	lk := unix.Flock_t{Type: typ}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		f.Close()
+		return nil, ErrLocked
+	}
+	return &Lock{f: f}, nil
+}

@@ -265,6 +265,15 @@ func TestLifecycleAutoRemoveAndRestartOnFailure(t *testing.T) {
 	if r := l.pith("inspect", "brief"); r.Code == 0 {
 		t.Errorf("--rm: still inspectable")
 	}
+	// pith wait gets the exit code of one run with --rm before it is removed.
+	id = l.runD("--rm", "--name", "brief", ticker, "-every", "300ms", "-n", "3", "-exit", "4")
+	if w := l.ok("wait", "brief"); w != "4\n" {
+		t.Errorf("wait of an --rm one = %q, want 4", w)
+	}
+	l.eventually(10*time.Second, "--rm after wait: the state directory is still there", func() bool {
+		_, err := os.Stat(filepath.Join(l.rt, id))
+		return os.IsNotExist(err)
+	})
 
 	l.runD("--restart", "on-failure:2", "--name", "flaky", ticker, "-n", "0", "-exit", "3")
 	l.eventually(90*time.Second, "on-failure:2 did not end after 2 restarts", func() bool {
