@@ -88,7 +88,7 @@ func TestPsShowsWhatRunsAndWithAllWhatExited(t *testing.T) {
 	if len(lines) != 2 || !regexp.MustCompile(`^ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$`).MatchString(lines[0]) {
 		t.Fatalf("ps:\n%s", out)
 	}
-	if !regexp.MustCompile(`^` + up.ID[:12] + `\s+/bin/up\s+"-x"\s+Less than a second ago\s+Up 3 seconds\s+0\.0\.0\.0:8080->80/tcp\s+up$`).MatchString(lines[1]) {
+	if !regexp.MustCompile(`^` + up.ID[:12] + `\s+/bin/up\s+"up -x"\s+Less than a second ago\s+Up 3 seconds\s+0\.0\.0\.0:8080->80/tcp\s+up$`).MatchString(lines[1]) {
 		t.Errorf("ps row: %q", lines[1])
 	}
 	_, out, _ = pithMain(t, "ps", "-a", "--format", "{{.Names}}: {{.Status}}")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -51,7 +52,7 @@ func newPsRow(inst *instance.Instance, now time.Time) psRow {
 	return psRow{
 		ID:         inst.ID[:12],
 		Image:      inst.Config.App,
-		Command:    fmt.Sprintf("%q", strings.Join(inst.Config.AppArgs, " ")),
+		Command:    fmt.Sprintf("%q", strings.Join(append([]string{filepath.Base(inst.Config.App)}, inst.Config.AppArgs...), " ")),
 		CreatedAt:  inst.Config.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: humanDuration(now.Sub(inst.Config.Created)) + " ago",
 		Status:     statusText(inst, now),
