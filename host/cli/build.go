@@ -129,7 +129,7 @@ func runBuild(o *buildOptions, src string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore()
+	store, err := openImages()
 	if err != nil {
 		return err
 	}
@@ -206,8 +206,8 @@ func buildProgram(src, dir string) (string, string, error) {
 	return out, progName, nil
 }
 
-// openStore opens the user's image store.
-func openStore() (*image.Store, error) {
+// openImages opens the user's image store.
+func openImages() (*image.Store, error) {
 	dir, err := image.DataDir()
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func imageArg(arg string) bool {
 // -e and --env-file, its working directory unless -w. It returns the arguments to run
 // in place of IMAGE ARGS.
 func imageApp(o *runOptions, args []string) ([]string, error) {
-	store, err := openStore()
+	store, err := openImages()
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func newImagesCommand() *cobra.Command {
 			if format != "" && format != "json" && format != "table" {
 				return fmt.Errorf("--format %s: pith images knows table (the default) and json", format)
 			}
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func newTagCommand() *cobra.Command {
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -128,7 +128,7 @@ func newRmiCommand() *cobra.Command {
 		Short: "Remove images: by name, the name; by ID, the image (with -f, all its names)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -153,7 +153,7 @@ func newSaveCommand() *cobra.Command {
 			if out == "" {
 				return errors.New("save: name the archive with -o FILE")
 			}
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func newLoadCommand() *cobra.Command {
 			if in == "" {
 				return errors.New("load: name the archive with -i FILE")
 			}
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func newImageCommand() *cobra.Command {
 		Short: "Delete every blob and unpacked image no name reaches",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}

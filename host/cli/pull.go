@@ -40,7 +40,7 @@ func newPushCommand() *cobra.Command {
 		Short: "Send an image from the local store to a registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := openImages()
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ func newPushCommand() *cobra.Command {
 
 // pullImage pulls ref into the user's store, with progress on stderr.
 func pullImage(ref string, insecure bool) (v1.Image, error) {
-	store, err := openStore()
+	store, err := openImages()
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,9 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand(), newWarmServeCommand())
+	root.AddCommand(newRunCommand(), newSelftestCommand(), newHelloCommand(), newDoctorCommand(), newWarmServeCommand(),
+		newMonitorCommand(), newPsCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newStartCommand(),
+		newRestartCommand(), newWaitCommand(), newRmCommand(), newInspectCommand(), newStatsCommand())
 	root.AddCommand(newBuildCommand(), newImagesCommand(), newTagCommand(), newRmiCommand(), newSaveCommand(),
 		newLoadCommand(), newImageCommand(), newPushCommand(), newPullCommand())
 	root.SetArgs(args)

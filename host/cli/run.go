@@ -29,6 +29,7 @@ type runOptions struct {
 	ip       string
 	gateway  string
 	dns      []string
+	detach   detachOptions
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 	image                                             *imageRun // set by imageApp for pith run IMAGE
@@ -51,10 +52,16 @@ With PITH_WARM=1 in the environment, a program run again is handed to a VM boote
 it in advance by the previous run (a background pith warm-serve process, which exits
 after PITH_WARM_IDLE, default 10m, unused).`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error { return runRun(&o, args) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if o.detach.wanted(c) {
+				return runDetached(c, &o, args)
+			}
+			return runRun(&o, args)
+		},
 	}
 	c.Flags().SetInterspersed(false)
 	o.machine.register(c)
+	o.detach.register(c)
 	c.Flags().StringArrayVar(&o.envFile, "env-file", nil, "read environment variables from a file (KEY=VALUE lines)")
 	c.Flags().StringArrayVarP(&o.volumes, "volume", "v", nil, "show a host directory to the app: HOST[:GUEST][:ro|rw] (read-only by default)")
 	c.Flags().Lookup("memory").DefValue = "2g"
@@ -192,6 +199,9 @@ func runRun(o *runOptions, args []string) error {
 	cfg.Timing = o.timing
 	cfg.Interactive = true
 	cfg.Trace = o.trace
+	if session != nil { // this process is a detached unikernel's monitor (detach.go)
+		return session.run(cfg)
+	}
 	if warmable(o, cfg) {
 		if status, ok := runWarm(cfg); ok {
 			if status != 0 {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -455,4 +456,31 @@ func guestEnv(env []string, memory uint64) []string {
 		}
 	}
 	return append(append([]string(nil), env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", memory*3/4>>20))
+}
+
+// LiveStats is what a running guest uses now.
+type LiveStats struct {
+	GuestMemory      uint64 // bytes of guest memory tier 1 has in use
+	GuestMemoryLimit uint64 // bytes of guest memory (-m)
+	NIC              NICStats
+}
+
+// Live reads the running guest's LiveStats. Preconditions: Close has not been called
+// (guest memory is unmapped then).
+func (p *Prepared) Live() LiveStats {
+	m := p.m
+	ls := LiveStats{GuestMemory: atomic.LoadUint64(&m.info.Stats.Frames) * 4096, GuestMemoryLimit: m.cfg.Memory}
+	if n := m.nic.Load(); n != nil {
+		ls.NIC = n.stats()
+	}
+	return ls
+}
+
+// Published is the ports the guest is published on, with the host ports the host picked
+// where -p named none; nil without a user-mode network.
+func (p *Prepared) Published() []network.Port {
+	if n := p.m.nic.Load(); n != nil && n.net != nil {
+		return n.net.Published()
+	}
+	return nil
 }

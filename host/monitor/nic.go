@@ -44,6 +44,8 @@ type nic struct {
 // far outnumber notifications.
 type nicCounts struct {
 	sent, received atomic.Uint64 // frames from the guest, and to it
+	sentBytes      atomic.Uint64 // ... and their bytes
+	receivedBytes  atomic.Uint64
 	dropped        atomic.Uint64 // frames for the guest dropped while its receive ring was full
 	kicks          atomic.Uint64 // notifications from the guest through the ioeventfd
 	kickExits      atomic.Uint64 // ... and through an exit (no ioeventfd)
@@ -56,11 +58,13 @@ type NICStats struct {
 	FramesSent, FramesReceived, Dropped uint64 // as the guest sees it: sent by the guest
 	Kicks, KickExits, Interrupts        uint64
 	TransmitFull                        uint64
+	BytesSent, BytesReceived            uint64
 }
 
 func (n *nic) stats() NICStats {
 	c := &n.counts
-	return NICStats{c.sent.Load(), c.received.Load(), c.dropped.Load(), c.kicks.Load(), c.kickExits.Load(), c.interrupts.Load(), c.txFull.Load()}
+	return NICStats{c.sent.Load(), c.received.Load(), c.dropped.Load(), c.kicks.Load(), c.kickExits.Load(), c.interrupts.Load(), c.txFull.Load(),
+		c.sentBytes.Load(), c.receivedBytes.Load()}
 }
 
 // hostMAC is the user-mode network's Ethernet address on the guest's link.
@@ -169,6 +173,7 @@ func (n *nic) transmit(ctx context.Context) {
 				break
 			}
 			n.counts.sent.Add(1)
+			n.counts.sentBytes.Add(uint64(k))
 			if n.tap != nil {
 				n.tap.Write(buf[:k]) // a frame the tap refuses is lost, as on a wire
 				continue
@@ -202,6 +207,7 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 		wake := false
 		for pkt != nil {
 			v := pkt.ToView()
+			size := uint64(v.Size())
 			ok, notify, err := n.rx.Push(v.AsSlice())
 			v.Release()
 			pkt.DecRef()
@@ -211,6 +217,7 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 			}
 			if ok {
 				n.counts.received.Add(1)
+				n.counts.receivedBytes.Add(size)
 			} else {
 				n.counts.dropped.Add(1) // TCP sends it again; a full ring means the guest is busy anyway
 			}
@@ -247,6 +254,7 @@ func (n *nic) receiveTap(m *machine) {
 			}
 			if ok {
 				n.counts.received.Add(1)
+				n.counts.receivedBytes.Add(uint64(k))
 			} else {
 				n.counts.dropped.Add(1)
 			}

@@ -62,6 +62,8 @@ var programs = map[string]struct {
 	// Go links a static PIE only through the C toolchain.
 	"probe-pie": {[]string{"CGO_ENABLED=1"}, []string{"go", "build", "-buildmode=pie",
 		"-ldflags=-linkmode=external -extldflags=-static-pie", "-o", "OUT", "./test/apps/probe"}},
+	"httphello":         {[]string{"CGO_ENABLED=0"}, []string{"go", "build", "-o", "OUT", "./bench/apps/httphello"}},
+	"ticker":            {[]string{"CGO_ENABLED=0"}, []string{"go", "build", "-o", "OUT", "./test/apps/ticker"}},
 	"chello-static":     {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"chello-static-pie": {nil, []string{"gcc", "-O2", "-static-pie", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
