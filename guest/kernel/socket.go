@@ -38,6 +38,10 @@ type socket struct {
 	level atomic.Uint32 // the events tier 0 has, as last told
 	gen   atomic.Uint32 // counts callbacks, so that update sees one it raced with
 	mu    sync.Mutex    // serialises update
+
+	// SO_RCVTIMEO and SO_SNDTIMEO: how long a blocking receive (accept) or send
+	// (connect) waits before EAGAIN (EINPROGRESS); 0 waits for ever.
+	rcvTimeout, sndTimeout atomic.Int64
 }
 
 const socketEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp | waiter.EventPri
@@ -92,8 +96,9 @@ func (s *socket) release() {
 }
 
 // block runs op until it stops answering EAGAIN, waiting for mask between tries, unless
-// nonblock; a signal for t ends the wait with errRestart.
-func (s *socket) block(t *Task, mask waiter.EventMask, nonblock bool, op func() int64) int64 {
+// nonblock, for at most timeout (nanoseconds, 0 for ever: then EAGAIN). A signal for t
+// ends the wait with errRestart, or EINTR where a timeout was set, as Linux has it.
+func (s *socket) block(t *Task, mask waiter.EventMask, nonblock bool, timeout int64, op func() int64) int64 {
 	r := op()
 	if r != -linux.EAGAIN || nonblock {
 		return r
@@ -101,12 +106,24 @@ func (s *socket) block(t *Task, mask waiter.EventMask, nonblock bool, op func() 
 	e, ch := waiter.NewChannelEntry(mask | waiter.EventErr | waiter.EventHUp)
 	s.wq.EventRegister(&e)
 	defer s.wq.EventUnregister(&e)
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(time.Duration(timeout))
+		defer timer.Stop()
+		expired = timer.C
+	}
 	for {
 		if r = op(); r != -linux.EAGAIN {
 			return r
 		}
-		if !t.waitChan(ch) {
+		switch t.waitChan(ch, expired) {
+		case waitSignalled:
+			if timeout > 0 {
+				return -linux.EINTR
+			}
 			return -errRestart
+		case waitExpired:
+			return -linux.EAGAIN
 		}
 	}
 }
@@ -209,7 +226,7 @@ func sysAccept4(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	var c *socket
-	r := s.block(t, waiter.ReadableEvents, f.flags&syscall.O_NONBLOCK != 0, func() int64 {
+	r := s.block(t, waiter.ReadableEvents, f.flags&syscall.O_NONBLOCK != 0, s.rcvTimeout.Load(), func() int64 {
 		var peer tcpip.FullAddress
 		ep, wq, err := s.ep.Accept(&peer)
 		if err != nil {
@@ -257,13 +274,16 @@ func sysConnect(t *Task, a [6]uint64) int64 {
 	if f.flags&syscall.O_NONBLOCK != 0 {
 		return -linux.EINPROGRESS
 	}
-	if r := s.block(t, waiter.WritableEvents, false, func() int64 {
+	switch s.block(t, waiter.WritableEvents, false, s.sndTimeout.Load(), func() int64 {
 		if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
 			return -linux.EAGAIN
 		}
 		return 0
-	}); r == -errRestart {
+	}) {
+	case -errRestart, -linux.EINTR:
 		return -linux.EINTR // never restarted: the connection goes on being made, as POSIX has it
+	case -linux.EAGAIN:
+		return -linux.EINPROGRESS // SO_SNDTIMEO ran out; the connection goes on being made
 	}
 	return netErrno(s.ep.LastError())
 }
@@ -330,7 +350,7 @@ func (s *socket) send(t *Task, f *file, bufs [][]byte, flags uint64, to *tcpip.F
 	}
 	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
 	sent := int64(0)
-	r := s.block(t, waiter.WritableEvents, nonblock, func() int64 {
+	r := s.block(t, waiter.WritableEvents, nonblock, s.sndTimeout.Load(), func() int64 {
 		for {
 			var rd bytes.Reader
 			rd.Reset(msg[sent:])
@@ -348,7 +368,7 @@ func (s *socket) send(t *Task, f *file, bufs [][]byte, flags uint64, to *tcpip.F
 		}
 	})
 	s.update()
-	if (r == -linux.EAGAIN || r == -errRestart) && sent > 0 {
+	if (r == -linux.EAGAIN || r == -errRestart || r == -linux.EINTR) && sent > 0 {
 		r = 0
 	}
 	if r < 0 {
@@ -388,7 +408,7 @@ func (s *socket) recv(t *Task, f *file, bufs [][]byte, flags uint64) (n int64, f
 		return -linux.EINVAL, from, false
 	}
 	w := &appWriter{bufs: bufs}
-	r := s.block(t, waiter.ReadableEvents, nonblock, func() int64 {
+	r := s.block(t, waiter.ReadableEvents, nonblock, s.rcvTimeout.Load(), func() int64 {
 		res, err := s.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: s.typ == sockDgram})
 		switch err.(type) {
 		case nil:
@@ -555,6 +575,10 @@ const (
 	soKeepalive = 9
 	soLinger    = 13
 	soReuseport = 15
+	soRcvtimeo  = 20 // SO_RCVTIMEO_OLD: a struct timeval, as glibc's SO_RCVTIMEO on x86-64
+	soSndtimeo  = 21
+	soRcvtimeo2 = 66 // SO_RCVTIMEO_NEW: a struct __kernel_sock_timeval, the same 16 bytes here
+	soSndtimeo2 = 67
 	soProtocol  = 38
 	soDomain    = 39
 	tcpNodelay  = 1
@@ -577,6 +601,14 @@ func sysSetsockopt(t *Task, a [6]uint64) int64 {
 		}
 		s.ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: l[0] != 0, Timeout: time.Duration(l[1]) * time.Second})
 		return 0
+	}
+	if level == solSocket {
+		switch name {
+		case soRcvtimeo, soRcvtimeo2:
+			return setTimeout(&s.rcvTimeout, val, n)
+		case soSndtimeo, soSndtimeo2:
+			return setTimeout(&s.sndTimeout, val, n)
+		}
 	}
 	if n < 4 {
 		return -linux.EINVAL
@@ -638,6 +670,14 @@ func sysGetsockopt(t *Task, a [6]uint64) int64 {
 		}
 		return 0
 	}
+	if level == solSocket {
+		switch name {
+		case soRcvtimeo, soRcvtimeo2:
+			return getTimeout(s.rcvTimeout.Load(), val, lenp)
+		case soSndtimeo, soSndtimeo2:
+			return getTimeout(s.sndTimeout.Load(), val, lenp)
+		}
+	}
 	var v int32
 	switch {
 	case level == solSocket && name == soType:
@@ -678,6 +718,48 @@ func sysGetsockopt(t *Task, a [6]uint64) int64 {
 	var out [4]byte
 	binary.LittleEndian.PutUint32(out[:], uint32(v))
 	if !copyOut(val, out[:min(n, 4)]) || !putApp(lenp, min(n, 4)) {
+		return -linux.EFAULT
+	}
+	return 0
+}
+
+// setTimeout reads a struct timeval of the app's (n bytes at val) into a socket timeout
+// as Linux's sock_set_timeout: EINVAL if short, EDOM for microseconds out of range, a
+// negative time as no wait at all, and zero as no timeout.
+func setTimeout(to *atomic.Int64, val, n uint64) int64 {
+	if n < 16 {
+		return -linux.EINVAL
+	}
+	tv, ok := getApp[[2]int64](val)
+	if !ok {
+		return -linux.EFAULT
+	}
+	switch {
+	case tv[1] < 0 || tv[1] >= 1e6:
+		return -linux.EDOM
+	case tv[0] < 0:
+		to.Store(1) // as Linux: a timeout already over
+	case tv[0] > 1<<33:
+		to.Store(0) // as Linux: beyond what it counts, for ever
+	default:
+		to.Store(tv[0]*1e9 + tv[1]*1e3)
+	}
+	return 0
+}
+
+// getTimeout writes a socket timeout as a struct timeval, at most *lenp bytes of it.
+func getTimeout(to int64, val, lenp uint64) int64 {
+	n, ok := getApp[uint32](lenp)
+	if !ok {
+		return -linux.EFAULT
+	}
+	if int32(n) < 0 {
+		return -linux.EINVAL
+	}
+	var out [16]byte
+	binary.LittleEndian.PutUint64(out[:], uint64(to/1e9))
+	binary.LittleEndian.PutUint64(out[8:], uint64(to%1e9/1e3))
+	if !copyOut(val, out[:min(n, 16)]) || !putApp(lenp, min(n, 16)) {
 		return -linux.EFAULT
 	}
 	return 0

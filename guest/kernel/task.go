@@ -167,18 +167,29 @@ func (t *Task) waitOn(c *sync.Cond) bool {
 	return true
 }
 
-// waitChan waits for a token on ch, answering false instead when a signal the task takes
-// is pending.
-func (t *Task) waitChan(ch <-chan struct{}) bool {
+// What waitChan saw.
+const (
+	waitWoken     = iota // a token on the channel, or nothing: look again
+	waitSignalled        // a signal the task takes is pending: end the call
+	waitExpired          // the timeout ran out
+)
+
+// waitChan waits for a token on ch or the end of expired (nil: none), unless a signal the
+// task takes is pending.
+func (t *Task) waitChan(ch <-chan struct{}, expired <-chan time.Time) int {
 	if t.signalled.Load() {
-		return false
+		return waitSignalled
 	}
 	select {
 	case <-ch:
-		return true
+	case <-expired:
+		return waitExpired
 	case <-t.wake:
-		return !t.signalled.Load()
+		if t.signalled.Load() {
+			return waitSignalled
+		}
 	}
+	return waitWoken
 }
 
 // sleep waits for d, answering false early when a signal the task takes is pending.

@@ -8,6 +8,7 @@ const (
 	ENOENT    = 2
 	ESRCH     = 3
 	EINTR     = 4
+	EDOM      = 33
 	EIO       = 5
 	ENOEXEC   = 8
 	EBADF     = 9

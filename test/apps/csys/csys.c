@@ -155,6 +155,30 @@ int main(int argc, char **argv) {
 		char c;
 		long r = !strcmp(m, "eintr-accept") ? accept(fd, 0, 0) : recv(fd, &c, 1, 0);
 		printf("%s %ld errno %s, handler ran: %d\n", m, r, r < 0 ? strerror(errno) : "-", got == SIGUSR1);
+	} else if (!strcmp(m, "rcvtimeo")) {
+		/* SO_RCVTIMEO: recv and accept give up with EAGAIN; bad values are refused */
+		int u = socket(AF_INET, SOCK_DGRAM, 0), l = tcp_listener();
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		bind(u, (struct sockaddr *)&a, sizeof a);
+		struct timeval tv = { 0, 200000 }, bad = { 0, 1000000 }, got_tv;
+		socklen_t n = sizeof got_tv;
+		int r1 = setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &bad, sizeof bad), e1 = errno;
+		int r2 = setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, 8), e2 = errno;
+		int r3 = setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		printf("bad usec %d %s, short %d %s, set %d\n", r1, strerror(e1), r2, strerror(e2), r3);
+		getsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &got_tv, &n);
+		printf("get %ld.%06ld (%d bytes)\n", (long)got_tv.tv_sec, (long)got_tv.tv_usec, (int)n);
+		setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		for (int i = 0; i < 2; i++) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			char c;
+			long r = i == 0 ? recv(u, &c, 1, 0) : accept(l, 0, 0);
+			int e = errno;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			printf("%s %ld errno %s, waited 150-2000 ms: %d\n", i == 0 ? "recv" : "accept", r, strerror(e), ms >= 150 && ms < 2000);
+		}
 	} else if (!strcmp(m, "term-blocked")) {
 		/* SIGTERM with its default action ends a process blocked in a read: 143 */
 		int p[2];
