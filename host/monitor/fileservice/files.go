@@ -281,10 +281,17 @@ func New(o Options) (*Service, error) {
 		}
 	}
 	// $HOME, where the guest would not otherwise see it, is a private writable directory
-	// (tools keep caches and settings there), as /tmp is.
+	// (tools keep caches and settings there), as /tmp is. An image's own $HOME is in
+	// its tree, written through the layer, as in a container.
 	if path.IsAbs(home) && path.Clean(home) == home && home != "/" {
-		if _, _, _, err := s.resolve(home); errors.Is(err, unix.ENOENT) || s.imageRoot != "" && s.mountFor(home, false) == nil {
+		_, _, _, err := s.resolve(home)
+		switch {
+		case s.image == nil && errors.Is(err, unix.ENOENT):
 			s.home = home
+		case s.image != nil && s.mountFor(home, false) == nil:
+			if _, err := lstatBeneath(s.image.dir, home[1:]); err != nil {
+				s.home = home
+			}
 		}
 	}
 	return s, nil

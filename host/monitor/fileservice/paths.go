@@ -322,6 +322,11 @@ func readlinkNoFollow(dir *os.File, rel string) (string, error) {
 // locate opens the host directory holding the last component of guest path p, following
 // links above it as the guest sees them, and returns it with that component's name.
 func (s *Service) locate(p string) (parent *os.File, name string, writable bool, err error) {
+	if s.layer() != nil { // as open does: beneath the image, links are followed here first
+		if p, err = s.canonicalTarget(p, false); err != nil {
+			return nil, "", false, err
+		}
+	}
 	for retried := false; ; retried = true {
 		dir, rel, writable, err := s.resolve(p)
 		if err != nil {
