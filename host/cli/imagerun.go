@@ -28,10 +28,10 @@ func imageArg(arg string) bool {
 }
 
 // imageApp turns pith run IMAGE ARGS into the run of the image's program: the image
-// unpacked (pulled first if the store lacks it) as the guest's / (with a writable layer
-// of the unikernel's own over it), its
-// entrypoint and cmd (ARGS, if given, replace the cmd), its environment under the user's
-// -e and --env-file, its working directory unless -w. It returns the arguments to run
+// unpacked (pulled first if the store lacks it) as the guest's /, with a writable layer
+// of the unikernel's own over it; its entrypoint and cmd (ARGS, if given, replace the
+// cmd), its environment under the user's -e and --env-file, its working directory
+// unless -w. It returns the arguments to run
 // in place of IMAGE ARGS.
 func imageApp(o *runOptions, args []string) ([]string, error) {
 	store, err := openImages()

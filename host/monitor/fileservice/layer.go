@@ -182,12 +182,13 @@ func (l *layerDirs) markGone(rel string) error {
 // lstatBeneath is lstat of rel beneath dir, never leaving it.
 func lstatBeneath(dir *os.File, rel string) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	f, err := openBeneath(dir, rel, rel, unix.O_PATH|unix.O_NOFOLLOW, 0, 0)
+	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
 		return st, err
 	}
-	defer f.Close()
-	return st, unix.Fstat(int(f.Fd()), &st)
+	defer unix.Close(fd)
+	return st, unix.Fstat(fd, &st)
 }
 
 // inLower reports whether rel shows the image's entry: the guest has none of its own
@@ -597,4 +598,78 @@ func (s *Service) unionRenameSide(l *layerDirs, rel string, source bool) (parent
 		return nil, "", nil, err
 	}
 	return parent, name, after, nil
+}
+
+// throughLayer is guest path p ready for a lookup through the writable layer: the links
+// above its last component followed in the guest's view (and that one too if follow),
+// where the path lies beneath the image. Beneath the image a path is looked up in two
+// host trees, so the host must not follow a link in one of them. Most paths have no
+// link: a check in each layer that finds none spares the walk (canonical) that costs a
+// few host calls per component.
+func (s *Service) throughLayer(p string, follow bool) (string, error) {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return p, nil // resolve refuses it
+	}
+	l := s.layer()
+	dir, rel, _, err := s.resolveMount(path.Dir(p))
+	if err != nil || l == nil || dir != s.image.dir || !linkFree(l.upper, rel) || !linkFree(s.image.dir, rel) {
+		return s.canonicalTarget(p, follow)
+	}
+	if follow && p != "/" {
+		d, rel, _, err := s.resolve(p)
+		if err == nil && d != nil {
+			if st, err := lstatBeneath(d, rel); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return s.canonical(p)
+			}
+		}
+	}
+	return p, nil
+}
+
+// openThroughLayer is open while the guest has a writable layer. A read that follows
+// links is tried with O_NOFOLLOW first: a last component that turns out to be a link
+// (ELOOP, or an O_PATH handle on the link) is then followed in the guest's view and the
+// open made again; most are no link, and so cost no extra lookup.
+func (s *Service) openThroughLayer(p string, flags uint64) (*os.File, bool, error) {
+	writes := flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0
+	follow := flags&unix.O_NOFOLLOW == 0
+	p, err := s.throughLayer(p, follow && writes)
+	if err != nil {
+		return nil, false, err
+	}
+	if !follow || writes {
+		return s.openOnce(p, flags)
+	}
+	f, writable, err := s.openOnce(p, flags|unix.O_NOFOLLOW)
+	link := errors.Is(err, unix.ELOOP)
+	if err == nil && flags&unix.O_PATH != 0 {
+		var st unix.Stat_t
+		link = unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+	}
+	if !link {
+		return f, writable, err
+	}
+	if f != nil {
+		f.Close()
+	}
+	s.openedDir = nil
+	if p, err = s.canonical(p); err != nil {
+		return nil, false, err
+	}
+	return s.openOnce(p, flags)
+}
+
+// linkFree reports whether no directory of rel beneath dir is a symbolic link, as far as
+// rel exists there (a part that does not exist holds no link either).
+func linkFree(dir *os.File, rel string) bool {
+	if rel == "." {
+		return true
+	}
+	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+	if err == nil {
+		unix.Close(fd)
+		return true
+	}
+	return errors.Is(err, unix.ENOENT)
 }

@@ -174,6 +174,23 @@ func TestLayerCopyUp(t *testing.T) {
 	if got, _ := readGuest(s, "/usr/local/bin/app"); got != "replaced" {
 		t.Errorf("/usr/local/bin/app after a write to /bin/app: %q", got)
 	}
+	// And the image's link, read after its target was written, leads to the guest's copy.
+	if err := writeGuest(s, "/usr/local/bin/app", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readGuest(s, "/bin/app"); got != "v2" {
+		t.Errorf("/bin/app after a write to /usr/local/bin/app: %q", got)
+	}
+	f, _, err = s.open("/bin/app", unix.O_PATH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lst unix.Stat_t
+	unix.Fstat(int(f.Fd()), &lst)
+	f.Close()
+	if lst.Mode&unix.S_IFMT != unix.S_IFREG || lst.Size != 2 {
+		t.Errorf("stat /bin/app: mode %o size %d, want the guest's 2-byte file", lst.Mode, lst.Size)
+	}
 	if _, err := os.Stat(filepath.Join(img, "usr/newdir")); err == nil {
 		t.Error("mkdir reached the image")
 	}
@@ -390,5 +407,41 @@ func TestLayerPrivateAndKept(t *testing.T) {
 	b.Close()
 	if _, err := os.Stat(filepath.Join(root, "layer")); err == nil {
 		t.Error("a foreground guest's layer outlived it")
+	}
+}
+
+// BenchmarkLayerOpen measures the open of an image file four directories down, before
+// the guest has written (the image alone) and after (through the layer: links
+// followed in the file service).
+func BenchmarkLayerOpen(b *testing.B) {
+	img := b.TempDir()
+	p := filepath.Join(img, "usr/share/doc/pkg/README")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(img, "app"), nil, 0o755)
+	for _, written := range []bool{false, true} {
+		name := "image-only"
+		if written {
+			name = "with-layer"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := New(Options{Exe: filepath.Join(img, "app"), Root: img})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if written {
+				if err := writeGuest(s, "/x", "x"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				f, _, err := s.open("/usr/share/doc/pkg/README", unix.O_RDONLY)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		})
 	}
 }

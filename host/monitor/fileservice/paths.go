@@ -24,6 +24,16 @@ const maxLinks = 40
 // whether the guest may write there. A nil directory means rel is a host path the guest
 // may only read (the app binary).
 func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
+	dir, rel, writable, err = s.resolveMount(p)
+	if err == nil && s.image != nil && dir == s.image.dir {
+		return s.unionResolve(rel)
+	}
+	return dir, rel, writable, err
+}
+
+// resolveMount is resolve, but the image's own directory for a path beneath the image,
+// whatever layer shows it.
+func (s *Service) resolveMount(p string) (dir *os.File, rel string, writable bool, err error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return nil, "", false, unix.EINVAL
 	}
@@ -78,9 +88,6 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 		rel := "."
 		if p != "/" {
 			rel = p[1:]
-		}
-		if m == s.image {
-			return s.unionResolve(rel)
 		}
 		return m.dir, rel, m.Writable, nil
 	}
@@ -165,11 +172,10 @@ func (s *Service) open(p string, flags uint64) (f *os.File, writable bool, err e
 	if s.layer() != nil {
 		// Beneath the image a path is looked up in two host trees, so a link is followed
 		// here, in the guest's view of both, never by the host in one of them.
-		if p, err = s.canonicalTarget(p, flags&unix.O_NOFOLLOW == 0); err != nil {
-			return nil, false, err
-		}
+		f, writable, err = s.openThroughLayer(p, flags)
+	} else {
+		f, writable, err = s.openOnce(p, flags)
 	}
-	f, writable, err = s.openOnce(p, flags)
 	if !errors.Is(err, unix.EXDEV) {
 		return f, writable, err
 	}
@@ -323,7 +329,7 @@ func readlinkNoFollow(dir *os.File, rel string) (string, error) {
 // links above it as the guest sees them, and returns it with that component's name.
 func (s *Service) locate(p string) (parent *os.File, name string, writable bool, err error) {
 	if s.layer() != nil { // as open does: beneath the image, links are followed here first
-		if p, err = s.canonicalTarget(p, false); err != nil {
+		if p, err = s.throughLayer(p, false); err != nil {
 			return nil, "", false, err
 		}
 	}
