@@ -242,6 +242,9 @@ func (s *Service) copyUp(l *layerDirs, rel string) error {
 	if _, err := lstatBeneath(l.upper, rel); err == nil {
 		return nil
 	}
+	if l.hidden(rel) { // deleted: there is nothing to copy, and a path beneath it is gone
+		return unix.ENOENT
+	}
 	if err := s.copyUp(l, path.Dir(rel)); err != nil {
 		return err
 	}

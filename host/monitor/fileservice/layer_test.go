@@ -246,6 +246,9 @@ func TestLayerWhiteouts(t *testing.T) {
 	if got := listGuest(t, s, "/"); slices.Contains(got, "data") {
 		t.Errorf("ls / after rmdir /data: %v", got)
 	}
+	if err := writeGuest(s, "/data/sub/new", "x"); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("a write beneath the deleted /data: %v, want ENOENT", err)
+	}
 	if err := s.change("/data", changeCreate, func(dirfd int, name string) error { return unix.Mkdirat(dirfd, name, 0o755) }); err != nil {
 		t.Fatal(err)
 	}
