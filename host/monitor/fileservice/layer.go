@@ -605,7 +605,7 @@ func (s *Service) unionRenameSide(l *layerDirs, rel string, source bool) (parent
 
 // throughLayer is guest path p ready for a lookup through the writable layer: the links
 // above its last component followed in the guest's view (and that one too if follow),
-// where the path lies beneath the image. Beneath the image a path is looked up in two
+// so that a path that leads beneath the image is seen to. Beneath the image a path is looked up in two
 // host trees, so the host must not follow a link in one of them. Most paths have no
 // link: a check in each layer that finds none spares the walk (canonical) that costs a
 // few host calls per component.
@@ -613,9 +613,12 @@ func (s *Service) throughLayer(p string, follow bool) (string, error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return p, nil // resolve refuses it
 	}
-	l := s.layer()
 	dir, rel, _, err := s.resolveMount(path.Dir(p))
-	if err != nil || l == nil || dir != s.image.dir || !linkFree(l.upper, rel) || !linkFree(s.image.dir, rel) {
+	free := err == nil && dir != nil && linkFree(dir, rel)
+	if l := s.layer(); free && l != nil && dir == s.image.dir {
+		free = linkFree(l.upper, rel)
+	}
+	if !free {
 		return s.canonicalTarget(p, follow)
 	}
 	if follow && p != "/" {

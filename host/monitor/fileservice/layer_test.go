@@ -361,6 +361,23 @@ func TestLayerLinksStayInside(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(layer, "upper/etc/pith-layer-test")); string(b) != "x" {
 		t.Errorf("the write through the link: %q %v, want it in the layer's etc/", b, err)
 	}
+	// A link from the private /tmp into the image leads through the layer too.
+	mk("/etc", "/tmp/etc")
+	if err := s.change("/tmp/etc/motd", changeRemove, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readGuest(s, "/etc/motd"); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("/etc/motd after unlink /tmp/etc/motd: %v, want ENOENT", err)
+	}
+	if err := writeGuest(s, "/tmp/etc/via-tmp", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readGuest(s, "/etc/via-tmp"); got != "t" {
+		t.Errorf("/etc/via-tmp: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(img, "etc/motd")); err != nil {
+		t.Errorf("the image's /etc/motd: %v", err)
+	}
 	// A link of the image's copied up keeps pointing where it did.
 	if err := s.chmod("/bin", 0o755); err == nil {
 		if got, _ := readGuest(s, "/bin/app"); got != "the program" {

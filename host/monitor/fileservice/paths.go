@@ -382,7 +382,7 @@ const (
 // guest may write: beneath the image, in the guest's writable layer, as kind says.
 func (s *Service) change(p string, kind int, change func(dirfd int, name string) error) error {
 	if s.image != nil {
-		p2, err := s.canonicalTarget(p, false)
+		p2, err := s.throughLayer(p, false)
 		if err != nil {
 			return err
 		}
@@ -402,11 +402,11 @@ func (s *Service) change(p string, kind int, change func(dirfd int, name string)
 
 func (s *Service) rename(from, to string) error {
 	if s.image != nil {
-		f, err := s.canonicalTarget(from, false)
+		f, err := s.throughLayer(from, false)
 		if err != nil {
 			return err
 		}
-		t, err := s.canonicalTarget(to, false)
+		t, err := s.throughLayer(to, false)
 		if err != nil {
 			return err
 		}
