@@ -209,10 +209,18 @@ func (s *Service) unionResolve(rel string) (*os.File, string, bool, error) {
 	if l == nil {
 		return s.image.dir, rel, false, nil
 	}
-	if _, err := lstatBeneath(l.upper, rel); err == nil || !s.inLower(l, rel) {
+	if _, err := lstatBeneath(l.upper, rel); err == nil || l.hidden(rel) {
 		return l.upper, rel, true, nil
 	}
-	return s.image.dir, rel, false, nil
+	if _, err := lstatBeneath(s.image.dir, rel); err == nil {
+		return s.image.dir, rel, false, nil
+	}
+	// Neither has it: the layer holding its directory answers (ENOENT, or ENOTDIR under
+	// a file), and a write makes it in upper (openOnce).
+	if _, err := lstatBeneath(l.upper, path.Dir(rel)); err != nil {
+		return s.image.dir, rel, false, nil
+	}
+	return l.upper, rel, true, nil
 }
 
 // imageRel is guest path p's path beneath the image, if the image shows it (no mount,

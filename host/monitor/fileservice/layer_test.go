@@ -219,6 +219,12 @@ func TestLayerWhiteouts(t *testing.T) {
 	if err := s.change("/etc/motd", changeRemove, nil); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("a second unlink: %v, want ENOENT", err)
 	}
+	if _, _, err := s.open("/etc/passwd/x", unix.O_PATH); !errors.Is(err, unix.ENOTDIR) {
+		t.Errorf("stat /etc/passwd/x: %v, want ENOTDIR", err)
+	}
+	if _, _, err := s.open("/usr/share/doc/none", unix.O_PATH); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("stat /usr/share/doc/none: %v, want ENOENT", err)
+	}
 	if err := writeGuest(s, "/etc/motd", "again"); err != nil {
 		t.Fatal(err)
 	}
