@@ -99,6 +99,17 @@ func runDetached(c *cobra.Command, o *runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	if imageArg(args[0]) {
+		// Recorded before the monitor starts, so that no rmi in between takes the image
+		// away; one the store lacks is pulled, and recorded, by the monitor.
+		if images, err := openImages(); err == nil {
+			if img, _, err := images.Resolve(args[0]); err == nil {
+				if d, err := img.Digest(); err == nil {
+					inst.SetImage(d.Hex)
+				}
+			}
+		}
+	}
 	if err := startMonitor(store, inst, lk); err != nil {
 		if lk, lerr := inst.TryLock(); lerr == nil {
 			store.Remove(inst) // the user never saw its ID: nothing to keep

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/pithvm/pith/host/image"
 )
@@ -26,9 +28,10 @@ func imageArg(arg string) bool {
 }
 
 // imageApp turns pith run IMAGE ARGS into the run of the image's program: the image
-// unpacked (pulled first if the store lacks it) as the guest's read-only /, its
-// entrypoint and cmd (ARGS, if given, replace the cmd), its environment under the user's
-// -e and --env-file, its working directory unless -w. It returns the arguments to run
+// unpacked (pulled first if the store lacks it) as the guest's /, with a writable layer
+// of the unikernel's own over it; its entrypoint and cmd (ARGS, if given, replace the
+// cmd), its environment under the user's -e and --env-file, its working directory
+// unless -w. It returns the arguments to run
 // in place of IMAGE ARGS.
 func imageApp(o *runOptions, args []string) ([]string, error) {
 	store, err := openImages()
@@ -36,7 +39,15 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 		return nil, err
 	}
 	ref := args[0]
-	img, _, err := store.Resolve(ref)
+	var img v1.Image
+	if session != nil && session.inst.Image() != "" {
+		// A detached unikernel runs the image it was made with, even with its name gone
+		// (pith rmi -f) or given to another image since.
+		img, err = store.Image(v1.Hash{Algorithm: "sha256", Hex: session.inst.Image()})
+	}
+	if img == nil {
+		img, _, err = store.Resolve(ref)
+	}
 	var nf *image.NotFoundError
 	if errors.As(err, &nf) {
 		fmt.Fprintf(os.Stderr, "no image %s here; pulling it\n", ref)
@@ -58,6 +69,17 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 		env = append(env, "HOME=/root") // as Docker gives a container run as root
 	}
 	o.image = &imageRun{root: spec.Root, env: env}
+	if session != nil {
+		d, err := img.Digest()
+		if err == nil {
+			err = session.inst.SetImage(d.Hex)
+		}
+		if err != nil {
+			return nil, err
+		}
+		// The unikernel's own layer over the image, kept with its state until pith rm.
+		o.image.layer = filepath.Join(session.inst.Dir, "layer")
+	}
 	if o.workdir == "" {
 		o.workdir = spec.Workdir
 	}
@@ -68,8 +90,29 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 
 // imageRun is what runRun takes from an image besides the program and its arguments.
 type imageRun struct {
-	root string   // the guest's /
-	env  []string // the environment the user's -e and --env-file add to
+	root  string   // the guest's /
+	layer string   // the writable layer over it; "" for a temporary one
+	env   []string // the environment the user's -e and --env-file add to
+}
+
+// imageUsers names, for each image a unikernel (one pith ps -a lists) runs, the
+// unikernel: pith rmi and image prune leave such an image's files alone.
+func imageUsers() (map[string]string, error) {
+	store, err := openInstances()
+	if err != nil {
+		return nil, err
+	}
+	insts, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]string{}
+	for _, inst := range insts {
+		if hex := inst.Image(); hex != "" && users[hex] == "" {
+			users[hex] = fmt.Sprintf("unikernel %s (%s)", inst.Config.Name, inst.ID[:min(12, len(inst.ID))])
+		}
+	}
+	return users, nil
 }
 
 func hasVar(env []string, key string) bool {

@@ -132,6 +132,9 @@ func newRmiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if store.Users, err = imageUsers(); err != nil {
+				return err
+			}
 			lines, err := store.Remove(args, force)
 			for _, l := range lines {
 				fmt.Println(l)
@@ -139,7 +142,7 @@ func newRmiCommand() *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "remove an image given by ID with all its names")
+	c.Flags().BoolVarP(&force, "force", "f", false, "remove an image given by ID with all its names, or one a unikernel uses (its files stay until the unikernel is removed)")
 	return c
 }
 
@@ -203,6 +206,9 @@ func newImageCommand() *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			store, err := openImages()
 			if err != nil {
+				return err
+			}
+			if store.Users, err = imageUsers(); err != nil {
 				return err
 			}
 			n, freed, err := store.Prune()

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pithvm/pith/host/instance"
 )
 
 // pith runs the command line in this process and returns its exit status and output.
@@ -119,5 +121,55 @@ func TestImageArg(t *testing.T) {
 		if got := imageArg(arg); got != want {
 			t.Errorf("imageArg(%q) = %v, want %v", arg, got, want)
 		}
+	}
+}
+
+// rmi refuses an image a unikernel (pith ps -a lists it) uses, in Docker's words; -f
+// removes the name only, and prune keeps the image until the unikernel is removed.
+func TestRmiImageInUse(t *testing.T) {
+	t.Setenv("PITH_DATA", t.TempDir())
+	t.Setenv("PITH_RUNTIME", t.TempDir())
+	if code, _, stderr := pith(t, "build", "-t", "greet", goMain(t, "hi")); code != 0 {
+		t.Fatalf("build: %s", stderr)
+	}
+	images, err := openImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := images.Resolve("greet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	store, err := openInstances()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, lk, err := store.Create(instance.Config{Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk.Release()
+	if err := inst.SetImage(d.Hex); err != nil {
+		t.Fatal(err)
+	}
+	want := "pith: image greet is in use by unikernel web (" + inst.ID[:12] + "); remove it first or use -f\n"
+	if code, _, stderr := pith(t, "rmi", "greet"); code == 0 || stderr != want {
+		t.Fatalf("rmi greet: exit %d, stderr %q, want %q", code, stderr, want)
+	}
+	if code, out, stderr := pith(t, "rmi", "-f", "greet"); code != 0 || out != "Untagged: greet:latest\n" {
+		t.Fatalf("rmi -f greet: exit %d, %q %q", code, out, stderr)
+	}
+	if _, out, _ := pith(t, "image", "prune"); !strings.HasPrefix(out, "Deleted 0 blobs") {
+		t.Fatalf("prune with the unikernel there: %q", out)
+	}
+	if _, err := images.Image(d); err != nil {
+		t.Fatalf("the image after rmi -f and prune: %v", err)
+	}
+	if err := store.Remove(inst); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := pith(t, "image", "prune"); strings.HasPrefix(out, "Deleted 0 blobs") {
+		t.Fatalf("prune once the unikernel is removed: %q", out)
 	}
 }

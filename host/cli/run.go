@@ -105,7 +105,7 @@ func runRun(o *runOptions, args []string) error {
 	// The app sees the environment it would natively (an image's own), then --env-file, then -e.
 	env := os.Environ()
 	if o.image != nil {
-		env, cfg.Rootfs = o.image.env, o.image.root
+		env, cfg.Rootfs, cfg.Layer = o.image.env, o.image.root, o.image.layer
 	}
 	if o.spawnedEnv != "" { // the environment the program that started this one gave it
 		b, err := os.ReadFile(o.spawnedEnv)

@@ -78,6 +78,11 @@ func (s *Store) remove(ref string, force bool) ([]string, error) {
 		if full == "" && len(names) > 1 && !force {
 			return fmt.Errorf("image %s has several names (%s): remove them by name, or all at once with -f", ref, strings.Join(names, ", "))
 		}
+		user := s.Users[d.Hex]
+		if user != "" && !force && (full == "" || len(names) == 1) {
+			// The last name would go, and the image with it, from under the unikernel.
+			return fmt.Errorf("image %s is in use by %s; remove it first or use -f", ref, user)
+		}
 		kept := ix.Manifests[:0]
 		for _, m := range ix.Manifests {
 			if m.Digest == d && (full == "" || m.Annotations[refName] == full) {
@@ -92,7 +97,9 @@ func (s *Store) remove(ref string, force bool) ([]string, error) {
 				return nil
 			}
 		}
-		out = append(out, "Deleted: "+d.String())
+		if user == "" { // else its blobs and tree stay until no unikernel uses it (collect)
+			out = append(out, "Deleted: "+d.String())
+		}
 		return nil
 	})
 	return out, err
@@ -125,10 +132,17 @@ func (s *Store) collect(wait bool) (int, int64, error) {
 	}
 	live := map[string]bool{}
 	manifests := map[string]bool{}
+	roots := make([]v1.Hash, 0, len(ix.Manifests)+len(s.Users))
 	for _, m := range ix.Manifests {
-		live[m.Digest.Hex] = true
-		manifests[m.Digest.Hex] = true
-		man, err := s.manifest(m.Digest)
+		roots = append(roots, m.Digest)
+	}
+	for hex := range s.Users { // named or not, an image a unikernel uses stays whole
+		roots = append(roots, v1.Hash{Algorithm: "sha256", Hex: hex})
+	}
+	for _, d := range roots {
+		live[d.Hex] = true
+		manifests[d.Hex] = true
+		man, err := s.manifest(d)
 		if err != nil {
 			// Keep what it may name: a damaged manifest is for the user to look at.
 			continue

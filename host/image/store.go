@@ -46,6 +46,11 @@ const refName = "org.opencontainers.image.ref.name"
 // Store is a local image store.
 type Store struct {
 	dir string
+	// Users names, for the manifest digest (hex) of each image a unikernel uses, the
+	// first such unikernel, as "unikernel NAME (ID)": rmi refuses to delete that image
+	// unless forced, and neither rmi nor prune deletes its blobs or unpacked tree, named
+	// or not (a detached unikernel's writable layer lies over that tree).
+	Users map[string]string
 }
 
 // DataDir is where pith keeps its data: $PITH_DATA, else $XDG_DATA_HOME/pith, else

@@ -579,3 +579,65 @@ func TestKilledCommandsLeaveNothing(t *testing.T) {
 		t.Errorf("a live command's stage was removed: %v", err)
 	}
 }
+
+// An image a unikernel uses is not deleted under it: rmi refuses, rmi -f removes the name
+// only, and neither it nor prune deletes the blobs or the unpacked tree until the
+// unikernel is gone.
+func TestRemoveImageInUse(t *testing.T) {
+	s := openTestStore(t)
+	a := put(t, s, testImage(t, "program a"), "a")
+	img, _, err := s.Resolve("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.Rootfs(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Users = map[string]string{a.Hex: "unikernel web (0123456789ab)"}
+	for _, ref := range []string{"a", a.Hex[:12]} {
+		_, err := s.Remove([]string{ref}, false)
+		want := "image " + ref + " is in use by unikernel web (0123456789ab); remove it first or use -f"
+		if err == nil || err.Error() != want {
+			t.Fatalf("rmi %s: %v, want %q", ref, err, want)
+		}
+	}
+	// Another name may go: the image keeps one.
+	if err := s.Tag("a", "a:2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove([]string{"a:2"}, false); err != nil {
+		t.Fatalf("rmi of one of two names: %v", err)
+	}
+	lines, err := s.Remove([]string{"a"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lines, "|"); got != "Untagged: a:latest" {
+		t.Errorf("rmi -f a said %q, want the name removed and nothing deleted", got)
+	}
+	if _, _, err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.Image(a)
+	if err == nil {
+		err = Verify(kept)
+	}
+	if err != nil {
+		t.Fatalf("the image in use after rmi -f and prune: %v", err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("its unpacked tree after rmi -f and prune: %v", err)
+	}
+	// Once no unikernel uses it, prune deletes it.
+	s.Users = nil
+	if _, _, err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if got := blobs(t, s); len(got) != 0 {
+		t.Errorf("blobs left once the unikernel was removed: %v", got)
+	}
+	if _, err := os.Stat(root); err == nil {
+		t.Error("the unpacked tree is left once the unikernel was removed")
+	}
+}

@@ -279,3 +279,18 @@ func lockAs(path string, typ int16) (*Lock, error) {
 	}
 	return &Lock{f: f}, nil
 }
+
+// Image is the manifest digest (hex) of the image the unikernel runs, "" for a binary or
+// before its monitor has found the image. It lives beside config.json, not in it: the
+// monitor learns it only when it pulls a missing image.
+func (i *Instance) Image() string {
+	var hex string
+	readJSON(filepath.Join(i.Dir, "image.json"), &hex)
+	return hex
+}
+
+// SetImage records the image the unikernel runs: pith rmi and image prune keep it while
+// the unikernel exists, and pith start runs it again even if its name has gone.
+func (i *Instance) SetImage(hex string) error {
+	return writeJSON(filepath.Join(i.Dir, "image.json"), hex)
+}

@@ -236,6 +236,13 @@ func (s *Store) Remove(inst *Instance) error {
 	if err := os.Rename(inst.Dir, gone); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	// The writable layer may hold directories the guest took permissions away from.
+	filepath.WalkDir(gone, func(p string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
 	err := os.RemoveAll(gone)
 	s.withNames(func() error {
 		link := filepath.Join(s.Root, "names", inst.Config.Name)

@@ -71,7 +71,8 @@ type Config struct {
 	Workdir  string // the app's working directory; pith's own if empty
 	Root     string // the private directories (etc, tmp, home) of the guest that started this one
 	Exe      string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
-	Rootfs   string // an image's files, the guest's / (read-only) instead of the host's project
+	Rootfs   string // an image's files, the guest's / (read-only; writes go to Layer) instead of the host's project
+	Layer    string // with Rootfs: the host directory of the guest's writable layer; empty, a temporary one (fileservice.Options.Layer)
 	// Network is the guest's network: "none" (its loopback only), "tap" (its NIC on the
 	// tap device Tap, numbered Numbering, DNS its nameservers) or "" (user mode: a gateway
 	// through host sockets, host/network); Publish, the host ports it gets (-p).

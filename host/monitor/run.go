@@ -28,7 +28,7 @@ func (m *machine) setRunConfig(c Config) {
 	}
 	m.cfg.Stdout, m.cfg.Stderr = c.Stdout, c.Stderr
 	m.cfg.App, m.cfg.Args, m.cfg.AppArgsAt, m.cfg.Env = c.App, c.Args, c.AppArgsAt, c.Env
-	m.cfg.Mounts, m.cfg.Workdir, m.cfg.Root, m.cfg.Exe, m.cfg.Rootfs = c.Mounts, c.Workdir, c.Root, c.Exe, c.Rootfs
+	m.cfg.Mounts, m.cfg.Workdir, m.cfg.Root, m.cfg.Exe, m.cfg.Rootfs, m.cfg.Layer = c.Mounts, c.Workdir, c.Root, c.Exe, c.Rootfs, c.Layer
 	m.cfg.Trace, m.cfg.Interactive, m.cfg.Deadline = c.Trace, c.Interactive, c.Deadline
 }
 
@@ -59,7 +59,7 @@ func (m *machine) appSpec() ([]byte, error) {
 	}
 	files, err := fileservice.New(fileservice.Options{Exe: exe, Mounts: c.Mounts, SharedRoot: c.Root,
 		Home: envValue(c.Env, "HOME"), SpawnFlags: SpawnFlags(c), Hostname: hostname,
-		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...), Nameservers: dns, Root: c.Rootfs})
+		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...), Nameservers: dns, Root: c.Rootfs, Layer: c.Layer})
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func pithOK(t *testing.T, env []string, args ...string) testenv.Result {
 }
 
 // pith build makes an image of a static binary; pith run IMAGE runs it on the image's
-// files, read-only, with the image's entrypoint, environment and working directory,
+// files, with a writable layer of its own, with the image's entrypoint, environment and working directory,
 // as Docker would.
 func TestImageBuildAndRun(t *testing.T) {
 	testenv.RequireKVM(t)
@@ -50,9 +50,9 @@ func TestImageBuildAndRun(t *testing.T) {
 		{"not the host's environment", []string{"run", "x", "env", "PITH_DATA"}, "\n", 0},
 		{"HOME as Docker sets it", []string{"run", "x", "env", "HOME"}, "/root\n", 0},
 		{"a file --add put in", []string{"run", "x", "read", "/srv/data.txt"}, "added by --add <nil>\n", 0},
-		{"the root is read-only", []string{"run", "x", "create", "/tmp/ok", "/srv/no", "/no", "/root/ok"},
-			"wd /srv <nil>\ncreate /tmp/ok <nil>\ncreate /srv/no open /srv/no: read-only file system\n" +
-				"create /no open /no: read-only file system\ncreate /root/ok <nil>\n", 0},
+		{"writes go to the unikernel's own layer", []string{"run", "x", "create", "/tmp/ok", "/srv/ok", "/ok", "/root/ok"},
+			"wd /srv <nil>\ncreate /tmp/ok <nil>\ncreate /srv/ok <nil>\ncreate /ok <nil>\ncreate /root/ok <nil>\n", 0},
+		{"and no other run sees them", []string{"run", "x", "read", "/srv/ok"}, " open /srv/ok: no such file or directory\n", 0},
 		{"-w over the image's", []string{"run", "-w", "/tmp", "x", "create"}, "wd /tmp <nil>\n", 0},
 		{"the host's project is not there", []string{"run", "x", "read", goMod}, " open " + goMod + ": no such file or directory\n", 0},
 	} {
@@ -126,5 +126,61 @@ func TestImageFromSkopeo(t *testing.T) {
 	}
 	if r := pithOK(t, env, "run", name, "env", "FROM_SCRATCH"); r.Stdout != "yes\n" {
 		t.Fatalf("the image's environment: %q", r.Stdout)
+	}
+}
+
+// Each unikernel writes anywhere in its image's tree, to a layer of its own: another run
+// of the image does not see the writes, a detached one keeps them across stop and start
+// until pith rm, and the image it uses is not removed under it.
+func TestImageWritableLayer(t *testing.T) {
+	l := newLifecycle(t)
+	probe := testenv.Program(t, "probe")
+	env := []string{"PITH_DATA=" + t.TempDir(), "PITH_RUNTIME=" + l.rt}
+	pithOK(t, env, "build", "-t", "x", probe)
+	first := "before \"\" missing true\npasswd true\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
+		"read \"layer\" \"new\"\nlisted layered true passwd false newdir true local true\n"
+	if r := pithOK(t, env, "run", "x", "layer"); r.Stdout != first {
+		t.Fatalf("first run: %q, want %q", r.Stdout, first)
+	}
+	if r := pithOK(t, env, "run", "x", "layer"); r.Stdout != first {
+		t.Fatalf("a second run saw the first's writes: %q", r.Stdout)
+	}
+
+	runLay := func(want string) {
+		t.Helper()
+		if r := pithOK(t, env, "wait", "lay"); r.Stdout != "0\n" {
+			t.Fatalf("wait lay: %q", r.Stdout)
+		}
+		if r := pithOK(t, env, "logs", "lay"); r.Stdout != want {
+			t.Fatalf("logs lay: %q, want %q", r.Stdout, want)
+		}
+	}
+	pithOK(t, env, "run", "-d", "--name", "lay", "x", "layer")
+	runLay(first)
+	pithOK(t, env, "stop", "lay")
+	pithOK(t, env, "start", "lay")
+	again := "before \"layer\" missing false\npasswd false\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
+		"read \"layer\" \"new\"\nlisted layered true passwd false newdir true local true\n"
+	runLay(first + again)
+	pithOK(t, env, "rm", "lay")
+	pithOK(t, env, "run", "-d", "--name", "lay", "x", "layer")
+	runLay(first) // a new unikernel: a new layer
+
+	// The image is in use: rmi refuses; -f takes the name only, prune keeps the files,
+	// and the unikernel starts again on them.
+	r := testenv.Pith(t, env, "rmi", "x")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "image x is in use by unikernel lay (") || !strings.Contains(r.Stderr, "remove it first or use -f") {
+		t.Fatalf("rmi of an image in use: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if r := pithOK(t, env, "rmi", "-f", "x"); r.Stdout != "Untagged: x:latest\n" {
+		t.Fatalf("rmi -f x said %q", r.Stdout)
+	}
+	pithOK(t, env, "image", "prune")
+	pithOK(t, env, "start", "lay")
+	runLay(first + again)
+	pithOK(t, env, "rm", "lay")
+	// With its last user gone, prune deletes the image.
+	if r := pithOK(t, env, "image", "prune"); strings.HasPrefix(r.Stdout, "Deleted 0 blobs") {
+		t.Fatalf("prune after rm: %q", r.Stdout)
 	}
 }

@@ -64,6 +64,12 @@ type Service struct {
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
+
+	image      *mount                // the mount of imageRoot at /, looked up through the writable layer (layer.go)
+	layerHost  string                // the writable layer's host directory (Options.Layer); empty: the private root's layer/
+	writeLayer *layerDirs            // the writable layer, once it exists (layer)
+	merged     map[uint64]*mergedDir // directory handles beneath the image listed through the layer
+	openedDir  *mergedDir            // the directory the last open found beneath the image, for openFile
 }
 
 // projectOf is the directory shown to the guest for host directory dir: the nearest one
@@ -86,7 +92,7 @@ func projectOf(dir string) string {
 // tmp/ and home/. With an image's files at / (imageRoot), etc/ has only the files that
 // describe this guest (hosts, resolv.conf, hostname): passwd and group are the image's,
 // and a link, image, names imageRoot for the programs the guest starts.
-func newRoot(hostname string, hosts []Host, dns []netip.Addr, imageRoot string) (string, error) {
+func newRoot(hostname string, hosts []Host, dns []netip.Addr, imageRoot, layer string) (string, error) {
 	root, err := os.MkdirTemp("", "pith-root-")
 	if err != nil {
 		return "", fmt.Errorf("creating the guest's /tmp: %v", err)
@@ -126,6 +132,11 @@ func newRoot(hostname string, hosts []Host, dns []netip.Addr, imageRoot string) 
 			return "", err
 		}
 	}
+	if layer != "" { // the programs the guest starts write to its layer
+		if err := os.Symlink(layer, filepath.Join(root, "layer")); err != nil {
+			return "", err
+		}
+	}
 	for name, content := range etc {
 		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
 			return "", err
@@ -151,7 +162,7 @@ func (s *Service) private() (*privateDirs, error) {
 	}
 	var err error
 	if s.root == "" {
-		if s.root, err = newRoot(s.hostname, s.hosts, s.dns, s.imageRoot); err != nil {
+		if s.root, err = newRoot(s.hostname, s.hosts, s.dns, s.imageRoot, s.layerHost); err != nil {
 			return nil, err
 		}
 		s.ownsRoot = true
@@ -204,10 +215,15 @@ type Options struct {
 	// Nameservers are /etc/resolv.conf's: the user-mode network's (network.DNS), or none
 	// with --net none.
 	Nameservers []netip.Addr
-	// Root, if set, is a host directory (an image's files) shown read-only at / instead
-	// of the project; the private /tmp, $HOME and /etc/{hosts,resolv.conf,hostname} and
-	// the mounts still win over it. A guest started with SharedRoot inherits it.
+	// Root, if set, is a host directory (an image's files) shown at / instead of the
+	// project; the private /tmp, $HOME and /etc/{hosts,resolv.conf,hostname} and the
+	// mounts still win over it. Root itself is never written: the guest's writes go to
+	// its writable layer (layer.go). A guest started with SharedRoot inherits both.
 	Root string
+	// Layer is the host directory of the writable layer over Root, made at the first
+	// write and kept (a detached unikernel's, in its state directory); empty, it is in
+	// the private root and removed with it.
+	Layer string
 }
 
 // Host is a line of /etc/hosts.
@@ -229,7 +245,8 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{}, imageRoot: o.Root,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
-		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers}
+		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
+		layerHost: o.Layer, merged: map[uint64]*mergedDir{}}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}
@@ -258,11 +275,23 @@ func New(o Options) (*Service, error) {
 		s.mounts = append(s.mounts, mount{m, d})
 	}
 	sort.Slice(s.mounts, func(i, j int) bool { return len(s.mounts[i].Guest) > len(s.mounts[j].Guest) })
+	for i := range s.mounts {
+		if m := &s.mounts[i]; s.imageRoot != "" && m.Guest == "/" && m.Host == s.imageRoot {
+			s.image = m
+		}
+	}
 	// $HOME, where the guest would not otherwise see it, is a private writable directory
-	// (tools keep caches and settings there), as /tmp is.
+	// (tools keep caches and settings there), as /tmp is. An image's own $HOME is in
+	// its tree, written through the layer, as in a container.
 	if path.IsAbs(home) && path.Clean(home) == home && home != "/" {
-		if _, _, _, err := s.resolve(home); errors.Is(err, unix.ENOENT) || s.imageRoot != "" && s.mountFor(home, false) == nil {
+		_, _, _, err := s.resolve(home)
+		switch {
+		case s.image == nil && errors.Is(err, unix.ENOENT):
 			s.home = home
+		case s.image != nil && s.mountFor(home, false) == nil:
+			if _, err := lstatBeneath(s.image.dir, home[1:]); err != nil {
+				s.home = home
+			}
 		}
 	}
 	return s, nil
@@ -298,6 +327,10 @@ func (s *Service) Close() {
 	}
 	if s.dirs != nil {
 		s.dirs.close()
+	}
+	if l := s.writeLayer; l != nil {
+		l.upper.Close()
+		l.gone.Close()
 	}
 	s.exeFile.Close()
 	for _, fd := range s.streams {
@@ -457,6 +490,10 @@ func (s *Service) openFile(c fileCall) int64 {
 	if writable {
 		s.writable[h] = true
 	}
+	if s.openedDir != nil {
+		s.merged[h] = s.openedDir
+		s.openedDir = nil
+	}
 	return int64(h)
 }
 
@@ -541,6 +578,7 @@ func (s *Service) closeHandle(c fileCall) int64 {
 	}
 	delete(s.files, r.Handle)
 	delete(s.writable, r.Handle)
+	delete(s.merged, r.Handle)
 	f.Close()
 	return 0
 }
@@ -553,7 +591,13 @@ func (s *Service) readdir(c fileCall) int64 {
 		return -int64(unix.EBADF)
 	}
 	b := c.buffer()
-	n, err := unix.Getdents(int(f.Fd()), b)
+	var n int
+	var err error
+	if m := s.merged[r.Handle]; m != nil {
+		n, err = s.readMerged(m, b)
+	} else {
+		n, err = unix.Getdents(int(f.Fd()), b)
+	}
 	if err != nil {
 		return errno(err)
 	}
@@ -601,7 +645,7 @@ func (s *Service) symlinkOrRename(c fileCall) int64 {
 		return -int64(unix.EFAULT)
 	}
 	if r.Op == abi.FileSymlink {
-		return errno(s.changeAt(p, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
+		return errno(s.change(p, changeCreate, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
 	}
 	return errno(s.rename(p, other))
 }
@@ -659,7 +703,7 @@ func (s *Service) utimes(c fileCall) int64 {
 			return errno(err)
 		}
 	}
-	return errno(s.changeAt(p, func(dirfd int, name string) error {
+	return errno(s.change(p, changeModify, func(dirfd int, name string) error {
 		return unix.UtimesNanoAt(dirfd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 	}))
 }
@@ -708,13 +752,13 @@ func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 		return -int64(unix.EFAULT)
 	}
 	if r.Op == abi.FileMkdir {
-		return errno(s.changeAt(p, func(dirfd int, name string) error {
+		return errno(s.change(p, changeCreate, func(dirfd int, name string) error {
 			return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o1777))
 		}))
 	}
-	flags := 0
+	flags, kind := 0, changeRemove
 	if r.Flags&1 != 0 {
-		flags = unix.AT_REMOVEDIR
+		flags, kind = unix.AT_REMOVEDIR, changeRemoveDir
 	}
-	return errno(s.changeAt(p, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, flags) }))
+	return errno(s.change(p, kind, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, flags) }))
 }

@@ -91,7 +91,7 @@ func TestEtcFiles(t *testing.T) {
 		{[]netip.Addr{netip.MustParseAddr("10.0.2.3")}, "nameserver 10.0.2.3\n"},
 		{nil, "# no network (pith run --net none)\n"},
 	} {
-		root, err := newRoot("box", []Host{{IP: netip.MustParseAddr("10.0.2.15"), Name: "box"}}, tc.dns, "")
+		root, err := newRoot("box", []Host{{IP: netip.MustParseAddr("10.0.2.15"), Name: "box"}}, tc.dns, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,16 @@ const maxLinks = 40
 // whether the guest may write there. A nil directory means rel is a host path the guest
 // may only read (the app binary).
 func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, err error) {
+	dir, rel, writable, err = s.resolveMount(p)
+	if err == nil && s.image != nil && dir == s.image.dir {
+		return s.unionResolve(rel)
+	}
+	return dir, rel, writable, err
+}
+
+// resolveMount is resolve, but the image's own directory for a path beneath the image,
+// whatever layer shows it.
+func (s *Service) resolveMount(p string) (dir *os.File, rel string, writable bool, err error) {
 	if !path.IsAbs(p) || path.Clean(p) != p {
 		return nil, "", false, unix.EINVAL
 	}
@@ -75,10 +85,11 @@ func (s *Service) resolve(p string) (dir *os.File, rel string, writable bool, er
 		return d.home, beneath(p, s.home), true, nil
 	}
 	if m := s.mountFor(p, true); m != nil { // at /
-		if p == "/" {
-			return m.dir, ".", m.Writable, nil
+		rel := "."
+		if p != "/" {
+			rel = p[1:]
 		}
-		return m.dir, p[1:], m.Writable, nil
+		return m.dir, rel, m.Writable, nil
 	}
 	if p == s.project {
 		return s.projectDir, ".", false, nil
@@ -157,7 +168,14 @@ func openBeneath(dir *os.File, rel, name string, flags int, mode uint64, resolve
 // open opens a guest path on the host, and says whether the guest may change the file
 // opened (the directory it was found in is writable).
 func (s *Service) open(p string, flags uint64) (f *os.File, writable bool, err error) {
-	f, writable, err = s.openOnce(p, flags)
+	s.openedDir = nil
+	if s.layer() != nil {
+		// Beneath the image a path is looked up in two host trees, so a link is followed
+		// here, in the guest's view of both, never by the host in one of them.
+		f, writable, err = s.openThroughLayer(p, flags)
+	} else {
+		f, writable, err = s.openOnce(p, flags)
+	}
 	if !errors.Is(err, unix.EXDEV) {
 		return f, writable, err
 	}
@@ -184,13 +202,66 @@ func (s *Service) openOnce(p string, flags uint64) (*os.File, bool, error) {
 		return f, false, err
 	}
 	oflags := int(flags & 0xffffffff)
-	if oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0 && !writable {
+	writes := oflags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0
+	union := s.image != nil && (dir == s.image.dir || s.writeLayer != nil && dir == s.writeLayer.upper)
+	if writes && union {
+		l, err := s.makeLayer()
+		if err != nil {
+			return nil, false, err
+		}
+		if dir == s.image.dir {
+			// The layer may be new: p was not looked up through it yet.
+			if p2, err := s.canonicalTarget(p, oflags&unix.O_NOFOLLOW == 0); err != nil {
+				return nil, false, err
+			} else if p2 != p {
+				return s.openOnce(p2, flags)
+			}
+		}
+		if oflags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL && s.exists(l, rel) {
+			return nil, false, unix.EEXIST
+		}
+		if s.inLower(l, rel) {
+			if _, err := lstatBeneath(l.upper, rel); err != nil {
+				if err := s.copyUp(l, rel); err != nil {
+					return nil, false, err
+				}
+			}
+		} else if rel != "." {
+			parent, _, err := s.upperParent(l, rel)
+			if err != nil {
+				return nil, false, err
+			}
+			parent.Close()
+		}
+		dir, writable = l.upper, true
+	}
+	if writes && !writable {
 		return nil, false, unix.EROFS
 	}
 	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
 	// No set-user-ID or set-group-ID bits: the guest's files must not grant host privileges.
 	f, err := openBeneath(dir, rel, p, oflags, flags>>32&0o1777, 0)
+	if err == nil && union && oflags&unix.O_PATH == 0 && s.layer() != nil {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			s.openedDir = &mergedDir{rel: rel}
+		}
+	}
 	return f, writable, err
+}
+
+// canonicalTarget is guest path p with the links above its last component followed, and
+// that one too if follow.
+func (s *Service) canonicalTarget(p string, follow bool) (string, error) {
+	if follow {
+		return s.canonical(p)
+	}
+	dir, base := path.Split(p)
+	dir, err := s.canonical(dir)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dir, base), nil
 }
 
 // canonical follows every symbolic link in guest path p, as the guest sees them, and
@@ -257,6 +328,11 @@ func readlinkNoFollow(dir *os.File, rel string) (string, error) {
 // locate opens the host directory holding the last component of guest path p, following
 // links above it as the guest sees them, and returns it with that component's name.
 func (s *Service) locate(p string) (parent *os.File, name string, writable bool, err error) {
+	if s.layer() != nil { // as open does: beneath the image, links are followed here first
+		if p, err = s.throughLayer(p, false); err != nil {
+			return nil, "", false, err
+		}
+	}
 	for retried := false; ; retried = true {
 		dir, rel, writable, err := s.resolve(p)
 		if err != nil {
@@ -294,7 +370,52 @@ func (s *Service) changeAt(p string, change func(dirfd int, name string) error) 
 	return change(int(parent.Fd()), name)
 }
 
+// What a change does to the name it is given (change).
+const (
+	changeCreate    = iota // makes it (mkdir, symlink)
+	changeModify           // changes it in place (utimes)
+	changeRemove           // removes a file or link (unlink)
+	changeRemoveDir        // removes a directory (rmdir)
+)
+
+// change runs change on the directory holding guest path p's last component, where the
+// guest may write: beneath the image, in the guest's writable layer, as kind says.
+func (s *Service) change(p string, kind int, change func(dirfd int, name string) error) error {
+	if s.image != nil {
+		p2, err := s.throughLayer(p, false)
+		if err != nil {
+			return err
+		}
+		if rel, ok := s.imageRel(p2); ok {
+			switch kind {
+			case changeCreate:
+				return s.unionCreate(rel, change)
+			case changeModify:
+				return s.unionModify(rel, change)
+			default:
+				return s.unionRemove(rel, kind == changeRemoveDir)
+			}
+		}
+	}
+	return s.changeAt(p, change)
+}
+
 func (s *Service) rename(from, to string) error {
+	if s.image != nil {
+		f, err := s.throughLayer(from, false)
+		if err != nil {
+			return err
+		}
+		t, err := s.throughLayer(to, false)
+		if err != nil {
+			return err
+		}
+		fromRel, fromImage := s.imageRel(f)
+		toRel, toImage := s.imageRel(t)
+		if fromImage || toImage {
+			return s.unionRename(f, fromRel, fromImage, t, toRel, toImage)
+		}
+	}
 	return s.changeAt(from, func(dirfd int, name string) error {
 		return s.changeAt(to, func(todirfd int, toname string) error {
 			return unix.Renameat(dirfd, name, todirfd, toname)
@@ -310,6 +431,11 @@ func (s *Service) chmod(p string, mode uint32) error {
 	if err != nil {
 		return err
 	}
+	if rel, ok := s.imageRel(p); ok {
+		return s.unionModify(rel, func(dirfd int, name string) error {
+			return unix.Fchmodat(dirfd, name, mode, 0)
+		})
+	}
 	f, writable, err := s.openOnce(p, unix.O_PATH)
 	if err != nil {
 		return err
@@ -319,4 +445,44 @@ func (s *Service) chmod(p string, mode uint32) error {
 		return unix.EROFS
 	}
 	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), mode)
+}
+
+// unionRename renames from to to where one or both are beneath the image: there, in the
+// guest's writable layer.
+func (s *Service) unionRename(from, fromRel string, fromImage bool, to, toRel string, toImage bool) error {
+	l, err := s.makeLayer()
+	if err != nil {
+		return err
+	}
+	side := func(p, rel string, image, source bool) (*os.File, string, func() error, error) {
+		if image {
+			return s.unionRenameSide(l, rel, source)
+		}
+		parent, name, writable, err := s.locate(p)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if !writable {
+			parent.Close()
+			return nil, "", nil, unix.EROFS
+		}
+		return parent, name, func() error { return nil }, nil
+	}
+	fp, fname, fafter, err := side(from, fromRel, fromImage, true)
+	if err != nil {
+		return err
+	}
+	defer fp.Close()
+	tp, tname, tafter, err := side(to, toRel, toImage, false)
+	if err != nil {
+		return err
+	}
+	defer tp.Close()
+	if err := unix.Renameat(int(fp.Fd()), fname, int(tp.Fd()), tname); err != nil {
+		return err
+	}
+	if err := fafter(); err != nil {
+		return err
+	}
+	return tafter()
 }

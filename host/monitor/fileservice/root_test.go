@@ -63,10 +63,20 @@ func TestImageRoot(t *testing.T) {
 	if _, err := read(s, filepath.Join(project, "go.mod")); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("the host project through an image root: %v, want ENOENT", err)
 	}
+	// Writes beneath the image go to the guest's own layer (layer_test.go), never to it.
 	for _, p := range []string{"/new", "/data/file", "/usr/local/bin/app"} {
-		if _, _, err := s.open(p, unix.O_WRONLY|unix.O_CREAT); !errors.Is(err, unix.EROFS) {
-			t.Errorf("writing %s: %v, want EROFS", p, err)
+		f, _, err := s.open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+		if err != nil {
+			t.Errorf("writing %s: %v", p, err)
+			continue
 		}
+		f.Close()
+	}
+	if b, _ := os.ReadFile(filepath.Join(img, "data/file")); string(b) != "image data" {
+		t.Errorf("a write to /data/file changed the image: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(img, "new")); err == nil {
+		t.Error("a write to /new reached the image's files")
 	}
 	for _, p := range []string{"/tmp/x", "/root/.cache"} {
 		f, _, err := s.open(p, unix.O_WRONLY|unix.O_CREAT)
@@ -86,8 +96,11 @@ func TestImageRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer child.Close()
-	if got, err := read(child, "/data/file"); got != "image data" || err != nil {
-		t.Errorf("a started program reads /data/file: %q %v", got, err)
+	if got, err := read(child, "/usr/local/bin/app"); got != "" || err != nil {
+		t.Errorf("a started program reads /usr/local/bin/app, which its parent truncated: %q %v", got, err)
+	}
+	if got, err := read(child, "/etc/passwd"); !strings.Contains(got, "app:x:1000") || err != nil {
+		t.Errorf("a started program reads /etc/passwd: %q %v", got, err)
 	}
 	if got, err := read(child, "/tmp/x"); err != nil {
 		t.Errorf("a started program reads the shared /tmp/x: %q %v", got, err)

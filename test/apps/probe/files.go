@@ -139,3 +139,34 @@ func tmpops() {
 	fi, err = os.Stat(filepath.Join(real, "mapped"))
 	fmt.Println("mtime", fi.ModTime().UTC(), err)
 }
+
+// Writes anywhere in an image's tree (pith run IMAGE): what an earlier run left, then a
+// changed /etc file, a new directory under /usr, a deleted /etc/passwd, read back and
+// listed.
+func layer() {
+	b, err := os.ReadFile("/etc/layered")
+	fmt.Printf("before %q missing %v\n", b, os.IsNotExist(err))
+	_, err = os.Stat("/etc/passwd")
+	fmt.Println("passwd", err == nil)
+	fmt.Println("write", os.WriteFile("/etc/layered", []byte("layer"), 0o644))
+	fmt.Println("mkdir", os.MkdirAll("/usr/newdir", 0o755))
+	fmt.Println("write", os.WriteFile("/usr/newdir/f", []byte("new"), 0o644))
+	if err := os.Remove("/etc/passwd"); err != nil && !os.IsNotExist(err) {
+		fmt.Println("remove", err)
+	}
+	etc, _ := os.ReadFile("/etc/layered")
+	f, _ := os.ReadFile("/usr/newdir/f")
+	fmt.Printf("read %q %q\n", etc, f)
+	names := map[string]bool{}
+	for _, dir := range []string{"/etc", "/usr"} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			fmt.Println("ls", dir, err)
+		}
+		for _, e := range ents {
+			names[dir+"/"+e.Name()] = true
+		}
+	}
+	fmt.Println("listed layered", names["/etc/layered"], "passwd", names["/etc/passwd"], "newdir", names["/usr/newdir"],
+		"local", names["/usr/local"])
+}

@@ -31,6 +31,7 @@ var modes = map[string]func(){
 	"read":          read,
 	"write":         write,
 	"create":        create,
+	"layer":         layer,
 	"cat":           cat,
 	"notify":        notify,
 	"killself":      killSelf,
