@@ -463,6 +463,14 @@ type LiveStats struct {
 	GuestMemory      uint64 // bytes of guest memory tier 1 has in use
 	GuestMemoryLimit uint64 // bytes of guest memory (-m)
 	NIC              NICStats
+	// Guest is tier 0's counters so far (traps, interrupts, thread switches, wake-ups)
+	// and the exits to the monitor: read twice, they say what an idle guest does.
+	Guest GuestCounts
+}
+
+// GuestCounts are the running totals of abi.Stats that say where a guest's time goes.
+type GuestCounts struct {
+	Exits, Syscalls, AppSyscalls, Exceptions, PageFaults, Interrupts, Switches, IPIsSent, Wakeups uint64
 }
 
 // Live reads the running guest's LiveStats. Preconditions: Close has not been called
@@ -470,6 +478,18 @@ type LiveStats struct {
 func (p *Prepared) Live() LiveStats {
 	m := p.m
 	ls := LiveStats{GuestMemory: atomic.LoadUint64(&m.info.Stats.Frames) * 4096, GuestMemoryLimit: m.cfg.Memory}
+	st := &m.info.Stats
+	ls.Guest = GuestCounts{
+		Exits:       m.exits.Load(),
+		Syscalls:    atomic.LoadUint64(&st.Syscalls),
+		AppSyscalls: atomic.LoadUint64(&st.AppSyscalls),
+		Exceptions:  atomic.LoadUint64(&st.Exceptions),
+		PageFaults:  atomic.LoadUint64(&st.PageFaults),
+		Interrupts:  atomic.LoadUint64(&st.Interrupts),
+		Switches:    atomic.LoadUint64(&st.Switches),
+		IPIsSent:    atomic.LoadUint64(&st.IPIsSent),
+		Wakeups:     atomic.LoadUint64(&st.Wakeups),
+	}
 	if n := m.nic.Load(); n != nil {
 		ls.NIC = n.stats()
 	}
