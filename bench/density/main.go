@@ -314,6 +314,17 @@ func collect(f *figures, rs []*running, counts func(*running) guestCounts) {
 			total.pssShmem/1024/float64(len(rs)), total.rss/1024/float64(len(rs)), total.private/1024/float64(len(rs)))
 	}
 
+	if *detail && len(rs) > 0 {
+		mappings(rs[len(rs)/2].pid)
+		if counts != nil {
+			var ls struct{ Process processMemory }
+			liveJSON(rs[len(rs)/2].id, &ls)
+			p := ls.Process
+			fmt.Printf("%s: one monitor's Go runtime (MiB): heap in use %.2f, heap idle not returned %.2f, stacks %.2f, all it took %.2f; %d goroutines\n",
+				f.name, mib(p.HeapInuse), mib(p.HeapIdleUnreleased), mib(p.StackInuse), mib(p.Sys), p.Goroutines)
+		}
+	}
+
 	// Idle CPU, and with -detail where it goes.
 	before := cpuOf(rs)
 	var tb map[string]threadSample
@@ -423,14 +434,75 @@ func (g *guestCounts) add(a, b guestCounts) {
 // liveCounts asks a unikernel's monitor for its guest counters (pith stats' socket).
 func liveCounts(id string) guestCounts {
 	var ls struct{ Guest guestCounts }
+	liveJSON(id, &ls)
+	return ls.Guest
+}
+
+// processMemory mirrors monitor.ProcessMemory.
+type processMemory struct {
+	HeapInuse, HeapIdleUnreleased, StackInuse, Sys uint64
+	Goroutines                                     int
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// liveJSON decodes what a unikernel's monitor answers on pith stats' socket into v.
+func liveJSON(id string, v any) {
 	c, err := net.DialTimeout("unix", "@pith-stats-"+id, time.Second)
 	if err != nil {
-		return ls.Guest
+		return
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
-	json.NewDecoder(c).Decode(&ls)
-	return ls.Guest
+	json.NewDecoder(c).Decode(v)
+}
+
+// mappings prints pid's memory mappings that hold more than 64 KiB, from
+// /proc/PID/smaps: where a monitor's memory is (guest memory, the kernel and app files
+// mapped into it, pith's own heap and text).
+func mappings(pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return
+	}
+	fmt.Printf("mappings of monitor %d over 64 KiB resident (KiB): size, RSS, PSS, anonymous, what\n", pid)
+	var head string
+	var size, rss, pss, anon float64
+	flush := func() {
+		if head != "" && rss > 64 {
+			f := strings.Fields(head)
+			what := "[anon]"
+			if len(f) >= 6 {
+				what = strings.Join(f[5:], " ")
+			}
+			fmt.Printf("  %-27s %9.0f %7.0f %7.0f %7.0f  %s %s\n", f[0], size, rss, pss, anon, f[1], what)
+		}
+	}
+	var tr, tp, ta float64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") || strings.Contains(f[0], "-") {
+			flush()
+			head, size, rss, pss, anon = line, 0, 0, 0, 0
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "Size:":
+			size = v
+		case "Rss:":
+			rss, tr = v, tr+v
+		case "Pss:":
+			pss, tp = v, tp+v
+		case "Anonymous:":
+			anon, ta = v, ta+v
+		}
+	}
+	flush()
+	fmt.Printf("  all mappings: RSS %.0f, PSS %.0f, anonymous %.0f KiB\n", tr, tp, ta)
 }
 
 // tree is pid and every process under it.

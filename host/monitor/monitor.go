@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -466,6 +467,15 @@ type LiveStats struct {
 	// Guest is tier 0's counters so far (traps, interrupts, thread switches, wake-ups)
 	// and the exits to the monitor: read twice, they say what an idle guest does.
 	Guest GuestCounts
+	// Process is this monitor process's own Go memory (runtime.MemStats), in bytes.
+	Process ProcessMemory
+}
+
+// ProcessMemory is what the monitor's Go runtime holds: heap in use, heap it holds but
+// has not returned to the host, goroutine stacks, and all it took from the host.
+type ProcessMemory struct {
+	HeapInuse, HeapIdleUnreleased, StackInuse, Sys uint64
+	Goroutines                                     int
 }
 
 // GuestCounts are the running totals of abi.Stats that say where a guest's time goes.
@@ -478,6 +488,10 @@ type GuestCounts struct {
 func (p *Prepared) Live() LiveStats {
 	m := p.m
 	ls := LiveStats{GuestMemory: atomic.LoadUint64(&m.info.Stats.Frames) * 4096, GuestMemoryLimit: m.cfg.Memory}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	ls.Process = ProcessMemory{HeapInuse: ms.HeapInuse, HeapIdleUnreleased: ms.HeapIdle - ms.HeapReleased,
+		StackInuse: ms.StackInuse, Sys: ms.Sys, Goroutines: runtime.NumGoroutine()}
 	st := &m.info.Stats
 	ls.Guest = GuestCounts{
 		Exits:       m.exits.Load(),
