@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,6 +299,12 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 			inst.SetState(st)
 			s.tell(nil)
 			s.setRunning(p)
+			// Starting a guest allocates what an idle monitor never needs again: return
+			// it to the host at once rather than leave it to the runtime's background
+			// scavenger, which gives it back a little at a time, waking the process.
+			// Measured with the watchdog's longer interval (docs/lifecycle.md, "The
+			// idle cost"): a third of the idle host CPU, 1 MiB less PSS.
+			debug.FreeOSMemory()
 			var res *monitor.Result
 			res, err = p.Run(cfg)
 			s.setRunning(nil)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -464,6 +465,23 @@ type LiveStats struct {
 	GuestMemory      uint64 // bytes of guest memory tier 1 has in use
 	GuestMemoryLimit uint64 // bytes of guest memory (-m)
 	NIC              NICStats
+	// Guest is tier 0's counters so far (traps, interrupts, thread switches, wake-ups)
+	// and the exits to the monitor: read twice, they say what an idle guest does.
+	Guest GuestCounts
+	// Process is this monitor process's own Go memory (runtime.MemStats), in bytes.
+	Process ProcessMemory
+}
+
+// ProcessMemory is what the monitor's Go runtime holds: heap in use, heap it holds but
+// has not returned to the host, goroutine stacks, and all it took from the host.
+type ProcessMemory struct {
+	HeapInuse, HeapIdleUnreleased, StackInuse, Sys uint64
+	Goroutines                                     int
+}
+
+// GuestCounts are the running totals of abi.Stats that say where a guest's time goes.
+type GuestCounts struct {
+	Exits, Syscalls, AppSyscalls, Exceptions, PageFaults, Interrupts, Switches, IPIsSent, Wakeups uint64
 }
 
 // Live reads the running guest's LiveStats. Preconditions: Close has not been called
@@ -471,6 +489,22 @@ type LiveStats struct {
 func (p *Prepared) Live() LiveStats {
 	m := p.m
 	ls := LiveStats{GuestMemory: atomic.LoadUint64(&m.info.Stats.Frames) * 4096, GuestMemoryLimit: m.cfg.Memory}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	ls.Process = ProcessMemory{HeapInuse: ms.HeapInuse, HeapIdleUnreleased: ms.HeapIdle - ms.HeapReleased,
+		StackInuse: ms.StackInuse, Sys: ms.Sys, Goroutines: runtime.NumGoroutine()}
+	st := &m.info.Stats
+	ls.Guest = GuestCounts{
+		Exits:       m.exits.Load(),
+		Syscalls:    atomic.LoadUint64(&st.Syscalls),
+		AppSyscalls: atomic.LoadUint64(&st.AppSyscalls),
+		Exceptions:  atomic.LoadUint64(&st.Exceptions),
+		PageFaults:  atomic.LoadUint64(&st.PageFaults),
+		Interrupts:  atomic.LoadUint64(&st.Interrupts),
+		Switches:    atomic.LoadUint64(&st.Switches),
+		IPIsSent:    atomic.LoadUint64(&st.IPIsSent),
+		Wakeups:     atomic.LoadUint64(&st.Wakeups),
+	}
 	if n := m.nic.Load(); n != nil {
 		ls.NIC = n.stats()
 	}

@@ -16,7 +16,10 @@ import (
 // TSC-deadline writes makes this one; pith refuses the hosts it knows to do that
 // (hostCPU.unmet), and this catches the rest instead of hanging.
 const (
-	watchInterval = time.Second
+	// watchInterval is how often it looks: each look wakes an idle monitor process, so
+	// it looks seldom (at 1 s, it was one of an idle unikernel's few host wake-ups);
+	// a stuck guest is reported at most this much later.
+	watchInterval = 5 * time.Second
 	// watchGrace is how late a timer may be before the guest counts as stuck: a loaded
 	// host (a nested guest under emulation, say) delays a wake-up by far less.
 	watchGrace = 10 * time.Second

@@ -19,7 +19,7 @@ func TestStallWatch(t *testing.T) {
 	// watchGrace overdue.
 	w := &stallWatch{khz: khz}
 	sleeping := idleRecord{since: 5 * second, until: 35 * second}
-	if cpu, _ := looks(w, 1+30+10, sleeping); cpu != -1 {
+	if cpu, _ := looks(w, 1+int((30*time.Second+watchGrace)/watchInterval), sleeping); cpu != -1 {
 		t.Fatalf("reported at the grace period's end")
 	}
 	if cpu, late := w.look([]idleRecord{sleeping}); cpu != 0 || late <= watchGrace {
@@ -34,17 +34,18 @@ func TestStallWatch(t *testing.T) {
 	// Any vCPU running, or a record changing, starts the count again.
 	w = &stallWatch{khz: khz}
 	stuck := idleRecord{since: second, until: 2 * second}
-	looks(w, 8, stuck, stuck)
+	short := 1 + int(watchGrace/watchInterval) // halted for watchGrace: 1 s overdue less
+	looks(w, short, stuck, stuck)
 	w.look([]idleRecord{stuck, {}})
-	if cpu, _ := looks(w, 8, stuck, stuck); cpu != -1 {
+	if cpu, _ := looks(w, short, stuck, stuck); cpu != -1 {
 		t.Errorf("counted across a running vCPU")
 	}
-	looks(w, 8, stuck, stuck)
+	looks(w, short, stuck, stuck)
 	w.look([]idleRecord{stuck, {since: 3 * second, until: 4 * second}})
-	if cpu, _ := looks(w, 8, stuck, stuck); cpu != -1 {
+	if cpu, _ := looks(w, short, stuck, stuck); cpu != -1 {
 		t.Errorf("counted across a new halt")
 	}
-	if cpu, _ := looks(w, 10, stuck, stuck); cpu != 0 {
-		t.Errorf("two vCPUs stuck for 26 looks were not reported")
+	if cpu, _ := looks(w, short, stuck, stuck); cpu != 0 {
+		t.Errorf("two vCPUs stuck for %d looks were not reported", 2*short)
 	}
 }
