@@ -97,6 +97,11 @@ func TestPsShowsWhatRunsAndWithAllWhatExited(t *testing.T) {
 			t.Errorf("ps -a lacks %q:\n%s", want, out)
 		}
 	}
+	_, out, _ = pithMain(t, "ps", "-a", "--format", "table {{.Names}}\t{{.Status}}")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !regexp.MustCompile(`^NAMES\s+STATUS$`).MatchString(lines[0]) || !strings.Contains(out, "\ndone    Exited (3) 5 seconds ago\n") {
+		t.Errorf("ps --format table: want a header and aligned columns:\n%s", out)
+	}
 	_, out, _ = pithMain(t, "ps", "-q")
 	if out != up.ID[:12]+"\n" {
 		t.Errorf("ps -q = %q", out)

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func newPsCommand() *cobra.Command {
 	}
 	c.Flags().BoolVarP(&o.all, "all", "a", false, "show all unikernels (default: running ones)")
 	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "print IDs only")
-	c.Flags().StringVar(&o.format, "format", "", "json (one object a line), or a Go template over the json fields, as {{.ID}} {{.Names}}")
+	c.Flags().StringVar(&o.format, "format", "", "json (one object a line), or a Go template over the json fields, as {{.ID}} {{.Names}}; \"table TEMPLATE\" adds a header and aligns the columns")
 	return c
 }
 
@@ -47,6 +48,10 @@ type psRow struct {
 	Ports      string
 	Names      string
 }
+
+// psHeader is the header row of ps --format "table ...": each field's column name.
+var psHeader = psRow{ID: "ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT",
+	RunningFor: "CREATED", Status: "STATUS", State: "STATE", Ports: "PORTS", Names: "NAMES"}
 
 func newPsRow(inst *instance.Instance, now time.Time) psRow {
 	return psRow{
@@ -97,12 +102,19 @@ func runPs(o *psOptions) error {
 			enc.Encode(r)
 		}
 	case o.format != "" && o.format != "table":
-		t, err := template.New("format").Parse(strings.TrimPrefix(o.format, "table ") + "\n")
+		text, table := strings.CutPrefix(o.format, "table ")
+		t, err := template.New("format").Parse(text + "\n")
 		if err != nil {
 			return fmt.Errorf("--format: %v", err)
 		}
+		var out io.Writer = os.Stdout
+		if table { // Docker's "table": a header of the columns' names, and aligned columns
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
+			defer w.Flush()
+			out, rows = w, append([]psRow{psHeader}, rows...)
+		}
 		for _, r := range rows {
-			if err := t.Execute(os.Stdout, r); err != nil {
+			if err := t.Execute(out, r); err != nil {
 				return fmt.Errorf("--format: %v", err)
 			}
 		}
