@@ -208,43 +208,45 @@ func (p *Process) postProcess(sig uint64) {
 			target = t
 		}
 	}
-	pending := target != nil && p.pend(target, sig)
+	if target == nil {
+		p.mu.Unlock()
+		return
+	}
+	pending, takes := p.pend(target, sig)
 	p.mu.Unlock()
 	if pending {
-		target.take(sig)
+		target.take(takes)
 	}
 }
 
 // post makes sig pending on target and gets it out of app code to take it.
 func (p *Process) post(target *Task, sig uint64) {
 	p.mu.Lock()
-	pending := p.pend(target, sig)
+	pending, takes := p.pend(target, sig)
 	p.mu.Unlock()
 	if pending {
-		target.take(sig)
+		target.take(takes)
 	}
 }
 
-// take gets t to a signal just made pending: out of app code (kick), and out of a call
-// waiting in tier 1 unless t blocks the signal.
-func (t *Task) take(sig uint64) {
-	t.proc.mu.Lock()
-	takes := t.sigmask&sigbit(sig) == 0
-	t.proc.mu.Unlock()
+// take gets t to a signal just made pending: out of app code (kick), and, where t takes
+// it (does not block it), out of a call waiting in tier 1.
+func (t *Task) take(takes bool) {
 	if takes {
 		t.interrupt()
 	}
 	kick(t)
 }
 
-// pend makes sig pending on t unless the process ignores it, and reports whether it
-// did. p.mu is held.
-func (p *Process) pend(t *Task, sig uint64) bool {
-	if t.sigmask&sigbit(sig) == 0 && p.sigaction[sig-1].ignored(sig) {
-		return false // a blocked one stays pending: a handler may be installed before unblocking
+// pend makes sig pending on t unless the process ignores it, and reports whether it did
+// and whether t takes it now (does not block it). p.mu is held.
+func (p *Process) pend(t *Task, sig uint64) (pending, takes bool) {
+	takes = t.sigmask&sigbit(sig) == 0
+	if takes && p.sigaction[sig-1].ignored(sig) {
+		return false, false // a blocked one stays pending: a handler may be installed before unblocking
 	}
 	t.pending |= sigbit(sig)
-	return true
+	return true, takes
 }
 
 // ignored reports whether delivering signal sig with this action does nothing: SIG_IGN,
