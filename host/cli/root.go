@@ -113,7 +113,7 @@ func (f *machineFlags) config() (monitor.Config, error) {
 		}
 	}
 	return monitor.Config{Kernel: kernelPath(), Memory: mem, CPUs: f.cpus, Mode: mode, Started: started,
-		Deadline: deadline, DeferTeardown: true, Env: f.env}, nil
+		Deadline: deadline, DeferTeardown: true, Env: f.env, Profile: os.Getenv("PITH_GUESTPROFILE")}, nil
 }
 
 // parseSize reads sizes like 512m, 2g or 1048576 (bytes), rounded up to 2 MiB.

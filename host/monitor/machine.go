@@ -62,6 +62,7 @@ type machine struct {
 	killed      atomic.Int32   // exit status when the guest was killed (Kill, a second interrupt)
 	interrupted atomic.Bool    // killed by a second interrupt
 	tids        []atomic.Int32 // each vCPU thread's ID, to kick it out of KVM_RUN
+	profile     *guestProfile  // nil unless Config.Profile
 }
 
 // start runs every vCPU, one goroutine locked to its thread each, until one of them
@@ -71,6 +72,10 @@ func (m *machine) start() {
 	m.done = make(chan outcome, len(m.cpus))
 	m.ended = make(chan struct{})
 	go m.watch()
+	if m.cfg.Profile != "" {
+		m.profile = newGuestProfile(m)
+		go m.profile.kick(m)
+	}
 	for i := range m.cpus {
 		go func() {
 			runtime.LockOSThread()
@@ -97,6 +102,11 @@ func (m *machine) wait() (*Result, error) {
 	m.stopAll()
 	for range len(m.cpus) - 1 {
 		<-m.done
+	}
+	if m.profile != nil {
+		if err := m.profile.write(m.cfg.Profile); err != nil {
+			fmt.Fprintf(m.cfg.Stderr, "pith: PITH_GUESTPROFILE: %v\n", err)
+		}
 	}
 	if code := m.killed.Load(); code != 0 {
 		if m.interrupted.Load() {
@@ -150,6 +160,9 @@ func (m *machine) loop(i int) (*Result, error) {
 		m.info.Stats.Exits = m.exits.Load()
 		err := cpu.Run()
 		m.exits.Add(1)
+		if m.profile != nil {
+			m.profile.sample(m, i)
+		}
 		if err != nil {
 			if why := m.stopReason(); why != "" {
 				m.mu.Lock()

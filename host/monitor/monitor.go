@@ -53,6 +53,9 @@ type Config struct {
 	Started time.Time
 	// Deadline, if set, stops a guest still running after it and reports where it was.
 	Deadline time.Duration
+	// Profile, if set, is where a profile of the guest's vCPUs is written when it ends
+	// (PITH_GUESTPROFILE; guestProfile).
+	Profile string
 	// DeferTeardown hands the VM and guest memory to a process that tears them down once
 	// the caller has exited (holdVM), for a caller that exits right after Run returns.
 	DeferTeardown bool

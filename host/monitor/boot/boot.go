@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -22,7 +23,7 @@ type Kernel struct {
 	file     *os.File
 	vectors  [abi.VectorTableLen]uint64
 	segments []segment
-	symbols  []symbol // functions, sorted by address; read on first Symbolize
+	symbols  Symbols // read on first Symbolize
 }
 
 type segment struct {
@@ -147,40 +148,60 @@ func (k *Kernel) read(addr, n uint64) ([]byte, error) {
 // Close releases the kernel file.
 func (k *Kernel) Close() error { return k.file.Close() }
 
-// loadSymbols reads the function symbols, for crash reports.
-func (k *Kernel) loadSymbols() {
-	ef, err := elf.NewFile(k.file)
-	if err != nil {
-		return
-	}
-	syms, err := ef.Symbols()
-	if err != nil {
-		return
-	}
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC || s.Section != elf.SHN_UNDEF && s.Size > 0 {
-			k.symbols = append(k.symbols, symbol{s.Value, s.Size, s.Name})
-		}
-	}
-	sort.Slice(k.symbols, func(i, j int) bool { return k.symbols[i].addr < k.symbols[j].addr })
-}
-
 // Symbolize names the function containing pc, as "name+0xoff", or "" if unknown.
 func (k *Kernel) Symbolize(pc uint64) string {
-	if k.symbols == nil {
-		k.loadSymbols()
+	name, off := k.Symbols().Find(pc)
+	if name == "" {
+		return ""
 	}
-	i := sort.Search(len(k.symbols), func(i int) bool { return k.symbols[i].addr > pc }) - 1
+	return fmt.Sprintf("%s+%#x", name, off)
+}
+
+// Symbols are the kernel's function symbols.
+func (k *Kernel) Symbols() Symbols {
+	if k.symbols == nil {
+		k.symbols = ReadSymbols(k.file)
+	}
+	return k.symbols
+}
+
+// Symbols are an executable's functions, sorted by address: for crash reports and
+// profiles of the guest.
+type Symbols []symbol
+
+// ReadSymbols reads the function symbols of the ELF executable r; none if it has none.
+func ReadSymbols(r io.ReaderAt) Symbols {
+	syms := Symbols{}
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return syms
+	}
+	all, err := ef.Symbols()
+	if err != nil {
+		return syms
+	}
+	for _, s := range all {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC || s.Section != elf.SHN_UNDEF && s.Size > 0 {
+			syms = append(syms, symbol{s.Value, s.Size, s.Name})
+		}
+	}
+	sort.Slice(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
+	return syms
+}
+
+// Find names the function containing pc and pc's offset in it; "" if none does.
+func (syms Symbols) Find(pc uint64) (name string, off uint64) {
+	i := sort.Search(len(syms), func(i int) bool { return syms[i].addr > pc }) - 1
 	for ; i >= 0; i-- {
-		s := k.symbols[i]
+		s := syms[i]
 		if pc < s.addr+s.size || s.size == 0 && pc-s.addr < 1<<16 {
-			return fmt.Sprintf("%s+%#x", s.name, pc-s.addr)
+			return s.name, pc - s.addr
 		}
 		if s.size != 0 {
 			break
 		}
 	}
-	return ""
+	return "", 0
 }
 
 // Config is what the guest is told at boot.
