@@ -79,11 +79,17 @@ func (e NetRingCorruptError) Error() string {
 		", frame length " + strconv.FormatUint(uint64(e.Length), 10)
 }
 
-// Push copies frame into the ring; false if the ring has no room for it or the frame is
-// over NetFrameMax. Notify reports whether the consumer was asleep and must now be
-// notified. The error is a NetRingCorruptError, after which the ring is best left alone.
-func (r NetRing) Push(frame []byte) (ok, notify bool, err error) {
-	if len(frame) > NetFrameMax {
+// Push copies the frame made of parts, one after another, into the ring; false if the
+// ring has no room for it or the frame is over NetFrameMax. Notify reports whether the
+// consumer was asleep and must now be notified. The error is a NetRingCorruptError,
+// after which the ring is best left alone. (In parts: netstack's packets are views, and
+// gathering them first would copy each frame once more.)
+func (r NetRing) Push(parts ...[]byte) (ok, notify bool, err error) {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if size > NetFrameMax {
 		return false, false, nil
 	}
 	tail := atomic.LoadUint32(&r.Header.Tail) // ours, but the consumer can write it too
@@ -91,14 +97,18 @@ func (r NetRing) Push(frame []byte) (ok, notify bool, err error) {
 	switch used := tail - head; {
 	case used > NetSlots:
 		return false, false, NetRingCorruptError{tail, head, 0}
-	case used+netSlotsFor(len(frame)) > NetSlots:
+	case used+netSlotsFor(size) > NetSlots:
 		return false, false, nil
 	}
 	var length [4]byte
-	binary.LittleEndian.PutUint32(length[:], uint32(len(frame)))
+	binary.LittleEndian.PutUint32(length[:], uint32(size))
 	r.copySlots(tail, 0, length[:], true)
-	r.copySlots(tail, 4, frame, true)
-	atomic.StoreUint32(&r.Header.Tail, tail+netSlotsFor(len(frame)))
+	off := 4
+	for _, p := range parts {
+		r.copySlots(tail, off, p, true)
+		off += len(p)
+	}
+	atomic.StoreUint32(&r.Header.Tail, tail+netSlotsFor(size))
 	return true, atomic.LoadUint32(&r.Header.Sleeping) != 0 && atomic.SwapUint32(&r.Header.Sleeping, 0) != 0, nil
 }
 

@@ -82,6 +82,28 @@ func TestNetRingCarriesLargeFrames(t *testing.T) {
 
 // The producer notifies exactly when the consumer said it sleeps, and a consumer that
 // finds a frame after saying so does not sleep.
+// A frame pushed in parts is one frame, its parts in order, across slots and the ring's
+// wrap; parts past NetFrameMax together are refused.
+func TestNetRingGathersParts(t *testing.T) {
+	tx, _, _ := testRings()
+	buf := make([]byte, NetFrameMax)
+	head := bytes.Repeat([]byte{1}, 54)
+	body := bytes.Repeat([]byte{2}, 3*NetSlotSize)
+	for round := range 2 * NetSlots / 4 { // each frame takes 4 slots: the wrap is crossed
+		if ok, _, err := tx.Push(head, nil, body, []byte{byte(round)}); !ok || err != nil {
+			t.Fatalf("round %d: push %v %v", round, ok, err)
+		}
+		n, ok, err := tx.Pop(buf)
+		want := append(append(append([]byte{}, head...), body...), byte(round))
+		if !ok || err != nil || !bytes.Equal(buf[:n], want) {
+			t.Fatalf("round %d: popped %d bytes (%v %v), not the parts in order", round, n, ok, err)
+		}
+	}
+	if ok, _, _ := tx.Push(make([]byte, NetFrameMax), []byte{0}); ok {
+		t.Error("parts longer than NetFrameMax together were taken")
+	}
+}
+
 func TestNetRingNotifiesASleepingConsumer(t *testing.T) {
 	tx, _, _ := testRings()
 	if _, notify, _ := tx.Push([]byte("a")); notify {

@@ -78,7 +78,6 @@ func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 // nicTransmit moves netstack's frames into the transmit ring, kicking the monitor once
 // for all the frames at hand, not per frame.
 func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
-	buf := make([]byte, abi.NetFrameMax)
 	for {
 		pkt := link.ReadContext(context.Background())
 		if pkt == nil {
@@ -86,14 +85,11 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 		}
 		kick := false
 		for pkt != nil {
-			n := 0
-			for _, v := range pkt.AsSlices() {
-				n += copy(buf[n:], v)
-			}
-			pkt.DecRef()
+			frame := pkt.AsSlices() // pushed as they are: no copy but the ring's
 			for {
-				ok, notify, err := tx.Push(buf[:n])
+				ok, notify, err := tx.Push(frame...)
 				if err != nil {
+					pkt.DecRef()
 					return // corrupt counters: no frame can move through this ring again
 				}
 				kick = kick || notify
@@ -106,6 +102,7 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 				}
 				time.Sleep(50 * time.Microsecond) // full: the monitor is draining it
 			}
+			pkt.DecRef()
 			pkt = link.Read()
 		}
 		if kick {
@@ -118,18 +115,21 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 // is empty. It keeps its thread: the sleep blocks it in tier 0.
 func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	runtime.LockOSThread()
-	buf := make([]byte, abi.NetFrameMax)
 	var events [1]syscall.EpollEvent
 	for {
 		for {
-			n, ok, err := rx.Pop(buf)
-			if err != nil {
-				return // corrupt counters: no frame can move through this ring again
-			}
-			if !ok {
+			// Popped straight into the packet's own view: netstack keeps it, no copy.
+			v := buffer.NewViewSize(abi.NetFrameMax)
+			n, ok, err := rx.Pop(v.AsSlice())
+			if err != nil || !ok {
+				v.Release()
+				if err != nil {
+					return // corrupt counters: no frame can move through this ring again
+				}
 				break
 			}
-			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:n])})
+			v.CapLength(n)
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 			link.InjectInbound(header.EthernetProtocolAll, pkt)
 			pkt.DecRef()
 		}

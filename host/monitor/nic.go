@@ -156,7 +156,6 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 // is empty.
 func (n *nic) transmit(ctx context.Context) {
 	defer close(n.done)
-	buf := make([]byte, abi.NetFrameMax)
 	for {
 		// A ring's worth at a time, then a look at ctx: a guest can refill the ring (or
 		// wind its Head back) as fast as it is drained, and must not keep this goroutine.
@@ -164,21 +163,26 @@ func (n *nic) transmit(ctx context.Context) {
 			n.counts.txFull.Add(1)
 		}
 		for range abi.NetSlots {
-			k, ok, err := n.tx.Pop(buf)
-			if err != nil {
-				n.corrupt("transmit", err)
-				return
-			}
-			if !ok {
+			// Popped straight into the packet's own view: netstack keeps it, no copy.
+			v := buffer.NewViewSize(abi.NetFrameMax)
+			k, ok, err := n.tx.Pop(v.AsSlice())
+			if err != nil || !ok {
+				v.Release()
+				if err != nil {
+					n.corrupt("transmit", err)
+					return
+				}
 				break
 			}
+			v.CapLength(k)
 			n.counts.sent.Add(1)
 			n.counts.sentBytes.Add(uint64(k))
 			if n.tap != nil {
-				n.tap.Write(buf[:k]) // a frame the tap refuses is lost, as on a wire
+				n.tap.Write(v.AsSlice()) // a frame the tap refuses is lost, as on a wire
+				v.Release()
 				continue
 			}
-			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:k])})
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 			n.link.InjectInbound(0, pkt) // the Ethernet endpoint reads the type from the frame
 			pkt.DecRef()
 		}
@@ -206,10 +210,8 @@ func (n *nic) receive(ctx context.Context, m *machine) {
 		}
 		wake := false
 		for pkt != nil {
-			v := pkt.ToView()
-			size := uint64(v.Size())
-			ok, notify, err := n.rx.Push(v.AsSlice())
-			v.Release()
+			size := uint64(pkt.Size())
+			ok, notify, err := n.rx.Push(pkt.AsSlices()...)
 			pkt.DecRef()
 			if err != nil {
 				n.corrupt("receive", err)

@@ -317,6 +317,38 @@ func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
 	}
 }
 
+// PITH_GUESTPROFILE samples the guest from the monitor: folded stacks, "frames COUNT" a
+// line, with the app's functions and the kernel's named.
+func TestRunGuestProfile(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	path := filepath.Join(t.TempDir(), "profile")
+	r := testenv.Pith(t, []string{"PITH_GUESTPROFILE=" + path}, "run", probe, "idloop", "3000000")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`^((kernel|app):[^; ]+|0x[0-9a-f]+)(;((kernel|app):[^; ]+|0x[0-9a-f]+))* [1-9][0-9]*$`)
+	samples, inApp := 0, 0
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if !line.MatchString(l) {
+			t.Fatalf("not a folded stack: %q", l)
+		}
+		var n int
+		fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &n)
+		samples += n
+		if strings.Contains(l, "app:main.idLoop") {
+			inApp += n
+		}
+	}
+	if samples < 10 || inApp == 0 || !strings.Contains(string(b), "kernel:") {
+		t.Errorf("%d samples, %d in the app's idLoop:\n%s", samples, inApp, b)
+	}
+}
+
 func TestRunFlags(t *testing.T) {
 	testenv.RequireKVM(t)
 	probe := testenv.Program(t, "probe")
