@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
@@ -113,6 +114,45 @@ type unixSocket struct {
 	err                 int64 // a pending error (sk_err): ECONNRESET when the peer closed with data unread
 	sndbuf, rcvbuf      int
 	passcred, reuse     bool
+
+	// SO_RCVTIMEO and SO_SNDTIMEO: how long a receive or accept, and a send or connect,
+	// waits before EAGAIN (nanoseconds; 0 for ever). Atomic: set outside unixMu.
+	rcvTimeout, sndTimeout atomic.Int64
+}
+
+// deadline is when a wait limited by a socket timeout ends; zero for none.
+func deadline(timeout *atomic.Int64) time.Time {
+	if d := timeout.Load(); d > 0 {
+		return time.Now().Add(time.Duration(d))
+	}
+	return time.Time{}
+}
+
+// wait waits on s.cond, with unixMu held, for a change, or until deadline (zero: none).
+// It answers 0 when woken (the caller looks again), EAGAIN once the deadline has passed,
+// and for a signal the task takes errRestart, or EINTR where a timeout was set, as Linux
+// (sock_intr_errno).
+func (s *unixSocket) wait(t *Task, until time.Time) int64 {
+	if until.IsZero() {
+		if !t.waitOn(&s.cond) {
+			return -errRestart
+		}
+		return 0
+	}
+	left := time.Until(until)
+	if left <= 0 {
+		return -linux.EAGAIN
+	}
+	timer := time.AfterFunc(left, func() {
+		unixMu.Lock()
+		s.cond.Broadcast()
+		unixMu.Unlock()
+	})
+	defer timer.Stop()
+	if !t.waitOn(&s.cond) {
+		return -linux.EINTR
+	}
+	return 0
 }
 
 // unixMsg is what one send put in a socket's queue.
@@ -627,6 +667,7 @@ func unixAccept(t *Task, f *file, a [6]uint64) int64 {
 
 // accept takes the first connection waiting, its server end.
 func (s *unixSocket) accept(t *Task, nonblock bool) (*unixSocket, int64) {
+	until := deadline(&s.rcvTimeout)
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.typ == sockDgram {
@@ -639,8 +680,8 @@ func (s *unixSocket) accept(t *Task, nonblock bool) (*unixSocket, int64) {
 		if nonblock {
 			return nil, -linux.EAGAIN
 		}
-		if !t.waitOn(&s.cond) {
-			return nil, -errRestart
+		if e := s.wait(t, until); e != 0 {
+			return nil, e
 		}
 	}
 	c := s.accepts[0]
@@ -696,6 +737,7 @@ func unixConnect(t *Task, f *file, a [6]uint64) int64 {
 // connectStream connects a stream or seqpacket socket to the listener bound to to,
 // waiting for room in its backlog unless nonblock. unixMu is held.
 func (s *unixSocket) connectStream(t *Task, to unixTarget, nonblock bool) int64 {
+	until := deadline(&s.sndTimeout)
 	var l *unixSocket
 	for {
 		if s.closed {
@@ -721,8 +763,8 @@ func (s *unixSocket) connectStream(t *Task, to unixTarget, nonblock bool) int64 
 			return -linux.EAGAIN
 		}
 		l.waitRoom(s)
-		if !t.waitOn(&s.cond) {
-			return -errRestart
+		if e := s.wait(t, until); e != 0 {
+			return e
 		}
 	}
 	c := newUnixSocket(s.typ)
@@ -856,6 +898,7 @@ func (s *unixSocket) send(t *Task, f *file, bufs [][]byte, flags uint64, to []by
 // sendStream queues bufs at the peer in pieces of half the send buffer, waiting for room
 // unless nonblock; it reports whether a piece took rights.
 func (s *unixSocket) sendStream(t *Task, bufs [][]byte, nonblock, named bool, rights []passedFile) (int64, bool) {
+	until := deadline(&s.sndTimeout)
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if named {
@@ -879,8 +922,8 @@ func (s *unixSocket) sendStream(t *Task, bufs [][]byte, nonblock, named bool, ri
 			if nonblock {
 				return sentOr(sent, -linux.EAGAIN), kept
 			}
-			if !t.waitOn(&s.cond) {
-				return sentOr(sent, -errRestart), kept
+			if e := s.wait(t, until); e != 0 {
+				return sentOr(sent, e), kept
 			}
 			continue
 		}
@@ -908,6 +951,7 @@ func (s *unixSocket) sendMsg(t *Task, bufs [][]byte, nonblock bool, to *unixTarg
 	if !gather(data, bufs, 0) {
 		return -linux.EFAULT, false
 	}
+	until := deadline(&s.sndTimeout)
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.typ == sockSeqpacket {
@@ -972,8 +1016,8 @@ func (s *unixSocket) sendMsg(t *Task, bufs [][]byte, nonblock bool, to *unixTarg
 		if target.full(s) {
 			target.waitRoom(s)
 		}
-		if !t.waitOn(&s.cond) {
-			return -errRestart, false
+		if e := s.wait(t, until); e != 0 {
+			return e, false
 		}
 	}
 }
@@ -1024,6 +1068,7 @@ func (s *unixSocket) recvStream(t *Task, bufs [][]byte, flags uint64, nonblock b
 	if flags&msgWaitall != 0 && !peek {
 		need = want
 	}
+	until := deadline(&s.rcvTimeout)
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.state != unixConnected {
@@ -1067,7 +1112,7 @@ func (s *unixSocket) recvStream(t *Task, bufs [][]byte, flags uint64, nonblock b
 			return r
 		}
 		var done bool
-		if r.n, done = s.awaitData(t, nonblock); done {
+		if r.n, done = s.awaitData(t, nonblock, until); done {
 			r.n = sentOr(copied, r.n) // a signal after part of MSG_WAITALL: that part
 			return r
 		}
@@ -1075,9 +1120,9 @@ func (s *unixSocket) recvStream(t *Task, bufs [][]byte, flags uint64, nonblock b
 }
 
 // awaitData is a receive's answer when there is nothing to read: a pending error, the end
-// of the stream (0), EBADF, EAGAIN, or errRestart for a signal; or it waits for a change
-// and answers done false. unixMu is held.
-func (s *unixSocket) awaitData(t *Task, nonblock bool) (n int64, done bool) {
+// of the stream (0), EBADF, EAGAIN (now, or at until), or what a signal makes it; or it
+// waits for a change and answers done false. unixMu is held.
+func (s *unixSocket) awaitData(t *Task, nonblock bool, until time.Time) (n int64, done bool) {
 	switch {
 	case s.err != 0:
 		n, s.err = -s.err, 0
@@ -1089,8 +1134,8 @@ func (s *unixSocket) awaitData(t *Task, nonblock bool) (n int64, done bool) {
 	case nonblock:
 		return -linux.EAGAIN, true
 	}
-	if !t.waitOn(&s.cond) {
-		return -errRestart, true
+	if e := s.wait(t, until); e != 0 {
+		return e, true
 	}
 	return 0, false
 }
@@ -1098,6 +1143,7 @@ func (s *unixSocket) awaitData(t *Task, nonblock bool) (n int64, done bool) {
 // recvMsg reads one message, waiting for one unless nonblock; a pending error comes
 // first, as Linux has it.
 func (s *unixSocket) recvMsg(t *Task, bufs [][]byte, flags uint64, nonblock bool) (r unixRecv) {
+	until := deadline(&s.rcvTimeout)
 	unixMu.Lock()
 	defer unixMu.Unlock()
 	if s.typ == sockSeqpacket && s.state != unixConnected {
@@ -1107,7 +1153,7 @@ func (s *unixSocket) recvMsg(t *Task, bufs [][]byte, flags uint64, nonblock bool
 	defer s.changed()
 	for len(s.queue) == 0 || s.err != 0 {
 		var done bool
-		if r.n, done = s.awaitData(t, nonblock); done {
+		if r.n, done = s.awaitData(t, nonblock, until); done {
 			return r
 		}
 	}
@@ -1411,6 +1457,12 @@ func unixGetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	if level != solSocket {
 		return -linux.EOPNOTSUPP // unix sockets have no options of other levels
 	}
+	switch name {
+	case soRcvtimeo, soRcvtimeo2:
+		return getTimeout(s.rcvTimeout.Load(), val, lenp)
+	case soSndtimeo, soSndtimeo2:
+		return getTimeout(s.sndTimeout.Load(), val, lenp)
+	}
 	n, ok := getApp[uint32](lenp)
 	if !ok {
 		return -linux.EFAULT
@@ -1474,6 +1526,12 @@ func unixSetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	level, name, val, n := a[1], a[2], a[3], a[4]
 	if level != solSocket {
 		return -linux.EOPNOTSUPP
+	}
+	switch name {
+	case soRcvtimeo, soRcvtimeo2:
+		return setTimeout(&s.rcvTimeout, val, n)
+	case soSndtimeo, soSndtimeo2:
+		return setTimeout(&s.sndTimeout, val, n)
 	}
 	if n < 4 {
 		return -linux.EINVAL

@@ -543,3 +543,106 @@ func TestUnixOptions(t *testing.T) {
 		t.Errorf("socketpair(AF_INET): %d", r)
 	}
 }
+
+// setTimeo sets SO_RCVTIMEO or SO_SNDTIMEO on fd as a struct timeval.
+func setTimeo(task *Task, fd int64, opt uint64, d time.Duration) int64 {
+	tv := mem(16)
+	binary.LittleEndian.PutUint64(tv, uint64(d/time.Second))
+	binary.LittleEndian.PutUint64(tv[8:], uint64(d%time.Second/time.Microsecond))
+	return call(task, unix.SYS_SETSOCKOPT, uint64(fd), solSocket, opt, addrOf(tv), 16)
+}
+
+// SO_RCVTIMEO and SO_SNDTIMEO limit a blocking receive, accept, send and connect: EAGAIN
+// when the time is up (or the part a stream send made), a signal then ends the wait with
+// EINTR, never a restart; getsockopt reads them back.
+func TestUnixTimeouts(t *testing.T) {
+	useFakeTier0(t)
+	task := newTestTask()
+	const limit = 50 * time.Millisecond
+	timed := func(what string, want int64, f func() int64) {
+		t.Helper()
+		t0 := time.Now()
+		if r := f(); r != want {
+			t.Errorf("%s: %d, want %d", what, r, want)
+		}
+		if took := time.Since(t0); took < limit || took > limit+2*time.Second {
+			t.Errorf("%s: took %v, want about %v", what, took, limit)
+		}
+	}
+
+	a, b := pair(t, task, sockStream)
+	if r := setTimeo(task, b, soRcvtimeo, limit); r != 0 {
+		t.Fatalf("SO_RCVTIMEO: %d", r)
+	}
+	got, gotLen := mem(16), mem(4)
+	binary.LittleEndian.PutUint32(gotLen, 16)
+	if r := call(task, unix.SYS_GETSOCKOPT, uint64(b), solSocket, soRcvtimeo, addrOf(got), addrOf(gotLen)); r != 0 ||
+		binary.LittleEndian.Uint64(got[8:]) != uint64(limit/time.Microsecond) || binary.LittleEndian.Uint32(gotLen) != 16 {
+		t.Errorf("getsockopt SO_RCVTIMEO: %d, %x", r, got)
+	}
+	timed("read", -linux.EAGAIN, func() int64 { _, r := read(task, b, 10); return r })
+	write(task, a, "x")
+	if s, r := read(task, b, 10); s != "x" {
+		t.Errorf("read after the timeout: %q %d", s, r)
+	}
+
+	// A send that fills the peer's buffer sends what fits, then times out: that part.
+	setTimeo(task, a, soSndtimeo, limit)
+	big := string(make([]byte, 4*unixBufDefault))
+	timed("write of more than fits", -1, func() int64 {
+		if r := write(task, a, big); r <= 0 || r >= int64(len(big)) {
+			return r
+		}
+		return -1
+	})
+	timed("write to a full buffer", -linux.EAGAIN, func() int64 { return write(task, a, "y") })
+
+	l := call(task, unix.SYS_SOCKET, afUnix, sockStream, 0)
+	sa, n := sockaddrOf("@pith-timeouts")
+	call(task, unix.SYS_BIND, uint64(l), addrOf(sa), n)
+	call(task, unix.SYS_LISTEN, uint64(l), 0)
+	setTimeo(task, l, soRcvtimeo, limit)
+	timed("accept", -linux.EAGAIN, func() int64 { return call(task, unix.SYS_ACCEPT, uint64(l), 0, 0) })
+	c1 := call(task, unix.SYS_SOCKET, afUnix, sockStream, 0)
+	if r := call(task, unix.SYS_CONNECT, uint64(c1), addrOf(sa), n); r != 0 { // backlog 0 takes one
+		t.Fatalf("connect: %d", r)
+	}
+	c2 := call(task, unix.SYS_SOCKET, afUnix, sockStream, 0)
+	setTimeo(task, c2, soSndtimeo, limit)
+	timed("connect to a full backlog", -linux.EAGAIN, func() int64 { return call(task, unix.SYS_CONNECT, uint64(c2), addrOf(sa), n) })
+
+	// With a timeout, a signal ends the wait with EINTR (no restart); without, errRestart.
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    int64
+	}{{time.Minute, -linux.EINTR}, {0, -errRestart}} {
+		task := newTestTask()
+		withHandler(task, sigUSR1)
+		_, b := pair(t, task, sockStream)
+		setTimeo(task, b, soRcvtimeo, tc.timeout)
+		done := make(chan int64, 1)
+		go func() {
+			task.beginCall()
+			_, r := read(task, b, 10)
+			done <- r
+		}()
+		time.Sleep(20 * time.Millisecond)
+		task.proc.post(task, sigUSR1)
+		select {
+		case r := <-done:
+			if r != tc.want {
+				t.Errorf("timeout %v: a signal made the read answer %d, want %d", tc.timeout, r, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timeout %v: a signal did not end the read", tc.timeout)
+		}
+	}
+	if r := setTimeo(task, b, soRcvtimeo, 0); r != 0 {
+		t.Errorf("clearing SO_RCVTIMEO: %d", r)
+	}
+	tv := mem(16)
+	binary.LittleEndian.PutUint64(tv[8:], 1e6)
+	if r := call(task, unix.SYS_SETSOCKOPT, uint64(b), solSocket, soRcvtimeo, addrOf(tv), 16); r != -linux.EDOM {
+		t.Errorf("a timeval of 1e6 microseconds: %d, want EDOM", r)
+	}
+}

@@ -2,6 +2,7 @@
    test/e2e compares each mode's exit status and output with a native run. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <time.h>
 #include <ucontext.h>
@@ -179,6 +181,56 @@ int main(int argc, char **argv) {
 			long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 			printf("%s %ld errno %s, waited 150-2000 ms: %d\n", i == 0 ? "recv" : "accept", r, strerror(e), ms >= 150 && ms < 2000);
 		}
+	} else if (!strcmp(m, "unix-timeo")) {
+		/* SO_RCVTIMEO and SO_SNDTIMEO on AF_UNIX sockets: recv, accept, a send to a full
+		   buffer and a connect to a full backlog give up with EAGAIN; a signal during a
+		   timed wait is EINTR even with SA_RESTART */
+		int sv[2], l = socket(AF_UNIX, SOCK_STREAM, 0), c1 = socket(AF_UNIX, SOCK_STREAM, 0), c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		strcpy(a.sun_path + 1, "csys-unix-timeo"); /* abstract */
+		socklen_t alen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen("csys-unix-timeo");
+		bind(l, (struct sockaddr *)&a, alen);
+		listen(l, 0);
+		connect(c1, (struct sockaddr *)&a, alen); /* a backlog of 0 takes one */
+		struct timeval tv = { 0, 200000 }, got_tv;
+		socklen_t n = sizeof got_tv;
+		int s1 = accept(l, 0, 0); /* c1's connection: the backlog is empty again */
+		setsockopt(s1, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(c2, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		getsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &got_tv, &n);
+		printf("get %ld.%06ld (%d bytes)\n", (long)got_tv.tv_sec, (long)got_tv.tv_usec, (int)n);
+		static char big[1 << 20];
+		long sent = 0, r;
+		while ((r = send(sv[1], big, sizeof big, 0)) > 0)
+			sent += r;
+		printf("filled: %d\n", sent > 0);
+		for (int i = 0; i < 4; i++) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			char c;
+			const char *what[] = { "recv", "accept", "send", "connect" };
+			switch (i) {
+			case 0: r = recv(s1, &c, 1, 0); break;
+			case 1: r = accept(l, 0, 0); break;
+			case 2: r = send(sv[1], "x", 1, 0); break;
+			default:
+				connect(socket(AF_UNIX, SOCK_STREAM, 0), (struct sockaddr *)&a, alen); /* fills it */
+				r = connect(c2, (struct sockaddr *)&a, alen);
+			}
+			int e = errno;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			printf("%s %ld errno %s, waited 150-2000 ms: %d\n", what[i], r, strerror(e), ms >= 150 && ms < 2000);
+		}
+		tv.tv_sec = 10;
+		setsockopt(s1, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		interrupt_later(SIGUSR1, SA_RESTART, -1);
+		char c;
+		r = recv(s1, &c, 1, 0);
+		printf("recv with a handler %ld errno %s, handler ran: %d\n", r, r < 0 ? strerror(errno) : "-", got == SIGUSR1);
 	} else if (!strcmp(m, "term-blocked")) {
 		/* SIGTERM with its default action ends a process blocked in a read: 143 */
 		int p[2];
