@@ -56,6 +56,17 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if session == nil {
+		// A foreground run: its image stays whole while it runs (a detached one is
+		// recorded with its unikernel below).
+		d, err := img.Digest()
+		if err == nil {
+			heldImage, err = store.Hold(d, fmt.Sprintf("pith run (pid %d)", os.Getpid()))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	spec, err := store.RunSpec(img, args[1:])
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %v", ref, err)
@@ -87,6 +98,10 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	o.spawnedArgv0 = spec.Args[0]
 	return append([]string{spec.Exe}, spec.Args[1:]...), nil
 }
+
+// heldImage is the record that this process runs an image (image.Store.Hold), kept
+// open, and so locked, until the process ends.
+var heldImage *os.File
 
 // imageRun is what runRun takes from an image besides the program and its arguments.
 type imageRun struct {

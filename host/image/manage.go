@@ -68,6 +68,7 @@ func (s *Store) remove(ref string, force bool) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	users := s.users()
 	err = s.updateIndex(func(ix *v1.IndexManifest) error {
 		var names []string
 		for _, m := range ix.Manifests {
@@ -78,9 +79,12 @@ func (s *Store) remove(ref string, force bool) ([]string, error) {
 		if full == "" && len(names) > 1 && !force {
 			return fmt.Errorf("image %s has several names (%s): remove them by name, or all at once with -f", ref, strings.Join(names, ", "))
 		}
-		user := s.Users[d.Hex]
+		user := users[d.Hex]
 		if user != "" && !force && (full == "" || len(names) == 1) {
 			// The last name would go, and the image with it, from under the unikernel.
+			if s.Users[d.Hex] == "" {
+				return fmt.Errorf("image %s is in use by %s; let it end first or use -f", ref, user)
+			}
 			return fmt.Errorf("image %s is in use by %s; remove it first or use -f", ref, user)
 		}
 		kept := ix.Manifests[:0]
@@ -132,11 +136,12 @@ func (s *Store) collect(wait bool) (int, int64, error) {
 	}
 	live := map[string]bool{}
 	manifests := map[string]bool{}
-	roots := make([]v1.Hash, 0, len(ix.Manifests)+len(s.Users))
+	users := s.users()
+	roots := make([]v1.Hash, 0, len(ix.Manifests)+len(users))
 	for _, m := range ix.Manifests {
 		roots = append(roots, m.Digest)
 	}
-	for hex := range s.Users { // named or not, an image a unikernel uses stays whole
+	for hex := range users { // named or not, an image a unikernel or a run uses stays whole
 		roots = append(roots, v1.Hash{Algorithm: "sha256", Hex: hex})
 	}
 	for _, d := range roots {

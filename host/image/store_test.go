@@ -641,3 +641,46 @@ func TestRemoveImageInUse(t *testing.T) {
 		t.Error("the unpacked tree is left once the unikernel was removed")
 	}
 }
+
+// An image a live process runs in the foreground (Hold) is kept as a detached
+// unikernel's is: rmi refuses, rmi -f leaves its files, prune keeps it; once the holder
+// is gone (its lock dropped), its record is swept and prune deletes the image.
+func TestHeldImageIsKept(t *testing.T) {
+	s := openTestStore(t)
+	a := put(t, s, testImage(t, "program a"), "a")
+	img, _, err := s.Resolve("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.Rootfs(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := s.Hold(a, "pith run (pid 42)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Remove([]string{"a"}, false)
+	if want := "image a is in use by pith run (pid 42); let it end first or use -f"; err == nil || err.Error() != want {
+		t.Fatalf("rmi of a held image: %v, want %q", err, want)
+	}
+	if _, err := s.Remove([]string{"a"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("the held image's tree after rmi -f and prune: %v", err)
+	}
+	hold.Close() // as the holder's end, kill -9 included, drops its lock
+	if _, _, err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if got := blobs(t, s); len(got) != 0 {
+		t.Errorf("blobs left once the holder ended: %v", got)
+	}
+	if left, _ := os.ReadDir(s.path("running")); len(left) != 0 {
+		t.Errorf("records left in running/: %v", left)
+	}
+}

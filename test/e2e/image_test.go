@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -85,6 +88,42 @@ func TestImageBuildAndRun(t *testing.T) {
 	if r := testenv.Pith(t, env, "run", "x", "exit", "3"); r.Code != 3 {
 		t.Fatalf("the loaded image: exit %d, want 3\nstderr: %s", r.Code, r.Stderr)
 	}
+}
+
+// A foreground pith run IMAGE keeps its image: rmi refuses while it runs (one line
+// naming the run), and succeeds once it has ended.
+func TestImageInUseByAForegroundRun(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	data := t.TempDir()
+	env := []string{"PITH_DATA=" + data}
+	pithOK(t, env, "build", "-t", "held", probe)
+	pith, kernel := testenv.Build(t)
+	c := exec.Command(pith, "run", "held", "cat")
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DATA="+data)
+	stdin, _ := c.StdinPipe()
+	stdout, _ := c.StdoutPipe()
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	io.WriteString(stdin, "running\n")
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "running\n" {
+		t.Fatalf("the run's cat: %q %v; stderr %s", line, err, stderr.String())
+	}
+	r := testenv.Pith(t, env, "rmi", "held")
+	want := regexp.MustCompile(`^pith: image held is in use by pith run \(pid \d+\); let it end first or use -f\n$`)
+	if r.Code == 0 || !want.MatchString(r.Stderr) {
+		t.Errorf("rmi of the image a run uses: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	stdin.Close()
+	if err := c.Wait(); err != nil {
+		t.Fatalf("the run: %v; stderr %s", err, stderr.String())
+	}
+	pithOK(t, env, "rmi", "held")
 }
 
 // What pith run cannot run from an image is refused with one line that says why.
