@@ -22,12 +22,12 @@ import (
 func (s *Store) Hold(d v1.Hash, who string) (*os.File, error) {
 	dir := s.path("running")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("image store: %v", err)
+		return nil, s.errorf("image store: %v", err)
 	}
 	// Locked before it has its name, so that held never finds it unlocked.
 	f, err := os.CreateTemp(dir, ".new-")
 	if err != nil {
-		return nil, fmt.Errorf("image store: %v", err)
+		return nil, s.errorf("image store: %v", err)
 	}
 	if err = unix.Flock(int(f.Fd()), unix.LOCK_SH); err == nil {
 		if _, err = f.WriteString(who); err == nil {
@@ -37,7 +37,7 @@ func (s *Store) Hold(d v1.Hash, who string) (*os.File, error) {
 	if err != nil {
 		os.Remove(f.Name())
 		f.Close()
-		return nil, fmt.Errorf("image store: recording the image in use: %v", err)
+		return nil, s.errorf("image store: recording the image in use: %v", err)
 	}
 	return f, nil
 }

@@ -172,7 +172,7 @@ func (s *Store) collect(wait bool) (int, int64, error) {
 		}
 		deleted++
 		if err := os.Remove(p); err != nil {
-			return deleted, freed, fmt.Errorf("image store: %v", err)
+			return deleted, freed, s.errorf("image store: %v", err)
 		}
 	}
 	trees, _ := os.ReadDir(s.path("rootfs"))

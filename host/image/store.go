@@ -74,7 +74,7 @@ func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
 	for _, d := range []string{s.blobDir(), s.path("tmp"), s.path("rootfs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("image store %s: %v", dir, err)
+			return nil, s.errorf("image store %s: %v", dir, err)
 		}
 	}
 	s.sweepTmp()
@@ -94,16 +94,37 @@ func (s *Store) blobDir() string { return s.path("images", "blobs", "sha256") }
 
 func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.blobDir(), h.Hex) }
 
+// errorf is fmt.Errorf for the store's own failures, except that a failure for want of
+// space says so in one line, and what to do, instead of naming the file that did not fit.
+func (s *Store) errorf(format string, args ...any) error {
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			if full := s.full(err); full != err {
+				return full
+			}
+		}
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// full is err, or if err is for want of space (ENOSPC, EDQUOT), an error that says so.
+func (s *Store) full(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("image store %s: the disk is full; free space there (pith image prune deletes what no image name reaches); the store is as it was", s.dir)
+	}
+	return err
+}
+
 // lock takes flock lock file name, shared or exclusive, waiting for it; the result
 // releases it.
 func (s *Store) lock(name string, how int) (func(), error) {
 	f, err := os.OpenFile(s.path(name), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("image store lock: %v", err)
+		return nil, s.errorf("image store lock: %v", err)
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("image store lock %s: %v", s.path(name), err)
+		return nil, s.errorf("image store lock %s: %v", s.path(name), err)
 	}
 	return func() { f.Close() }, nil
 }
@@ -112,7 +133,7 @@ func (s *Store) lock(name string, how int) (func(), error) {
 func (s *Store) writeAtomic(p string, data []byte) error {
 	f, err := os.CreateTemp(s.path("tmp"), "write-")
 	if err != nil {
-		return fmt.Errorf("image store: %v", err)
+		return s.errorf("image store: %v", err)
 	}
 	unix.Flock(int(f.Fd()), unix.LOCK_EX) // in use (sweepTmp)
 	defer os.Remove(f.Name())
@@ -127,7 +148,7 @@ func (s *Store) writeAtomic(p string, data []byte) error {
 		err = os.Rename(f.Name(), p)
 	}
 	if err != nil {
-		return fmt.Errorf("image store: writing %s: %v", filepath.Base(p), err)
+		return s.errorf("image store: writing %s: %v", filepath.Base(p), err)
 	}
 	return nil
 }
@@ -143,7 +164,7 @@ func (s *Store) readIndex() (*v1.IndexManifest, error) {
 	}
 	var ix v1.IndexManifest
 	if err := json.Unmarshal(b, &ix); err != nil {
-		return nil, fmt.Errorf("image store %s: index.json is damaged (%v); move it away and pull or load the images again", s.dir, err)
+		return nil, s.errorf("image store %s: index.json is damaged (%v); move it away and pull or load the images again", s.dir, err)
 	}
 	return &ix, nil
 }
@@ -201,7 +222,7 @@ func (s *Store) newStage() (*stage, error) {
 func (s *Store) tmpDir(prefix string) (string, *os.File, error) {
 	dir, err := os.MkdirTemp(s.path("tmp"), prefix)
 	if err != nil {
-		return "", nil, fmt.Errorf("image store: %v", err)
+		return "", nil, s.errorf("image store: %v", err)
 	}
 	f, err := os.Open(dir)
 	if err == nil {
@@ -209,7 +230,7 @@ func (s *Store) tmpDir(prefix string) (string, *os.File, error) {
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("image store: %v", err)
+		return "", nil, s.errorf("image store: %v", err)
 	}
 	return dir, f, nil
 }
@@ -259,7 +280,7 @@ func (st *stage) commit() error {
 	}
 	for _, e := range entries {
 		if err := os.Rename(filepath.Join(st.dir, e.Name()), filepath.Join(st.s.blobDir(), e.Name())); err != nil {
-			return fmt.Errorf("image store: %v", err)
+			return st.s.errorf("image store: %v", err)
 		}
 	}
 	return nil
@@ -281,7 +302,7 @@ func (st *stage) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error
 	}
 	f, err := os.CreateTemp(st.dir, "partial-")
 	if err != nil {
-		return fmt.Errorf("image store: %v", err)
+		return st.s.errorf("image store: %v", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -292,7 +313,7 @@ func (st *stage) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error
 		n, rerr := r.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				return fmt.Errorf("image store: writing blob %s: %v", want.Hex[:12], err)
+				return st.s.errorf("image store: writing blob %s: %v", want.Hex[:12], err)
 			}
 			if counted != nil {
 				counted(n)
@@ -309,7 +330,7 @@ func (st *stage) writeBlob(want v1.Hash, r io.Reader, counted func(n int)) error
 		return fmt.Errorf("blob %s arrived with digest sha256:%s: the source is damaged or changed under us; try again", want, got)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("image store: writing blob %s: %v", want.Hex[:12], err)
+		return st.s.errorf("image store: writing blob %s: %v", want.Hex[:12], err)
 	}
 	if err := f.Close(); err != nil {
 		return err

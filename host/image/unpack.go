@@ -42,13 +42,13 @@ func (s *Store) Rootfs(img v1.Image) (string, error) {
 		return "", err
 	}
 	if err := Unpack(img, tmp); err != nil {
-		return "", err
+		return "", s.full(err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if _, serr := os.Stat(dir); serr == nil { // another pith unpacked it meanwhile
 			return dir, nil
 		}
-		return "", fmt.Errorf("image store: %v", err)
+		return "", s.errorf("image store: %v", err)
 	}
 	return dir, nil
 }
@@ -106,12 +106,12 @@ func unpackLayer(root *os.File, tr *tar.Reader) error {
 		dir, base := path.Split(p)
 		parent, err := mkdirInRoot(root, dir)
 		if err != nil {
-			return fmt.Errorf("entry %q: %v", h.Name, err)
+			return fmt.Errorf("entry %q: %w", h.Name, err)
 		}
 		err = unpackEntry(root, parent, base, p, h, tr, written)
 		parent.Close()
 		if err != nil {
-			return fmt.Errorf("entry %q: %v", h.Name, err)
+			return fmt.Errorf("entry %q: %w", h.Name, err)
 		}
 	}
 }
