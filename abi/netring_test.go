@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"testing"
+	"time"
 )
 
 func testRings() (tx, rx NetRing, region []byte) {
@@ -101,6 +102,28 @@ func TestNetRingGathersParts(t *testing.T) {
 	}
 	if ok, _, _ := tx.Push(make([]byte, NetFrameMax), []byte{0}); ok {
 		t.Error("parts longer than NetFrameMax together were taken")
+	}
+}
+
+// Poll answers as soon as a frame is there, and false once its time is up.
+func TestNetRingPoll(t *testing.T) {
+	tx, _, _ := testRings()
+	start := time.Now()
+	if tx.Poll(2 * time.Millisecond) {
+		t.Fatal("an empty ring polled as having a frame")
+	}
+	if took := time.Since(start); took < 2*time.Millisecond {
+		t.Errorf("an empty ring's poll ended after %v, before its 2 ms", took)
+	}
+	go func() {
+		time.Sleep(time.Millisecond)
+		tx.Push([]byte("late"))
+	}()
+	if !tx.Poll(10 * time.Second) {
+		t.Fatal("a frame pushed during the poll was not seen")
+	}
+	if tx.Header.Sleeping != 0 {
+		t.Error("polling marked the consumer asleep")
 	}
 }
 

@@ -115,6 +115,7 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 // is empty. It keeps its thread: the sleep blocks it in tier 0.
 func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	runtime.LockOSThread()
+	poll := runtime.NumCPU() > 1 // a vCPU to spare (abi.NetRing.Poll)
 	var events [1]syscall.EpollEvent
 	for {
 		for {
@@ -132,6 +133,9 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 			link.InjectInbound(header.EthernetProtocolAll, pkt)
 			pkt.DecRef()
+		}
+		if poll && rx.Poll(abi.NetPollWindow) {
+			continue
 		}
 		if !rx.Sleep() {
 			continue

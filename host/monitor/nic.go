@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -38,6 +39,7 @@ type nic struct {
 	counts    nicCounts
 	stderr    io.Writer
 	stopped   sync.Once // the guest corrupted a ring
+	poll      bool      // the host has a CPU to spare for polling the transmit ring (abi.NetRing.Poll)
 }
 
 // nicCounts are what the NIC did, for pith run --timing: under load, frames should
@@ -130,6 +132,7 @@ func (m *machine) attachNIC(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		cfg.Gateway = n.numbering.Gateway.As4()
 	}
 	n.tx, n.rx = abi.NetRings(func(i int) []byte { return pages[i] })
+	n.poll = runtime.NumCPU() > 1
 	n.stderr = m.cfg.Stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -188,6 +191,9 @@ func (n *nic) transmit(ctx context.Context) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if n.poll && n.tx.Poll(abi.NetPollWindow) {
+			continue
 		}
 		if !n.tx.Sleep() {
 			continue
