@@ -103,12 +103,15 @@ func (p *guestProfile) sample(m *machine, i int) {
 	p.mu.Unlock()
 }
 
+// name names the function at pc for a folded stack. A Go name can hold ";", the
+// format's separator (generic shapes: unique.Make[go.shape.struct { a bool; b string }]):
+// it becomes ",".
 func (p *guestProfile) name(pc uint64) string {
 	if name, _ := p.kernel.Find(pc); name != "" {
-		return "kernel:" + name
+		return "kernel:" + strings.ReplaceAll(name, ";", ",")
 	}
 	if name, _ := p.app.Find(pc); name != "" {
-		return "app:" + name
+		return "app:" + strings.ReplaceAll(name, ";", ",")
 	}
 	return fmt.Sprintf("%#x", pc)
 }

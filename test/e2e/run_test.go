@@ -331,7 +331,7 @@ func TestRunGuestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`^((kernel|app):[^; ]+|0x[0-9a-f]+)(;((kernel|app):[^; ]+|0x[0-9a-f]+))* [1-9][0-9]*$`)
+	line := regexp.MustCompile(`^((kernel|app):[^;]+|0x[0-9a-f]+)(;((kernel|app):[^;]+|0x[0-9a-f]+))* [1-9][0-9]*$`)
 	samples, inApp := 0, 0
 	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if !line.MatchString(l) {
