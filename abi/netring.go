@@ -116,6 +116,13 @@ func (r NetRing) Push(parts ...[]byte) (ok, notify bool, err error) {
 // Pop copies the next frame into buf (as much as fits) and reports its length, or false
 // if the ring is empty. The error is a NetRingCorruptError: with it, nothing is popped.
 func (r NetRing) Pop(buf []byte) (n int, ok bool, err error) {
+	return r.PopInto(func(int) []byte { return buf })
+}
+
+// PopInto is Pop into the buffer into returns for the frame's size, called only when
+// there is a frame: a consumer that hands the frame on whole allocates no more than it
+// holds, and nothing for an empty ring.
+func (r NetRing) PopInto(into func(size int) []byte) (n int, ok bool, err error) {
 	head := atomic.LoadUint32(&r.Header.Head) // ours, but the producer can write it too
 	tail := atomic.LoadUint32(&r.Header.Tail)
 	switch {
@@ -130,6 +137,7 @@ func (r NetRing) Pop(buf []byte) (n int, ok bool, err error) {
 	if size > NetFrameMax || netSlotsFor(int(size)) > tail-head {
 		return 0, false, NetRingCorruptError{tail, head, size}
 	}
+	buf := into(int(size))
 	n = min(int(size), len(buf))
 	r.copySlots(head, 4, buf[:n], false)
 	atomic.StoreUint32(&r.Header.Head, head+netSlotsFor(int(size)))

@@ -81,8 +81,6 @@ func TestNetRingCarriesLargeFrames(t *testing.T) {
 	}
 }
 
-// The producer notifies exactly when the consumer said it sleeps, and a consumer that
-// finds a frame after saying so does not sleep.
 // A frame pushed in parts is one frame, its parts in order, across slots and the ring's
 // wrap; parts past NetFrameMax together are refused.
 func TestNetRingGathersParts(t *testing.T) {
@@ -102,6 +100,20 @@ func TestNetRingGathersParts(t *testing.T) {
 	}
 	if ok, _, _ := tx.Push(make([]byte, NetFrameMax), []byte{0}); ok {
 		t.Error("parts longer than NetFrameMax together were taken")
+	}
+}
+
+// PopInto asks for a buffer of the frame's size, and for none when the ring is empty.
+func TestNetRingPopIntoAsksForTheFramesSize(t *testing.T) {
+	tx, _, _ := testRings()
+	asked := -1
+	into := func(size int) []byte { asked = size; return make([]byte, size) }
+	if _, ok, err := tx.PopInto(into); ok || err != nil || asked != -1 {
+		t.Fatalf("an empty ring: %v %v, asked for %d bytes", ok, err, asked)
+	}
+	tx.Push([]byte("ack"))
+	if n, ok, err := tx.PopInto(into); !ok || err != nil || n != 3 || asked != 3 {
+		t.Fatalf("a 3-byte frame: %d %v %v, asked for %d bytes", n, ok, err, asked)
 	}
 }
 
@@ -127,6 +139,8 @@ func TestNetRingPoll(t *testing.T) {
 	}
 }
 
+// The producer notifies exactly when the consumer said it sleeps, and a consumer that
+// finds a frame after saying so does not sleep.
 func TestNetRingNotifiesASleepingConsumer(t *testing.T) {
 	tx, _, _ := testRings()
 	if _, notify, _ := tx.Push([]byte("a")); notify {

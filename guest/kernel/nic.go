@@ -119,17 +119,16 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
 	var events [1]syscall.EpollEvent
 	for {
 		for {
-			// Popped straight into the packet's own view: netstack keeps it, no copy.
-			v := buffer.NewViewSize(abi.NetFrameMax)
-			n, ok, err := rx.Pop(v.AsSlice())
-			if err != nil || !ok {
-				v.Release()
-				if err != nil {
-					return // corrupt counters: no frame can move through this ring again
-				}
+			// Popped straight into the packet's own view, of the frame's size: netstack
+			// keeps it, no copy.
+			var v *buffer.View
+			_, ok, err := rx.PopInto(func(size int) []byte { v = buffer.NewViewSize(size); return v.AsSlice() })
+			if err != nil {
+				return // corrupt counters: no frame can move through this ring again
+			}
+			if !ok {
 				break
 			}
-			v.CapLength(n)
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 			link.InjectInbound(header.EthernetProtocolAll, pkt)
 			pkt.DecRef()

@@ -166,18 +166,17 @@ func (n *nic) transmit(ctx context.Context) {
 			n.counts.txFull.Add(1)
 		}
 		for range abi.NetSlots {
-			// Popped straight into the packet's own view: netstack keeps it, no copy.
-			v := buffer.NewViewSize(abi.NetFrameMax)
-			k, ok, err := n.tx.Pop(v.AsSlice())
-			if err != nil || !ok {
-				v.Release()
-				if err != nil {
-					n.corrupt("transmit", err)
-					return
-				}
+			// Popped straight into the packet's own view, of the frame's size: netstack
+			// keeps it, no copy.
+			var v *buffer.View
+			k, ok, err := n.tx.PopInto(func(size int) []byte { v = buffer.NewViewSize(size); return v.AsSlice() })
+			if err != nil {
+				n.corrupt("transmit", err)
+				return
+			}
+			if !ok {
 				break
 			}
-			v.CapLength(k)
 			n.counts.sent.Add(1)
 			n.counts.sentBytes.Add(uint64(k))
 			if n.tap != nil {
