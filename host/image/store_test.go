@@ -583,10 +583,12 @@ func TestKilledCommandsLeaveNothing(t *testing.T) {
 // An image a unikernel uses is not deleted under it: rmi refuses, rmi -f removes the name
 // only, and neither it nor prune deletes the blobs or the unpacked tree until the
 // unikernel is gone.
-func TestRemoveImageInUse(t *testing.T) {
-	s := openTestStore(t)
-	a := put(t, s, testImage(t, "program a"), "a")
-	img, _, err := s.Resolve("a")
+// unpacked stores an image named name and unpacks it, as a run of it would: its digest
+// and tree.
+func unpacked(t *testing.T, s *Store, name string) (v1.Hash, string) {
+	t.Helper()
+	d := put(t, s, testImage(t, "program "+name), name)
+	img, _, err := s.Resolve(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,6 +596,12 @@ func TestRemoveImageInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, root
+}
+
+func TestRemoveImageInUse(t *testing.T) {
+	s := openTestStore(t)
+	a, root := unpacked(t, s, "a")
 	s.Users = map[string]string{a.Hex: "unikernel web (0123456789ab)"}
 	for _, ref := range []string{"a", a.Hex[:12]} {
 		_, err := s.Remove([]string{ref}, false)
@@ -647,15 +655,7 @@ func TestRemoveImageInUse(t *testing.T) {
 // is gone (its lock dropped), its record is swept and prune deletes the image.
 func TestHeldImageIsKept(t *testing.T) {
 	s := openTestStore(t)
-	a := put(t, s, testImage(t, "program a"), "a")
-	img, _, err := s.Resolve("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := s.Rootfs(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, root := unpacked(t, s, "a")
 	hold, err := s.Hold(a, "pith run (pid 42)")
 	if err != nil {
 		t.Fatal(err)
