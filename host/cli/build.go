@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pithvm/pith/host/image"
+	"github.com/pithvm/pith/host/program"
 )
 
 type buildOptions struct {
@@ -116,7 +117,7 @@ func runBuild(o *buildOptions, src string) error {
 	if bo.Program, bo.Name, err = buildProgram(src, tmp); err != nil {
 		return err
 	}
-	if err := checkExecutable(bo.Program); err != nil {
+	if err := program.Check(bo.Program); err != nil {
 		return err
 	}
 	if _, err := os.Stat(hostCACerts); err == nil {

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/pithvm/pith/host/image"
+	"github.com/pithvm/pith/host/program"
 )
 
 // imageArg reports whether pith run's first argument names an image rather than an
@@ -71,7 +72,7 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %v", ref, err)
 	}
-	if err := checkExecutable(spec.Exe); err != nil {
+	if err := program.Check(spec.Exe); err != nil {
 		// checkExecutable names the host path; the user knows the image's.
 		return nil, fmt.Errorf("image %s: %s", ref, strings.ReplaceAll(err.Error(), spec.Exe, spec.ExePath))
 	}
@@ -97,6 +98,42 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	o.spawnedExe = spec.ExePath
 	o.spawnedArgv0 = spec.Args[0]
 	return append([]string{spec.Exe}, spec.Args[1:]...), nil
+}
+
+// rootfsApp turns pith run --rootfs DIR PROGRAM ARGS into the run of PROGRAM found in
+// DIR, with DIR as the guest's / and a temporary writable layer over it, as an image's
+// files are: the environment is an image's default (PATH, HOME) under -e and
+// --env-file, and the working directory / unless -w.
+func rootfsApp(o *runOptions, args []string) ([]string, error) {
+	root, err := filepath.Abs(o.rootfs)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("--rootfs %s: no such directory", o.rootfs)
+	}
+	env := []string{"PATH=" + program.DefaultPath, "HOME=/root"}
+	for _, e := range o.machine.env {
+		if k, v, _ := strings.Cut(e, "="); k == "PATH" {
+			env[0] = "PATH=" + v
+		}
+	}
+	workdir := o.workdir
+	if workdir == "" {
+		workdir = "/"
+	}
+	exe, guestPath, err := program.Find(root, args[0], workdir, env)
+	if err != nil {
+		return nil, fmt.Errorf("--rootfs %s: %s is not there", o.rootfs, args[0])
+	}
+	if err := program.Check(exe); err != nil {
+		return nil, fmt.Errorf("--rootfs %s: %s", o.rootfs, strings.ReplaceAll(err.Error(), exe, guestPath))
+	}
+	o.image = &imageRun{root: root, env: env}
+	o.workdir = workdir
+	o.spawnedExe = guestPath
+	o.spawnedArgv0 = args[0]
+	return append([]string{exe}, args[1:]...), nil
 }
 
 // heldImage is the record that this process runs an image (image.Store.Hold), kept

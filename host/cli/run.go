@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pithvm/pith/host/instance"
+	"github.com/pithvm/pith/host/monitor"
 	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/network"
+	"github.com/pithvm/pith/host/program"
 	"github.com/spf13/cobra"
 )
 
@@ -28,8 +30,12 @@ type runOptions struct {
 	addHosts []string
 	ip       string
 	gateway  string
+	mac      string
 	dns      []string
 	detach   detachOptions
+	rootfs   string
+	readOnly bool
+	report   string // --report: a file for how the guest ended (Report)
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
 	image                                             *imageRun // set by imageApp for pith run IMAGE
@@ -72,10 +78,15 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().StringVar(&o.net, "net", "user", "the guest's network: user (through the host's sockets, no root), none (its loopback only) or tap:NAME (an existing tap device)")
 	c.Flags().StringVar(&o.ip, "ip", "", "with --net tap: the guest's IPv4 address and prefix, as 192.168.10.2/24")
 	c.Flags().StringVar(&o.gateway, "gateway", "", "with --net tap: the guest's default gateway (default: none, its subnet only)")
+	c.Flags().StringVar(&o.mac, "mac-address", "", "with --net tap: the guest's Ethernet address (default: one made from its IP address)")
 	c.Flags().StringArrayVar(&o.dns, "dns", nil, "with --net tap: a nameserver for the guest's /etc/resolv.conf")
+	c.Flags().StringVar(&o.rootfs, "rootfs", "", "a directory to be the guest's / (as an image's files are); BINARY is looked for in it")
+	c.Flags().BoolVar(&o.readOnly, "read-only", false, "the guest's / is read-only: no writable layer over an image or --rootfs (-v mounts, /tmp and $HOME stay writable)")
 	c.Flags().BoolVar(&o.timing, "timing", false, "print boot timing")
 	c.Flags().BoolVar(&o.trace, "trace", false, "print each of the app's system calls on stderr, as strace does")
 	c.Flags().StringVarP(&o.workdir, "workdir", "w", "", "the app's working directory (default: pith's)")
+	c.Flags().StringVar(&o.report, "report", "", "write how the guest ended to this file, as JSON (instance.Report)")
+	c.Flags().MarkHidden("report")
 	c.Flags().StringVar(&o.spawnedRoot, "spawned-root", "", "")
 	c.Flags().StringVar(&o.spawnedArgv0, "spawned-argv0", "", "")
 	c.Flags().StringVar(&o.spawnedEnv, "spawned-env", "", "")
@@ -88,13 +99,18 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 }
 
 func runRun(o *runOptions, args []string) error {
-	if imageArg(args[0]) {
+	if o.rootfs != "" {
+		var err error
+		if args, err = rootfsApp(o, args); err != nil {
+			return err
+		}
+	} else if imageArg(args[0]) {
 		var err error
 		if args, err = imageApp(o, args); err != nil {
 			return err
 		}
 	}
-	if err := checkExecutable(args[0]); err != nil {
+	if err := program.Check(args[0]); err != nil {
 		return err
 	}
 	cfg, err := o.machine.config()
@@ -150,6 +166,11 @@ func runRun(o *runOptions, args []string) error {
 		if cfg.Numbering, err = network.ParseNumbering(o.ip, o.gateway); err != nil {
 			return err
 		}
+		if o.mac != "" {
+			if cfg.Numbering.Ether, err = network.ParseMAC(o.mac); err != nil {
+				return err
+			}
+		}
 		for _, d := range o.dns {
 			a, err := netip.ParseAddr(d)
 			if err != nil {
@@ -160,8 +181,8 @@ func runRun(o *runOptions, args []string) error {
 	default:
 		return fmt.Errorf("--net %s: pith knows user (the default), none and tap:NAME", o.net)
 	}
-	if cfg.Network != "tap" && (o.ip != "" || o.gateway != "" || len(o.dns) > 0) {
-		return errors.New("--ip, --gateway and --dns go with --net tap:NAME: the user network numbers the guest 10.0.2.15 and answers its DNS itself")
+	if cfg.Network != "tap" && (o.ip != "" || o.gateway != "" || o.mac != "" || len(o.dns) > 0) {
+		return errors.New("--ip, --gateway, --mac-address and --dns go with --net tap:NAME: the user network numbers the guest 10.0.2.15 and answers its DNS itself")
 	}
 	for _, spec := range o.publish {
 		p, err := network.ParsePort(spec)
@@ -196,6 +217,7 @@ func runRun(o *runOptions, args []string) error {
 	}
 	cfg.Args = append([]string{"pith-kernel", "run"}, append([]string{"--"}, args...)...)
 	cfg.AppArgsAt = 2
+	cfg.ReadOnly = o.readOnly
 	cfg.Timing = o.timing
 	cfg.Interactive = true
 	cfg.Trace = o.trace
@@ -210,38 +232,20 @@ func runRun(o *runOptions, args []string) error {
 			return nil
 		}
 	}
-	return runGuest(cfg, o.timing)
+	return runGuestReporting(cfg, o.timing, o.report)
 }
 
-// checkExecutable refuses what pith cannot run, with the reason and the fix.
-func checkExecutable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: no such file", path)
-		}
-		return err
+func writeReport(path string, res *monitor.Result, err error) error {
+	var r instance.Report
+	switch {
+	case err != nil:
+		r.ExitCode, r.Error = exitPithError, err.Error()
+		var crash *monitor.CrashError
+		r.OutOfMemory = errors.As(err, &crash) && crash.OutOfMemory
+	default:
+		r.ExitCode, r.Signal, r.OutOfMemory = res.ExitCode, res.Signal, res.OutOfMemory
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory, not an executable", path)
-	}
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		return fmt.Errorf("%s is not an ELF executable (pith runs static x86-64 Linux executables)", path)
-	}
-	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("%s is a %v %v executable; pith runs x86-64 ones (for Go: GOARCH=amd64)", path, ef.Class, ef.Machine)
-	}
-	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
-		return fmt.Errorf("%s is an ELF %v file, not an executable", path, ef.Type)
-	}
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked; pith runs static executables (for Go: CGO_ENABLED=0 go build)", path)
-		}
-	}
-	return nil
+	return r.Write(path)
 }
 
 // parseVolume reads -v HOST[:GUEST][:ro|rw], as Docker writes it.

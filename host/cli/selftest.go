@@ -77,7 +77,18 @@ func runSelftest(o *selftestOptions) error {
 
 // runGuest runs a guest and turns its exit status into pith's.
 func runGuest(cfg monitor.Config, timing bool) error {
+	return runGuestReporting(cfg, timing, "")
+}
+
+// runGuestReporting is runGuest that also writes how the guest ended to the file report,
+// if named (Report).
+func runGuestReporting(cfg monitor.Config, timing bool, report string) error {
 	res, err := monitor.Run(cfg)
+	if report != "" {
+		if werr := writeReport(report, res, err); werr != nil {
+			fmt.Fprintf(os.Stderr, "pith: --report %s: %v\n", report, werr)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,10 @@ package image
 
 import (
 	"fmt"
-	"path"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/pithvm/pith/host/program"
 )
 
 // RunSpec is what pith run takes from an image.
@@ -47,31 +47,8 @@ func (s *Store) RunSpec(img v1.Image, args []string) (*RunSpec, error) {
 		workdir = "/"
 	}
 	spec := &RunSpec{Root: root, Args: argv, Env: cf.Config.Env, Workdir: workdir}
-	prog := argv[0]
-	var candidates []string
-	switch {
-	case path.IsAbs(prog):
-		candidates = []string{prog}
-	case strings.Contains(prog, "/"):
-		candidates = []string{path.Join(workdir, prog)}
-	default:
-		search := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-		for _, e := range cf.Config.Env {
-			if v, ok := strings.CutPrefix(e, "PATH="); ok {
-				search = v
-			}
-		}
-		for _, d := range strings.Split(search, ":") {
-			if path.IsAbs(d) {
-				candidates = append(candidates, path.Join(d, prog))
-			}
-		}
+	if spec.Exe, spec.ExePath, err = program.Find(root, argv[0], workdir, cf.Config.Env); err != nil {
+		return nil, fmt.Errorf("the image's program %s is not in the image", argv[0])
 	}
-	for _, c := range candidates {
-		if host, err := unpackedPath(root, c); err == nil {
-			spec.Exe, spec.ExePath = host, c
-			return spec, nil
-		}
-	}
-	return nil, fmt.Errorf("the image's program %s is not in the image", prog)
+	return spec, nil
 }

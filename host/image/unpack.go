@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -271,30 +270,4 @@ func readDirAt(dir *os.File) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
-}
-
-// unpackedPath is the host path of image path p in an unpacked tree at root, following
-// the image's links inside it; it must be a regular file.
-func unpackedPath(root, p string) (string, error) {
-	rootDir, err := os.Open(root)
-	if err != nil {
-		return "", err
-	}
-	defer rootDir.Close()
-	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
-	fd, err := unix.Openat2(int(rootDir.Fd()), rel, &unix.OpenHow{
-		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	host, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil {
-		return "", err
-	}
-	if host != root && !strings.HasPrefix(host, filepath.Clean(root)+"/") {
-		return "", fmt.Errorf("%s leads out of the image", p)
-	}
-	return host, nil
 }

@@ -26,12 +26,12 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 	switch kind {
 	case abi.CrashOutOfMem:
 		what = fmt.Sprintf("guest out of memory: raise -m (now %d MiB)", m.guest.Size()>>20)
-		return &CrashError{what}
+		return &CrashError{Msg: what, OutOfMemory: true}
 	case abi.CrashBadState:
 		if c.Tier0 == 0 {
-			return &CrashError{"guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
+			return &CrashError{Msg: "guest kernel refused its boot information (kernel and monitor from different pith versions?)"}
 		}
-		return &CrashError{m.describe(fmt.Sprintf("tier 0 found its state inconsistent (detail %#x) on vCPU %d", c.Info, c.CPU), r.RIP, regsList(r))}
+		return &CrashError{Msg: m.describe(fmt.Sprintf("tier 0 found its state inconsistent (detail %#x) on vCPU %d", c.Info, c.CPU), r.RIP, regsList(r))}
 	}
 	name := exceptionNames[r.Vector]
 	switch {
@@ -57,14 +57,14 @@ func (m *machine) crashReport(kind abi.CrashKind) error {
 		// tier 0's first privileged instruction after a SYSCALL faults. docs/kvm-pvm.md.
 		what += fmt.Sprintf(" after %d system calls: kvm-pvm without its native switch runs SYSCALL's target at CPL 3, so tier 0 cannot run there (a host limitation; the standard path needs hardware KVM)", m.info.Stats.Syscalls)
 	}
-	return &CrashError{m.describe(what, r.RIP, append(regsList(r), [2]any{"fsbase", c.FSBase}))}
+	return &CrashError{Msg: m.describe(what, r.RIP, append(regsList(r), [2]any{"fsbase", c.FSBase}))}
 }
 
 // crashCPU reports a crash that tier 0 could not report, from the vCPU's registers.
 func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
 	r, err := cpu.Regs()
 	if err != nil {
-		return &CrashError{"guest crashed: " + what}
+		return &CrashError{Msg: "guest crashed: " + what}
 	}
 	regs := [][2]any{
 		{"rax", r.RAX}, {"rbx", r.RBX}, {"rcx", r.RCX}, {"rdx", r.RDX}, {"rsi", r.RSI}, {"rdi", r.RDI},
@@ -74,7 +74,7 @@ func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
 	if s, err := cpu.Sregs(); err == nil {
 		regs = append(regs, [2]any{"cs", uint64(s.CS.Selector)}, [2]any{"cr2", s.CR2}, [2]any{"cr3", s.CR3})
 	}
-	return &CrashError{m.describe(what, r.RIP, regs)}
+	return &CrashError{Msg: m.describe(what, r.RIP, regs)}
 }
 
 func regsList(r abi.Regs) [][2]any {

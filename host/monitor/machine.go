@@ -121,9 +121,14 @@ func (m *machine) wait() (*Result, error) {
 		m.res.NIC = n.stats()
 	}
 	m.res.Exited = time.Since(m.cfg.Started)
+	oom := m.info.OutOfMemory != 0
 	if first.err != nil {
+		if c, ok := first.err.(*CrashError); ok && oom {
+			c.OutOfMemory = true
+		}
 		return nil, first.err
 	}
+	m.res.OutOfMemory = oom && m.res.ExitCode != 0
 	return &m.res, nil
 }
 
@@ -198,7 +203,7 @@ func (m *machine) exit(cpu *kvm.VCPU) (bool, error) {
 		return m.port(cpu, io)
 	case kvm.ExitHLT:
 		m.drain()
-		return true, &CrashError{"guest halted with nothing left to wake it"}
+		return true, &CrashError{Msg: "guest halted with nothing left to wake it"}
 	case kvm.ExitShutdown:
 		m.drain()
 		return true, m.crashCPU(cpu, "triple fault (the guest reset itself)")
@@ -273,10 +278,10 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		return true, m.crashReport(abi.CrashKind(val))
 	case abi.PortIdle:
 		m.drain()
-		return true, &CrashError{"guest halted with nothing left to wake it: every thread is blocked with no timeout (a deadlock in the guest)"}
+		return true, &CrashError{Msg: "guest halted with nothing left to wake it: every thread is blocked with no timeout (a deadlock in the guest)"}
 	case abi.PortRelease:
 		if err := m.guest.Release(m.info.ReleaseAddr, m.info.ReleaseLen); err != nil {
-			return true, &CrashError{fmt.Sprintf("guest asked to release bad memory: %v", err)}
+			return true, &CrashError{Msg: fmt.Sprintf("guest asked to release bad memory: %v", err)}
 		}
 	case abi.PortFile:
 		m.serveFile()

@@ -77,6 +77,7 @@ type Config struct {
 	Exe      string // the app's guest path, for /proc/self/exe; the app's argv[0] if empty
 	Rootfs   string // an image's files, the guest's / (read-only; writes go to Layer) instead of the host's project
 	Layer    string // with Rootfs: the host directory of the guest's writable layer; empty, a temporary one (fileservice.Options.Layer)
+	ReadOnly bool   // with Rootfs: no writable layer; writes beneath / outside the mounts, /tmp and $HOME fail with EROFS
 	// Network is the guest's network: "none" (its loopback only), "tap" (its NIC on the
 	// tap device Tap, numbered Numbering, DNS its nameservers) or "" (user mode: a gateway
 	// through host sockets, host/network); Publish, the host ports it gets (-p).
@@ -95,11 +96,14 @@ type Config struct {
 type Result struct {
 	ExitCode int // 128+N for a death by signal N, as a shell reports it
 	Signal   int // N, for an app that died of signal N
-	Exits    uint64
-	Stats    abi.Stats
-	PVM      bool
-	Assists  uint64 // instructions the monitor performed for kvm-pvm's emulator
-	NIC      NICStats
+	// OutOfMemory: the guest's memory ran out (tier 0 refused a frame) and the app did
+	// not exit 0, as a container the kernel's OOM killer ended.
+	OutOfMemory bool
+	Exits       uint64
+	Stats       abi.Stats
+	PVM         bool
+	Assists     uint64 // instructions the monitor performed for kvm-pvm's emulator
+	NIC         NICStats
 	// Wall times from Config.Started.
 	Booted, MainReached, Exited time.Duration
 	GuestStartNanos             uint64 // TSC-derived time from the first guest instruction to main (0 if unknown)
@@ -107,7 +111,8 @@ type Result struct {
 
 // CrashError is a guest that died.
 type CrashError struct {
-	Msg string
+	Msg         string
+	OutOfMemory bool // the guest's memory had run out (Result.OutOfMemory)
 }
 
 func (e *CrashError) Error() string { return e.Msg }

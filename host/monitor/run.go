@@ -59,7 +59,7 @@ func (m *machine) appSpec() ([]byte, error) {
 	}
 	files, err := fileservice.New(fileservice.Options{Exe: exe, Mounts: c.Mounts, SharedRoot: c.Root,
 		Home: envValue(c.Env, "HOME"), SpawnFlags: SpawnFlags(c), Hostname: hostname,
-		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...), Nameservers: dns, Root: c.Rootfs, Layer: c.Layer})
+		Hosts: append([]fileservice.Host{{IP: own, Name: hostname}}, c.Hosts...), Nameservers: dns, Root: c.Rootfs, Layer: c.Layer, ReadOnly: c.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func
 	unnotify := func() {}
 	if sigs == nil {
 		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 		sigs, unnotify = ch, func() { signal.Stop(ch) }
 	}
 	done, stopped := make(chan struct{}), make(chan struct{})
@@ -170,6 +170,9 @@ func SpawnFlags(c *Config) []string {
 	}
 	if c.Hostname != "" {
 		flags = append(flags, "--hostname", c.Hostname)
+	}
+	if c.ReadOnly {
+		flags = append(flags, "--read-only")
 	}
 	for _, m := range c.Mounts {
 		mode := "ro"

@@ -15,6 +15,7 @@ import (
 type Numbering struct {
 	Address netip.Prefix
 	Gateway netip.Addr
+	Ether   [6]byte // its Ethernet address (--mac-address); zero, one made from Address
 }
 
 // UserNumbering is the user-mode network's: 10.0.2.15/24 through 10.0.2.2.
@@ -24,6 +25,9 @@ var UserNumbering = Numbering{Address: netip.PrefixFrom(GuestIP, Subnet.Bits()),
 // address, so that guests on one bridge differ and a guest keeps its address across runs
 // (neighbours' ARP caches stay right).
 func (n Numbering) MAC() [6]byte {
+	if n.Ether != [6]byte{} {
+		return n.Ether
+	}
 	a := n.Address.Addr().As4()
 	return [6]byte{0x02, 'p', a[0], a[1], a[2], a[3]}
 }
@@ -45,6 +49,16 @@ func ParseNumbering(ip, gateway string) (Numbering, error) {
 		n.Gateway = g
 	}
 	return n, nil
+}
+
+// ParseMAC reads --mac-address: a unicast Ethernet address, as 02:42:ac:11:00:02.
+func ParseMAC(s string) ([6]byte, error) {
+	var mac [6]byte
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 || hw[0]&1 != 0 || [6]byte(hw) == mac {
+		return mac, fmt.Errorf("--mac-address %s: give a unicast Ethernet address, as 02:42:ac:11:00:02", s)
+	}
+	return [6]byte(hw), nil
 }
 
 // OpenTap opens the existing tap device name for the guest's NIC, and gives its MTU:

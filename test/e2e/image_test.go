@@ -223,3 +223,67 @@ func TestImageWritableLayer(t *testing.T) {
 		t.Fatalf("prune after rm: %q", r.Stdout)
 	}
 }
+
+// pith run --rootfs DIR: DIR is the guest's /, as an image's files are, with a writable
+// layer of the run's own over it (DIR is never written); --read-only leaves none, so
+// only /tmp and the mounts take writes. The program is found on the guest's PATH.
+func TestRunRootfs(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr", "bin"), 0o755)
+	os.MkdirAll(filepath.Join(root, "srv"), 0o755)
+	b, err := os.ReadFile(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "usr", "bin", "probe"), b, 0o755)
+	os.WriteFile(filepath.Join(root, "srv", "data"), []byte("in the rootfs"), 0o644)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stdout string
+	}{
+		{"found on PATH, started at /", []string{"probe", "create", "/srv/new"}, "wd / <nil>\ncreate /srv/new <nil>\n"},
+		{"its files", []string{"-w", "/srv", "probe", "read", "data"}, "in the rootfs <nil>\n"},
+		{"not the host's environment", []string{"probe", "env", "PITH_DATA"}, "\n"},
+		{"--read-only", []string{"--read-only", "probe", "create", "/tmp/ok", "/srv/no"},
+			"wd / <nil>\ncreate /tmp/ok <nil>\ncreate /srv/no open /srv/no: read-only file system\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := testenv.Pith(t, []string{"PITH_DATA=x"}, append([]string{"run", "--rootfs", root}, tc.args...)...)
+			if r.Stdout != tc.stdout || r.Code != 0 {
+				t.Fatalf("pith run --rootfs %v: exit %d, stdout %q; want %q\nstderr: %s", tc.args, r.Code, r.Stdout, tc.stdout, r.Stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "srv", "new")); err == nil {
+		t.Error("a write in the guest reached the --rootfs directory")
+	}
+}
+
+// --rootfs refusals come with the cause, before a VM is made.
+func TestRootfsRefusals(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	dynamic, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "true"), dynamic, 0o755)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rootfs", filepath.Join(root, "nowhere"), "/bin/true"}, "no such directory"},
+		{[]string{"--rootfs", root, "missing"}, "--rootfs " + root + ": missing is not there"},
+		{[]string{"--rootfs", root, "true"}, "/bin/true is dynamically linked"},
+		{[]string{"--mac-address", "02:00:00:00:00:01", testenv.Program(t, "probe")}, "--mac-address and --dns go with --net tap"},
+	} {
+		r := testenv.Pith(t, nil, append([]string{"run"}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		if r.Code != 125 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("pith run %v: exit %d, stderr %q; want 125 and one line containing %q", tc.args, r.Code, r.Stderr, tc.want)
+		}
+	}
+}

@@ -58,6 +58,7 @@ type Service struct {
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
 	spawnFlags []string            // flags a started program gets (New)
+	readOnly   bool                // the image root has no writable layer (Options.ReadOnly)
 	hostname   string              // /etc/hostname (New)
 	hosts      []Host              // /etc/hosts beyond localhost (New)
 	dns        []netip.Addr        // /etc/resolv.conf's nameservers (New)
@@ -224,6 +225,8 @@ type Options struct {
 	// write and kept (a detached unikernel's, in its state directory); empty, it is in
 	// the private root and removed with it.
 	Layer string
+	// ReadOnly leaves Root without a writable layer: writes beneath it fail with EROFS.
+	ReadOnly bool
 }
 
 // Host is a line of /etc/hosts.
@@ -246,7 +249,7 @@ func New(o Options) (*Service, error) {
 	s := &Service{root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{}, imageRoot: o.Root,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
-		layerHost: o.Layer, merged: map[uint64]*mergedDir{}}
+		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}

@@ -97,6 +97,9 @@ func (s *Service) makeLayer() (*layerDirs, error) {
 	if l := s.layer(); l != nil {
 		return l, nil
 	}
+	if s.readOnly {
+		return nil, unix.EROFS
+	}
 	if s.layerPath() == "" {
 		if _, err := s.private(); err != nil {
 			return nil, err

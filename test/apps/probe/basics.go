@@ -71,3 +71,18 @@ func idLoop() {
 		syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 	}
 }
+
+// hog keeps N MiB (its argument), written to, and says so: more than its memory makes it
+// run out.
+func hog() {
+	n, _ := strconv.Atoi(os.Args[2])
+	var kept [][]byte
+	for range n {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		kept = append(kept, b)
+	}
+	fmt.Println("kept", len(kept), "MiB")
+}

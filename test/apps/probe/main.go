@@ -51,6 +51,8 @@ var modes = map[string]func(){
 	"names":         names,
 	"tls":           tlsLoopback,
 	"unix":          unixSockets,
+	"hog":           hog,
+	"forever":       forever,
 }
 
 func main() {

@@ -71,3 +71,11 @@ func longSleep() {
 		fmt.Println("still sleeping")
 	}
 }
+
+// forever sleeps until a signal ends it.
+func forever() {
+	fmt.Println("sleeping until a signal")
+	for {
+		time.Sleep(time.Hour)
+	}
+}
