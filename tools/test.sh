@@ -28,6 +28,8 @@ need gcc gcc
 # here wrote.
 need docker-registry docker-registry
 need skopeo skopeo
+# The shim's peer: Debian's containerd (its ctr drives it).
+need containerd containerd
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
@@ -52,7 +54,7 @@ else
 	echo "tools/test.sh: no usable /dev/kvm here: the end-to-end tests run in the nested guest only"
 	go test -count=1 -p 1 $(go list ./... | grep -v '/test/e2e$')
 	# The end-to-end tests of refusals that come before KVM is opened run here too.
-	go test -count=1 -run '^(TestBadKernelIsRefused|TestBadFlagsAreRefused|TestRunRefusesWhatItCannotRun|TestImageRefusals)$' ./test/e2e
+	go test -count=1 -run '^(TestBadKernelIsRefused|TestBadFlagsAreRefused|TestRunRefusesWhatItCannotRun|TestImageRefusals|TestRootfsRefusals|TestContainerdRefusals)$' ./test/e2e
 fi
 echo "tools/test.sh: go test on this machine took ${SECONDS}s"
 [ "$nested" = 1 ] || exit 0
@@ -72,6 +74,14 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	cp -a . "$stage/repo"
 fi
+# containerd and ctr go in with the C library they link (the guest has no other).
+ctrd=()
+for b in containerd ctr; do
+	ctrd+=(-f "$(command -v $b):/bin/$b")
+done
+for l in $(for b in containerd ctr; do ldd "$(command -v $b)"; done | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
+	ctrd+=(-f "$(readlink -f "$l"):$l")
+done
 echo "tools/test.sh: built for the nested guest in ${SECONDS}s"
 bin=/pith-test
 run="PITH_TEST_BIN=$bin PITH_KERNEL=$bin/pith-kernel"
@@ -84,7 +94,7 @@ e2e_env="PITH_TEST_STREAM_BYTES=33554432"
 # command still running after 20 has its processes' kernel stacks printed and is stopped;
 # the whole guest is stopped after 25, well inside CI's limit.
 status=0
-NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
+NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh "${ctrd[@]}" -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
 	"$bin/pith doctor" \
 	"$run $bin/pith selftest" \
 	"$run $bin/pith selftest --cpus 2" \

@@ -1,0 +1,195 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// launch is how the shim runs a container's unikernel: pith run's arguments, worked out
+// at create from the bundle's OCI spec.
+type launch struct {
+	args      []string // pith's arguments, from "run" on
+	netns     string   // the network namespace to run the monitor in ("": the shim's)
+	cgroup    string   // linux.cgroupsPath: the monitor's cgroup ("": none)
+	cpuQuota  int64    // microseconds of CPU time per cpuPeriod; 0 for none
+	cpuPeriod uint64
+	terminal  bool
+	dns       []string // the nameservers of the resolv.conf the spec mounts, for a pod network
+}
+
+// The kernel file systems a container's spec mounts for a process (runc's defaults,
+// CRI's): a unikernel's kernel gives its app its own /proc, /dev and /sys.
+var kernelFileSystems = map[string]bool{
+	"proc": true, "sysfs": true, "devpts": true, "mqueue": true, "cgroup": true, "cgroup2": true,
+}
+
+// kernelPaths are where the guest's kernel answers itself: binds there (CRI's
+// /dev/shm and /dev/termination-log) are left to it.
+var kernelPaths = []string{"/proc", "/dev", "/sys"}
+
+// maxCPUs is the most vCPUs pith gives a guest (abi.MaxCPUs; not imported, to keep the
+// guest ABI out of the shim).
+const maxCPUs = 16
+
+// fromSpec works out the launch of the container whose root filesystem is at rootfs,
+// with spec as its OCI runtime spec. What a unikernel cannot honour is refused here,
+// with what to change, rather than ignored.
+func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) {
+	p := spec.Process
+	if p == nil || len(p.Args) == 0 {
+		return nil, errors.New("the container has no process to run (process.args is empty)")
+	}
+	if p.User.UID != 0 || p.User.GID != 0 {
+		return nil, fmt.Errorf("the container runs as user %d:%d; a unikernel's app is the whole machine and runs as root (0:0): run it as root (for Kubernetes, runAsUser: 0)", p.User.UID, p.User.GID)
+	}
+	l := &launch{terminal: p.Terminal}
+	a := []string{"run", "--rootfs", rootfs, "--report", report}
+	if spec.Root != nil && spec.Root.Readonly {
+		a = append(a, "--read-only")
+	}
+	if spec.Hostname != "" {
+		a = append(a, "--hostname", spec.Hostname)
+	}
+	if p.Cwd != "" {
+		a = append(a, "-w", p.Cwd)
+	}
+	for _, e := range p.Env {
+		a = append(a, "-e", e)
+	}
+	tmpfs := 0
+	for _, m := range spec.Mounts {
+		if kernelProvides(m) {
+			continue
+		}
+		if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+			switch m.Destination {
+			case "/etc/hosts", "/etc/hostname":
+				// pith writes these itself, as CRI and Docker would: localhost, the
+				// guest's own address and its name (--hostname).
+				continue
+			case "/etc/resolv.conf":
+				if l.dns, err = nameservers(m.Source); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		if m.Type == "tmpfs" {
+			// An empty, writable directory of the container's own, gone with its bundle.
+			dir := filepath.Join(bundle, "tmpfs", strconv.Itoa(tmpfs))
+			tmpfs++
+			if err := os.MkdirAll(dir, 0o1777); err != nil {
+				return nil, err
+			}
+			m = specs.Mount{Type: "bind", Source: dir, Destination: m.Destination, Options: m.Options}
+		}
+		v, err := volume(m)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, "-v", v)
+	}
+	net := "none" // a new network namespace of its own, empty: its loopback only
+	if linux := spec.Linux; linux != nil {
+		ownNet := false
+		for _, ns := range linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				ownNet = true
+				l.netns = ns.Path
+			}
+		}
+		if !ownNet {
+			// The host's network, as runc would share it: the user network reaches out
+			// through the host's sockets.
+			net = "user"
+		}
+		l.cgroup = linux.CgroupsPath
+		if r := linux.Resources; r != nil {
+			if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
+				a = append(a, "-m", strconv.FormatInt(*r.Memory.Limit, 10))
+			}
+			if c := r.CPU; c != nil && c.Quota != nil && *c.Quota > 0 {
+				period := uint64(100000)
+				if c.Period != nil && *c.Period > 0 {
+					period = *c.Period
+				}
+				l.cpuQuota, l.cpuPeriod = *c.Quota, period
+				cpus := (uint64(*c.Quota) + period - 1) / period
+				a = append(a, "--cpus", strconv.FormatUint(min(max(cpus, 1), maxCPUs), 10))
+			}
+		}
+	}
+	if l.netns != "" {
+		net = "pod" // set up at start: a tap in that namespace (network.go)
+	}
+	if net != "pod" {
+		a = append(a, "--net", net)
+	}
+	l.args = append(append(a, "--"), p.Args...)
+	return l, nil
+}
+
+// kernelProvides reports whether the guest's kernel provides what mount m would.
+func kernelProvides(m specs.Mount) bool {
+	if kernelFileSystems[m.Type] {
+		return true
+	}
+	for _, k := range kernelPaths {
+		if m.Destination == k || strings.HasPrefix(m.Destination, k+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// volume is pith run's -v for a bind mount of the spec.
+func volume(m specs.Mount) (string, error) {
+	bind := m.Type == "bind"
+	ro := false
+	for _, o := range m.Options {
+		switch o {
+		case "bind", "rbind":
+			bind = true
+		case "ro":
+			ro = true
+		}
+	}
+	if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+		return "", fmt.Errorf("mount %s from %s: pith shows the guest host directories, not single files: mount the directory that holds it", m.Destination, m.Source)
+	}
+	if !bind {
+		return "", fmt.Errorf("mount %s (%s): pith shows the guest host directories (bind mounts) and empty ones for tmpfs mounts; it cannot mount a %s file system", m.Destination, m.Type, m.Type)
+	}
+	if !filepath.IsAbs(m.Destination) || !filepath.IsAbs(m.Source) {
+		return "", fmt.Errorf("mount %s from %s: both paths must be absolute", m.Destination, m.Source)
+	}
+	if strings.Contains(m.Source+m.Destination, ":") {
+		return "", fmt.Errorf("mount %s from %s: pith cannot mount a path with a ':' in it", m.Destination, m.Source)
+	}
+	mode := "rw"
+	if ro {
+		mode = "ro"
+	}
+	return m.Source + ":" + m.Destination + ":" + mode, nil
+}
+
+// nameservers reads the nameserver lines of a resolv.conf.
+func nameservers(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ns []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
+			ns = append(ns, f[1])
+		}
+	}
+	return ns, nil
+}

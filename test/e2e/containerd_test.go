@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// The runtime and snapshotter the containerd tests run with: the native snapshotter,
+// since a machine may lack overlayfs (the nested guest's kernel has it only as a module).
+var ctrRun = []string{"run", "--runtime", "io.containerd.pith.v2", "--snapshotter", "native"}
+
+func ctrOK(t *testing.T, c *testenv.Containerd, args ...string) string {
+	t.Helper()
+	out, err := c.Ctr(args...)
+	if err != nil {
+		b, _ := os.ReadFile(c.Log)
+		t.Fatalf("ctr %s: %v\n%s\ncontainerd's warnings:\n%s", strings.Join(args, " "), err, out, warnings(b))
+	}
+	return out
+}
+
+// warnings are the last 20 warnings and errors of containerd's log b.
+func warnings(b []byte) string {
+	var w []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "level=warn") || strings.Contains(line, "level=error") {
+			w = append(w, line)
+		}
+	}
+	return strings.Join(w[max(0, len(w)-20):], "\n")
+}
+
+// importProbe builds the probe into an image with pith build, saves it with pith save
+// and imports the archive into c: containerd reads pith's archive as docker save's. It
+// returns the image's name in containerd.
+func importProbe(t *testing.T, c *testenv.Containerd) string {
+	probe := testenv.Program(t, "probe")
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	pithOK(t, env, "build", "-t", "pith-test/probe:1", probe)
+	archive := filepath.Join(t.TempDir(), "probe.tar")
+	pithOK(t, env, "save", "-o", archive, "pith-test/probe:1")
+	ctrOK(t, c, "images", "import", "--snapshotter", "native", archive)
+	out := ctrOK(t, c, "images", "ls", "-q")
+	for _, name := range strings.Fields(out) {
+		if strings.HasSuffix(name, "pith-test/probe:1") {
+			return name
+		}
+	}
+	t.Fatalf("containerd has no pith-test/probe:1 after importing pith save's archive: %q", out)
+	return ""
+}
+
+// ctr run --runtime io.containerd.pith.v2: the container's program runs as a unikernel
+// with the container's arguments and environment, its output reaches ctr through
+// containerd's FIFOs, and its exit status is ctr's.
+func TestContainerdRunsAUnikernel(t *testing.T) {
+	testenv.RequireKVM(t)
+	c := testenv.StartContainerd(t, "")
+	img := importProbe(t, c)
+
+	run := func(args ...string) (string, int) {
+		out, err := c.Ctr(append(append(ctrRun, "--rm"), args...)...)
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("ctr run %v: %v", args, err)
+		}
+		return out, code
+	}
+	if out, code := run(img, "c-args", "/usr/local/bin/probe", "args", "a b"); code != 0 ||
+		out != "0=\"/usr/local/bin/probe\"\n1=\"args\"\n2=\"a b\"\n" {
+		t.Errorf("ctr run ... probe args: exit %d, output %q", code, out)
+	}
+	if out, code := run("--env", "GREETING=from ctr", img, "c-env", "/usr/local/bin/probe", "env", "GREETING"); code != 0 || out != "from ctr\n" {
+		t.Errorf("ctr run --env: exit %d, output %q", code, out)
+	}
+	if out, code := run(img, "c-exit", "/usr/local/bin/probe", "exit", "7"); code != 7 {
+		t.Errorf("ctr run ... probe exit 7: exit %d, output %q", code, out)
+	}
+	// A write goes to the container's own root filesystem, which containerd made.
+	if out, code := run(img, "c-write", "/usr/local/bin/probe", "create", "/written"); code != 0 || !strings.Contains(out, "create /written <nil>") {
+		t.Errorf("ctr run ... probe create /written: exit %d, output %q", code, out)
+	}
+	if left := ctrOK(t, c, "containers", "ls", "-q"); strings.TrimSpace(left) != "" {
+		t.Errorf("containers left after ctr run --rm: %q", left)
+	}
+}
+
+// A container's life under containerd: ps, metrics, pause and resume, exec refused,
+// kill, delete; a guest that runs out of its memory limit is reported as an OOM event.
+func TestContainerdTaskLifecycle(t *testing.T) {
+	testenv.RequireKVM(t)
+	c := testenv.StartContainerd(t, "")
+	img := importProbe(t, c)
+
+	events := c.CtrCommand("events")
+	eventsOut, _ := events.StdoutPipe()
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer events.Process.Kill()
+	seen := make(chan string, 256)
+	go func() {
+		s := bufio.NewScanner(eventsOut)
+		for s.Scan() {
+			seen <- s.Text()
+		}
+		close(seen)
+	}()
+
+	// Its output to a file (a file:// log, as ctr run -d --log-uri asks).
+	logFile := filepath.Join(t.TempDir(), "life.log")
+	ctrOK(t, c, append(ctrRun, "-d", "--log-uri", "file://"+logFile, img, "life", "/usr/local/bin/probe", "forever")...)
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("the container's output:\n%s", b)
+		}
+	}()
+	status := func() string {
+		out := ctrOK(t, c, "tasks", "ls")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "life" {
+				return f[2]
+			}
+		}
+		return ""
+	}
+	if s := status(); s != "RUNNING" {
+		t.Fatalf("ctr tasks ls says %q, want RUNNING", s)
+	}
+	pids := ctrOK(t, c, "tasks", "ps", "life")
+	m := regexp.MustCompile(`(?m)^(\d+)\s`).FindStringSubmatch(pids)
+	if m == nil {
+		t.Fatalf("ctr tasks ps: %q", pids)
+	}
+	if cmdline, err := os.ReadFile("/proc/" + m[1] + "/cmdline"); err != nil || !strings.Contains(string(cmdline), "--rootfs") {
+		t.Errorf("ctr tasks ps names %s, which is not the container's pith monitor: %q %v", m[1], cmdline, err)
+	}
+	if out := ctrOK(t, c, "tasks", "metrics", "life"); !regexp.MustCompile(`memory\.usage_in_bytes\s+[1-9]|memory.usage\s+[1-9]`).MatchString(out) {
+		t.Errorf("ctr tasks metrics shows no memory in use:\n%s", out)
+	}
+	ctrOK(t, c, "tasks", "pause", "life")
+	if s := status(); s != "PAUSED" {
+		t.Errorf("after pause: %q", s)
+	}
+	ctrOK(t, c, "tasks", "resume", "life")
+	if s := status(); s != "RUNNING" {
+		t.Errorf("after resume: %q", s)
+	}
+	if out, err := c.Ctr("tasks", "exec", "--exec-id", "e1", "life", "/usr/local/bin/probe", "args"); err == nil ||
+		!strings.Contains(out, "exec is not supported in a unikernel") {
+		t.Errorf("ctr tasks exec: %v, %q; want a refusal", err, out)
+	}
+	ctrOK(t, c, "tasks", "kill", "life") // SIGTERM, which pith passes on: the probe dies of it
+	for deadline := time.Now().Add(time.Minute); status() != "STOPPED"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still %q a minute after ctr tasks kill", status())
+		}
+	}
+	if out := ctrOK(t, c, "tasks", "delete", "life"); !strings.Contains(out, "143") && out != "" {
+		t.Errorf("ctr tasks delete: %q", out)
+	}
+	ctrOK(t, c, "containers", "rm", "life")
+
+	// 128 MiB of guest memory, and a program that keeps 512 MiB.
+	out, err := c.Ctr(append(ctrRun, "--rm", "--memory-limit", "134217728", img, "hog", "/usr/local/bin/probe", "hog", "512")...)
+	if err == nil || strings.Contains(out, "kept 512") {
+		t.Errorf("a program that keeps 512 MiB in 128 MiB ran to its end: %v %q", err, out)
+	}
+	want := map[string]bool{"/tasks/create": false, "/tasks/start": false, "/tasks/paused": false, "/tasks/resumed": false,
+		"/tasks/exit": false, "/tasks/delete": false, "/tasks/oom": false}
+	for deadline := time.After(10 * time.Second); ; {
+		missing := false
+		for _, ok := range want {
+			missing = missing || !ok
+		}
+		if !missing {
+			break
+		}
+		select {
+		case line, ok := <-seen:
+			if !ok {
+				t.Fatalf("ctr events ended; seen %v", want)
+			}
+			for topic := range want {
+				if strings.Contains(line, topic) {
+					want[topic] = true
+				}
+			}
+			continue
+		case <-deadline:
+		}
+		t.Fatalf("events seen: %v; the program that ran out of memory: %v\n%s", want, err, out)
+	}
+}
+
+// What pith cannot run is refused when the container is made, with one line through
+// ctr, and leaves nothing behind: a dynamically linked entrypoint, a file system a
+// unikernel cannot mount.
+func TestContainerdRefusals(t *testing.T) {
+	c := testenv.StartContainerd(t, "")
+	truePath, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := filepath.Join(t.TempDir(), "layout")
+	if err := testenv.ScratchLayout(layout, truePath, "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "dynamic.tar")
+	if err := tarDir(layout, archive); err != nil {
+		t.Fatal(err)
+	}
+	ctrOK(t, c, "images", "import", "--snapshotter", "native", "--base-name", "pith-test/dynamic", archive)
+	img := "pith-test/dynamic:v1"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"dynamic entrypoint", []string{img, "dyn"}, "/prog is dynamically linked; pith runs static executables"},
+		{"a single file", []string{"--mount", "type=bind,src=" + truePath + ",dst=/etc/true,options=rbind:ro", img, "file"}, "not single files"},
+	} {
+		out, err := c.Ctr(append(append(ctrRun, "--rm"), tc.args...)...)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: ctr run: %v, %q; want an error saying %q", tc.name, err, out, tc.want)
+		}
+		if strings.Contains(out, "goroutine ") {
+			t.Errorf("%s: a Go stack dump through ctr:\n%s", tc.name, out)
+		}
+	}
+	if left := ctrOK(t, c, "tasks", "ls", "-q"); strings.TrimSpace(left) != "" {
+		t.Errorf("tasks left after refusals: %q", left)
+	}
+	// The shims are gone, and no root filesystem is still mounted.
+	out, _ := exec.Command("pgrep", "-f", "containerd-shim-pith-v2").Output()
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("shims still running after refusals: %s", s)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), c.Dir) {
+		t.Errorf("mounts left under containerd's directories:\n%s", mounts)
+	}
+}
+
+// tarDir writes the files beneath dir into a tar archive at out.
+func tarDir(dir, out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		h.Name = rel
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			_, err = io.Copy(tw, src)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
