@@ -124,6 +124,12 @@ decompress() {
 load kvm_amd
 load tun    # pith run --net tap: (test/e2e makes taps and a bridge in a network namespace)
 load bridge
+# A pod's network under containerd's CRI: CNI's veth pair, and the tc redirects that join
+# it to the unikernel's tap (host/shim/network.go).
+load veth
+load sch_ingress
+load cls_u32
+load act_mirred
 for f in ${files[@]+"${files[@]}"}; do
 	src=${f%%:*} dst=${f#*:}
 	[ "$f" = "$src" ] && dst=$src

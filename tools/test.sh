@@ -28,8 +28,16 @@ need gcc gcc
 # here wrote.
 need docker-registry docker-registry
 need skopeo skopeo
-# The shim's peer: Debian's containerd (its ctr drives it).
+# The shim's peers: Debian's containerd (its ctr drives it), CNI's plugins for pods, and
+# crictl (cri-tools, which Debian lacks), built once from the Go module proxy into the cache.
 need containerd containerd
+[ -x /usr/lib/cni/bridge ] || need /usr/lib/cni/bridge containernetworking-plugins
+crictl_version=v1.37.0
+crictl_dir=${PITH_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/pith}/crictl-$crictl_version
+if [ ! -x "$crictl_dir/crictl" ]; then
+	CGO_ENABLED=0 GOBIN="$crictl_dir" go install "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
+fi
+export PATH=$crictl_dir:$PATH
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
@@ -74,10 +82,14 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	cp -a . "$stage/repo"
 fi
-# containerd and ctr go in with the C library they link (the guest has no other).
+# containerd, ctr, crictl and CNI's plugins go in with the C library they link (the guest
+# has no other).
 ctrd=()
-for b in containerd ctr; do
+for b in containerd ctr crictl; do
 	ctrd+=(-f "$(command -v $b):/bin/$b")
+done
+for p in bridge host-local loopback; do
+	ctrd+=(-f "/usr/lib/cni/$p")
 done
 for l in $(for b in containerd ctr; do ldd "$(command -v $b)"; done | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
 	ctrd+=(-f "$(readlink -f "$l"):$l")

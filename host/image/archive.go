@@ -73,7 +73,7 @@ func (s *Store) Save(refs []string, file string) error {
 		desc.ArtifactType = ""
 		if full != "" { // as docker save names them: the tag, and the full name for containerd
 			t, _ := name.NewTag(full)
-			desc.Annotations = map[string]string{refName: t.TagStr(), "io.containerd.image.name": full}
+			desc.Annotations = map[string]string{refName: t.TagStr(), "io.containerd.image.name": containerdName(full)}
 			e.RepoTags = []string{Familiar(full)}
 		}
 		ix.Manifests = append(ix.Manifests, *desc)

@@ -470,6 +470,16 @@ func Familiar(ref string) string {
 	return ref
 }
 
+// containerdName is a full reference as containerd and docker save write it: Docker
+// Hub's as docker.io/..., where go-containerregistry says index.docker.io/...; ctr
+// import and containerd's CRI look images up by that name.
+func containerdName(ref string) string {
+	if r, ok := strings.CutPrefix(ref, "index.docker.io/"); ok {
+		return "docker.io/" + r
+	}
+	return ref
+}
+
 // Entry is a name in the store.
 type Entry struct {
 	Name    string    // the full reference, as index.docker.io/library/hello:latest

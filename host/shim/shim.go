@@ -37,6 +37,9 @@ import (
 // RuntimeName is the runtime containerd knows the shim by (ctr run --runtime).
 const RuntimeName = "io.containerd.pith.v2"
 
+// containerTypeAnnotation is how containerd's CRI marks a pod's sandbox container.
+const containerTypeAnnotation = "io.kubernetes.cri.container-type"
+
 // Files the shim keeps in the container's bundle directory.
 const (
 	pidFile    = "pith.pid"    // the monitor's PID, for a cleanup after the shim died
@@ -65,6 +68,10 @@ type container struct {
 	mounted    bool
 	launch     *launch
 	stdio      stdio
+	// sandbox: a pod's sandbox container (CRI's pause container). It runs no unikernel:
+	// a pause process of the shim's holds the pod's network namespace, where the pod's
+	// containers find it (/proc/PID/ns/net) and take over its link.
+	sandbox bool
 
 	status     task.Status
 	cmd        *exec.Cmd
@@ -272,8 +279,11 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 	}
 	c := &container{id: r.ID, bundle: r.Bundle, rootfs: rootfs, status: task.Status_CREATED, exited: make(chan struct{}),
-		stdio: stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}}
-	if c.launch, err = fromSpec(&spec, r.Bundle, rootfs, filepath.Join(r.Bundle, reportFile)); err != nil {
+		stdio:   stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal},
+		sandbox: spec.Annotations[containerTypeAnnotation] == "sandbox"}
+	if c.sandbox {
+		c.launch = sandboxLaunch(&spec)
+	} else if c.launch, err = fromSpec(&spec, r.Bundle, rootfs, filepath.Join(r.Bundle, reportFile)); err != nil {
 		return nil, errdefs.ToGRPCf(errdefs.ErrInvalidArgument, "%v", err)
 	}
 	if err := c.stdio.check(); err != nil {
@@ -297,8 +307,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 			}
 		}()
 	}
-	if err := checkProgram(&spec, rootfs); err != nil {
-		return nil, errdefs.ToGRPCf(errdefs.ErrInvalidArgument, "%v", err)
+	if !c.sandbox {
+		if err := checkProgram(&spec, rootfs); err != nil {
+			return nil, errdefs.ToGRPCf(errdefs.ErrInvalidArgument, "%v", err)
+		}
 	}
 	s.c = c
 	s.publish(&eventstypes.TaskCreate{ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs,
@@ -358,8 +370,13 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	if err != nil {
 		return nil, err
 	}
+	if c.sandbox {
+		if pith, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
 	args := c.launch.args
-	if c.launch.netns != "" {
+	if c.launch.netns != "" && !c.sandbox {
 		n, err := setUpPodNetwork(c.launch.netns, c.bundle)
 		if err != nil {
 			return nil, fmt.Errorf("the pod network: %w", err)
@@ -382,9 +399,12 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		tio.Close()
 		return nil, err
 	}
-	if c.network != nil {
+	switch {
+	case c.network != nil:
 		err = c.network.start(cmd)
-	} else {
+	case c.sandbox && c.launch.netns != "":
+		err = inNetns(c.launch.netns, cmd.Start)
+	default:
 		err = cmd.Start()
 	}
 	if cg != nil {

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // launch is how the shim runs a container's unikernel: pith run's arguments, worked out
@@ -53,9 +55,7 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 	if spec.Root != nil && spec.Root.Readonly {
 		a = append(a, "--read-only")
 	}
-	if spec.Hostname != "" {
-		a = append(a, "--hostname", spec.Hostname)
-	}
+	hostname := spec.Hostname
 	if p.Cwd != "" {
 		a = append(a, "-w", p.Cwd)
 	}
@@ -69,9 +69,15 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 		}
 		if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
 			switch m.Destination {
-			case "/etc/hosts", "/etc/hostname":
-				// pith writes these itself, as CRI and Docker would: localhost, the
-				// guest's own address and its name (--hostname).
+			case "/etc/hosts":
+				// pith writes it itself, as CRI and Docker would: localhost, the guest's
+				// own address and its name.
+				continue
+			case "/etc/hostname":
+				// CRI's containers take the pod's name from it.
+				if b, err := os.ReadFile(m.Source); err == nil && hostname == "" {
+					hostname = strings.TrimSpace(string(b))
+				}
 				continue
 			case "/etc/resolv.conf":
 				if l.dns, err = nameservers(m.Source); err != nil {
@@ -94,6 +100,9 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 			return nil, err
 		}
 		a = append(a, "-v", v)
+	}
+	if hostname != "" {
+		a = append(a, "--hostname", hostname)
 	}
 	net := "none" // a new network namespace of its own, empty: its loopback only
 	if linux := spec.Linux; linux != nil {
@@ -192,4 +201,30 @@ func nameservers(path string) ([]string, error) {
 		}
 	}
 	return ns, nil
+}
+
+// PauseArg, as the shim's first argument, makes it a pod's pause process (Pause).
+const PauseArg = "pause"
+
+// sandboxLaunch is the launch of a pod's sandbox: the shim's own pause process, in the
+// pod's network namespace.
+func sandboxLaunch(spec *specs.Spec) *launch {
+	l := &launch{args: []string{PauseArg}}
+	if spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				l.netns = ns.Path
+			}
+		}
+	}
+	return l
+}
+
+// Pause is a pod sandbox's process: it holds the pod's namespaces until SIGTERM or
+// SIGINT, and exits 0 then, as Kubernetes' pause does.
+func Pause() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	<-sigs
+	os.Exit(0)
 }

@@ -48,8 +48,8 @@ func TestSpecBecomesPithRunFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(l.args, " ")
-	want := "run --rootfs /b/rootfs --report /b/report --read-only --hostname web-1 -w /srv -e PATH=/bin -e A=b c " +
-		"-v " + dir + ":/data:ro -v " + bundle + "/tmpfs/0:/run:rw -m 134217728 --cpus 2 -- /app -port 80"
+	want := "run --rootfs /b/rootfs --report /b/report --read-only -w /srv -e PATH=/bin -e A=b c " +
+		"-v " + dir + ":/data:ro -v " + bundle + "/tmpfs/0:/run:rw --hostname web-1 -m 134217728 --cpus 2 -- /app -port 80"
 	if got != want {
 		t.Errorf("pith's arguments:\n got %s\nwant %s", got, want)
 	}
@@ -63,6 +63,21 @@ func TestSpecBecomesPithRunFlags(t *testing.T) {
 	withNet := strings.Join(n.flags(l.args, l.dns), " ")
 	if !strings.Contains(withNet, "--cpus 2 --net tap:pith0 --ip 10.88.0.5/16 --mac-address aa:bb:cc:dd:ee:ff --dns 10.96.0.10 -- /app") {
 		t.Errorf("with the pod network: %s", withNet)
+	}
+}
+
+// A pod's container takes its host name from the /etc/hostname CRI mounts.
+func TestSpecHostnameFromCRI(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hostname")
+	os.WriteFile(file, []byte("web-2\n"), 0o644)
+	spec := &specs.Spec{Process: &specs.Process{Args: []string{"/app"}},
+		Mounts: []specs.Mount{{Destination: "/etc/hostname", Type: "bind", Source: file, Options: []string{"rbind", "rw"}}}}
+	l, err := fromSpec(spec, t.TempDir(), "/r", "/rep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(l.args, " "); !strings.Contains(got, "--hostname web-2 ") {
+		t.Errorf("pith's arguments: %s", got)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bufio"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,4 +293,135 @@ func tarDir(dir, out string) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// criConfig is containerd's CRI plugin configured as docs/kubernetes.md says, with a
+// pith runtime handler, a CNI bridge network and the tests' own pause image.
+func criConfig(t *testing.T, dir string) string {
+	cniBin := "/usr/lib/cni"
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(cniBin, p)); err != nil {
+			t.Fatalf("CNI's %s plugin is needed (tools/test.sh installs the Debian package containernetworking-plugins): %v", p, err)
+		}
+	}
+	if _, err := exec.LookPath("crictl"); err != nil {
+		t.Fatalf("crictl is needed (tools/test.sh builds it from the Go module proxy): %v", err)
+	}
+	netd := filepath.Join(dir, "net.d")
+	os.MkdirAll(netd, 0o755)
+	conf := `{"cniVersion": "0.4.0", "name": "pith-test", "plugins": [{"type": "bridge", "bridge": "pithcni0",
+  "isGateway": true, "ipMasq": false, "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
+  "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "` + filepath.Join(dir, "ipam") + `"}}]}`
+	os.WriteFile(filepath.Join(netd, "10-pith-test.conflist"), []byte(conf), 0o644)
+	return `[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/pith-test/pause:1"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pith]
+      runtime_type = "io.containerd.pith.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "` + cniBin + `"
+    conf_dir = "` + netd + `"
+`
+}
+
+// Kubernetes' path, at the CRI: a pod sandbox with the pith handler (crictl runp
+// --runtime pith), a net/http container in it, answered at the pod IP CNI gave, from
+// the host; stopped and removed, nothing is left: no process, tap, mount or bundle.
+func TestCRIPodRunsAUnikernel(t *testing.T) {
+	testenv.RequireKVM(t)
+	dir := t.TempDir()
+	c := testenv.StartContainerd(t, criConfig(t, dir))
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	httphello := testenv.Program(t, "httphello")
+	pithOK(t, env, "build", "-t", "pith-test/httphello:1", httphello)
+	pithOK(t, env, "tag", "pith-test/httphello:1", "pith-test/pause:1") // the shim runs no pause image
+	archive := filepath.Join(dir, "images.tar")
+	pithOK(t, env, "save", "-o", archive, "pith-test/httphello:1", "pith-test/pause:1")
+	if out, err := c.CtrIn("k8s.io", "images", "import", "--snapshotter", "native", archive); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+	crictl := func(args ...string) string {
+		t.Helper()
+		out, err := c.Crictl(args...)
+		if err != nil {
+			b, _ := os.ReadFile(c.Log)
+			t.Fatalf("crictl %s: %v\n%s\ncontainerd's warnings:\n%s", strings.Join(args, " "), err, out, warnings(b))
+		}
+		return strings.TrimSpace(out)
+	}
+	podJSON := filepath.Join(dir, "pod.json")
+	os.WriteFile(podJSON, []byte(`{"metadata": {"name": "web", "namespace": "default", "uid": "pith-test-web", "attempt": 0},
+  "hostname": "web", "dns_config": {"servers": ["192.0.2.53"], "searches": ["default.svc"]}, "log_directory": "`+filepath.Join(dir, "logs")+`", "linux": {}}`), 0o644)
+	ctrJSON := filepath.Join(dir, "container.json")
+	os.WriteFile(ctrJSON, []byte(`{"metadata": {"name": "hello"}, "image": {"image": "docker.io/pith-test/httphello:1"},
+  "log_path": "hello.log", "linux": {}}`), 0o644)
+
+	pod := crictl("runp", "--runtime", "pith", podJSON)
+	id := crictl("create", pod, ctrJSON, podJSON)
+	crictl("start", id)
+	ip := crictl("inspectp", "--output", "go-template", "--template", "{{.status.network.ip}}", pod)
+	if net.ParseIP(ip) == nil {
+		t.Fatalf("the pod's IP: %q", ip)
+	}
+	var body []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get("http://" + ip + ":8080/")
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			logs, _ := c.Crictl("logs", id)
+			t.Fatalf("the unikernel did not answer at the pod IP %s in a minute: %v\ncrictl logs:\n%s", ip, err, logs)
+		}
+	}
+	if !strings.Contains(string(body), "hello") {
+		t.Errorf("GET http://%s:8080/: %q", ip, body)
+	}
+	if state := crictl("inspect", "--output", "go-template", "--template", "{{.status.state}}", id); state != "CONTAINER_RUNNING" {
+		t.Errorf("crictl inspect: %s", state)
+	}
+
+	crictl("stop", "--timeout", "30", id)
+	if code := crictl("inspect", "--output", "go-template", "--template", "{{.status.exitCode}}", id); code != "143" {
+		t.Errorf("the stopped container's exit code: %s, want 143 (SIGTERM, passed on to the app)", code)
+	}
+	crictl("rm", id)
+	crictl("stopp", pod)
+	crictl("rmp", pod)
+	if left := crictl("ps", "-a", "-q"); left != "" {
+		t.Errorf("containers left: %q", left)
+	}
+	if left := crictl("pods", "-q"); left != "" {
+		t.Errorf("pods left: %q", left)
+	}
+	// Nothing left of the pod: the shims and monitors have ended, the bundles and mounts
+	// are gone, and so is the namespace that held the tap.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("pgrep", "-f", "containerd-shim-pith-v2|--rootfs").Output()
+		if strings.TrimSpace(string(out)) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("processes left: %s", out)
+			break
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), c.Dir) {
+		t.Errorf("mounts left under containerd's directories:\n%s", mounts)
+	}
+	bundles, _ := filepath.Glob(filepath.Join(c.Dir, "state", "io.containerd.runtime.v2.task", "k8s.io", "*"))
+	if len(bundles) > 0 {
+		t.Errorf("bundles left: %v", bundles)
+	}
+	if netns, _ := filepath.Glob("/var/run/netns/cni-*"); len(netns) > 0 {
+		t.Errorf("network namespaces left: %v", netns)
+	}
 }

@@ -81,9 +81,30 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 // Ctr runs ctr against the daemon, in Namespace, and returns its output (standard
 // output and error).
 func (c *Containerd) Ctr(args ...string) (string, error) {
+	return c.CtrIn(Namespace, args...)
+}
+
+// CtrIn runs ctr against the daemon in namespace ns.
+func (c *Containerd) CtrIn(ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ctr", append([]string{"--address", c.Address, "--namespace", Namespace}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "ctr", append([]string{"--address", c.Address, "--namespace", ns}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// Crictl runs crictl against the daemon's CRI plugin and returns its standard output;
+// an error carries its standard error.
+func (c *Containerd) Crictl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	endpoint := "unix://" + c.Address
+	cmd := exec.CommandContext(ctx, "crictl", append([]string{"--runtime-endpoint", endpoint, "--image-endpoint", endpoint, "--timeout", "2m"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, stderr.String())
+	}
 	return string(out), err
 }
 
