@@ -3,9 +3,10 @@
 # without it, in tools/nested-kvm.sh's nested guest: it builds pith and pith-kernel from
 # the worktree into the guest's /pb/new (and COMMIT's into /pb/base, for a before/after
 # in one run), bench/density and bench/apps/httphello (static) into /pb, and runs each
-# COMMAND there ($B stands for /pb). One nested run at a time on a machine: it waits on
-# /tmp/nested.lock. NESTED_MEM (default 8G) sizes the guest: an idle unikernel takes about
-# 20 MiB of it. Example (docs/lifecycle.md, "The idle cost of a unikernel"):
+# COMMAND there ($B stands for /pb); bench/containerd is /pb/containerd-bench, and
+# containerd, runc and crictl go in where this machine has them (nested-kvm.sh -c). One
+# nested run at a time on a machine: it waits on /tmp/nested.lock. NESTED_MEM (default
+# 8G) sizes the guest: an idle unikernel takes about 20 MiB of it. Example (docs/lifecycle.md, "The idle cost of a unikernel"):
 #   bench/nested.sh -base HEAD~1 -- 'mount -t debugfs none /sys/kernel/debug' \
 #     '$B/density -bin $B/base -server $B/httphello -n 50 -detail' \
 #     '$B/density -bin $B/new -server $B/httphello -n 50 -detail -native=false'
@@ -27,9 +28,12 @@ if [ -n "$base" ]; then
 	git archive "$base" | tar -x -C "$stage/src"
 	build "$stage/src" "$stage/bin/base"
 fi
+go build -o "$stage/bin/new/containerd-shim-pith-v2" ./cmd/containerd-shim-pith-v2
 go build -o "$stage/bin/density" ./bench/density
+go build -o "$stage/bin/containerd-bench" ./bench/containerd
+go build -o "$stage/bin/hello" ./bench/hello
 go build -o "$stage/bin/httphello" ./bench/apps/httphello
 cmds=()
 for c in "$@"; do cmds+=("${c//\$B//pb}"); done
 flock /tmp/nested.lock env NESTED_CMD_TIMEOUT=${NESTED_CMD_TIMEOUT:-1200} NESTED_TIMEOUT=${NESTED_TIMEOUT:-1800} \
-	NESTED_MEM=${NESTED_MEM:-8G} tools/nested-kvm.sh -f "$stage/bin:/pb" -- "${cmds[@]}"
+	NESTED_MEM=${NESTED_MEM:-8G} tools/nested-kvm.sh -c -f "$stage/bin:/pb" -- "${cmds[@]}"

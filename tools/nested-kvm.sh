@@ -5,9 +5,12 @@
 # kvm_amd modules, and runs each COMMAND in the guest with busybox sh: pith there drives
 # AMD-V, the path most users' hosts take, whatever this machine has.
 #
-# Usage: tools/nested-kvm.sh [-f HOSTPATH[:GUESTPATH]]... [--] COMMAND...
+# Usage: tools/nested-kvm.sh [-c] [-f HOSTPATH[:GUESTPATH]]... [--] COMMAND...
 #   -f   copies a file or directory into the guest (at the same path unless GUESTPATH).
 #        Host binaries must be static: the guest has busybox and nothing else.
+#   -c   copies this machine's containerd, ctr, crictl, containerd-shim-runc-v2 and runc
+#        (those on PATH) into the guest's /bin, CNI's bridge, host-local and loopback
+#        plugins (/usr/lib/cni), and the shared libraries they link.
 # Each command runs from /, framed on stdout by "=== NESTED COMMAND n"
 # and "=== NESTED RESULT n: rc=R in Ss". The script exits 0 when every command did, 1 when
 # one failed, 2 when the guest could not be made or booted.
@@ -32,9 +35,11 @@
 set -euo pipefail
 
 files=()
+containerd=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-f) files+=("$2"); shift 2 ;;
+	-c) containerd=1; shift ;;
 	--) shift; break ;;
 	-*) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 	*) break ;;
@@ -130,6 +135,20 @@ load veth
 load sch_ingress
 load cls_u32
 load act_mirred
+if [ "$containerd" = 1 ]; then
+	bins=()
+	for b in containerd ctr crictl containerd-shim-runc-v2 runc; do
+		p=$(command -v $b) || continue
+		bins+=("$p")
+		files+=("$p:/bin/$b")
+	done
+	for p in bridge host-local loopback; do
+		[ -x "/usr/lib/cni/$p" ] && bins+=("/usr/lib/cni/$p") && files+=("/usr/lib/cni/$p")
+	done
+	for l in $(for b in "${bins[@]}"; do ldd "$b" 2>/dev/null || true; done | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
+		files+=("$(readlink -f "$l"):$l")
+	done
+fi
 for f in ${files[@]+"${files[@]}"}; do
 	src=${f%%:*} dst=${f#*:}
 	[ "$f" = "$src" ] && dst=$src

@@ -145,14 +145,9 @@ func cgroupStats(dir string) (*stats.Metrics, error) {
 
 // processStats reads the monitor process's CPU time and resident memory.
 func processStats(pid int) (*stats.Metrics, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(pid)
 	if err != nil {
 		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "the container's monitor: %v", err)
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 22 {
-		return nil, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
 	ticks := func(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n * 1e6 / 100 } // USER_HZ is 100
 	user, system := ticks(f[11]), ticks(f[12])

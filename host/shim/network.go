@@ -64,6 +64,9 @@ func inNetns(path string, fn func() error) error {
 func setUpPodNetwork(path, bundle string) (*podNetwork, error) {
 	n := &podNetwork{Netns: path}
 	err := inNetns(path, func() error {
+		if _, err := netlink.LinkByName(tapName); err == nil {
+			return errTaken
+		}
 		links, err := netlink.LinkList()
 		if err != nil {
 			return err
@@ -121,12 +124,18 @@ func setUpPodNetwork(path, bundle string) (*podNetwork, error) {
 		}
 		return nil
 	})
+	if err == errTaken {
+		return nil, err // the other unikernel's tap stays
+	}
 	if err != nil {
 		n.remove()
 		return nil, err
 	}
 	return n, nil
 }
+
+// errTaken refuses a second unikernel in one pod: each takes over the pod's address.
+var errTaken = errors.New("the pod's network is taken by another unikernel of the pod: pith gives a pod's address to one container")
 
 // redirect sends every frame from receives to out's transmit queue.
 func redirect(from, to netlink.Link) error {

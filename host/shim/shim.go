@@ -42,7 +42,7 @@ const containerTypeAnnotation = "io.kubernetes.cri.container-type"
 
 // Files the shim keeps in the container's bundle directory.
 const (
-	pidFile    = "pith.pid"    // the monitor's PID, for a cleanup after the shim died
+	pidFile    = "pith.pid"    // the monitor's (or pause process's) PID and start time, for a cleanup after the shim died
 	reportFile = "pith.report" // how the guest ended (instance.Report)
 )
 
@@ -218,8 +218,9 @@ func (s *service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 	}
 	pid := 0
 	if b, err := os.ReadFile(filepath.Join(bundle, pidFile)); err == nil {
-		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		if pid > 0 && isMonitor(pid, bundle) {
+		var started uint64
+		fmt.Sscan(string(b), &pid, &started)
+		if pid > 0 && startTime(pid) == started {
 			unix.Kill(pid, unix.SIGKILL)
 		}
 	}
@@ -230,11 +231,29 @@ func (s *service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 	return &taskAPI.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(unix.SIGKILL), ExitedAt: protobuf.ToTimestamp(time.Now())}, nil
 }
 
-// isMonitor reports whether process pid is the pith monitor of the container in bundle
-// (and not a process that took its PID since).
-func isMonitor(pid int, bundle string) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(b), filepath.Join(bundle, "rootfs")+"\x00")
+// startTime is when process pid started (clock ticks after boot), 0 if there is no such
+// process: with its PID, it names the process, which a PID alone, reused, would not.
+func startTime(pid int) uint64 {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0
+	}
+	t, _ := strconv.ParseUint(f[19], 10, 64)
+	return t
+}
+
+// procStat is the fields of /proc/PID/stat after the command name (which is in
+// parentheses and may hold spaces): f[0] is the state, f[11] utime, f[19] starttime.
+func procStat(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 22 {
+		return nil, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	return f, nil
 }
 
 func (s *service) get(id string) (*container, error) {
@@ -416,7 +435,7 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		return nil, fmt.Errorf("starting pith: %w", err)
 	}
 	c.cmd, c.pid, c.io, c.status = cmd, cmd.Process.Pid, tio, task.Status_RUNNING
-	os.WriteFile(filepath.Join(c.bundle, pidFile), []byte(strconv.Itoa(c.pid)), 0o644)
+	os.WriteFile(filepath.Join(c.bundle, pidFile), []byte(fmt.Sprintf("%d %d", c.pid, startTime(c.pid))), 0o644)
 	s.publish(&eventstypes.TaskStart{ContainerID: c.id, Pid: uint32(c.pid)})
 	go s.wait(c)
 	return &taskAPI.StartResponse{Pid: uint32(c.pid)}, nil

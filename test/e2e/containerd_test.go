@@ -388,6 +388,16 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 		t.Errorf("crictl inspect: %s", state)
 	}
 
+	// A second unikernel in the pod would need the pod's address too: refused.
+	ctr2JSON := filepath.Join(dir, "container2.json")
+	os.WriteFile(ctr2JSON, []byte(`{"metadata": {"name": "second"}, "image": {"image": "docker.io/pith-test/httphello:1"},
+  "log_path": "second.log", "linux": {}}`), 0o644)
+	second := crictl("create", pod, ctr2JSON, podJSON)
+	if out, err := c.Crictl("start", second); err == nil || !strings.Contains(err.Error(), "taken by another unikernel") {
+		t.Errorf("a second unikernel in the pod: %v %s", err, out)
+	}
+	crictl("rm", second)
+
 	crictl("stop", "--timeout", "30", id)
 	if code := crictl("inspect", "--output", "go-template", "--template", "{{.status.exitCode}}", id); code != "143" {
 		t.Errorf("the stopped container's exit code: %s, want 143 (SIGTERM, passed on to the app)", code)
