@@ -53,7 +53,7 @@ type daemon struct {
 	cmd       *exec.Cmd
 }
 
-func run() error {
+func run() (err error) {
 	dir, err := os.MkdirTemp("", "bench-ctrd-")
 	if err != nil {
 		return err
@@ -80,6 +80,16 @@ func run() error {
 		return err
 	}
 	defer d.stop()
+	defer func() {
+		if err != nil { // what containerd said of it
+			b, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "level=error") || strings.Contains(line, "level=warn") {
+					fmt.Fprintln(os.Stderr, line)
+				}
+			}
+		}
+	}()
 	if _, err := d.ctr("images", "import", "--snapshotter", "native", filepath.Join(dir, "images.tar")); err != nil {
 		return err
 	}
@@ -143,9 +153,10 @@ state = %q
   sandbox_image = "docker.io/bench/pause:1"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
-    no_pivot = %v
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        NoPivotRoot = %v
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pith]
       runtime_type = "io.containerd.pith.v2"
   [plugins."io.containerd.grpc.v1.cri".cni]
@@ -226,7 +237,7 @@ func (d *daemon) ctrRunHello(rt, id string) (time.Duration, error) {
 // HTTP answer of its server container at the pod IP, then removes the pod.
 func (d *daemon) podToFirstAnswer(rt, name string) (time.Duration, error) {
 	podJSON := filepath.Join(d.dir, name+"-pod.json")
-	os.WriteFile(podJSON, []byte(`{"metadata": {"name": "`+name+`", "namespace": "bench", "uid": "`+name+`"},
+	os.WriteFile(podJSON, []byte(`{"metadata": {"name": "`+name+`", "namespace": "bench", "uid": "`+name+`"}, "hostname": "`+name+`",
   "dns_config": {"servers": ["192.0.2.53"]}, "log_directory": "`+filepath.Join(d.dir, "logs", name)+`", "linux": {}}`), 0o644)
 	ctrJSON := filepath.Join(d.dir, name+"-container.json")
 	os.WriteFile(ctrJSON, []byte(`{"metadata": {"name": "server"}, "image": {"image": "docker.io/bench/server:1"},
@@ -261,7 +272,9 @@ func (d *daemon) podToFirstAnswer(rt, name string) (time.Duration, error) {
 		resp.Body.Close()
 		return time.Since(t0), nil
 	}
-	return 0, fmt.Errorf("%s: pod %s never answered at %s", rt, name, ip)
+	logs, _ := d.crictl("logs", id)
+	state, _ := d.crictl("inspect", "--output", "go-template", "--template", "{{.status.state}} {{.status.exitCode}} {{.status.reason}} {{.status.message}}", id)
+	return 0, fmt.Errorf("%s: pod %s never answered at %s; its container is %s, and printed:\n%s", rt, name, ip, state, logs)
 }
 
 func (d *daemon) stop() {

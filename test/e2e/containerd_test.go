@@ -377,8 +377,8 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			logs, _ := c.Crictl("logs", id)
-			t.Fatalf("the unikernel did not answer at the pod IP %s in a minute: %v\ncrictl logs:\n%s", ip, err, logs)
+			stdout, stderr, _ := c.CrictlLogs(id)
+			t.Fatalf("the unikernel did not answer at the pod IP %s in a minute: %v\ncrictl logs:\n%s%s", ip, err, stdout, stderr)
 		}
 	}
 	if !strings.Contains(string(body), "hello") {
@@ -403,6 +403,26 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 		t.Errorf("the stopped container's exit code: %s, want 143 (SIGTERM, passed on to the app)", code)
 	}
 	crictl("rm", id)
+
+	// A container pith cannot run (too little memory for the guest) ends with 125, and
+	// says why in its log, as crictl logs shows it.
+	smallJSON := filepath.Join(dir, "small.json")
+	os.WriteFile(smallJSON, []byte(`{"metadata": {"name": "small"}, "image": {"image": "docker.io/pith-test/httphello:1"},
+  "log_path": "small.log", "linux": {"resources": {"memory_limit_in_bytes": 33554432}}}`), 0o644)
+	small := crictl("create", pod, smallJSON, podJSON)
+	crictl("start", small)
+	for deadline := time.Now().Add(time.Minute); crictl("inspect", "--output", "go-template", "--template", "{{.status.state}}", small) != "CONTAINER_EXITED"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a container with 32 MiB still runs after a minute")
+		}
+	}
+	if code := crictl("inspect", "--output", "go-template", "--template", "{{.status.exitCode}}", small); code != "125" {
+		t.Errorf("a container with too little memory: exit code %s, want 125", code)
+	}
+	if _, stderr, err := c.CrictlLogs(small); err != nil || !strings.Contains(stderr, "pith: guest memory of 32 MiB") {
+		t.Errorf("crictl logs of a container with too little memory: %v, standard error %q", err, stderr)
+	}
+	crictl("rm", small)
 	crictl("stopp", pod)
 	crictl("rmp", pod)
 	if left := crictl("ps", "-a", "-q"); left != "" {

@@ -95,6 +95,20 @@ func (c *Containerd) CtrIn(ns string, args ...string) (string, error) {
 // Crictl runs crictl against the daemon's CRI plugin and returns its standard output;
 // an error carries its standard error.
 func (c *Containerd) Crictl(args ...string) (string, error) {
+	out, stderr, err := c.crictl(args...)
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, stderr)
+	}
+	return out, err
+}
+
+// CrictlLogs is crictl logs of container id: its standard output and error, as crictl
+// prints them on its own.
+func (c *Containerd) CrictlLogs(id string) (stdout, stderr string, err error) {
+	return c.crictl("logs", id)
+}
+
+func (c *Containerd) crictl(args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	endpoint := "unix://" + c.Address
@@ -102,10 +116,7 @@ func (c *Containerd) Crictl(args ...string) (string, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		err = fmt.Errorf("%w: %s", err, stderr.String())
-	}
-	return string(out), err
+	return string(out), stderr.String(), err
 }
 
 // CtrCommand is ctr with args against the daemon, to start.
