@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2/stats"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
@@ -80,10 +81,19 @@ func enableControllers(dir, controller string) {
 	}
 }
 
-// removeCgroup removes the container's cgroup, once it holds no process.
+// removeCgroup removes the container's cgroup. pith's teardown holder, which frees the
+// guest's memory just after the monitor exits, is in it too: removeCgroup waits up to
+// 5 s for the cgroup to empty.
 func removeCgroup(path string) {
-	if dir := cgroupDir(path); dir != "" {
-		os.Remove(dir)
+	dir := cgroupDir(path)
+	if dir == "" {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return
+		}
 	}
 }
 

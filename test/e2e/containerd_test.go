@@ -123,7 +123,7 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 
 	// Its output to a file (a file:// log, as ctr run -d --log-uri asks).
 	logFile := filepath.Join(t.TempDir(), "life.log")
-	ctrOK(t, c, append(ctrRun, "-d", "--log-uri", "file://"+logFile, img, "life", "/usr/local/bin/probe", "forever")...)
+	ctrOK(t, c, append(ctrRun, "-d", "--cpus", "2", "--log-uri", "file://"+logFile, img, "life", "/usr/local/bin/probe", "forever")...)
 	defer func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile)
@@ -149,6 +149,16 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 	}
 	if cmdline, err := os.ReadFile("/proc/" + m[1] + "/cmdline"); err != nil || !strings.Contains(string(cmdline), "--rootfs") {
 		t.Errorf("ctr tasks ps names %s, which is not the container's pith monitor: %q %v", m[1], cmdline, err)
+	} else if !strings.Contains(string(cmdline), "\x00--cpus\x002\x00") {
+		t.Errorf("ctr run --cpus 2: the monitor runs %q", cmdline)
+	}
+	// The monitor runs in the container's cgroup (ctr's /NAMESPACE/ID), with the CPU quota.
+	cgroup := "/sys/fs/cgroup/" + testenv.Namespace + "/life"
+	if b, err := os.ReadFile(cgroup + "/cpu.max"); err != nil || strings.TrimSpace(string(b)) != "200000 100000" {
+		t.Errorf("%s/cpu.max: %q %v, want 200000 100000", cgroup, b, err)
+	}
+	if b, err := os.ReadFile("/proc/" + m[1] + "/cgroup"); err != nil || strings.TrimSpace(string(b)) != "0::/"+testenv.Namespace+"/life" {
+		t.Errorf("the monitor's cgroup: %q %v", b, err)
 	}
 	if out := ctrOK(t, c, "tasks", "metrics", "life"); !regexp.MustCompile(`memory\.usage_in_bytes\s+[1-9]|memory.usage\s+[1-9]`).MatchString(out) {
 		t.Errorf("ctr tasks metrics shows no memory in use:\n%s", out)
@@ -175,6 +185,9 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 		t.Errorf("ctr tasks delete: %q", out)
 	}
 	ctrOK(t, c, "containers", "rm", "life")
+	if _, err := os.Stat(cgroup); err == nil {
+		t.Errorf("the container's cgroup %s is left after delete", cgroup)
+	}
 
 	// 128 MiB of guest memory, and a program that keeps 512 MiB.
 	out, err := c.Ctr(append(ctrRun, "--rm", "--memory-limit", "134217728", img, "hog", "/usr/local/bin/probe", "hog", "512")...)
