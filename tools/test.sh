@@ -38,6 +38,14 @@ if [ ! -x "$crictl_dir/crictl" ]; then
 	CGO_ENABLED=0 GOBIN="$crictl_dir" go install "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
 fi
 export PATH=$crictl_dir:$PATH
+# And a current containerd 2.x, built the same way: the shim's tests run against both.
+containerd2_version=v2.4.2
+containerd2_dir=${PITH_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/pith}/containerd-$containerd2_version
+if [ ! -x "$containerd2_dir/containerd" ] || [ ! -x "$containerd2_dir/ctr" ]; then
+	CGO_ENABLED=0 GOBIN="$containerd2_dir" go install -tags no_btrfs,no_devmapper,no_zfs \
+		"github.com/containerd/containerd/v2/cmd/containerd@$containerd2_version" \
+		"github.com/containerd/containerd/v2/cmd/ctr@$containerd2_version"
+fi
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
@@ -94,12 +102,13 @@ e2e_env="PITH_TEST_STREAM_BYTES=33554432"
 # command still running after 20 has its processes' kernel stacks printed and is stopped;
 # the whole guest is stopped after 25, well inside CI's limit.
 status=0
-NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh -c -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
+NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-1500} tools/nested-kvm.sh -c -f "$containerd2_dir:/containerd2" -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -- \
 	"$bin/pith doctor" \
 	"$run $bin/pith selftest" \
 	"$run $bin/pith selftest --cpus 2" \
 	"$run $bin/pith selftest --x86-standard" \
-	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m" >"$stage/console" 2>&1 || status=$?
+	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m" \
+	"export PATH=/containerd2:\$PATH && containerd --version && cd $root/test/e2e && $run $bin/e2e.test -test.count=1 -test.v -test.run '^(TestContainerd|TestCRI)' -test.timeout=10m" >"$stage/console" 2>&1 || status=$?
 grep -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' -e '^    --- PASS' "$stage/console" | tr -d '\r'
 echo "tools/test.sh: the nested guest took ${SECONDS}s"
 if [ "$status" != 0 ]; then
@@ -108,4 +117,4 @@ if [ "$status" != 0 ]; then
 fi
 passed=$(grep -c -e '^--- PASS' "$stage/console" || true)
 echo "the end-to-end tests on hardware KVM (nested, Debian 12's kernel):"
-echo "e2e: $passed passed, 0 failed"
+echo "e2e: $passed passed, 0 failed (the containerd tests twice: Debian's containerd, then $containerd2_version)"
