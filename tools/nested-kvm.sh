@@ -8,8 +8,8 @@
 # Usage: tools/nested-kvm.sh [-c] [-f HOSTPATH[:GUESTPATH]]... [--] COMMAND...
 #   -f   copies a file or directory into the guest (at the same path unless GUESTPATH).
 #        Host binaries must be static: the guest has busybox and nothing else.
-#   -c   copies this machine's containerd, ctr, crictl, containerd-shim-runc-v2 and runc
-#        (those on PATH) into the guest's /bin, CNI's bridge, host-local and loopback
+#   -c   copies this machine's containerd, ctr, crictl, containerd-shim-runc-v2, runc and
+#        docker-registry (those on PATH) into the guest's /bin, CNI's bridge, host-local and loopback
 #        plugins (/usr/lib/cni), and the shared libraries they link.
 # Each command runs from /, framed on stdout by "=== NESTED COMMAND n"
 # and "=== NESTED RESULT n: rc=R in Ss". The script exits 0 when every command did, 1 when
@@ -137,7 +137,7 @@ load cls_u32
 load act_mirred
 if [ "$containerd" = 1 ]; then
 	bins=()
-	for b in containerd ctr crictl containerd-shim-runc-v2 runc; do
+	for b in containerd ctr crictl containerd-shim-runc-v2 runc docker-registry; do
 		p=$(command -v $b) || continue
 		bins+=("$p")
 		files+=("$p:/bin/$b")

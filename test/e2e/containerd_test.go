@@ -62,13 +62,23 @@ func importProbe(t *testing.T, c *testenv.Containerd) string {
 	return ""
 }
 
-// ctr run --runtime io.containerd.pith.v2: the container's program runs as a unikernel
-// with the container's arguments and environment, its output reaches ctr through
-// containerd's FIFOs, and its exit status is ctr's.
+// ctr run --runtime io.containerd.pith.v2 of an image pith pushed to a registry and
+// containerd pulled: the container's program runs as a unikernel with the container's
+// arguments and environment, its output reaches ctr through containerd's FIFOs, and its
+// exit status is ctr's.
 func TestContainerdRunsAUnikernel(t *testing.T) {
 	testenv.RequireKVM(t)
+	addr, stop, err := testenv.StartRegistry(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	env := []string{"PITH_DATA=" + t.TempDir()}
+	img := addr + "/pith-test/probe:1"
+	pithOK(t, env, "build", "-t", img, testenv.Program(t, "probe"))
+	pithOK(t, env, "push", img)
 	c := testenv.StartContainerd(t, "")
-	img := importProbe(t, c)
+	ctrOK(t, c, "images", "pull", "--plain-http", "--snapshotter", "native", img)
 
 	run := func(args ...string) (string, int) {
 		out, err := c.Ctr(append(append(ctrRun, "--rm"), args...)...)
