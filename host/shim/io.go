@@ -60,6 +60,11 @@ func (s stdio) open(ctx context.Context, cmd *exec.Cmd) (*taskIO, error) {
 		}
 		t.console = master
 		t.closers = append(t.closers, master)
+		// The client's own terminal (ctr's, kubectl's) turns \n into \r\n: this one must
+		// not as well, as runc leaves its terminals.
+		if err := console.ClearONLCR(master.Fd()); err != nil {
+			return fail(err)
+		}
 		slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
 		if err != nil {
 			return fail(err)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/console"
 
 	"github.com/pithvm/pith/test/testenv"
 )
@@ -104,6 +108,31 @@ func TestContainerdRunsAUnikernel(t *testing.T) {
 	if out, code := run(img, "c-write", "/usr/local/bin/probe", "create", "/written"); code != 0 || !strings.Contains(out, "create /written <nil>") {
 		t.Errorf("ctr run ... probe create /written: exit %d, output %q", code, out)
 	}
+	// With a terminal (ctr run -t on one): the shim gives the monitor a pseudo-terminal,
+	// and copies between it and containerd.
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty := c.CtrCommand(append(append(ctrRun, "--rm", "-t"), img, "c-tty", "/usr/local/bin/probe", "args", "on a terminal")...)
+	tty.Stdin, tty.Stdout, tty.Stderr = slave, slave, slave
+	tty.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := tty.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	timer := time.AfterFunc(2*time.Minute, func() { tty.Process.Kill() })
+	screen, _ := io.ReadAll(master) // ends with EIO once ctr, the last holder of the terminal, exits
+	timer.Stop()
+	if err := tty.Wait(); err != nil || !strings.Contains(string(screen), "2=\"on a terminal\"\r\n") {
+		t.Errorf("ctr run -t: %v, the terminal shows %q", err, screen)
+	}
+
 	if left := ctrOK(t, c, "containers", "ls", "-q"); strings.TrimSpace(left) != "" {
 		t.Errorf("containers left after ctr run --rm: %q", left)
 	}
@@ -270,9 +299,8 @@ func TestContainerdRefusals(t *testing.T) {
 		t.Errorf("tasks left after refusals: %q", left)
 	}
 	// The shims are gone, and no root filesystem is still mounted.
-	out, _ := exec.Command("pgrep", "-f", "containerd-shim-pith-v2").Output()
-	if s := strings.TrimSpace(string(out)); s != "" {
-		t.Errorf("shims still running after refusals: %s", s)
+	if ps := processes("containerd-shim-pith-v2"); len(ps) > 0 {
+		t.Errorf("shims still running after refusals: %q", ps)
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(mounts), c.Dir) {
@@ -457,12 +485,12 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 	// Nothing left of the pod: the shims and monitors have ended, the bundles and mounts
 	// are gone, and so is the namespace that held the tap.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, _ := exec.Command("pgrep", "-f", "containerd-shim-pith-v2|--rootfs").Output()
-		if strings.TrimSpace(string(out)) == "" {
+		ps := processes("containerd-shim-pith-v2", "\x00--rootfs\x00")
+		if len(ps) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("processes left: %s", out)
+			t.Errorf("processes left: %q", ps)
 			break
 		}
 	}
@@ -477,4 +505,24 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 	if netns, _ := filepath.Glob("/var/run/netns/cni-*"); len(netns) > 0 {
 		t.Errorf("network namespaces left: %v", netns)
 	}
+}
+
+// processes are the command lines (NUL-separated) of the processes whose command line
+// holds any of parts (the machine may have no pgrep: the nested guest's busybox has none).
+func processes(parts ...string) []string {
+	var found []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d + "/cmdline")
+		if err != nil || d == fmt.Sprintf("/proc/%d", os.Getpid()) {
+			continue
+		}
+		for _, p := range parts {
+			if strings.Contains(string(b), p) {
+				found = append(found, string(b))
+				break
+			}
+		}
+	}
+	return found
 }
