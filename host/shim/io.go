@@ -73,11 +73,14 @@ func (s stdio) open(ctx context.Context, cmd *exec.Cmd) (*taskIO, error) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Setpgid = true, true, false
 		if s.stdout != "" {
-			out, err := openOutput(s.stdout)
+			out, held, err := openOutput(s.stdout)
 			if err != nil {
 				return fail(err)
 			}
 			t.closers = append(t.closers, out)
+			if held != nil {
+				t.closers = append(t.closers, held)
+			}
 			t.copies.Add(1)
 			go func() {
 				defer t.copies.Done()
@@ -101,11 +104,14 @@ func (s stdio) open(ctx context.Context, cmd *exec.Cmd) (*taskIO, error) {
 		if o.path == "" {
 			continue // the monitor's is /dev/null
 		}
-		f, err := openOutput(o.path)
+		f, held, err := openOutput(o.path)
 		if err != nil {
 			return fail(err)
 		}
 		t.parent = append(t.parent, f)
+		if held != nil {
+			t.closers = append(t.closers, held)
+		}
 		*o.to = f
 	}
 	if s.stdin != "" {
@@ -132,21 +138,28 @@ func (s stdio) open(ctx context.Context, cmd *exec.Cmd) (*taskIO, error) {
 
 // openOutput opens an output stream: containerd's FIFO, which it holds open for reading
 // (without O_NONBLOCK a FIFO with no reader would block the shim for good), or a
-// file:// log.
-func openOutput(p string) (*os.File, error) {
+// file:// log. For a FIFO it also returns a read end for the shim to hold until the
+// container ends, as runc's shim does: while containerd restarts, its readers are gone,
+// and a write would otherwise end the monitor with SIGPIPE; with one held it waits.
+func openOutput(p string) (w, held *os.File, err error) {
 	if u, err := url.Parse(p); err == nil && u.Scheme == "file" {
-		return os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		w, err := os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		return w, nil, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	w, err = os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("the container's output %s: %w", p, err)
+		return nil, nil, fmt.Errorf("the container's output %s: %w", p, err)
 	}
 	// The monitor writes to it with ordinary, blocking writes.
-	if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return nil, err
+	if err := unix.SetNonblock(int(w.Fd()), false); err != nil {
+		w.Close()
+		return nil, nil, err
 	}
-	return f, nil
+	if held, err = os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return w, held, nil
 }
 
 // started drops the shim's copies of the monitor's ends, now that it has its own.

@@ -35,6 +35,8 @@ type podNetwork struct {
 	Gateway netip.Addr   `json:"gateway,omitzero"` // the namespace's default route
 	MAC     string       `json:"mac,omitempty"`    // the link's, the guest's now: the pod's neighbours know it
 	Tap     bool         `json:"tap,omitempty"`    // the tap was made
+	// OwnIngress: the shim made the link's ingress qdisc (else another's filters are on it).
+	OwnIngress bool `json:"own_ingress,omitempty"`
 }
 
 // inNetns runs fn on a thread in the network namespace at path. The thread is never
@@ -113,16 +115,21 @@ func setUpPodNetwork(path, bundle string) (*podNetwork, error) {
 		if err != nil {
 			return err
 		}
+		// Made with 1500 whatever it was asked; the guest takes the tap's MTU, which
+		// must be the link's (1450 on a VXLAN overlay) or large frames are dropped.
+		if err := netlink.LinkSetMTU(tapLink, link.Attrs().MTU); err != nil {
+			return err
+		}
 		if err := netlink.LinkSetUp(tapLink); err != nil {
 			return err
 		}
-		if err := redirect(link, tapLink); err != nil {
+		if n.OwnIngress, err = redirect(link, tapLink); err != nil {
 			return fmt.Errorf("redirecting %s to %s: %w", n.Link, tapName, err)
 		}
-		if err := redirect(tapLink, link); err != nil {
+		if _, err := redirect(tapLink, link); err != nil {
 			return fmt.Errorf("redirecting %s to %s: %w", tapName, n.Link, err)
 		}
-		return nil
+		return n.record(bundle)
 	})
 	if err == errTaken {
 		return nil, err // the other unikernel's tap stays
@@ -137,14 +144,17 @@ func setUpPodNetwork(path, bundle string) (*podNetwork, error) {
 // errTaken refuses a second unikernel in one pod: each takes over the pod's address.
 var errTaken = errors.New("the pod's network is taken by another unikernel of the pod: pith gives a pod's address to one container")
 
-// redirect sends every frame from receives to out's transmit queue.
-func redirect(from, to netlink.Link) error {
+// redirect sends every frame from receives to to's transmit queue. made says whether it
+// made from's ingress qdisc.
+func redirect(from, to netlink.Link) (made bool, err error) {
 	ingress := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: from.Attrs().Index,
 		Parent: netlink.HANDLE_INGRESS, Handle: netlink.MakeHandle(0xffff, 0)}}
-	if err := netlink.QdiscAdd(ingress); err != nil && !errors.Is(err, unix.EEXIST) {
-		return err
+	if err := netlink.QdiscAdd(ingress); err == nil {
+		made = true
+	} else if !errors.Is(err, unix.EEXIST) {
+		return false, err
 	}
-	return netlink.FilterAdd(&netlink.U32{
+	return made, netlink.FilterAdd(&netlink.U32{
 		FilterAttrs: netlink.FilterAttrs{LinkIndex: from.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0), Protocol: unix.ETH_P_ALL},
 		Actions:     []netlink.Action{netlink.NewMirredAction(to.Attrs().Index)},
 	})
@@ -187,19 +197,33 @@ func (n *podNetwork) start(cmd *exec.Cmd) error {
 	return inNetns(n.Netns, cmd.Start)
 }
 
-// remove undoes the set-up: deleting the tap deletes its redirect; the link's is
-// deleted with its ingress queue.
+// remove undoes the set-up: the link's redirect (with its ingress queue, if the shim
+// made it), then the tap, whose own redirect goes with it.
 func (n *podNetwork) remove() {
 	if n.Link == "" {
 		return
 	}
 	inNetns(n.Netns, func() error {
-		if l, err := netlink.LinkByName(tapName); err == nil && n.Tap {
-			netlink.LinkDel(l)
-		}
+		tap, tapErr := netlink.LinkByName(tapName)
 		if l, err := netlink.LinkByName(n.Link); err == nil {
-			netlink.QdiscDel(&netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index,
-				Parent: netlink.HANDLE_INGRESS, Handle: netlink.MakeHandle(0xffff, 0)}})
+			ingress := netlink.MakeHandle(0xffff, 0)
+			if n.OwnIngress {
+				netlink.QdiscDel(&netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index,
+					Parent: netlink.HANDLE_INGRESS, Handle: ingress}})
+			} else if filters, err := netlink.FilterList(l, ingress); err == nil && tapErr == nil {
+				for _, f := range filters { // only the shim's: a redirect to the tap
+					if u, ok := f.(*netlink.U32); ok {
+						for _, a := range u.Actions {
+							if m, ok := a.(*netlink.MirredAction); ok && m.Ifindex == tap.Attrs().Index {
+								netlink.FilterDel(f)
+							}
+						}
+					}
+				}
+			}
+		}
+		if tapErr == nil && n.Tap {
+			netlink.LinkDel(tap)
 		}
 		return nil
 	})

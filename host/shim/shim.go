@@ -222,11 +222,31 @@ func (s *service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 		fmt.Sscan(string(b), &pid, &started)
 		if pid > 0 && startTime(pid) == started {
 			unix.Kill(pid, unix.SIGKILL)
+			// The mounts and the cgroup stay busy until it is gone.
+			for deadline := time.Now().Add(5 * time.Second); startTime(pid) == started && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
-	if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), 0); err != nil {
+	rootfs, cgroup := filepath.Join(bundle, "rootfs"), ""
+	if b, err := os.ReadFile(filepath.Join(bundle, "config.json")); err == nil {
+		var spec specs.Spec
+		if json.Unmarshal(b, &spec) == nil {
+			if spec.Root != nil && spec.Root.Path != "" {
+				rootfs = spec.Root.Path
+				if !filepath.IsAbs(rootfs) {
+					rootfs = filepath.Join(bundle, rootfs)
+				}
+			}
+			if spec.Linux != nil {
+				cgroup = spec.Linux.CgroupsPath
+			}
+		}
+	}
+	if err := mount.UnmountAll(rootfs, 0); err != nil {
 		log.G(ctx).WithError(err).Warn("unmounting the root filesystem")
 	}
+	removeCgroup(cgroup)
 	removePodNetwork(bundle)
 	return &taskAPI.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(unix.SIGKILL), ExitedAt: protobuf.ToTimestamp(time.Now())}, nil
 }
@@ -409,13 +429,16 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	// No Pdeathsig: it would fire when the thread that started the monitor ends (inNetns's
 	// does), and a shim's death does not end its container: containerd's cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	tio, err := c.stdio.open(ctx, cmd)
+	// Not the request's context: ttrpc ends it when Start returns, and the FIFOs outlive it.
+	tio, err := c.stdio.open(context.Background(), cmd)
 	if err != nil {
+		c.dropNetwork()
 		return nil, err
 	}
 	cg, err := joinCgroup(c.launch, cmd)
 	if err != nil {
 		tio.Close()
+		c.dropNetwork()
 		return nil, err
 	}
 	switch {
@@ -432,8 +455,12 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	tio.started()
 	if err != nil {
 		tio.Close()
+		c.dropNetwork()
 		return nil, fmt.Errorf("starting pith: %w", err)
 	}
+	// The monitor runs with the spec's OOM score, not the shim's (which is containerd's,
+	// shielded): under memory pressure a guest goes as its QoS class says.
+	os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", cmd.Process.Pid), []byte(strconv.Itoa(c.launch.oomScoreAdj)), 0)
 	c.cmd, c.pid, c.io, c.status = cmd, cmd.Process.Pid, tio, task.Status_RUNNING
 	os.WriteFile(filepath.Join(c.bundle, pidFile), []byte(fmt.Sprintf("%d %d", c.pid, startTime(c.pid))), 0o644)
 	s.publish(&eventstypes.TaskStart{ContainerID: c.id, Pid: uint32(c.pid)})
@@ -457,22 +484,39 @@ func monitorEnv() []string {
 // out-of-memory guest first as an OOM event, as a container the OOM killer ended.
 func (s *service) wait(c *container) {
 	err := c.cmd.Wait()
-	c.io.Wait() // the output has all reached containerd before the exit does
+	// The output has all reached containerd before the exit does, unless a client stopped
+	// reading it: then the exit waits 2 s at most, as runc's shim does.
+	copied := make(chan struct{})
+	go func() { c.io.Wait(); close(copied) }()
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
 	c.io.Close()
 	status := exitStatus(c.cmd.ProcessState, err)
 	report, rerr := instance.ReadReport(filepath.Join(c.bundle, reportFile))
 	if rerr == nil {
 		status = uint32(report.ExitCode)
-		if report.OutOfMemory {
-			s.publish(&eventstypes.TaskOOM{ContainerID: c.id})
-		}
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	c.exitStatus, c.exitedAt, c.status = status, time.Now(), task.Status_STOPPED
-	close(c.exited)
-	s.mu.Unlock()
+	// Published before Wait returns, so before any Delete or Shutdown that follows it.
+	if rerr == nil && report.OutOfMemory {
+		s.publish(&eventstypes.TaskOOM{ContainerID: c.id})
+	}
 	s.publish(&eventstypes.TaskExit{ContainerID: c.id, ID: c.id, Pid: uint32(c.pid), ExitStatus: status,
 		ExitedAt: protobuf.ToTimestamp(c.exitedAt)})
+	close(c.exited)
+}
+
+// dropNetwork undoes the pod network of a container whose start failed.
+func (c *container) dropNetwork() {
+	if c.network != nil {
+		c.network.remove()
+		os.Remove(filepath.Join(c.bundle, networkFile))
+		c.network = nil
+	}
 }
 
 // exitStatus is a shell's status for how a process ended: its exit code, or 128+N for a
@@ -552,7 +596,10 @@ func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Emp
 		// container's process does.
 		log.G(ctx).Infof("signal %d for a paused container waits for its resume", r.Signal)
 	}
-	if err := unix.Kill(c.pid, sig); err != nil && err != unix.ESRCH {
+	// Through the process, not its PID: once reaped, it cannot reach another process.
+	if err := c.cmd.Process.Signal(sig); errors.Is(err, os.ErrProcessDone) {
+		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "container %s: its unikernel has already ended", r.ID)
+	} else if err != nil {
 		return nil, err
 	}
 	return empty, nil
@@ -636,7 +683,9 @@ func (s *service) freeze(id string, pause bool) (*ptypes.Empty, error) {
 	if c.status != from {
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is %s, not %s", id, c.status, from)
 	}
-	if err := unix.Kill(c.pid, sig); err != nil {
+	// The monitor's process group: the programs its guest started (each a pith of its
+	// own) stop and continue with it.
+	if err := unix.Kill(-c.pid, sig); err != nil {
 		return nil, err
 	}
 	c.status = to

@@ -23,6 +23,8 @@ type launch struct {
 	cpuPeriod uint64
 	terminal  bool
 	dns       []string // the nameservers of the resolv.conf the spec mounts, for a pod network
+	// oomScoreAdj is the monitor's oom_score_adj: process.oomScoreAdj (CRI's, by QoS class).
+	oomScoreAdj int
 }
 
 // The kernel file systems a container's spec mounts for a process (runc's defaults,
@@ -51,6 +53,9 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 		return nil, fmt.Errorf("the container runs as user %d:%d; a unikernel's app is the whole machine and runs as root (0:0): run it as root (for Kubernetes, runAsUser: 0)", p.User.UID, p.User.GID)
 	}
 	l := &launch{terminal: p.Terminal}
+	if p.OOMScoreAdj != nil {
+		l.oomScoreAdj = *p.OOMScoreAdj
+	}
 	a := []string{"run", "--rootfs", rootfs, "--report", report}
 	if spec.Root != nil && spec.Root.Readonly {
 		a = append(a, "--read-only")
@@ -210,6 +215,9 @@ const PauseArg = "pause"
 // pod's network namespace.
 func sandboxLaunch(spec *specs.Spec) *launch {
 	l := &launch{args: []string{PauseArg}}
+	if spec.Process != nil && spec.Process.OOMScoreAdj != nil {
+		l.oomScoreAdj = *spec.Process.OOMScoreAdj
+	}
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace {

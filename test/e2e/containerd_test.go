@@ -191,6 +191,10 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 	} else if !strings.Contains(string(cmdline), "\x00--cpus\x002\x00") {
 		t.Errorf("ctr run --cpus 2: the monitor runs %q", cmdline)
 	}
+	// With the spec's OOM score (none: 0), not the shim's (containerd's + 1).
+	if b, err := os.ReadFile("/proc/" + m[1] + "/oom_score_adj"); err != nil || strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("the monitor's oom_score_adj: %q %v, want 0", b, err)
+	}
 	// The monitor runs in the container's cgroup (ctr's /NAMESPACE/ID), with the CPU quota.
 	cgroup := "/sys/fs/cgroup/" + testenv.Namespace + "/life"
 	if b, err := os.ReadFile(cgroup + "/cpu.max"); err != nil || strings.TrimSpace(string(b)) != "200000 100000" {
@@ -407,8 +411,9 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 	os.WriteFile(podJSON, []byte(`{"metadata": {"name": "web", "namespace": "default", "uid": "pith-test-web", "attempt": 0},
   "hostname": "web", "dns_config": {"servers": ["192.0.2.53"], "searches": ["default.svc"]}, "log_directory": "`+filepath.Join(dir, "logs")+`", "linux": {}}`), 0o644)
 	ctrJSON := filepath.Join(dir, "container.json")
+	// The OOM score kubelet gives a BestEffort pod's containers.
 	os.WriteFile(ctrJSON, []byte(`{"metadata": {"name": "hello"}, "image": {"image": "docker.io/pith-test/httphello:1"},
-  "log_path": "hello.log", "linux": {}}`), 0o644)
+  "log_path": "hello.log", "linux": {"resources": {"oom_score_adj": 1000}}}`), 0o644)
 
 	pod := crictl("runp", "--runtime", "pith", podJSON)
 	id := crictl("create", pod, ctrJSON, podJSON)
@@ -437,6 +442,13 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 	}
 	if state := crictl("inspect", "--output", "go-template", "--template", "{{.status.state}}", id); state != "CONTAINER_RUNNING" {
 		t.Errorf("crictl inspect: %s", state)
+	}
+	// A BestEffort pod's container goes first under memory pressure: its monitor (and
+	// the teardown holder that shares its memory) has the container's OOM score.
+	for _, d := range processDirs("\x00--rootfs\x00") {
+		if b, err := os.ReadFile(d + "/oom_score_adj"); err != nil || strings.TrimSpace(string(b)) != "1000" {
+			t.Errorf("the pod's monitor %s: oom_score_adj %q %v, want 1000", d, b, err)
+		}
 	}
 
 	// A second unikernel in the pod would need the pod's address too: refused.
@@ -511,6 +523,16 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 // holds any of parts (the machine may have no pgrep: the nested guest's busybox has none).
 func processes(parts ...string) []string {
 	var found []string
+	for _, d := range processDirs(parts...) {
+		b, _ := os.ReadFile(d + "/cmdline")
+		found = append(found, string(b))
+	}
+	return found
+}
+
+// processDirs are the /proc directories of the processes processes finds.
+func processDirs(parts ...string) []string {
+	var found []string
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		b, err := os.ReadFile(d + "/cmdline")
@@ -519,7 +541,7 @@ func processes(parts ...string) []string {
 		}
 		for _, p := range parts {
 			if strings.Contains(string(b), p) {
-				found = append(found, string(b))
+				found = append(found, d)
 				break
 			}
 		}
