@@ -414,3 +414,28 @@ func TestWaitersHoldTheFinalState(t *testing.T) {
 		t.Errorf("with no waiter, AwaitWaiters took %v", d)
 	}
 }
+
+// A CLI killed between making its temporary directory and its lock file leaves a
+// directory no lock names: a listing 2 s later removes it, an earlier one leaves it (its
+// CLI may be about to lock it).
+func TestListRemovesATemporaryDirectoryWithNoLock(t *testing.T) {
+	s := newStore(t)
+	old := filepath.Join(s.Root, ".tmp-"+NewID())
+	fresh := filepath.Join(s.Root, ".tmp-"+NewID())
+	for _, d := range []string{old, fresh} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-3 * time.Second)
+	os.Chtimes(old, past, past)
+	if _, err := s.List(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an abandoned temporary directory is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a temporary directory made just now was removed: %v", err)
+	}
+}

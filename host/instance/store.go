@@ -214,10 +214,16 @@ func (s *Store) ids() ([]string, error) {
 	var ids []string
 	for _, e := range ents {
 		name := e.Name()
-		if tmp, ok := strings.CutPrefix(name, ".tmp-"); ok && e.IsDir() {
-			if lk, err := tryLock(filepath.Join(s.Root, name, "lock")); err == nil && len(tmp) == 64 {
-				os.RemoveAll(filepath.Join(s.Root, name))
+		if tmp, ok := strings.CutPrefix(name, ".tmp-"); ok && e.IsDir() && len(tmp) == 64 {
+			dir := filepath.Join(s.Root, name)
+			lk, err := tryLock(filepath.Join(dir, "lock"))
+			switch {
+			case err == nil:
+				os.RemoveAll(dir)
 				lk.Release()
+			case errors.Is(err, os.ErrNotExist) && abandoned(dir):
+				// Its CLI was killed between making it and its lock file.
+				os.RemoveAll(dir)
 			}
 			continue
 		}
@@ -226,6 +232,13 @@ func (s *Store) ids() ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// abandoned reports whether a temporary directory with no lock file is old enough that
+// no live CLI is about to make one in it: Create makes it just after the directory.
+func abandoned(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && time.Since(fi.ModTime()) > 2*time.Second
 }
 
 // Remove deletes the unikernel's state directory and frees its name. Preconditions: its

@@ -437,6 +437,14 @@ func TestLifecycleKill9OfTheCLIDuringAStart(t *testing.T) {
 					running++
 				}
 			}
+			// A temporary directory its CLI left without a lock file goes at a listing
+			// 2 s later (instance.Store.ids).
+			ents, _ := os.ReadDir(l.rt)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".tmp-") {
+					return false
+				}
+			}
 			return len(rows) <= 1 && running == len(procs)
 		})
 		t.Logf("killed after %v: %d left (%v), %d monitors", after, len(rows), rows, len(procs))
