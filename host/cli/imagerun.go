@@ -72,9 +72,8 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %v", ref, err)
 	}
-	if err := program.Check(spec.Exe); err != nil {
-		// checkExecutable names the host path; the user knows the image's.
-		return nil, fmt.Errorf("image %s: %s", ref, strings.ReplaceAll(err.Error(), spec.Exe, spec.ExePath))
+	if err := program.CheckAs(spec.Exe, spec.ExePath); err != nil {
+		return nil, fmt.Errorf("image %s: %v", ref, err)
 	}
 	env := spec.Env
 	if !hasVar(env, "HOME") {
@@ -126,8 +125,8 @@ func rootfsApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--rootfs %s: %s is not there", o.rootfs, args[0])
 	}
-	if err := program.Check(exe); err != nil {
-		return nil, fmt.Errorf("--rootfs %s: %s", o.rootfs, strings.ReplaceAll(err.Error(), exe, guestPath))
+	if err := program.CheckAs(exe, guestPath); err != nil {
+		return nil, fmt.Errorf("--rootfs %s: %v", o.rootfs, err)
 	}
 	o.image = &imageRun{root: root, env: env}
 	o.workdir = workdir

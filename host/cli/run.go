@@ -99,18 +99,16 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 }
 
 func runRun(o *runOptions, args []string) error {
-	if o.rootfs != "" {
-		var err error
-		if args, err = rootfsApp(o, args); err != nil {
-			return err
-		}
-	} else if imageArg(args[0]) {
-		var err error
-		if args, err = imageApp(o, args); err != nil {
-			return err
-		}
+	var err error
+	switch { // each checks the program, naming it as the user knows it
+	case o.rootfs != "":
+		args, err = rootfsApp(o, args)
+	case imageArg(args[0]):
+		args, err = imageApp(o, args)
+	default:
+		err = program.Check(args[0])
 	}
-	if err := program.Check(args[0]); err != nil {
+	if err != nil {
 		return err
 	}
 	cfg, err := o.machine.config()

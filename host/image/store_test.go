@@ -580,9 +580,6 @@ func TestKilledCommandsLeaveNothing(t *testing.T) {
 	}
 }
 
-// An image a unikernel uses is not deleted under it: rmi refuses, rmi -f removes the name
-// only, and neither it nor prune deletes the blobs or the unpacked tree until the
-// unikernel is gone.
 // unpacked stores an image named name and unpacks it, as a run of it would: its digest
 // and tree.
 func unpacked(t *testing.T, s *Store, name string) (v1.Hash, string) {
@@ -599,6 +596,9 @@ func unpacked(t *testing.T, s *Store, name string) (v1.Hash, string) {
 	return d, root
 }
 
+// An image a unikernel uses is not deleted under it: rmi refuses, rmi -f removes the name
+// only, and neither it nor prune deletes the blobs or the unpacked tree until the
+// unikernel is gone.
 func TestRemoveImageInUse(t *testing.T) {
 	s := openTestStore(t)
 	a, root := unpacked(t, s, "a")

@@ -49,6 +49,15 @@ func Check(path string) error {
 // DefaultPath is the PATH of a program whose environment names none, as Docker's.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// CheckAs is Check of the file at host, naming it by guest, its path in the guest: the
+// path its user knows.
+func CheckAs(host, guest string) error {
+	if err := Check(host); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), host, guest))
+	}
+	return nil
+}
+
 // Find finds prog in root, a directory that will be a guest's /, as execve would
 // from workdir with the environment env: a name without a slash is looked for in env's
 // PATH (DefaultPath if it has none), inside root. It returns the program's host path,

@@ -101,17 +101,12 @@ func removeCgroup(path string) {
 // else its monitor's (whose memory is the guest's resident memory and its own), as
 // cgroup v2 statistics, which ctr and the CRI read.
 func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
-	s.mu.Lock()
-	c, err := s.get(r.ID)
-	var pid int
-	var cg string
-	if err == nil {
-		pid, cg = c.pid, c.launch.cgroup
-	}
-	s.mu.Unlock()
+	c, err := s.locked(r.ID, "")
 	if err != nil {
 		return nil, err
 	}
+	pid, cg := c.pid, c.launch.cgroup
+	s.mu.Unlock()
 	if pid == 0 {
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s has not started", r.ID)
 	}

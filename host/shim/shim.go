@@ -276,6 +276,22 @@ func procStat(pid int) ([]string, error) {
 	return f, nil
 }
 
+// locked takes the service's lock and finds container id, for a request about process
+// execID (only the container's own, ""). It returns with the lock held, or with an error
+// and the lock free.
+func (s *service) locked(id, execID string) (*container, error) {
+	if err := noExec(execID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	c, err := s.get(id)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
 func (s *service) get(id string) (*container, error) {
 	if s.c == nil || s.c.id != id {
 		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "container %s", id)
@@ -369,10 +385,7 @@ func checkProgram(spec *specs.Spec, rootfs string) error {
 	if err != nil {
 		return fmt.Errorf("the container's program %s is not in its root filesystem", p.Args[0])
 	}
-	if err := program.Check(host); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), host, guest))
-	}
-	return nil
+	return program.CheckAs(host, guest)
 }
 
 // pithPath is the pith binary the shim runs: the one beside the shim, else pith on PATH.
@@ -393,26 +406,21 @@ func pithPath() (string, error) {
 // Start boots the container's unikernel: a pith monitor process, with the container's
 // standard streams.
 func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	if c.status != task.Status_CREATED {
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is %s, not created", r.ID, c.status)
 	}
-	pith, err := pithPath()
+	bin := pithPath
+	if c.sandbox {
+		bin = os.Executable // the shim itself, as the pod's pause process
+	}
+	pith, err := bin()
 	if err != nil {
 		return nil, err
-	}
-	if c.sandbox {
-		if pith, err = os.Executable(); err != nil {
-			return nil, err
-		}
 	}
 	args := c.launch.args
 	if c.launch.netns != "" && !c.sandbox {
@@ -483,7 +491,7 @@ func monitorEnv() []string {
 // wait waits for the monitor to end, records how the guest ended and publishes it: an
 // out-of-memory guest first as an OOM event, as a container the OOM killer ended.
 func (s *service) wait(c *container) {
-	err := c.cmd.Wait()
+	c.cmd.Wait() // how it ended is in its ProcessState, or, better, its report
 	// The output has all reached containerd before the exit does, unless a client stopped
 	// reading it: then the exit waits 2 s at most, as runc's shim does.
 	copied := make(chan struct{})
@@ -493,7 +501,7 @@ func (s *service) wait(c *container) {
 	case <-time.After(2 * time.Second):
 	}
 	c.io.Close()
-	status := exitStatus(c.cmd.ProcessState, err)
+	status := exitStatus(c.cmd.ProcessState)
 	report, rerr := instance.ReadReport(filepath.Join(c.bundle, reportFile))
 	if rerr == nil {
 		status = uint32(report.ExitCode)
@@ -521,7 +529,7 @@ func (c *container) dropNetwork() {
 
 // exitStatus is a shell's status for how a process ended: its exit code, or 128+N for a
 // death by signal N.
-func exitStatus(ps *os.ProcessState, err error) uint32 {
+func exitStatus(ps *os.ProcessState) uint32 {
 	if ps == nil {
 		return 255
 	}
@@ -534,15 +542,11 @@ func exitStatus(ps *os.ProcessState, err error) uint32 {
 // Delete removes a container that is not running: its root filesystem is unmounted and
 // its pod network's tap removed.
 func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	switch c.status {
 	case task.Status_RUNNING, task.Status_PAUSED:
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is running: stop it first (kill)", r.ID)
@@ -571,15 +575,11 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 // Kill sends the monitor a signal; pith passes INT, TERM, HUP, QUIT, USR1 and USR2 on to
 // the app, and any other that ends a process ends the unikernel.
 func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Empty, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	switch c.status {
 	case task.Status_CREATED:
 		// Nothing runs yet: the container ends as if killed.
@@ -607,15 +607,11 @@ func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Emp
 
 // Wait waits for the container's unikernel to end.
 func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	c, err := s.get(r.ID)
-	s.mu.Unlock()
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Unlock()
 	select {
 	case <-c.exited:
 	case <-ctx.Done():
@@ -628,15 +624,11 @@ func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.Wa
 
 // State reports the container's state.
 func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	return &taskAPI.StateResponse{ID: c.id, Bundle: c.bundle, Pid: uint32(c.pid), Status: c.status,
 		Stdin: c.stdio.stdin, Stdout: c.stdio.stdout, Stderr: c.stdio.stderr, Terminal: c.stdio.terminal,
 		ExitStatus: c.exitStatus, ExitedAt: protobuf.ToTimestamp(c.exitedAt)}, nil
@@ -644,12 +636,11 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 
 // Pids lists the container's processes: its monitor, whose guest is the whole container.
 func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, "")
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	var ps []*task.ProcessInfo
 	if c.status == task.Status_RUNNING || c.status == task.Status_PAUSED {
 		ps = append(ps, &task.ProcessInfo{Pid: uint32(c.pid)})
@@ -668,12 +659,11 @@ func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*ptypes
 }
 
 func (s *service) freeze(id string, pause bool) (*ptypes.Empty, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(id)
+	c, err := s.locked(id, "")
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	from, to, sig := task.Status_RUNNING, task.Status_PAUSED, unix.SIGSTOP
 	var event any = &eventstypes.TaskPaused{ContainerID: id}
 	if !pause {
@@ -710,15 +700,11 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*pt
 
 // ResizePty resizes the container's terminal.
 func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	if c.io == nil || c.io.console == nil {
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s has no terminal", r.ID)
 	}
@@ -727,15 +713,11 @@ func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*
 
 // CloseIO closes the container's standard input.
 func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
-	if err := noExec(r.ExecID); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.get(r.ID)
+	c, err := s.locked(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	if c.io != nil && r.Stdin {
 		c.io.closeStdin()
 	}

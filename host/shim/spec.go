@@ -109,20 +109,19 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 	if hostname != "" {
 		a = append(a, "--hostname", hostname)
 	}
-	net := "none" // a new network namespace of its own, empty: its loopback only
+	var own bool
+	l.netns, own = networkNamespace(spec)
+	switch {
+	case l.netns != "":
+		// Set up at start: a tap in that namespace (network.go), and its flags.
+	case own:
+		a = append(a, "--net", "none") // a new namespace of its own, empty: its loopback only
+	default:
+		// The host's network, as runc would share it: the user network reaches out
+		// through the host's sockets.
+		a = append(a, "--net", "user")
+	}
 	if linux := spec.Linux; linux != nil {
-		ownNet := false
-		for _, ns := range linux.Namespaces {
-			if ns.Type == specs.NetworkNamespace {
-				ownNet = true
-				l.netns = ns.Path
-			}
-		}
-		if !ownNet {
-			// The host's network, as runc would share it: the user network reaches out
-			// through the host's sockets.
-			net = "user"
-		}
 		l.cgroup = linux.CgroupsPath
 		if r := linux.Resources; r != nil {
 			if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
@@ -138,12 +137,6 @@ func fromSpec(spec *specs.Spec, bundle, rootfs, report string) (*launch, error) 
 				a = append(a, "--cpus", strconv.FormatUint(min(max(cpus, 1), maxCPUs), 10))
 			}
 		}
-	}
-	if l.netns != "" {
-		net = "pod" // set up at start: a tap in that namespace (network.go)
-	}
-	if net != "pod" {
-		a = append(a, "--net", net)
 	}
 	l.args = append(append(a, "--"), p.Args...)
 	return l, nil
@@ -218,14 +211,21 @@ func sandboxLaunch(spec *specs.Spec) *launch {
 	if spec.Process != nil && spec.Process.OOMScoreAdj != nil {
 		l.oomScoreAdj = *spec.Process.OOMScoreAdj
 	}
+	l.netns, _ = networkNamespace(spec)
+	return l
+}
+
+// networkNamespace is the path of the network namespace spec names, and whether it asks
+// for one at all (without a path: a new one, empty).
+func networkNamespace(spec *specs.Spec) (path string, own bool) {
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace {
-				l.netns = ns.Path
+				path, own = ns.Path, true
 			}
 		}
 	}
-	return l
+	return path, own
 }
 
 // Pause is a pod sandbox's process: it holds the pod's namespaces until SIGTERM or

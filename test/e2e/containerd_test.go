@@ -463,7 +463,8 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 
 	crictl("stop", "--timeout", "30", id)
 	if code := crictl("inspect", "--output", "go-template", "--template", "{{.status.exitCode}}", id); code != "143" {
-		t.Errorf("the stopped container's exit code: %s, want 143 (SIGTERM, passed on to the app)", code)
+		stdout, stderr, _ := c.CrictlLogs(id)
+		t.Errorf("the stopped container's exit code: %s, want 143 (SIGTERM, passed on to the app); its output:\n%s%s", code, stdout, stderr)
 	}
 	crictl("rm", id)
 
