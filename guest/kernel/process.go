@@ -3,6 +3,7 @@ package kernel
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pithvm/pith/abi"
@@ -26,6 +27,12 @@ type Process struct {
 	childCond sync.Cond        // on mu: a child ended
 
 	sharedMaps []sharedMapping // shared writable file mappings (files.go)
+
+	// ending is set by the first thread to end the process (exit, killedBy): the other
+	// threads make no more system calls, as Linux stops them before the end, so that
+	// nothing they do while the network is flushed (a listener closed under an accept)
+	// is seen, or changes the exit status.
+	ending atomic.Bool
 }
 
 func (p *Process) addTask(t *Task) {
@@ -57,8 +64,7 @@ func (p *Process) exit(code int) {
 		p.vforkExit(uint32(code) << 8)
 		return
 	}
-	p.syncShared(0, ^uint64(0), false)
-	flushNetwork()
+	p.end()
 	os.Exit(code)
 }
 
@@ -71,11 +77,20 @@ func (p *Process) killedBy(sig int) {
 		p.vforkExit(uint32(sig))
 		return
 	}
-	p.syncShared(0, ^uint64(0), false)
-	flushNetwork()
+	p.end()
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, uintptr(abi.ExitSignaled+sig), 0, 0)
 	}
+}
+
+// end is what ending the process does before the guest goes: once, by the first thread
+// to end it; any other waits for the end.
+func (p *Process) end() {
+	if !p.ending.CompareAndSwap(false, true) {
+		select {}
+	}
+	p.syncShared(0, ^uint64(0), false)
+	flushNetwork()
 }
 
 // kick makes task t leave app code (or a call blocked for it) to look at its signals.

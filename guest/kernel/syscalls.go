@@ -303,6 +303,9 @@ func errnoName(e int64) string {
 
 // syscall serves the system call the task's app thread just made.
 func (t *Task) syscall() {
+	if t.proc.ending.Load() {
+		select {} // another thread is ending the process (Process.end)
+	}
 	r := &t.ctx.Regs
 	nr := r.RAX
 	a := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
