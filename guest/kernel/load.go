@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -30,6 +31,7 @@ type Image struct {
 	elf              *elf.File
 	bias             uint64
 	phdr, start, end uint64
+	interp           string // the dynamic linker it names (PT_INTERP), loaded by Run
 }
 
 // Load maps the executable image (the app file, mapped into guest memory by the monitor)
@@ -53,7 +55,10 @@ func Load(image []byte) (*Image, error) {
 	for _, prog := range f.Progs {
 		switch prog.Type {
 		case elf.PT_INTERP:
-			return nil, errors.New("a dynamically linked executable (pith runs static ones: build with CGO_ENABLED=0 or -static)")
+			if prog.Filesz == 0 || prog.Filesz > 4096 || prog.Off+prog.Filesz > uint64(len(image)) {
+				return nil, errors.New("a malformed PT_INTERP")
+			}
+			im.interp = string(bytes.TrimRight(image[prog.Off:prog.Off+prog.Filesz], "\x00"))
 		case elf.PT_PHDR:
 			im.phdr = prog.Vaddr + im.bias
 		case elf.PT_LOAD:
@@ -143,16 +148,25 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 		return err
 	}
 	t.initVectorState()
+	entry, interpBase := f.Entry+bias, uint64(0)
+	if im.interp != "" {
+		if interpBase, entry, err = loadInterpreter(im.interp); err != nil {
+			return fmt.Errorf("its dynamic linker %s: %v", im.interp, err)
+		}
+		if Trace {
+			fmt.Fprintf(os.Stderr, "pith: the dynamic linker %s is at %#x\n", im.interp, interpBase)
+		}
+	}
 	sp, err := initialStack(argv, envp, []auxv{
 		{linux.AT_PHDR, phdr}, {linux.AT_PHENT, uint64(binary.Size(elf.Prog64{}))}, {linux.AT_PHNUM, uint64(len(f.Progs))},
-		{linux.AT_PAGESZ, pageSize}, {linux.AT_BASE, 0}, {linux.AT_FLAGS, 0}, {linux.AT_ENTRY, f.Entry + bias},
+		{linux.AT_PAGESZ, pageSize}, {linux.AT_BASE, interpBase}, {linux.AT_FLAGS, 0}, {linux.AT_ENTRY, f.Entry + bias},
 		{linux.AT_UID, abi.AppUID}, {linux.AT_EUID, abi.AppUID}, {linux.AT_GID, abi.AppGID}, {linux.AT_EGID, abi.AppGID}, {linux.AT_SECURE, 0},
 		{linux.AT_CLKTCK, 100}, {linux.AT_HWCAP, hwcap()}, {linux.AT_SYSINFO_EHDR, abi.VDSOAddr},
 	})
 	if err != nil {
 		return err
 	}
-	t.ctx.Regs.RIP = f.Entry + bias
+	t.ctx.Regs.RIP = entry
 	t.ctx.Regs.RSP = sp
 	t.ctx.Regs.RFLAGS = 0x202
 	// Signals sent to the guest (pith forwards the user's Ctrl-C, SIGTERM...) are the app's:
@@ -195,6 +209,107 @@ func loadSegment(image []byte, prog *elf.Prog, bias uint64) error {
 		}
 	}
 	return nil
+}
+
+// loadInterpreter maps the dynamic linker at path, read from the guest's files, where
+// mmap would put a mapping of its size, as Linux does; it returns the linker's base
+// (AT_BASE) and entry point, where the app starts.
+func loadInterpreter(path string) (base, entry uint64, err error) {
+	image, err := readGuestFile(path, 64<<20)
+	if err != nil {
+		return 0, 0, err
+	}
+	f, err := elf.NewFile(bytes.NewReader(image))
+	if err != nil {
+		return 0, 0, fmt.Errorf("not an ELF file: %v", err)
+	}
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.Type != elf.ET_DYN {
+		return 0, 0, errors.New("not an x86-64 shared object")
+	}
+	lo, hi := ^uint64(0), uint64(0)
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_LOAD {
+			continue
+		}
+		if prog.Filesz > prog.Memsz || prog.Off+prog.Filesz > uint64(len(image)) || prog.Off+prog.Filesz < prog.Off ||
+			prog.Vaddr+prog.Memsz < prog.Vaddr || prog.Vaddr+prog.Memsz > 1<<40 {
+			return 0, 0, fmt.Errorf("segment at %#x is malformed", prog.Vaddr)
+		}
+		lo, hi = min(lo, prog.Vaddr&^(pageSize-1)), max(hi, (prog.Vaddr+prog.Memsz+pageSize-1)&^(pageSize-1))
+	}
+	if lo >= hi {
+		return 0, 0, errors.New("no loadable segment")
+	}
+	r, _, e := syscall.Syscall6(syscall.SYS_MMAP, 0, uintptr(hi-lo), syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS, ^uintptr(0), 0)
+	if e != 0 {
+		return 0, 0, fmt.Errorf("mapping %d bytes: %v", hi-lo, e)
+	}
+	bias := uint64(r) - lo
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_LOAD && prog.Filesz > 0 {
+			copy(appBytes(prog.Vaddr+bias, prog.Filesz), image[prog.Off:prog.Off+prog.Filesz])
+		}
+	}
+	// Each segment's protection, in order: where two share a page the later wins, as
+	// Linux's mappings of them would.
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_LOAD {
+			continue
+		}
+		prot := uintptr(0)
+		if prog.Flags&elf.PF_R != 0 {
+			prot |= syscall.PROT_READ
+		}
+		if prog.Flags&elf.PF_W != 0 {
+			prot |= syscall.PROT_WRITE
+		}
+		if prog.Flags&elf.PF_X != 0 {
+			prot |= syscall.PROT_EXEC
+		}
+		start := (prog.Vaddr + bias) &^ (pageSize - 1)
+		end := (prog.Vaddr + bias + prog.Memsz + pageSize - 1) &^ (pageSize - 1)
+		if _, _, e := syscall.Syscall(syscall.SYS_MPROTECT, uintptr(start), uintptr(end-start), prot); e != 0 {
+			return 0, 0, fmt.Errorf("protecting segment at %#x: %v", prog.Vaddr, e)
+		}
+	}
+	return bias, f.Entry + bias, nil
+}
+
+// readGuestFile reads the whole of the guest's file at path, of at most limit bytes.
+func readGuestFile(path string, limit int64) ([]byte, error) {
+	r := abi.FileRequest{Op: abi.FileOpen, Flags: syscall.O_RDONLY}
+	keep := hostString(&r.Path, &r.PathLen, path)
+	h := fileRequest(&r)
+	runtime.KeepAlive(keep)
+	if h < 0 {
+		return nil, syscall.Errno(-h)
+	}
+	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: uint64(h)})
+	var st syscall.Stat_t
+	if e := hostStat(uint64(h), "", &st, false); e != 0 {
+		return nil, syscall.Errno(-e)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, errors.New("not a regular file")
+	}
+	if st.Size > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	b := hostBuffer(int(st.Size))
+	for done := 0; done < len(b); {
+		rr := abi.FileRequest{Op: abi.FileRead, Handle: uint64(h), Offset: uint64(done),
+			Buf: uint64(uintptr(unsafe.Pointer(&b[done]))), Len: uint64(len(b) - done)}
+		n := fileRequest(&rr)
+		if n < 0 {
+			return nil, syscall.Errno(-n)
+		}
+		if n == 0 {
+			return nil, errors.New("shorter than its size")
+		}
+		done += int(n)
+	}
+	return b, nil
 }
 
 func mmapFixed(addr, length uint64) (uint64, error) {

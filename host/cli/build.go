@@ -117,7 +117,7 @@ func runBuild(o *buildOptions, src string) error {
 	if bo.Program, bo.Name, err = buildProgram(src, tmp); err != nil {
 		return err
 	}
-	if err := program.Check(bo.Program); err != nil {
+	if err := program.Check(bo.Program, ""); err != nil {
 		return err
 	}
 	if _, err := os.Stat(hostCACerts); err == nil {

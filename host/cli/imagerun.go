@@ -72,7 +72,7 @@ func imageApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %v", ref, err)
 	}
-	if err := program.CheckAs(spec.Exe, spec.ExePath); err != nil {
+	if err := program.CheckAs(spec.Exe, spec.ExePath, spec.Root); err != nil {
 		return nil, fmt.Errorf("image %s: %v", ref, err)
 	}
 	env := spec.Env
@@ -108,8 +108,10 @@ func rootfsApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("--rootfs %s: no such directory", o.rootfs)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("--rootfs %s is not a directory: give the directory holding the root file system", o.rootfs)
 	}
 	env := []string{"PATH=" + program.DefaultPath, "HOME=/root"}
 	for _, e := range o.machine.env {
@@ -125,7 +127,7 @@ func rootfsApp(o *runOptions, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--rootfs %s: %s is not there", o.rootfs, args[0])
 	}
-	if err := program.CheckAs(exe, guestPath); err != nil {
+	if err := program.CheckAs(exe, guestPath, root); err != nil {
 		return nil, fmt.Errorf("--rootfs %s: %v", o.rootfs, err)
 	}
 	o.image = &imageRun{root: root, env: env}

@@ -106,7 +106,12 @@ func runRun(o *runOptions, args []string) error {
 	case imageArg(args[0]):
 		args, err = imageApp(o, args)
 	default:
-		err = program.Check(args[0])
+		// A program a guest started has that guest's root (its image, or --rootfs).
+		var root string
+		if o.spawnedRoot != "" {
+			root, _ = os.Readlink(filepath.Join(o.spawnedRoot, "image"))
+		}
+		err = program.Check(args[0], root)
 	}
 	if err != nil {
 		return err

@@ -1,5 +1,5 @@
-// Package program finds and checks the program a unikernel runs: a static x86-64 Linux
-// executable, on the host or beneath a root filesystem.
+// Package program finds and checks the program a unikernel runs: an x86-64 Linux
+// executable, static on the host, or static or dynamic beneath a root filesystem.
 package program
 
 import (
@@ -15,8 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Check refuses what pith cannot run, with the reason and the fix.
-func Check(path string) error {
+// Check refuses what pith cannot run, with the reason and the fix. root is the host
+// directory that will be the guest's / ("" for none): a dynamically linked program needs
+// its dynamic linker there.
+func Check(path, root string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -28,22 +30,51 @@ func Check(path string) error {
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s is a directory, not an executable", path)
 	}
+	interp, err := inspect(f, path)
+	if err != nil || interp == "" {
+		return err
+	}
+	if root == "" {
+		return fmt.Errorf("%s is dynamically linked: run it with --rootfs DIR, a root file system holding its libraries (--rootfs / for this machine's), or build it static (for Go: CGO_ENABLED=0 go build)", path)
+	}
+	lib, err := beneath(root, interp)
+	if err != nil {
+		return fmt.Errorf("%s needs the dynamic linker %s, which %s does not have", path, interp, root)
+	}
+	lf, err := os.Open(lib)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	if _, err := inspect(lf, interp); err != nil {
+		return fmt.Errorf("%s needs the dynamic linker %s: %v", path, interp, err)
+	}
+	return nil
+}
+
+// inspect refuses an ELF file pith cannot run and returns the dynamic linker it names,
+// if any.
+func inspect(f *os.File, path string) (interp string, err error) {
 	ef, err := elf.NewFile(f)
 	if err != nil {
-		return fmt.Errorf("%s is not an ELF executable (pith runs static x86-64 Linux executables)", path)
+		return "", fmt.Errorf("%s is not an ELF executable (pith runs x86-64 Linux executables)", path)
 	}
 	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("%s is a %v %v executable; pith runs x86-64 ones (for Go: GOARCH=amd64)", path, ef.Class, ef.Machine)
+		return "", fmt.Errorf("%s is a %v %v executable; pith runs x86-64 ones (for Go: GOARCH=amd64)", path, ef.Class, ef.Machine)
 	}
 	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
-		return fmt.Errorf("%s is an ELF %v file, not an executable", path, ef.Type)
+		return "", fmt.Errorf("%s is an ELF %v file, not an executable", path, ef.Type)
 	}
 	for _, p := range ef.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked; pith runs static executables (for Go: CGO_ENABLED=0 go build)", path)
+			b := make([]byte, min(p.Filesz, 4096))
+			if _, err := p.ReadAt(b, 0); err != nil {
+				return "", fmt.Errorf("%s: a malformed PT_INTERP: %v", path, err)
+			}
+			return strings.TrimRight(string(b), "\x00"), nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // DefaultPath is the PATH of a program whose environment names none, as Docker's.
@@ -51,8 +82,8 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // CheckAs is Check of the file at host, naming it by guest, its path in the guest: the
 // path its user knows.
-func CheckAs(host, guest string) error {
-	if err := Check(host); err != nil {
+func CheckAs(host, guest, root string) error {
+	if err := Check(host, root); err != nil {
 		return errors.New(strings.ReplaceAll(err.Error(), host, guest))
 	}
 	return nil

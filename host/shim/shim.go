@@ -374,7 +374,8 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 }
 
 // checkProgram refuses, at create, a program pith could not start: missing from the root
-// filesystem, dynamically linked, not an x86-64 executable.
+// filesystem, dynamically linked without its dynamic linker there, not an x86-64
+// executable.
 func checkProgram(spec *specs.Spec, rootfs string) error {
 	p := spec.Process
 	cwd := p.Cwd
@@ -385,7 +386,7 @@ func checkProgram(spec *specs.Spec, rootfs string) error {
 	if err != nil {
 		return fmt.Errorf("the container's program %s is not in its root filesystem", p.Args[0])
 	}
-	return program.CheckAs(host, guest)
+	return program.CheckAs(host, guest, rootfs)
 }
 
 // pithPath is the pith binary the shim runs: the one beside the shim, else pith on PATH.

@@ -265,8 +265,8 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 }
 
 // What pith cannot run is refused when the container is made, with one line through
-// ctr, and leaves nothing behind: a dynamically linked entrypoint, a file system a
-// unikernel cannot mount.
+// ctr, and leaves nothing behind: a dynamically linked entrypoint without its dynamic
+// linker, a file system a unikernel cannot mount.
 func TestContainerdRefusals(t *testing.T) {
 	c := testenv.StartContainerd(t, "")
 	truePath, err := filepath.EvalSymlinks("/bin/true")
@@ -288,7 +288,7 @@ func TestContainerdRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"dynamic entrypoint", []string{img, "dyn"}, "/prog is dynamically linked; pith runs static executables"},
+		{"dynamic entrypoint", []string{img, "dyn"}, "/prog needs the dynamic linker /lib64/ld-linux-x86-64.so.2, which "},
 		{"a single file", []string{"--mount", "type=bind,src=" + truePath + ",dst=/etc/true,options=rbind:ro", img, "file"}, "not single files"},
 	} {
 		out, err := c.Ctr(append(append(ctrRun, "--rm"), tc.args...)...)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/binary"
 	"io"
 	"os"
 	"os/exec"
@@ -136,7 +137,7 @@ func TestImageRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "dyn"}, "pith: image dyn: /bin/true is dynamically linked; pith runs static executables"},
+		{[]string{"run", "dyn"}, "pith: image dyn: /bin/true needs the dynamic linker /lib64/ld-linux-x86-64.so.2, which "},
 		{[]string{"run", "gone"}, "pith: image gone: the image's program /bin/missing is not in the image"},
 		{[]string{"run", "localhost:1/nothing:1"}, "nothing answers at localhost:1"},
 		{[]string{"build", "-t", "x", "/bin/true"}, "pith: /bin/true is dynamically linked"},
@@ -271,13 +272,17 @@ func TestRootfsRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(root, "bin", "true"), dynamic, 0o755)
+	os.WriteFile(filepath.Join(root, "bin", "i386"), elf32Header(), 0o755)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--rootfs", filepath.Join(root, "nowhere"), "/bin/true"}, "no such directory"},
 		{[]string{"--rootfs", root, "missing"}, "--rootfs " + root + ": missing is not there"},
-		{[]string{"--rootfs", root, "true"}, "/bin/true is dynamically linked"},
+		{[]string{"--rootfs", root, "true"}, "/bin/true needs the dynamic linker /lib64/ld-linux-x86-64.so.2, which " + root + " does not have"},
+		{[]string{"--rootfs", filepath.Join(root, "bin", "true"), "true"}, "is not a directory"},
+		{[]string{filepath.Join(root, "bin", "true")}, "is dynamically linked: run it with --rootfs DIR"},
+		{[]string{"--rootfs", root, "/bin/i386"}, "/bin/i386 is a ELFCLASS32 EM_386 executable; pith runs x86-64 ones"},
 		{[]string{"--mac-address", "02:00:00:00:00:01", testenv.Program(t, "probe")}, "--mac-address and --dns go with --net tap"},
 	} {
 		r := testenv.Pith(t, nil, append([]string{"run"}, tc.args...)...)
@@ -286,4 +291,17 @@ func TestRootfsRefusals(t *testing.T) {
 			t.Errorf("pith run %v: exit %d, stderr %q; want 125 and one line containing %q", tc.args, r.Code, r.Stderr, tc.want)
 		}
 	}
+}
+
+// elf32Header is the ELF header of a 32-bit x86 executable with no program headers.
+func elf32Header() []byte {
+	h := make([]byte, 52)
+	copy(h, "\x7fELF\x01\x01\x01")            // 32-bit, little-endian, version 1
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 3)  // EM_386
+	binary.LittleEndian.PutUint32(h[20:], 1)  // version
+	binary.LittleEndian.PutUint16(h[40:], 52) // header size
+	binary.LittleEndian.PutUint16(h[42:], 32) // program header size
+	binary.LittleEndian.PutUint16(h[46:], 40) // section header size
+	return h
 }

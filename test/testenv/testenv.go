@@ -68,6 +68,7 @@ var programs = map[string]struct {
 	"chello-static-pie": {nil, []string{"gcc", "-O2", "-static-pie", "-o", "OUT", "test/apps/chello/hello.c"}},
 	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
 	"cserve":            {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/cserve/cserve.c"}},
+	"cdynamic":          {nil, []string{"gcc", "-O2", "-o", "OUT", "test/apps/cdynamic/cdynamic.c"}},
 	// An image archive: the probe as a FROM-scratch image pushed by skopeo, pulled by pith.
 	"skopeo-image.tar": {nil, []string{"go", "run", "./test/testenv/skopeoimage", "OUT"}},
 }
@@ -129,10 +130,13 @@ var (
 	apps   = map[string]string{}
 )
 
-// Cleanup removes what Build built; call it from TestMain after the tests ran.
+// Cleanup removes what Build and DebianRoot made; call it from TestMain after the tests ran.
 func Cleanup() {
 	if dir != "" && !keep {
 		os.RemoveAll(dir)
+	}
+	if debianTemp != "" {
+		os.RemoveAll(debianTemp)
 	}
 }
 

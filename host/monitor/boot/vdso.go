@@ -9,13 +9,16 @@ import (
 // The vDSO is a minimal ELF shared object at abi.VDSOAddr that exports
 // __vdso_clock_gettime, versioned LINUX_2.6, pointing at tier 0's implementation in the
 // kernel image: enough for the Go runtime's vDSO parser (runtime/vdso_linux.go) and for
-// libc's. Its load offset is zero, so symbol values are absolute addresses.
+// libc's (glibc's dynamic linker loads it as a library: it needs the version table,
+// DT_VERSYM, beside the definitions). Its load offset is zero, so symbol values are
+// absolute addresses.
 const (
 	vdsoDynamic = 0x100
 	vdsoHash    = 0x200
 	vdsoSymtab  = 0x280
 	vdsoStrtab  = 0x300
 	vdsoVerdef  = 0x380
+	vdsoVersym  = 0x3c0
 
 	linux26Hash = 0x3ae75f6 // ELF hash of "LINUX_2.6"
 )
@@ -34,6 +37,8 @@ const (
 	dtSyment     = 11
 	dtVerdef     = 0x6ffffffc
 	dtVerdefnum  = 0x6ffffffd
+	dtVersym     = 0x6ffffff0
+	dtSoname     = 14
 	stbGlobalFn  = 1<<4 | 2 // STB_GLOBAL, STT_FUNC
 	symSize      = 24
 	phdrSize     = 56
@@ -45,8 +50,8 @@ func (k *Kernel) vdsoImage() []byte {
 	img := make([]byte, abi.VDSOSize)
 	le := binary.LittleEndian
 	base := uint64(abi.VDSOAddr)
-	strs := "\x00__vdso_clock_gettime\x00LINUX_2.6\x00"
-	const nameClock, nameVersion = 1, 22
+	strs := "\x00__vdso_clock_gettime\x00LINUX_2.6\x00linux-vdso.so.1\x00"
+	const nameClock, nameVersion, nameSoname = 1, 22, 32
 
 	copy(img, "\x7fELF\x02\x01\x01")
 	le.PutUint16(img[16:], etDyn)
@@ -74,7 +79,8 @@ func (k *Kernel) vdsoImage() []byte {
 	dyn := [][2]uint64{
 		{dtHash, base + vdsoHash}, {dtStrtab, base + vdsoStrtab}, {dtSymtab, base + vdsoSymtab},
 		{dtStrsz, uint64(len(strs))}, {dtSyment, symSize},
-		{dtVerdef, base + vdsoVerdef}, {dtVerdefnum, 1}, {dtNull, 0},
+		{dtVerdef, base + vdsoVerdef}, {dtVerdefnum, 1}, {dtVersym, base + vdsoVersym},
+		{dtSoname, nameSoname}, {dtNull, 0},
 	}
 	for i, d := range dyn {
 		le.PutUint64(img[vdsoDynamic+i*dynEntrySize:], d[0])
@@ -99,5 +105,7 @@ func (k *Kernel) vdsoImage() []byte {
 	le.PutUint32(v[8:], linux26Hash)
 	le.PutUint32(v[12:], 20) // vd_aux
 	le.PutUint32(v[20:], nameVersion)
+	// Each symbol's version: none for the null symbol, LINUX_2.6 for the clock.
+	le.PutUint16(img[vdsoVersym+2:], 2)
 	return img
 }

@@ -67,8 +67,8 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if fi, err := exe.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
 		return -int64(unix.EACCES)
 	}
-	if !runnable(exe) {
-		return -int64(unix.ENOEXEC)
+	if e := s.runnable(exe); e != 0 {
+		return e
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -210,20 +210,33 @@ func readSpawnRequest(mmu memory.Virtual, r *abi.FileRequest) (req abi.SpawnRequ
 	return req, asked, 0
 }
 
-// runnable reports whether f is an executable pith runs: static x86-64 ELF. Anything
-// else fails execve with ENOEXEC, as on a Linux without the loader or interpreter.
-func runnable(f *os.File) bool {
+// runnable answers 0 for an executable pith runs: x86-64 ELF, static, or dynamic with
+// its dynamic linker in the guest's image; else the errno execve gives on Linux: ENOEXEC
+// for a format it cannot run, ENOENT for a dynamic linker that is not there.
+func (s *Service) runnable(f *os.File) int64 {
 	ef, err := elf.NewFile(f)
 	if err != nil || ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 ||
 		ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
-		return false
+		return -int64(unix.ENOEXEC)
 	}
 	for _, p := range ef.Progs {
-		if p.Type == elf.PT_INTERP {
-			return false
+		if p.Type != elf.PT_INTERP {
+			continue
 		}
+		if s.imageRoot == "" {
+			return -int64(unix.ENOEXEC) // the host's libraries are not the guest's
+		}
+		b := make([]byte, min(p.Filesz, 4096))
+		if _, err := p.ReadAt(b, 0); err != nil {
+			return -int64(unix.ENOEXEC)
+		}
+		interp, _, err := s.open(strings.TrimRight(string(b), "\x00"), unix.O_RDONLY)
+		if err != nil {
+			return -int64(unix.ENOENT)
+		}
+		interp.Close()
 	}
-	return true
+	return 0
 }
 
 // waitStatus turns how a pith run ended into the Linux wait status its guest program

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/pithvm/pith/test/testenv"
+)
+
+// debianEnv is the environment of a program run from a root file system: pith run
+// --rootfs gives an image's default, and the native run in a chroot gets the same.
+var debianEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+
+// chroot runs args natively in a chroot of root, as the programs' own distribution
+// would: the run pith's must match.
+func chroot(t *testing.T, root string, args ...string) (stdout string, code int) {
+	t.Helper()
+	c := exec.Command("chroot", append([]string{root}, args...)...)
+	c.Env = debianEnv
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("chroot %v: %v", args, err)
+	}
+	return out.String(), 0
+}
+
+// Dynamically linked programs of a Debian 12 root file system, which no one here wrote,
+// run inside pith as they do natively in a chroot of the same tree: glibc's dynamic
+// linker and libraries, coreutils, dash, tar and Python.
+func TestDebianPrograms(t *testing.T) {
+	testenv.RequireKVM(t)
+	root := testenv.DebianRoot(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"a C program linked against glibc", []string{"/usr/local/bin/cdynamic", "one", "two"}},
+		{"ls -la", []string{"ls", "-la", "/etc/apt/apt.conf.d", "/usr/lib/os-release"}},
+		{"sort", []string{"sort", "-t:", "-k3,3n", "/etc/passwd"}},
+		{"sha256sum", []string{"sha256sum", "/usr/bin/ls", "/etc/debian_version"}},
+		{"find", []string{"find", "/etc/apt", "-name", "*.d"}},
+		{"tar of a directory", []string{"tar", "-c", "-C", "/etc", "apt"}},
+		{"sh", []string{"sh", "-c", `x=pith; for w in a b; do x="$x $w"; done; echo "$x ${#x}"; exit 3`}},
+		{"python3 -c", []string{"python3", "-c", `import sys, json, threading
+r = []
+t = threading.Thread(target=lambda: r.append(sum(range(10**5))))
+t.start(); t.join()
+print(json.dumps({"sum": r[0], "argv": sys.argv[1:], "version": sys.version_info[:2]}))`, "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantCode := chroot(t, root, tc.args...)
+			if want == "" {
+				t.Fatalf("chroot %v printed nothing (exit %d): nothing to compare", tc.args, wantCode)
+			}
+			r := testenv.Pith(t, nil, append([]string{"run", "--rootfs", root}, tc.args...)...)
+			if r.Stdout != want || r.Code != wantCode {
+				t.Errorf("pith run --rootfs %v:\nexit %d, stdout:\n%s\nwant exit %d, stdout:\n%s\nstderr: %s",
+					tc.args, r.Code, clip(r.Stdout), wantCode, clip(want), r.Stderr)
+			}
+		})
+	}
+}
+
+// clip shortens a long output for a failure message.
+func clip(s string) string {
+	if len(s) > 2000 {
+		return s[:2000] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
+}
