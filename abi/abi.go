@@ -342,6 +342,8 @@ const (
 	// 0, with the guest's numbering in the region's NetConfig, or -ENODEV where the guest
 	// has no network (--net none).
 	FileNetAttach = 23
+	// FileStatfs: Handle (or Path if Handle is 0) -> struct statfs of its file system in Buf.
+	FileStatfs = 24
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

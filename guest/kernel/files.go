@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
@@ -325,16 +327,22 @@ func putStat(addr uint64, st *syscall.Stat_t) int64 {
 }
 
 func sysFstat(t *Task, a [6]uint64) int64 {
-	f := t.proc.fd(a[0])
-	if f == nil {
-		return -linux.EBADF
+	st, e := fdStat(t, a[0])
+	if e != 0 {
+		return e
 	}
-	var st syscall.Stat_t
+	return putStat(a[1], &st)
+}
+
+// fdStat is what fstat says of descriptor fd.
+func fdStat(t *Task, fd uint64) (st syscall.Stat_t, e int64) {
+	f := t.proc.fd(fd)
+	if f == nil {
+		return st, -linux.EBADF
+	}
 	switch f.kind {
 	case kindHost:
-		if e := hostStat(f.handle, "", &st, false); e != 0 {
-			return e
-		}
+		e = hostStat(f.handle, "", &st, false)
 	case kindSocket, kindUnix:
 		st.Mode = syscall.S_IFSOCK | 0o777
 		st.Blksize = 4096
@@ -342,7 +350,7 @@ func sysFstat(t *Task, a [6]uint64) int64 {
 		st.Mode = syscall.S_IFCHR | 0o666
 		st.Blksize = 4096
 	}
-	return putStat(a[1], &st)
+	return st, e
 }
 
 // sysNewfstatatTo stats a path into st, for access(2): whether it exists is the answer.
@@ -361,20 +369,30 @@ func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 
 	return hostStat(0, p, st, false)
 }
 
+const atEmptyPath, atSymlinkNofollow = 0x1000, 0x100
+
 func sysNewfstatat(t *Task, a [6]uint64) int64 {
-	const atEmptyPath, atSymlinkNofollow = 0x1000, 0x100
-	name, ok := appString(a[1])
-	if !ok {
-		return -linux.EFAULT
-	}
-	if name == "" && a[3]&atEmptyPath != 0 {
-		return sysFstat(t, [6]uint64{a[0], a[2]})
-	}
-	p, e := t.proc.absPath(a[0], name)
+	st, e := statAt(t, a[0], a[1], a[3])
 	if e != 0 {
 		return e
 	}
-	var st syscall.Stat_t
+	return putStat(a[2], &st)
+}
+
+// statAt is what newfstatat says of the path at app address nameAddr, relative to
+// dirfd, with its flags (AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW).
+func statAt(t *Task, dirfd, nameAddr, flags uint64) (st syscall.Stat_t, e int64) {
+	name, ok := appString(nameAddr)
+	if !ok {
+		return st, -linux.EFAULT
+	}
+	if name == "" && flags&atEmptyPath != 0 {
+		return fdStat(t, dirfd)
+	}
+	p, e := t.proc.absPath(dirfd, name)
+	if e != 0 {
+		return st, e
+	}
 	switch {
 	case p == "/dev/null" || p == "/dev/zero" || p == "/dev/urandom" || p == "/dev/random":
 		st.Mode = syscall.S_IFCHR | 0o666
@@ -383,12 +401,36 @@ func sysNewfstatat(t *Task, a [6]uint64) int64 {
 		st.Uid, st.Gid = abi.AppUID, abi.AppGID
 	default:
 		// A trailing slash names the directory a link leads to, so it is followed.
-		nofollow := a[3]&atSymlinkNofollow != 0 && !strings.HasSuffix(name, "/")
-		if e := hostStat(0, p, &st, nofollow); e != 0 {
-			return e
-		}
+		nofollow := flags&atSymlinkNofollow != 0 && !strings.HasSuffix(name, "/")
+		e = hostStat(0, p, &st, nofollow)
 	}
-	return putStat(a[2], &st)
+	return st, e
+}
+
+// sysStatx answers statx from what stat says: the basic fields (STATX_BASIC_STATS),
+// whatever the mask asks.
+func sysStatx(t *Task, a [6]uint64) int64 {
+	const statxBasicStats = 0x7ff
+	if a[3]&0x80000000 != 0 { // STATX__RESERVED
+		return -linux.EINVAL
+	}
+	st, e := statAt(t, a[0], a[1], a[2])
+	if e != 0 {
+		return e
+	}
+	x := unix.Statx_t{
+		Mask: statxBasicStats, Blksize: uint32(st.Blksize), Nlink: uint32(st.Nlink), Uid: st.Uid, Gid: st.Gid,
+		Mode: uint16(st.Mode), Ino: st.Ino, Size: uint64(st.Size), Blocks: uint64(st.Blocks),
+		Atime:      unix.StatxTimestamp{Sec: st.Atim.Sec, Nsec: uint32(st.Atim.Nsec)},
+		Ctime:      unix.StatxTimestamp{Sec: st.Ctim.Sec, Nsec: uint32(st.Ctim.Nsec)},
+		Mtime:      unix.StatxTimestamp{Sec: st.Mtim.Sec, Nsec: uint32(st.Mtim.Nsec)},
+		Rdev_major: unix.Major(st.Rdev), Rdev_minor: unix.Minor(st.Rdev),
+		Dev_major: unix.Major(st.Dev), Dev_minor: unix.Minor(st.Dev),
+	}
+	if !putApp(a[4], x) {
+		return -linux.EFAULT
+	}
+	return 0
 }
 
 func sysStat(t *Task, a [6]uint64) int64 {
@@ -722,5 +764,80 @@ func AppSpec() (args, env []string, err error) {
 			return nil, nil, errors.New("malformed app spec from the monitor")
 		}
 		return strs[1 : 1+count], strs[1+count:], nil
+	}
+}
+
+// Linux's magic numbers for the file systems a descriptor that is no host file is on.
+const (
+	pipefsMagic = 0x50495045
+	sockfsMagic = 0x534f434b
+	tmpfsMagic  = 0x01021994 // devtmpfs: /dev/null and its kind
+)
+
+func sysStatfs(t *Task, a [6]uint64) int64 {
+	p, e := t.proc.appPath(atFDCWD, a[0])
+	if e != 0 {
+		return e
+	}
+	r := abi.FileRequest{Op: abi.FileStatfs}
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
+	return hostStatfs(&r, a[1])
+}
+
+func sysFstatfs(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	if f == nil {
+		return -linux.EBADF
+	}
+	if f.kind == kindHost {
+		return hostStatfs(&abi.FileRequest{Op: abi.FileStatfs, Handle: f.handle}, a[1])
+	}
+	st := unix.Statfs_t{Type: tmpfsMagic, Bsize: pageSize, Namelen: 255, Frsize: pageSize}
+	switch f.kind {
+	case kindPipe:
+		st.Type = pipefsMagic
+	case kindSocket, kindUnix:
+		st.Type = sockfsMagic
+	}
+	if !putApp(a[1], st) {
+		return -linux.EFAULT
+	}
+	return 0
+}
+
+// hostStatfs asks the monitor for struct statfs (request r) and writes it at app address
+// addr.
+func hostStatfs(r *abi.FileRequest, addr uint64) int64 {
+	st := new(unix.Statfs_t) // on the heap: the monitor writes it (hostBuffer)
+	r.Buf, r.Len = uint64(uintptr(unsafe.Pointer(st))), uint64(unsafe.Sizeof(*st))
+	if e := fileRequest(r); e != 0 {
+		return e
+	}
+	if !putApp(addr, *st) {
+		return -linux.EFAULT
+	}
+	return 0
+}
+
+// xattrCall serves an extended-attribute call as a file system without any answers,
+// once the file it names is found: no attribute to get (ENODATA) or list, and none can
+// be set (EOPNOTSUPP). ls and cp ask for ACLs and security labels this way. byFD is for
+// the f* calls; nofollow for the l* ones.
+func xattrCall(answer int64, byFD, nofollow bool) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		var e int64
+		if byFD {
+			_, e = fdStat(t, a[0])
+		} else {
+			flags := uint64(0)
+			if nofollow {
+				flags = atSymlinkNofollow
+			}
+			_, e = statAt(t, atFDCWD, a[0], flags)
+		}
+		if e != 0 {
+			return e
+		}
+		return answer
 	}
 }

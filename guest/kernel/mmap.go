@@ -168,3 +168,65 @@ func sysMsync(t *Task, a [6]uint64) int64 {
 	t.proc.syncShared(a[0], a[0]+a[1], false)
 	return 0
 }
+
+// sysMremap resizes a private mapping: in place where the pages above it are free, else,
+// with MREMAP_MAYMOVE, to a new mapping its bytes are copied to. Shared file mappings
+// (written back by address) do not move.
+func sysMremap(t *Task, a [6]uint64) int64 {
+	const mayMove = 1
+	addr, oldLen, newLen, flags := a[0], (a[1]+pageSize-1)&^(pageSize-1), (a[2]+pageSize-1)&^(pageSize-1), a[3]
+	if addr%pageSize != 0 || newLen == 0 || flags&^mayMove != 0 {
+		return -linux.EINVAL // MREMAP_FIXED and MREMAP_DONTUNMAP are not served
+	}
+	if !appRange(addr, max(oldLen, 1)) || !appRange(addr, newLen) {
+		return -linux.EFAULT
+	}
+	unmap := passThrough(syscall.SYS_MUNMAP)
+	if newLen <= oldLen {
+		if newLen < oldLen {
+			if e := sysMunmap(t, [6]uint64{addr + newLen, oldLen - newLen}); e < 0 {
+				return e
+			}
+		}
+		return int64(addr)
+	}
+	if oldLen == 0 {
+		return -linux.EINVAL // a copy of a shared mapping: not served
+	}
+	t.proc.mu.Lock()
+	for _, m := range t.proc.sharedMaps {
+		if addr < m.addr+m.length && m.addr < addr+oldLen {
+			t.proc.mu.Unlock()
+			return -linux.EINVAL
+		}
+	}
+	t.proc.mu.Unlock()
+	const prot = syscall.PROT_READ | syscall.PROT_WRITE
+	mmap := passThrough(syscall.SYS_MMAP)
+	grown := mmap(t, [6]uint64{addr + oldLen, newLen - oldLen, prot,
+		syscall.MAP_PRIVATE | syscall.MAP_ANONYMOUS | mapFixedNoReplace, ^uint64(0), 0})
+	if grown == int64(addr+oldLen) {
+		return int64(addr)
+	}
+	if grown >= 0 {
+		unmap(t, [6]uint64{uint64(grown), newLen - oldLen})
+	}
+	if flags&mayMove == 0 {
+		return -linux.ENOMEM
+	}
+	moved := mmap(t, [6]uint64{0, newLen, prot, syscall.MAP_PRIVATE | syscall.MAP_ANONYMOUS, ^uint64(0), 0})
+	if moved < 0 {
+		return moved
+	}
+	copied := func() (ok bool) {
+		defer catchAppFault(nil) // a range the app never mapped: EFAULT, as Linux
+		copy(appBytes(uint64(moved), oldLen), appBytes(addr, oldLen))
+		return true
+	}()
+	if !copied {
+		unmap(t, [6]uint64{uint64(moved), newLen})
+		return -linux.EFAULT
+	}
+	unmap(t, [6]uint64{addr, oldLen})
+	return moved
+}

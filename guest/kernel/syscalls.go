@@ -100,6 +100,18 @@ func init() {
 		unix.SYS_STAT:       {"stat", sysStat, ""},
 		unix.SYS_LSTAT:      {"lstat", sysLstat, ""},
 		unix.SYS_NEWFSTATAT: {"newfstatat", sysNewfstatat, ""},
+		unix.SYS_STATX:      {"statx", sysStatx, "the basic fields (STATX_BASIC_STATS), from stat"},
+		unix.SYS_STATFS:     {"statfs", sysStatfs, ""},
+		unix.SYS_FSTATFS:    {"fstatfs", sysFstatfs, ""},
+		unix.SYS_GETXATTR:   {"getxattr", xattrCall(-linux.ENODATA, false, false), "ENODATA: no file has extended attributes"},
+		unix.SYS_LGETXATTR:  {"lgetxattr", xattrCall(-linux.ENODATA, false, true), "ENODATA: no file has extended attributes"},
+		unix.SYS_FGETXATTR:  {"fgetxattr", xattrCall(-linux.ENODATA, true, false), "ENODATA: no file has extended attributes"},
+		unix.SYS_LISTXATTR:  {"listxattr", xattrCall(0, false, false), "an empty list"},
+		unix.SYS_LLISTXATTR: {"llistxattr", xattrCall(0, false, true), "an empty list"},
+		unix.SYS_FLISTXATTR: {"flistxattr", xattrCall(0, true, false), "an empty list"},
+		unix.SYS_SETXATTR:   {"setxattr", xattrCall(-linux.EOPNOTSUPP, false, false), "EOPNOTSUPP"},
+		unix.SYS_LSETXATTR:  {"lsetxattr", xattrCall(-linux.EOPNOTSUPP, false, true), "EOPNOTSUPP"},
+		unix.SYS_FSETXATTR:  {"fsetxattr", xattrCall(-linux.EOPNOTSUPP, true, false), "EOPNOTSUPP"},
 		unix.SYS_ACCESS: {"access", func(t *Task, a [6]uint64) int64 {
 			return sysFaccessat(t, [6]uint64{atFDCWD, a[0], a[1]})
 		}, ""},
@@ -166,6 +178,7 @@ func init() {
 		unix.SYS_MMAP:   {"mmap", sysMmap, ""},
 		unix.SYS_MUNMAP: {"munmap", sysMunmap, ""},
 		unix.SYS_MSYNC:  {"msync", sysMsync, ""},
+		unix.SYS_MREMAP: {"mremap", sysMremap, "in place, or moved by a copy with MREMAP_MAYMOVE; not MREMAP_FIXED"},
 
 		// Time.
 		unix.SYS_TIME: {"time", func(t *Task, a [6]uint64) int64 {
@@ -176,6 +189,7 @@ func init() {
 			return now
 		}, ""},
 		unix.SYS_GETTIMEOFDAY: {"gettimeofday", sysGettimeofday, ""},
+		unix.SYS_SYSINFO:      {"sysinfo", sysSysinfo, "the guest's memory, no swap, no load figures"},
 
 		// Threads, processes and signals (signals.go, spawn.go).
 		unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl, ""},
@@ -226,7 +240,6 @@ func init() {
 		// Not served yet: named for the ENOSYS report and --trace.
 		unix.SYS_POLL:   {"poll", nil, ""},
 		unix.SYS_SELECT: {"select", nil, ""},
-		unix.SYS_STATX:  {"statx", nil, ""},
 	}
 }
 

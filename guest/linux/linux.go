@@ -25,6 +25,7 @@ const (
 	ENOSPC    = 28
 	ESPIPE    = 29
 	ENOSYS    = 38
+	ENODATA   = 61
 	ETIMEDOUT = 110
 )
 

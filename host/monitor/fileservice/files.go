@@ -428,6 +428,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileRead:      (*Service).readWrite,
 	abi.FileWrite:     (*Service).readWrite,
 	abi.FileStat:      (*Service).stat,
+	abi.FileStatfs:    (*Service).statfs,
 	abi.FileClose:     (*Service).closeHandle,
 	abi.FileReaddir:   (*Service).readdir,
 	abi.FileReadlink:  (*Service).readlink,
@@ -537,31 +538,49 @@ func (s *Service) readWrite(c fileCall) int64 {
 // stat serves FileStat: struct stat of a handle, or of a path (Flags bit 0: do not follow
 // a final link).
 func (s *Service) stat(c fileCall) int64 {
-	r, mmu := c.r, c.mmu
 	var st unix.Stat_t
-	var err error
-	if r.Handle != 0 {
-		f := s.files[r.Handle]
-		if f == nil {
-			return -int64(unix.EBADF)
-		}
-		err = unix.Fstat(int(f.Fd()), &st)
-	} else {
-		p, ok := c.path()
-		if !ok {
-			return -int64(unix.EFAULT)
-		}
-		var f *os.File
-		if f, _, err = s.open(p, unix.O_PATH|unix.O_NOFOLLOW*(r.Flags&1)); err == nil {
-			err = unix.Fstat(int(f.Fd()), &st)
-			f.Close()
-		}
-	}
-	if err != nil {
+	if err := s.onTarget(c, func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
 		return errno(err)
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)) // struct stat, as Linux/amd64 lays it out
-	if r.Len < uint64(len(b)) || mmu.Write(r.Buf, b) != nil {
+	return put(c, &st) // struct stat, as Linux/amd64 lays it out
+}
+
+// statfs serves FileStatfs: struct statfs of the file system holding a handle's file, or
+// a path's.
+func (s *Service) statfs(c fileCall) int64 {
+	var st unix.Statfs_t
+	if err := s.onTarget(c, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
+		return errno(err)
+	}
+	return put(c, &st)
+}
+
+// onTarget runs fn on the file a request names: its Handle, or else its Path (Flags bit
+// 0: do not follow a final link).
+func (s *Service) onTarget(c fileCall, fn func(fd int) error) error {
+	if c.r.Handle != 0 {
+		f := s.files[c.r.Handle]
+		if f == nil {
+			return unix.EBADF
+		}
+		return fn(int(f.Fd()))
+	}
+	p, ok := c.path()
+	if !ok {
+		return unix.EFAULT
+	}
+	f, _, err := s.open(p, unix.O_PATH|unix.O_NOFOLLOW*(c.r.Flags&1))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(int(f.Fd()))
+}
+
+// put writes *v, a struct in Linux/amd64's layout, to the request's Buf.
+func put[T any](c fileCall, v *T) int64 {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+	if c.r.Len < uint64(len(b)) || c.mmu.Write(c.r.Buf, b) != nil {
 		return -int64(unix.EFAULT)
 	}
 	return 0
