@@ -25,6 +25,7 @@ const (
 	kindPipe   // one end of a pipe (pipe.go)
 	kindSocket // a socket on netstack (socket.go)
 	kindUnix   // an AF_UNIX socket (unix.go)
+	kindProc   // a file or directory of /proc, made when opened (procfs.go)
 )
 
 type file struct {
@@ -39,6 +40,7 @@ type file struct {
 	readEnd bool
 	sock    *socket     // kindSocket
 	unix    *unixSocket // kindUnix
+	proc    *procNode   // kindProc
 	ready   uintptr     // kindUnix: the descriptor's own readiness descriptor in tier 0, once epoll watches it (unix.go); 0: none
 }
 

@@ -116,6 +116,9 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
+	if rel, ok := procRel(p); ok && p != "/proc/self/exe" { // the app's own file: the monitor opens it
+		return procOpen(t, rel, a[2])
+	}
 	f := &file{path: p, flags: a[2], cloexec: a[2]&syscall.O_CLOEXEC != 0}
 	switch p {
 	case "/dev/null":
@@ -157,6 +160,14 @@ func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 		}
 	case kindNull:
 		return 0
+	case kindProc:
+		if f.proc.names != nil {
+			return -linux.EISDIR
+		}
+		if off >= uint64(len(f.proc.content)) {
+			return 0
+		}
+		return int64(copy(buf, f.proc.content[off:]))
 	case kindZero:
 		clear(buf)
 		return int64(len(buf))
@@ -221,7 +232,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	if positioned && f.kind != kindHost {
+	if positioned && f.kind != kindHost && f.kind != kindProc {
 		return -linux.ESPIPE
 	}
 	if f.kind == kindTier0 {
@@ -261,7 +272,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	} else {
 		n = f.read(t, b, off)
 	}
-	if n > 0 && !positioned && f.kind == kindHost {
+	if n > 0 && !positioned && (f.kind == kindHost || f.kind == kindProc) {
 		f.offset += uint64(n)
 	}
 	return n
@@ -280,7 +291,7 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	if f.kind != kindHost {
+	if f.kind != kindHost && f.kind != kindProc {
 		return -linux.ESPIPE
 	}
 	off := int64(a[1])
@@ -289,6 +300,10 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	case 1:
 		off += int64(f.offset)
 	case 2:
+		if f.kind == kindProc {
+			off += int64(len(f.proc.content))
+			break
+		}
 		var st syscall.Stat_t
 		if e := hostStat(f.handle, "", &st, false); e != 0 {
 			return e
@@ -340,17 +355,59 @@ func fdStat(t *Task, fd uint64) (st syscall.Stat_t, e int64) {
 	if f == nil {
 		return st, -linux.EBADF
 	}
-	switch f.kind {
-	case kindHost:
+	if f.kind == kindHost {
 		e = hostStat(f.handle, "", &st, false)
-	case kindSocket, kindUnix:
-		st.Mode = syscall.S_IFSOCK | 0o777
-		st.Blksize = 4096
-	default:
-		st.Mode = syscall.S_IFCHR | 0o666
-		st.Blksize = 4096
+		return st, e
 	}
-	return st, e
+	return tier1Stat(f), 0
+}
+
+// Device numbers and inodes of the files tier 1 serves. Each has an identity of its own
+// (st_dev and st_ino), as on Linux: programs compare them, tar to skip writing an archive
+// that is /dev/null, cat to refuse copying a file onto itself.
+const (
+	devtmpfsDev  = 5       // 0:5, devtmpfs
+	pipefsDev    = 13      // 0:13, pipefs: the standard streams and pipes
+	sockfsDev    = 8       // 0:8, sockfs
+	anonDev      = 14      // 0:14, anon_inodefs
+	streamIno    = 1 << 20 // + the stream's number (kindStdin...)
+	pipeIno      = 2 << 20 // + the pipe's number
+	charMajorMem = 1       // /dev/null (1:3), /dev/zero (1:5), /dev/random (1:8), /dev/urandom (1:9)
+)
+
+// devStat is what stat says of the character device kind at /dev: null, zero or random.
+func devStat(kind fileKind, path string) syscall.Stat_t {
+	minor := map[fileKind]uint64{kindNull: 3, kindZero: 5, kindRandom: 9}[kind]
+	if path == "/dev/random" {
+		minor = 8
+	}
+	return syscall.Stat_t{Mode: syscall.S_IFCHR | 0o666, Nlink: 1, Blksize: 4096, Dev: devtmpfsDev,
+		Ino: 100 + minor, Rdev: unix.Mkdev(charMajorMem, uint32(minor))}
+}
+
+// tier1Stat is what fstat says of f, a file tier 1 serves.
+func tier1Stat(f *file) syscall.Stat_t {
+	switch f.kind {
+	case kindNull, kindZero, kindRandom:
+		return devStat(f.kind, f.path)
+	case kindSocket, kindUnix:
+		obj := unsafe.Pointer(f.sock)
+		if f.kind == kindUnix {
+			obj = unsafe.Pointer(f.unix)
+		}
+		return syscall.Stat_t{Mode: syscall.S_IFSOCK | 0o777, Nlink: 1, Blksize: 4096, Dev: sockfsDev,
+			Ino: uint64(uintptr(obj)) >> 4} // the socket's, shared by its descriptors' duplicates
+	case kindPipe:
+		return syscall.Stat_t{Mode: syscall.S_IFIFO | 0o600, Nlink: 1, Blksize: 4096, Dev: pipefsDev,
+			Ino: pipeIno + f.pipe.ino}
+	case kindProc:
+		return procStat(f.path, f.proc)
+	case kindTier0: // an anonymous inode, as Linux's epoll instances and eventfds are
+		return syscall.Stat_t{Mode: 0o600, Nlink: 1, Blksize: 4096, Dev: anonDev, Ino: uint64(f.real)}
+	}
+	// The standard streams: pith carries them, as through pipes.
+	return syscall.Stat_t{Mode: syscall.S_IFIFO | 0o600, Nlink: 1, Blksize: 4096, Dev: pipefsDev,
+		Ino: streamIno + uint64(f.kind)}
 }
 
 // sysNewfstatatTo stats a path into st, for access(2): whether it exists is the answer.
@@ -365,6 +422,11 @@ func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 
 	}
 	if unixNamed(p) {
 		return 0
+	}
+	if rel, ok := procRel(p); ok && p != "/proc/self/exe" {
+		var e int64
+		*st, e = procStatAt(t, rel, p, false)
+		return e
 	}
 	return hostStat(0, p, st, false)
 }
@@ -393,9 +455,16 @@ func statAt(t *Task, dirfd, nameAddr, flags uint64) (st syscall.Stat_t, e int64)
 	if e != 0 {
 		return st, e
 	}
+	if rel, ok := procRel(p); ok && p != "/proc/self/exe" {
+		return procStatAt(t, rel, p, flags&atSymlinkNofollow != 0 && !strings.HasSuffix(name, "/"))
+	}
 	switch {
-	case p == "/dev/null" || p == "/dev/zero" || p == "/dev/urandom" || p == "/dev/random":
-		st.Mode = syscall.S_IFCHR | 0o666
+	case p == "/dev/null":
+		st = devStat(kindNull, p)
+	case p == "/dev/zero":
+		st = devStat(kindZero, p)
+	case p == "/dev/urandom" || p == "/dev/random":
+		st = devStat(kindRandom, p)
 	case unixNamed(p): // a socket's name, which only tier 1 has (unix.go)
 		st.Mode, st.Nlink, st.Blksize = syscall.S_IFSOCK|0o755, 1, 4096 // Linux's, under umask 022
 		st.Uid, st.Gid = abi.AppUID, abi.AppGID
@@ -451,6 +520,9 @@ func sysGetdents64(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
+	if f.kind == kindProc {
+		return procGetdents(t, f, a[1], a[2])
+	}
 	if f.kind != kindHost {
 		return -20 // ENOTDIR
 	}
@@ -470,8 +542,18 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 	if !ok {
 		return -linux.EFAULT
 	}
-	if p == "/proc/self/exe" {
-		return int64(copy(dst, t.proc.exe))
+	if rel, ok := procRel(p); ok {
+		if rel == "self" { // the link /proc/self, which procRel follows
+			return int64(copy(dst, strconv.Itoa(abi.AppPID)))
+		}
+		n, e := procLookup(t.proc, rel)
+		if e != 0 {
+			return e
+		}
+		if n.mode&syscall.S_IFMT != syscall.S_IFLNK {
+			return -linux.EINVAL
+		}
+		return int64(copy(dst, n.target))
 	}
 	buf := make([]byte, a[3])
 	if len(buf) == 0 {

@@ -142,6 +142,8 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	}
 	p.brkStart = (end + pageSize - 1) &^ (pageSize - 1)
 	p.brk = p.brkStart
+	p.argv, p.envp = argv, envp
+	p.mappings = segmentMappings(f, bias, p.exe)
 
 	t, err := newTask(p)
 	if err != nil {
@@ -150,9 +152,11 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	t.initVectorState()
 	entry, interpBase := f.Entry+bias, uint64(0)
 	if im.interp != "" {
-		if interpBase, entry, err = loadInterpreter(im.interp); err != nil {
+		var interp *elf.File
+		if interp, interpBase, entry, err = loadInterpreter(im.interp); err != nil {
 			return fmt.Errorf("its dynamic linker %s: %v", im.interp, err)
 		}
+		p.mappings = append(p.mappings, segmentMappings(interp, interpBase, im.interp)...)
 		if Trace {
 			fmt.Fprintf(os.Stderr, "pith: the dynamic linker %s is at %#x\n", im.interp, interpBase)
 		}
@@ -214,17 +218,16 @@ func loadSegment(image []byte, prog *elf.Prog, bias uint64) error {
 // loadInterpreter maps the dynamic linker at path, read from the guest's files, where
 // mmap would put a mapping of its size, as Linux does; it returns the linker's base
 // (AT_BASE) and entry point, where the app starts.
-func loadInterpreter(path string) (base, entry uint64, err error) {
+func loadInterpreter(path string) (f *elf.File, base, entry uint64, err error) {
 	image, err := readGuestFile(path, 64<<20)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, 0, err
 	}
-	f, err := elf.NewFile(bytes.NewReader(image))
-	if err != nil {
-		return 0, 0, fmt.Errorf("not an ELF file: %v", err)
+	if f, err = elf.NewFile(bytes.NewReader(image)); err != nil {
+		return nil, 0, 0, fmt.Errorf("not an ELF file: %v", err)
 	}
 	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.Type != elf.ET_DYN {
-		return 0, 0, errors.New("not an x86-64 shared object")
+		return nil, 0, 0, errors.New("not an x86-64 shared object")
 	}
 	lo, hi := ^uint64(0), uint64(0)
 	for _, prog := range f.Progs {
@@ -233,17 +236,17 @@ func loadInterpreter(path string) (base, entry uint64, err error) {
 		}
 		if prog.Filesz > prog.Memsz || prog.Off+prog.Filesz > uint64(len(image)) || prog.Off+prog.Filesz < prog.Off ||
 			prog.Vaddr+prog.Memsz < prog.Vaddr || prog.Vaddr+prog.Memsz > 1<<40 {
-			return 0, 0, fmt.Errorf("segment at %#x is malformed", prog.Vaddr)
+			return nil, 0, 0, fmt.Errorf("segment at %#x is malformed", prog.Vaddr)
 		}
 		lo, hi = min(lo, prog.Vaddr&^(pageSize-1)), max(hi, (prog.Vaddr+prog.Memsz+pageSize-1)&^(pageSize-1))
 	}
 	if lo >= hi {
-		return 0, 0, errors.New("no loadable segment")
+		return nil, 0, 0, errors.New("no loadable segment")
 	}
 	r, _, e := syscall.Syscall6(syscall.SYS_MMAP, 0, uintptr(hi-lo), syscall.PROT_READ|syscall.PROT_WRITE,
 		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS, ^uintptr(0), 0)
 	if e != 0 {
-		return 0, 0, fmt.Errorf("mapping %d bytes: %v", hi-lo, e)
+		return nil, 0, 0, fmt.Errorf("mapping %d bytes: %v", hi-lo, e)
 	}
 	bias := uint64(r) - lo
 	for _, prog := range f.Progs {
@@ -270,10 +273,25 @@ func loadInterpreter(path string) (base, entry uint64, err error) {
 		start := (prog.Vaddr + bias) &^ (pageSize - 1)
 		end := (prog.Vaddr + bias + prog.Memsz + pageSize - 1) &^ (pageSize - 1)
 		if _, _, e := syscall.Syscall(syscall.SYS_MPROTECT, uintptr(start), uintptr(end-start), prot); e != 0 {
-			return 0, 0, fmt.Errorf("protecting segment at %#x: %v", prog.Vaddr, e)
+			return nil, 0, 0, fmt.Errorf("protecting segment at %#x: %v", prog.Vaddr, e)
 		}
 	}
-	return bias, f.Entry + bias, nil
+	return f, bias, f.Entry + bias, nil
+}
+
+// segmentMappings are the mappings of f's loadable segments at bias, for
+// /proc/self/maps.
+func segmentMappings(f *elf.File, bias uint64, name string) []mapping {
+	var ms []mapping
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_LOAD {
+			continue
+		}
+		ms = append(ms, mapping{start: (prog.Vaddr + bias) &^ (pageSize - 1),
+			end: (prog.Vaddr + bias + prog.Memsz + pageSize - 1) &^ (pageSize - 1), off: prog.Off &^ (pageSize - 1),
+			prot: uint64(prog.Flags&elf.PF_R)>>2 | uint64(prog.Flags&elf.PF_W) | uint64(prog.Flags&elf.PF_X)<<2, name: name})
+	}
+	return ms
 }
 
 // readGuestFile reads the whole of the guest's file at path, of at most limit bytes.

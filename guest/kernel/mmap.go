@@ -25,7 +25,11 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 		t.proc.syncShared(a[0], a[0]+a[1], true)
 	}
 	if a[3]&mapAnonymous != 0 {
-		return pass(t, a)
+		addr := pass(t, a)
+		if addr >= 0 {
+			t.proc.mapped(mapping{start: uint64(addr), end: uint64(addr) + pageUp(a[1]), prot: a[2], shared: a[3]&mapShared != 0})
+		}
+		return addr
 	}
 	f := t.proc.fd(a[4])
 	if f == nil {
@@ -75,6 +79,8 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 	if a[2]&protWrite == 0 {
 		passThrough(syscall.SYS_MPROTECT)(t, [6]uint64{uint64(addr), a[1], a[2]})
 	}
+	t.proc.mapped(mapping{start: uint64(addr), end: uint64(addr) + pageUp(a[1]), off: a[5], prot: a[2],
+		shared: a[3]&mapShared != 0, name: f.path})
 	if m.handle != 0 {
 		m.addr, m.length, m.off, m.fileLen = uint64(addr), a[1], a[5], fileLen
 		p := t.proc
@@ -161,8 +167,14 @@ func (p *Process) handleMapped(h uint64, maps []sharedMapping) bool {
 
 func sysMunmap(t *Task, a [6]uint64) int64 {
 	t.proc.syncShared(a[0], a[0]+a[1], true)
-	return passThrough(syscall.SYS_MUNMAP)(t, a)
+	r := passThrough(syscall.SYS_MUNMAP)(t, a)
+	if r == 0 {
+		t.proc.unmapped(a[0], a[0]+pageUp(a[1]))
+	}
+	return r
 }
+
+func pageUp(n uint64) uint64 { return (n + pageSize - 1) &^ (pageSize - 1) }
 
 func sysMsync(t *Task, a [6]uint64) int64 {
 	t.proc.syncShared(a[0], a[0]+a[1], false)
@@ -206,6 +218,7 @@ func sysMremap(t *Task, a [6]uint64) int64 {
 	grown := mmap(t, [6]uint64{addr + oldLen, newLen - oldLen, prot,
 		syscall.MAP_PRIVATE | syscall.MAP_ANONYMOUS | mapFixedNoReplace, ^uint64(0), 0})
 	if grown == int64(addr+oldLen) {
+		t.proc.mapped(mapping{start: addr + oldLen, end: addr + newLen, prot: prot})
 		return int64(addr)
 	}
 	if grown >= 0 {
@@ -228,5 +241,7 @@ func sysMremap(t *Task, a [6]uint64) int64 {
 		return -linux.EFAULT
 	}
 	unmap(t, [6]uint64{addr, oldLen})
+	t.proc.unmapped(addr, addr+oldLen)
+	t.proc.mapped(mapping{start: uint64(moved), end: uint64(moved) + newLen, prot: prot})
 	return moved
 }

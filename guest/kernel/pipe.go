@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -17,12 +18,16 @@ type pipe struct {
 	buf     []byte
 	readers int
 	writers int
+	ino     uint64 // its number, for fstat
 }
+
+// pipes numbers the pipes made.
+var pipes atomic.Uint64
 
 const pipeCapacity = 64 << 10
 
 func newPipe() *pipe {
-	p := &pipe{readers: 1, writers: 1}
+	p := &pipe{readers: 1, writers: 1, ino: pipes.Add(1)}
 	p.cond.L = &p.mu
 	return p
 }

@@ -27,6 +27,8 @@ type Process struct {
 	childCond sync.Cond        // on mu: a child ended
 
 	sharedMaps []sharedMapping // shared writable file mappings (files.go)
+	mappings   []mapping       // what the app mapped, for /proc/self/maps (procfs.go)
+	argv, envp []string        // as the app was started, for /proc/self/cmdline and environ
 
 	// ending is set by the first thread to end the process (exit, killedBy): the other
 	// threads make no more system calls, as Linux stops them before the end, so that

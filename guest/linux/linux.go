@@ -19,6 +19,7 @@ const (
 	EEXIST    = 17
 	ENODEV    = 19
 	ENOTDIR   = 20
+	EISDIR    = 21
 	EINVAL    = 22
 	EMFILE    = 24
 	ENOTTY    = 25

@@ -74,3 +74,40 @@ func clip(s string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
+
+// pythonTests are modules of Python's own test suite (libpython3.11-testsuite) that
+// pass natively in a chroot of the Debian tree in about a second each. Those that start
+// programs by fork (test_subprocess, test_threading, test_os...) are not among them:
+// pith has no fork yet (docs/compat.md).
+var pythonTests = strings.Fields(`test_base64 test_binascii test_bisect test_bytes test_collections
+	test_copy test_csv test_dataclasses test_dict test_difflib test_enum test_float test_fnmatch
+	test_fractions test_functools test_glob test_hashlib test_heapq test_hmac test_int test_json
+	test_list test_math test_operator test_pprint test_random test_re test_shlex test_shutil
+	test_string test_struct test_tempfile test_textwrap test_tuple test_types test_uuid test_zlib`)
+
+// Python's own tests pass inside pith: at least 95% of the modules of pythonTests that
+// pass natively in a chroot of the same tree.
+func TestPythonTestSuite(t *testing.T) {
+	testenv.RequireKVM(t)
+	root := testenv.DebianRoot(t)
+	var native, inside []string
+	for _, m := range pythonTests {
+		args := []string{"python3", "-m", "test", "-q", m}
+		if _, code := chroot(t, root, args...); code != 0 {
+			t.Logf("%s fails natively (exit %d): not counted", m, code)
+			continue
+		}
+		native = append(native, m)
+		r := testenv.Pith(t, nil, append([]string{"run", "--rootfs", root, "-m", "1g"}, args...)...)
+		if r.Code != 0 {
+			t.Logf("%s fails inside pith (exit %d):\n%s%s", m, r.Code, clip(r.Stdout), clip(r.Stderr))
+			continue
+		}
+		inside = append(inside, m)
+	}
+	t.Logf("%d of %d modules that pass natively pass inside pith", len(inside), len(native))
+	if len(native) < 30 || len(inside)*100 < len(native)*95 {
+		t.Errorf("%d of %d modules pass inside pith (natively %d of %d); want at least 95%% of at least 30",
+			len(inside), len(native), len(native), len(pythonTests))
+	}
+}

@@ -18,7 +18,7 @@ var (
 )
 
 // DebianRoot returns a Debian 12 root file system (tools/debian-rootfs.sh: debootstrap
-// --variant=minbase with python3-minimal), with the test program cdynamic at
+// --variant=minbase with python3 and its tests), with the test program cdynamic at
 // /usr/local/bin, as a private tree the test binary removes at exit: its files are hard
 // links to the cached tree where the file system allows, so it is cheap. With
 // PITH_TEST_DEBIAN set it starts from that tree instead (the nested guest, which cannot
