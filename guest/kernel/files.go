@@ -617,18 +617,26 @@ func sysChdir(t *Task, a [6]uint64) int64 {
 		return -20 // ENOTDIR
 	}
 	// The working directory is where links led, as on Linux: ".." climbs from there.
+	p, e = canonical(p)
+	if e != 0 {
+		return e
+	}
+	t.proc.mu.Lock()
+	t.proc.cwd = p
+	t.proc.mu.Unlock()
+	return 0
+}
+
+// canonical is guest path p with every symbolic link followed.
+func canonical(p string) (string, int64) {
 	buf := hostBuffer(4096)
 	r := abi.FileRequest{Op: abi.FileCanonical, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 	n := fileRequest(&r)
 	if n < 0 {
-		return n
+		return "", n
 	}
-	p = string(buf[:n])
-	t.proc.mu.Lock()
-	t.proc.cwd = p
-	t.proc.mu.Unlock()
-	return 0
+	return string(buf[:n]), 0
 }
 
 func sysFchdir(t *Task, a [6]uint64) int64 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -139,6 +140,10 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	}
 	if abs, ok := p.absPath(atFDCWD, exe); ok == 0 {
 		p.exe = abs
+	}
+	p.name = path.Base(p.exe)
+	if c, e := canonical(p.exe); e == 0 { // /proc/self/exe names the file, links followed
+		p.exe = c
 	}
 	p.brkStart = (end + pageSize - 1) &^ (pageSize - 1)
 	p.brk = p.brkStart

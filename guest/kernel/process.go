@@ -17,7 +17,8 @@ type Process struct {
 	wg        sync.WaitGroup
 
 	brkStart, brk uint64 // the program break (for C libraries' malloc)
-	exe           string // the path the app was started as (/proc/self/exe)
+	exe           string // the app's file (/proc/self/exe)
+	name          string // the name it was started by, links not followed (/proc/self/comm)
 	unsupported   map[uint64]bool
 	fds           map[int]*file
 	cwd           string

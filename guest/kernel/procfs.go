@@ -150,9 +150,10 @@ func nulJoined(s []string) string {
 	return strings.Join(s, "\x00") + "\x00"
 }
 
-// comm is the app's name as Linux keeps it: its file name, at most 15 bytes.
+// comm is the app's name as Linux keeps it: the file name it was started by, at most
+// 15 bytes.
 func (p *Process) comm() string {
-	c := path.Base(p.exe)
+	c := p.name
 	if len(c) > 15 {
 		c = c[:15]
 	}

@@ -195,10 +195,19 @@ func writeMarkdown(path, machine string, short bool, results []result, passI, pa
 			fmt.Fprintf(&b, "### %s\n\n%s\n\n```\n%s\n```\n\n", r.pkg, explain(r.detail), r.detail)
 		}
 	}
+	// The sections written by hand (other programs than Go's tests) stay.
+	if old, err := os.ReadFile(path); err == nil {
+		if i := strings.Index(string(old), handWritten); i >= 0 {
+			b.WriteString(string(old[i:]))
+		}
+	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		fatal(err)
 	}
 }
+
+// handWritten starts the part of docs/compat.md that -md keeps as it is.
+const handWritten = "\n# Programs of distributions"
 
 // explain names the reason for a failure from its output.
 func explain(out string) string {

@@ -75,6 +75,34 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
+// /proc inside pith is the guest kernel's, made for the app as Linux makes it: what
+// glibc, shells and Python read there. (A chroot has no /proc to compare with.)
+func TestProcFiles(t *testing.T) {
+	testenv.RequireKVM(t)
+	root := testenv.DebianRoot(t)
+	script := `import os
+print(sorted(os.listdir("/proc/self/fd"))[:3], os.readlink("/proc/self/fd/1")[:5])
+print(open("/proc/self/cmdline").read().split("\0")[:2], open("/proc/self/comm").read().strip())
+print(os.readlink("/proc/self"), os.readlink("/proc/self/exe"), os.readlink("/proc/self/cwd"))
+print("MemTotal:" in open("/proc/meminfo").read(), open("/proc/cpuinfo").read().count("processor\t:"))
+maps = open("/proc/self/maps").read()
+print("[stack]" in maps, "/usr/bin/python3.11" in maps, "libc.so.6" in maps)
+print(os.cpu_count(), os.sysconf("SC_NPROCESSORS_ONLN"), os.statvfs("/").f_bsize > 0)
+print(open("/proc/self/status").read().splitlines()[0])`
+	r := testenv.Pith(t, nil, "run", "--rootfs", root, "--cpus", "2", "-w", "/tmp", "python3", "-c", script, "arg")
+	want := `['0', '1', '2'] pipe:
+['python3', '-c'] python3
+1 /usr/bin/python3.11 /tmp
+True 2
+True True True
+2 2 True
+Name:	python3
+`
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("pith run python3 reading /proc: exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", r.Code, r.Stdout, want, r.Stderr)
+	}
+}
+
 // pythonTests are modules of Python's own test suite (libpython3.11-testsuite) that
 // pass natively in a chroot of the Debian tree in about a second each. Those that start
 // programs by fork (test_subprocess, test_threading, test_os...) are not among them:
