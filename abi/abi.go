@@ -344,6 +344,8 @@ const (
 	FileNetAttach = 23
 	// FileStatfs: Handle (or Path if Handle is 0) -> struct statfs of its file system in Buf.
 	FileStatfs = 24
+	// FileLink: Path (an existing file), Buf (the new link's path, Len bytes): a hard link.
+	FileLink = 25
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

@@ -74,6 +74,35 @@ func sysClose(t *Task, a [6]uint64) int64 {
 	return p.closeFile(f)
 }
 
+// sysCloseRange closes the descriptors from a[0] to a[1], or with CLOSE_RANGE_CLOEXEC
+// marks them close-on-exec (CLOSE_RANGE_UNSHARE: the table is the process's own).
+func sysCloseRange(t *Task, a [6]uint64) int64 {
+	const unshare, cloexec = 2, 4
+	first, last, flags := uint32(a[0]), uint32(a[1]), a[2]
+	if flags&^(unshare|cloexec) != 0 || first > last {
+		return -linux.EINVAL
+	}
+	p := t.proc
+	p.mu.Lock()
+	var closing []*file
+	for fd, f := range p.fds {
+		if uint32(fd) < first || uint32(fd) > last {
+			continue
+		}
+		if flags&cloexec != 0 {
+			f.cloexec = true
+			continue
+		}
+		delete(p.fds, fd)
+		closing = append(closing, f)
+	}
+	p.mu.Unlock()
+	for _, f := range closing {
+		p.closeFile(f)
+	}
+	return 0
+}
+
 // closeFile closes f, a descriptor of p's no longer in its table: its pipe end or socket
 // reference, and the host handle or tier-0 descriptor behind it unless another
 // descriptor still has it.

@@ -604,6 +604,65 @@ func sysRenameat(t *Task, a [6]uint64) int64 {
 	return fileRequest(&r)
 }
 
+func sysLinkat(t *Task, a [6]uint64) int64 {
+	const atSymlinkFollow = 0x400
+	if a[4]&^(atSymlinkFollow|atEmptyPath) != 0 {
+		return -linux.EINVAL
+	}
+	from, ok := appString(a[1])
+	to, ok2 := appString(a[3])
+	if !ok || !ok2 {
+		return -linux.EFAULT
+	}
+	pf, e := t.proc.absPath(a[0], from)
+	if e != 0 {
+		return e
+	}
+	pt, e := t.proc.absPath(a[2], to)
+	if e != 0 {
+		return e
+	}
+	if a[4]&atSymlinkFollow != 0 {
+		if pf, e = canonical(pf); e != 0 {
+			return e
+		}
+	}
+	r := abi.FileRequest{Op: abi.FileLink}
+	defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, pf))
+	defer runtime.KeepAlive(hostString(&r.Buf, &r.Len, pt))
+	return fileRequest(&r)
+}
+
+// chownCall serves the chown calls: the app is root and owns every file it sees, so a
+// change to its own ids (or -1, no change) succeeds with nothing to do; pith cannot give
+// a host file to another owner (EPERM). byFD is for fchown, nofollow for lchown.
+func chownCall(byFD, nofollow bool, uidArg int) handler {
+	return func(t *Task, a [6]uint64) int64 {
+		var e int64
+		switch {
+		case byFD:
+			_, e = fdStat(t, a[0])
+		case uidArg == 2: // fchownat(dirfd, path, uid, gid, flags)
+			_, e = statAt(t, a[0], a[1], a[4])
+		default:
+			flags := uint64(0)
+			if nofollow {
+				flags = atSymlinkNofollow
+			}
+			_, e = statAt(t, atFDCWD, a[0], flags)
+		}
+		if e != 0 {
+			return e
+		}
+		for _, id := range []uint32{uint32(a[uidArg]), uint32(a[uidArg+1])} {
+			if id != ^uint32(0) && id != abi.AppUID {
+				return -linux.EPERM
+			}
+		}
+		return 0
+	}
+}
+
 func sysChdir(t *Task, a [6]uint64) int64 {
 	p, e := t.proc.appPath(atFDCWD, a[0])
 	if e != 0 {

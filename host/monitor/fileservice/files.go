@@ -434,6 +434,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileReadlink:  (*Service).readlink,
 	abi.FileSymlink:   (*Service).symlinkOrRename,
 	abi.FileRename:    (*Service).symlinkOrRename,
+	abi.FileLink:      (*Service).symlinkOrRename,
 	abi.FileTruncate:  (*Service).truncate,
 	abi.FileChmod:     (*Service).chmodFile,
 	abi.FileFallocate: (*Service).fallocate,
@@ -666,8 +667,11 @@ func (s *Service) symlinkOrRename(c fileCall) int64 {
 	if !ok || !ok2 {
 		return -int64(unix.EFAULT)
 	}
-	if r.Op == abi.FileSymlink {
+	switch r.Op {
+	case abi.FileSymlink:
 		return errno(s.change(p, changeCreate, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
+	case abi.FileLink:
+		return errno(s.link(p, other))
 	}
 	return errno(s.rename(p, other))
 }

@@ -471,3 +471,30 @@ func BenchmarkLayerOpen(b *testing.B) {
 		})
 	}
 }
+
+// A hard link works in the guest's private directories; beneath the image's files it
+// answers EXDEV, and the image is untouched.
+func TestLayerLink(t *testing.T) {
+	img := layerImage(t)
+	s := layerService(t, img, "")
+	if err := writeGuest(s, "/tmp/a", "linked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.link("/tmp/a", "/tmp/b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readGuest(s, "/tmp/b"); got != "linked" {
+		t.Errorf("/tmp/b: %q", got)
+	}
+	if err := s.link("/tmp/a", "/tmp/b"); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("a link over an existing name: %v, want EEXIST", err)
+	}
+	for _, tc := range [][2]string{{"/etc/old", "/tmp/c"}, {"/tmp/a", "/etc/c"}} {
+		if err := s.link(tc[0], tc[1]); !errors.Is(err, unix.EXDEV) {
+			t.Errorf("link %s %s: %v, want EXDEV", tc[0], tc[1], err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(img, "etc", "c")); err == nil {
+		t.Error("a link reached the image")
+	}
+}

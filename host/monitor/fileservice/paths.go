@@ -423,6 +423,28 @@ func (s *Service) rename(from, to string) error {
 	})
 }
 
+// link makes guest path to a hard link to the file at from. Beneath an image's files
+// (its layers) it answers EXDEV, as Linux does between file systems: a link there would
+// need the file copied up first.
+func (s *Service) link(from, to string) error {
+	if s.image != nil {
+		for _, p := range []string{from, to} {
+			t, err := s.throughLayer(p, false)
+			if err != nil {
+				return err
+			}
+			if _, inImage := s.imageRel(t); inImage {
+				return unix.EXDEV
+			}
+		}
+	}
+	return s.changeAt(from, func(dirfd int, name string) error {
+		return s.changeAt(to, func(todirfd int, toname string) error {
+			return unix.Linkat(dirfd, name, todirfd, toname, 0)
+		})
+	})
+}
+
 // chmod changes the mode of the file guest path p names, following links: the file's
 // own guest path says whether the guest may change it. Linux has no fchmod for an O_PATH
 // descriptor, but chmod through its /proc/self/fd entry works.
