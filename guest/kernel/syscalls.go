@@ -252,9 +252,11 @@ func init() {
 		unix.SYS_SPLICE: {"splice", func(*Task, [6]uint64) int64 { return -linux.EINVAL },
 			"EINVAL, as Linux for what it cannot splice: Go's io.Copy then copies through a buffer"},
 
-		// Not served yet: named for the ENOSYS report and --trace.
-		unix.SYS_POLL:   {"poll", nil, ""},
-		unix.SYS_SELECT: {"select", nil, ""},
+		// Waiting on descriptors besides epoll (poll.go).
+		unix.SYS_POLL:     {"poll", sysPoll, "looks again every millisecond while nothing is ready"},
+		unix.SYS_PPOLL:    {"ppoll", sysPpoll, "looks again every millisecond while nothing is ready; the signal mask is not applied"},
+		unix.SYS_SELECT:   {"select", sysSelect, "looks again every millisecond while nothing is ready"},
+		unix.SYS_PSELECT6: {"pselect6", sysPselect6, "looks again every millisecond while nothing is ready; the signal mask is not applied"},
 	}
 }
 

@@ -1,0 +1,238 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// poll, ppoll, select and pselect6 look at each descriptor's readiness, and while none is
+// ready, look again every millisecond until the timeout or a signal: simple, and what
+// shells and Python's subprocess need (epoll, which servers use, waits without polling).
+
+// Linux's poll events.
+const (
+	pollIn   = 0x1
+	pollPri  = 0x2
+	pollOut  = 0x4
+	pollErr  = 0x8
+	pollHup  = 0x10
+	pollNval = 0x20
+)
+
+// pollInterval is how often a waiting poll looks again.
+const pollInterval = time.Millisecond
+
+// fileEvents is f's readiness now, in poll's bits.
+func fileEvents(f *file) uint32 {
+	switch f.kind {
+	case kindPipe:
+		p := f.pipe
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if f.readEnd {
+			var m uint32
+			if len(p.buf) > 0 {
+				m |= pollIn
+			}
+			if p.writers == 0 {
+				m |= pollHup
+			}
+			return m
+		}
+		if p.readers == 0 {
+			return pollOut | pollErr
+		}
+		if len(p.buf) < pipeCapacity {
+			return pollOut
+		}
+		return 0
+	case kindSocket:
+		return uint32(f.sock.ep.Readiness(socketEvents))
+	case kindUnix:
+		unixMu.Lock()
+		defer unixMu.Unlock()
+		return f.unix.events()
+	case kindStdout, kindStderr:
+		return pollOut
+	case kindTier0:
+		return 0 // an epoll instance or eventfd: its readiness is tier 0's (not served here)
+	}
+	return pollIn | pollOut // files, /dev/null and the like, and pith's standard input
+}
+
+// pollFDs waits until one of the descriptors in fds (fd, asked events) is ready, for at
+// most timeout (negative: for ever), and returns each one's events and how many are
+// ready, or -EINTR / -errRestart for a signal.
+func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
+	deadline := time.Now().Add(timeout)
+	got := make([]uint32, len(fds))
+	for {
+		ready := int64(0)
+		for i, fd := range fds {
+			got[i] = 0
+			if fd[0] < 0 {
+				continue
+			}
+			f := t.proc.fd(uint64(fd[0]))
+			if f == nil {
+				got[i] = pollNval
+			} else {
+				got[i] = fileEvents(f) & (uint32(fd[1]) | pollErr | pollHup)
+			}
+			if got[i] != 0 {
+				ready++
+			}
+		}
+		if ready > 0 || timeout == 0 || timeout > 0 && !time.Now().Before(deadline) {
+			return got, ready
+		}
+		wait := pollInterval
+		if timeout > 0 {
+			wait = min(wait, time.Until(deadline))
+		}
+		if !t.sleep(wait) {
+			return got, -linux.EINTR // not restarted after a handler, as on Linux
+		}
+	}
+}
+
+// sysPoll serves poll(fds, nfds, timeout in ms).
+func sysPoll(t *Task, a [6]uint64) int64 {
+	timeout := time.Duration(-1)
+	if ms := int32(a[2]); ms >= 0 {
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	return pollArray(t, a[0], a[1], timeout)
+}
+
+// sysPpoll serves ppoll(fds, nfds, timeout timespec, sigmask, size): the mask is not
+// applied while waiting.
+func sysPpoll(t *Task, a [6]uint64) int64 {
+	timeout, e := readTimeout(a[2])
+	if e != 0 {
+		return e
+	}
+	return pollArray(t, a[0], a[1], timeout)
+}
+
+func pollArray(t *Task, addr, n uint64, timeout time.Duration) int64 {
+	if n > 1<<20 {
+		return -linux.EINVAL
+	}
+	raw, ok := appSlice(addr, n*8)
+	if !ok {
+		return -linux.EFAULT
+	}
+	fds := make([][2]int64, n)
+	for i := range fds {
+		fds[i] = [2]int64{int64(int32(binary.LittleEndian.Uint32(raw[8*i:]))), int64(binary.LittleEndian.Uint16(raw[8*i+4:]))}
+	}
+	got, ready := pollFDs(t, fds, timeout)
+	if ready < 0 {
+		return ready
+	}
+	for i := range fds {
+		binary.LittleEndian.PutUint16(raw[8*i+6:], uint16(got[i]))
+	}
+	return ready
+}
+
+// readTimeout reads a struct timespec at addr: 0 is no timeout (negative duration).
+func readTimeout(addr uint64) (time.Duration, int64) {
+	if addr == 0 {
+		return -1, 0
+	}
+	ts, ok := getApp[[2]int64](addr)
+	if !ok {
+		return 0, -linux.EFAULT
+	}
+	if ts[0] < 0 || ts[1] < 0 || ts[1] >= 1e9 {
+		return 0, -linux.EINVAL
+	}
+	return time.Duration(ts[0])*time.Second + time.Duration(ts[1]), 0
+}
+
+// sysSelect serves select(nfds, readfds, writefds, exceptfds, timeval).
+func sysSelect(t *Task, a [6]uint64) int64 {
+	timeout := time.Duration(-1)
+	if a[4] != 0 {
+		tv, ok := getApp[[2]int64](a[4])
+		if !ok {
+			return -linux.EFAULT
+		}
+		if tv[0] < 0 || tv[1] < 0 {
+			return -linux.EINVAL
+		}
+		timeout = time.Duration(tv[0])*time.Second + time.Duration(tv[1])*time.Microsecond
+	}
+	return selectSets(t, a[0], [3]uint64{a[1], a[2], a[3]}, timeout)
+}
+
+// sysPselect6 serves pselect6(nfds, readfds, writefds, exceptfds, timespec, sigmask):
+// the mask is not applied while waiting.
+func sysPselect6(t *Task, a [6]uint64) int64 {
+	timeout, e := readTimeout(a[4])
+	if e != 0 {
+		return e
+	}
+	return selectSets(t, a[0], [3]uint64{a[1], a[2], a[3]}, timeout)
+}
+
+// selectSets waits on the descriptor sets at addrs (read, write, except; 0 for none)
+// of nfds bits, and rewrites them with those ready.
+func selectSets(t *Task, nfds uint64, addrs [3]uint64, timeout time.Duration) int64 {
+	if nfds > 1<<20 {
+		return -linux.EINVAL
+	}
+	words := (nfds + 63) / 64
+	var sets [3][]byte
+	for i, addr := range addrs {
+		if addr == 0 || words == 0 {
+			continue
+		}
+		b, ok := appSlice(addr, words*8)
+		if !ok {
+			return -linux.EFAULT
+		}
+		sets[i] = b
+	}
+	isSet := func(set []byte, fd uint64) bool { return set != nil && set[fd/8]&(1<<(fd%8)) != 0 }
+	var fds [][2]int64
+	for fd := uint64(0); fd < nfds; fd++ {
+		var ev int64
+		if isSet(sets[0], fd) {
+			ev |= pollIn
+		}
+		if isSet(sets[1], fd) {
+			ev |= pollOut
+		}
+		if isSet(sets[2], fd) {
+			ev |= pollPri
+		}
+		if ev != 0 {
+			if t.proc.fd(fd) == nil {
+				return -linux.EBADF
+			}
+			fds = append(fds, [2]int64{int64(fd), ev})
+		}
+	}
+	got, ready := pollFDs(t, fds, timeout)
+	if ready < 0 {
+		return ready
+	}
+	for _, set := range sets {
+		clear(set)
+	}
+	count := int64(0)
+	for i, fd := range fds {
+		for s, bits := range []uint32{pollIn | pollHup | pollErr, pollOut | pollErr, pollPri} {
+			if sets[s] != nil && uint32(fd[1])&bits != 0 && got[i]&bits != 0 {
+				sets[s][fd[0]/8] |= 1 << (fd[0] % 8)
+				count++
+			}
+		}
+	}
+	return count
+}

@@ -1,0 +1,34 @@
+package kernel
+
+import (
+	"testing"
+)
+
+// A pipe's ends are ready as Linux's are: the read end once there is data or no
+// writer (POLLHUP), the write end while there is room, with POLLERR once no reader.
+func TestPollPipe(t *testing.T) {
+	pp := newPipe()
+	r, w := &file{kind: kindPipe, pipe: pp, readEnd: true}, &file{kind: kindPipe, pipe: pp}
+	p := &Process{fds: map[int]*file{3: r, 4: w, 5: {kind: kindNull}}}
+	task := &Task{proc: p}
+	check := func(what string, fds [][2]int64, want []uint32, wantReady int64) {
+		t.Helper()
+		got, ready := pollFDs(task, fds, 0)
+		if ready != wantReady || len(got) != len(want) {
+			t.Fatalf("%s: %v, %d ready; want %v, %d", what, got, ready, want, wantReady)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("%s: fd %d: events %#x, want %#x", what, fds[i][0], got[i], want[i])
+			}
+		}
+	}
+	all := int64(pollIn | pollOut)
+	check("empty", [][2]int64{{3, all}, {4, all}, {9, all}, {-1, all}}, []uint32{0, pollOut, pollNval, 0}, 2)
+	pp.buf = append(pp.buf, 'x')
+	check("data", [][2]int64{{3, pollIn}, {4, pollIn}}, []uint32{pollIn, 0}, 1)
+	pp.buf = make([]byte, pipeCapacity)
+	check("full", [][2]int64{{4, pollOut}, {5, pollIn}}, []uint32{0, pollIn}, 1)
+	pp.writers, pp.readers = 0, 0
+	check("ends closed", [][2]int64{{3, pollIn}, {4, pollOut}}, []uint32{pollIn | pollHup, pollOut | pollErr}, 2)
+}
