@@ -106,14 +106,17 @@ e2e_env="PITH_TEST_STREAM_BYTES=33554432"
 # command still running after 20 has its processes' kernel stacks printed and is stopped;
 # the whole guest is stopped after 40, well inside CI's limit.
 # The Debian programs' tests run in a command of their own, after the rest.
-debian_tests='^(TestDebianPrograms|TestProcFiles|TestPythonTestSuite)$'
+# TestPythonTestSuite is not among them here: in the nested guest (QEMU's emulated CPU,
+# natively and inside pith) its 30 modules took over 15 minutes; it runs where /dev/kvm
+# works (go test ./... above), or by hand: docs/compat.md.
+debian_tests='^(TestDebianPrograms|TestProcFiles)$'
 status=0
 NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-2400} tools/nested-kvm.sh -c -f "$containerd2_dir:/containerd2" -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -f "$debian:/debian" -- \
 	"$bin/pith doctor" \
 	"$run $bin/pith selftest" \
 	"$run $bin/pith selftest --cpus 2" \
 	"$run $bin/pith selftest --x86-standard" \
-	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m -test.skip '$debian_tests'" \
+	"cd $root/test/e2e && $e2e_env $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m -test.skip '$debian_tests|^TestPythonTestSuite$'" \
 	"cd $root/test/e2e && PITH_TEST_DEBIAN=/debian $run $bin/e2e.test -test.count=1 -test.v -test.timeout=15m -test.run '$debian_tests'" \
 	"export PATH=/containerd2:\$PATH && containerd --version && cd $root/test/e2e && $run $bin/e2e.test -test.count=1 -test.v -test.run '^(TestContainerd|TestCRI)' -test.timeout=10m" >"$stage/console" 2>&1 || status=$?
 grep -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' -e '^    --- PASS' "$stage/console" | tr -d '\r'
