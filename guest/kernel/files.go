@@ -584,17 +584,23 @@ func sysSymlinkat(t *Task, a [6]uint64) int64 {
 	return fileRequest(&r)
 }
 
-func sysRenameat(t *Task, a [6]uint64) int64 {
+// twoPaths reads the paths of renameat and linkat: (olddirfd, oldpath, newdirfd,
+// newpath), both read before either is made absolute, as Linux does.
+func twoPaths(t *Task, a [6]uint64) (from, to string, e int64) {
 	from, ok := appString(a[1])
 	to, ok2 := appString(a[3])
 	if !ok || !ok2 {
-		return -linux.EFAULT
+		return "", "", -linux.EFAULT
 	}
-	pf, e := t.proc.absPath(a[0], from)
-	if e != 0 {
-		return e
+	if from, e = t.proc.absPath(a[0], from); e != 0 {
+		return "", "", e
 	}
-	pt, e := t.proc.absPath(a[2], to)
+	to, e = t.proc.absPath(a[2], to)
+	return from, to, e
+}
+
+func sysRenameat(t *Task, a [6]uint64) int64 {
+	pf, pt, e := twoPaths(t, a)
 	if e != 0 {
 		return e
 	}
@@ -609,16 +615,7 @@ func sysLinkat(t *Task, a [6]uint64) int64 {
 	if a[4]&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return -linux.EINVAL
 	}
-	from, ok := appString(a[1])
-	to, ok2 := appString(a[3])
-	if !ok || !ok2 {
-		return -linux.EFAULT
-	}
-	pf, e := t.proc.absPath(a[0], from)
-	if e != 0 {
-		return e
-	}
-	pt, e := t.proc.absPath(a[2], to)
+	pf, pt, e := twoPaths(t, a)
 	if e != 0 {
 		return e
 	}

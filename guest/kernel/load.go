@@ -243,7 +243,7 @@ func loadInterpreter(path string) (f *elf.File, base, entry uint64, err error) {
 			prog.Vaddr+prog.Memsz < prog.Vaddr || prog.Vaddr+prog.Memsz > 1<<40 {
 			return nil, 0, 0, fmt.Errorf("segment at %#x is malformed", prog.Vaddr)
 		}
-		lo, hi = min(lo, prog.Vaddr&^(pageSize-1)), max(hi, (prog.Vaddr+prog.Memsz+pageSize-1)&^(pageSize-1))
+		lo, hi = min(lo, prog.Vaddr&^(pageSize-1)), max(hi, pageUp(prog.Vaddr+prog.Memsz))
 	}
 	if lo >= hi {
 		return nil, 0, 0, errors.New("no loadable segment")
@@ -265,19 +265,9 @@ func loadInterpreter(path string) (f *elf.File, base, entry uint64, err error) {
 		if prog.Type != elf.PT_LOAD {
 			continue
 		}
-		prot := uintptr(0)
-		if prog.Flags&elf.PF_R != 0 {
-			prot |= syscall.PROT_READ
-		}
-		if prog.Flags&elf.PF_W != 0 {
-			prot |= syscall.PROT_WRITE
-		}
-		if prog.Flags&elf.PF_X != 0 {
-			prot |= syscall.PROT_EXEC
-		}
 		start := (prog.Vaddr + bias) &^ (pageSize - 1)
-		end := (prog.Vaddr + bias + prog.Memsz + pageSize - 1) &^ (pageSize - 1)
-		if _, _, e := syscall.Syscall(syscall.SYS_MPROTECT, uintptr(start), uintptr(end-start), prot); e != 0 {
+		end := pageUp(prog.Vaddr + bias + prog.Memsz)
+		if _, _, e := syscall.Syscall(syscall.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(segmentProt(prog))); e != 0 {
 			return nil, 0, 0, fmt.Errorf("protecting segment at %#x: %v", prog.Vaddr, e)
 		}
 	}
@@ -292,11 +282,25 @@ func segmentMappings(f *elf.File, bias uint64, name string) []mapping {
 		if prog.Type != elf.PT_LOAD {
 			continue
 		}
-		ms = append(ms, mapping{start: (prog.Vaddr + bias) &^ (pageSize - 1),
-			end: (prog.Vaddr + bias + prog.Memsz + pageSize - 1) &^ (pageSize - 1), off: prog.Off &^ (pageSize - 1),
-			prot: uint64(prog.Flags&elf.PF_R)>>2 | uint64(prog.Flags&elf.PF_W) | uint64(prog.Flags&elf.PF_X)<<2, name: name})
+		ms = append(ms, mapping{start: (prog.Vaddr + bias) &^ (pageSize - 1), end: pageUp(prog.Vaddr + bias + prog.Memsz),
+			off: prog.Off &^ (pageSize - 1), prot: segmentProt(prog), name: name})
 	}
 	return ms
+}
+
+// segmentProt is the mmap protection of a loadable segment's flags.
+func segmentProt(prog *elf.Prog) uint64 {
+	prot := uint64(0)
+	if prog.Flags&elf.PF_R != 0 {
+		prot |= syscall.PROT_READ
+	}
+	if prog.Flags&elf.PF_W != 0 {
+		prot |= syscall.PROT_WRITE
+	}
+	if prog.Flags&elf.PF_X != 0 {
+		prot |= syscall.PROT_EXEC
+	}
+	return prot
 }
 
 // readGuestFile reads the whole of the guest's file at path, of at most limit bytes.

@@ -186,7 +186,7 @@ func sysMsync(t *Task, a [6]uint64) int64 {
 // (written back by address) do not move.
 func sysMremap(t *Task, a [6]uint64) int64 {
 	const mayMove = 1
-	addr, oldLen, newLen, flags := a[0], (a[1]+pageSize-1)&^(pageSize-1), (a[2]+pageSize-1)&^(pageSize-1), a[3]
+	addr, oldLen, newLen, flags := a[0], pageUp(a[1]), pageUp(a[2]), a[3]
 	if addr%pageSize != 0 || newLen == 0 || flags&^mayMove != 0 {
 		return -linux.EINVAL // MREMAP_FIXED and MREMAP_DONTUNMAP are not served
 	}
