@@ -104,6 +104,7 @@ const (
 	FlagTiming              // report reaching tier 1's main to the monitor (PortMainReached)
 	FlagTrace               // every app system call goes to tier 1 (pith run --trace prints them)
 	FlagPreload             // a warm VM: load and prefault the app (at AppAddr) before asking for the run
+	FlagForked              // guest memory is a copy of another guest's at its fork: resume, do not boot (ForkThread)
 )
 
 // ExitSignaled+N, written to PortExit (and passed to exit_group by tier 1), says the app
@@ -129,6 +130,7 @@ const (
 	PortMainReached  = 0x505 // tier 1 reached main (only with FlagTiming)
 	PortFile         = 0x506 // serve the FileRequest at BootInfo.FileRequest
 	PortNetKick      = 0x507 // tier 1 put frames in the NIC's transmit ring while the monitor waited
+	PortFork         = 0x508 // every other vCPU is parked: copy the guest into a new one (the FileFork request at BootInfo.FileRequest)
 )
 
 // CrashKind says why tier 0 stopped the guest.
@@ -154,6 +156,7 @@ const (
 	SysPithReadyFD      = 0x7008 // a new readiness descriptor: epoll reports the events tier 1 sets on it (a socket's)
 	SysPithSetReady     = 0x7009 // (fd, events, or): set fd's ready events to events, or add them if or is 1
 	SysPithNetKick      = 0x700a // tell the monitor the NIC's transmit ring has frames (PortNetKick)
+	SysPithFork         = 0x700b // clone the guest (a FileFork request): the child handle in the parent, 0 in the copy
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -346,6 +349,15 @@ const (
 	FileStatfs = 24
 	// FileLink: Path (an existing file), Buf (the new link's path, Len bytes): a hard link.
 	FileLink = 25
+	// FileFork: Buf, Len: the stream handles (uint64s) that pass to the copy, which
+	// has them under the same numbers, as it has every open file; they close here. ->
+	// a child handle (FileWaitChild, FileKillChild) for the copy of this guest made at
+	// SysPithFork, which the monitor starts as a unikernel of its own.
+	FileFork = 26
+	// FilePipe: -> a handle h for the read end of a new host pipe, h+1 for its write end;
+	// both non-blocking (EAGAIN when empty or full). A write of 0 bytes answers -EPIPE
+	// once the read end has closed.
+	FilePipe = 27
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

@@ -184,7 +184,12 @@ func (im *Image) Run(argv, envp []string, cwd, exe string) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	t.start(&p.wg, nil)
 	for s := range sigs {
-		p.post(t, uint64(s.(syscall.Signal)))
+		sig := uint64(s.(syscall.Signal))
+		if h := p.execHandle.Load(); h != 0 {
+			fileRequest(&abi.FileRequest{Op: abi.FileKillChild, Handle: h, Flags: sig})
+			continue
+		}
+		p.post(t, sig)
 	}
 	select {} // the process ends through exit_group or its last thread's exit
 }

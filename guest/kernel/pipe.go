@@ -19,6 +19,9 @@ type pipe struct {
 	readers int
 	writers int
 	ino     uint64 // its number, for fstat
+	// forkPumps of the readers are goroutines passing what is written on to children
+	// made by fork (pumpToFork), which read only while no descriptor here does.
+	forkPumps int
 }
 
 // pipes numbers the pipes made.

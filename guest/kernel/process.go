@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/pithvm/pith/abi"
 )
@@ -36,6 +37,9 @@ type Process struct {
 	// nothing they do while the network is flushed (a listener closed under an accept)
 	// is seen, or changes the exit status.
 	ending atomic.Bool
+	// execHandle is the program that replaced the app (execve outside a vfork child:
+	// replacedBy), which the signals pith is sent go to; 0: none.
+	execHandle atomic.Uint64
 }
 
 func (p *Process) addTask(t *Task) {
@@ -93,7 +97,39 @@ func (p *Process) end() {
 		select {}
 	}
 	p.syncShared(0, ^uint64(0), false)
+	p.drainPipes()
 	flushNetwork()
+}
+
+// drainPipeTime bounds how long an ending app waits for what it wrote into pipes to reach
+// the programs that read them (a reader that never reads would hold it for ever).
+const drainPipeTime = 5 * time.Second
+
+// drainPipes closes the app's pipes, as its exit does, and waits until what it wrote
+// into those that lead to other programs (pumpIn) is theirs: on Linux the bytes are in
+// the kernel's pipe, here they still have to leave the guest.
+func (p *Process) drainPipes() {
+	p.mu.Lock()
+	var pipes []*file
+	for n, f := range p.fds {
+		if f.kind == kindPipe {
+			pipes = append(pipes, f)
+			delete(p.fds, n)
+		}
+	}
+	p.mu.Unlock()
+	for _, f := range pipes {
+		f.release()
+	}
+	drained := make(chan struct{})
+	go func() {
+		outPumps.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(drainPipeTime):
+	}
 }
 
 // kick makes task t leave app code (or a call blocked for it) to look at its signals.

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -87,9 +88,12 @@ func (p *Process) dropFiles() {
 // childEnded records how a vfork child or the program it started ended, for wait4.
 func (p *Process) childEnded(pid int32, status uint32) {
 	p.mu.Lock()
-	if c := p.children[pid]; c != nil {
-		c.done, c.status = true, status
+	c := p.children[pid]
+	if c == nil { // a fork's child, whose parent's children are not its own
+		p.mu.Unlock()
+		return
 	}
+	c.done, c.status = true, status
 	if p.childCond.L == nil {
 		p.childCond.L = &p.mu
 	}
@@ -148,9 +152,6 @@ func appStrings(addr uint64) ([]string, bool) {
 
 func sysExecve(t *Task, a [6]uint64) int64 {
 	p := t.proc
-	if p.vfork == nil {
-		return -linux.ENOSYS // replacing the app itself is not supported
-	}
 	name, ok := appString(a[0])
 	argv, ok2 := appStrings(a[1])
 	envp, ok3 := appStrings(a[2])
@@ -214,12 +215,56 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 		return handle
 	}
 	v := p.vfork
+	if v == nil {
+		p.replacedBy(t, uint64(handle))
+		return 0
+	}
 	v.parent.mu.Lock()
 	v.parent.children[v.pid].handle = uint64(handle)
 	v.parent.mu.Unlock()
 	go waitChild(v.parent, v.pid, uint64(handle))
 	p.endVfork(nil)
 	return 0
+}
+
+// replacedBy is execve outside a vfork child: the program runs as a unikernel of its
+// own, as there, and this process, its other threads gone, only waits for it, passes it
+// the signals pith is sent, and ends as it ends. It does not return.
+func (p *Process) replacedBy(t *Task, handle uint64) {
+	p.dropOtherTasks(t)
+	p.execHandle.Store(handle)
+	for {
+		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
+		st := fileRequest(&r)
+		switch {
+		case st == -linux.EAGAIN:
+			time.Sleep(hostPoll)
+			continue
+		case st < 0:
+			p.exit(127)
+		case st&0x7f != 0:
+			p.killedBy(int(st & 0x7f))
+		default:
+			p.exit(int(st >> 8))
+		}
+	}
+}
+
+// dropOtherTasks ends every thread of p but t, as execve and a fork's child do: they
+// run no more app code and take no more calls.
+func (p *Process) dropOtherTasks(t *Task) {
+	var others []*Task
+	p.mu.Lock()
+	for _, o := range p.tasks {
+		if o != t {
+			o.exited = true
+			others = append(others, o)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range others {
+		kick(o)
+	}
 }
 
 // newSpawnRequest allocates a request on the heap, where the monitor's answer cannot be
@@ -255,9 +300,15 @@ func pumpOut(pp *pipe) func(handle uint64) {
 	}
 }
 
+// outPumps counts the pumpIns running: what the app wrote before it exits is passed on
+// before the guest ends (drainPipes).
+var outPumps sync.WaitGroup
+
 // pumpIn copies what the app writes into its pipe to the program.
 func pumpIn(pp *pipe) func(handle uint64) {
+	outPumps.Add(1)
 	return func(handle uint64) {
+		defer outPumps.Done()
 		defer pp.release(true)
 		if handle == 0 {
 			return

@@ -166,6 +166,7 @@ func init() {
 		}, ""},
 		unix.SYS_FTRUNCATE:       {"ftruncate", sysFtruncate, ""},
 		unix.SYS_FALLOCATE:       {"fallocate", sysFallocate, ""},
+		unix.SYS_FADVISE64:       {"fadvise64", sysFadvise, "advice is accepted and not acted on"},
 		unix.SYS_FSYNC:           {"fsync", func(*Task, [6]uint64) int64 { return 0 }, "does nothing: writes reach the host file at once"},
 		unix.SYS_FDATASYNC:       {"fdatasync", func(*Task, [6]uint64) int64 { return 0 }, "does nothing: writes reach the host file at once"},
 		unix.SYS_FLOCK:           {"flock", sysFlock, ""},
@@ -216,7 +217,7 @@ func init() {
 		unix.SYS_WAITID:          {"waitid", sysWaitid, ""},
 		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys, "ENOSYS, quietly: Go waits with wait4"},
 		unix.SYS_CLONE3:          {"clone3", enosys, "ENOSYS, quietly: glibc makes threads with clone"},
-		unix.SYS_FORK:            {"fork", enosys, "ENOSYS, quietly: programs start by vfork and execve"},
+		unix.SYS_FORK:            {"fork", func(t *Task, a [6]uint64) int64 { return fork(t, 0, 0) }, "the child is a copy of the whole guest, started as a unikernel of its own; its pipes are bridged through host pipes"},
 		unix.SYS_VFORK: {"vfork", func(t *Task, a [6]uint64) int64 { return vfork(t, 0) },
 			"the child runs on the parent's memory until it runs a program (execve) or exits, as on Linux"},
 		unix.SYS_RT_SIGACTION:   {"rt_sigaction", sysRtSigaction, ""},
@@ -505,8 +506,11 @@ func sysClone(t *Task, a [6]uint64) int64 {
 	if flags&(linux.CLONE_VM|cloneVfork|linux.CLONE_THREAD) == linux.CLONE_VM|cloneVfork {
 		return vfork(t, stack)
 	}
+	if flags&(linux.CLONE_VM|linux.CLONE_THREAD) == 0 {
+		return fork(t, flags, ctid)
+	}
 	if flags&(linux.CLONE_VM|linux.CLONE_THREAD) != linux.CLONE_VM|linux.CLONE_THREAD {
-		return -linux.ENOSYS // no processes: fork and friends are not supported
+		return -linux.ENOSYS // a thread without shared memory, or memory shared by processes
 	}
 	c, err := newTask(t.proc)
 	if err != nil {
@@ -528,4 +532,19 @@ func sysClone(t *Task, a [6]uint64) int64 {
 			storeTID(ctid, tid)
 		}
 	}))
+}
+
+// sysFadvise checks posix_fadvise's arguments as Linux does; the advice itself changes
+// nothing here (the host's page cache is the host's).
+func sysFadvise(t *Task, a [6]uint64) int64 {
+	f := t.proc.fd(a[0])
+	switch {
+	case f == nil:
+		return -linux.EBADF
+	case f.kind == kindPipe || f.kind == kindSocket || f.kind == kindUnix:
+		return -linux.ESPIPE
+	case a[3] > 5 || int64(a[2]) < 0:
+		return -linux.EINVAL
+	}
+	return 0
 }

@@ -24,6 +24,10 @@ const (
 //
 //go:nosplit
 func boot() {
+	if info().Flags&abi.FlagForked != 0 {
+		forkResume()
+		return
+	}
 	lockTier0()
 	bi := info()
 	if bi.Magic != abi.BootMagic || bi.Version != abi.Version || bi.CPUs < 1 || bi.CPUs > maxCPUs {

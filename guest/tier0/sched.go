@@ -332,6 +332,9 @@ func nextDeadline() uint64 {
 //
 //go:nosplit
 func schedule(yield bool) {
+	if atomic.LoadUint32(&forking) != 0 {
+		park()
+	}
 	c := thisCPU()
 	c.wakePending = 0
 	now := rdtsc()
@@ -382,6 +385,9 @@ func schedule(yield bool) {
 		lockTier0()
 		c.hw.IdleSince = 0
 		c.idle = 0
+		if atomic.LoadUint32(&forking) != 0 {
+			park()
+		}
 		syncTLB(c)
 		if c.wakePending != 0 {
 			info().Stats.Interrupts++

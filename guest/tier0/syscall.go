@@ -72,6 +72,7 @@ const (
 	nrPithReadyFD     = abi.SysPithReadyFD
 	nrPithSetReady    = abi.SysPithSetReady
 	nrPithNetKick     = abi.SysPithNetKick
+	nrPithFork        = abi.SysPithFork
 )
 
 // unmapToTier1 is set while the app has shared file mappings, which tier 1 writes back
@@ -286,6 +287,8 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrPithNetKick:
 		outl(abi.PortNetKick, 0)
 		return 0
+	case nrPithFork:
+		return sysFork(a0)
 	case nrPithFault:
 		return int64(*(*uint64)(x86.Pointer(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -38,6 +39,7 @@ type runOptions struct {
 	report   string // --report: a file for how the guest ended (Report)
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
+	forked                                            string    // the state of a guest copied at a fork (fileservice.Fork)
 	image                                             *imageRun // set by imageApp for pith run IMAGE
 }
 
@@ -95,6 +97,8 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().MarkHidden("spawned-exe")
 	c.Flags().MarkHidden("spawned-root")
 	c.Flags().MarkHidden("spawned-argv0")
+	c.Flags().StringVar(&o.forked, "forked", "", "")
+	c.Flags().MarkHidden("forked")
 	return c
 }
 
@@ -214,6 +218,11 @@ func runRun(o *runOptions, args []string) error {
 	}
 	cfg.Root = o.spawnedRoot
 	cfg.Exe = o.spawnedExe
+	if o.forked != "" {
+		if cfg.Fork, err = readFork(o.forked); err != nil {
+			return err
+		}
+	}
 	cfg.App = args[0]
 	if o.spawnedArgv0 != "" {
 		args = append([]string{o.spawnedArgv0}, args[1:]...)
@@ -236,6 +245,20 @@ func runRun(o *runOptions, args []string) error {
 		}
 	}
 	return runGuestReporting(cfg, o.timing, o.report)
+}
+
+// readFork reads the state a guest's fork passed on (host/monitor/fileservice/fork.go):
+// the JSON at path, with the parent's memory on descriptor 4.
+func readFork(path string) (*monitor.Fork, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f := &monitor.Fork{Memory: os.NewFile(4, "guest memory")}
+	if err := json.Unmarshal(b, &f.State); err != nil {
+		return nil, fmt.Errorf("--forked: %v", err)
+	}
+	return f, nil
 }
 
 func writeReport(path string, res *monitor.Result, err error) error {

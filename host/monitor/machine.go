@@ -285,6 +285,8 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 		}
 	case abi.PortFile:
 		m.serveFile()
+	case abi.PortFork:
+		m.fork(cpu)
 	case abi.PortNetKick:
 		if n := m.nic.Load(); n != nil {
 			n.kickExit()

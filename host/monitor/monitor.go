@@ -90,6 +90,9 @@ type Config struct {
 	// the lines --add-host adds to its /etc/hosts.
 	Hostname string
 	Hosts    []fileservice.Host
+	// Fork, if set, makes the guest a copy of another made at its fork (pith run
+	// --forked): it resumes from the parent's memory instead of booting.
+	Fork *Fork
 }
 
 // Result is how a guest ended.
@@ -357,6 +360,11 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		}
 		go func() { m.fastCalls <- fastCallSites(image) }()
 	}
+	if c.Fork != nil {
+		if err := resumeFork(m, c.Fork); err != nil {
+			return nil, err
+		}
+	}
 	m.res.PVM = pvm
 	m.res.Booted = time.Since(c.Started)
 	p.m = m
@@ -383,7 +391,9 @@ func Prepare(c Config) (_ *Prepared, err error) {
 			n.close()
 		}
 	})
-	m.start()
+	if c.Fork == nil { // a copy starts once its files are its parent's (Run)
+		m.start()
+	}
 	return p, nil
 }
 
@@ -418,6 +428,10 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 			return nil, err
 		}
 		m.spec <- spec
+		if c.Fork != nil {
+			m.files.Adopt(c.Fork.State)
+			m.start()
+		}
 	} else if m.spec != nil {
 		close(m.spec) // no app: tier 1 is told so and ends
 	}
@@ -425,7 +439,7 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 		stop := m.forwardSignals(p.vm, c.Signals)
 		defer stop()
 		if m.files != nil {
-			m.files.ReadStdin()
+			m.files.ReadStdin(c.Fork != nil)
 		}
 	}
 	if c.Deadline > 0 {

@@ -42,6 +42,9 @@ type Service struct {
 	stdinMu  sync.Mutex
 	stdin    []byte // read from pith's standard input, not yet taken by the guest
 	stdinEOF bool
+	// stdinLater: ReadStdin waits for the guest's first read (a copy made at a fork must
+	// not take the input its parent may read).
+	stdinLater bool
 
 	project    string       // the host directory shown read-only at the same path
 	projectDir *os.File     // opened once; lookups go beneath it
@@ -301,8 +304,17 @@ func New(o Options) (*Service, error) {
 }
 
 // ReadStdin copies pith's standard input into a buffer the guest takes from (FileStdin),
-// so that a guest reading an empty stdin never holds up its vCPU.
-func (s *Service) ReadStdin() {
+// so that a guest reading an empty stdin never holds up its vCPU; with later, from the
+// guest's first read of it on.
+func (s *Service) ReadStdin(later bool) {
+	if later {
+		s.stdinLater = true
+		return
+	}
+	s.readStdin()
+}
+
+func (s *Service) readStdin() {
 	go func() {
 		buf := make([]byte, 64<<10)
 		for {
@@ -443,6 +455,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileSpawn:     func(s *Service, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
 	abi.FileWaitChild: func(s *Service, c fileCall) int64 { return s.waitChild(c.r.Handle) },
 	abi.FileKillChild: func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
+	abi.FilePipe:      (*Service).newPipe,
 	abi.FileCanonical: (*Service).canonicalPath,
 	abi.FileMkdir:     (*Service).mkdirOrUnlink,
 	abi.FileUnlink:    (*Service).mkdirOrUnlink,
@@ -459,6 +472,10 @@ func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
 // stdinRead serves FileStdin: what pith's standard input has brought so far.
 func (s *Service) stdinRead(c fileCall) int64 {
 	r, mmu := c.r, c.mmu
+	if s.stdinLater {
+		s.stdinLater = false
+		s.readStdin()
+	}
 	s.stdinMu.Lock()
 	defer s.stdinMu.Unlock()
 	if len(s.stdin) == 0 {

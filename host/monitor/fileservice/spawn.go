@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,23 +154,11 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	for _, f := range theirs {
 		f.Close()
 	}
-	sp := &spawned{cmd: cmd}
-	marker := filepath.Join(s.root, "spawned", strconv.Itoa(cmd.Process.Pid))
-	os.WriteFile(marker, nil, 0o600)
-	go func() {
-		cmd.Wait()
-		os.Remove(marker)
-		sp.mu.Lock()
-		sp.done, sp.wait = true, waitStatus(cmd.ProcessState)
-		sp.mu.Unlock()
-	}()
-	h := s.next
-	s.next++
-	s.children[h] = sp // tracked before the answer, which the guest could make fail
+	h := s.track(cmd) // tracked before the answer, which the guest could make fail
 	if mmu.Write(r.Buf, raw) != nil {
 		return -int64(unix.EFAULT)
 	}
-	return int64(h)
+	return h
 }
 
 // spawnRequest is a started program as the guest asked for it (abi.SpawnRequest).
@@ -277,6 +264,13 @@ func (s *Service) killChild(h uint64, sig uint64) int64 {
 
 // streamIO reads or writes pith's end of a started program's pipe, never waiting.
 func (s *Service) streamIO(mmu memory.Virtual, r *abi.FileRequest, fd int) int64 {
+	if r.Op == abi.FileWrite && r.Len == 0 { // is anyone reading?
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&unix.POLLERR != 0 {
+			return -int64(unix.EPIPE)
+		}
+		return 0
+	}
 	b := make([]byte, min(r.Len, 1<<20))
 	var n int
 	var err error

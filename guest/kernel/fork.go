@@ -1,0 +1,233 @@
+package kernel
+
+import (
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// Fork without exec. The child is a new unikernel whose memory starts as a copy of this
+// one's (tier 0's sysFork and the monitor's fork.go copy the whole guest); it resumes in
+// this function with SysPithFork answering 0, as the thread that forked, alone. What
+// lives outside guest memory cannot be copied: host files are the monitor's, which the
+// copy's monitor is given under the same handles, and a pipe is tier 1's, in memory, so
+// each pipe end the child inherits is bridged through a host pipe: a goroutine here
+// moves bytes between it and the pipe, and one in the child between it and a new pipe
+// that takes the old one's place in the child's descriptors.
+
+// forkMu makes forks one at a time.
+var forkMu sync.Mutex
+
+// forkBridge is one end of a pipe the child inherits.
+type forkBridge struct {
+	pp      *pipe
+	readEnd bool   // the child reads the pipe
+	ours    uint64 // this guest's end of the host pipe
+	theirs  uint64 // the child's end
+}
+
+func fork(t *Task, flags, ctid uint64) int64 {
+	p := t.proc
+	if p.vfork != nil {
+		return -linux.ENOSYS
+	}
+	forkMu.Lock()
+	defer forkMu.Unlock()
+	type end struct {
+		pp      *pipe
+		readEnd bool
+	}
+	var bridges []*forkBridge
+	seen := map[end]bool{}
+	p.mu.Lock()
+	for _, f := range p.fds {
+		if f.kind == kindPipe && !seen[end{f.pipe, f.readEnd}] {
+			seen[end{f.pipe, f.readEnd}] = true
+			bridges = append(bridges, &forkBridge{pp: f.pipe, readEnd: f.readEnd})
+		}
+	}
+	p.mu.Unlock()
+	closeBridges := func() {
+		for _, b := range bridges {
+			for _, h := range []uint64{b.ours, b.theirs} {
+				if h != 0 {
+					fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: h})
+				}
+			}
+		}
+	}
+	handles := hostBuffer(8 * (len(bridges) + 1))
+	for i, b := range bridges {
+		h := fileRequest(&abi.FileRequest{Op: abi.FilePipe})
+		if h < 0 {
+			closeBridges()
+			return h
+		}
+		b.ours, b.theirs = uint64(h), uint64(h)+1 // the child writes into the pipe
+		if b.readEnd {
+			b.ours, b.theirs = b.theirs, b.ours
+		}
+		*(*uint64)(unsafe.Pointer(&handles[8*i])) = b.theirs
+	}
+	req := &abi.FileRequest{Op: abi.FileFork, Buf: uint64(uintptr(unsafe.Pointer(&handles[0]))), Len: uint64(8 * len(bridges))}
+	r, _, _ := syscall.RawSyscall(abi.SysPithFork, uintptr(unsafe.Pointer(req)), 0, 0)
+	handle := int64(r)
+	if handle == 0 {
+		return p.forked(t, bridges, flags, ctid)
+	}
+	if handle < 0 {
+		closeBridges()
+		return handle
+	}
+	for _, b := range bridges {
+		b.pp.retain(b.readEnd)
+		if b.readEnd {
+			go pumpToFork(b.pp, b.ours)
+		} else {
+			go pumpOut(b.pp)(b.ours)
+		}
+	}
+	pid := lastChildPID.Add(1)
+	p.mu.Lock()
+	if p.children == nil {
+		p.children = map[int32]*child{}
+	}
+	p.children[pid] = &child{handle: uint64(handle)}
+	p.mu.Unlock()
+	go waitChild(p, pid, uint64(handle))
+	return int64(pid)
+}
+
+// forked is the child's side of fork: the other threads go, the children are its
+// parent's, and each pipe end it inherited becomes a new pipe bridged to its parent's.
+func (p *Process) forked(t *Task, bridges []*forkBridge, flags, ctid uint64) int64 {
+	p.dropOtherTasks(t)
+	p.mu.Lock()
+	p.children = nil
+	replace := map[*pipe][2]*pipe{} // old pipe -> its new [write end, read end]
+	for _, b := range bridges {
+		np := replace[b.pp]
+		i := 0
+		if b.readEnd {
+			i = 1
+		}
+		np[i] = &pipe{ino: pipes.Add(1)}
+		np[i].cond.L = &np[i].mu
+		replace[b.pp] = np
+	}
+	var old []*file
+	for n, f := range p.fds {
+		if f.kind != kindPipe {
+			continue
+		}
+		np := replace[f.pipe][0]
+		if f.readEnd {
+			np = replace[f.pipe][1]
+		}
+		g := *f
+		g.pipe = np
+		np.retain(f.readEnd)
+		p.fds[n] = &g
+		old = append(old, f)
+	}
+	p.mu.Unlock()
+	for _, f := range old {
+		f.release()
+	}
+	for _, b := range bridges {
+		if b.readEnd {
+			np := replace[b.pp][1]
+			np.retain(false)
+			go pumpFromFork(np, b.theirs)
+		} else {
+			np := replace[b.pp][0]
+			np.retain(true)
+			go pumpIn(np)(b.theirs)
+		}
+	}
+	if flags&linux.CLONE_CHILD_SETTID != 0 {
+		storeTID(ctid, t.tid)
+	}
+	return 0
+}
+
+// pumpToFork copies what is written into the app's pipe to a child made by fork, whose
+// end is handle. It takes bytes only while no descriptor here reads the pipe: a child
+// and its parent both holding the read end is the moment after fork, before one of them
+// closes it, and the parent must not lose what it reads to the child. It stops once the
+// child's end has closed.
+func pumpToFork(pp *pipe, handle uint64) {
+	pp.mu.Lock()
+	pp.forkPumps++
+	pp.mu.Unlock()
+	defer func() {
+		pp.mu.Lock()
+		pp.forkPumps--
+		pp.mu.Unlock()
+		pp.release(true)
+	}()
+	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
+	buf := hostBuffer(64 << 10)
+	for {
+		pp.mu.Lock()
+		alone, empty, ended := pp.readers == pp.forkPumps, len(pp.buf) == 0, pp.writers == 0
+		pp.mu.Unlock()
+		probe := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0])))}
+		if fileRequest(&probe) < 0 {
+			return // the child closed its end
+		}
+		if !alone || empty && !ended {
+			time.Sleep(hostPoll)
+			continue
+		}
+		n := pp.read(nil, buf, true)
+		if n == 0 {
+			return // every writer has closed: the child reads the end of the pipe
+		}
+		if n < 0 {
+			continue
+		}
+		for b := buf[:n]; len(b) > 0; {
+			r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
+			m := fileRequest(&r)
+			if m == -linux.EAGAIN {
+				time.Sleep(hostPoll)
+				continue
+			}
+			if m <= 0 {
+				return
+			}
+			b = b[m:]
+		}
+	}
+}
+
+// pumpFromFork, in a child made by fork, copies what its parent sends (pumpToFork) into
+// the pipe that stands for the one it inherited; it stops, closing its end so that the
+// parent stops too, once nothing here reads the pipe.
+func pumpFromFork(pp *pipe, handle uint64) {
+	defer pp.release(false)
+	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
+	buf := hostBuffer(64 << 10)
+	for {
+		pp.mu.Lock()
+		unread := pp.readers == 0
+		pp.mu.Unlock()
+		if unread {
+			return
+		}
+		r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+		n := fileRequest(&r)
+		if n == -linux.EAGAIN {
+			time.Sleep(hostPoll)
+			continue
+		}
+		if n <= 0 || pp.write(nil, buf[:n], false) < 0 {
+			return
+		}
+	}
+}

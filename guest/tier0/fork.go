@@ -1,0 +1,114 @@
+package tier0
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
+)
+
+// Fork without exec clones the whole guest: the monitor copies guest memory into a new
+// VM that resumes where this one was. Only memory is copied, never a vCPU's registers:
+// every vCPU but the forking one first parks in tier 0 with no thread (its thread goes
+// back on the run queue), and the forking thread's registers are in its record, as for
+// any system call. The copy's vCPUs then start as at boot and find FlagForked: vCPU 0
+// takes over the tier-0 lock the forker held, makes the forking thread return 0, and
+// every vCPU schedules.
+
+var (
+	forking    uint32 // set while a fork parks the other vCPUs
+	parkedCPUs uint32 // how many have parked
+	forkThread int32  // the thread that forked, which the copy resumes
+)
+
+// sysFork asks the monitor to copy the guest (req is a FileFork request); it returns the
+// monitor's answer, a child handle or a negative errno, and 0 in the copy.
+//
+//go:nosplit
+func sysFork(req uint64) int64 {
+	if !mapped(uintptr(req), unsafe.Sizeof(abi.FileRequest{})) {
+		return -linux.EFAULT
+	}
+	r := (*abi.FileRequest)(x86.Pointer(uintptr(req)))
+	if r.Len > 1<<20 || !mapped(uintptr(r.Buf), uintptr(r.Len)) {
+		return -linux.EFAULT
+	}
+	c := thisCPU()
+	if ncpu > 1 {
+		atomic.StoreUint32(&parkedCPUs, 0)
+		atomic.StoreUint32(&forking, 1)
+		for i := int32(0); i < ncpu; i++ {
+			if i != int32(c.hw.ID) {
+				sendWakeup(i)
+			}
+		}
+		unlockTier0()
+		for atomic.LoadUint32(&parkedCPUs) != uint32(ncpu-1) {
+			pause()
+		}
+		lockTier0()
+	}
+	consoleFlush() // the copy must not print what this guest printed
+	forkThread = c.cur
+	atomic.StoreUint32(&bootDone, 0) // the copy's other vCPUs wait for forkResume
+	r.Result = 0
+	info().FileRequest = req
+	outl(abi.PortFork, 0)
+	atomic.StoreUint32(&bootDone, 1)
+	atomic.StoreUint32(&forking, 0)
+	if r.Result == 0 {
+		return -linux.EIO
+	}
+	return r.Result
+}
+
+// park takes this vCPU out of the way of a fork: its thread goes back on the run queue
+// and it waits, without the lock, until the fork is done.
+//
+//go:nosplit
+func park() {
+	c := thisCPU()
+	if c.cur >= 0 {
+		t := threadAt(c.cur)
+		if t.state == threadRunnable {
+			enqueue(c.cur)
+		}
+		t.onCPU = -1
+		c.cur = -1
+		c.curThread = 0
+	}
+	atomic.AddUint32(&parkedCPUs, 1)
+	unlockTier0()
+	for atomic.LoadUint32(&forking) != 0 {
+		pause()
+	}
+	lockTier0()
+	syncTLB(c)
+}
+
+// forkResume is vCPU 0's first Go code in a copy made by a fork (FlagForked): memory is
+// the parent's at the fork, with the tier-0 lock held by the forker, which this vCPU
+// now is.
+//
+//go:nosplit
+func forkResume() {
+	bi := info()
+	bi.Stats.CPUsOnline = 1
+	initTimer()
+	for i := int32(0); i < ncpu; i++ {
+		c := cpuAt(i)
+		c.cur, c.curThread = -1, 0
+		c.armed, c.sliceEnd, c.idle, c.wakePending = 0, 0, 0, 0
+		c.tlbGen = tlbGen
+		c.hw.IdleSince, c.hw.IdleUntil = 0, 0
+	}
+	t := threadAt(forkThread)
+	t.onCPU = -1
+	t.regs.RAX = 0
+	enqueue(forkThread)
+	atomic.StoreUint32(&forking, 0)
+	atomic.StoreUint32(&bootDone, 1)
+	schedule(false)
+}
