@@ -37,28 +37,46 @@ func TestDebianPrograms(t *testing.T) {
 	testenv.RequireKVM(t)
 	root := testenv.DebianRoot(t)
 	for _, tc := range []struct {
-		name string
-		args []string
+		name  string
+		args  []string
+		flags []string // pith run's, before --rootfs
 	}{
-		{"a C program linked against glibc", []string{"/usr/local/bin/cdynamic", "one", "two"}},
-		{"ls -la", []string{"ls", "-la", "/etc/apt/apt.conf.d", "/usr/lib/os-release"}},
-		{"sort", []string{"sort", "-t:", "-k3,3n", "/etc/passwd"}},
-		{"sha256sum", []string{"sha256sum", "/usr/bin/ls", "/etc/debian_version"}},
-		{"find", []string{"find", "/etc/apt", "-name", "*.d"}},
-		{"tar of a directory", []string{"tar", "-c", "-C", "/etc", "apt"}},
-		{"sh", []string{"sh", "-c", `x=pith; for w in a b; do x="$x $w"; done; echo "$x ${#x}"; exit 3`}},
+		{"a C program linked against glibc", []string{"/usr/local/bin/cdynamic", "one", "two"}, nil},
+		{"ls -la", []string{"ls", "-la", "/etc/apt/apt.conf.d", "/usr/lib/os-release"}, nil},
+		{"sort", []string{"sort", "-t:", "-k3,3n", "/etc/passwd"}, nil},
+		{"sha256sum", []string{"sha256sum", "/usr/bin/ls", "/etc/debian_version"}, nil},
+		{"find", []string{"find", "/etc/apt", "-name", "*.d"}, nil},
+		{"tar of a directory", []string{"tar", "-c", "-C", "/etc", "apt"}, nil},
+		{"sh", []string{"sh", "-c", `x=pith; for w in a b; do x="$x $w"; done; echo "$x ${#x}"; exit 3`}, nil},
 		{"python3 -c", []string{"python3", "-c", `import sys, json, threading
 r = []
 t = threading.Thread(target=lambda: r.append(sum(range(10**5))))
 t.start(); t.join()
-print(json.dumps({"sum": r[0], "argv": sys.argv[1:], "version": sys.version_info[:2]}))`, "x"}},
+print(json.dumps({"sum": r[0], "argv": sys.argv[1:], "version": sys.version_info[:2]}))`, "x"}, nil},
+		{"sh pipelines, subshells and $(...)", []string{"sh", "-c", `x=$(echo hi | tr a-z A-Z); echo "$x"
+(cd /etc && ls | grep -c apt); echo one two | while read a b; do echo "$b $a"; done
+(echo sub; exit 3); echo "status $?"; f() { echo in-f; }; f | sed s/in/out/
+yes | head -2; echo "$(echo one; echo two)" | wc -l; exec echo replaced`}, nil},
+		{"python3 fork, subprocess and threads on 2 vCPUs", []string{"python3", "-c", `import os, subprocess, threading
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r); os.write(w, b"from the child"); os._exit(7)
+os.close(w)
+print(os.read(r, 100).decode(), os.waitpid(pid, 0)[1] >> 8)
+out = []
+t = threading.Thread(target=lambda: out.append(subprocess.run("ls /etc | grep -c apt; echo $((6*7))", shell=True, capture_output=True, text=True).stdout))
+t.start(); t.join()
+print(out[0], end="")
+p = subprocess.run(["sort"], input="b\na\n", capture_output=True, text=True)
+print(p.stdout, end="")`}, []string{"--cpus", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, wantCode := chroot(t, root, tc.args...)
 			if want == "" {
 				t.Fatalf("chroot %v printed nothing (exit %d): nothing to compare", tc.args, wantCode)
 			}
-			r := testenv.Pith(t, nil, append([]string{"run", "--rootfs", root}, tc.args...)...)
+			r := testenv.Pith(t, nil, append(append(append([]string{"run"}, tc.flags...), "--rootfs", root), tc.args...)...)
 			if r.Stdout != want || r.Code != wantCode {
 				t.Errorf("pith run --rootfs %v:\nexit %d, stdout:\n%s\nwant exit %d, stdout:\n%s\nstderr: %s",
 					tc.args, r.Code, clip(r.Stdout), wantCode, clip(want), r.Stderr)
