@@ -1,6 +1,6 @@
 // Command dynamic measures dynamically linked programs of a Debian 12 tree
 // (tools/debian-rootfs.sh) side by side in one run: the wall time from start to exit of
-// `python3 -c pass` and `sh -c true` natively in a chroot, inside pith (`pith run
+// `python3 -c pass`, `sh -c true` and `sh -c (true)` (a fork) natively in a chroot, inside pith (`pith run
 // --rootfs`) and under gVisor's runsc on the same tree where it is built
 // (bench/gvisor.sh); then the host memory of -instances unikernels running the same
 // Python program at once, per unikernel: RSS and PSS of each monitor process
@@ -40,7 +40,8 @@ func main() {
 	runsc, runscErr := findRunsc()
 
 	fmt.Printf("start to exit, median of %d (ms)    native chroot   pith run --rootfs   gVisor runsc\n", *n)
-	for _, cmd := range [][]string{{"python3", "-c", "pass"}, {"sh", "-c", "true"}} {
+	// (true) is sh -c true and one fork without exec: the child a copy of the guest.
+	for _, cmd := range [][]string{{"python3", "-c", "pass"}, {"sh", "-c", "true"}, {"sh", "-c", "(true)"}} {
 		native := times(*n, append([]string{"chroot", *root}, cmd...))
 		inside := times(*n, append([]string{pith, "run", "--rootfs", *root}, cmd...))
 		gvisor := "-"
