@@ -157,6 +157,7 @@ const (
 	SysPithSetReady     = 0x7009 // (fd, events, or): set fd's ready events to events, or add them if or is 1
 	SysPithNetKick      = 0x700a // tell the monitor the NIC's transmit ring has frames (PortNetKick)
 	SysPithFork         = 0x700b // clone the guest (a FileFork request): the child handle in the parent, 0 in the copy
+	SysPithSetPID       = 0x700c // (pid, ppid): what getpid and getppid answer from now on (a fork's child)
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -358,6 +359,10 @@ const (
 	// both non-blocking (EAGAIN when empty or full). A write of 0 bytes answers -EPIPE
 	// once the read end has closed.
 	FilePipe = 27
+	// FileKillParent: Flags (a signal number) to the guest this one is a fork's copy of,
+	// through its pith (which passes on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+	// SIGUSR2; others are dropped, 0 checks) -> 0, or -ESRCH where this guest is none.
+	FileKillParent = 28
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

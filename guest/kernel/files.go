@@ -544,7 +544,7 @@ func sysReadlinkat(t *Task, a [6]uint64) int64 {
 	}
 	if rel, ok := procRel(p); ok {
 		if rel == "self" { // the link /proc/self, which procRel follows
-			return int64(copy(dst, strconv.Itoa(abi.AppPID)))
+			return int64(copy(dst, strconv.Itoa(int(selfPID.Load()))))
 		}
 		n, e := procLookup(t.proc, rel)
 		if e != 0 {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -21,6 +22,16 @@ import (
 
 // forkMu makes forks one at a time.
 var forkMu sync.Mutex
+
+// selfPID and parentPID are the app's process ID and its parent's, as getpid and
+// getppid answer them (tier 0 keeps them too): abi.AppPID and abi.AppPPID, but in a
+// fork's child the ID its parent gave it and the parent's.
+var selfPID, parentPID atomic.Int32
+
+func init() {
+	selfPID.Store(abi.AppPID)
+	parentPID.Store(abi.AppPPID)
+}
 
 // forkBridge is one end of a pipe the child inherits.
 type forkBridge struct {
@@ -73,11 +84,12 @@ func fork(t *Task, flags, ctid uint64) int64 {
 		}
 		*(*uint64)(unsafe.Pointer(&handles[8*i])) = b.theirs
 	}
+	pid := lastChildPID.Add(1)
 	req := &abi.FileRequest{Op: abi.FileFork, Buf: uint64(uintptr(unsafe.Pointer(&handles[0]))), Len: uint64(8 * len(bridges))}
 	r, _, _ := syscall.RawSyscall(abi.SysPithFork, uintptr(unsafe.Pointer(req)), 0, 0)
 	handle := int64(r)
 	if handle == 0 {
-		return p.forked(t, bridges, flags, ctid)
+		return p.forked(t, pid, bridges, flags, ctid)
 	}
 	if handle < 0 {
 		closeBridges()
@@ -91,7 +103,6 @@ func fork(t *Task, flags, ctid uint64) int64 {
 			go pumpOut(b.pp)(b.ours)
 		}
 	}
-	pid := lastChildPID.Add(1)
 	p.mu.Lock()
 	if p.children == nil {
 		p.children = map[int32]*child{}
@@ -104,7 +115,10 @@ func fork(t *Task, flags, ctid uint64) int64 {
 
 // forked is the child's side of fork: the other threads go, the children are its
 // parent's, and each pipe end it inherited becomes a new pipe bridged to its parent's.
-func (p *Process) forked(t *Task, bridges []*forkBridge, flags, ctid uint64) int64 {
+func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid uint64) int64 {
+	parentPID.Store(selfPID.Load())
+	selfPID.Store(pid)
+	syscall.RawSyscall(abi.SysPithSetPID, uintptr(pid), uintptr(parentPID.Load()), 0)
 	p.dropOtherTasks(t)
 	p.mu.Lock()
 	p.children = nil

@@ -20,7 +20,7 @@ import (
 // /proc is tier 1's own, made from what it knows of the app when a file is opened, as
 // Linux makes it: the files C libraries, shells and Python read (cpuinfo, meminfo,
 // uptime, self/maps, self/fd, self/status, self/cmdline...). The app is process
-// abi.AppPID; /proc/self names it.
+// abi.AppPID, or a fork's child its own (selfPID); /proc/self names it.
 
 // procNode is one /proc entry: a file's bytes, a directory's names, or a link's target.
 type procNode struct {
@@ -39,7 +39,7 @@ func procRel(p string) (string, bool) {
 	}
 	rel = strings.TrimPrefix(rel, "/")
 	first, rest, _ := strings.Cut(rel, "/")
-	if first == strconv.Itoa(abi.AppPID) || first == "thread-self" {
+	if first == strconv.Itoa(int(selfPID.Load())) || first == "thread-self" {
 		first = "self"
 	}
 	if rest != "" {
@@ -55,7 +55,7 @@ func procLookup(p *Process, rel string) (*procNode, int64) {
 	}
 	switch rel {
 	case "":
-		return &procNode{mode: syscall.S_IFDIR | 0o555, names: []string{strconv.Itoa(abi.AppPID), "cpuinfo", "loadavg",
+		return &procNode{mode: syscall.S_IFDIR | 0o555, names: []string{strconv.Itoa(int(selfPID.Load())), "cpuinfo", "loadavg",
 			"meminfo", "self", "stat", "thread-self", "uptime", "version"}}, 0
 	case "self": // a link to "1" on Linux (readlinkat answers so), followed here
 		return &procNode{mode: syscall.S_IFDIR | 0o555, names: []string{"cmdline", "comm", "cwd", "environ",
@@ -71,7 +71,7 @@ func procLookup(p *Process, rel string) (*procNode, int64) {
 		up := float64(uptime()) / 1e9
 		return file(fmt.Sprintf("%.2f %.2f\n", up, up*float64(runtime.NumCPU())))
 	case "loadavg":
-		return file(fmt.Sprintf("0.00 0.00 0.00 1/%d %d\n", p.threads(), abi.AppPID))
+		return file(fmt.Sprintf("0.00 0.00 0.00 1/%d %d\n", p.threads(), selfPID.Load()))
 	case "version":
 		return file(kernelVersion() + "\n")
 	case "stat":
@@ -171,7 +171,7 @@ func (p *Process) status() string {
 	return fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"+
 		"TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t\n"+
 		"VmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/63936\nCpus_allowed_list:\t0-%d\n",
-		p.comm(), abi.AppPID, abi.AppPID, abi.AppPPID, abi.AppUID, abi.AppUID, abi.AppUID, abi.AppUID,
+		p.comm(), selfPID.Load(), selfPID.Load(), parentPID.Load(), abi.AppUID, abi.AppUID, abi.AppUID, abi.AppUID,
 		abi.AppGID, abi.AppGID, abi.AppGID, abi.AppGID, used>>10, p.threads(), runtime.NumCPU()-1)
 }
 
@@ -182,7 +182,8 @@ func (p *Process) stat() string {
 	for i := range f {
 		f[i] = "0"
 	}
-	f[0], f[1], f[2], f[3], f[4], f[5] = strconv.Itoa(abi.AppPID), "("+p.comm()+")", "R", strconv.Itoa(abi.AppPPID),
+	// A fork's child is in its parent's process group and session, the first app's.
+	f[0], f[1], f[2], f[3], f[4], f[5] = strconv.Itoa(int(selfPID.Load())), "("+p.comm()+")", "R", strconv.Itoa(int(parentPID.Load())),
 		strconv.Itoa(abi.AppPID), strconv.Itoa(abi.AppPID)
 	f[6], f[17], f[18], f[19] = "-1", "20", "0", strconv.Itoa(p.threads())
 	f[23], f[24] = strconv.FormatUint(used/pageSize, 10), "18446744073709551615"
@@ -474,7 +475,7 @@ func direntType(t *Task, rel string) byte {
 	switch rel {
 	case "self", "thread-self":
 		return dtLnk
-	case strconv.Itoa(abi.AppPID):
+	case strconv.Itoa(int(selfPID.Load())):
 		return dtDir
 	}
 	n, e := procLookup(t.proc, rel)

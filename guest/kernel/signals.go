@@ -190,6 +190,9 @@ func sysKill(t *Task, a [6]uint64) int64 {
 	if r, ok := t.proc.killChild(int32(a[0]), a[1]); ok {
 		return r
 	}
+	if pid := int32(a[0]); pid == parentPID.Load() && pid != abi.AppPPID { // a fork's child to its parent
+		return fileRequest(&abi.FileRequest{Op: abi.FileKillParent, Flags: a[1]})
+	}
 	if a[1] == 0 {
 		return 0
 	}
@@ -345,7 +348,7 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(int32(code)))
 	if code == linux.SI_TKILL {
-		le.PutUint32(info[16:], abi.AppPID) // si_pid
+		le.PutUint32(info[16:], uint32(selfPID.Load())) // si_pid
 	} else {
 		le.PutUint64(info[16:], addr) // si_addr
 	}

@@ -186,7 +186,7 @@ type ucred struct {
 
 // appCred is the app's credentials, as getpid, getuid and getgid answer them: every
 // socket's peer is the app itself.
-var appCred = ucred{abi.AppPID, abi.AppUID, abi.AppGID}
+func appCred() ucred { return ucred{selfPID.Load(), abi.AppUID, abi.AppGID} }
 
 // The tier-0 and host calls unix sockets make, as variables: the unit tests, which run on
 // the host, stand in for tier 0 and the monitor.
@@ -1350,7 +1350,7 @@ func putControl(p *Process, addr, room uint64, r unixRecv, cloexec bool) (used u
 			ctrunc = true
 		} else {
 			out = header(out, 12, scmCredentials)
-			out = le.AppendUint32(le.AppendUint32(le.AppendUint32(out, uint32(appCred.pid)), appCred.uid), appCred.gid)
+			out = le.AppendUint32(le.AppendUint32(le.AppendUint32(out, uint32(appCred().pid)), appCred().uid), appCred().gid)
 			out = append(out, 0, 0, 0, 0) // CMSG_SPACE: aligned to 8
 		}
 	}
@@ -1503,7 +1503,7 @@ func unixGetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	case soPeercred:
 		c := ucred{0, ^uint32(0), ^uint32(0)} // no peer: Linux's answer
 		if s.credSet {
-			c = appCred
+			c = appCred()
 		}
 		out = le.AppendUint32(le.AppendUint32(le.AppendUint32(nil, uint32(c.pid)), c.uid), c.gid)
 	default:

@@ -21,6 +21,11 @@ var (
 	forking    uint32 // set while a fork parks the other vCPUs
 	parkedCPUs uint32 // how many have parked
 	forkThread int32  // the thread that forked, which the copy resumes
+
+	// The app's process ID and its parent's, as getpid and getppid answer: a fork's
+	// child has its own (SysPithSetPID).
+	appPID  int64 = abi.AppPID
+	appPPID int64 = abi.AppPPID
 )
 
 // sysFork asks the monitor to copy the guest (req is a FileFork request); it returns the

@@ -73,6 +73,7 @@ const (
 	nrPithSetReady    = abi.SysPithSetReady
 	nrPithNetKick     = abi.SysPithNetKick
 	nrPithFork        = abi.SysPithFork
+	nrPithSetPID      = abi.SysPithSetPID
 )
 
 // unmapToTier1 is set while the app has shared file mappings, which tier 1 writes back
@@ -200,11 +201,11 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		}
 		return 0
 	case nrGetpid:
-		return abi.AppPID
+		return appPID
 	case nrGettid:
 		return int64(current().tid)
 	case nrGetppid:
-		return abi.AppPPID
+		return appPPID
 	case nrGetuid, nrGeteuid:
 		return abi.AppUID
 	case nrGetgid, nrGetegid:
@@ -289,6 +290,9 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return 0
 	case nrPithFork:
 		return sysFork(a0)
+	case nrPithSetPID:
+		appPID, appPPID = int64(a0), int64(a1)
+		return 0
 	case nrPithFault:
 		return int64(*(*uint64)(x86.Pointer(uintptr(a0)))) // a0 is an unmapped address
 	case nrPithMainReached:

@@ -57,13 +57,23 @@ print(json.dumps({"sum": r[0], "argv": sys.argv[1:], "version": sys.version_info
 (cd /etc && ls | grep -c apt); echo one two | while read a b; do echo "$b $a"; done
 (echo sub; exit 3); echo "status $?"; f() { echo in-f; }; f | sed s/in/out/
 yes | head -2; echo "$(echo one; echo two)" | wc -l; exec echo replaced`}, nil},
-		{"python3 fork, subprocess and threads on 2 vCPUs", []string{"python3", "-c", `import os, subprocess, threading
+		{"python3 fork, subprocess and threads on 2 vCPUs", []string{"python3", "-c", `import os, signal, subprocess, threading, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append("SIGUSR1"))
+parent = os.getpid()
 r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
-    os.close(r); os.write(w, b"from the child"); os._exit(7)
+    os.close(r)
+    os.write(w, f"from the child: own pid {os.getpid() != parent}, parent {os.getppid() == parent}".encode())
+    os.kill(parent, signal.SIGUSR1)
+    os._exit(7)
 os.close(w)
-print(os.read(r, 100).decode(), os.waitpid(pid, 0)[1] >> 8)
+print(os.read(r, 100).decode(), os.waitpid(pid, 0) == (pid, 7 << 8))
+for _ in range(200):
+    if got: break
+    time.sleep(0.05)
+print(got)
 out = []
 t = threading.Thread(target=lambda: out.append(subprocess.run("ls /etc | grep -c apt; echo $((6*7))", shell=True, capture_output=True, text=True).stdout))
 t.start(); t.join()

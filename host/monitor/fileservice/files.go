@@ -68,6 +68,7 @@ type Service struct {
 	streams    map[uint64]int      // pith's non-blocking ends of started programs' pipes
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
+	forked     bool                // the guest is a fork's copy of another (Adopt)
 
 	image      *mount                // the mount of imageRoot at /, looked up through the writable layer (layer.go)
 	layerHost  string                // the writable layer's host directory (Options.Layer); empty: the private root's layer/
@@ -435,30 +436,31 @@ func (c fileCall) buffer() []byte {
 
 // fileOps serves each file-service operation.
 var fileOps = map[uint64]func(*Service, fileCall) int64{
-	abi.FileStdin:     (*Service).stdinRead,
-	abi.FileOpen:      (*Service).openFile,
-	abi.FileRead:      (*Service).readWrite,
-	abi.FileWrite:     (*Service).readWrite,
-	abi.FileStat:      (*Service).stat,
-	abi.FileStatfs:    (*Service).statfs,
-	abi.FileClose:     (*Service).closeHandle,
-	abi.FileReaddir:   (*Service).readdir,
-	abi.FileReadlink:  (*Service).readlink,
-	abi.FileSymlink:   (*Service).symlinkOrRename,
-	abi.FileRename:    (*Service).symlinkOrRename,
-	abi.FileLink:      (*Service).symlinkOrRename,
-	abi.FileTruncate:  (*Service).truncate,
-	abi.FileChmod:     (*Service).chmodFile,
-	abi.FileFallocate: (*Service).fallocate,
-	abi.FileUtimes:    (*Service).utimes,
-	abi.FileFlock:     (*Service).flock,
-	abi.FileSpawn:     func(s *Service, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
-	abi.FileWaitChild: func(s *Service, c fileCall) int64 { return s.waitChild(c.r.Handle) },
-	abi.FileKillChild: func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
-	abi.FilePipe:      (*Service).newPipe,
-	abi.FileCanonical: (*Service).canonicalPath,
-	abi.FileMkdir:     (*Service).mkdirOrUnlink,
-	abi.FileUnlink:    (*Service).mkdirOrUnlink,
+	abi.FileStdin:      (*Service).stdinRead,
+	abi.FileOpen:       (*Service).openFile,
+	abi.FileRead:       (*Service).readWrite,
+	abi.FileWrite:      (*Service).readWrite,
+	abi.FileStat:       (*Service).stat,
+	abi.FileStatfs:     (*Service).statfs,
+	abi.FileClose:      (*Service).closeHandle,
+	abi.FileReaddir:    (*Service).readdir,
+	abi.FileReadlink:   (*Service).readlink,
+	abi.FileSymlink:    (*Service).symlinkOrRename,
+	abi.FileRename:     (*Service).symlinkOrRename,
+	abi.FileLink:       (*Service).symlinkOrRename,
+	abi.FileTruncate:   (*Service).truncate,
+	abi.FileChmod:      (*Service).chmodFile,
+	abi.FileFallocate:  (*Service).fallocate,
+	abi.FileUtimes:     (*Service).utimes,
+	abi.FileFlock:      (*Service).flock,
+	abi.FileSpawn:      func(s *Service, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
+	abi.FileWaitChild:  func(s *Service, c fileCall) int64 { return s.waitChild(c.r.Handle) },
+	abi.FileKillChild:  func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
+	abi.FilePipe:       (*Service).newPipe,
+	abi.FileKillParent: (*Service).killParent,
+	abi.FileCanonical:  (*Service).canonicalPath,
+	abi.FileMkdir:      (*Service).mkdirOrUnlink,
+	abi.FileUnlink:     (*Service).mkdirOrUnlink,
 }
 
 func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {

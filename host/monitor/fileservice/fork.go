@@ -151,6 +151,21 @@ func (s *Service) Adopt(st ForkState) {
 		}
 	}
 	s.next = max(s.next, st.Next)
+	s.forked = true
+}
+
+// killParent serves FileKillParent: a signal from a fork's child to its parent, whose
+// pith is this one's parent process and passes the signals a user sends it on to its
+// guest; any other would end that pith, so it is dropped.
+func (s *Service) killParent(c fileCall) int64 {
+	if !s.forked {
+		return -int64(unix.ESRCH)
+	}
+	switch sig := unix.Signal(c.r.Flags); sig {
+	case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2:
+		return errno(unix.Kill(os.Getppid(), sig))
+	}
+	return 0
 }
 
 // newPipe serves FilePipe: a host pipe, both ends streams of this guest.
