@@ -156,7 +156,7 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		if b.readEnd {
 			np := replace[b.pp][1]
 			np.retain(false)
-			go pumpFromFork(np, b.theirs)
+			go pumpOut(np)(b.theirs)
 		} else {
 			np := replace[b.pp][0]
 			np.retain(true)
@@ -216,32 +216,6 @@ func pumpToFork(pp *pipe, handle uint64) {
 				return
 			}
 			b = b[m:]
-		}
-	}
-}
-
-// pumpFromFork, in a child made by fork, copies what its parent sends (pumpToFork) into
-// the pipe that stands for the one it inherited; it stops, closing its end so that the
-// parent stops too, once nothing here reads the pipe.
-func pumpFromFork(pp *pipe, handle uint64) {
-	defer pp.release(false)
-	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
-	buf := hostBuffer(64 << 10)
-	for {
-		pp.mu.Lock()
-		unread := pp.readers == 0
-		pp.mu.Unlock()
-		if unread {
-			return
-		}
-		r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
-		n := fileRequest(&r)
-		if n == -linux.EAGAIN {
-			time.Sleep(hostPoll)
-			continue
-		}
-		if n <= 0 || pp.write(nil, buf[:n], false) < 0 {
-			return
 		}
 	}
 }

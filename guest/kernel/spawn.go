@@ -277,7 +277,8 @@ func newSpawnRequest() *abi.SpawnRequest { return new(abi.SpawnRequest) }
 // looks; each look is one exit to the monitor.
 const hostPoll = time.Millisecond
 
-// pumpOut copies what the program writes into the app's pipe.
+// pumpOut copies what the program writes into the app's pipe, until the program's end
+// closes, or nothing here reads the pipe any more.
 func pumpOut(pp *pipe) func(handle uint64) {
 	return func(handle uint64) {
 		defer pp.release(false)
@@ -287,6 +288,12 @@ func pumpOut(pp *pipe) func(handle uint64) {
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 		buf := hostBuffer(64 << 10)
 		for {
+			pp.mu.Lock()
+			unread := pp.readers == 0
+			pp.mu.Unlock()
+			if unread {
+				return // the program's next write fails with EPIPE, as it would on Linux
+			}
 			r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
 			if n == -linux.EAGAIN {
