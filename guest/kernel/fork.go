@@ -48,6 +48,8 @@ func fork(t *Task, flags, ctid uint64) int64 {
 	}
 	forkMu.Lock()
 	defer forkMu.Unlock()
+	p.forking.Store(true)
+	defer p.forking.Store(false)
 	type end struct {
 		pp      *pipe
 		readEnd bool

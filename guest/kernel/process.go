@@ -40,6 +40,9 @@ type Process struct {
 	// execHandle is the program that replaced the app (execve outside a vfork child:
 	// replacedBy), which the signals pith is sent go to; 0: none.
 	execHandle atomic.Uint64
+	// forking is set while a thread forks (fork.go): the others run no app code until
+	// it is done, which in the child is never.
+	forking atomic.Bool
 }
 
 func (p *Process) addTask(t *Task) {

@@ -96,6 +96,11 @@ func (t *Task) loop() {
 		if t.exited {
 			return
 		}
+		if t.proc.forking.Load() { // in a fork's child, this thread is gone once it is done
+			forkMu.Lock()
+			forkMu.Unlock()
+			continue
+		}
 		_, _, e := syscall.Syscall(abi.SysPithRunApp, uintptr(unsafe.Pointer(t.ctx)), 0, 0)
 		if e != 0 {
 			fmt.Fprintf(os.Stderr, "pith: tier 0 refused to run the app: %v\n", e)

@@ -109,6 +109,16 @@ func forkResume() {
 		c.tlbGen = tlbGen
 		c.hw.IdleSince, c.hw.IdleUntil = 0, 0
 	}
+	// The app's other threads are not the child's: each leaves app code before it runs
+	// any (tier 1 then ends them), as sysKick has them do.
+	for i := int32(0); i < liveLimit; i++ {
+		if o := threadAt(i); o.state != threadFree && o.app != 0 {
+			o.kicked = true
+			if o.state == threadBlocked {
+				wake(i, -linux.EINTR)
+			}
+		}
+	}
 	t := threadAt(forkThread)
 	t.onCPU = -1
 	t.regs.RAX = 0
