@@ -207,17 +207,8 @@ func pumpToFork(pp *pipe, handle uint64) {
 		if n < 0 {
 			continue
 		}
-		for b := buf[:n]; len(b) > 0; {
-			r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
-			m := fileRequest(&r)
-			if m == -linux.EAGAIN {
-				time.Sleep(hostPoll)
-				continue
-			}
-			if m <= 0 {
-				return
-			}
-			b = b[m:]
+		if !writeStream(handle, buf[:n]) {
+			return
 		}
 	}
 }

@@ -327,20 +327,29 @@ func pumpIn(pp *pipe) func(handle uint64) {
 			if n <= 0 {
 				return
 			}
-			for b := buf[:n]; len(b) > 0; {
-				r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
-				m := fileRequest(&r)
-				if m == -linux.EAGAIN {
-					time.Sleep(hostPoll)
-					continue
-				}
-				if m <= 0 {
-					return
-				}
-				b = b[m:]
+			if !writeStream(handle, buf[:n]) {
+				return
 			}
 		}
 	}
+}
+
+// writeStream writes all of b (a hostBuffer's) to a host pipe handle, waiting while it
+// is full; false if the pipe fails (its reader has gone).
+func writeStream(handle uint64, b []byte) bool {
+	for len(b) > 0 {
+		r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
+		m := fileRequest(&r)
+		if m == -linux.EAGAIN {
+			time.Sleep(hostPoll)
+			continue
+		}
+		if m <= 0 {
+			return false
+		}
+		b = b[m:]
+	}
+	return true
 }
 
 // waitChild waits for the program a child started to end.

@@ -3,12 +3,10 @@ package monitor
 import (
 	"fmt"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
-	"github.com/pithvm/pith/host/monitor/boot"
 	"github.com/pithvm/pith/host/monitor/fileservice"
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
@@ -28,15 +26,10 @@ const msrTSC = 0x10
 // (a child handle or an errno) goes in the FileFork request, which the copy, made before
 // it, sees unanswered.
 func (m *machine) fork(cpu *kvm.VCPU) {
-	mmu := m.guest.Virtual(boot.CR3(0))
-	var req abi.FileRequest
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
-	addr := m.info.FileRequest
-	if mmu.Read(addr, raw) != nil {
-		return
-	}
-	req.Result = m.forkResult(cpu, mmu, &req)
-	mmu.Write(addr, raw)
+	m.answer(func(mmu memory.Virtual, req *abi.FileRequest) bool {
+		req.Result = m.forkResult(cpu, mmu, req)
+		return true
+	})
 }
 
 func (m *machine) forkResult(cpu *kvm.VCPU, mmu memory.Virtual, req *abi.FileRequest) int64 {

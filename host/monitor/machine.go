@@ -299,22 +299,29 @@ func (m *machine) port(cpu *kvm.VCPU, io kvm.IO) (bool, error) {
 
 // serveFile performs the FileRequest at BootInfo.FileRequest.
 func (m *machine) serveFile() {
+	m.answer(func(mmu memory.Virtual, req *abi.FileRequest) bool {
+		switch {
+		case req.Op == abi.FileAppSpec:
+			req.Result = m.serveAppSpec(mmu, req)
+		case req.Op == abi.FileNetAttach:
+			req.Result = m.attachNIC(mmu, req)
+		case m.files == nil:
+			return false
+		default:
+			req.Result = m.files.Serve(mmu, req)
+		}
+		return true
+	})
+}
+
+// answer reads the FileRequest at BootInfo.FileRequest and has serve answer it, writing
+// the request back if serve says so; one it cannot read is dropped.
+func (m *machine) answer(serve func(memory.Virtual, *abi.FileRequest) bool) {
 	mmu := m.guest.Virtual(boot.CR3(0))
 	var req abi.FileRequest
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 	addr := m.info.FileRequest
-	if mmu.Read(addr, raw) != nil {
-		return
+	if mmu.Read(addr, raw) == nil && serve(mmu, &req) {
+		mmu.Write(addr, raw)
 	}
-	switch {
-	case req.Op == abi.FileAppSpec:
-		req.Result = m.serveAppSpec(mmu, &req)
-	case req.Op == abi.FileNetAttach:
-		req.Result = m.attachNIC(mmu, &req)
-	case m.files == nil:
-		return
-	default:
-		req.Result = m.files.Serve(mmu, &req)
-	}
-	mmu.Write(addr, raw)
 }
