@@ -24,6 +24,7 @@ type Process struct {
 	fds           map[int]*file
 	cwd           string
 
+	pgid, sid int32            // its process group and session (pgrp.go); 0: abi.AppPID's
 	vfork     *vforkChild      // set in a vfork child, until it runs a program (spawn.go)
 	children  map[int32]*child // the processes it started, until waited for
 	childCond sync.Cond        // on mu: a child ended

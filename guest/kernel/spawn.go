@@ -41,6 +41,7 @@ type child struct {
 	done   bool
 	status uint32 // a Linux wait status
 	handle uint64 // the monitor's, once the program runs
+	pgid   int32  // the process group setpgid gave it; 0: its parent's
 }
 
 func vfork(t *Task, stack uint64) int64 {
@@ -49,6 +50,7 @@ func vfork(t *Task, stack uint64) int64 {
 		unsupported: map[uint64]bool{}, fds: map[int]*file{}}
 	parent.mu.Lock()
 	cp.sigaction = parent.sigaction
+	cp.pgid, cp.sid = parent.pgid, parent.sid
 	for n, f := range parent.fds {
 		cp.fds[n] = f.dup()
 	}

@@ -205,6 +205,13 @@ func init() {
 		}, ""},
 		unix.SYS_GETTIMEOFDAY: {"gettimeofday", sysGettimeofday, ""},
 		unix.SYS_SYSINFO:      {"sysinfo", sysSysinfo, "the guest's memory, no swap, no load figures"},
+		unix.SYS_GETPGRP:      {"getpgrp", sysGetpgrp, ""},
+		unix.SYS_GETPGID:      {"getpgid", sysGetpgid, "the caller's, or the group setpgid gave a child"},
+		unix.SYS_SETPGID:      {"setpgid", sysSetpgid, "groups are names only: no terminal has a foreground group"},
+		unix.SYS_GETSID:       {"getsid", sysGetsid, ""},
+		unix.SYS_SETSID:       {"setsid", sysSetsid, ""},
+		unix.SYS_GETRUSAGE:    {"getrusage", sysGetrusage, "memory only (ru_maxrss); CPU times 0"},
+		unix.SYS_TIMES:        {"times", sysTimes, "clock ticks since boot; CPU times 0"},
 
 		// Threads, processes and signals (signals.go, spawn.go).
 		unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl, ""},
