@@ -57,6 +57,9 @@ print(json.dumps({"sum": r[0], "argv": sys.argv[1:], "version": sys.version_info
 (cd /etc && ls | grep -c apt); echo one two | while read a b; do echo "$b $a"; done
 (echo sub; exit 3); echo "status $?"; f() { echo in-f; }; f | sed s/in/out/
 yes | head -2; echo "$(echo one; echo two)" | wc -l; exec echo replaced`}, nil},
+		{"bash jobs, pipefail and groups", []string{"bash", "-c", `set -o pipefail; false | true; echo "pf $?"
+sleep 0.2 & wait $!; echo "bg $?"; (exit 5) & wait $!; echo "bg2 $?"
+{ echo g1; echo g2; } | sort -r; echo "$(( $(echo 6) * 7 ))"`}, nil},
 		{"python3 fork, subprocess and threads on 2 vCPUs", []string{"python3", "-c", `import os, signal, subprocess, threading, time
 got = []
 signal.signal(signal.SIGUSR1, lambda *a: got.append("SIGUSR1"))
