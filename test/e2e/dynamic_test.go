@@ -82,7 +82,9 @@ t = threading.Thread(target=lambda: out.append(subprocess.run("ls /etc | grep -c
 t.start(); t.join()
 print(out[0], end="")
 p = subprocess.run(["sort"], input="b\na\n", capture_output=True, text=True)
-print(p.stdout, end="")`}, []string{"--cpus", "2"}},
+print(p.stdout, end="")
+s = subprocess.run(["python3", "-c", "import os; print(os.getsid(0) == os.getpid() == os.getpgrp())"], start_new_session=True, capture_output=True, text=True)
+print(s.stdout, end="")`}, []string{"--cpus", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, wantCode := chroot(t, root, tc.args...)
