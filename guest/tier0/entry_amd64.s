@@ -88,7 +88,15 @@ TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	CMPB PERCPU(cpu_inTier0), $0
 	JNE  kernel
-	// From a thread: save its registers and the frame into its record.
+	// From a thread. On hardware (not kvm-pvm, whose frames from user mode say CS 0x10),
+	// a frame from CPL 0 here is tier 0 trapped where it took itself to have left: stop
+	// at once and name where, rather than save tier 0's state as the thread's.
+	TESTB $3, 24(SP)
+	JNZ   fromThread
+	TESTQ $const_flagPVM, const_bootInfoAddr+const_bootInfoFlagsOffset
+	JZ    fault
+fromThread:
+	// Save the thread's registers and the frame into its record.
 	MOVQ SP, PERCPU(cpu_userSP)
 	MOVQ PERCPU(cpu_curThread), SP
 	ADDQ $const_regsGPREnd, SP
