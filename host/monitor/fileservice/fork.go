@@ -67,7 +67,7 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return -int64(unix.ENOEXEC)
+		return -int64(unix.EAGAIN) // fork's answer when no process can be made
 	}
 	// Descriptors 3, 4 and 5: the app, the memory, the state; then the files.
 	st := ForkState{TSC: tsc, Next: s.next}
@@ -109,7 +109,7 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return -int64(unix.ENOEXEC)
+		return -int64(unix.EAGAIN)
 	}
 	for h := range passed { // the copy's now
 		unix.Close(s.streams[h])
