@@ -10,7 +10,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pithvm/pith/bench/peers"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 	}
 	dir, _ := os.MkdirTemp("", "pith-bench-dynamic-")
 	defer os.RemoveAll(dir)
-	runsc, runscErr := findRunsc()
+	runsc, runscErr := peers.Runsc()
 
 	fmt.Printf("start to exit, median of %d (ms)    native chroot   pith run --rootfs   gVisor runsc\n", *n)
 	// (true) is sh -c true and one fork without exec: the child a copy of the guest.
@@ -132,19 +133,6 @@ func bundleFor(runsc, dir, root string, cmd []string) string {
 	c = strings.Replace(c, `"sh"`, `"`+strings.Join(cmd, `", "`)+`"`, 1)
 	os.WriteFile(filepath.Join(bundle, "config.json"), []byte(c), 0o644)
 	return bundle
-}
-
-// findRunsc finds gVisor's runsc: bench/.cache/runsc (bench/gvisor.sh builds it) or $PATH.
-func findRunsc() (string, error) {
-	if p, err := filepath.Abs(filepath.Join("bench", ".cache", "runsc")); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("runsc"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("runsc not found: bench/gvisor.sh builds it")
 }
 
 func times(n int, cmd []string) []float64 {

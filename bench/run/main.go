@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pithvm/pith/bench/peers"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func main() {
 			rh = append(rh, wallOf("runc", "--root", filepath.Join(dir, "runc-state"), "run", "--bundle", bundle, name))
 		}
 	}
-	runsc, runscErr := findRunsc()
+	runsc, runscErr := peers.Runsc()
 	if ok && runscErr == nil {
 		for i := 0; i < *n; i++ {
 			name := fmt.Sprintf("pith-bench-%d-%d", os.Getpid(), i)
@@ -181,19 +182,6 @@ func warmRuns(n int, dir, pith, hello string) []float64 {
 		}
 	}
 	return walls
-}
-
-// findRunsc finds gVisor's runsc: bench/.cache/runsc (bench/gvisor.sh builds it) or $PATH.
-func findRunsc() (string, error) {
-	if p, err := filepath.Abs(filepath.Join("bench", ".cache", "runsc")); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("runsc"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("runsc not found: bench/gvisor.sh builds it")
 }
 
 // runcBundle makes an OCI bundle whose read-only rootfs holds only the binary, as
