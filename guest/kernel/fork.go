@@ -158,6 +158,8 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		if b.readEnd {
 			np := replace[b.pp][1]
 			np.retain(false)
+			handle := b.theirs
+			np.onUnread = func() { fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle}) }
 			go pumpOut(np)(b.theirs)
 		} else {
 			np := replace[b.pp][0]
@@ -207,7 +209,8 @@ func pumpToFork(pp *pipe, handle uint64) {
 		if n < 0 {
 			continue
 		}
-		if !writeStream(handle, buf[:n]) {
+		if w := writeStream(handle, buf[:n]); w < int(n) {
+			pp.unread(buf[w:n]) // the child has closed its end: the bytes are still the pipe's
 			return
 		}
 	}

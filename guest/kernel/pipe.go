@@ -22,6 +22,10 @@ type pipe struct {
 	// forkPumps of the readers are goroutines passing what is written on to children
 	// made by fork (pumpToFork), which read only while no descriptor here does.
 	forkPumps int
+	// onUnread, if set, is called when the last reader goes: in a fork's child, the
+	// pipe standing for an inherited read end closes its bridge at once, so that its
+	// parent sends nothing more that no one here would read (fork.go).
+	onUnread func()
 }
 
 // pipes numbers the pipes made.
@@ -95,6 +99,18 @@ func (p *pipe) release(readEnd bool) {
 	} else {
 		p.writers--
 	}
+	unread := readEnd && p.readers == 0 && p.onUnread != nil
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	if unread {
+		p.onUnread()
+	}
+}
+
+// unread puts b back at the front of the pipe, for its other readers.
+func (p *pipe) unread(b []byte) {
+	p.mu.Lock()
+	p.buf = append(append([]byte(nil), b...), p.buf...)
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }

@@ -329,29 +329,30 @@ func pumpIn(pp *pipe) func(handle uint64) {
 			if n <= 0 {
 				return
 			}
-			if !writeStream(handle, buf[:n]) {
+			if writeStream(handle, buf[:n]) < int(n) {
 				return
 			}
 		}
 	}
 }
 
-// writeStream writes all of b (a hostBuffer's) to a host pipe handle, waiting while it
-// is full; false if the pipe fails (its reader has gone).
-func writeStream(handle uint64, b []byte) bool {
-	for len(b) > 0 {
-		r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: uint64(len(b))}
+// writeStream writes b (a hostBuffer's) to a host pipe handle, waiting while it is full,
+// and answers how much it wrote: less than all if the pipe failed (its reader has gone).
+func writeStream(handle uint64, b []byte) int {
+	written := 0
+	for written < len(b) {
+		r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[written]))), Len: uint64(len(b) - written)}
 		m := fileRequest(&r)
 		if m == -linux.EAGAIN {
 			time.Sleep(hostPoll)
 			continue
 		}
 		if m <= 0 {
-			return false
+			break
 		}
-		b = b[m:]
+		written += int(m)
 	}
-	return true
+	return written
 }
 
 // waitChild waits for the program a child started to end.
