@@ -122,6 +122,11 @@ NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-2400} tools/nested-kvm.
 grep -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' -e '^    --- PASS' "$stage/console" | tr -d '\r'
 echo "tools/test.sh: the nested guest took ${SECONDS}s"
 if [ "$status" != 0 ]; then
+	# CI keeps only the end of a log: each failed command's last lines go last.
+	tr -d '\r' <"$stage/console" | awk '
+		/^=== NESTED COMMAND / { n = 0; cmd = $0; next }
+		/^=== NESTED RESULT / { if ($0 !~ /: rc=0 /) { print "--- failed: " cmd; for (i = (n > 40 ? n - 40 : 0); i < n; i++) print out[i]; print $0 } n = 0; next }
+		!/^=== (RUN|PAUSE|CONT)/ && !/^    --- PASS/ { out[n++] = $0 }'
 	echo "FAIL: the end-to-end tests on hardware KVM (nested, Debian 12's kernel)" >&2
 	exit 1
 fi
