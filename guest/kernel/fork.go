@@ -131,8 +131,7 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		if b.readEnd {
 			i = 1
 		}
-		np[i] = &pipe{ino: pipes.Add(1)}
-		np[i].cond.L = &np[i].mu
+		np[i] = emptyPipe()
 		replace[b.pp] = np
 	}
 	var old []*file

@@ -33,8 +33,16 @@ var pipes atomic.Uint64
 
 const pipeCapacity = 64 << 10
 
+// newPipe is a pipe with one reference to each end, as pipe2 makes.
 func newPipe() *pipe {
-	p := &pipe{readers: 1, writers: 1, ino: pipes.Add(1)}
+	p := emptyPipe()
+	p.readers, p.writers = 1, 1
+	return p
+}
+
+// emptyPipe is a pipe no one holds yet.
+func emptyPipe() *pipe {
+	p := &pipe{ino: pipes.Add(1)}
 	p.cond.L = &p.mu
 	return p
 }

@@ -235,20 +235,13 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 func (p *Process) replacedBy(t *Task, handle uint64) {
 	p.dropOtherTasks(t)
 	p.execHandle.Store(handle)
-	for {
-		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
-		st := fileRequest(&r)
-		switch {
-		case st == -linux.EAGAIN:
-			time.Sleep(hostPoll)
-			continue
-		case st < 0:
-			p.exit(127)
-		case st&0x7f != 0:
-			p.killedBy(int(st & 0x7f))
-		default:
-			p.exit(int(st >> 8))
-		}
+	switch st := waitProgram(handle); {
+	case st < 0:
+		p.exit(127)
+	case st&0x7f != 0:
+		p.killedBy(int(st & 0x7f))
+	default:
+		p.exit(int(st >> 8))
 	}
 }
 
@@ -357,11 +350,16 @@ func writeStream(handle uint64, b []byte) int {
 
 // waitChild waits for the program a child started to end.
 func waitChild(parent *Process, pid int32, handle uint64) {
+	parent.childEnded(pid, uint32(waitProgram(handle)))
+}
+
+// waitProgram waits for the program the monitor runs as handle to end, and answers its
+// Linux wait status, or a negative errno.
+func waitProgram(handle uint64) int64 {
 	for {
 		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
 		if st := fileRequest(&r); st != -linux.EAGAIN {
-			parent.childEnded(pid, uint32(st))
-			return
+			return st
 		}
 		time.Sleep(hostPoll)
 	}

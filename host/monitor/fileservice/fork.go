@@ -1,6 +1,7 @@
 package fileservice
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -39,15 +40,8 @@ type ForkFile struct {
 // read tsc; r.Buf holds the stream handles (uint64s, r.Len bytes) that pass to it and
 // close here. It answers a child handle, as spawn does.
 func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc uint64) int64 {
-	if len(s.children) >= maxHandles {
-		return -int64(unix.EAGAIN)
-	}
-	if _, err := s.private(); err != nil {
-		return errno(err)
-	}
-	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
-	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
-		return -int64(unix.EAGAIN)
+	if e := s.roomForChild(); e != 0 {
+		return e
 	}
 	if r.Len%8 != 0 || r.Len > 8*maxHandles {
 		return -int64(unix.EINVAL)
@@ -58,8 +52,7 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 	}
 	passed := map[uint64]bool{}
 	for i := 0; i < len(raw); i += 8 {
-		h := uint64(raw[i]) | uint64(raw[i+1])<<8 | uint64(raw[i+2])<<16 | uint64(raw[i+3])<<24 |
-			uint64(raw[i+4])<<32 | uint64(raw[i+5])<<40 | uint64(raw[i+6])<<48 | uint64(raw[i+7])<<56
+		h := binary.LittleEndian.Uint64(raw[i:])
 		if _, ok := s.streams[h]; !ok {
 			return -int64(unix.EBADF)
 		}

@@ -39,15 +39,11 @@ type spawned struct {
 const maxChildren = 64
 
 func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
-	if len(s.files)+len(s.streams)+3 > maxHandles || len(s.children) >= maxHandles {
-		return -int64(unix.EAGAIN) // handles, or programs never waited for
+	if len(s.files)+len(s.streams)+3 > maxHandles {
+		return -int64(unix.EAGAIN) // handles for its pipes
 	}
-	if _, err := s.private(); err != nil { // shared with the program
-		return errno(err)
-	}
-	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
-	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
-		return -int64(unix.EAGAIN)
+	if e := s.roomForChild(); e != 0 {
+		return e
 	}
 	req, asked, e := readSpawnRequest(mmu, r)
 	if e != 0 {
@@ -159,6 +155,22 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		return -int64(unix.EFAULT)
 	}
 	return h
+}
+
+// roomForChild answers 0 if the guest may start one more program (spawn, Fork), else
+// the errno: EAGAIN past maxChildren running in the tree, or programs never waited for.
+func (s *Service) roomForChild() int64 {
+	if len(s.children) >= maxHandles {
+		return -int64(unix.EAGAIN)
+	}
+	if _, err := s.private(); err != nil { // shared with the program
+		return errno(err)
+	}
+	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
+	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
+		return -int64(unix.EAGAIN)
+	}
+	return 0
 }
 
 // spawnRequest is a started program as the guest asked for it (abi.SpawnRequest).
