@@ -158,6 +158,7 @@ const (
 	SysPithNetKick      = 0x700a // tell the monitor the NIC's transmit ring has frames (PortNetKick)
 	SysPithFork         = 0x700b // clone the guest (a FileFork request): the child handle in the parent, 0 in the copy
 	SysPithSetPID       = 0x700c // (pid, ppid): what getpid and getppid answer from now on (a fork's child)
+	SysPithMapWindow    = 0x700d // map (va, length), just mapped anonymous, to the file window's frames from guest-physical pa
 )
 
 // AppContext is the argument of SysPithRunApp, in tier-1 memory. Tier 0 loads Regs, FSBase
@@ -253,6 +254,12 @@ type BootInfo struct {
 	// (AppSize bytes, page aligned); tier 0 keeps its frames out of the allocator.
 	AppAddr uint64
 	AppSize uint64
+
+	// File window: guest-physical addresses above guest memory where the monitor maps
+	// files privately (FileMapWindow), for tier 0 to map into the app's address space
+	// (SysPithMapWindow): shared libraries read from the host's page cache. Size 0: none.
+	WindowAddr uint64
+	WindowSize uint64
 
 	FileRequest uint64 // virtual address of the FileRequest for PortFile
 
@@ -363,6 +370,14 @@ const (
 	// through its pith (which passes on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
 	// SIGUSR2; others are dropped, 0 checks) -> 0, or -ESRCH where this guest is none.
 	FileKillParent = 28
+	// FileMapWindow: Handle (a regular file), Offset (page aligned), Len -> the
+	// guest-physical address in the file window (BootInfo.WindowAddr) where the monitor
+	// mapped Len bytes of the file from Offset, privately: a write there copies the page
+	// for this guest only. -ENODEV where the guest has no window, -ENOMEM when it is full.
+	FileMapWindow = 29
+	// FileUnmapWindow: Offset (an address FileMapWindow answered): that mapping goes, and
+	// its addresses are free again. Nothing in the guest may map them any more.
+	FileUnmapWindow = 30
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

@@ -32,6 +32,10 @@
 #                   processes' states and kernel stacks are printed (and the kernel's
 #                   list of blocked tasks, sysrq w), so a hang names where it is
 #   NESTED_APPEND                  more guest kernel parameters
+#   NESTED_MONITOR                 QEMU's monitor (-monitor), e.g. unix:/tmp/qmon,server,nowait:
+#                   where the guest kernel itself stops answering, `info registers`
+#                   there (with NESTED_APPEND=nokaslr and the kernel's System.map in the
+#                   cache) says where its CPU is
 set -euo pipefail
 
 files=()
@@ -242,7 +246,7 @@ start=$(date +%s)
 set +e
 timeout "${NESTED_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu EPYC,+svm,+npt -m "${NESTED_MEM:-4G}" -smp "${NESTED_CPUS:-1}" \
-	-nographic -no-reboot -nodefaults -serial stdio -monitor none \
+	-nographic -no-reboot -nodefaults -serial stdio -monitor "${NESTED_MONITOR:-none}" \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init tsc=reliable ${NESTED_APPEND:-}" </dev/null \
 	2> >(grep -v "TCG doesn't support requested feature" >&2) | tee "$log"

@@ -4,7 +4,8 @@
 // --rootfs`) and under gVisor's runsc on the same tree where it is built
 // (bench/gvisor.sh); then the host memory of -instances unikernels running the same
 // Python program at once, per unikernel: RSS and PSS of each monitor process
-// (/proc/PID/smaps_rollup). Needs root (chroot).
+// (/proc/PID/smaps_rollup), with shared libraries from the page cache (the file window)
+// and copied (PITH_FILE_WINDOW=off). Needs root (chroot).
 // `make && go run ./bench/dynamic [-root DIR]`
 package main
 
@@ -61,12 +62,13 @@ func main() {
 	if runscErr != nil {
 		fmt.Printf("  (no gVisor peer: %v)\n", runscErr)
 	}
-	memory(pith, *root, *instances)
+	memory(pith, *root, *instances, "libraries from the page cache", nil)
+	memory(pith, *root, *instances, "libraries copied (PITH_FILE_WINDOW=off)", []string{"PITH_FILE_WINDOW=off"})
 }
 
-// memory starts count unikernels of the same Python program at once and prints each
-// monitor's RSS and PSS once all are running.
-func memory(pith, root string, count int) {
+// memory starts count unikernels of the same Python program at once, with extra
+// environment env, and prints each monitor's RSS and PSS once all are running.
+func memory(pith, root string, count int, what string, env []string) {
 	var cmds []*exec.Cmd
 	defer func() {
 		for _, c := range cmds {
@@ -76,6 +78,7 @@ func memory(pith, root string, count int) {
 	}()
 	for i := 0; i < count; i++ {
 		c := exec.Command(pith, "run", "--rootfs", root, "python3", "-c", "import sys, time; print('up', flush=True); time.sleep(600)")
+		c.Env = append(os.Environ(), env...)
 		out, err := c.StdoutPipe()
 		if err != nil {
 			fatal("%v", err)
@@ -90,7 +93,7 @@ func memory(pith, root string, count int) {
 		}
 	}
 	time.Sleep(time.Second)
-	fmt.Printf("\n%d unikernels of python3 at once, host memory of each monitor (MiB)\n  %-10s %8s %8s\n", count, "unikernel", "RSS", "PSS")
+	fmt.Printf("\n%d unikernels of python3 at once, %s: host memory of each monitor (MiB)\n  %-10s %8s %8s\n", count, what, "unikernel", "RSS", "PSS")
 	var rss, pss float64
 	for i, c := range cmds {
 		r, p := smaps(c.Process.Pid)

@@ -9,10 +9,11 @@ import (
 	"github.com/pithvm/pith/guest/linux"
 )
 
-// sysMmap maps memory; tier 0 serves anonymous mappings itself. A file mapping is a copy
-// of the file's bytes, made when mapped: enough for the programs that map files to read
-// them. A shared writable mapping (Go's linker writes its output through one) is written
-// back to the file at munmap, msync and exit.
+// sysMmap maps memory; tier 0 serves anonymous mappings itself. A private file mapping
+// is the file's pages through the file window where the monitor allows (window.go), else
+// a copy of the file's bytes, made when mapped: enough for the programs that map files to
+// read them. A shared writable mapping (Go's linker writes its output through one) is
+// written back to the file at munmap, msync and exit.
 func sysMmap(t *Task, a [6]uint64) int64 {
 	const (
 		protWrite    = 2
@@ -21,12 +22,16 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 		mapAnonymous = 0x20
 	)
 	pass := passThrough(syscall.SYS_MMAP)
-	if a[3]&syscall.MAP_FIXED != 0 { // what it replaces of a shared mapping leaves it, as munmap
+	fixed := a[3]&syscall.MAP_FIXED != 0
+	if fixed { // what it replaces of a shared mapping leaves it, as munmap
 		t.proc.syncShared(a[0], a[0]+a[1], true)
 	}
 	if a[3]&mapAnonymous != 0 {
 		addr := pass(t, a)
 		if addr >= 0 {
+			if fixed {
+				t.proc.dropWindows(uint64(addr), uint64(addr)+pageUp(a[1]))
+			}
 			t.proc.mapped(mapping{start: uint64(addr), end: uint64(addr) + pageUp(a[1]), prot: a[2], shared: a[3]&mapShared != 0})
 		}
 		return addr
@@ -45,6 +50,19 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 	if e := hostStat(f.handle, "", &st, false); e != 0 {
 		return e
 	}
+	// Past the file's end the mapping reads as zeros, as on Linux.
+	fileLen := uint64(0)
+	if uint64(st.Size) > a[5] {
+		fileLen = min(a[1], uint64(st.Size)-a[5])
+	}
+	if a[3]&mapShared == 0 && a[2] != 0 && fileLen > 0 {
+		if addr, ok := t.proc.mapWindow(t, a, f, fileLen); ok {
+			if addr >= 0 {
+				t.proc.mapped(mapping{start: uint64(addr), end: uint64(addr) + pageUp(a[1]), off: a[5], prot: a[2], name: f.path})
+			}
+			return addr
+		}
+	}
 	var m sharedMapping
 	if a[3]&mapShared != 0 && a[2]&protWrite != 0 {
 		// Its own handle: the app may close the descriptor before unmapping.
@@ -61,10 +79,8 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 		}
 		return addr
 	}
-	// Fill it from the file; past its end the mapping reads as zeros, as on Linux.
-	fileLen := uint64(0)
-	if uint64(st.Size) > a[5] {
-		fileLen = min(a[1], uint64(st.Size)-a[5])
+	if fixed {
+		t.proc.dropWindows(uint64(addr), uint64(addr)+pageUp(a[1]))
 	}
 	// Through a copy: the monitor cannot write pages of the new mapping not yet backed.
 	buf := hostBuffer(int(min(fileLen, 1<<20)))
@@ -86,8 +102,8 @@ func sysMmap(t *Task, a [6]uint64) int64 {
 		p := t.proc
 		p.mu.Lock()
 		p.sharedMaps = append(p.sharedMaps, m)
+		p.routeUnmapsLocked()
 		p.mu.Unlock()
-		syscall.RawSyscall(abi.SysPithUnmapToTier1, 1, 0, 0)
 	}
 	return addr
 }
@@ -152,7 +168,7 @@ func (p *Process) syncShared(lo, hi uint64, unmap bool) {
 	}
 	p.sharedMaps = kept
 	if len(kept) == 0 {
-		syscall.RawSyscall(abi.SysPithUnmapToTier1, 0, 0, 0)
+		p.routeUnmapsLocked()
 	}
 }
 
@@ -170,6 +186,7 @@ func sysMunmap(t *Task, a [6]uint64) int64 {
 	r := passThrough(syscall.SYS_MUNMAP)(t, a)
 	if r == 0 {
 		t.proc.unmapped(a[0], a[0]+pageUp(a[1]))
+		t.proc.dropWindows(a[0], a[0]+pageUp(a[1]))
 	}
 	return r
 }
@@ -242,6 +259,7 @@ func sysMremap(t *Task, a [6]uint64) int64 {
 	}
 	unmap(t, [6]uint64{addr, oldLen})
 	t.proc.unmapped(addr, addr+oldLen)
+	t.proc.dropWindows(addr, addr+oldLen)
 	t.proc.mapped(mapping{start: uint64(moved), end: uint64(moved) + newLen, prot: prot})
 	return moved
 }

@@ -29,7 +29,8 @@ type Process struct {
 	children  map[int32]*child // the processes it started, until waited for
 	childCond sync.Cond        // on mu: a child ended
 
-	sharedMaps []sharedMapping // shared writable file mappings (files.go)
+	sharedMaps []sharedMapping // shared writable file mappings (mmap.go)
+	windows    []*window       // private file mappings through the file window (window.go)
 	mappings   []mapping       // what the app mapped, for /proc/self/maps (procfs.go)
 	argv, envp []string        // as the app was started, for /proc/self/cmdline and environ
 

@@ -121,7 +121,40 @@ func sysMapApp(va, n, off uint64) int64 {
 	if !insertRegion(va, end, protRW) {
 		return -linux.ENOMEM
 	}
-	pa := bi.AppAddr + off
+	return mapFrames(va, end, bi.AppAddr+off)
+}
+
+// sysMapWindow maps [va, va+n), which tier 1 has just mapped (anonymous, untouched), to
+// the file window's frames from guest-physical pa: a file the monitor mapped there
+// privately (FileMapWindow), so the app reads a shared library from the host's page
+// cache, which every guest shares, and a write copies that page for this guest only.
+//
+//go:nosplit
+func sysMapWindow(va, n, pa uint64) int64 {
+	bi := info()
+	if va&(pageSize-1) != 0 || pa&(pageSize-1) != 0 || n == 0 {
+		return -linux.EINVAL
+	}
+	n = (n + pageSize - 1) &^ (pageSize - 1)
+	end := va + n
+	if end < va || va < userFloor || end > abi.UserVAEnd || inPhysmap(va, end) ||
+		pa < bi.WindowAddr || pa+n < pa || pa+n > bi.WindowAddr+bi.WindowSize {
+		return -linux.EINVAL
+	}
+	if !covered(va, end) {
+		return -linux.ENOMEM
+	}
+	// Whatever was backed there meanwhile goes first: a fault next to the range backs
+	// its 2 MiB block, which may reach into the range.
+	unbackRange(va, end)
+	return mapFrames(va, end, pa)
+}
+
+// mapFrames maps [va, end), where nothing is mapped, to the frames from pa on: 2 MiB
+// pages where both are aligned.
+//
+//go:nosplit
+func mapFrames(va, end, pa uint64) int64 {
 	for va < end {
 		pde := pdeFor(va, true)
 		if pde == nil {
@@ -150,12 +183,13 @@ func sysMapApp(va, n, off uint64) int64 {
 	return 0
 }
 
-// appFrame reports whether frame address pa is the app file's (never the allocator's).
+// fileFrame reports whether frame address pa is a file's, the app's or one in the file
+// window: never the allocator's.
 //
 //go:nosplit
-func appFrame(pa uint64) bool {
+func fileFrame(pa uint64) bool {
 	bi := info()
-	return pa >= bi.AppAddr && pa < bi.AppAddr+bi.AppSize
+	return pa >= bi.AppAddr && pa < bi.AppAddr+bi.AppSize || pa >= bi.WindowAddr && pa < bi.WindowAddr+bi.WindowSize
 }
 
 // sysFile hands a FileRequest to the monitor's file service (an exit: ~50 us on kvm-pvm).

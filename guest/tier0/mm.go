@@ -412,8 +412,8 @@ func syncTLB(c *cpu) {
 //
 //go:nosplit
 func retireFrames(pa, n uint64) {
-	if appFrame(pa) {
-		return // the app file's pages belong to no allocator
+	if fileFrame(pa) {
+		return // a file's pages belong to no allocator
 	}
 	if ncpu <= 1 {
 		freeFrames(pa, n)

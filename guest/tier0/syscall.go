@@ -67,6 +67,7 @@ const (
 	nrPithRunApp      = abi.SysPithRunApp
 	nrPithKick        = abi.SysPithKick
 	nrPithMapApp      = abi.SysPithMapApp
+	nrPithMapWindow   = abi.SysPithMapWindow
 	nrPithFile        = abi.SysPithFile
 	nrPithUnmapToT1   = abi.SysPithUnmapToTier1
 	nrPithReadyFD     = abi.SysPithReadyFD
@@ -279,6 +280,8 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 		return 0
 	case nrPithMapApp:
 		return sysMapApp(a0, a1, a2)
+	case nrPithMapWindow:
+		return sysMapWindow(a0, a1, a2)
 	case nrPithFile:
 		return sysFile(a0)
 	case nrPithReadyFD:

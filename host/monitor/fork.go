@@ -46,12 +46,20 @@ func (m *machine) forkResult(cpu *kvm.VCPU, mmu memory.Virtual, req *abi.FileReq
 		return -int64(unix.ENOMEM)
 	}
 	defer mem.Close()
-	return m.files.Fork(mmu, req, mem, tsc)
+	return m.files.Fork(mmu, req, mem, tsc, m.guest.Windows())
 }
 
 // resumeFork makes a freshly installed guest the copy described by f: the parent's
 // memory, a flag telling tier 0 to resume rather than boot, and the parent's clock.
 func resumeFork(m *machine, f *Fork) error {
+	for _, w := range f.State.Windows {
+		file := os.NewFile(uintptr(w.FD), "window")
+		err := m.guest.MapWindowAt(w.GPA, file, w.Off, w.Len)
+		file.Close() // the window keeps a descriptor of its own
+		if err != nil {
+			return fmt.Errorf("mapping the copy's file window: %w", err)
+		}
+	}
 	if err := m.guest.Restore(f.Memory); err != nil {
 		return err
 	}

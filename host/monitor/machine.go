@@ -305,6 +305,10 @@ func (m *machine) serveFile() {
 			req.Result = m.serveAppSpec(mmu, req)
 		case req.Op == abi.FileNetAttach:
 			req.Result = m.attachNIC(mmu, req)
+		case req.Op == abi.FileMapWindow:
+			req.Result = m.mapWindow(req)
+		case req.Op == abi.FileUnmapWindow:
+			req.Result = fileservice.Errno(m.guest.UnmapWindow(req.Offset))
 		case m.files == nil:
 			return false
 		default:
@@ -312,6 +316,32 @@ func (m *machine) serveFile() {
 		}
 		return true
 	})
+}
+
+// mapWindow serves FileMapWindow: Len bytes from Offset of the file under Handle, mapped
+// into the file window, all within the file's pages (a page past its end would fault the
+// vCPU).
+func (m *machine) mapWindow(req *abi.FileRequest) int64 {
+	if m.files == nil {
+		return -int64(unix.ENODEV)
+	}
+	f, ok := m.files.Mappable(req.Handle)
+	if !ok {
+		return -int64(unix.ENODEV)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fileservice.Errno(err)
+	}
+	pages := (uint64(fi.Size()) + 4095) &^ 4095
+	if req.Offset > pages || req.Len > pages-req.Offset || req.Offset > 1<<62 {
+		return -int64(unix.EINVAL)
+	}
+	gpa, err := m.guest.MapWindow(f, int64(req.Offset), req.Len)
+	if err != nil {
+		return fileservice.Errno(err)
+	}
+	return int64(gpa)
 }
 
 // answer reads the FileRequest at BootInfo.FileRequest and has serve answer it, writing

@@ -25,7 +25,15 @@ import (
 	"github.com/pithvm/pith/host/monitor/kvm"
 	"github.com/pithvm/pith/host/monitor/memory"
 	"github.com/pithvm/pith/host/network"
+	"github.com/pithvm/pith/host/program"
 )
+
+// fileWindowSize is the guest-physical space a dynamically linked app's shared libraries
+// are mapped into (memory.Guest.AddWindow): a mapping that no longer fits is copied
+// instead. Python with its extension modules maps about 40 MiB; KVM keeps per-page
+// bookkeeping for the whole slot where it shadows page tables (kvm-pvm): 1 MiB per
+// 512 MiB.
+const fileWindowSize = 512 << 20
 
 // Mode selects how the guest's supervisor code runs.
 type Mode int
@@ -230,8 +238,21 @@ func Prepare(c Config) (_ *Prepared, err error) {
 		// by range, 0.5-0.8 ms for 2 GiB (measured).
 		defers(func() { g.Close() })
 	}
+	if c.App != "" && program.Dynamic(c.App) && os.Getenv("PITH_FILE_WINDOW") != "off" {
+		// Its shared libraries are mapped from the host's page cache (memory/window.go);
+		// PITH_FILE_WINDOW=off copies them instead, for measuring the difference.
+		if err := g.AddWindow(fileWindowSize); err != nil {
+			return nil, err
+		}
+	}
 	slot := make(chan error, 1)
-	go func() { slot <- vm.SetMemory(0, 0, g.Bytes()) }()
+	go func() {
+		err := vm.SetMemory(0, 0, g.Bytes())
+		if window, at := g.WindowBytes(); err == nil && window != nil {
+			err = vm.SetMemory(1, at, window)
+		}
+		slot <- err
+	}()
 	k, kernelErr := boot.LoadKernel(c.Kernel)
 	if kernelErr == nil {
 		defers(func() { k.Close() })

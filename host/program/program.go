@@ -52,6 +52,17 @@ func Check(path, root string) error {
 	return nil
 }
 
+// Dynamic reports whether the executable at path names a dynamic linker (PT_INTERP).
+func Dynamic(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	interp, err := inspect(f, path)
+	return err == nil && interp != ""
+}
+
 // inspect refuses an ELF file pith cannot run and returns the dynamic linker it names,
 // if any.
 func inspect(f *os.File, path string) (interp string, err error) {

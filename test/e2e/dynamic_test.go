@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,6 +90,25 @@ p = subprocess.run(["sort"], input="b\na\n", capture_output=True, text=True)
 print(p.stdout, end="")
 s = subprocess.run(["python3", "-c", "import os; print(os.getsid(0) == os.getpid() == os.getpgrp())"], start_new_session=True, capture_output=True, text=True)
 print(s.stdout, end="")`}, []string{"--cpus", "2"}},
+		// Private mappings of a library: inside pith the file's pages in the file window,
+		// written page by page as copies; the file and other mappings keep the original.
+		{"python3 private file mappings", []string{"python3", "-c", `import mmap, os
+p = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+f = open(p, "rb")
+a = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+b = mmap.mmap(f.fileno(), 8192, access=mmap.ACCESS_COPY, offset=4096)
+orig = bytes(a[4096:4100])
+a[4096:4100] = b"PITH"
+print(bytes(a[4096:4100]), b[0:4] == orig, open(p, "rb").read()[4096:4100] == orig, len(a) == os.path.getsize(p))
+a.close()
+b[0:1] = b"x"; b.close()
+c = mmap.mmap(f.fileno(), 4096, access=mmap.ACCESS_COPY, offset=4096)
+print(c[0:4] == orig, len(c))
+pid = os.fork()
+if pid == 0:
+    c[0:4] = b"kid!"
+    os._exit(0 if c[0:4] == b"kid!" else 1)
+print(os.waitpid(pid, 0)[1], c[0:4] == orig)`}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, wantCode := chroot(t, root, tc.args...)
@@ -98,6 +122,64 @@ print(s.stdout, end="")`}, []string{"--cpus", "2"}},
 			}
 		})
 	}
+}
+
+// A dynamic program's shared libraries are not copied into each guest but mapped from the
+// host's page cache: pith maps libc from the root file system, and what the guest reads
+// of it is the file's pages, not anonymous copies.
+func TestSharedLibrariesComeFromThePageCache(t *testing.T) {
+	testenv.RequireKVM(t)
+	root := testenv.DebianRoot(t)
+	pith, kernel := testenv.Build(t)
+	c := exec.Command(pith, "run", "--rootfs", root, "python3", "-c", "import sys; print('up', flush=True); sys.stdin.read()")
+	c.Env = append(os.Environ(), "PITH_KERNEL="+kernel, "PITH_DEADLINE=120s")
+	stdin, _ := c.StdinPipe()
+	stdout, _ := c.StdoutPipe()
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "up\n" {
+		t.Fatalf("python3 in pith printed %q (%v); stderr: %s", line, err, stderr.String())
+	}
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", c.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := filepath.EvalSymlinks(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libc.so.6"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, anon := smapsOf(string(smaps), lib)
+	if rss < 256 || anon > rss/2 {
+		t.Errorf("pith's mappings of %s: %d kB resident, %d kB of it copies; want at least 256 kB, mostly the file's", lib, rss, anon)
+	}
+	stdin.Close()
+	if err := c.Wait(); err != nil {
+		t.Errorf("pith run python3: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+// smapsOf sums the Rss and Anonymous kB of the mappings of file in a /proc/PID/smaps.
+func smapsOf(smaps, file string) (rss, anon int) {
+	in := false
+	for _, line := range strings.Split(smaps, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-"):
+			in = len(f) == 6 && f[5] == file
+		case in && len(f) == 3 && f[0] == "Rss:":
+			n, _ := strconv.Atoi(f[1])
+			rss += n
+		case in && len(f) == 3 && f[0] == "Anonymous:":
+			n, _ := strconv.Atoi(f[1])
+			anon += n
+		}
+	}
+	return rss, anon
 }
 
 // clip shortens a long output for a failure message.

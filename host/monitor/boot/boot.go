@@ -427,6 +427,7 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 	if c.TSCKHz == 0 {
 		return errors.New("unknown TSC frequency")
 	}
+	window, windowAddr := g.WindowBytes()
 	bi := abi.BootInfo{
 		Magic:      abi.BootMagic,
 		Version:    abi.Version,
@@ -441,6 +442,8 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 		WallNanos:  c.WallNanos,
 		AppAddr:    c.AppAddr,
 		AppSize:    c.AppSize,
+		WindowAddr: windowAddr,
+		WindowSize: uint64(len(window)),
 		NsMult:     (1_000_000 << 32) / c.TSCKHz,
 		TSCMult:    (c.TSCKHz << 32) / 1_000_000,
 	}

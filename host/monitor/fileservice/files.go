@@ -375,8 +375,8 @@ func removeTree(root string) {
 	os.RemoveAll(root)
 }
 
-// errno turns a host error into a negative Linux errno (0 for nil).
-func errno(err error) int64 {
+// Errno turns a host error into a negative Linux errno (0 for nil).
+func Errno(err error) int64 {
 	if err == nil {
 		return 0
 	}
@@ -506,7 +506,7 @@ func (s *Service) openFile(c fileCall) int64 {
 	}
 	f, writable, err := s.open(p, r.Flags)
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	h := s.next
 	s.next++
@@ -550,7 +550,7 @@ func (s *Service) readWrite(c fileCall) int64 {
 		n, err = unix.Pwrite(int(f.Fd()), b, int64(r.Offset)) // appends on an O_APPEND file, as Linux's pwrite does
 	}
 	if err != nil && n <= 0 {
-		return errno(err)
+		return Errno(err)
 	}
 	return int64(n)
 }
@@ -560,7 +560,7 @@ func (s *Service) readWrite(c fileCall) int64 {
 func (s *Service) stat(c fileCall) int64 {
 	var st unix.Stat_t
 	if err := s.onTarget(c, func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	return put(c, &st) // struct stat, as Linux/amd64 lays it out
 }
@@ -570,7 +570,7 @@ func (s *Service) stat(c fileCall) int64 {
 func (s *Service) statfs(c fileCall) int64 {
 	var st unix.Statfs_t
 	if err := s.onTarget(c, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	return put(c, &st)
 }
@@ -641,7 +641,7 @@ func (s *Service) readdir(c fileCall) int64 {
 		n, err = unix.Getdents(int(f.Fd()), b)
 	}
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	if mmu.Write(r.Buf, b[:n]) != nil {
 		return -int64(unix.EFAULT)
@@ -660,13 +660,13 @@ func (s *Service) readlink(c fileCall) int64 {
 	if p != "/proc/self/exe" {
 		parent, name, _, err := s.locate(p)
 		if err != nil {
-			return errno(err)
+			return Errno(err)
 		}
 		b := make([]byte, 4096)
 		n, err := unix.Readlinkat(int(parent.Fd()), name, b)
 		parent.Close()
 		if err != nil {
-			return errno(err)
+			return Errno(err)
 		}
 		target = string(b[:n])
 	}
@@ -688,11 +688,11 @@ func (s *Service) symlinkOrRename(c fileCall) int64 {
 	}
 	switch r.Op {
 	case abi.FileSymlink:
-		return errno(s.change(p, changeCreate, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
+		return Errno(s.change(p, changeCreate, func(dirfd int, name string) error { return unix.Symlinkat(other, dirfd, name) }))
 	case abi.FileLink:
-		return errno(s.link(p, other))
+		return Errno(s.link(p, other))
 	}
-	return errno(s.rename(p, other))
+	return Errno(s.rename(p, other))
 }
 
 // truncate serves FileTruncate.
@@ -702,7 +702,7 @@ func (s *Service) truncate(c fileCall) int64 {
 	if f == nil {
 		return -int64(unix.EBADF)
 	}
-	return errno(f.Truncate(int64(r.Offset)))
+	return Errno(f.Truncate(int64(r.Offset)))
 }
 
 // chmodFile serves FileChmod.
@@ -712,7 +712,7 @@ func (s *Service) chmodFile(c fileCall) int64 {
 	if !ok {
 		return -int64(unix.EFAULT)
 	}
-	return errno(s.chmod(p, uint32(r.Flags&0o1777)))
+	return Errno(s.chmod(p, uint32(r.Flags&0o1777)))
 }
 
 // fallocate serves FileFallocate: mode, offset and length at Buf.
@@ -730,7 +730,7 @@ func (s *Service) fallocate(c fileCall) int64 {
 	if args[1] < 0 || args[2] <= 0 {
 		return -int64(unix.EINVAL)
 	}
-	return errno(unix.Fallocate(int(f.Fd()), uint32(args[0]), args[1], args[2]))
+	return Errno(unix.Fallocate(int(f.Fd()), uint32(args[0]), args[1], args[2]))
 }
 
 // utimes serves FileUtimes: two timespecs at Buf.
@@ -745,10 +745,10 @@ func (s *Service) utimes(c fileCall) int64 {
 	if r.Flags&unix.AT_SYMLINK_NOFOLLOW == 0 { // follow a final link here, not on the host
 		var err error
 		if p, err = s.canonical(p); err != nil {
-			return errno(err)
+			return Errno(err)
 		}
 	}
-	return errno(s.change(p, changeModify, func(dirfd int, name string) error {
+	return Errno(s.change(p, changeModify, func(dirfd int, name string) error {
 		return unix.UtimesNanoAt(dirfd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 	}))
 }
@@ -765,7 +765,7 @@ func (s *Service) flock(c fileCall) int64 {
 		// host would hold up host tools that lock them to write.
 		return 0
 	}
-	return errno(unix.Flock(int(f.Fd()), int(r.Flags&^unix.LOCK_NB)|unix.LOCK_NB))
+	return Errno(unix.Flock(int(f.Fd()), int(r.Flags&^unix.LOCK_NB)|unix.LOCK_NB))
 }
 
 // canonicalPath serves FileCanonical: the path with every link resolved, inside the
@@ -778,7 +778,7 @@ func (s *Service) canonicalPath(c fileCall) int64 {
 	}
 	canon, err := s.canonical(p)
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	if uint64(len(canon)) > r.Len {
 		return -int64(unix.ENAMETOOLONG)
@@ -797,7 +797,7 @@ func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 		return -int64(unix.EFAULT)
 	}
 	if r.Op == abi.FileMkdir {
-		return errno(s.change(p, changeCreate, func(dirfd int, name string) error {
+		return Errno(s.change(p, changeCreate, func(dirfd int, name string) error {
 			return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o1777))
 		}))
 	}
@@ -805,5 +805,17 @@ func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 	if r.Flags&1 != 0 {
 		flags, kind = unix.AT_REMOVEDIR, changeRemoveDir
 	}
-	return errno(s.change(p, kind, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, flags) }))
+	return Errno(s.change(p, kind, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, flags) }))
+}
+
+// Mappable returns the file under handle h if the monitor may map it into the guest
+// (memory.Guest.MapWindow): a regular file in a directory the guest cannot change, so
+// that the guest cannot shorten it beneath its own mapping.
+func (s *Service) Mappable(h uint64) (*os.File, bool) {
+	f, ok := s.files[h]
+	if !ok || s.writable[h] {
+		return nil, false
+	}
+	fi, err := f.Stat()
+	return f, err == nil && fi.Mode().IsRegular()
 }

@@ -26,6 +26,18 @@ type ForkState struct {
 	TSC   uint64     `json:"tsc"`   // the parent's TSC at the fork: the copy's clock goes on from it
 	Files []ForkFile `json:"files"` // its open files
 	Next  uint64     `json:"next"`  // the parent's next handle
+	// Windows are the parent's file window mappings (memory.Window), each file descriptor
+	// FD in the copy's pith: the copy maps them where they were before its memory is
+	// restored.
+	Windows []ForkWindow `json:"windows,omitempty"`
+}
+
+// ForkWindow is one mapping of the parent's file window.
+type ForkWindow struct {
+	GPA uint64 `json:"gpa"`
+	Len uint64 `json:"len"`
+	Off int64  `json:"off"`
+	FD  int    `json:"fd"`
 }
 
 // ForkFile is one open file of the parent, descriptor FD in the copy's pith.
@@ -37,9 +49,10 @@ type ForkFile struct {
 }
 
 // Fork starts the copy of a guest whose memory is mem (memory.Snapshot) and whose clock
-// read tsc; r.Buf holds the stream handles (uint64s, r.Len bytes) that pass to it and
-// close here. It answers a child handle, as spawn does.
-func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc uint64) int64 {
+// read tsc, with the file window mappings windows; r.Buf holds the stream handles
+// (uint64s, r.Len bytes) that pass to it and close here. It answers a child handle, as
+// spawn does.
+func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc uint64, windows []memory.Window) int64 {
 	if e := s.roomForChild(); e != 0 {
 		return e
 	}
@@ -69,6 +82,10 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 		st.Files = append(st.Files, ForkFile{Handle: h, FD: 3 + len(extra), Writable: s.writable[h]})
 		extra = append(extra, f)
 	}
+	for _, w := range windows {
+		st.Windows = append(st.Windows, ForkWindow{GPA: w.GPA, Len: w.Len, Off: w.Off, FD: 3 + len(extra)})
+		extra = append(extra, w.File)
+	}
 	var dups []*os.File // of the streams passed, closed once the copy has them
 	defer func() {
 		for _, f := range dups {
@@ -78,7 +95,7 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 	for h := range passed {
 		fd, err := unix.FcntlInt(uintptr(s.streams[h]), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return errno(err)
+			return Errno(err)
 		}
 		dups = append(dups, os.NewFile(uintptr(fd), "pipe"))
 		st.Files = append(st.Files, ForkFile{Handle: h, FD: 3 + len(extra), Stream: true})
@@ -86,12 +103,12 @@ func (s *Service) Fork(mmu memory.Virtual, r *abi.FileRequest, mem *os.File, tsc
 	}
 	stateFile, err := os.CreateTemp(s.root, "fork-")
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	os.Remove(stateFile.Name())
 	defer stateFile.Close()
 	if err := json.NewEncoder(stateFile).Encode(st); err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	stateFile.Seek(0, 0)
 	extra[2] = stateFile
@@ -156,7 +173,7 @@ func (s *Service) killParent(c fileCall) int64 {
 	}
 	switch sig := unix.Signal(c.r.Flags); sig {
 	case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2:
-		return errno(unix.Kill(os.Getppid(), sig))
+		return Errno(unix.Kill(os.Getppid(), sig))
 	}
 	return 0
 }
@@ -168,7 +185,7 @@ func (s *Service) newPipe(c fileCall) int64 {
 	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	h := s.next
 	s.next += 2

@@ -56,7 +56,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	// no host path is looked up again outside the guest's view.
 	exe, _, err := s.open(path, unix.O_RDONLY)
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	defer exe.Close()
 	if fi, err := exe.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
@@ -73,12 +73,12 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	// that nothing the guest sets (TMPDIR, PITH_KERNEL) steers the host side.
 	envFile, err := os.CreateTemp(s.root, "env-")
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	os.Remove(envFile.Name())
 	defer envFile.Close()
 	if _, err := envFile.WriteString(strings.Join(env, "\x00")); err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	envFile.Seek(0, 0)
 	if c, err := s.canonical(exePath); err == nil {
@@ -123,7 +123,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		case abi.SpawnPipeIn, abi.SpawnPipeOut:
 			var p [2]int
 			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-				return fail(errno(err))
+				return fail(Errno(err))
 			}
 			their, our := p[0], p[1]
 			if kind == abi.SpawnPipeOut {
@@ -164,7 +164,7 @@ func (s *Service) roomForChild() int64 {
 		return -int64(unix.EAGAIN)
 	}
 	if _, err := s.private(); err != nil { // shared with the program
-		return errno(err)
+		return Errno(err)
 	}
 	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
 	if running, err := os.ReadDir(filepath.Join(s.root, "spawned")); err != nil || len(running) >= maxChildren {
@@ -269,7 +269,7 @@ func (s *Service) killChild(h uint64, sig uint64) int64 {
 		return -int64(unix.ESRCH)
 	}
 	if err := sp.cmd.Process.Signal(syscall.Signal(sig)); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return errno(err)
+		return Errno(err)
 	}
 	return 0
 }
@@ -297,7 +297,7 @@ func (s *Service) streamIO(mmu memory.Virtual, r *abi.FileRequest, fd int) int64
 		n, err = unix.Write(fd, b)
 	}
 	if err != nil {
-		return errno(err)
+		return Errno(err)
 	}
 	return int64(n)
 }

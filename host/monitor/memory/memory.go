@@ -17,6 +17,11 @@ const pageSize = 4096
 // pages cost nothing.
 type Guest struct {
 	mem []byte
+
+	window     []byte // the file window (window.go), at windowAddr; nil: none
+	windowAddr uint64
+	windowFree []span // its free addresses, in order
+	windows    map[uint64]*Window
 }
 
 // New reserves size bytes of guest memory (MAP_NORESERVE: backed on first touch).
@@ -43,12 +48,17 @@ func (g *Guest) Bytes() []byte { return g.mem }
 // Size is the guest memory size in bytes.
 func (g *Guest) Size() uint64 { return uint64(len(g.mem)) }
 
-// Slice returns guest memory [gpa, gpa+n), or an error if any of it is outside.
+// Slice returns guest memory [gpa, gpa+n), or an error if any of it is outside: outside
+// guest memory and outside its file window.
 func (g *Guest) Slice(gpa, n uint64) ([]byte, error) {
-	if gpa > uint64(len(g.mem)) || n > uint64(len(g.mem))-gpa {
+	mem, at := g.mem, gpa
+	if g.window != nil && gpa >= g.windowAddr {
+		mem, at = g.window, gpa-g.windowAddr
+	}
+	if at > uint64(len(mem)) || n > uint64(len(mem))-at {
 		return nil, fmt.Errorf("guest range %#x+%#x outside its %d MiB of memory", gpa, n, len(g.mem)>>20)
 	}
-	return g.mem[gpa : gpa+n : gpa+n], nil
+	return mem[at : at+n : at+n], nil
 }
 
 // Uint64 reads a little-endian word at gpa.
@@ -83,8 +93,16 @@ func (g *Guest) Release(gpa, n uint64) error {
 	return unix.Madvise(b, unix.MADV_DONTNEED)
 }
 
-// Close unmaps guest memory.
-func (g *Guest) Close() error { return unix.Munmap(g.mem) }
+// Close unmaps guest memory and its file window.
+func (g *Guest) Close() error {
+	if g.window != nil {
+		for _, w := range g.windows {
+			w.File.Close()
+		}
+		unix.Munmap(g.window)
+	}
+	return unix.Munmap(g.mem)
+}
 
 // MapFile maps n bytes of file f from offset off at guest-physical gpa (both page
 // aligned), private and copy-on-write: the guest reads the host's page cache, shared
@@ -98,10 +116,12 @@ func (g *Guest) MapFile(gpa uint64, f *os.File, off int64, n uint64) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	_, err = unix.MmapPtr(int(f.Fd()), off, unsafe.Pointer(&b[0]), uintptr(n),
+	_, err = unix.MmapPtr(int(f.Fd()), off, unsafeData(b), uintptr(n),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
 	if err != nil {
 		return fmt.Errorf("mapping %s into guest memory: %w", f.Name(), err)
 	}
 	return nil
 }
+
+func unsafeData(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }

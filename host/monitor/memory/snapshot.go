@@ -17,32 +17,58 @@ const (
 	pageFile    = 1 << 61 // a page of the page cache: a file mapping's page not yet written
 )
 
-// Snapshot copies what the guest has written into a new memory file of the guest's size
-// (a memfd): each page the host backs with anonymous memory, present or swapped out.
-// Pages never touched read as zero, and pages of a file mapping the guest has not written
-// are the file's: a guest built the same way has both already, so they are left out.
+// Snapshot copies what the guest has written into a new memory file (a memfd) whose
+// offsets are guest-physical addresses: each page of guest memory and of its file window
+// the host backs with anonymous memory, present or swapped out. Pages never touched read
+// as zero, and pages of a file mapping the guest has not written are the file's: a guest
+// built the same way, with the same file window mappings, has both already, so they are
+// left out.
 func (g *Guest) Snapshot() (*os.File, error) {
 	fd, err := unix.MemfdCreate("pith-fork", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "pith-fork")
-	fail := func(err error) (*os.File, error) {
+	if err := g.snapshotTo(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := f.Truncate(int64(len(g.mem))); err != nil {
-		return fail(err)
+	return f, nil
+}
+
+// span is the size of a Snapshot: up to the end of the file window, if any.
+func (g *Guest) span() uint64 {
+	if g.window != nil {
+		return g.windowAddr + uint64(len(g.window))
+	}
+	return uint64(len(g.mem))
+}
+
+func (g *Guest) snapshotTo(f *os.File) error {
+	if err := f.Truncate(int64(g.span())); err != nil {
+		return err
 	}
 	pm, err := os.Open("/proc/self/pagemap")
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer pm.Close()
-	base := uint64(uintptr(unsafe.Pointer(&g.mem[0])))
+	if err := copyWritten(pm, f, g.mem, 0); err != nil {
+		return err
+	}
+	if g.window != nil {
+		return copyWritten(pm, f, g.window, g.windowAddr)
+	}
+	return nil
+}
+
+// copyWritten writes the pages of mem, guest memory from gpa, that the host backs with
+// anonymous memory into f at their guest-physical addresses.
+func copyWritten(pm, f *os.File, mem []byte, gpa uint64) error {
+	base := uint64(uintptr(unsafe.Pointer(&mem[0])))
 	const batch = 4096 // pages per pagemap read
 	entries := make([]byte, 8*batch)
-	pages := uint64(len(g.mem)) / pageSize
+	pages := uint64(len(mem)) / pageSize
 	start := int64(-1) // first page of the run being gathered
 	flush := func(end uint64) error {
 		if start < 0 {
@@ -50,13 +76,13 @@ func (g *Guest) Snapshot() (*os.File, error) {
 		}
 		from, to := uint64(start)*pageSize, end*pageSize
 		start = -1
-		_, err := f.WriteAt(g.mem[from:to], int64(from))
+		_, err := f.WriteAt(mem[from:to], int64(gpa+from))
 		return err
 	}
 	for p := uint64(0); p < pages; p += batch {
 		n := min(batch, pages-p)
 		if _, err := pm.ReadAt(entries[:8*n], int64((base/pageSize+p)*8)); err != nil && err != io.EOF {
-			return fail(fmt.Errorf("reading /proc/self/pagemap: %w", err))
+			return fmt.Errorf("reading /proc/self/pagemap: %w", err)
 		}
 		for i := uint64(0); i < n; i++ {
 			e := binary.LittleEndian.Uint64(entries[8*i:])
@@ -66,26 +92,24 @@ func (g *Guest) Snapshot() (*os.File, error) {
 				start = int64(p + i)
 			case !written:
 				if err := flush(p + i); err != nil {
-					return fail(err)
+					return err
 				}
 			}
 		}
 	}
-	if err := flush(pages); err != nil {
-		return fail(err)
-	}
-	return f, nil
+	return flush(pages)
 }
 
-// Restore reads a Snapshot of a guest of the same size into this one: each range the
-// snapshot holds (SEEK_DATA), leaving the rest as it is.
+// Restore reads a Snapshot of a guest of the same size, with the same file window
+// mappings, into this one: each range the snapshot holds (SEEK_DATA), leaving the rest
+// as it is.
 func (g *Guest) Restore(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if fi.Size() != int64(len(g.mem)) {
-		return fmt.Errorf("the memory of the guest to copy is %d MiB, this one's %d MiB", fi.Size()>>20, len(g.mem)>>20)
+	if fi.Size() != int64(g.span()) {
+		return fmt.Errorf("the memory of the guest to copy is %d MiB, this one's %d MiB", fi.Size()>>20, g.span()>>20)
 	}
 	fd := int(f.Fd())
 	for off := int64(0); off < fi.Size(); {
@@ -100,7 +124,11 @@ func (g *Guest) Restore(f *os.File) error {
 		if err != nil {
 			return fmt.Errorf("reading the guest to copy: %w", err)
 		}
-		if _, err := f.ReadAt(g.mem[data:hole], data); err != nil {
+		b, err := g.Slice(uint64(data), uint64(hole-data))
+		if err != nil {
+			return fmt.Errorf("the guest to copy: %w", err)
+		}
+		if _, err := f.ReadAt(b, data); err != nil {
 			return fmt.Errorf("reading the guest to copy: %w", err)
 		}
 		off = hole
