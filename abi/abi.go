@@ -289,6 +289,10 @@ const BootMagic = 0x746f6f6268746970
 // Console record header: one byte fd, three bytes length (little endian), then the bytes.
 const ConsoleRecordHeader = 4
 
+// Tier0LockSymbol is tier 0's lock, a uint32: 0 when free, else its owner's vCPU number
+// + 1.
+const Tier0LockSymbol = "github.com/pithvm/pith/guest/tier0.bigLock"
+
 // The kernel ELF exports the symbol VectorTableSymbol: the 8-byte handler address of each
 // of the 256 vectors, then the SYSCALL entry point (for LSTAR), the base of the tier-0
 // stacks (MaxCPUs of KStackSize, for TSS.RSP0), __vdso_clock_gettime and the base of the

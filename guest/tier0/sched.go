@@ -100,13 +100,15 @@ var (
 	// per entry is a few microseconds against 2-50 us for the trap itself, so one lock
 	// costs little at the vCPU counts pith runs; a vCPU spinning on it has interrupts
 	// masked, which is why nothing in tier 0 waits for another vCPU to answer an IPI.
+	// It holds the owner's vCPU number + 1, which the monitor reports of a guest that
+	// stopped answering (abi.Tier0LockSymbol).
 	bigLock  uint32
 	bootDone uint32
 )
 
 //go:nosplit
 func lockTier0() {
-	for !atomic.CompareAndSwapUint32(&bigLock, 0, 1) {
+	for !atomic.CompareAndSwapUint32(&bigLock, 0, uint32(thisCPU().hw.ID)+1) {
 		for atomic.LoadUint32(&bigLock) != 0 {
 			pause()
 		}

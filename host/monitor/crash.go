@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -75,6 +76,34 @@ func (m *machine) crashCPU(cpu *kvm.VCPU, what string) error {
 		regs = append(regs, [2]any{"cs", uint64(s.CS.Selector)}, [2]any{"cr2", s.CR2}, [2]any{"cr3", s.CR3})
 	}
 	return &CrashError{Msg: m.describe(what, r.RIP, regs)}
+}
+
+// whereAll says where each vCPU of a guest stopped for not answering was, and who held
+// tier 0's lock: such a guest is most often vCPUs waiting on each other. Every vCPU has
+// left KVM_RUN.
+func (m *machine) whereAll() string {
+	var b strings.Builder
+	for i, cpu := range m.cpus {
+		r, err := cpu.Regs()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  vCPU %d at RIP %#x", i, r.RIP)
+		if sym := m.kernel.Symbolize(r.RIP); sym != "" {
+			fmt.Fprintf(&b, " in %s", sym)
+		}
+	}
+	if addr, ok := m.kernel.Lookup(abi.Tier0LockSymbol); ok {
+		if v, err := m.guest.Slice(addr-abi.PhysBase, 4); err == nil {
+			switch owner := binary.LittleEndian.Uint32(v); owner {
+			case 0:
+				b.WriteString("\n  tier 0's lock: free")
+			default:
+				fmt.Fprintf(&b, "\n  tier 0's lock: held by vCPU %d", owner-1)
+			}
+		}
+	}
+	return b.String()
 }
 
 func regsList(r abi.Regs) [][2]any {

@@ -126,6 +126,9 @@ func (m *machine) wait() (*Result, error) {
 		if c, ok := first.err.(*CrashError); ok && oom {
 			c.OutOfMemory = true
 		}
+		if c, ok := first.err.(*CrashError); ok && m.stopReason() != "" && len(m.cpus) > 1 {
+			c.Msg += m.whereAll()
+		}
 		return nil, first.err
 	}
 	m.res.OutOfMemory = oom && m.res.ExitCode != 0

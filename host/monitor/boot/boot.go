@@ -145,6 +145,16 @@ func (k *Kernel) read(addr, n uint64) ([]byte, error) {
 	return nil, fmt.Errorf("%#x+%#x is not in the image", addr, n)
 }
 
+// Lookup returns the address of the kernel's symbol name.
+func (k *Kernel) Lookup(name string) (uint64, bool) {
+	ef, err := elf.NewFile(k.file)
+	if err != nil {
+		return 0, false
+	}
+	s, err := findSymbol(ef, name)
+	return s.Value, err == nil
+}
+
 // Close releases the kernel file.
 func (k *Kernel) Close() error { return k.file.Close() }
 
