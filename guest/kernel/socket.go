@@ -34,10 +34,8 @@ type socket struct {
 	entry              waiter.Entry
 	readyFD            uintptr // tier 0's readiness descriptor
 
-	refs  atomic.Int32  // descriptors (dup) sharing the socket
-	level atomic.Uint32 // the events tier 0 has, as last told
-	gen   atomic.Uint32 // counts callbacks, so that update sees one it raced with
-	mu    sync.Mutex    // serialises update
+	refs  atomic.Int32 // descriptors (dup) sharing the socket
+	ready readiness
 
 	// SO_RCVTIMEO and SO_SNDTIMEO: how long a blocking receive (accept) or send
 	// (connect) waits before EAGAIN (EINPROGRESS); 0 waits for ever.
@@ -54,35 +52,64 @@ func newSocket(family, typ, proto int, ep tcpip.Endpoint, wq *waiter.Queue) (*so
 	}
 	s := &socket{family: family, typ: typ, proto: proto, ep: ep, wq: wq, readyFD: fd}
 	s.refs.Store(1)
-	s.entry = waiter.NewFunctionEntry(socketEvents, s.arrived)
+	s.ready.tell = func(events uint32, or bool) {
+		var o uintptr
+		if or {
+			o = 1
+		}
+		syscall.RawSyscall(abi.SysPithSetReady, fd, uintptr(events), o)
+	}
+	s.entry = waiter.NewFunctionEntry(socketEvents, func(m waiter.EventMask) { s.ready.arrived(uint32(m)) })
 	wq.EventRegister(&s.entry)
 	s.update()
 	return s, 0
 }
 
+// update gives tier 0 the endpoint's readiness now.
+func (s *socket) update() {
+	s.ready.update(func() uint32 { return uint32(s.ep.Readiness(socketEvents)) })
+}
+
+// readiness keeps tier 0's events of one readiness descriptor (SysPithSetReady, through
+// tell) in step with an endpoint's, telling tier 0 only of changes: netstack's callbacks
+// add events (arrived), and after a call that may consume some, update sets them all.
+// Tier 0 makes an edge for the app's epoll only of an event it did not have, so an event
+// tier 0 lacks while level says it has it is an edge lost for good: a writer waiting for
+// EPOLLOUT waits for ever (a TCP echo over loopback hung so in the nested CI).
+type readiness struct {
+	tell  func(events uint32, or bool)
+	level atomic.Uint32 // the events tier 0 has, as last told
+	gen   atomic.Uint32 // counts callbacks, so that update sees one it raced with
+	mu    sync.Mutex    // serialises update
+}
+
 // arrived runs in netstack, with the endpoint's locks held: it must not call the
 // endpoint. It adds the events to tier 0's, where they were not there already.
-func (s *socket) arrived(m waiter.EventMask) {
-	s.gen.Add(1)
-	bits := uint32(m)
-	if old := s.level.Or(bits); old&bits != bits {
-		syscall.RawSyscall(abi.SysPithSetReady, s.readyFD, uintptr(bits), 1)
+func (r *readiness) arrived(bits uint32) {
+	r.gen.Add(1)
+	if old := r.level.Or(bits); old&bits != bits {
+		r.tell(bits, true)
 	}
 }
 
-// update gives tier 0 the endpoint's readiness now, again if a callback ran meanwhile.
-func (s *socket) update() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// update sets tier 0's events to now(), again if a callback ran meanwhile. The second
+// time it tells tier 0 even if level already holds the events: the callback may have
+// found them in level (update had not lowered it yet) and told nothing, after which
+// update's own telling lowered them in tier 0.
+func (r *readiness) update(now func() uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	raced := false
 	for {
-		g := s.gen.Load()
-		r := uint32(s.ep.Readiness(socketEvents))
-		if s.level.Swap(r) != r {
-			syscall.RawSyscall(abi.SysPithSetReady, s.readyFD, uintptr(r), 0)
+		g := r.gen.Load()
+		events := now()
+		if r.level.Swap(events) != events || raced {
+			r.tell(events, false)
 		}
-		if s.gen.Load() == g {
+		if r.gen.Load() == g {
 			return
 		}
+		raced = true
 	}
 }
 
