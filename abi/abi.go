@@ -374,7 +374,7 @@ const (
 	// through its pith (which passes on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
 	// SIGUSR2; others are dropped, 0 checks) -> 0, or -ESRCH where this guest is none.
 	FileKillParent = 28
-	// FileMapWindow: Handle (a regular file), Offset (page aligned), Len -> the
+	// FileMapWindow: Handle (a regular file), Offset (page aligned), Len (no Buf) -> the
 	// guest-physical address in the file window (BootInfo.WindowAddr) where the monitor
 	// mapped Len bytes of the file from Offset, privately: a write there copies the page
 	// for this guest only. -ENODEV where the guest has no window, -ENOMEM when it is full.

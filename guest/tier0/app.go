@@ -193,7 +193,8 @@ func fileFrame(pa uint64) bool {
 }
 
 // sysFile hands a FileRequest to the monitor's file service (an exit: ~50 us on kvm-pvm).
-// The request and the memory it names must be mapped for the monitor to find them.
+// The request and the memory it names must be mapped for the monitor to find them. A
+// request without a buffer (Buf 0) may use Len for a size (FileMapWindow's length).
 //
 //go:nosplit
 func sysFile(req uint64) int64 {
@@ -201,7 +202,7 @@ func sysFile(req uint64) int64 {
 		return -linux.EFAULT
 	}
 	r := (*abi.FileRequest)(x86.Pointer(uintptr(req)))
-	if r.PathLen > 4096 || r.Len > 1<<30 || !mapped(uintptr(r.Path), uintptr(r.PathLen)) || !mapped(uintptr(r.Buf), uintptr(r.Len)) {
+	if r.PathLen > 4096 || r.Len > 1<<30 || !mapped(uintptr(r.Path), uintptr(r.PathLen)) || r.Buf != 0 && !mapped(uintptr(r.Buf), uintptr(r.Len)) {
 		return -linux.EFAULT
 	}
 	info().FileRequest = req
