@@ -30,9 +30,10 @@ import (
 
 // fileWindowSize is the guest-physical space a dynamically linked app's shared libraries
 // are mapped into (memory.Guest.AddWindow): a mapping that no longer fits is copied
-// instead. Python with its extension modules maps about 40 MiB; KVM keeps per-page
-// bookkeeping for the whole slot where it shadows page tables (kvm-pvm): 1 MiB per
-// 512 MiB.
+// instead. python3 -c pass maps about 8 MiB of libraries (ld.so maps each file whole
+// first, then its segments over that: twice the file's size while it loads); KVM keeps
+// per-page bookkeeping for the whole slot where it shadows page tables (kvm-pvm): 1 MiB
+// per 512 MiB.
 const fileWindowSize = 512 << 20
 
 // Mode selects how the guest's supervisor code runs.
