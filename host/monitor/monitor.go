@@ -30,8 +30,8 @@ import (
 
 // fileWindowSize is the guest-physical space a dynamically linked app's shared libraries
 // are mapped into (memory.Guest.AddWindow): a mapping that no longer fits is copied
-// instead. python3 -c pass maps about 8 MiB of libraries (ld.so maps each file whole
-// first, then its segments over that: twice the file's size while it loads); KVM keeps
+// instead. python3 -c pass maps four libraries, 3 MiB of files (each twice while ld.so
+// loads it: the whole file, then its segments over that); KVM keeps
 // per-page bookkeeping for the whole slot where it shadows page tables (kvm-pvm): 1 MiB
 // per 512 MiB.
 const fileWindowSize = 512 << 20
