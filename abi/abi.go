@@ -342,7 +342,7 @@ const (
 	FileChmod     = 14 // Path, Flags (mode)
 	FileCanonical = 15 // Path, Buf, Len -> bytes: the path with every symbolic link followed
 	FileSpawn     = 16 // Buf: a SpawnRequest, Len its size -> a child handle
-	FileWaitChild = 17 // Handle (a child) -> -EAGAIN while its program runs, else a Linux wait status
+	FileWaitChild = 17 // Handle (a child), Buf (Len RusageSize, or 0: none) -> -EAGAIN while its program runs, else a Linux wait status, and its struct rusage in Buf
 	FileKillChild = 18 // Handle (a child), Flags (a signal number)
 	FileFlock     = 19 // Handle, Flags (flock's operation; never waits: EWOULDBLOCK)
 	FileFallocate = 21 // Handle, Buf: fallocate's mode, offset and length (3 uint64s, Len 24)
@@ -382,6 +382,17 @@ const (
 	// FileUnmapWindow: Offset (an address FileMapWindow answered): that mapping goes, and
 	// its addresses are free again. Nothing in the guest may map them any more.
 	FileUnmapWindow = 30
+	// FileRusage: Flags (RusageSelf or RusageChildren), Buf (Len RusageSize) -> Linux's
+	// struct rusage of this guest's pith, or of the programs it started that ended: on
+	// the host, a guest's CPU time is its pith's.
+	FileRusage = 31
+)
+
+// FileRusage's Flags, and the size of Linux's struct rusage.
+const (
+	RusageSelf     = 0
+	RusageChildren = 1
+	RusageSize     = 144
 )
 
 // SpawnRequest asks the monitor to start a program as a unikernel of its own (execve in

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
@@ -108,30 +109,63 @@ func sysSetsid(t *Task, a [6]uint64) int64 {
 	return int64(own)
 }
 
-// sysGetrusage answers with the memory the guest has in use as the largest resident
-// set; CPU times and the rest are not measured (0).
+// sysGetrusage answers CPU times and the rest as the host counts them for this guest's
+// pith (RUSAGE_SELF) or for the programs it started that ended and were waited for
+// (RUSAGE_CHILDREN): a guest's CPU time is its pith's. A guest's largest resident set
+// is the memory it has in use, not its pith's. A thread's CPU times are not measured (0).
 func sysGetrusage(t *Task, a [6]uint64) int64 {
-	const rusageSelf, rusageChildren, rusageThread = 0, ^uint64(0), 1
-	var ru [144]byte
-	switch a[0] {
+	const rusageSelf, rusageChildren, rusageThread = 0, -1, 1
+	var ru []byte
+	switch int32(a[0]) { // an int: what is above it in the register is not the caller's
 	case rusageSelf, rusageThread:
+		ru = hostBuffer(abi.RusageSize)
+		if int32(a[0]) == rusageSelf {
+			if e := hostRusage(abi.RusageSelf, ru); e != 0 {
+				return e
+			}
+		}
 		_, used := memory()
 		binary.LittleEndian.PutUint64(ru[32:], used>>10) // ru_maxrss, in KiB
 	case rusageChildren:
+		ru = hostBuffer(abi.RusageSize)
+		if e := hostRusage(abi.RusageChildren, ru); e != 0 {
+			return e
+		}
 	default:
 		return -linux.EINVAL
 	}
-	if !putApp(a[1], ru) {
+	if !putApp(a[1], [abi.RusageSize]byte(ru)) {
 		return -linux.EFAULT
 	}
 	return 0
 }
 
-// sysTimes answers the clock ticks since boot (USER_HZ, 100 a second), with no CPU
-// times measured.
+// hostRusage fills ru (from hostBuffer) with the host's struct rusage for who
+// (abi.RusageSelf or abi.RusageChildren).
+func hostRusage(who uint64, ru []byte) int64 {
+	r := abi.FileRequest{Op: abi.FileRusage, Flags: who, Buf: uint64(uintptr(unsafe.Pointer(&ru[0]))), Len: uint64(len(ru))}
+	return fileRequest(&r)
+}
+
+// sysTimes answers the clock ticks since boot (USER_HZ, 100 a second) and the CPU
+// times getrusage gives, in ticks.
 func sysTimes(t *Task, a [6]uint64) int64 {
-	if a[0] != 0 && !putApp(a[0], [32]byte{}) {
-		return -linux.EFAULT
+	if a[0] != 0 {
+		var tms [32]byte
+		ru := hostBuffer(abi.RusageSize)
+		for i, who := range []uint64{abi.RusageSelf, abi.RusageChildren} {
+			if hostRusage(who, ru) != 0 {
+				clear(ru)
+			}
+			for j := range 2 { // ru_utime, ru_stime: struct timeval
+				sec := binary.LittleEndian.Uint64(ru[16*j:])
+				usec := binary.LittleEndian.Uint64(ru[16*j+8:])
+				binary.LittleEndian.PutUint64(tms[16*i+8*j:], sec*100+usec/10_000)
+			}
+		}
+		if !putApp(a[0], tms) {
+			return -linux.EFAULT
+		}
 	}
 	return uptime() / 10_000_000
 }

@@ -39,9 +39,10 @@ type vforkChild struct {
 // child is a process this one started, as wait4 sees it.
 type child struct {
 	done   bool
-	status uint32 // a Linux wait status
-	handle uint64 // the monitor's, once the program runs
-	pgid   int32  // the process group setpgid gave it; 0: its parent's
+	status uint32               // a Linux wait status
+	usage  [abi.RusageSize]byte // its struct rusage, once done: its pith's on the host
+	handle uint64               // the monitor's, once the program runs
+	pgid   int32                // the process group setpgid gave it; 0: its parent's
 }
 
 func vfork(t *Task, stack uint64) int64 {
@@ -88,7 +89,7 @@ func (p *Process) dropFiles() {
 }
 
 // childEnded records how a vfork child or the program it started ended, for wait4.
-func (p *Process) childEnded(pid int32, status uint32) {
+func (p *Process) childEnded(pid int32, status uint32, usage []byte) {
 	p.mu.Lock()
 	c := p.children[pid]
 	if c == nil { // a fork's child, whose parent's children are not its own
@@ -96,6 +97,7 @@ func (p *Process) childEnded(pid int32, status uint32) {
 		return
 	}
 	c.done, c.status = true, status
+	copy(c.usage[:], usage)
 	if p.childCond.L == nil {
 		p.childCond.L = &p.mu
 	}
@@ -107,7 +109,7 @@ func (p *Process) childEnded(pid int32, status uint32) {
 // vforkExit ends a vfork child that did not get as far as running a program, with a
 // Linux wait status.
 func (p *Process) vforkExit(status uint32) {
-	p.endVfork(func() { p.vfork.parent.childEnded(p.vfork.pid, status) })
+	p.endVfork(func() { p.vfork.parent.childEnded(p.vfork.pid, status, nil) })
 }
 
 // endVfork ends a vfork child, at execve or exit, once: its tasks stop, its descriptors
@@ -235,7 +237,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 func (p *Process) replacedBy(t *Task, handle uint64) {
 	p.dropOtherTasks(t)
 	p.execHandle.Store(handle)
-	switch st := waitProgram(handle); {
+	switch st := waitProgram(handle, nil); {
 	case st < 0:
 		p.exit(127)
 	case st&0x7f != 0:
@@ -350,14 +352,19 @@ func writeStream(handle uint64, b []byte) int {
 
 // waitChild waits for the program a child started to end.
 func waitChild(parent *Process, pid int32, handle uint64) {
-	parent.childEnded(pid, uint32(waitProgram(handle)))
+	usage := hostBuffer(abi.RusageSize)
+	parent.childEnded(pid, uint32(waitProgram(handle, usage)), usage)
 }
 
 // waitProgram waits for the program the monitor runs as handle to end, and answers its
-// Linux wait status, or a negative errno.
-func waitProgram(handle uint64) int64 {
+// Linux wait status, or a negative errno; its struct rusage goes to usage, if not nil
+// (from hostBuffer).
+func waitProgram(handle uint64, usage []byte) int64 {
 	for {
 		r := abi.FileRequest{Op: abi.FileWaitChild, Handle: handle}
+		if usage != nil {
+			r.Buf, r.Len = uint64(uintptr(unsafe.Pointer(&usage[0]))), uint64(len(usage))
+		}
 		if st := fileRequest(&r); st != -linux.EAGAIN {
 			return st
 		}
@@ -376,7 +383,7 @@ const (
 
 // waitFor finds an ended child matching pid (-1: any), blocking unless nohang (a signal
 // for t ends the wait with errRestart); reap removes it.
-func (p *Process) waitFor(t *Task, pid int32, nohang, reap bool) (int32, uint32, int64) {
+func (p *Process) waitFor(t *Task, pid int32, nohang, reap bool) (int32, *child, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.childCond.L == nil {
@@ -393,17 +400,17 @@ func (p *Process) waitFor(t *Task, pid int32, nohang, reap bool) (int32, uint32,
 				if reap {
 					delete(p.children, id)
 				}
-				return id, c.status, 0
+				return id, c, 0
 			}
 		}
 		if !found {
-			return 0, 0, -linux.ECHILD
+			return 0, nil, -linux.ECHILD
 		}
 		if nohang {
-			return 0, 0, 0
+			return 0, nil, 0
 		}
 		if !t.waitOn(&p.childCond) {
-			return 0, 0, -errRestart
+			return 0, nil, -errRestart
 		}
 	}
 }
@@ -413,14 +420,14 @@ func sysWait4(t *Task, a [6]uint64) int64 {
 	if pid < -1 || pid == 0 {
 		pid = -1 // process groups: every child is in ours
 	}
-	id, status, e := t.proc.waitFor(t, pid, a[2]&wNOHANG != 0, true)
+	id, c, e := t.proc.waitFor(t, pid, a[2]&wNOHANG != 0, true)
 	if e != 0 || id == 0 {
 		return e
 	}
-	if a[1] != 0 && !putApp(a[1], status) {
+	if a[1] != 0 && !putApp(a[1], c.status) {
 		return -linux.EFAULT
 	}
-	if a[3] != 0 && !putApp(a[3], [144]byte{}) { // struct rusage: not measured
+	if a[3] != 0 && !putApp(a[3], c.usage) {
 		return -linux.EFAULT
 	}
 	return int64(id)
@@ -438,7 +445,7 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 	if a[3]&wEXITED == 0 {
 		return -linux.EINVAL
 	}
-	id, status, e := t.proc.waitFor(t, pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
+	id, c, e := t.proc.waitFor(t, pid, a[3]&wNOHANG != 0, a[3]&wNOWAIT == 0)
 	if e != 0 {
 		return e
 	}
@@ -449,9 +456,9 @@ func sysWaitid(t *Task, a [6]uint64) int64 {
 		}
 		clear(info)
 		if id != 0 {
-			code, st := int32(1), int32(status>>8&0xff) // CLD_EXITED
-			if status&0x7f != 0 {
-				code, st = 2, int32(status&0x7f) // CLD_KILLED
+			code, st := int32(1), int32(c.status>>8&0xff) // CLD_EXITED
+			if c.status&0x7f != 0 {
+				code, st = 2, int32(c.status&0x7f) // CLD_KILLED
 			}
 			*(*int32)(unsafe.Pointer(&info[0])) = int32(syscall.SIGCHLD)
 			*(*int32)(unsafe.Pointer(&info[8])) = code

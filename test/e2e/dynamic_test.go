@@ -90,6 +90,24 @@ p = subprocess.run(["sort"], input="b\na\n", capture_output=True, text=True)
 print(p.stdout, end="")
 s = subprocess.run(["python3", "-c", "import os; print(os.getsid(0) == os.getpid() == os.getpgrp())"], start_new_session=True, capture_output=True, text=True)
 print(s.stdout, end="")`}, []string{"--cpus", "2"}},
+		// CPU times: a guest's are its pith's on the host, a started program's or a
+		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
+		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time
+spin = "import time\nt = time.time()\nwhile time.time() - t < 0.3: pass"
+exec(spin)
+r = resource.getrusage(resource.RUSAGE_SELF)
+print("self", r.ru_utime + r.ru_stime > 0.1, r.ru_maxrss > 1000)
+subprocess.run(["python3", "-c", spin])
+c = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("children", c.ru_utime + c.ru_stime > 0.1)
+pid = os.fork()
+if pid == 0:
+    exec(spin)
+    os._exit(0)
+_, st, ru = os.wait4(pid, 0)
+print("wait4", st, ru.ru_utime + ru.ru_stime > 0.1)
+t = os.times()
+print("times", t.user + t.system > 0.1, t.children_user + t.children_system > 0.2)`}, nil},
 		// Private mappings of a library: inside pith the file's pages in the file window,
 		// written page by page as copies; the file and other mappings keep the original.
 		{"python3 private file mappings", []string{"python3", "-c", `import mmap, os

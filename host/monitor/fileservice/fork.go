@@ -139,6 +139,9 @@ func (s *Service) track(cmd *exec.Cmd) int64 {
 		os.Remove(marker)
 		sp.mu.Lock()
 		sp.done, sp.wait = true, waitStatus(cmd.ProcessState)
+		if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			sp.usage = *u
+		}
 		sp.mu.Unlock()
 	}()
 	h := s.next
