@@ -1,8 +1,12 @@
 package fileservice
 
 import (
+	"encoding/binary"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -75,5 +79,47 @@ func TestAdopt(t *testing.T) {
 	g := identityMapped(t)
 	if h := s.do(g.Virtual(0x1000), &abi.FileRequest{Op: abi.FilePipe}); h != 40 {
 		t.Errorf("the child's first handle is %d, want 40", h)
+	}
+}
+
+// A child's CPU times come with its wait status (FileWaitChild with a buffer), and
+// FileRusage answers this process's and its ended children's, as Linux's struct rusage.
+func TestRusage(t *testing.T) {
+	g := identityMapped(t)
+	mmu := g.Virtual(0x1000)
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "spawned"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{root: root, files: map[uint64]*os.File{}, streams: map[uint64]int{}, children: map[uint64]*spawned{}, next: 1}
+	defer s.Close()
+	const buf = 0x10000
+	cpu := func() time.Duration { // ru_utime + ru_stime at buf
+		b := g.Bytes()[buf:]
+		us := func(o int) int64 {
+			return int64(binary.LittleEndian.Uint64(b[o:]))*1e6 + int64(binary.LittleEndian.Uint64(b[o+8:]))
+		}
+		return time.Duration(us(0)+us(16)) * time.Microsecond
+	}
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := s.track(cmd)
+	var st int64
+	for st = -int64(unix.EAGAIN); st == -int64(unix.EAGAIN); time.Sleep(10 * time.Millisecond) {
+		st = s.do(mmu, &abi.FileRequest{Op: abi.FileWaitChild, Handle: uint64(h), Buf: buf, Len: abi.RusageSize})
+	}
+	if st != 3<<8 || cpu() < 10*time.Millisecond {
+		t.Errorf("FileWaitChild: status %#x, CPU %v; want 0x300 and the loop's CPU time", st, cpu())
+	}
+	if e := s.do(mmu, &abi.FileRequest{Op: abi.FileRusage, Flags: abi.RusageChildren, Buf: buf, Len: abi.RusageSize}); e != 0 || cpu() < 10*time.Millisecond {
+		t.Errorf("FileRusage of the children: %d, CPU %v; want the loop's", e, cpu())
+	}
+	if e := s.do(mmu, &abi.FileRequest{Op: abi.FileRusage, Flags: abi.RusageSelf, Buf: buf, Len: abi.RusageSize}); e != 0 || cpu() <= 0 {
+		t.Errorf("FileRusage of this process: %d, CPU %v", e, cpu())
+	}
+	if e := s.do(mmu, &abi.FileRequest{Op: abi.FileRusage, Flags: 7, Buf: buf, Len: abi.RusageSize}); e != -int64(unix.EINVAL) {
+		t.Errorf("FileRusage of who 7: %d, want EINVAL", e)
 	}
 }

@@ -293,13 +293,14 @@ func (s *Service) rusage(c fileCall) int64 {
 	return 0
 }
 
-// rusageBytes is u as Linux's struct rusage, which syscall.Rusage is field for field on
-// x86-64 (the two arrays below fail to compile where their sizes differ).
+// syscall.Rusage is Linux's struct rusage field for field on x86-64: these fail to
+// compile where their sizes differ.
 var (
 	_ [abi.RusageSize - unsafe.Sizeof(syscall.Rusage{})]byte
 	_ [unsafe.Sizeof(syscall.Rusage{}) - abi.RusageSize]byte
 )
 
+// rusageBytes is u as Linux's struct rusage.
 func rusageBytes(u *syscall.Rusage) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(u)), abi.RusageSize)
 }
