@@ -115,11 +115,10 @@ func sysSetsid(t *Task, a [6]uint64) int64 {
 // is the memory it has in use, not its pith's. A thread's CPU times are not measured (0).
 func sysGetrusage(t *Task, a [6]uint64) int64 {
 	const rusageSelf, rusageChildren, rusageThread = 0, -1, 1
-	var ru []byte
-	switch int32(a[0]) { // an int: what is above it in the register is not the caller's
+	ru := hostBuffer(abi.RusageSize)
+	switch who := int32(a[0]); who { // an int: what is above it in the register is not the caller's
 	case rusageSelf, rusageThread:
-		ru = hostBuffer(abi.RusageSize)
-		if int32(a[0]) == rusageSelf {
+		if who == rusageSelf {
 			if e := hostRusage(abi.RusageSelf, ru); e != 0 {
 				return e
 			}
@@ -127,7 +126,6 @@ func sysGetrusage(t *Task, a [6]uint64) int64 {
 		_, used := memory()
 		binary.LittleEndian.PutUint64(ru[32:], used>>10) // ru_maxrss, in KiB
 	case rusageChildren:
-		ru = hostBuffer(abi.RusageSize)
 		if e := hostRusage(abi.RusageChildren, ru); e != 0 {
 			return e
 		}
