@@ -94,24 +94,7 @@ TEXT ·trapCommon(SB),NOSPLIT|NOFRAME,$0
 	TESTB $3, 24(SP)
 	JNZ   fromThread
 	TESTQ $const_flagPVM, const_bootInfoAddr+const_bootInfoFlagsOffset
-	JNZ   fromThread
-	// One exception to that: a frame whose RIP is this vector's own stub, with interrupts
-	// masked, is the same event delivered a second time before the stub's first instruction
-	// ran. Measured under QEMU's emulated SVM (the nested tests): a timer interrupt taken
-	// from a thread came again at vec32+0, RFLAGS 0x2. Hardware cannot deliver an
-	// interrupt there (IF is clear), so dropping this frame loses nothing: the first
-	// delivery, below it, goes on. The thread's registers are still live here.
-	PUSHQ AX
-	PUSHQ CX
-	MOVQ  16(SP), AX // vector
-	MOVQ  $·vectorTable(SB), CX
-	MOVQ  (CX)(AX*8), CX
-	CMPQ  CX, 32(SP) // RIP
-	POPQ  CX
-	POPQ  AX
-	JNE   fault
-	ADDQ  $16, SP
-	IRETQ
+	JZ    fault
 fromThread:
 	// Save the thread's registers and the frame into its record.
 	MOVQ SP, PERCPU(cpu_userSP)
