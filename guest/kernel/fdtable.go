@@ -30,9 +30,9 @@ const (
 
 type file struct {
 	kind    fileKind
-	handle  uint64 // kindHost
-	real    int    // kindTier0
-	offset  uint64
+	handle  uint64       // kindHost
+	real    int          // kindTier0
+	desc    *description // what its dups share; nil until a dup or a move of the offset
 	path    string
 	flags   uint64
 	cloexec bool
@@ -186,9 +186,35 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 	return -linux.EINVAL
 }
 
-// dup is another descriptor of f's file: a copy that holds one more reference to its
-// pipe end or socket.
+// description is what the descriptors dup'd from one open share, as Linux's open file
+// description: the offset (shells read a file line by line through dups of one
+// descriptor: exec 3<FILE; read a <&3; read b <&3).
+type description struct {
+	offset uint64
+}
+
+// pos is f's offset.
+func (f *file) pos() uint64 {
+	if f.desc == nil {
+		return 0
+	}
+	return f.desc.offset
+}
+
+// setPos moves f's offset, and its dups'.
+func (f *file) setPos(off uint64) {
+	if f.desc == nil {
+		f.desc = &description{}
+	}
+	f.desc.offset = off
+}
+
+// dup is another descriptor of f's file: a copy that shares its offset and holds one more
+// reference to its pipe end or socket.
 func (f *file) dup() *file {
+	if f.desc == nil {
+		f.desc = &description{}
+	}
 	g := *f
 	switch g.kind {
 	case kindPipe:

@@ -22,3 +22,21 @@ func TestCloseLeavesWhatOthersHold(t *testing.T) {
 		t.Errorf("a dup'd host file is not shared")
 	}
 }
+
+// Descriptors dup'd from one open share its offset, before and after it first moves, as
+// Linux's open file description: a read through one moves them all.
+func TestDupSharesTheOffset(t *testing.T) {
+	f := &file{kind: kindHost}
+	g := f.dup()
+	g.setPos(7)
+	h := g.dup()
+	f.setPos(f.pos() + 5)
+	if f.pos() != 12 || g.pos() != 12 || h.pos() != 12 {
+		t.Errorf("offsets after moving dups: %d %d %d, want 12 each", f.pos(), g.pos(), h.pos())
+	}
+	other := &file{kind: kindHost}
+	other.setPos(3)
+	if f.pos() != 12 || other.pos() != 3 {
+		t.Errorf("another open moved the first one's offset: %d %d", f.pos(), other.pos())
+	}
+}

@@ -262,7 +262,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		n, _, _ := f.sock.recv(t, f, [][]byte{b}, 0)
 		return n
 	}
-	off := f.offset
+	off := f.pos()
 	if positioned {
 		off = a[3]
 	}
@@ -273,7 +273,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		n = f.read(t, b, off)
 	}
 	if n > 0 && !positioned && (f.kind == kindHost || f.kind == kindProc) {
-		f.offset += uint64(n)
+		f.setPos(f.pos() + uint64(n))
 	}
 	return n
 }
@@ -298,7 +298,7 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	switch a[2] {
 	case 0:
 	case 1:
-		off += int64(f.offset)
+		off += int64(f.pos())
 	case 2:
 		if f.kind == kindProc {
 			off += int64(len(f.proc.content))
@@ -315,7 +315,7 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	if off < 0 {
 		return -linux.EINVAL
 	}
-	f.offset = uint64(off)
+	f.setPos(uint64(off))
 	return off
 }
 
@@ -851,7 +851,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 		return 0
 	}
 	buf := make([]byte, count)
-	off := in.offset
+	off := in.pos()
 	if a[2] != 0 {
 		var ok bool
 		if off, ok = getApp[uint64](a[2]); !ok {
@@ -869,18 +869,18 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	case kindUnix:
 		w = out.unix.send(t, out, [][]byte{buf[:n]}, 0, nil, nil)
 	default:
-		w = out.write(t, buf[:n], out.offset)
+		w = out.write(t, buf[:n], out.pos())
 	}
 	if w < 0 {
 		return w
 	}
 	if out.kind == kindHost {
-		out.offset += uint64(w)
+		out.setPos(out.pos() + uint64(w))
 	}
 	if a[2] != 0 {
 		putApp(a[2], off+uint64(w)) // read from there above: in the app's memory
 	} else if in.kind == kindHost {
-		in.offset += uint64(w)
+		in.setPos(in.pos() + uint64(w))
 	}
 	return w
 }

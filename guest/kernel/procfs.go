@@ -372,13 +372,14 @@ func procOpen(t *Task, rel string, flags uint64) int64 {
 		return e
 	}
 	if n.mode&syscall.S_IFMT == syscall.S_IFLNK {
-		if fd, ok := strings.CutPrefix(rel, "self/fd/"); ok { // the same file again, as a dup
+		if fd, ok := strings.CutPrefix(rel, "self/fd/"); ok { // the same file again, opened anew
 			num, _ := strconv.Atoi(fd)
 			f := t.proc.fd(uint64(num))
 			if f == nil {
 				return -linux.ENOENT
 			}
 			g := f.dup()
+			g.desc = &description{} // an offset of its own, from 0, as Linux opens it
 			g.cloexec = flags&syscall.O_CLOEXEC != 0
 			return t.proc.installFD(g)
 		}
@@ -441,24 +442,26 @@ func procGetdents(t *Task, f *file, addr, n uint64) int64 {
 	}
 	names := append([]string{".", ".."}, f.proc.names...)
 	var out []byte
-	for ; f.offset < uint64(len(names)); f.offset++ {
-		name := names[f.offset]
+	next := f.pos()
+	for ; next < uint64(len(names)); next++ {
+		name := names[next]
 		reclen := (19 + len(name) + 1 + 7) &^ 7
 		if len(out)+reclen > int(n) {
 			break
 		}
 		rec := make([]byte, reclen)
-		binary.LittleEndian.PutUint64(rec[0:], f.offset+1) // d_ino
-		binary.LittleEndian.PutUint64(rec[8:], f.offset+1) // d_off: the next entry's
+		binary.LittleEndian.PutUint64(rec[0:], next+1) // d_ino
+		binary.LittleEndian.PutUint64(rec[8:], next+1) // d_off: the next entry's
 		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
 		rec[18] = 4 // DT_DIR: . and ..
-		if f.offset >= 2 {
+		if next >= 2 {
 			rec[18] = direntType(t, path.Join(strings.TrimPrefix(f.path, "/proc"), name)[1:])
 		}
 		copy(rec[19:], name)
 		out = append(out, rec...)
 	}
-	if len(out) == 0 && f.offset < uint64(len(names)) {
+	f.setPos(next)
+	if len(out) == 0 && next < uint64(len(names)) {
 		return -linux.EINVAL // too small for the next entry
 	}
 	dst, ok := appSlice(addr, uint64(len(out)))
