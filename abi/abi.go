@@ -403,6 +403,24 @@ type SpawnRequest struct {
 	Argc, Envc uint64
 	Stdio      [3]uint64 // Spawn*: what the program's descriptors 0, 1 and 2 are
 	Handle     [3]uint64 // in: the host file for SpawnFile; out: pith's end of the pipe for SpawnPipeIn and SpawnPipeOut
+	// Inherited are the program's descriptors above 2 that are host files or pipes the
+	// guest has open (not close-on-exec), NInherited of them.
+	Inherited  [SpawnMaxInherited]SpawnFD
+	NInherited uint64
+}
+
+// SpawnMaxInherited bounds the descriptors above 2 a started program inherits.
+const SpawnMaxInherited = 32
+
+// SpawnFD is a descriptor above 2 a started program inherits: Kind SpawnFile (a host file
+// by its Handle, at its Offset, open with its Flags: O_ACCMODE, O_APPEND...), or
+// SpawnPipeIn or SpawnPipeOut (a pipe, as for Stdio: Handle out is pith's end).
+type SpawnFD struct {
+	FD     uint32
+	Flags  uint32
+	Kind   uint64
+	Handle uint64
+	Offset uint64
 }
 
 // What a started program's standard descriptor is.

@@ -130,11 +130,37 @@ func PrefaultKernel() {
 	prefaultSink += sum
 }
 
-// Run runs the loaded image with argv and envp until it exits; it does not return.
-func (im *Image) Run(argv, envp []string, cwd, exe string) error {
+// InheritedFD is a host file or pipe the app has open at a descriptor above 2 when it
+// starts: the program that started it had it open there (abi.SpawnFD).
+type InheritedFD struct {
+	FD     int
+	Kind   uint64 // abi.SpawnFile, SpawnPipeIn (the app reads it) or SpawnPipeOut
+	Handle uint64 // the file service's: a file, or a stream that does not block
+	Flags  uint64
+	Offset uint64
+	Path   string // the guest's path of it
+}
+
+// Run runs the loaded image with argv and envp, and the inherited descriptors, until it
+// exits; it does not return.
+func (im *Image) Run(argv, envp []string, cwd, exe string, inherited []InheritedFD) error {
 	f, bias, phdr, end := im.elf, im.bias, im.phdr, im.end
 	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}, cwd: cwd,
 		fds: map[int]*file{0: {kind: kindStdin}, 1: {kind: kindStdout}, 2: {kind: kindStderr}}}
+	for _, in := range inherited {
+		switch in.Kind {
+		case abi.SpawnFile:
+			p.fds[in.FD] = &file{kind: kindHost, handle: in.Handle, flags: in.Flags, desc: &description{offset: in.Offset}, path: in.Path}
+		case abi.SpawnPipeIn: // a pipe of tier 1's, filled from the host pipe
+			pp := newPipe()
+			p.fds[in.FD] = &file{kind: kindPipe, pipe: pp, readEnd: true}
+			go pumpOut(pp)(in.Handle)
+		case abi.SpawnPipeOut: // a pipe of tier 1's, drained into the host pipe
+			pp := newPipe()
+			p.fds[in.FD] = &file{kind: kindPipe, pipe: pp, flags: syscall.O_WRONLY}
+			go pumpIn(pp)(in.Handle)
+		}
+	}
 	if exe == "" {
 		exe = argv[0]
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -197,9 +198,10 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 			req.Stdio[n] = abi.SpawnNull
 		}
 	}
+	inheritedPaths, inheritedPumps := p.inheritedFiles(req)
 	p.mu.Unlock()
 	var strs []byte
-	for _, s := range append(append([]string{open, p.cwd, path}, argv...), envp...) {
+	for _, s := range append(append(append([]string{open, p.cwd, path}, argv...), envp...), inheritedPaths...) {
 		strs = append(append(strs, s...), 0)
 	}
 	req.Strings, req.StringsLen = uint64(uintptr(unsafe.Pointer(&strs[0]))), uint64(len(strs))
@@ -213,6 +215,11 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 		if req.Stdio[n] == abi.SpawnPipeIn || req.Stdio[n] == abi.SpawnPipeOut {
 			go pumps[i](req.Handle[n])
 			i++
+		}
+	}
+	for n, pump := range inheritedPumps {
+		if pump != nil {
+			go pump(req.Inherited[n].Handle)
 		}
 	}
 	if handle < 0 {
@@ -229,6 +236,43 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	go waitChild(v.parent, v.pid, uint64(handle))
 	p.endVfork(nil)
 	return 0
+}
+
+// inheritedFiles lists in req the descriptors above 2 a started program inherits: the
+// host files and pipes p has open without close-on-exec, lowest first, up to
+// abi.SpawnMaxInherited. It returns their guest paths, which follow envp in the
+// request's strings, and for each pipe the pump that copies between it and the host
+// pipe the monitor makes (nil for a file). Sockets and tier 1's other objects above 2 are
+// not passed (docs/architecture.md, "Known gaps"). p.mu is held.
+func (p *Process) inheritedFiles(req *abi.SpawnRequest) (paths []string, pumps []func(handle uint64)) {
+	fds := make([]int, 0, len(p.fds))
+	for fd, f := range p.fds {
+		if fd > 2 && f != nil && (f.kind == kindHost || f.kind == kindPipe) && !f.cloexec {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	for _, fd := range fds[:min(len(fds), abi.SpawnMaxInherited)] {
+		f := p.fds[fd]
+		const openOnly = syscall.O_CLOEXEC | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC | syscall.O_NOCTTY
+		in := abi.SpawnFD{FD: uint32(fd), Flags: uint32(f.flags &^ openOnly), Kind: abi.SpawnFile, Handle: f.handle, Offset: f.pos()}
+		var pump func(uint64)
+		switch {
+		case f.kind == kindPipe && f.readEnd:
+			in = abi.SpawnFD{FD: uint32(fd), Kind: abi.SpawnPipeIn}
+			f.pipe.retain(true)
+			pump = pumpIn(f.pipe)
+		case f.kind == kindPipe:
+			in = abi.SpawnFD{FD: uint32(fd), Kind: abi.SpawnPipeOut}
+			f.pipe.retain(false)
+			pump = pumpOut(f.pipe)
+		}
+		req.Inherited[req.NInherited] = in
+		req.NInherited++
+		paths = append(paths, f.path)
+		pumps = append(pumps, pump)
+	}
+	return paths, pumps
 }
 
 // replacedBy is execve outside a vfork child: the program runs as a unikernel of its

@@ -2,14 +2,18 @@ package cli
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/host/instance"
 	"github.com/pithvm/pith/host/monitor"
 	"github.com/pithvm/pith/host/monitor/fileservice"
@@ -38,9 +42,9 @@ type runOptions struct {
 	readOnly bool
 	report   string // --report: a file for how the guest ended (Report)
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
-	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe string
-	forked                                            string    // the state of a guest copied at a fork (fileservice.Fork)
-	image                                             *imageRun // set by imageApp for pith run IMAGE
+	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe, spawnedFDs string
+	forked                                                        string    // the state of a guest copied at a fork (fileservice.Fork)
+	image                                                         *imageRun // set by imageApp for pith run IMAGE
 }
 
 func newRunCommand() *cobra.Command {
@@ -95,6 +99,8 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().MarkHidden("spawned-env")
 	c.Flags().StringVar(&o.spawnedExe, "spawned-exe", "", "")
 	c.Flags().MarkHidden("spawned-exe")
+	c.Flags().StringVar(&o.spawnedFDs, "spawned-fds", "", "")
+	c.Flags().MarkHidden("spawned-fds")
 	c.Flags().MarkHidden("spawned-root")
 	c.Flags().MarkHidden("spawned-argv0")
 	c.Flags().StringVar(&o.forked, "forked", "", "")
@@ -218,6 +224,9 @@ func runRun(o *runOptions, args []string) error {
 	}
 	cfg.Root = o.spawnedRoot
 	cfg.Exe = o.spawnedExe
+	if cfg.Inherited, err = inheritedFiles(o.spawnedFDs); err != nil {
+		return err
+	}
 	if o.forked != "" {
 		if cfg.Fork, err = readFork(o.forked); err != nil {
 			return err
@@ -338,4 +347,36 @@ func dedupEnv(env []string) []string {
 		}
 	}
 	return out
+}
+
+// inheritedFiles reads --spawned-fds, the descriptors above 2 a started program inherits
+// from the guest that started it (host/monitor/fileservice spawn):
+// FD:HOSTFD:KIND:FLAGS:OFFSET:W:HEXPATH,... with HOSTFD this process's descriptor of the
+// host file or pipe, KIND abi.SpawnFile, SpawnPipeIn or SpawnPipeOut, and HEXPATH the
+// guest's path of it in hexadecimal (empty for none).
+func inheritedFiles(spec string) ([]monitor.InheritedFile, error) {
+	var files []monitor.InheritedFile
+	for _, one := range strings.Split(spec, ",") {
+		if one == "" {
+			continue
+		}
+		f := strings.Split(one, ":")
+		var nums [6]uint64
+		var err error
+		for i := 0; i < len(nums) && len(f) == 7 && err == nil; i++ {
+			nums[i], err = strconv.ParseUint(f[i], 0, 64)
+		}
+		var path []byte
+		if err == nil && len(f) == 7 {
+			path, err = hex.DecodeString(f[6])
+		}
+		kind := nums[2]
+		if len(f) != 7 || err != nil || nums[0] < 3 || nums[1] < 3 || nums[3] > math.MaxUint32 ||
+			kind != abi.SpawnFile && kind != abi.SpawnPipeIn && kind != abi.SpawnPipeOut {
+			return nil, fmt.Errorf("--spawned-fds: %q is not FD:HOSTFD:KIND:FLAGS:OFFSET:W:HEXPATH", one)
+		}
+		files = append(files, monitor.InheritedFile{FD: int(nums[0]), File: os.NewFile(uintptr(nums[1]), "inherited"),
+			Kind: kind, Flags: uint32(nums[3]), Offset: nums[4], Writable: nums[5] == 1, Path: string(path)})
+	}
+	return files, nil
 }

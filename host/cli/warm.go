@@ -424,7 +424,7 @@ func socketPID(sock string) int {
 // has one vCPU: it waits for its run in an exit that holds tier 0's lock, where any
 // other vCPU would spin.
 func warmable(o *runOptions, cfg monitor.Config) bool {
-	if !warmEnabled() || o.timing || cfg.CPUs != 1 || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" ||
+	if !warmEnabled() || o.timing || cfg.CPUs != 1 || o.spawnedRoot != "" || o.spawnedEnv != "" || o.spawnedExe != "" || len(cfg.Inherited) > 0 ||
 		len(cfg.Publish) > 0 || cfg.Network != "" || cfg.Hostname != "" || len(cfg.Hosts) > 0 { // a warm VM's network and names are the server's
 		return false
 	}

@@ -102,6 +102,23 @@ type Config struct {
 	// Fork, if set, makes the guest a copy of another made at its fork (pith run
 	// --forked): it resumes from the parent's memory instead of booting.
 	Fork *Fork
+	// Inherited are the app's descriptors above 2: the host files the program that
+	// started it had open there (a started program's pith run).
+	Inherited []InheritedFile
+}
+
+// InheritedFile is a host file or pipe an app has open at a descriptor above 2 when it
+// starts: Kind abi.SpawnFile (a file at Offset, open with Flags: O_ACCMODE, O_APPEND...;
+// Writable as the file service's handles are, fileservice.Service.Inherit), or
+// abi.SpawnPipeIn or SpawnPipeOut (a pipe the app reads or writes).
+type InheritedFile struct {
+	FD       int
+	File     *os.File
+	Kind     uint64
+	Flags    uint32
+	Offset   uint64
+	Writable bool
+	Path     string // the app's path of it (/proc/self/fd, openat)
 }
 
 // Result is how a guest ended.

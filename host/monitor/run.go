@@ -75,6 +75,15 @@ func (m *machine) appSpec() ([]byte, error) {
 	m.fastCalls <- fastCalls
 	args := []string{fmt.Sprintf("--app-addr=%#x", m.info.AppAddr), fmt.Sprintf("--app-size=%d", m.info.AppSize),
 		"--cwd=" + cwd, "--exe=" + c.Exe, fmt.Sprintf("--trace=%v", c.Trace), "--fast-calls=" + fastCalls}
+	for _, f := range c.Inherited {
+		var h uint64
+		if f.Kind == abi.SpawnFile {
+			h = files.Inherit(f.File, f.Writable)
+		} else if h, err = files.InheritStream(f.File); err != nil {
+			return nil, err
+		}
+		args = append(args, fmt.Sprintf("--fd=%d:%d:%d:%#x:%d:%x", f.FD, f.Kind, h, f.Flags, f.Offset, f.Path))
+	}
 	args = append(args, c.Args[c.AppArgsAt:]...)
 	var b bytes.Buffer
 	b.WriteString(strconv.Itoa(len(args)))

@@ -90,6 +90,23 @@ p = subprocess.run(["sort"], input="b\na\n", capture_output=True, text=True)
 print(p.stdout, end="")
 s = subprocess.run(["python3", "-c", "import os; print(os.getsid(0) == os.getpid() == os.getpgrp())"], start_new_session=True, capture_output=True, text=True)
 print(s.stdout, end="")`}, []string{"--cpus", "2"}},
+		// Descriptors above 2: a dash script reads a file line by line through dups of one
+		// descriptor (one offset), and the programs it starts inherit its open files at
+		// their numbers and offsets.
+		{"descriptors above 2", []string{"sh", "-c", `exec 3>/tmp/fd3 4</etc/debian_version 5</etc/passwd
+read a <&5; read b <&5; echo "$a|$b"
+sh -c 'echo "from a started sh" >&3; cat <&4'
+python3 -c 'import os; print(os.read(5, 9), os.lseek(5, 0, os.SEEK_CUR))'
+exec 3>&-
+cat /tmp/fd3; rm /tmp/fd3`}, nil},
+		// Pipes above 2: a started program inherits each end at its number (pass_fds).
+		{"pipes above 2", []string{"python3", "-c", `import os, subprocess
+r, w = os.pipe()
+os.write(w, b"down the pipe\n"); os.close(w)
+subprocess.run(["sh", "-c", "cat <&%d" % r], pass_fds=[r]); os.close(r)
+r, w = os.pipe()
+subprocess.run(["sh", "-c", "echo up the pipe >&%d" % w], pass_fds=[w]); os.close(w)
+print(os.read(r, 100), os.read(r, 100))`}, nil},
 		// CPU times: a guest's are its pith's on the host, a started program's or a
 		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
 		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time

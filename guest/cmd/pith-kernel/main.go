@@ -3,10 +3,13 @@
 package main
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -93,7 +96,7 @@ func stats() (traps, exits uint64, ok bool) {
 
 // runApp loads the app the monitor mapped into guest memory and runs it. Its arguments
 // and environment come from the monitor (kernel.AppSpec), once it has them:
-// --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] [--trace] [--fast-calls=SITES] -- ARGV...
+// --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] [--trace] [--fast-calls=SITES] [--fd=SPEC]... -- ARGV...
 // A warm VM (abi.FlagPreload) loads the app and touches its code first, while it waits.
 func runApp() int {
 	bi := (*abi.BootInfo)(physPtr(abi.BootInfoAddr))
@@ -123,6 +126,25 @@ func runApp() int {
 	exe := fs.String("exe", "", "the app's path as /proc/self/exe names it (default: argv[0])")
 	fs.BoolVar(&kernel.Trace, "trace", false, "print each app system call on stderr")
 	fastCalls := fs.String("fast-calls", "", "system-call sites to rewrite (KIND@VADDR,...: kernel.Image.RewriteSyscalls)")
+	var inherited []kernel.InheritedFD
+	fs.Func("fd", "an inherited descriptor above 2: FD:KIND:HANDLE:FLAGS:OFFSET:HEXPATH (repeated)", func(v string) error {
+		f := strings.Split(v, ":")
+		var nums [5]uint64
+		var err error
+		for i := 0; i < len(nums) && len(f) == 6 && err == nil; i++ {
+			nums[i], err = strconv.ParseUint(f[i], 0, 64)
+		}
+		var path []byte
+		if err == nil && len(f) == 6 {
+			path, err = hex.DecodeString(f[5])
+		}
+		if len(f) != 6 || err != nil || nums[0] < 3 || nums[0] >= 1<<20 {
+			return fmt.Errorf("--fd=%s: not FD:KIND:HANDLE:FLAGS:OFFSET:HEXPATH", v)
+		}
+		in := kernel.InheritedFD{FD: int(nums[0]), Kind: nums[1], Handle: nums[2], Flags: nums[3], Offset: nums[4], Path: string(path)}
+		inherited = append(inherited, in)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
@@ -141,7 +163,7 @@ func runApp() int {
 	if !kernel.Trace {
 		im.RewriteSyscalls(*fastCalls) // --trace shows every call, so none may skip tier 1
 	}
-	err = im.Run(argv, env, *cwd, *exe)
+	err = im.Run(argv, env, *cwd, *exe, inherited)
 	fmt.Fprintf(os.Stderr, "pith: %s: %v\n", argv[0], err)
 	return 126
 }

@@ -167,6 +167,38 @@ func (s *Service) Adopt(st ForkState) {
 	s.forked = true
 }
 
+// Inherit gives the guest a host file at a descriptor above 2 that the program which
+// started it had open (pith run --spawned-fds), and returns its handle.
+func (s *Service) Inherit(f *os.File, writable bool) uint64 {
+	h := s.next
+	s.next++
+	s.files[h] = f
+	if writable {
+		s.writable[h] = true
+	}
+	return h
+}
+
+// InheritStream gives the guest a host pipe at a descriptor above 2 that the program
+// which started it had open (pith run --spawned-fds), as a stream that does not block,
+// and returns its handle. The pipe's descriptor becomes the service's.
+func (s *Service) InheritStream(f *os.File) (uint64, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return 0, err
+	}
+	h := s.next
+	s.next++
+	s.streams[h] = fd
+	return h, nil
+}
+
 // killParent serves FileKillParent: a signal from a fork's child to its parent, whose
 // pith is this one's parent process and passes the signals a user sends it on to its
 // guest; any other would end that pith, so it is dropped.

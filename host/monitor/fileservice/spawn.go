@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,12 +89,6 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	}
 	args := append([]string{"run", "--spawned-root=" + s.root, "--spawned-env=/proc/self/fd/4", "--spawned-exe=" + exePath,
 		"--spawned-argv0=" + argv[0], "--workdir=" + cwd}, s.spawnFlags...)
-	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
-	cmd.Dir = s.hostCwd
-	cmd.ExtraFiles = []*os.File{exe, envFile}
-	// The program dies with the vCPU thread that started it, that is with this guest; its
-	// own programs die with it in turn.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var theirs []*os.File // the program's pipe ends, closed here once it starts
 	var ours []uint64     // handles of pith's ends, closed if it does not
 	fail := func(e int64) int64 {
@@ -104,8 +100,31 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 			delete(s.streams, h)
 		}
 		req.Handle = [3]uint64{}
+		for i := range req.Inherited {
+			req.Inherited[i].Handle = 0
+		}
 		mmu.Write(r.Buf, raw)
 		return e
+	}
+	// pipe makes a host pipe for kind (abi.SpawnPipeIn or SpawnPipeOut): the program's
+	// end, and the handle of pith's, which does not block.
+	pipe := func(kind uint64) (*os.File, uint64, error) {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			return nil, 0, err
+		}
+		their, our := p[0], p[1]
+		if kind == abi.SpawnPipeOut {
+			their, our = p[1], p[0]
+		}
+		unix.SetNonblock(our, true)
+		f := os.NewFile(uintptr(their), "pipe")
+		theirs = append(theirs, f)
+		h := s.next
+		s.next++
+		s.streams[h] = our
+		ours = append(ours, h)
+		return f, h, nil
 	}
 	stdio := make([]*os.File, 3)
 	for n, kind := range req.Stdio {
@@ -122,25 +141,49 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 				return fail(-int64(unix.EBADF))
 			}
 		case abi.SpawnPipeIn, abi.SpawnPipeOut:
-			var p [2]int
-			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			var err error
+			if stdio[n], req.Handle[n], err = pipe(kind); err != nil {
 				return fail(Errno(err))
 			}
-			their, our := p[0], p[1]
-			if kind == abi.SpawnPipeOut {
-				their, our = p[1], p[0]
-			}
-			unix.SetNonblock(our, true)
-			stdio[n] = os.NewFile(uintptr(their), "pipe")
-			theirs = append(theirs, stdio[n])
-			ours = append(ours, s.next)
-			req.Handle[n] = s.next
-			s.streams[s.next] = our
-			s.next++
 		default:
 			return fail(-int64(unix.EINVAL))
 		}
 	}
+	// Descriptors above 2 go to the program's pith at descriptors of its own, after its
+	// program (3) and environment (4), named in --spawned-fds.
+	extra := []*os.File{exe, envFile}
+	inherited, e := s.inherited(&req)
+	if e != 0 {
+		return fail(e)
+	}
+	if len(s.files)+len(s.streams)+len(inherited) > maxHandles {
+		return fail(-int64(unix.EAGAIN))
+	}
+	var spec []string
+	for i, f := range inherited {
+		fd := &req.Inherited[i]
+		if fd.Kind != abi.SpawnFile {
+			var err error
+			if f, fd.Handle, err = pipe(fd.Kind); err != nil {
+				return fail(Errno(err))
+			}
+		}
+		w := 0
+		if fd.Kind == abi.SpawnFile && s.writable[fd.Handle] {
+			w = 1
+		}
+		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:%d:%x", fd.FD, 3+len(extra), fd.Kind, fd.Flags, fd.Offset, w, asked.inheritedPaths[i]))
+		extra = append(extra, f)
+	}
+	if len(spec) > 0 {
+		args = append(args, "--spawned-fds="+strings.Join(spec, ","))
+	}
+	cmd := exec.Command(self, append(append(args, "--", "/proc/self/fd/3"), argv[1:]...)...)
+	cmd.Dir = s.hostCwd
+	cmd.ExtraFiles = extra
+	// The program dies with the vCPU thread that started it, that is with this guest; its
+	// own programs die with it in turn.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	if cmd.Stdin == nil {
 		cmd.Stdin = nil // exec.Cmd gives the program /dev/null
@@ -157,6 +200,37 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	}
 	return h
 }
+
+// inherited returns the host files of the descriptors above 2 a started program
+// inherits (abi.SpawnRequest.Inherited; nil for a pipe, which spawn makes), or the errno
+// to answer with: EINVAL for a list that is not ascending descriptors above 2 or a kind
+// that is neither a file nor a pipe, EBADF for a handle that is no open file.
+func (s *Service) inherited(req *abi.SpawnRequest) ([]*os.File, int64) {
+	if req.NInherited > abi.SpawnMaxInherited {
+		return nil, -int64(unix.EINVAL)
+	}
+	files := make([]*os.File, req.NInherited)
+	last := uint32(2)
+	for i, fd := range req.Inherited[:req.NInherited] {
+		if fd.FD <= last || fd.FD >= maxGuestFD || fd.Offset > math.MaxInt64 {
+			return nil, -int64(unix.EINVAL)
+		}
+		last = fd.FD
+		switch fd.Kind {
+		case abi.SpawnFile:
+			if files[i] = s.files[fd.Handle]; files[i] == nil {
+				return nil, -int64(unix.EBADF)
+			}
+		case abi.SpawnPipeIn, abi.SpawnPipeOut: // made by spawn
+		default:
+			return nil, -int64(unix.EINVAL)
+		}
+	}
+	return files, 0
+}
+
+// maxGuestFD is one more than the highest descriptor a guest process has (tier 1's table).
+const maxGuestFD = 1 << 20
 
 // roomForChild answers 0 if the guest may start one more program (spawn, Fork), else
 // the errno: EAGAIN past maxChildren running in the tree, or programs never waited for.
@@ -178,6 +252,7 @@ func (s *Service) roomForChild() int64 {
 type spawnRequest struct {
 	path, cwd, exe string
 	argv, env      []string
+	inheritedPaths []string // the guest paths of req.Inherited's files
 }
 
 // readSpawnRequest reads the guest's abi.SpawnRequest at r.Buf and decodes the strings
@@ -190,12 +265,15 @@ func readSpawnRequest(mmu memory.Virtual, r *abi.FileRequest) (req abi.SpawnRequ
 	if req.StringsLen == 0 || req.StringsLen > 2<<20 || req.Argc == 0 || req.Argc > 1<<17 || req.Envc > 1<<17 {
 		return req, asked, -int64(unix.E2BIG)
 	}
+	if req.NInherited > abi.SpawnMaxInherited {
+		return req, asked, -int64(unix.EINVAL)
+	}
 	b := make([]byte, req.StringsLen)
 	if mmu.Read(req.Strings, b) != nil {
 		return req, asked, -int64(unix.EFAULT)
 	}
 	strs := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
-	if uint64(len(strs)) != 3+req.Argc+req.Envc {
+	if uint64(len(strs)) != 3+req.Argc+req.Envc+req.NInherited {
 		return req, asked, -int64(unix.EINVAL)
 	}
 	str := func(i uint64) string { return string(strs[i]) }
@@ -206,6 +284,9 @@ func readSpawnRequest(mmu memory.Virtual, r *abi.FileRequest) (req abi.SpawnRequ
 	}
 	for i := range asked.env {
 		asked.env[i] = str(3 + req.Argc + uint64(i))
+	}
+	for i := range req.NInherited {
+		asked.inheritedPaths = append(asked.inheritedPaths, str(3+req.Argc+req.Envc+i))
 	}
 	return req, asked, 0
 }
