@@ -269,6 +269,9 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	var n int64
 	if write {
 		n = f.write(t, b, off)
+		if n == -linux.EPIPE && f.kind == kindPipe {
+			t.proc.post(t, sigPIPE) // as Linux: the writer is signalled, then sees EPIPE
+		}
 	} else {
 		n = f.read(t, b, off)
 	}

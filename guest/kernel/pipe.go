@@ -76,7 +76,7 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 			if written > 0 {
 				return int64(written)
 			}
-			return -32 // EPIPE
+			return -linux.EPIPE
 		}
 		room := pipeCapacity - len(p.buf)
 		if room == 0 {

@@ -107,6 +107,18 @@ subprocess.run(["sh", "-c", "cat <&%d" % r], pass_fds=[r]); os.close(r)
 r, w = os.pipe()
 subprocess.run(["sh", "-c", "echo up the pipe >&%d" % w], pass_fds=[w]); os.close(w)
 print(os.read(r, 100), os.read(r, 100))`}, nil},
+		// A write to a pipe with no reader: SIGPIPE, then EPIPE; with the default
+		// disposition, death by SIGPIPE (which the shell that started it sees).
+		{"SIGPIPE", []string{"sh", "-c", `python3 -c "$1"; echo "status $?"`, "sh", `import os, signal
+signal.signal(signal.SIGPIPE, lambda s, f: print("caught", s, flush=True))
+r, w = os.pipe(); os.close(r)
+try:
+    os.write(w, b"x")
+except BrokenPipeError as e:
+    print("EPIPE", e.errno, flush=True)
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+os.write(w, b"x")
+print("not reached")`}, nil},
 		// CPU times: a guest's are its pith's on the host, a started program's or a
 		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
 		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time
