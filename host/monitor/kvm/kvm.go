@@ -94,7 +94,7 @@ func (s *System) SupportedCPUID() ([]CPUIDEntry, error) {
 		entries [256]CPUIDEntry
 	}
 	buf.nent = uint32(len(buf.entries))
-	if _, err := ioctl(s.fd, kvmGetSupportedCPUID, uintptr(unsafe.Pointer(&buf))); err != nil {
+	if _, err := ioctlPtr(s.fd, kvmGetSupportedCPUID, unsafe.Pointer(&buf)); err != nil {
 		return nil, fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
 	}
 	return append([]CPUIDEntry(nil), buf.entries[:buf.nent]...), nil
@@ -136,7 +136,7 @@ type userspaceMemoryRegion struct {
 func (vm *VM) SetMemory(slot uint32, gpa uint64, mem []byte) error {
 	r := userspaceMemoryRegion{slot: slot, guestPhysAddr: gpa, memorySize: uint64(len(mem)),
 		userspaceAddr: uint64(uintptr(unsafe.Pointer(&mem[0])))}
-	if _, err := ioctl(vm.fd, kvmSetUserMemoryRegion, uintptr(unsafe.Pointer(&r))); err != nil {
+	if _, err := ioctlPtr(vm.fd, kvmSetUserMemoryRegion, unsafe.Pointer(&r)); err != nil {
 		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION: %w", err)
 	}
 	return nil
@@ -207,7 +207,7 @@ func (c *VCPU) SetCPUID(entries []CPUIDEntry) error {
 	buf := make([]byte, 8+len(entries)*int(unsafe.Sizeof(CPUIDEntry{})))
 	*(*uint32)(unsafe.Pointer(&buf[0])) = uint32(len(entries))
 	copy(unsafe.Slice((*CPUIDEntry)(unsafe.Pointer(&buf[8])), len(entries)), entries)
-	if _, err := ioctl(c.fd, kvmSetCPUID2, uintptr(unsafe.Pointer(&buf[0]))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetCPUID2, unsafe.Pointer(&buf[0])); err != nil {
 		return fmt.Errorf("KVM_SET_CPUID2: %w", err)
 	}
 	return nil
@@ -258,13 +258,13 @@ type Sregs struct {
 // Regs reads the general registers.
 func (c *VCPU) Regs() (Regs, error) {
 	var r Regs
-	_, err := ioctl(c.fd, kvmGetRegs, uintptr(unsafe.Pointer(&r)))
+	_, err := ioctlPtr(c.fd, kvmGetRegs, unsafe.Pointer(&r))
 	return r, err
 }
 
 // SetRegs writes the general registers.
 func (c *VCPU) SetRegs(r *Regs) error {
-	if _, err := ioctl(c.fd, kvmSetRegs, uintptr(unsafe.Pointer(r))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetRegs, unsafe.Pointer(r)); err != nil {
 		return fmt.Errorf("KVM_SET_REGS: %w", err)
 	}
 	return nil
@@ -273,13 +273,13 @@ func (c *VCPU) SetRegs(r *Regs) error {
 // Sregs reads the special registers.
 func (c *VCPU) Sregs() (Sregs, error) {
 	var s Sregs
-	_, err := ioctl(c.fd, kvmGetSregs, uintptr(unsafe.Pointer(&s)))
+	_, err := ioctlPtr(c.fd, kvmGetSregs, unsafe.Pointer(&s))
 	return s, err
 }
 
 // SetSregs writes the special registers.
 func (c *VCPU) SetSregs(s *Sregs) error {
-	if _, err := ioctl(c.fd, kvmSetSregs, uintptr(unsafe.Pointer(s))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetSregs, unsafe.Pointer(s)); err != nil {
 		return fmt.Errorf("KVM_SET_SREGS: %w", err)
 	}
 	return nil
@@ -297,7 +297,7 @@ func (c *VCPU) SetMSRs(msrs []MSR) error {
 	buf := make([]byte, 8+16*len(msrs))
 	*(*uint32)(unsafe.Pointer(&buf[0])) = uint32(len(msrs))
 	copy(unsafe.Slice((*MSR)(unsafe.Pointer(&buf[8])), len(msrs)), msrs)
-	n, err := ioctl(c.fd, kvmSetMSRs, uintptr(unsafe.Pointer(&buf[0])))
+	n, err := ioctlPtr(c.fd, kvmSetMSRs, unsafe.Pointer(&buf[0]))
 	if err != nil {
 		return fmt.Errorf("KVM_SET_MSRS: %w", err)
 	}
@@ -315,7 +315,7 @@ func (c *VCPU) GetMSR(index uint32) (uint64, error) {
 	}
 	buf.n = 1
 	buf.m.Index = index
-	n, err := ioctl(c.fd, kvmGetMSRs, uintptr(unsafe.Pointer(&buf)))
+	n, err := ioctlPtr(c.fd, kvmGetMSRs, unsafe.Pointer(&buf))
 	if err != nil {
 		return 0, err
 	}
@@ -337,7 +337,7 @@ func (c *VCPU) SetXCR0(v uint64) error {
 	}
 	buf.n = 1
 	buf.xcrs[0].value = v
-	if _, err := ioctl(c.fd, kvmSetXCRs, uintptr(unsafe.Pointer(&buf))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetXCRs, unsafe.Pointer(&buf)); err != nil {
 		return fmt.Errorf("KVM_SET_XCRS: %w", err)
 	}
 	return nil
@@ -345,6 +345,19 @@ func (c *VCPU) SetXCR0(v uint64) error {
 
 func ioctl(fd int, req, arg uintptr) (uintptr, error) {
 	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+	if e != 0 {
+		return 0, e
+	}
+	return r, nil
+}
+
+// ioctlPtr is ioctl with an argument in Go memory. The pointer stays a pointer until the
+// system call itself: converted to a uintptr by the caller, it would keep a stack
+// object neither alive nor in place, and a stack that grows on the way moves the object
+// (measured: KVM_GET_SUPPORTED_CPUID filled the old stack, and a warm server found
+// no XSAVE in the zeroed copy it read).
+func ioctlPtr(fd int, req uintptr, arg unsafe.Pointer) (uintptr, error) {
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
 	if e != 0 {
 		return 0, e
 	}
@@ -380,7 +393,7 @@ const (
 // FPU reads the x87/SSE state.
 func (c *VCPU) FPU() (*FPU, error) {
 	var f FPU
-	if _, err := ioctl(c.fd, kvmGetFPU, uintptr(unsafe.Pointer(&f))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmGetFPU, unsafe.Pointer(&f)); err != nil {
 		return nil, fmt.Errorf("KVM_GET_FPU: %w", err)
 	}
 	return &f, nil
@@ -388,7 +401,7 @@ func (c *VCPU) FPU() (*FPU, error) {
 
 // SetFPU writes the x87/SSE state.
 func (c *VCPU) SetFPU(f *FPU) error {
-	if _, err := ioctl(c.fd, kvmSetFPU, uintptr(unsafe.Pointer(f))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetFPU, unsafe.Pointer(f)); err != nil {
 		return fmt.Errorf("KVM_SET_FPU: %w", err)
 	}
 	return nil
@@ -397,7 +410,7 @@ func (c *VCPU) SetFPU(f *FPU) error {
 // XSave reads the vector state in the standard XSAVE format (struct kvm_xsave).
 func (c *VCPU) XSave() (*[4096]byte, error) {
 	var b [4096]byte
-	if _, err := ioctl(c.fd, kvmGetXSave, uintptr(unsafe.Pointer(&b))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmGetXSave, unsafe.Pointer(&b)); err != nil {
 		return nil, fmt.Errorf("KVM_GET_XSAVE: %w", err)
 	}
 	return &b, nil
@@ -405,7 +418,7 @@ func (c *VCPU) XSave() (*[4096]byte, error) {
 
 // SetXSave writes the vector state from the standard XSAVE format.
 func (c *VCPU) SetXSave(b *[4096]byte) error {
-	if _, err := ioctl(c.fd, kvmSetXSave, uintptr(unsafe.Pointer(b))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetXSave, unsafe.Pointer(b)); err != nil {
 		return fmt.Errorf("KVM_SET_XSAVE: %w", err)
 	}
 	return nil
@@ -423,7 +436,7 @@ const kvmSetMPState = 0x4004ae99
 // the first waiting for an INIT/SIPI sequence; pith sets all their state itself instead.
 func (c *VCPU) SetRunnable() error {
 	state := uint32(0) // KVM_MP_STATE_RUNNABLE
-	if _, err := ioctl(c.fd, kvmSetMPState, uintptr(unsafe.Pointer(&state))); err != nil {
+	if _, err := ioctlPtr(c.fd, kvmSetMPState, unsafe.Pointer(&state)); err != nil {
 		return fmt.Errorf("KVM_SET_MP_STATE: %w", err)
 	}
 	return nil
@@ -437,7 +450,7 @@ func (vm *VM) SignalMSI(apicID uint32, vector uint32) error {
 		addressLo, addressHi, data, flags uint32
 		_                                 [16]byte
 	}{addressLo: 0xfee00000 | apicID<<12, data: vector}
-	if _, err := ioctl(vm.fd, kvmSignalMSI, uintptr(unsafe.Pointer(&msi))); err != nil {
+	if _, err := ioctlPtr(vm.fd, kvmSignalMSI, unsafe.Pointer(&msi)); err != nil {
 		return fmt.Errorf("KVM_SIGNAL_MSI: %w", err)
 	}
 	return nil
@@ -461,7 +474,7 @@ func (vm *VM) IOEventFD(port uint16, fd int) error {
 		flags     uint32
 		_         [36]byte
 	}{addr: uint64(port), len: 4, fd: int32(fd), flags: ioeventfdPIO}
-	if _, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&req))); err != nil {
+	if _, err := ioctlPtr(vm.fd, kvmIOEventFD, unsafe.Pointer(&req)); err != nil {
 		return fmt.Errorf("KVM_IOEVENTFD: %w", err)
 	}
 	return nil
