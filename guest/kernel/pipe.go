@@ -78,8 +78,8 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 			}
 			return -linux.EPIPE
 		}
-		room := pipeCapacity - len(p.buf)
-		if room == 0 {
+		room := pipeCapacity - len(p.buf) // below 0 after an unread into a full pipe
+		if room <= 0 {
 			if nonblock {
 				if written > 0 {
 					return int64(written)

@@ -32,3 +32,18 @@ func TestPollPipe(t *testing.T) {
 	pp.writers, pp.readers = 0, 0
 	check("ends closed", [][2]int64{{3, pollIn}, {4, pollOut}}, []uint32{pollIn | pollHup, pollOut | pollErr}, 2)
 }
+
+// Bytes a fork's pump puts back (unread) can take a pipe past its capacity: it is full
+// then, and a write waits (here: EAGAIN) instead of failing on a negative room.
+func TestPipeOverfullAfterUnread(t *testing.T) {
+	pp := newPipe()
+	pp.buf = make([]byte, pipeCapacity)
+	pp.unread([]byte("back"))
+	if n := pp.write(nil, []byte("more"), true); n != -11 { // EAGAIN
+		t.Errorf("write to an overfull pipe = %d, want EAGAIN", n)
+	}
+	buf := make([]byte, 4)
+	if n := pp.read(nil, buf, true); n != 4 || string(buf) != "back" {
+		t.Errorf("read = %d %q, want the bytes put back first", n, buf)
+	}
+}
