@@ -327,8 +327,8 @@ type FileRequest struct {
 // File service operations.
 const (
 	FileOpen      = 1  // Path, Flags -> Result: handle
-	FileRead      = 2  // Handle, Offset, Buf, Len -> bytes read
-	FileWrite     = 3  // Handle, Offset, Buf, Len -> bytes written
+	FileRead      = 2  // Handle, Offset, Buf, Len, Flags (FileAtCurrent) -> bytes read
+	FileWrite     = 3  // Handle, Offset, Buf, Len, Flags (FileAtCurrent) -> bytes written
 	FileStat      = 4  // Handle (or Path if Handle is 0; Flags 1: do not follow a symlink) -> struct stat in Buf
 	FileClose     = 5  // Handle
 	FileReaddir   = 6  // Handle, Buf, Len -> linux_dirent64 records
@@ -386,7 +386,16 @@ const (
 	// struct rusage of this guest's pith, or of the programs it started that ended: on
 	// the host, a guest's CPU time is its pith's.
 	FileRusage = 31
+	// FileSeek: Handle, Offset (an int64), Flags (lseek's whence) -> the new offset of the
+	// host file's own (lseek on its descriptor).
+	FileSeek = 32
 )
+
+// FileAtCurrent, in FileRead's and FileWrite's Flags, reads or writes at the host file's
+// own offset and moves it (read, write), instead of at Offset (pread, pwrite): the
+// offset the guest's dups, the programs it started and a fork's copy share with it, as
+// Linux's open file description.
+const FileAtCurrent = 1
 
 // FileRusage's Flags, and the size of Linux's struct rusage.
 const (
@@ -413,14 +422,14 @@ type SpawnRequest struct {
 const SpawnMaxInherited = 32
 
 // SpawnFD is a descriptor above 2 a started program inherits: Kind SpawnFile (a host file
-// by its Handle, at its Offset, open with its Flags: O_ACCMODE, O_APPEND...), or
-// SpawnPipeIn or SpawnPipeOut (a pipe, as for Stdio: Handle out is pith's end).
+// by its Handle, open with its Flags: O_ACCMODE, O_APPEND...; its offset is the host
+// file's, shared), or SpawnPipeIn or SpawnPipeOut (a pipe, as for Stdio: Handle out is
+// pith's end).
 type SpawnFD struct {
 	FD     uint32
 	Flags  uint32
 	Kind   uint64
 	Handle uint64
-	Offset uint64
 }
 
 // What a started program's standard descriptor is.

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path"
 	"runtime"
@@ -188,6 +189,9 @@ func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileRead, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+		if off == atCurrent {
+			r.Offset, r.Flags = 0, abi.FileAtCurrent
+		}
 		return fileRequest(&r)
 	}
 	return -linux.EBADF
@@ -219,14 +223,23 @@ func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 	case kindHost:
 		r := abi.FileRequest{Op: abi.FileWrite, Handle: f.handle, Offset: off,
 			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+		if off == atCurrent {
+			r.Offset, r.Flags = 0, abi.FileAtCurrent
+		}
 		return fileRequest(&r)
 	}
 	return -linux.EBADF
 }
 
+// atCurrent, as the offset of a host file's read or write, is the host file's own offset,
+// which its dups, the programs the guest started and a fork's copy share
+// (abi.FileAtCurrent): a shell's `exec >LOG` then its builtins' and its programs'
+// writes go one after another, as on Linux.
+const atCurrent = ^uint64(0)
+
 // transfer carries out read, write, pread and pwrite: positioned transfers
-// (pread/pwrite) use the given offset and only apply to host files; the
-// others use and advance the file's own offset.
+// (pread/pwrite) use the given offset and only apply to host files and /proc's; the
+// others use and advance the file's own offset (a host file's, kept by the host).
 func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	f := t.proc.fd(a[0])
 	if f == nil {
@@ -263,7 +276,13 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		return n
 	}
 	off := f.pos()
+	if f.kind == kindHost {
+		off = atCurrent
+	}
 	if positioned {
+		if a[3] > math.MaxInt64 {
+			return -linux.EINVAL
+		}
 		off = a[3]
 	}
 	var n int64
@@ -275,7 +294,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	} else {
 		n = f.read(t, b, off)
 	}
-	if n > 0 && !positioned && (f.kind == kindHost || f.kind == kindProc) {
+	if n > 0 && !positioned && f.kind == kindProc {
 		f.setPos(f.pos() + uint64(n))
 	}
 	return n
@@ -294,7 +313,11 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	if f.kind != kindHost && f.kind != kindProc {
+	if f.kind == kindHost {
+		r := abi.FileRequest{Op: abi.FileSeek, Handle: f.handle, Offset: a[1], Flags: a[2]}
+		return fileRequest(&r)
+	}
+	if f.kind != kindProc {
 		return -linux.ESPIPE
 	}
 	off := int64(a[1])
@@ -303,15 +326,7 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	case 1:
 		off += int64(f.pos())
 	case 2:
-		if f.kind == kindProc {
-			off += int64(len(f.proc.content))
-			break
-		}
-		var st syscall.Stat_t
-		if e := hostStat(f.handle, "", &st, false); e != 0 {
-			return e
-		}
-		off += st.Size
+		off += int64(len(f.proc.content))
 	default:
 		return -linux.EINVAL
 	}
@@ -855,6 +870,9 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	}
 	buf := make([]byte, count)
 	off := in.pos()
+	if in.kind == kindHost {
+		off = atCurrent
+	}
 	if a[2] != 0 {
 		var ok bool
 		if off, ok = getApp[uint64](a[2]); !ok {
@@ -872,17 +890,17 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	case kindUnix:
 		w = out.unix.send(t, out, [][]byte{buf[:n]}, 0, nil, nil)
 	default:
-		w = out.write(t, buf[:n], out.pos())
+		w = out.write(t, buf[:n], atCurrent)
 	}
-	if w < 0 {
-		return w
-	}
-	if out.kind == kindHost {
-		out.setPos(out.pos() + uint64(w))
-	}
-	if a[2] != 0 {
-		putApp(a[2], off+uint64(w)) // read from there above: in the app's memory
-	} else if in.kind == kindHost {
+	switch {
+	case a[2] != 0:
+		if w > 0 {
+			putApp(a[2], off+uint64(w)) // read from there above: in the app's memory
+		}
+	case in.kind == kindHost && w < n:
+		// Read at the host file's offset: what was not written goes back to be read again.
+		fileRequest(&abi.FileRequest{Op: abi.FileSeek, Handle: in.handle, Offset: uint64(max(w, 0) - n), Flags: 1})
+	case in.kind == kindProc && w > 0:
 		in.setPos(in.pos() + uint64(w))
 	}
 	return w

@@ -135,9 +135,8 @@ func PrefaultKernel() {
 type InheritedFD struct {
 	FD     int
 	Kind   uint64 // abi.SpawnFile, SpawnPipeIn (the app reads it) or SpawnPipeOut
-	Handle uint64 // the file service's: a file, or a stream that does not block
+	Handle uint64 // the file service's: a file (its offset the host's), or a stream that does not block
 	Flags  uint64
-	Offset uint64
 	Path   string // the guest's path of it
 }
 
@@ -150,7 +149,7 @@ func (im *Image) Run(argv, envp []string, cwd, exe string, inherited []Inherited
 	for _, in := range inherited {
 		switch in.Kind {
 		case abi.SpawnFile:
-			p.fds[in.FD] = &file{kind: kindHost, handle: in.Handle, flags: in.Flags, desc: &description{offset: in.Offset}, path: in.Path}
+			p.fds[in.FD] = &file{kind: kindHost, handle: in.Handle, flags: in.Flags, path: in.Path}
 		case abi.SpawnPipeIn: // a pipe of tier 1's, filled from the host pipe
 			pp := newPipe()
 			p.fds[in.FD] = &file{kind: kindPipe, pipe: pp, readEnd: true}

@@ -255,7 +255,7 @@ func (p *Process) inheritedFiles(req *abi.SpawnRequest) (paths []string, pumps [
 	for _, fd := range fds[:min(len(fds), abi.SpawnMaxInherited)] {
 		f := p.fds[fd]
 		const openOnly = syscall.O_CLOEXEC | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC | syscall.O_NOCTTY
-		in := abi.SpawnFD{FD: uint32(fd), Flags: uint32(f.flags &^ openOnly), Kind: abi.SpawnFile, Handle: f.handle, Offset: f.pos()}
+		in := abi.SpawnFD{FD: uint32(fd), Flags: uint32(f.flags &^ openOnly), Kind: abi.SpawnFile, Handle: f.handle}
 		var pump func(uint64)
 		switch {
 		case f.kind == kindPipe && f.readEnd:

@@ -349,9 +349,10 @@ func dedupEnv(env []string) []string {
 	return out
 }
 
-// inheritedFiles reads --spawned-fds, the descriptors above 2 a started program inherits
-// from the guest that started it (host/monitor/fileservice spawn):
-// FD:HOSTFD:KIND:FLAGS:OFFSET:W:HEXPATH,... with HOSTFD this process's descriptor of the
+// inheritedFiles reads --spawned-fds, the descriptors a started program inherits as files
+// or pipes from the guest that started it (above 2, and those of 0-2 that are host
+// files; host/monitor/fileservice spawn): FD:HOSTFD:KIND:FLAGS:W:HEXPATH,... with
+// HOSTFD this process's descriptor of the
 // host file or pipe, KIND abi.SpawnFile, SpawnPipeIn or SpawnPipeOut, and HEXPATH the
 // guest's path of it in hexadecimal (empty for none).
 func inheritedFiles(spec string) ([]monitor.InheritedFile, error) {
@@ -361,22 +362,22 @@ func inheritedFiles(spec string) ([]monitor.InheritedFile, error) {
 			continue
 		}
 		f := strings.Split(one, ":")
-		var nums [6]uint64
+		var nums [5]uint64
 		var err error
-		for i := 0; i < len(nums) && len(f) == 7 && err == nil; i++ {
+		for i := 0; i < len(nums) && len(f) == 6 && err == nil; i++ {
 			nums[i], err = strconv.ParseUint(f[i], 0, 64)
 		}
 		var path []byte
-		if err == nil && len(f) == 7 {
-			path, err = hex.DecodeString(f[6])
+		if err == nil && len(f) == 6 {
+			path, err = hex.DecodeString(f[5])
 		}
 		kind := nums[2]
-		if len(f) != 7 || err != nil || nums[0] < 3 || nums[1] < 3 || nums[3] > math.MaxUint32 ||
+		if len(f) != 6 || err != nil || nums[1] < 3 || nums[3] > math.MaxUint32 ||
 			kind != abi.SpawnFile && kind != abi.SpawnPipeIn && kind != abi.SpawnPipeOut {
-			return nil, fmt.Errorf("--spawned-fds: %q is not FD:HOSTFD:KIND:FLAGS:OFFSET:W:HEXPATH", one)
+			return nil, fmt.Errorf("--spawned-fds: %q is not FD:HOSTFD:KIND:FLAGS:W:HEXPATH", one)
 		}
 		files = append(files, monitor.InheritedFile{FD: int(nums[0]), File: os.NewFile(uintptr(nums[1]), "inherited"),
-			Kind: kind, Flags: uint32(nums[3]), Offset: nums[4], Writable: nums[5] == 1, Path: string(path)})
+			Kind: kind, Flags: uint32(nums[3]), Writable: nums[4] == 1, Path: string(path)})
 	}
 	return files, nil
 }

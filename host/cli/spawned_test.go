@@ -27,7 +27,7 @@ func TestInheritedFilesFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spec := fmt.Sprintf("3:%d:4:0x401:12:1:%s,63:%d:6:0:0:0:", fds[0], hex.EncodeToString([]byte("/work/a:b,c")), fds[1])
+	spec := fmt.Sprintf("3:%d:4:0x401:1:%s,63:%d:6:0:0:", fds[0], hex.EncodeToString([]byte("/work/a:b,c")), fds[1])
 	files, err := inheritedFiles(spec)
 	if err != nil || len(files) != 2 {
 		t.Fatalf("inheritedFiles = %v, %v", files, err)
@@ -35,14 +35,14 @@ func TestInheritedFilesFlag(t *testing.T) {
 	a, b := files[0], files[1]
 	defer a.File.Close()
 	defer b.File.Close()
-	if a.FD != 3 || a.Kind != abi.SpawnFile || a.File.Fd() != uintptr(fds[0]) || a.Flags != 0x401 || a.Offset != 12 || !a.Writable || a.Path != "/work/a:b,c" {
+	if a.FD != 3 || a.Kind != abi.SpawnFile || a.File.Fd() != uintptr(fds[0]) || a.Flags != 0x401 || !a.Writable || a.Path != "/work/a:b,c" {
 		t.Errorf("first = %+v", a)
 	}
 	if b.FD != 63 || b.Kind != abi.SpawnPipeOut || b.File.Fd() != uintptr(fds[1]) || b.Flags != 0 || b.Writable || b.Path != "" {
 		t.Errorf("second = %+v", b)
 	}
-	for _, bad := range []string{"3:5:4:0:0:0", "2:5:4:0:0:0:", "3:2:4:0:0:0:", "3:5:4:0x100000000:0:0:", "3:5:4:0:0:0:zz",
-		"x:5:4:0:0:0:", "3:5:2:0:0:0:"} {
+	for _, bad := range []string{"3:5:4:0:0", "-1:5:4:0:0:", "3:2:4:0:0:", "3:5:4:0x100000000:0:", "3:5:4:0:0:zz",
+		"x:5:4:0:0:", "3:5:2:0:0:"} {
 		if files, err := inheritedFiles(bad); err == nil {
 			t.Errorf("inheritedFiles(%q) = %v, want an error", bad, files)
 		}

@@ -108,15 +108,14 @@ type Config struct {
 }
 
 // InheritedFile is a host file or pipe an app has open at a descriptor above 2 when it
-// starts: Kind abi.SpawnFile (a file at Offset, open with Flags: O_ACCMODE, O_APPEND...;
-// Writable as the file service's handles are, fileservice.Service.Inherit), or
+// starts: Kind abi.SpawnFile (a file open with Flags: O_ACCMODE, O_APPEND...; Writable as
+// the file service's handles are, fileservice.Service.Inherit), or
 // abi.SpawnPipeIn or SpawnPipeOut (a pipe the app reads or writes).
 type InheritedFile struct {
 	FD       int
 	File     *os.File
 	Kind     uint64
 	Flags    uint32
-	Offset   uint64
 	Writable bool
 	Path     string // the app's path of it (/proc/self/fd, openat)
 }

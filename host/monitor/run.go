@@ -82,7 +82,7 @@ func (m *machine) appSpec() ([]byte, error) {
 		} else if h, err = files.InheritStream(f.File); err != nil {
 			return nil, err
 		}
-		args = append(args, fmt.Sprintf("--fd=%d:%d:%d:%#x:%d:%x", f.FD, f.Kind, h, f.Flags, f.Offset, f.Path))
+		args = append(args, fmt.Sprintf("--fd=%d:%d:%d:%#x:%x", f.FD, f.Kind, h, f.Flags, f.Path))
 	}
 	args = append(args, c.Args[c.AppArgsAt:]...)
 	var b bytes.Buffer

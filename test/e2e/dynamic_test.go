@@ -99,6 +99,16 @@ sh -c 'echo "from a started sh" >&3; cat <&4'
 python3 -c 'import os; print(os.read(5, 9), os.lseek(5, 0, os.SEEK_CUR))'
 exec 3>&-
 cat /tmp/fd3; rm /tmp/fd3`}, nil},
+		// One offset for a shell and the programs it starts on a file: an `exec >LOG`
+		// script's builtins and programs write one after another; head reads a line
+		// for the shell's group and leaves the offset after it; a loop reading lines
+		// runs a program for each, which leaves the rest of its input to the loop.
+		{"a shell's files shared with its programs", []string{"sh", "-c", `exec 3>&1 >/tmp/log 2>&1
+echo one; ls -d /etc; echo two; python3 -c 'print("three")'; echo four
+exec >&3; cat /tmp/log; rm /tmp/log
+{ read a; head -n 1; read b; echo "$a|$b"; } </etc/passwd
+printf 'etc\nusr\nbin\n' >/tmp/names
+while read d; do ls -d "/$d"; done </tmp/names; rm /tmp/names`}, nil},
 		// Pipes above 2: a started program inherits each end at its number (pass_fds).
 		{"pipes above 2", []string{"python3", "-c", `import os, subprocess
 r, w = os.pipe()

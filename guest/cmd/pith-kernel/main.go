@@ -127,21 +127,21 @@ func runApp() int {
 	fs.BoolVar(&kernel.Trace, "trace", false, "print each app system call on stderr")
 	fastCalls := fs.String("fast-calls", "", "system-call sites to rewrite (KIND@VADDR,...: kernel.Image.RewriteSyscalls)")
 	var inherited []kernel.InheritedFD
-	fs.Func("fd", "an inherited descriptor above 2: FD:KIND:HANDLE:FLAGS:OFFSET:HEXPATH (repeated)", func(v string) error {
+	fs.Func("fd", "an inherited descriptor, a file or pipe: FD:KIND:HANDLE:FLAGS:HEXPATH (repeated)", func(v string) error {
 		f := strings.Split(v, ":")
-		var nums [5]uint64
+		var nums [4]uint64
 		var err error
-		for i := 0; i < len(nums) && len(f) == 6 && err == nil; i++ {
+		for i := 0; i < len(nums) && len(f) == 5 && err == nil; i++ {
 			nums[i], err = strconv.ParseUint(f[i], 0, 64)
 		}
 		var path []byte
-		if err == nil && len(f) == 6 {
-			path, err = hex.DecodeString(f[5])
+		if err == nil && len(f) == 5 {
+			path, err = hex.DecodeString(f[4])
 		}
-		if len(f) != 6 || err != nil || nums[0] < 3 || nums[0] >= 1<<20 {
-			return fmt.Errorf("--fd=%s: not FD:KIND:HANDLE:FLAGS:OFFSET:HEXPATH", v)
+		if len(f) != 5 || err != nil || nums[0] >= 1<<20 {
+			return fmt.Errorf("--fd=%s: not FD:KIND:HANDLE:FLAGS:HEXPATH", v)
 		}
-		in := kernel.InheritedFD{FD: int(nums[0]), Kind: nums[1], Handle: nums[2], Flags: nums[3], Offset: nums[4], Path: string(path)}
+		in := kernel.InheritedFD{FD: int(nums[0]), Kind: nums[1], Handle: nums[2], Flags: nums[3], Path: string(path)}
 		inherited = append(inherited, in)
 		return nil
 	})

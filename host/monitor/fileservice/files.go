@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path"
@@ -456,6 +457,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileSpawn:      func(s *Service, c fileCall) int64 { return s.spawn(c.mmu, c.r) },
 	abi.FileWaitChild:  (*Service).waitChild,
 	abi.FileRusage:     (*Service).rusage,
+	abi.FileSeek:       (*Service).seek,
 	abi.FileKillChild:  func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
 	abi.FilePipe:       (*Service).newPipe,
 	abi.FileKillParent: (*Service).killParent,
@@ -534,10 +536,18 @@ func (s *Service) readWrite(c fileCall) int64 {
 		return -int64(unix.EBADF)
 	}
 	b := c.buffer()
+	current := r.Flags&abi.FileAtCurrent != 0
+	if !current && r.Offset > math.MaxInt64 {
+		return -int64(unix.EINVAL)
+	}
 	var n int
 	var err error
 	if r.Op == abi.FileRead {
-		n, err = f.ReadAt(b, int64(r.Offset))
+		if current {
+			n, err = unix.Read(int(f.Fd()), b)
+		} else {
+			n, err = f.ReadAt(b, int64(r.Offset))
+		}
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
@@ -548,12 +558,30 @@ func (s *Service) readWrite(c fileCall) int64 {
 		if mmu.Read(r.Buf, b) != nil {
 			return -int64(unix.EFAULT)
 		}
-		n, err = unix.Pwrite(int(f.Fd()), b, int64(r.Offset)) // appends on an O_APPEND file, as Linux's pwrite does
+		if current {
+			n, err = unix.Write(int(f.Fd()), b)
+		} else {
+			n, err = unix.Pwrite(int(f.Fd()), b, int64(r.Offset)) // appends on an O_APPEND file, as Linux's pwrite does
+		}
 	}
 	if err != nil && n <= 0 {
 		return Errno(err)
 	}
 	return int64(n)
+}
+
+// seek serves FileSeek: lseek on the host file, whose offset the guest's reads and
+// writes at FileAtCurrent use.
+func (s *Service) seek(c fileCall) int64 {
+	f := s.files[c.r.Handle]
+	if f == nil {
+		return -int64(unix.EBADF)
+	}
+	off, err := unix.Seek(int(f.Fd()), int64(c.r.Offset), int(c.r.Flags))
+	if err != nil {
+		return Errno(err)
+	}
+	return off
 }
 
 // stat serves FileStat: struct stat of a handle, or of a path (Flags bit 0: do not follow

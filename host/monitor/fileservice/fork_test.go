@@ -123,3 +123,56 @@ func TestRusage(t *testing.T) {
 		t.Errorf("FileRusage of who 7: %d, want EINVAL", e)
 	}
 }
+
+// Reads and writes at FileAtCurrent use and move the host file's own offset, which a
+// started program or a fork's copy holding the same file shares; FileSeek moves it;
+// positioned ones leave it where it was.
+func TestTheHostFilesOwnOffset(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{files: map[uint64]*os.File{3: f}, streams: map[uint64]int{}, writable: map[uint64]bool{}, next: 4}
+	defer s.Close()
+	const bufAt = 0x10000
+	g := identityMapped(t)
+	mmu := g.Virtual(0x1000)
+	rw := func(op uint64, b string, off, flags uint64) (int64, string) {
+		copy(g.Bytes()[bufAt:], b)
+		r := &abi.FileRequest{Op: op, Handle: 3, Buf: bufAt, Len: uint64(len(b)), Offset: off, Flags: flags}
+		n := s.do(mmu, r)
+		return n, string(g.Bytes()[bufAt : bufAt+max(n, 0)])
+	}
+	seek := func(off int64, whence uint64) int64 {
+		return s.do(mmu, &abi.FileRequest{Op: abi.FileSeek, Handle: 3, Offset: uint64(off), Flags: whence})
+	}
+	rw(abi.FileWrite, "abc", 0, abi.FileAtCurrent)
+	rw(abi.FileWrite, "def", 0, abi.FileAtCurrent)
+	other, err := unix.Dup(int(f.Fd())) // a started program's copy of the descriptor
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(other)
+	unix.Write(other, []byte("ghi"))
+	if n, got := rw(abi.FileRead, "xxxx", 1, 0); n != 4 || got != "bcde" {
+		t.Errorf("pread at 1 = %d %q, want 4 \"bcde\"", n, got)
+	}
+	if got := seek(0, 1); got != 9 {
+		t.Errorf("offset after two writes here, one in a copy and a pread: %d, want 9", got)
+	}
+	if got := seek(2, 0); got != 2 {
+		t.Errorf("FileSeek to 2 = %d", got)
+	}
+	if n, got := rw(abi.FileRead, "xxxx", 0, abi.FileAtCurrent); n != 4 || got != "cdef" {
+		t.Errorf("read at the offset = %d %q, want 4 \"cdef\"", n, got)
+	}
+	if got, _ := unix.Seek(other, 0, 1); got != 6 {
+		t.Errorf("the copy's offset: %d, want 6", got)
+	}
+	if got := seek(-1, 0); got != -int64(unix.EINVAL) {
+		t.Errorf("FileSeek to -1 = %d, want EINVAL", got)
+	}
+	if n, _ := rw(abi.FileRead, "x", 1<<63, 0); n != -int64(unix.EINVAL) {
+		t.Errorf("pread at 1<<63 = %d, want EINVAL", n)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +158,29 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if len(s.files)+len(s.streams)+len(inherited) > maxHandles {
 		return fail(-int64(unix.EAGAIN))
 	}
+	// A standard descriptor that is a host file goes the same way: the program reads and
+	// writes it at the file's own offset, shared with this guest, as Linux's programs
+	// do (`while read l; do prog; done <FILE`: a pith's own standard input is read ahead,
+	// and the loop would find the file consumed), and it gets /dev/null as pith's.
 	var spec []string
+	for n := range stdio {
+		if req.Stdio[n] != abi.SpawnFile {
+			continue
+		}
+		fl, err := unix.FcntlInt(stdio[n].Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			return fail(Errno(err))
+		}
+		w := 0
+		if s.writable[req.Handle[n]] {
+			w = 1
+		}
+		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:", n, 3+len(extra), abi.SpawnFile, fl&^unix.O_LARGEFILE, w))
+		extra = append(extra, stdio[n])
+		if n == 0 {
+			stdio[n] = nil
+		}
+	}
 	for i, f := range inherited {
 		fd := &req.Inherited[i]
 		if fd.Kind != abi.SpawnFile {
@@ -172,7 +193,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		if fd.Kind == abi.SpawnFile && s.writable[fd.Handle] {
 			w = 1
 		}
-		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:%d:%x", fd.FD, 3+len(extra), fd.Kind, fd.Flags, fd.Offset, w, asked.inheritedPaths[i]))
+		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:%x", fd.FD, 3+len(extra), fd.Kind, fd.Flags, w, asked.inheritedPaths[i]))
 		extra = append(extra, f)
 	}
 	if len(spec) > 0 {
@@ -212,7 +233,7 @@ func (s *Service) inherited(req *abi.SpawnRequest) ([]*os.File, int64) {
 	files := make([]*os.File, req.NInherited)
 	last := uint32(2)
 	for i, fd := range req.Inherited[:req.NInherited] {
-		if fd.FD <= last || fd.FD >= maxGuestFD || fd.Offset > math.MaxInt64 {
+		if fd.FD <= last || fd.FD >= maxGuestFD {
 			return nil, -int64(unix.EINVAL)
 		}
 		last = fd.FD
