@@ -32,6 +32,8 @@
 #                   processes' states and kernel stacks are printed (and the kernel's
 #                   list of blocked tasks, sysrq w), so a hang names where it is
 #   NESTED_APPEND                  more guest kernel parameters
+#   NESTED_KICK=0.2                seconds between the key presses that recover an
+#                   interrupt QEMU lost (below)
 #   NESTED_MONITOR                 QEMU's monitor (-monitor), e.g. unix:/tmp/qmon,server,nowait:
 #                   where the guest kernel itself stops answering, `info registers`
 #                   there (with NESTED_APPEND=nokaslr and the kernel's System.map in the
@@ -247,11 +249,11 @@ echo "=== nested-kvm: Linux $kver under QEMU TCG (-cpu EPYC,+svm,+npt), initramf
 # in IRR while the CPU ran a pith guest that made no exits (it stayed in the guest for
 # good) or sat in HLT (QEMU idle); the guest kernel's own timeouts never fired. Any new
 # interrupt makes QEMU look at the APIC again and takes the lost one: a shift key press
-# through a second monitor every second (the keyboard's tty has no reader) keeps a lost
-# interrupt from stopping the nested kernel for longer than that.
+# through a second monitor every NESTED_KICK seconds (0.2; the keyboard's tty has no
+# reader) keeps a lost interrupt from stopping the nested kernel for longer than that.
 kick=$work/kick
 mkfifo "$kick.in" "$kick.out"
-(while sleep 1; do echo "sendkey shift" || exit 0; done) 2>/dev/null >"$kick.in" &
+(while sleep "${NESTED_KICK:-0.2}"; do echo "sendkey shift" || exit 0; done) 2>/dev/null >"$kick.in" &
 kicker=$!
 cat "$kick.out" >/dev/null &
 drain=$!
