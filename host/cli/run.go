@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/abi/fdspec"
 	"github.com/pithvm/pith/host/instance"
 	"github.com/pithvm/pith/host/monitor"
 	"github.com/pithvm/pith/host/monitor/fileservice"
@@ -361,23 +360,15 @@ func inheritedFiles(spec string) ([]monitor.InheritedFile, error) {
 		if one == "" {
 			continue
 		}
-		f := strings.Split(one, ":")
 		var nums [5]uint64
-		var err error
-		for i := 0; i < len(nums) && len(f) == 6 && err == nil; i++ {
-			nums[i], err = strconv.ParseUint(f[i], 0, 64)
-		}
-		var path []byte
-		if err == nil && len(f) == 6 {
-			path, err = hex.DecodeString(f[5])
-		}
+		path, ok := fdspec.Parse(one, nums[:])
 		kind := nums[2]
-		if len(f) != 6 || err != nil || nums[1] < 3 || nums[3] > math.MaxUint32 ||
+		if !ok || nums[1] < 3 || nums[3] > math.MaxUint32 ||
 			kind != abi.SpawnFile && kind != abi.SpawnPipeIn && kind != abi.SpawnPipeOut {
 			return nil, fmt.Errorf("--spawned-fds: %q is not FD:HOSTFD:KIND:FLAGS:W:HEXPATH", one)
 		}
 		files = append(files, monitor.InheritedFile{FD: int(nums[0]), File: os.NewFile(uintptr(nums[1]), "inherited"),
-			Kind: kind, Flags: uint32(nums[3]), Writable: nums[4] == 1, Path: string(path)})
+			Kind: kind, Flags: uint32(nums[3]), Writable: nums[4] == 1, Path: path})
 	}
 	return files, nil
 }

@@ -3,17 +3,15 @@
 package main
 
 import (
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/abi/fdspec"
 	"github.com/pithvm/pith/guest/kernel"
 	"github.com/pithvm/pith/guest/selftest"
 	_ "github.com/pithvm/pith/guest/tier0" // the supervisor, entered through the ELF entry
@@ -128,20 +126,12 @@ func runApp() int {
 	fastCalls := fs.String("fast-calls", "", "system-call sites to rewrite (KIND@VADDR,...: kernel.Image.RewriteSyscalls)")
 	var inherited []kernel.InheritedFD
 	fs.Func("fd", "an inherited descriptor, a file or pipe: FD:KIND:HANDLE:FLAGS:HEXPATH (repeated)", func(v string) error {
-		f := strings.Split(v, ":")
 		var nums [4]uint64
-		var err error
-		for i := 0; i < len(nums) && len(f) == 5 && err == nil; i++ {
-			nums[i], err = strconv.ParseUint(f[i], 0, 64)
-		}
-		var path []byte
-		if err == nil && len(f) == 5 {
-			path, err = hex.DecodeString(f[4])
-		}
-		if len(f) != 5 || err != nil || nums[0] >= 1<<20 {
+		path, ok := fdspec.Parse(v, nums[:])
+		if !ok || nums[0] >= 1<<20 {
 			return fmt.Errorf("--fd=%s: not FD:KIND:HANDLE:FLAGS:HEXPATH", v)
 		}
-		in := kernel.InheritedFD{FD: int(nums[0]), Kind: nums[1], Handle: nums[2], Flags: nums[3], Path: string(path)}
+		in := kernel.InheritedFD{FD: int(nums[0]), Kind: nums[1], Handle: nums[2], Flags: nums[3], Path: path}
 		inherited = append(inherited, in)
 		return nil
 	})
