@@ -520,8 +520,11 @@ func TestCRIPodRunsAUnikernel(t *testing.T) {
 	}
 }
 
-// processes are the command lines (NUL-separated) of the processes whose command line
-// holds any of parts (the machine may have no pgrep: the nested guest's busybox has none).
+// processes are the command lines (NUL-separated) of the processes that any of parts
+// names: a program by its file's name (argv[0]'s last element), or, for a part holding a
+// NUL, anything its command line holds (the machine may have no pgrep: the nested
+// guest's busybox has none). A program's name found in another's arguments (a go test
+// listing the shim's package, run beside) does not count.
 func processes(parts ...string) []string {
 	var found []string
 	for _, d := range processDirs(parts...) {
@@ -540,8 +543,9 @@ func processDirs(parts ...string) []string {
 		if err != nil || d == fmt.Sprintf("/proc/%d", os.Getpid()) {
 			continue
 		}
+		argv0, _, _ := strings.Cut(string(b), "\x00")
 		for _, p := range parts {
-			if strings.Contains(string(b), p) {
+			if strings.Contains(p, "\x00") && strings.Contains(string(b), p) || filepath.Base(argv0) == p {
 				found = append(found, d)
 				break
 			}
