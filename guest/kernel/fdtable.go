@@ -193,8 +193,11 @@ type description struct {
 	offset uint64
 }
 
-// pos is f's offset.
+// pos is f's offset: a host file's is the host's own (atCurrent).
 func (f *file) pos() uint64 {
+	if f.kind == kindHost {
+		return atCurrent
+	}
 	if f.desc == nil {
 		return 0
 	}

@@ -23,10 +23,11 @@ func TestCloseLeavesWhatOthersHold(t *testing.T) {
 	}
 }
 
-// Descriptors dup'd from one open share its offset, before and after it first moves, as
-// Linux's open file description: a read through one moves them all.
+// Descriptors dup'd from one open share tier 1's offset (a /proc file's; a host file's is
+// the host's), before and after it first moves, as Linux's open file description: a read
+// through one moves them all.
 func TestDupSharesTheOffset(t *testing.T) {
-	f := &file{kind: kindHost}
+	f := &file{kind: kindProc}
 	g := f.dup()
 	g.setPos(7)
 	h := g.dup()
@@ -34,7 +35,7 @@ func TestDupSharesTheOffset(t *testing.T) {
 	if f.pos() != 12 || g.pos() != 12 || h.pos() != 12 {
 		t.Errorf("offsets after moving dups: %d %d %d, want 12 each", f.pos(), g.pos(), h.pos())
 	}
-	other := &file{kind: kindHost}
+	other := &file{kind: kindProc}
 	other.setPos(3)
 	if f.pos() != 12 || other.pos() != 3 {
 		t.Errorf("another open moved the first one's offset: %d %d", f.pos(), other.pos())

@@ -276,9 +276,6 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 		return n
 	}
 	off := f.pos()
-	if f.kind == kindHost {
-		off = atCurrent
-	}
 	if positioned {
 		if a[3] > math.MaxInt64 {
 			return -linux.EINVAL
@@ -870,9 +867,6 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	}
 	buf := make([]byte, count)
 	off := in.pos()
-	if in.kind == kindHost {
-		off = atCurrent
-	}
 	if a[2] != 0 {
 		var ok bool
 		if off, ok = getApp[uint64](a[2]); !ok {
@@ -890,7 +884,7 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	case kindUnix:
 		w = out.unix.send(t, out, [][]byte{buf[:n]}, 0, nil, nil)
 	default:
-		w = out.write(t, buf[:n], atCurrent)
+		w = out.write(t, buf[:n], out.pos())
 	}
 	switch {
 	case a[2] != 0:

@@ -186,14 +186,10 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 			req.Stdio[n] = abi.SpawnStdin + uint64(f.kind-kindStdin)
 		case f.kind == kindHost:
 			req.Stdio[n], req.Handle[n] = abi.SpawnFile, f.handle
-		case f.kind == kindPipe && f.readEnd:
-			req.Stdio[n] = abi.SpawnPipeIn
-			f.pipe.retain(true)
-			pumps = append(pumps, pumpIn(f.pipe))
 		case f.kind == kindPipe:
-			req.Stdio[n] = abi.SpawnPipeOut
-			f.pipe.retain(false)
-			pumps = append(pumps, pumpOut(f.pipe))
+			var pump func(uint64)
+			req.Stdio[n], pump = spawnPipe(f)
+			pumps = append(pumps, pump)
 		default:
 			req.Stdio[n] = abi.SpawnNull
 		}
@@ -257,15 +253,9 @@ func (p *Process) inheritedFiles(req *abi.SpawnRequest) (paths []string, pumps [
 		const openOnly = syscall.O_CLOEXEC | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC | syscall.O_NOCTTY
 		in := abi.SpawnFD{FD: uint32(fd), Flags: uint32(f.flags &^ openOnly), Kind: abi.SpawnFile, Handle: f.handle}
 		var pump func(uint64)
-		switch {
-		case f.kind == kindPipe && f.readEnd:
-			in = abi.SpawnFD{FD: uint32(fd), Kind: abi.SpawnPipeIn}
-			f.pipe.retain(true)
-			pump = pumpIn(f.pipe)
-		case f.kind == kindPipe:
-			in = abi.SpawnFD{FD: uint32(fd), Kind: abi.SpawnPipeOut}
-			f.pipe.retain(false)
-			pump = pumpOut(f.pipe)
+		if f.kind == kindPipe {
+			in = abi.SpawnFD{FD: uint32(fd)}
+			in.Kind, pump = spawnPipe(f)
 		}
 		req.Inherited[req.NInherited] = in
 		req.NInherited++
@@ -273,6 +263,17 @@ func (p *Process) inheritedFiles(req *abi.SpawnRequest) (paths []string, pumps [
 		pumps = append(pumps, pump)
 	}
 	return paths, pumps
+}
+
+// spawnPipe passes the pipe end f to a program being started: its abi.SpawnPipeIn or
+// SpawnPipeOut, and the pump that copies between the end, of which it takes a reference,
+// and the host pipe the monitor makes (its handle is the pump's argument).
+func spawnPipe(f *file) (kind uint64, pump func(handle uint64)) {
+	f.pipe.retain(f.readEnd)
+	if f.readEnd {
+		return abi.SpawnPipeIn, pumpIn(f.pipe)
+	}
+	return abi.SpawnPipeOut, pumpOut(f.pipe)
 }
 
 // replacedBy is execve outside a vfork child: the program runs as a unikernel of its

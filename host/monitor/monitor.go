@@ -109,7 +109,7 @@ type Config struct {
 
 // InheritedFile is a host file or pipe an app has open at a descriptor above 2 when it
 // starts: Kind abi.SpawnFile (a file open with Flags: O_ACCMODE, O_APPEND...; Writable as
-// the file service's handles are, fileservice.Service.Inherit), or
+// the file service's handles are, fileservice.Service.AddFile), or
 // abi.SpawnPipeIn or SpawnPipeOut (a pipe the app reads or writes).
 type InheritedFile struct {
 	FD       int

@@ -78,7 +78,7 @@ func (m *machine) appSpec() ([]byte, error) {
 	for _, f := range c.Inherited {
 		var h uint64
 		if f.Kind == abi.SpawnFile {
-			h = files.Inherit(f.File, f.Writable)
+			h = files.AddFile(f.File, f.Writable)
 		} else if h, err = files.InheritStream(f.File); err != nil {
 			return nil, err
 		}

@@ -511,12 +511,7 @@ func (s *Service) openFile(c fileCall) int64 {
 	if err != nil {
 		return Errno(err)
 	}
-	h := s.next
-	s.next++
-	s.files[h] = f
-	if writable {
-		s.writable[h] = true
-	}
+	h := s.AddFile(f, writable)
 	if s.openedDir != nil {
 		s.merged[h] = s.openedDir
 		s.openedDir = nil

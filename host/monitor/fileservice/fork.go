@@ -167,15 +167,25 @@ func (s *Service) Adopt(st ForkState) {
 	s.forked = true
 }
 
-// Inherit gives the guest a host file at a descriptor above 2 that the program which
-// started it had open (pith run --spawned-fds), and returns its handle.
-func (s *Service) Inherit(f *os.File, writable bool) uint64 {
+// AddFile gives the guest an open host file, which the service takes over, and returns
+// its handle: a file the guest opened, or one the program that started it had open
+// (pith run --spawned-fds). Writable: in a directory the guest may change.
+func (s *Service) AddFile(f *os.File, writable bool) uint64 {
 	h := s.next
 	s.next++
 	s.files[h] = f
 	if writable {
 		s.writable[h] = true
 	}
+	return h
+}
+
+// addStream gives the guest a host pipe's end that does not block, which the service
+// takes over, and returns its handle.
+func (s *Service) addStream(fd int) uint64 {
+	h := s.next
+	s.next++
+	s.streams[h] = fd
 	return h
 }
 
@@ -193,10 +203,7 @@ func (s *Service) InheritStream(f *os.File) (uint64, error) {
 		unix.Close(fd)
 		return 0, err
 	}
-	h := s.next
-	s.next++
-	s.streams[h] = fd
-	return h, nil
+	return s.addStream(fd), nil
 }
 
 // killParent serves FileKillParent: a signal from a fork's child to its parent, whose

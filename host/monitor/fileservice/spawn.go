@@ -119,9 +119,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		unix.SetNonblock(our, true)
 		f := os.NewFile(uintptr(their), "pipe")
 		theirs = append(theirs, f)
-		h := s.next
-		s.next++
-		s.streams[h] = our
+		h := s.addStream(our)
 		ours = append(ours, h)
 		return f, h, nil
 	}
@@ -163,6 +161,14 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	// do (`while read l; do prog; done <FILE`: a pith's own standard input is read ahead,
 	// and the loop would find the file consumed), and it gets /dev/null as pith's.
 	var spec []string
+	pass := func(fd uint64, f *os.File, kind, flags, handle uint64, path string) {
+		w := 0
+		if kind == abi.SpawnFile && s.writable[handle] {
+			w = 1
+		}
+		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:%x", fd, 3+len(extra), kind, flags, w, path))
+		extra = append(extra, f)
+	}
 	for n := range stdio {
 		if req.Stdio[n] != abi.SpawnFile {
 			continue
@@ -171,12 +177,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		if err != nil {
 			return fail(Errno(err))
 		}
-		w := 0
-		if s.writable[req.Handle[n]] {
-			w = 1
-		}
-		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:", n, 3+len(extra), abi.SpawnFile, fl&^unix.O_LARGEFILE, w))
-		extra = append(extra, stdio[n])
+		pass(uint64(n), stdio[n], abi.SpawnFile, uint64(fl&^unix.O_LARGEFILE), req.Handle[n], "")
 		if n == 0 {
 			stdio[n] = nil
 		}
@@ -189,12 +190,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 				return fail(Errno(err))
 			}
 		}
-		w := 0
-		if fd.Kind == abi.SpawnFile && s.writable[fd.Handle] {
-			w = 1
-		}
-		spec = append(spec, fmt.Sprintf("%d:%d:%d:%#x:%d:%x", fd.FD, 3+len(extra), fd.Kind, fd.Flags, w, asked.inheritedPaths[i]))
-		extra = append(extra, f)
+		pass(uint64(fd.FD), f, fd.Kind, uint64(fd.Flags), fd.Handle, asked.inheritedPaths[i])
 	}
 	if len(spec) > 0 {
 		args = append(args, "--spawned-fds="+strings.Join(spec, ","))
