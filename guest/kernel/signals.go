@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"os"
+	"time"
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
@@ -291,6 +292,39 @@ func (t *Task) deliverSignals() {
 	if sig != 0 {
 		t.enterHandler(sig, act, linux.SI_TKILL, 0)
 	}
+	if t.suspended { // no handler ran: the task's own mask is back at once
+		t.sigmask, t.suspended = t.savedMask, false
+	}
+}
+
+// sysPause waits until a signal the task takes arrives, and answers EINTR.
+func sysPause(t *Task, a [6]uint64) int64 {
+	for t.sleep(time.Hour) {
+	}
+	return -linux.EINTR
+}
+
+// sysRtSigsuspend waits, with the signal mask at a[0] in place of the task's, until a
+// signal it does not block arrives, and answers EINTR: the handler runs with that mask
+// and returns to the task's own.
+func sysRtSigsuspend(t *Task, a [6]uint64) int64 {
+	if a[1] != 8 {
+		return -linux.EINVAL
+	}
+	m, ok := getApp[uint64](a[0])
+	if !ok {
+		return -linux.EFAULT
+	}
+	p := t.proc
+	p.mu.Lock()
+	t.savedMask, t.suspended = t.sigmask, true
+	t.sigmask = m &^ (sigbit(sigKILL) | sigbit(sigSTOP))
+	ready := t.pending&^t.sigmask != 0
+	p.mu.Unlock()
+	if ready { // pending all along, blocked until now
+		return -linux.EINTR
+	}
+	return sysPause(t, a)
 }
 
 // enterHandler builds the signal frame and points the app thread at the handler; a
@@ -340,10 +374,14 @@ func (t *Task) enterHandler(sig uint64, act sigaction, code int64, addr uint64) 
 	le.PutUint16(mc[150:], abi.SelUserData)
 	le.PutUint64(mc[152:], r.ErrorCode)
 	le.PutUint64(mc[160:], r.Vector)
-	le.PutUint64(mc[168:], t.sigmask) // oldmask
-	le.PutUint64(mc[176:], addr)      // cr2
+	mask := t.sigmask // what the handler's return restores
+	if t.suspended {
+		mask, t.suspended = t.savedMask, false
+	}
+	le.PutUint64(mc[168:], mask) // oldmask
+	le.PutUint64(mc[176:], addr) // cr2
 	le.PutUint64(mc[linux.McontextFPState:], fpstate)
-	le.PutUint64(uc[linux.UcontextSigmask:], t.sigmask)
+	le.PutUint64(uc[linux.UcontextSigmask:], mask)
 	info := f[linux.SigframeSiginfo:]
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(int32(code)))

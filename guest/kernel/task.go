@@ -24,12 +24,17 @@ type Task struct {
 	page []byte
 	ctx  *abi.AppContext
 
-	sigmask  uint64
-	pending  uint64
-	altSP    uint64
-	altSize  uint64
-	clearTID uint64 // CLONE_CHILD_CLEARTID / set_tid_address
-	exited   bool
+	sigmask uint64
+	pending uint64
+	// suspended: rt_sigsuspend replaced sigmask for its wait; the handler it ends with
+	// runs with that mask and returns to the task's own, savedMask (Linux's
+	// set_restore_sigmask).
+	suspended bool
+	savedMask uint64
+	altSP     uint64
+	altSize   uint64
+	clearTID  uint64 // CLONE_CHILD_CLEARTID / set_tid_address
+	exited    bool
 
 	frameState []byte // rt_sigreturn's copy of the app's vector state, checked before use
 

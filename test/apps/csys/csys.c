@@ -144,6 +144,30 @@ int main(int argc, char **argv) {
 		char c;
 		long r = read(p[0], &c, 1);
 		printf("read %ld errno %s, handler ran: %d\n", r, r < 0 ? strerror(errno) : "-", got == SIGUSR1);
+	} else if (!strcmp(m, "pause")) {
+		/* pause waits for a signal and answers EINTR, even with SA_RESTART */
+		interrupt_later(SIGUSR1, SA_RESTART, -1);
+		long r = pause();
+		printf("pause %ld errno %s, handler ran: %d\n", r, strerror(errno), got == SIGUSR1);
+	} else if (!strcmp(m, "sigsuspend")) {
+		/* sigsuspend waits with its mask in place of the thread's: a signal blocked
+		   before and pending is taken at once; the handler runs with the mask given
+		   (plus its own signal), and the thread's own mask is back after */
+		sigset_t none, cur;
+		sigemptyset(&none);
+		block(SIGUSR2, SIG_BLOCK);
+		struct sigaction sa = { .sa_handler = handler };
+		sigaction(SIGUSR2, &sa, 0);
+		raise(SIGUSR2);
+		long r = sigsuspend(&none);
+		sigprocmask(SIG_BLOCK, 0, &cur);
+		printf("pending: sigsuspend %ld errno %s, handler ran: %d, USR2 blocked again: %d\n", r, strerror(errno), got == SIGUSR2, sigismember(&cur, SIGUSR2));
+		got = 0;
+		block(SIGUSR1, SIG_BLOCK);
+		interrupt_later(SIGUSR1, SA_RESTART, -1);
+		r = sigsuspend(&none);
+		sigprocmask(SIG_BLOCK, 0, &cur);
+		printf("later: sigsuspend %ld errno %s, handler ran: %d, USR1 blocked again: %d\n", r, strerror(errno), got == SIGUSR1, sigismember(&cur, SIGUSR1));
 	} else if (!strcmp(m, "eintr-accept") || !strcmp(m, "eintr-unix-recv")) {
 		/* accept on a TCP listener, recv on an AF_UNIX socket: EINTR without SA_RESTART */
 		int fd, sv[2];
