@@ -336,7 +336,7 @@ const (
 	FileMkdir     = 8  // Path, Flags (mode)
 	FileUnlink    = 9  // Path, Flags (1: a directory)
 	FileRename    = 10 // Path -> Buf (new path, Len bytes)
-	FileStdin     = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet
+	FileStdin     = 11 // Buf, Len -> bytes read from pith's standard input; 0 at its end; -EAGAIN if none yet (Flags FileStdinPoll: 1 if a read would not wait, else -EAGAIN)
 	FileSymlink   = 12 // Path (the new link), Buf (its target, Len bytes)
 	FileTruncate  = 13 // Handle, Offset (the new size)
 	FileChmod     = 14 // Path, Flags (mode)
@@ -389,7 +389,38 @@ const (
 	// FileSeek: Handle, Offset (an int64), Flags (lseek's whence) -> the new offset of the
 	// host file's own (lseek on its descriptor).
 	FileSeek = 32
+	// FileTerminal: Handle (a standard stream, 0-2), Flags (an ioctl request on a
+	// terminal, one TerminalRequest accepts), Buf and Len (its argument's bytes, as
+	// Linux's ioctl takes them) or Offset (an integer argument) -> the ioctl's answer,
+	// made on pith's own stream; -ENOTTY where that stream is no terminal.
+	FileTerminal = 33
 )
+
+// FileStdinPoll, in FileStdin's Flags, asks only whether a read would find input or its
+// end, taking nothing.
+const FileStdinPoll = 1
+
+// TerminalRequest says whether req is a terminal ioctl the monitor makes for the guest
+// (FileTerminal), and the size in bytes of its argument, read from the guest (in) or
+// written to it; a size of 0 is an integer argument, in Offset. Linux's struct termios
+// (TCGETS) is 36 bytes, its struct winsize 8.
+func TerminalRequest(req uint64) (size int, in, ok bool) {
+	switch req {
+	case 0x5401: // TCGETS
+		return 36, false, true
+	case 0x5402, 0x5403, 0x5404: // TCSETS, TCSETSW, TCSETSF
+		return 36, true, true
+	case 0x5409, 0x540a, 0x540b: // TCSBRK (tcdrain), TCXONC (tcflow), TCFLSH (tcflush)
+		return 0, true, true
+	case 0x5411, 0x541b: // TIOCOUTQ, FIONREAD (TIOCINQ)
+		return 4, false, true
+	case 0x5413: // TIOCGWINSZ
+		return 8, false, true
+	case 0x5414: // TIOCSWINSZ
+		return 8, true, true
+	}
+	return 0, false, false
+}
 
 // FileAtCurrent, in FileRead's and FileWrite's Flags, reads or writes at the host file's
 // own offset and moves it (read, write), instead of at Offset (pread, pwrite): the

@@ -128,6 +128,10 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 		f.kind = kindZero
 	case "/dev/urandom", "/dev/random":
 		f.kind = kindRandom
+	case "/dev/tty":
+		if e := openTerminal(f); e != 0 {
+			return e
+		}
 	default:
 		r := abi.FileRequest{Op: abi.FileOpen, Flags: a[2] | a[3]<<32}
 		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
@@ -213,6 +217,14 @@ func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 			return -linux.EIO
 		}
 		return int64(n)
+	case kindStdin: // a terminal is written where it was opened to be read
+		if !isTerminal(0) {
+			return -linux.EBADF
+		}
+		if out := terminalOutput(); out != nil {
+			return out.write(t, buf, off)
+		}
+		return -linux.EIO
 	case kindNull, kindZero, kindRandom:
 		return int64(len(buf))
 	case kindPipe:
@@ -383,6 +395,7 @@ func fdStat(t *Task, fd uint64) (st syscall.Stat_t, e int64) {
 const (
 	devtmpfsDev  = 5       // 0:5, devtmpfs
 	pipefsDev    = 13      // 0:13, pipefs: the standard streams and pipes
+	devptsDev    = 24      // 0:24, devpts: the standard streams that are terminals
 	sockfsDev    = 8       // 0:8, sockfs
 	anonDev      = 14      // 0:14, anon_inodefs
 	streamIno    = 1 << 20 // + the stream's number (kindStdin...)
@@ -420,7 +433,10 @@ func tier1Stat(f *file) syscall.Stat_t {
 	case kindTier0: // an anonymous inode, as Linux's epoll instances and eventfds are
 		return syscall.Stat_t{Mode: 0o600, Nlink: 1, Blksize: 4096, Dev: anonDev, Ino: uint64(f.real)}
 	}
-	// The standard streams: pith carries them, as through pipes.
+	// The standard streams: terminals where pith's are, else carried as through pipes.
+	if n := streamOf(f); isTerminal(n) {
+		return terminalStat(n, f.path)
+	}
 	return syscall.Stat_t{Mode: syscall.S_IFIFO | 0o600, Nlink: 1, Blksize: 4096, Dev: pipefsDev,
 		Ino: streamIno + uint64(f.kind)}
 }
@@ -434,6 +450,10 @@ func sysNewfstatatTo(t *Task, dirfd, pathAddr uint64, st *syscall.Stat_t) int64 
 	switch p {
 	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random":
 		return 0
+	case "/dev/tty":
+		if isTerminal(0) {
+			return 0
+		}
 	}
 	if unixNamed(p) {
 		return 0
@@ -480,6 +500,8 @@ func statAt(t *Task, dirfd, nameAddr, flags uint64) (st syscall.Stat_t, e int64)
 		st = devStat(kindZero, p)
 	case p == "/dev/urandom" || p == "/dev/random":
 		st = devStat(kindRandom, p)
+	case p == "/dev/tty" && isTerminal(0):
+		st = terminalStat(0, p)
 	case unixNamed(p): // a socket's name, which only tier 1 has (unix.go)
 		st.Mode, st.Nlink, st.Blksize = syscall.S_IFSOCK|0o755, 1, 4096 // Linux's, under umask 022
 		st.Uid, st.Gid = abi.AppUID, abi.AppGID

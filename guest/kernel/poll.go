@@ -56,10 +56,19 @@ func fileEvents(f *file) uint32 {
 		return f.unix.events()
 	case kindStdout, kindStderr:
 		return pollOut
+	case kindStdin:
+		var m uint32
+		if stdinReady() {
+			m |= pollIn
+		}
+		if isTerminal(0) {
+			m |= pollOut
+		}
+		return m
 	case kindTier0:
 		return 0 // an epoll instance or eventfd: its readiness is tier 0's (not served here)
 	}
-	return pollIn | pollOut // files, /dev/null and the like, and pith's standard input
+	return pollIn | pollOut // files, /dev/null and the like
 }
 
 // pollFDs waits until one of the descriptors in fds (fd, asked events) is ready, for at

@@ -826,11 +826,16 @@ func sysIoctl(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
+	if e, ok := genericIoctl(f, a[1], a[2]); ok {
+		return e
+	}
 	switch f.kind {
 	case kindSocket:
 		return sockIoctl(f, a[1], a[2])
 	case kindUnix:
 		return unixIoctl(f, a[1], a[2])
+	case kindStdin, kindStdout, kindStderr:
+		return terminalIoctl(t, streamOf(f), a[1], a[2])
 	}
 	return -linux.ENOTTY
 }

@@ -93,7 +93,7 @@ func init() {
 		unix.SYS_LSEEK:    {"lseek", sysLseek, ""},
 		unix.SYS_CLOSE:    {"close", sysClose, ""},
 		unix.SYS_FCNTL:    {"fcntl", sysFcntl, ""},
-		unix.SYS_IOCTL:    {"ioctl", sysIoctl, "FIONREAD and FIONBIO on sockets; ENOTTY otherwise: there are no terminals"},
+		unix.SYS_IOCTL:    {"ioctl", sysIoctl, "FIONREAD and FIONBIO on sockets; termios, window size and process group on standard streams that are terminals (pith's own, through the monitor); FIOCLEX, FIONCLEX and FIONBIO on any descriptor; ENOTTY otherwise"},
 		unix.SYS_OPEN:     {"open", sysOpen, ""},
 		unix.SYS_OPENAT:   {"openat", sysOpenat, ""},
 		unix.SYS_CREAT: {"creat", func(t *Task, a [6]uint64) int64 {
@@ -231,6 +231,8 @@ func init() {
 		unix.SYS_RT_SIGPROCMASK: {"rt_sigprocmask", sysRtSigprocmask, ""},
 		unix.SYS_RT_SIGRETURN:   {"rt_sigreturn", sysRtSigreturn, ""},
 		unix.SYS_SIGALTSTACK:    {"sigaltstack", sysSigaltstack, ""},
+		unix.SYS_PAUSE:          {"pause", sysPause, ""},
+		unix.SYS_RT_SIGSUSPEND:  {"rt_sigsuspend", sysRtSigsuspend, ""},
 		unix.SYS_KILL:           {"kill", sysKill, ""},
 		unix.SYS_TGKILL:         {"tgkill", sysTgkill, ""},
 		unix.SYS_TKILL: {"tkill", func(t *Task, a [6]uint64) int64 {

@@ -10,6 +10,7 @@ const (
 	EINTR     = 4
 	EDOM      = 33
 	EIO       = 5
+	ENXIO     = 6
 	ENOEXEC   = 8
 	EBADF     = 9
 	ECHILD    = 10

@@ -73,8 +73,9 @@ type Config struct {
 	App       string
 	AppArgsAt int
 	Mounts    []fileservice.Mount // host directories shown to the app, besides its working directory
-	// Interactive forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the guest (a second
-	// SIGINT kills it) and serves the guest's standard input from pith's. Signals, if
+	// Interactive forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
+	// to the guest (a second SIGINT kills one that has not taken the first) and serves
+	// the guest's standard input from pith's. Signals, if
 	// set, delivers them instead of pith's own signal handling.
 	Interactive bool
 	Signals     <-chan os.Signal
@@ -477,7 +478,7 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 		stop := m.forwardSignals(p.vm, c.Signals)
 		defer stop()
 		if m.files != nil {
-			m.files.ReadStdin(c.Fork != nil)
+			m.files.ServeStdin()
 		}
 	}
 	if c.Deadline > 0 {

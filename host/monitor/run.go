@@ -128,20 +128,23 @@ func (m *machine) serveAppSpec(mmu memory.Virtual, r *abi.FileRequest) int64 {
 
 // forwardSignals passes the signals a user sends pith on to the guest, as Docker does:
 // the monitor records them for tier 0 and interrupts vCPU 0, tier 0 posts them to tier 1,
-// which gives them to the app. A second SIGINT kills the guest. It returns a stop func.
+// which gives them to the app. A SIGINT while the guest has not yet taken the one before
+// kills it: a guest that does not answer ends at a second Ctrl-C, while one that does
+// decides itself (a shell at its prompt goes on, as natively). SIGWINCH, which a
+// terminal sends when its size changes, tells a program to ask for the size again. It
+// returns a stop func.
 // Signals already caught elsewhere (Config.Signals) come from that channel instead.
 func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func()) {
 	sigs := caught
 	unnotify := func() {}
 	if sigs == nil {
 		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 		sigs, unnotify = ch, func() { signal.Stop(ch) }
 	}
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		interrupts := 0
 		for {
 			var s os.Signal
 			select {
@@ -150,15 +153,14 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func
 				return
 			}
 			n := s.(unix.Signal)
-			if n == unix.SIGINT {
-				if interrupts++; interrupts > 1 {
-					m.interrupted.Store(true)
-					m.killed.Store(128 + int32(n))
-					m.stopAll()
-					return
-				}
+			bit := uint64(1) << (uint(n) - 1)
+			if n == unix.SIGINT && atomic.LoadUint64(&m.info.HostSignals)&bit != 0 {
+				m.interrupted.Store(true)
+				m.killed.Store(128 + int32(n))
+				m.stopAll()
+				return
 			}
-			atomic.OrUint64(&m.info.HostSignals, 1<<(uint(n)-1))
+			atomic.OrUint64(&m.info.HostSignals, bit)
 			vm.SignalMSI(0, abi.VectorWakeup)
 		}
 	}()

@@ -39,13 +39,11 @@ type mount struct {
 // over is checked; symbolic links are followed as the guest sees
 // them (paths.go), so that none leads out of the directories granted.
 type Service struct {
-	mounts   []mount // longest guest path first
-	stdinMu  sync.Mutex
-	stdin    []byte // read from pith's standard input, not yet taken by the guest
-	stdinEOF bool
-	// stdinLater: ReadStdin waits for the guest's first read (a copy made at a fork must
-	// not take the input its parent may read).
-	stdinLater bool
+	mounts      []mount // longest guest path first
+	stdio       [3]int  // pith's standard streams, the guest's (terminal.go)
+	stdinServed bool    // the guest may read stdio[0] (ServeStdin)
+	termMu      sync.Mutex
+	termSaved   map[int][]byte // each terminal stream's modes before the guest changed them
 
 	project    string       // the host directory shown read-only at the same path
 	projectDir *os.File     // opened once; lookups go beneath it
@@ -254,7 +252,7 @@ func New(o Options) (*Service, error) {
 	s := &Service{root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{}, imageRoot: o.Root,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
-		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}}
+		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}, stdio: [3]int{0, 1, 2}}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}
@@ -305,37 +303,10 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
-// ReadStdin copies pith's standard input into a buffer the guest takes from (FileStdin),
-// so that a guest reading an empty stdin never holds up its vCPU; with later, from the
-// guest's first read of it on.
-func (s *Service) ReadStdin(later bool) {
-	if later {
-		s.stdinLater = true
-		return
-	}
-	s.readStdin()
-}
-
-func (s *Service) readStdin() {
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := os.Stdin.Read(buf)
-			s.stdinMu.Lock()
-			s.stdin = append(s.stdin, buf[:n]...)
-			if err != nil {
-				s.stdinEOF = true
-			}
-			s.stdinMu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-}
-
-// Close releases the service and deletes the guest's /tmp.
+// Close releases the service, deletes the guest's /tmp and puts back the modes of the
+// terminals the guest changed.
 func (s *Service) Close() {
+	s.restoreTerminals()
 	for _, f := range s.files {
 		f.Close()
 	}
@@ -458,6 +429,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileWaitChild:  (*Service).waitChild,
 	abi.FileRusage:     (*Service).rusage,
 	abi.FileSeek:       (*Service).seek,
+	abi.FileTerminal:   (*Service).terminal,
 	abi.FileKillChild:  func(s *Service, c fileCall) int64 { return s.killChild(c.r.Handle, c.r.Flags) },
 	abi.FilePipe:       (*Service).newPipe,
 	abi.FileKillParent: (*Service).killParent,
@@ -472,29 +444,6 @@ func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		return -int64(unix.ENOSYS)
 	}
 	return op(s, fileCall{mmu: mmu, r: r})
-}
-
-// stdinRead serves FileStdin: what pith's standard input has brought so far.
-func (s *Service) stdinRead(c fileCall) int64 {
-	r, mmu := c.r, c.mmu
-	if s.stdinLater {
-		s.stdinLater = false
-		s.readStdin()
-	}
-	s.stdinMu.Lock()
-	defer s.stdinMu.Unlock()
-	if len(s.stdin) == 0 {
-		if s.stdinEOF {
-			return 0
-		}
-		return -int64(unix.EAGAIN)
-	}
-	n := min(uint64(len(s.stdin)), r.Len)
-	if mmu.Write(r.Buf, s.stdin[:n]) != nil {
-		return -int64(unix.EFAULT)
-	}
-	s.stdin = s.stdin[n:]
-	return int64(n)
 }
 
 // openFile serves FileOpen: a host file beneath the directories granted, as a handle.
