@@ -45,7 +45,7 @@ var syscalls map[uint64]sysEntry
 
 // enosys answers a call Go falls back from quietly: copy_file_range (to read and write,
 // as on Linux before 4.5) and pidfd_open (to wait4, as before 5.3), which every app using
-// os/exec makes.
+// os/exec makes; and others that C libraries fall back from (clone3, membarrier).
 func enosys(*Task, [6]uint64) int64 { return -linux.ENOSYS }
 
 func init() {
@@ -224,6 +224,7 @@ func init() {
 		unix.SYS_WAITID:          {"waitid", sysWaitid, ""},
 		unix.SYS_PIDFD_OPEN:      {"pidfd_open", enosys, "ENOSYS, quietly: Go waits with wait4"},
 		unix.SYS_CLONE3:          {"clone3", enosys, "ENOSYS, quietly: glibc makes threads with clone"},
+		unix.SYS_MEMBARRIER:      {"membarrier", enosys, "ENOSYS, quietly, as a kernel built without it: musl's dlopen falls back to signalling each thread (tkill)"},
 		unix.SYS_FORK:            {"fork", func(t *Task, a [6]uint64) int64 { return fork(t, 0, 0) }, "the child is a copy of the whole guest, started as a unikernel of its own; its pipes are bridged through host pipes"},
 		unix.SYS_VFORK: {"vfork", func(t *Task, a [6]uint64) int64 { return vfork(t, 0) },
 			"the child runs on the parent's memory until it runs a program (execve) or exits, as on Linux"},

@@ -240,7 +240,13 @@ func (s *Service) openOnce(p string, flags uint64) (*os.File, bool, error) {
 	}
 	oflags &= unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH
 	// No set-user-ID or set-group-ID bits: the guest's files must not grant host privileges.
-	f, err := openBeneath(dir, rel, p, oflags, flags>>32&0o1777, 0)
+	// A mode without O_CREAT means nothing to open(2), and musl's fopen gives one, but
+	// openat2 refuses it (EINVAL).
+	mode := flags >> 32 & 0o1777
+	if oflags&unix.O_CREAT == 0 {
+		mode = 0
+	}
+	f, err := openBeneath(dir, rel, p, oflags, mode, 0)
 	if err == nil && union && oflags&unix.O_PATH == 0 && s.layer() != nil {
 		var st unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {

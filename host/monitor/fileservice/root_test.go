@@ -106,3 +106,30 @@ func TestImageRoot(t *testing.T) {
 		t.Errorf("a started program reads the shared /tmp/x: %q %v", got, err)
 	}
 }
+
+// open(2) ignores the mode where it creates nothing; musl's fopen gives 0666 with O_RDONLY
+// (and O_LARGEFILE), which openat2 alone would refuse.
+func TestOpenIgnoresModeWithoutCreate(t *testing.T) {
+	img := t.TempDir()
+	os.MkdirAll(filepath.Join(img, "etc"), 0o755)
+	os.WriteFile(filepath.Join(img, "etc", "os-release"), []byte("NAME=x\n"), 0o644)
+	os.WriteFile(filepath.Join(img, "app"), nil, 0o755)
+	s, err := New(Options{Exe: filepath.Join(img, "app"), Root: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, _, err := s.open("/etc/os-release", unix.O_RDONLY|unix.O_LARGEFILE|0o666<<32)
+	if err != nil {
+		t.Fatalf("open with a mode and no O_CREAT: %v", err)
+	}
+	f.Close()
+	f, _, err = s.open("/tmp/made", unix.O_RDWR|unix.O_CREAT|0o640<<32)
+	if err != nil {
+		t.Fatalf("open with O_CREAT: %v", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Mode().Perm()&^0o022 != 0o640&^0o022 {
+		t.Errorf("created with mode %v, %v; want 0640 less the umask", st.Mode(), err)
+	}
+}
