@@ -278,6 +278,11 @@ type BootInfo struct {
 	NetReadyFD uint64
 	NetRx      uint64
 
+	// StreamsGone has bit 1<<fd set by the monitor once the reader of pith's stdout (1) or
+	// stderr (2) has gone: tier 1 answers the app's writes there SIGPIPE and EPIPE, as
+	// Linux does, though the output itself leaves through the console ring later.
+	StreamsGone uint64
+
 	// Hostname is the guest's name as uname reports it (--hostname), NUL-padded; all
 	// zero: "pith".
 	Hostname [64]byte

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // fileRequest asks the monitor's file service; the request lives on the Go heap, which
@@ -204,6 +206,9 @@ func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 	switch f.kind {
 	case kindStdout, kindStderr:
+		if streamGone(f.kind) {
+			return -linux.EPIPE
+		}
 		w := os.Stdout
 		if f.kind == kindStderr {
 			w = os.Stderr
@@ -241,6 +246,13 @@ func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 		return fileRequest(&r)
 	}
 	return -linux.EBADF
+}
+
+// streamGone reports whether the reader of pith's stdout or stderr (kind) has gone, as
+// the monitor found (BootInfo.StreamsGone): a write there answers EPIPE.
+func streamGone(kind fileKind) bool {
+	bi := (*abi.BootInfo)(x86.Pointer(uintptr(abi.PhysBase + abi.BootInfoAddr)))
+	return atomic.LoadUint64(&bi.StreamsGone)&(1<<uint(kind-kindStdin)) != 0
 }
 
 // atCurrent, as the offset of a host file's read or write, is the host file's own offset,
@@ -297,7 +309,7 @@ func transfer(t *Task, a [6]uint64, write, positioned bool) int64 {
 	var n int64
 	if write {
 		n = f.write(t, b, off)
-		if n == -linux.EPIPE && f.kind == kindPipe {
+		if n == -linux.EPIPE && (f.kind == kindPipe || f.kind == kindStdout || f.kind == kindStderr) {
 			t.proc.post(t, sigPIPE) // as Linux: the writer is signalled, then sees EPIPE
 		}
 	} else {

@@ -103,7 +103,7 @@ func runGuestReporting(cfg monitor.Config, timing bool, report string) error {
 				n.FramesSent, n.FramesReceived, n.Dropped, n.Kicks, n.KickExits, n.Interrupts, n.TransmitFull)
 		}
 	}
-	if res.Signal != 0 && cfg.Root != "" {
+	if res.Signal != 0 && cfg.Root != "" || res.Signal == int(unix.SIGPIPE) {
 		dieOf(syscall.Signal(res.Signal))
 	}
 	if res.ExitCode != 0 {
@@ -115,7 +115,8 @@ func runGuestReporting(cfg monitor.Config, timing bool, report string) error {
 // dieOf ends pith by signal sig, without a core dump. A program started inside a guest
 // runs as a pith of its own, which dies of the signal its program died of: that is how
 // the guest that waits for it learns of a death by signal, where an exit with 128+sig
-// would be an exit. A warm run's client dies of SIGPIPE where the server met one.
+// would be an exit. Any pith whose app died of SIGPIPE dies of it too, as the end of a
+// pipeline whose reader left (a warm run's client as well).
 func dieOf(sig syscall.Signal) {
 	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // a core_pattern pipe ignores RLIMIT_CORE

@@ -234,7 +234,7 @@ func abs(x int64) int64 {
 
 // serveClaim checks the claimant, takes its request and standard streams, and runs its
 // command line. The status is minus SIGPIPE if writing its stdout or stderr met a
-// closed pipe, which would have killed a pith of its own.
+// closed pipe, or its app died of SIGPIPE: either would have killed a pith of its own.
 func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-chan os.Signal) (int, error) {
 	fd := int(conn.Fd())
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
@@ -333,7 +333,7 @@ func serveClaim(conn *os.File, vm *monitor.Prepared, cfg monitor.Config, sigs <-
 	res, err := vm.Run(run)
 	vm.Close()
 	switch {
-	case broken.Load():
+	case broken.Load() || err == nil && res.Signal == int(unix.SIGPIPE):
 		return -int(unix.SIGPIPE), nil
 	case err != nil:
 		return exitStatus(err), nil

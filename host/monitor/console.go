@@ -31,9 +31,9 @@ func (m *machine) drain() {
 		if n > tail-head {
 			break
 		}
-		w := m.cfg.Stdout
+		w := goneWriter{m.cfg.Stdout, 1, m}
 		if fd == abi.ConsoleStderr {
-			w = m.cfg.Stderr
+			w = goneWriter{m.cfg.Stderr, 2, m}
 		}
 		start, end := head%abi.ConsoleSize, (head+n)%abi.ConsoleSize
 		if start < end || n == 0 {

@@ -477,6 +477,7 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 	if c.Interactive {
 		stop := m.forwardSignals(p.vm, c.Signals)
 		defer stop()
+		defer m.watchStreams()()
 		if m.files != nil {
 			m.files.ServeStdin()
 		}
