@@ -129,6 +129,23 @@ except BrokenPipeError as e:
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 os.write(w, b"x")
 print("not reached")`}, nil},
+		// A started program whose stdout's reader has gone: SIGPIPE and EPIPE at its next
+		// write, so Python (which ignores SIGPIPE) raises BrokenPipeError, and a program
+		// that takes SIGPIPE's default dies of it.
+		{"EPIPE on a started program's stdout", []string{"python3", "-c", `import subprocess
+child = """import signal, sys, time
+if sys.argv[1] == "default":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+time.sleep(0.5)
+try:
+    print("x", flush=True)
+except BrokenPipeError as e:
+    sys.exit(e.errno)
+"""
+for how in ["ignored", "default"]:
+    p = subprocess.Popen(["python3", "-c", child, how], stdout=subprocess.PIPE)
+    p.stdout.close()
+    print(how, p.wait())`}, nil},
 		// CPU times: a guest's are its pith's on the host, a started program's or a
 		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
 		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time
@@ -178,6 +195,36 @@ print(os.waitpid(pid, 0)[1], c[0:4] == orig)`}, nil},
 					tc.args, r.Code, clip(r.Stdout), wantCode, clip(want), r.Stderr)
 			}
 		})
+	}
+}
+
+// A program linked dynamically against musl, Alpine's C library, runs from a tree that
+// holds only it, musl's dynamic linker at Alpine's path and an os-release, as it does
+// natively in a chroot of that tree.
+func TestMuslProgram(t *testing.T) {
+	testenv.RequireKVM(t)
+	root := t.TempDir()
+	for _, f := range []struct{ program, at string }{{"ld-musl", "lib/ld-musl-x86_64.so.1"}, {"cmusl", "usr/bin/cmusl"}} {
+		dst := filepath.Join(root, f.at)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", testenv.Program(t, f.program), dst).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	if err := os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte("NAME=\"a musl tree\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"/usr/bin/cmusl", "one", "two"}
+	want, wantCode := chroot(t, root, args...)
+	if !strings.HasPrefix(want, "thread 12, cos(0) 1.0") {
+		t.Fatalf("natively: exit %d, %q", wantCode, want)
+	}
+	r := testenv.Pith(t, nil, append([]string{"run", "--rootfs", root}, args...)...)
+	if r.Stdout != want || r.Code != wantCode || r.Stderr != "" {
+		t.Errorf("pith run --rootfs %v: exit %d, stdout:\n%s\nwant exit %d, stdout:\n%s\nstderr (want none): %s", args, r.Code, r.Stdout, wantCode, want, r.Stderr)
 	}
 }
 
