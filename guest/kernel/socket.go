@@ -792,33 +792,20 @@ func getTimeout(to int64, val, lenp uint64) int64 {
 	return 0
 }
 
-// sockIoctl serves FIONREAD and FIONBIO on a socket; FIONBIO, and ENOTTY, for an AF_UNIX
-// one (unixIoctl serves the rest).
+// sockIoctl serves FIONREAD on a socket (FIONBIO is any descriptor's: genericIoctl).
 func sockIoctl(f *file, req, arg uint64) int64 {
-	const fionread, fionbio = 0x541b, 0x5421
-	switch req {
-	case fionread:
-		n, err := f.sock.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
-		if err != nil {
-			return netErrno(err)
-		}
-		if !putApp(arg, int32(n)) {
-			return -linux.EFAULT
-		}
-		return 0
-	case fionbio:
-		on, ok := getApp[int32](arg)
-		if !ok {
-			return -linux.EFAULT
-		}
-		if on != 0 {
-			f.flags |= syscall.O_NONBLOCK
-		} else {
-			f.flags &^= syscall.O_NONBLOCK
-		}
-		return 0
+	const fionread = 0x541b
+	if req != fionread {
+		return -linux.ENOTTY
 	}
-	return -linux.ENOTTY
+	n, err := f.sock.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+	if err != nil {
+		return netErrno(err)
+	}
+	if !putApp(arg, int32(n)) {
+		return -linux.EFAULT
+	}
+	return 0
 }
 
 func sysIoctl(t *Task, a [6]uint64) int64 {

@@ -76,9 +76,6 @@ func genericIoctl(f *file, req, arg uint64) (int64, bool) {
 		f.cloexec = req == fioclex
 		return 0, true
 	case fionbio:
-		if f.kind == kindSocket || f.kind == kindUnix {
-			return 0, false // theirs (socket.go, unix.go)
-		}
 		on, ok := getApp[int32](arg)
 		if !ok {
 			return -linux.EFAULT, true

@@ -1559,8 +1559,8 @@ func unixSetsockopt(t *Task, f *file, a [6]uint64) int64 {
 }
 
 // unixIoctl serves FIONREAD (a stream's or seqpacket socket's unread bytes, a datagram
-// socket's next message's), SIOCOUTQ (what the socket sent and is not read, as charged)
-// and FIONBIO.
+// socket's next message's) and SIOCOUTQ (what the socket sent and is not read, as
+// charged); FIONBIO is any descriptor's (genericIoctl).
 func unixIoctl(f *file, req, arg uint64) int64 {
 	const fionread, siocoutq = 0x541b, 0x5411
 	s := f.unix
@@ -1585,7 +1585,7 @@ func unixIoctl(f *file, req, arg uint64) int64 {
 		v = s.wmem
 		unixMu.Unlock()
 	default:
-		return sockIoctl(f, req, arg)
+		return -linux.ENOTTY
 	}
 	if !putApp(arg, int32(v)) {
 		return -linux.EFAULT

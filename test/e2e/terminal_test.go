@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,23 +30,7 @@ type terminalSession struct {
 // session of their own, as a terminal emulator starts a shell.
 func onTerminal(t *testing.T, env []string, args ...string) *terminalSession {
 	t.Helper()
-	ctl, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("no pseudo-terminals: %v", err)
-	}
-	t.Cleanup(func() { ctl.Close() })
-	if err := unix.IoctlSetPointerInt(int(ctl.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(ctl.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
+	ctl, tty := testenv.OpenPTY(t)
 	if err := unix.IoctlSetWinsize(int(ctl.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +44,9 @@ func onTerminal(t *testing.T, env []string, args ...string) *terminalSession {
 	// while the command starts, they are at their defaults in it.
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, syscall.SIGINT, syscall.SIGQUIT)
-	err = s.cmd.Start()
+	err := s.cmd.Start()
 	signal.Stop(caught)
+	tty.Close() // the command's now: the controller reads EIO once the command's copies close
 	if err != nil {
 		t.Fatal(err)
 	}

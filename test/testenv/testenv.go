@@ -69,7 +69,7 @@ var programs = map[string]struct {
 	"csys":              {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/csys/csys.c"}},
 	"cserve":            {nil, []string{"gcc", "-O2", "-static", "-o", "OUT", "test/apps/cserve/cserve.c"}},
 	"cdynamic":          {nil, []string{"gcc", "-O2", "-o", "OUT", "test/apps/cdynamic/cdynamic.c"}},
-	"cmusl":             {nil, []string{"musl-gcc", "-O2", "-o", "OUT", "test/apps/cmusl/cmusl.c"}},
+	"cmusl":             {nil, []string{"musl-gcc", "-O2", "-o", "OUT", "test/apps/cdynamic/cdynamic.c"}},
 	// musl's dynamic linker (Debian's musl package; on Alpine, /lib/ld-musl-x86_64.so.1).
 	"ld-musl": {nil, []string{"cp", "/usr/lib/x86_64-linux-musl/libc.so", "OUT"}},
 	// An image archive: the probe as a FROM-scratch image pushed by skopeo, pulled by pith.

@@ -3,13 +3,13 @@ package fileservice
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/test/testenv"
 )
 
 // newStreamService is a file service whose standard streams are the given descriptors.
@@ -23,29 +23,6 @@ func newStreamService(t *testing.T, stdio [3]int) *Service {
 	s.stdio = stdio
 	s.ServeStdin()
 	return s
-}
-
-// openPTY makes a pseudo-terminal: its controller and the terminal programs see.
-func openPTY(t *testing.T) (controller, terminal *os.File) {
-	t.Helper()
-	c, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := unix.IoctlSetPointerInt(int(c.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(c.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	return c, tty
 }
 
 // Standard input is read when the guest reads it, and only as much as it asks: what it
@@ -98,7 +75,7 @@ func TestStdinIsReadOnDemand(t *testing.T) {
 // terminal they answer ENOTTY, as Linux's. The modes the guest changed are put back
 // when the service closes.
 func TestTerminalIoctls(t *testing.T) {
-	_, tty := openPTY(t)
+	_, tty := testenv.OpenPTY(t)
 	var p [2]int
 	if err := unix.Pipe(p[:]); err != nil {
 		t.Fatal(err)
