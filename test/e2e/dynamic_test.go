@@ -324,12 +324,11 @@ Name:	python3
 
 // pythonTests are modules of Python's own test suite (libpython3.11-testsuite) that
 // pass natively in a chroot of the Debian tree in about a second each, and take under
-// half a minute each in the nested guest. Left out: those that start programs by fork
-// (test_os, test_random, test_re, test_uuid, test_subprocess, test_threading: pith has
-// no fork yet), those whose child programs' pipes never end inside pith (test_json,
-// test_calendar: a known bug), test_tempfile (a tier-0 crash, a known bug) and the file
-// system's slowest (test_glob, test_shutil, test_pathlib: minutes in the nested guest);
-// docs/compat.md lists what each did.
+// half a minute each in the nested guest. Left out: those that fork or start many
+// programs, slow there (test_os, test_random, test_re, test_uuid, test_subprocess,
+// test_threading; test_json took 2 min 43 s), the file system's slowest (test_glob,
+// test_shutil, test_pathlib), and test_calendar and test_tempfile (a tier-0 crash seen
+// in each, a known bug); docs/compat.md lists what each did.
 var pythonTests = strings.Fields(`test_binascii test_bisect test_collections test_copy test_csv
 	test_dataclasses test_datetime test_dict test_difflib test_enum test_float test_fnmatch
 	test_fractions test_functools test_hashlib test_heapq test_hmac test_int test_itertools
