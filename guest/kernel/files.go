@@ -454,8 +454,8 @@ func tier1Stat(f *file) syscall.Stat_t {
 		return syscall.Stat_t{Mode: 0o600, Nlink: 1, Blksize: 4096, Dev: anonDev, Ino: uint64(f.real)}
 	}
 	// The standard streams: terminals where pith's are, else carried as through pipes.
-	if n := streamOf(f); isTerminal(n) {
-		return terminalStat(n, f.path)
+	if n := streamOf(f); n >= 0 && isTerminal(n) {
+		return terminalStat(f.path)
 	}
 	return syscall.Stat_t{Mode: syscall.S_IFIFO | 0o600, Nlink: 1, Blksize: 4096, Dev: pipefsDev,
 		Ino: streamIno + uint64(f.kind)}
@@ -521,7 +521,7 @@ func statAt(t *Task, dirfd, nameAddr, flags uint64) (st syscall.Stat_t, e int64)
 	case p == "/dev/urandom" || p == "/dev/random":
 		st = devStat(kindRandom, p)
 	case p == "/dev/tty" && isTerminal(0):
-		st = terminalStat(0, p)
+		st = terminalStat(p)
 	case unixNamed(p): // a socket's name, which only tier 1 has (unix.go)
 		st.Mode, st.Nlink, st.Blksize = syscall.S_IFSOCK|0o755, 1, 4096 // Linux's, under umask 022
 		st.Uid, st.Gid = abi.AppUID, abi.AppGID

@@ -171,9 +171,9 @@ func stdinReady() bool {
 	return fileRequest(&r) > 0
 }
 
-// terminalStat is what fstat says of standard stream n, a terminal: a pseudo-terminal's
-// device (136:0, /dev/pts/0), or /dev/tty's (5:0).
-func terminalStat(n int, path string) syscall.Stat_t {
+// terminalStat is what fstat says of a standard stream that is a terminal: a
+// pseudo-terminal's device (136:0, /dev/pts/0), or /dev/tty's (5:0) where opened so.
+func terminalStat(path string) syscall.Stat_t {
 	if path == "/dev/tty" {
 		return syscall.Stat_t{Mode: syscall.S_IFCHR | 0o666, Nlink: 1, Blksize: 4096, Dev: devtmpfsDev,
 			Ino: 11, Rdev: unix.Mkdev(5, 0)}

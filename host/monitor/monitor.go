@@ -74,9 +74,10 @@ type Config struct {
 	AppArgsAt int
 	Mounts    []fileservice.Mount // host directories shown to the app, besides its working directory
 	// Interactive forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
-	// to the guest (a second SIGINT kills one that has not taken the first) and serves
-	// the guest's standard input from pith's. Signals, if
-	// set, delivers them instead of pith's own signal handling.
+	// to the guest (a second SIGINT kills one that has not taken the first), serves the
+	// guest's standard input from pith's, and tells it when the reader of pith's stdout
+	// or stderr has gone. Signals, if set, delivers them instead of pith's own signal
+	// handling.
 	Interactive bool
 	Signals     <-chan os.Signal
 	// AwaitApp prepares a guest whose app comes later, with Prepared.Run (a warm VM).
