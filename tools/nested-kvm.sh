@@ -203,7 +203,10 @@ while [ -f /command.$i ]; do
 	echo "=== NESTED COMMAND $i: $(cat /command.$i)"
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	# Each command in a session of its own, so that one that hangs can be described and
-	# stopped with everything it started, and the run goes on to report it.
+	# stopped with everything it started, and the run goes on to report it. Started in the
+	# background by a shell without job control, it has SIGINT and SIGQUIT ignored, and
+	# so do the programs it starts unless they reset them (test/e2e's terminal tests do:
+	# an interactive dash that inherits SIGINT ignored never answers Ctrl-C).
 	(cd / && exec setsid sh /command.$i) </dev/null 2>&1 &
 	pid=$!
 	(
