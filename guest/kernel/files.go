@@ -17,7 +17,6 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
-	"github.com/pithvm/pith/guest/x86"
 )
 
 // fileRequest asks the monitor's file service; the request lives on the Go heap, which
@@ -197,12 +196,7 @@ func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 		}
 		return f.pipe.read(t, buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
-		r := abi.FileRequest{Op: abi.FileRead, Handle: f.handle, Offset: off,
-			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
-		if off == atCurrent {
-			r.Offset, r.Flags = 0, abi.FileAtCurrent
-		}
-		return fileRequest(&r)
+		return hostTransfer(abi.FileRead, f.handle, buf, off)
 	}
 	return -linux.EBADF
 }
@@ -242,12 +236,7 @@ func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 		}
 		return f.pipe.write(t, buf, f.flags&syscall.O_NONBLOCK != 0)
 	case kindHost:
-		r := abi.FileRequest{Op: abi.FileWrite, Handle: f.handle, Offset: off,
-			Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
-		if off == atCurrent {
-			r.Offset, r.Flags = 0, abi.FileAtCurrent
-		}
-		return fileRequest(&r)
+		return hostTransfer(abi.FileWrite, f.handle, buf, off)
 	}
 	return -linux.EBADF
 }
@@ -259,8 +248,17 @@ const stdinPollMax = 10 * time.Millisecond
 // streamGone reports whether the reader of pith's stdout or stderr (kind) has gone, as
 // the monitor found (BootInfo.StreamsGone): a write there answers EPIPE.
 func streamGone(kind fileKind) bool {
-	bi := (*abi.BootInfo)(x86.Pointer(uintptr(abi.PhysBase + abi.BootInfoAddr)))
-	return atomic.LoadUint64(&bi.StreamsGone)&(1<<uint(kind-kindStdin)) != 0
+	return atomic.LoadUint64(&bootInfo().StreamsGone)&(1<<uint(kind-kindStdin)) != 0
+}
+
+// hostTransfer reads or writes (op: FileRead or FileWrite) the host file under handle, at
+// off or, at atCurrent, at the host file's own offset.
+func hostTransfer(op, handle uint64, buf []byte, off uint64) int64 {
+	r := abi.FileRequest{Op: op, Handle: handle, Offset: off, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
+	if off == atCurrent {
+		r.Offset, r.Flags = 0, abi.FileAtCurrent
+	}
+	return fileRequest(&r)
 }
 
 // atCurrent, as the offset of a host file's read or write, is the host file's own offset,

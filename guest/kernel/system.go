@@ -11,10 +11,16 @@ import (
 	"github.com/pithvm/pith/guest/x86"
 )
 
+// bootInfo is the monitor's BootInfo, which tier 1 reads through the kernel's mapping of
+// guest-physical memory.
+func bootInfo() *abi.BootInfo {
+	return (*abi.BootInfo)(x86.Pointer(uintptr(abi.PhysBase + abi.BootInfoAddr)))
+}
+
 // memory says how much guest memory there is, and how much of it tier 0 has handed out
 // (the app's and tier 1's pages together: the guest has no other user of memory).
 func memory() (total, used uint64) {
-	bi := (*abi.BootInfo)(x86.Pointer(uintptr(abi.PhysBase + abi.BootInfoAddr)))
+	bi := bootInfo()
 	var s abi.Stats
 	syscall.RawSyscall(abi.SysPithStats, uintptr(unsafe.Pointer(&s)), 0, 0)
 	return bi.MemSize, min(s.Frames*pageSize, bi.MemSize)

@@ -156,10 +156,10 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 	if len(s.files)+len(s.streams)+len(inherited) > maxHandles {
 		return fail(-int64(unix.EAGAIN))
 	}
-	// A standard descriptor that is a host file goes the same way: the program reads and
-	// writes it at the file's own offset, shared with this guest, as Linux's programs
-	// do (`while read l; do prog; done <FILE`: a pith's own standard input is read ahead,
-	// and the loop would find the file consumed), and it gets /dev/null as pith's.
+	// A standard descriptor that is a host file goes the same way: the program has it as
+	// the file it is (lseek, pread, fstat), read and written at the file's own offset,
+	// shared with this guest as Linux's programs share it (`while read l; do prog; done
+	// <FILE`), and it gets /dev/null as pith's.
 	var spec []string
 	pass := func(fd uint64, f *os.File, kind, flags, handle uint64, path string) {
 		w := 0
