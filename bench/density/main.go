@@ -46,6 +46,7 @@ var (
 	server  = flag.String("server", "", "prebuilt bench/apps/httphello (default: build it)")
 	n       = flag.Int("n", 200, "how many servers each way")
 	idle    = flag.Duration("idle", 10*time.Second, "how long idle CPU is measured")
+	settle  = flag.Duration("settle", 2*time.Second, "how long after the last answer memory and idle CPU are measured")
 	memory  = flag.String("m", "", "pith run -m (default: pith's)")
 	detail  = flag.Bool("detail", false, "say where an idle unikernel's host CPU goes")
 	native  = flag.Bool("native", true, "measure the same servers run natively too")
@@ -292,7 +293,7 @@ func collect(f *figures, rs []*running, counts func(*running) guestCounts) {
 	fmt.Printf("%s: %d of %d answered; all in %v; first answer p50 %v p90 %v max %v\n", f.name, f.started, len(rs),
 		f.total.Round(time.Millisecond), pct(f.firsts, 50).Round(time.Millisecond), pct(f.firsts, 90).Round(time.Millisecond),
 		pct(f.firsts, 100).Round(time.Millisecond))
-	time.Sleep(2 * time.Second) // let the last start's work (GC, log writes) settle
+	time.Sleep(*settle) // let the last start's work (GC, log writes) settle
 	for _, r := range rs {
 		var m smaps
 		for _, pid := range tree(r.pid) {

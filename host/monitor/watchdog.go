@@ -16,10 +16,17 @@ import (
 // TSC-deadline writes makes this one; pith refuses the hosts it knows to do that
 // (hostCPU.unmet), and this catches the rest instead of hanging.
 const (
-	// watchInterval is how often it looks: each look wakes an idle monitor process, so
-	// it looks seldom (at 1 s, it was one of an idle unikernel's few host wake-ups);
-	// a stuck guest is reported at most this much later.
-	watchInterval = 5 * time.Second
+	// watchFirst is how long after the start it first looks; each look after that comes
+	// twice as long after the one before, up to watchMax. Each look wakes an idle
+	// monitor process (at one a second it was one of an idle unikernel's few host
+	// wake-ups; at one every 5 s still the only periodic one: docs/lifecycle.md, "The
+	// idle cost"), so a long-lived guest is looked at once a minute. Once a look finds
+	// the vCPUs in the halts the one before found, the next comes as soon as their
+	// timer could be overdue past the grace period: a guest stuck from its start is
+	// reported about watchFirst+watchGrace after it, one stuck later at most 2*watchMax
+	// after.
+	watchFirst = 5 * time.Second
+	watchMax   = time.Minute
 	// watchGrace is how late a timer may be before the guest counts as stuck: a loaded
 	// host (a nested guest under emulation, say) delays a wake-up by far less.
 	watchGrace = 10 * time.Second
@@ -28,42 +35,60 @@ const (
 // idleRecord is one vCPU's halt as tier 0 recorded it (abi.CPU.IdleSince, IdleUntil).
 type idleRecord struct{ since, until uint64 }
 
-// stallWatch follows the vCPUs' idle records from one look to the next. Looks are
-// counted, not timed: a pith process that was stopped (SIGSTOP, a suspended laptop) takes
-// one look on resuming, not a backlog, so its guest is never blamed for the pause.
+// stallWatch follows the vCPUs' idle records from one look to the next. The time halted
+// is the sum of the intervals between the looks that found the same records, not the
+// clock's: a pith process that was stopped (SIGSTOP, a suspended laptop) takes one look
+// on resuming, not a backlog, so its guest is never blamed for the pause.
 type stallWatch struct {
-	khz   uint64 // TSC ticks per millisecond
-	last  []idleRecord
-	looks int // consecutive looks at the same records, all vCPUs halted
+	khz      uint64 // TSC ticks per millisecond
+	last     []idleRecord
+	halted   time.Duration // how long the looks have found every vCPU in the halts of last
+	interval time.Duration // from this look to the next; zero before the first
+}
+
+// next is how long to wait for the next look.
+func (w *stallWatch) next() time.Duration {
+	if w.interval == 0 {
+		return watchFirst
+	}
+	return w.interval
 }
 
 // look takes one look at the records; it returns the vCPU whose timer is overdue past
-// the grace period, with how overdue, or -1 while the guest may still wake.
+// the grace period, with how overdue, or -1 while the guest may still wake. It sets
+// the interval to the next look.
 func (w *stallWatch) look(now []idleRecord) (int, time.Duration) {
+	elapsed := w.next()
+	w.interval = min(2*elapsed, watchMax)
 	same := len(now) == len(w.last)
 	for i, r := range now {
 		if r.since == 0 {
-			w.last, w.looks = nil, 0 // a vCPU runs
+			w.last, w.halted = nil, 0 // a vCPU runs
 			return -1, 0
 		}
 		if same && r != w.last[i] {
 			same = false
 		}
 	}
-	if !same {
-		w.last, w.looks = append(w.last[:0:0], now...), 0
-		return -1, 0
+	if same {
+		w.halted += elapsed
+	} else {
+		w.last, w.halted = append(w.last[:0:0], now...), 0
 	}
-	w.looks++
-	halted := time.Duration(w.looks) * watchInterval
 	worst, late := -1, time.Duration(0)
 	for i, r := range now {
 		if r.until <= r.since || w.khz == 0 {
 			continue
 		}
 		wait := time.Duration(float64(r.until-r.since) / float64(w.khz) * float64(time.Millisecond))
-		if over := halted - wait; over > watchGrace && over > late {
+		over := w.halted - wait
+		if over > watchGrace && over > late {
 			worst, late = i, over
+		}
+		if same {
+			// Still in the same halt: look again just after this timer would be
+			// overdue past the grace period.
+			w.interval = min(w.interval, max(watchGrace-over+time.Second, time.Second))
 		}
 	}
 	return worst, late
@@ -80,7 +105,7 @@ func (m *machine) watch() {
 		}
 		blocks[i] = (*abi.CPU)(unsafe.Pointer(&b[0]))
 	}
-	t := time.NewTicker(watchInterval)
+	t := time.NewTimer(w.next())
 	defer t.Stop()
 	now := make([]idleRecord, len(blocks))
 	for {
@@ -98,5 +123,6 @@ func (m *machine) watch() {
 			m.stopAll()
 			return
 		}
+		t.Reset(w.next())
 	}
 }
