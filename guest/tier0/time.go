@@ -60,10 +60,19 @@ func nsToTicks(ns uint64) uint64 {
 	return hi<<32 | lo>>32
 }
 
-// monotonic is CLOCK_MONOTONIC in nanoseconds since boot.
+// monotonic is CLOCK_MONOTONIC in nanoseconds since boot. A TSC behind the boot's (a
+// fork's copy whose TSC KVM did not take: host/monitor/fork.go) reads as the boot
+// itself, not as a difference wrapped to centuries ahead, whose deadlines would never
+// come.
 //
 //go:nosplit
-func monotonic() int64 { return int64(ticksToNs(rdtsc() - bootTSC)) }
+func monotonic() int64 {
+	t := rdtsc()
+	if t < bootTSC {
+		return 0
+	}
+	return int64(ticksToNs(t - bootTSC))
+}
 
 // deadlineAfter converts a relative timeout in nanoseconds into a TSC deadline.
 //

@@ -64,10 +64,36 @@ func resumeFork(m *machine, f *Fork) error {
 		return err
 	}
 	m.info.Flags |= abi.FlagForked
-	for _, cpu := range m.cpus {
-		if err := cpu.SetMSRs([]kvm.MSR{{Index: msrTSC, Data: f.State.TSC}}); err != nil {
-			return fmt.Errorf("setting the copy's TSC: %w", err)
+	return setTSC(m.cpus, f.State.TSC, m.khz)
+}
+
+// setTSC gives the copy's vCPUs the parent's TSC, so that its deadlines and
+// CLOCK_MONOTONIC go on from the parent's. KVM before Linux 6.7 takes a TSC written
+// within a second of the count it expects (here: since the vCPU was made) for vCPUs being
+// synchronized, and keeps the TSC it has: the copy of a parent less than a second old
+// kept its own, up to a second behind the parent's (its clock went back; an interactive
+// bash's fork child once waited for a timer that KVM never delivered). So the first
+// vCPU's TSC is written twice, 3 s ahead first, which KVM takes, then the value, now
+// seconds away from what KVM expects, which it takes too; the other vCPUs' writes of the
+// same value then match the first's, which keeps them in step.
+func setTSC(cpus []*kvm.VCPU, tsc, khz uint64) error {
+	for i, cpu := range cpus {
+		writes := []uint64{tsc}
+		if i == 0 {
+			writes = []uint64{tsc + 3000*khz, tsc}
 		}
+		for _, v := range writes {
+			if err := cpu.SetMSRs([]kvm.MSR{{Index: msrTSC, Data: v}}); err != nil {
+				return fmt.Errorf("setting the copy's TSC: %w", err)
+			}
+		}
+	}
+	got, err := cpus[0].GetMSR(msrTSC)
+	if err != nil {
+		return fmt.Errorf("reading the copy's TSC: %w", err)
+	}
+	if got < tsc || got-tsc > 1000*khz {
+		return fmt.Errorf("KVM did not take the copy's TSC: %d written, %d read back", tsc, got)
 	}
 	return nil
 }

@@ -152,6 +152,11 @@ print("size", got)`}, []terminalStep{{text: "ready", n: 1, resize: true}}, "size
 			{text: "# ", n: 2, input: "\x03"},
 			{text: "# ", n: 3, input: "echo hi $((6*7))\nhead -n 1\ntyped for head\nexit 3\n"}},
 			"hi 42\r\n# typed for head\r\n# "},
+		// bash with job control and readline (without .bashrc, whose prompt names the host).
+		{"an interactive bash", []string{"bash", "--norc", "-i"}, []terminalStep{
+			{text: "# ", n: 1, input: "echo hi $((6*7)) | tr a-z A-Z; (exit 3); echo $?\n"},
+			{text: "# ", n: 2, input: "exit 4\n"}},
+			"HI 42\r\n3\r\n"},
 		{"the Python prompt", []string{"python3", "-q"}, []terminalStep{
 			{text: ">>> ", n: 1, input: "6*7\n"},
 			{text: ">>> ", n: 2, input: "exit()\n"}}, ">>> 6*7\r\n42\r\n>>> "},

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
 #include <ucontext.h>
@@ -264,6 +265,24 @@ int main(int argc, char **argv) {
 		char c;
 		read(p[0], &c, 1);
 		printf("read returned\n");
+	} else if (!strcmp(m, "fork-clock")) {
+		/* a fork's child goes on with its parent's clock, even a parent forking as it
+		   starts: CLOCK_MONOTONIC never goes back across the fork */
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		pid_t pid = fork();
+		if (pid == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			long long d = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+			printf("the child's clock went on: %d\n", d >= 0);
+			if (d < 0)
+				fprintf(stderr, "the child's clock is %lld us behind the parent's\n", -d / 1000);
+			fflush(stdout);
+			_exit(0);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		printf("child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	} else {
 		printf("csys: unknown mode %s\n", m);
 		return 3;
