@@ -286,6 +286,15 @@ type BootInfo struct {
 	// Hostname is the guest's name as uname reports it (--hostname), NUL-padded; all
 	// zero: "pith".
 	Hostname [64]byte
+
+	// Host notifications (FileNotify): HostReadyFD is the readiness descriptor (+1; 0:
+	// none) tier 1 waits on, written by the monitor at FileNotifyAttach. HostReady is set
+	// by the monitor when something the guest asked about happened; tier 0 then makes the
+	// descriptor readable. HostWatches counts what the monitor still watches for the
+	// guest: while it is not 0, a guest with every thread blocked may yet be woken.
+	HostReadyFD uint64
+	HostReady   uint64
+	HostWatches uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").
@@ -399,6 +408,23 @@ const (
 	// Linux's ioctl takes them) or Offset (an integer argument) -> the ioctl's answer,
 	// made on pith's own stream; -ENOTTY where that stream is no terminal.
 	FileTerminal = 33
+	// FileNotify: Handle (a child, or a stream handle: a pipe's end), Flags (NotifyExit
+	// for a child; NotifyRead or NotifyWrite for a stream) -> 1 if that is so already; 0
+	// once the monitor watches for it, after which it sets BootInfo.HostReady and wakes
+	// the guest, once; -ENODEV before FileNotifyAttach; -EBADF, -ECHILD or -EINVAL for a
+	// handle or flags that are none of these. A guest waits for programs and pipes this
+	// way instead of asking again and again (one exit each).
+	FileNotify = 34
+	// FileNotifyAttach: Handle: the readiness descriptor tier 1 waits on, which tier 0
+	// makes readable when the monitor sets BootInfo.HostReady.
+	FileNotifyAttach = 35
+)
+
+// FileNotify's Flags.
+const (
+	NotifyExit  = 1 // the child's program has ended
+	NotifyRead  = 2 // a read would not find the pipe empty (data, or its end)
+	NotifyWrite = 4 // a write would not find the pipe full (room, or its reader gone)
 )
 
 // FileStdinPoll, in FileStdin's Flags, asks only whether a read would find input or its

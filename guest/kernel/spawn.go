@@ -315,8 +315,9 @@ func (p *Process) dropOtherTasks(t *Task) {
 //go:noinline
 func newSpawnRequest() *abi.SpawnRequest { return new(abi.SpawnRequest) }
 
-// hostPoll is how long the goroutines that follow a started program sleep between
-// looks; each look is one exit to the monitor.
+// hostPoll is how long a goroutine that follows a started program or a fork's copy
+// sleeps between looks where the monitor does not tell it (awaitHost); each look is
+// one exit to the monitor.
 const hostPoll = time.Millisecond
 
 // pumpOut copies what the program writes into the app's pipe, until the program's end
@@ -339,7 +340,7 @@ func pumpOut(pp *pipe) func(handle uint64) {
 			r := abi.FileRequest{Op: abi.FileRead, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
 			if n == -linux.EAGAIN {
-				time.Sleep(hostPoll)
+				awaitHost(handle, abi.NotifyRead)
 				continue
 			}
 			if n <= 0 || pp.write(nil, buf[:n], false) < 0 {
@@ -384,7 +385,7 @@ func writeStream(handle uint64, b []byte) int {
 		r := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&b[written]))), Len: uint64(len(b) - written)}
 		m := fileRequest(&r)
 		if m == -linux.EAGAIN {
-			time.Sleep(hostPoll)
+			awaitHost(handle, abi.NotifyWrite)
 			continue
 		}
 		if m <= 0 {
@@ -413,7 +414,7 @@ func waitProgram(handle uint64, usage []byte) int64 {
 		if st := fileRequest(&r); st != -linux.EAGAIN {
 			return st
 		}
-		time.Sleep(hostPoll)
+		awaitHost(handle, abi.NotifyExit)
 	}
 }
 

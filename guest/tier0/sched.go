@@ -311,6 +311,19 @@ func takeHostSignals() {
 	if atomic.SwapUint64(&bi.NetRx, 0) != 0 && bi.NetReadyFD != 0 {
 		sysSetReady(bi.NetReadyFD-1, linux.EPOLLIN, 1) // the NIC's receive ring has frames
 	}
+	if atomic.SwapUint64(&bi.HostReady, 0) != 0 && bi.HostReadyFD != 0 {
+		sysSetReady(bi.HostReadyFD-1, linux.EPOLLIN, 1) // a program or pipe tier 1 waits for
+	}
+}
+
+// hostMayWake reports whether the monitor may yet wake the guest: a NIC's frames, or
+// something tier 1 asked it to watch (FileNotify). HostReady is set before HostWatches
+// drops, so a notification on its way is seen.
+//
+//go:nosplit
+func hostMayWake() bool {
+	bi := info()
+	return bi.NetReadyFD != 0 || atomic.LoadUint64(&bi.HostWatches) != 0 || atomic.LoadUint64(&bi.HostReady) != 0
 }
 
 // nextDeadline is the earliest timed wait, 0 if none.
@@ -372,7 +385,7 @@ func schedule(yield bool) {
 		}
 		idled = true
 		c.cur = -1
-		if !arm(now) && !consoleDirty() && allIdle() && info().NetReadyFD == 0 { // a NIC's frames can wake the guest
+		if !arm(now) && !consoleDirty() && allIdle() && !hostMayWake() {
 			outl(abi.PortIdle, 0)
 		}
 		consoleFlush()

@@ -64,6 +64,7 @@ func resumeFork(m *machine, f *Fork) error {
 		return err
 	}
 	m.info.Flags |= abi.FlagForked
+	m.info.HostReady, m.info.HostWatches = 0, 0 // the parent's watches are not the copy's (monitor.go notifies once its files exist)
 	return setTSC(m.cpus, f.State.TSC, m.khz)
 }
 

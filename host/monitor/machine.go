@@ -308,6 +308,8 @@ func (m *machine) serveFile() {
 			req.Result = m.serveAppSpec(mmu, req)
 		case req.Op == abi.FileNetAttach:
 			req.Result = m.attachNIC(mmu, req)
+		case req.Op == abi.FileNotifyAttach:
+			req.Result = m.attachNotify(req)
 		case req.Op == abi.FileMapWindow:
 			req.Result = m.mapWindow(req)
 		case req.Op == abi.FileUnmapWindow:

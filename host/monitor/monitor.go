@@ -470,6 +470,9 @@ func (p *Prepared) Run(c Config) (*Result, error) {
 		m.spec <- spec
 		if c.Fork != nil {
 			m.files.Adopt(c.Fork.State)
+			if m.info.HostReadyFD != 0 {
+				m.notifyFiles()
+			}
 			m.start()
 		}
 	} else if m.spec != nil {

@@ -74,6 +74,8 @@ type Service struct {
 	writeLayer *layerDirs            // the writable layer, once it exists (layer)
 	merged     map[uint64]*mergedDir // directory handles beneath the image listed through the layer
 	openedDir  *mergedDir            // the directory the last open found beneath the image, for openFile
+
+	notify notifier // FileNotify (notify.go)
 }
 
 // projectOf is the directory shown to the guest for host directory dir: the nearest one
@@ -306,6 +308,7 @@ func New(o Options) (*Service, error) {
 // Close releases the service, deletes the guest's /tmp and puts back the modes of the
 // terminals the guest changed.
 func (s *Service) Close() {
+	s.stopNotify()
 	s.restoreTerminals()
 	for _, f := range s.files {
 		f.Close()
@@ -436,6 +439,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileCanonical:  (*Service).canonicalPath,
 	abi.FileMkdir:      (*Service).mkdirOrUnlink,
 	abi.FileUnlink:     (*Service).mkdirOrUnlink,
+	abi.FileNotify:     (*Service).notifyRequest,
 }
 
 func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
@@ -583,6 +587,7 @@ func put[T any](c fileCall, v *T) int64 {
 func (s *Service) closeHandle(c fileCall) int64 {
 	r := c.r
 	if fd, ok := s.streams[r.Handle]; ok {
+		s.unwatch(r.Handle)
 		delete(s.streams, r.Handle)
 		unix.Close(fd)
 		return 0

@@ -142,7 +142,11 @@ func (s *Service) track(cmd *exec.Cmd) int64 {
 		if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			sp.usage = *u
 		}
+		notify := sp.notify
 		sp.mu.Unlock()
+		if notify {
+			s.notify.done()
+		}
 	}()
 	h := s.next
 	s.next++

@@ -27,11 +27,12 @@ import (
 
 // spawned is a program the guest started.
 type spawned struct {
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	done  bool
-	wait  int64 // its Linux wait status, once done
-	usage syscall.Rusage
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	done   bool
+	notify bool  // the guest waits to be told of its end (FileNotify)
+	wait   int64 // its Linux wait status, once done
+	usage  syscall.Rusage
 }
 
 // maxChildren bounds the programs running at once, each a VM on the host, in the whole

@@ -1,0 +1,84 @@
+package kernel
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Waiting for the host: a program a guest started ending, or a pipe to one having bytes
+// or room. The goroutine that waits asks the monitor to watch for it (FileNotify) and
+// sleeps until the monitor says something it watched happened; one thread here waits
+// on tier 0's readiness descriptor for all of them and wakes them all, and each looks
+// again. Asking every millisecond instead cost an exit each time: a shell waiting for a
+// long-running program kept its vCPU busy.
+
+// hostEvents wakes the goroutines waiting for the host.
+var hostEvents struct {
+	start sync.Once
+	ok    bool // the monitor notifies (FileNotifyAttach answered 0)
+	mu    sync.Mutex
+	gen   chan struct{} // closed, and replaced, at each notification
+}
+
+// awaitHost waits until the monitor has news of handle (FileNotify's flags): the caller
+// then looks again, as news may be another's. Where the monitor does not notify, it
+// sleeps a millisecond.
+func awaitHost(handle, flags uint64) {
+	hostEvents.start.Do(startHostEvents)
+	if !hostEvents.ok {
+		time.Sleep(hostPoll)
+		return
+	}
+	hostEvents.mu.Lock()
+	gen := hostEvents.gen // before asking: news that comes after the answer closes it
+	hostEvents.mu.Unlock()
+	switch fileRequest(&abi.FileRequest{Op: abi.FileNotify, Handle: handle, Flags: flags}) {
+	case 0:
+		<-gen
+	case 1: // so already
+	default: // a handle the monitor cannot watch: look again later
+		time.Sleep(hostPoll)
+	}
+}
+
+// startHostEvents attaches a readiness descriptor for the monitor's notifications and
+// starts the thread that waits on it.
+func startHostEvents() {
+	ready, _, e := syscall.RawSyscall(abi.SysPithReadyFD, 0, 0, 0)
+	if e != 0 {
+		return
+	}
+	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
+	if e != 0 {
+		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
+		return
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
+	if fileRequest(&abi.FileRequest{Op: abi.FileNotifyAttach, Handle: uint64(ready)}) != 0 {
+		syscall.RawSyscall(syscall.SYS_CLOSE, ep, 0, 0)
+		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
+		return
+	}
+	hostEvents.gen = make(chan struct{})
+	hostEvents.ok = true
+	go func() {
+		runtime.LockOSThread() // the wait blocks its thread in tier 0
+		var events [1]syscall.EpollEvent
+		for {
+			syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&events[0])), 1, ^uintptr(0), 0, 0)
+			// Taken before the wake-up: news after it makes the descriptor readable
+			// again, and news before it is looked for by every goroutine woken.
+			syscall.RawSyscall(abi.SysPithSetReady, ready, 0, 0)
+			hostEvents.mu.Lock()
+			close(hostEvents.gen)
+			hostEvents.gen = make(chan struct{})
+			hostEvents.mu.Unlock()
+		}
+	}()
+}
