@@ -64,6 +64,7 @@ func (p *pipe) read(t *Task, b []byte, nonblock bool) int64 {
 	n := copy(b, p.buf)
 	p.buf = p.buf[n:]
 	p.cond.Broadcast()
+	pollWake()
 	return int64(n)
 }
 
@@ -95,6 +96,7 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 		p.buf = append(p.buf, b[written:written+n]...)
 		written += n
 		p.cond.Broadcast()
+		pollWake()
 	}
 	return int64(written)
 }
@@ -109,6 +111,7 @@ func (p *pipe) release(readEnd bool) {
 	}
 	unread := readEnd && p.readers == 0 && p.onUnread != nil
 	p.cond.Broadcast()
+	pollWake()
 	p.mu.Unlock()
 	if unread {
 		p.onUnread()
@@ -120,6 +123,7 @@ func (p *pipe) unread(b []byte) {
 	p.mu.Lock()
 	p.buf = append(append([]byte(nil), b...), p.buf...)
 	p.cond.Broadcast()
+	pollWake()
 	p.mu.Unlock()
 }
 

@@ -2,14 +2,20 @@ package kernel
 
 import (
 	"encoding/binary"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/pithvm/pith/guest/linux"
 )
 
 // poll, ppoll, select and pselect6 look at each descriptor's readiness, and while none is
-// ready, look again every millisecond until the timeout or a signal: simple, and what
-// shells and Python's subprocess need (epoll, which servers use, waits without polling).
+// ready, wait for a change that could make one ready, then look again, until the
+// timeout or a signal: any pipe's or AF_UNIX socket's (pollWake), a netstack socket's
+// waiter queue, or pith's standard input, which is looked at again every stdinPollMax
+// (its readiness is the host's).
 
 // Linux's poll events.
 const (
@@ -21,8 +27,68 @@ const (
 	pollNval = 0x20
 )
 
-// pollInterval is how often a waiting poll looks again.
-const pollInterval = time.Millisecond
+// pollers are the polls waiting: a change to a pipe or an AF_UNIX socket wakes them all
+// (pollWake), each to look again.
+var pollers struct {
+	mu      sync.Mutex
+	waiting map[chan struct{}]struct{}
+	n       atomic.Int32 // len(waiting), read without the lock by pollWake
+}
+
+// pollWake wakes the polls waiting; it is called on every change of a pipe or an
+// AF_UNIX socket, where it costs an atomic load when no poll waits.
+func pollWake() {
+	if pollers.n.Load() == 0 {
+		return
+	}
+	pollers.mu.Lock()
+	for ch := range pollers.waiting {
+		select {
+		case ch <- struct{}{}:
+		default: // woken already
+		}
+	}
+	pollers.mu.Unlock()
+}
+
+// watchChanges returns a channel that has a token after a change that could make one of
+// fds ready, and a func that stops the watching.
+func watchChanges(t *Task, fds [][2]int64) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	pollers.mu.Lock()
+	if pollers.waiting == nil {
+		pollers.waiting = map[chan struct{}]struct{}{}
+	}
+	pollers.waiting[ch] = struct{}{}
+	pollers.n.Add(1)
+	pollers.mu.Unlock()
+	var entries []*waiter.Entry
+	var queues []*waiter.Queue
+	for _, fd := range fds {
+		if fd[0] < 0 {
+			continue
+		}
+		if f := t.proc.fd(uint64(fd[0])); f != nil && f.kind == kindSocket {
+			e := waiter.NewFunctionEntry(socketEvents, func(waiter.EventMask) {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			})
+			f.sock.wq.EventRegister(&e)
+			entries, queues = append(entries, &e), append(queues, f.sock.wq)
+		}
+	}
+	return ch, func() {
+		for i, e := range entries {
+			queues[i].EventUnregister(e)
+		}
+		pollers.mu.Lock()
+		delete(pollers.waiting, ch)
+		pollers.n.Add(-1)
+		pollers.mu.Unlock()
+	}
+}
 
 // fileEvents is f's readiness now, in poll's bits.
 func fileEvents(f *file) uint32 {
@@ -77,6 +143,8 @@ func fileEvents(f *file) uint32 {
 func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 	deadline := time.Now().Add(timeout)
 	got := make([]uint32, len(fds))
+	var changed <-chan struct{}
+	stdin := false
 	for {
 		ready := int64(0)
 		for i, fd := range fds {
@@ -89,6 +157,7 @@ func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 				got[i] = pollNval
 			} else {
 				got[i] = fileEvents(f) & (uint32(fd[1]) | pollErr | pollHup)
+				stdin = stdin || f.kind == kindStdin
 			}
 			if got[i] != 0 {
 				ready++
@@ -97,11 +166,31 @@ func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 		if ready > 0 || timeout == 0 || timeout > 0 && !time.Now().Before(deadline) {
 			return got, ready
 		}
-		wait := pollInterval
-		if timeout > 0 {
-			wait = min(wait, time.Until(deadline))
+		if changed == nil {
+			// Watching starts before the look that follows: a change after that look
+			// leaves its token.
+			var stop func()
+			changed, stop = watchChanges(t, fds)
+			defer stop()
+			continue
 		}
-		if !t.sleep(wait) {
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if wait := time.Duration(-1); timeout > 0 || stdin {
+			if timeout > 0 {
+				wait = time.Until(deadline)
+			}
+			if stdin && (wait < 0 || wait > stdinPollMax) {
+				wait = stdinPollMax
+			}
+			timer = time.NewTimer(wait)
+			expired = timer.C
+		}
+		woke := t.waitChan(changed, expired)
+		if timer != nil {
+			timer.Stop()
+		}
+		if woke == waitSignalled {
 			return got, -linux.EINTR // not restarted after a handler, as on Linux
 		}
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"testing"
+	"time"
 )
 
 // A pipe's ends are ready as Linux's are: the read end once there is data or no
@@ -45,5 +46,30 @@ func TestPipeOverfullAfterUnread(t *testing.T) {
 	buf := make([]byte, 4)
 	if n := pp.read(nil, buf, true); n != 4 || string(buf) != "back" {
 		t.Errorf("read = %d %q, want the bytes put back first", n, buf)
+	}
+}
+
+// A waiting poll wakes for a change to a pipe it watches, and otherwise waits out its
+// timeout; it leaves nothing watching behind.
+func TestPollWaitsForAChange(t *testing.T) {
+	pp := newPipe()
+	p := &Process{fds: map[int]*file{3: {kind: kindPipe, pipe: pp, readEnd: true}}}
+	task := &Task{proc: p}
+	fds := [][2]int64{{3, pollIn}}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		pp.write(nil, []byte("x"), false)
+	}()
+	start := time.Now()
+	if got, ready := pollFDs(task, fds, 10*time.Second); ready != 1 || got[0] != pollIn || time.Since(start) > 5*time.Second {
+		t.Fatalf("poll for a write 50 ms later: %v, %d ready after %v", got, ready, time.Since(start))
+	}
+	pp.read(nil, make([]byte, 1), true)
+	start = time.Now()
+	if got, ready := pollFDs(task, fds, 100*time.Millisecond); ready != 0 || got[0] != 0 || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("poll of an empty pipe for 100 ms: %v, %d ready after %v", got, ready, time.Since(start))
+	}
+	if n := pollers.n.Load(); n != 0 {
+		t.Errorf("%d polls still watching after both ended", n)
 	}
 }

@@ -264,10 +264,10 @@ func init() {
 			"EINVAL, as Linux for what it cannot splice: Go's io.Copy then copies through a buffer"},
 
 		// Waiting on descriptors besides epoll (poll.go).
-		unix.SYS_POLL:     {"poll", sysPoll, "looks again every millisecond while nothing is ready"},
-		unix.SYS_PPOLL:    {"ppoll", sysPpoll, "looks again every millisecond while nothing is ready; the signal mask is not applied"},
-		unix.SYS_SELECT:   {"select", sysSelect, "looks again every millisecond while nothing is ready"},
-		unix.SYS_PSELECT6: {"pselect6", sysPselect6, "looks again every millisecond while nothing is ready; the signal mask is not applied"},
+		unix.SYS_POLL:     {"poll", sysPoll, "waits for a change to a pipe, socket or stdin while nothing is ready"},
+		unix.SYS_PPOLL:    {"ppoll", sysPpoll, "waits for a change to a pipe, socket or stdin while nothing is ready; the signal mask is not applied"},
+		unix.SYS_SELECT:   {"select", sysSelect, "waits for a change to a pipe, socket or stdin while nothing is ready"},
+		unix.SYS_PSELECT6: {"pselect6", sysPselect6, "waits for a change to a pipe, socket or stdin while nothing is ready; the signal mask is not applied"},
 	}
 }
 

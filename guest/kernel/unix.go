@@ -303,6 +303,7 @@ func (s *unixSocket) changed() {
 		}
 	}
 	s.cond.Broadcast()
+	pollWake()
 }
 
 // pop removes the message at the head of the queue: its sender has the room back.
@@ -361,6 +362,7 @@ func (s *unixSocket) close(embryo bool) []passedFile {
 	}
 	s.roomMade()
 	s.cond.Broadcast()
+	pollWake()
 	return dropped
 }
 
