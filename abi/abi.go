@@ -409,11 +409,12 @@ const (
 	// made on pith's own stream; -ENOTTY where that stream is no terminal.
 	FileTerminal = 33
 	// FileNotify: Handle (a child, or a stream handle: a pipe's end), Flags (NotifyExit
-	// for a child; NotifyRead or NotifyWrite for a stream) -> 1 if that is so already; 0
-	// once the monitor watches for it, after which it sets BootInfo.HostReady and wakes
-	// the guest, once; -ENODEV before FileNotifyAttach; -EBADF, -ECHILD or -EINVAL for a
-	// handle or flags that are none of these. A guest waits for programs and pipes this
-	// way instead of asking again and again (one exit each).
+	// for a child; NotifyRead, NotifyWrite or NotifyClosed for a stream; NotifyStdin) -> 1 if
+	// that is so already; 0 once the monitor watches for it, after which it sets
+	// BootInfo.HostReady and wakes the guest, once; -ENODEV before FileNotifyAttach;
+	// -EBADF, -ECHILD or -EINVAL for a handle or flags that are none of these. A guest
+	// waits for programs and pipes this way instead of asking again and again (one exit
+	// each).
 	FileNotify = 34
 	// FileNotifyAttach: Handle: the readiness descriptor tier 1 waits on, which tier 0
 	// makes readable when the monitor sets BootInfo.HostReady.
@@ -422,9 +423,11 @@ const (
 
 // FileNotify's Flags.
 const (
-	NotifyExit  = 1 // the child's program has ended
-	NotifyRead  = 2 // a read would not find the pipe empty (data, or its end)
-	NotifyWrite = 4 // a write would not find the pipe full (room, or its reader gone)
+	NotifyExit   = 1  // the child's program has ended
+	NotifyRead   = 2  // a read would not find the pipe empty (data, or its end)
+	NotifyWrite  = 4  // a write would not find the pipe full (room, or its reader gone)
+	NotifyClosed = 8  // the pipe's other end has closed (its reader, for a write end)
+	NotifyStdin  = 16 // pith's standard input has bytes, or its end (Handle unused)
 )
 
 // FileStdinPoll, in FileStdin's Flags, asks only whether a read would find input or its

@@ -152,21 +152,18 @@ func sysOpen(t *Task, a [6]uint64) int64 {
 func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 	switch f.kind {
 	case kindStdin:
-		// pith's standard input, read by the monitor without waiting: wait for it without
-		// holding a vCPU, looking again after 1 ms, then less often, up to every
-		// stdinPollMax (a shell waiting at its prompt would otherwise make an exit a
-		// millisecond).
-		wait := time.Millisecond
+		// pith's standard input, read by the monitor without waiting: while there is
+		// nothing, wait for the monitor's word that there is (a shell waiting at its
+		// prompt looking every few milliseconds made tens of exits a second).
 		for {
 			r := abi.FileRequest{Op: abi.FileStdin, Buf: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint64(len(buf))}
 			n := fileRequest(&r)
 			if n != -linux.EAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
 				return n
 			}
-			if !t.sleep(wait) {
+			if news, already := watchHost(0, abi.NotifyStdin); !already && t.waitChan(news, nil, nil) == waitSignalled {
 				return -errRestart
 			}
-			wait = min(2*wait, stdinPollMax)
 		}
 	case kindNull:
 		return 0
@@ -240,10 +237,6 @@ func (f *file) write(t *Task, buf []byte, off uint64) int64 {
 	}
 	return -linux.EBADF
 }
-
-// stdinPollMax is the longest a read of standard input waits between looks: the most
-// that input typed at a terminal can wait before the app sees it.
-const stdinPollMax = 10 * time.Millisecond
 
 // streamGone reports whether the reader of pith's stdout or stderr (kind) has gone, as
 // the monitor found (BootInfo.StreamsGone): a write there answers EPIPE.

@@ -4,7 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/pithvm/pith/abi"
@@ -189,16 +188,29 @@ func pumpToFork(pp *pipe, handle uint64) {
 	}()
 	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 	buf := hostBuffer(64 << 10)
+	var childNews <-chan struct{} // the monitor's next news, once it watches the child's end
 	for {
 		pp.mu.Lock()
 		alone, empty, ended := pp.readers == pp.forkPumps, len(pp.buf) == 0, pp.writers == 0
-		pp.mu.Unlock()
-		probe := abi.FileRequest{Op: abi.FileWrite, Handle: handle, Buf: uint64(uintptr(unsafe.Pointer(&buf[0])))}
-		if fileRequest(&probe) < 0 {
-			return // the child closed its end
-		}
+		var changed <-chan struct{}
 		if !alone || empty && !ended {
-			time.Sleep(hostPoll)
+			changed = pp.changes()
+		}
+		pp.mu.Unlock()
+		if changed != nil {
+			// Nothing to pass on yet: wait for the pipe to change or the child's end to
+			// close, each told once (a loop asking the monitor made an exit a millisecond).
+			if childNews == nil {
+				var closed bool
+				if childNews, closed = watchHost(handle, abi.NotifyClosed); closed {
+					return
+				}
+			}
+			select {
+			case <-changed:
+			case <-childNews:
+				childNews = nil
+			}
 			continue
 		}
 		n := pp.read(nil, buf, true)

@@ -29,21 +29,31 @@ var hostEvents struct {
 // then looks again, as news may be another's. Where the monitor does not notify, it
 // sleeps a millisecond.
 func awaitHost(handle, flags uint64) {
+	if news, already := watchHost(handle, flags); !already {
+		<-news
+	}
+}
+
+// watchHost asks the monitor to watch handle for flags and returns a channel closed at
+// its next news (which may be another's), or already if what was asked is so now.
+// Where the monitor does not notify, or cannot watch handle, the channel closes after
+// hostPoll.
+func watchHost(handle, flags uint64) (news <-chan struct{}, already bool) {
 	hostEvents.start.Do(startHostEvents)
-	if !hostEvents.ok {
-		time.Sleep(hostPoll)
-		return
+	if hostEvents.ok {
+		hostEvents.mu.Lock()
+		gen := hostEvents.gen // before asking: news that comes after the answer closes it
+		hostEvents.mu.Unlock()
+		switch fileRequest(&abi.FileRequest{Op: abi.FileNotify, Handle: handle, Flags: flags}) {
+		case 0:
+			return gen, false
+		case 1:
+			return nil, true
+		}
 	}
-	hostEvents.mu.Lock()
-	gen := hostEvents.gen // before asking: news that comes after the answer closes it
-	hostEvents.mu.Unlock()
-	switch fileRequest(&abi.FileRequest{Op: abi.FileNotify, Handle: handle, Flags: flags}) {
-	case 0:
-		<-gen
-	case 1: // so already
-	default: // a handle the monitor cannot watch: look again later
-		time.Sleep(hostPoll)
-	}
+	later := make(chan struct{})
+	time.AfterFunc(hostPoll, func() { close(later) })
+	return later, false
 }
 
 // startHostEvents attaches a readiness descriptor for the monitor's notifications and

@@ -26,6 +26,8 @@ type pipe struct {
 	// pipe standing for an inherited read end closes its bridge at once, so that its
 	// parent sends nothing more that no one here would read (fork.go).
 	onUnread func()
+	// news, if set, is closed at the next change (changes).
+	news chan struct{}
 }
 
 // pipes numbers the pipes made.
@@ -63,8 +65,7 @@ func (p *pipe) read(t *Task, b []byte, nonblock bool) int64 {
 	}
 	n := copy(b, p.buf)
 	p.buf = p.buf[n:]
-	p.cond.Broadcast()
-	pollWake()
+	p.changed()
 	return int64(n)
 }
 
@@ -95,10 +96,29 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 		n := min(room, len(b)-written)
 		p.buf = append(p.buf, b[written:written+n]...)
 		written += n
-		p.cond.Broadcast()
-		pollWake()
+		p.changed()
 	}
 	return int64(written)
+}
+
+// changed wakes whoever waits for a change of the pipe: its tasks, polls and fork
+// pumps. p.mu is held.
+func (p *pipe) changed() {
+	p.cond.Broadcast()
+	pollWake()
+	if p.news != nil {
+		close(p.news)
+		p.news = nil
+	}
+}
+
+// changes is a channel closed at the pipe's next change, for a goroutine that waits for
+// it and for something else too (pumpToFork). p.mu is held.
+func (p *pipe) changes() <-chan struct{} {
+	if p.news == nil {
+		p.news = make(chan struct{})
+	}
+	return p.news
 }
 
 // release drops one reference to an end of the pipe.
@@ -110,8 +130,7 @@ func (p *pipe) release(readEnd bool) {
 		p.writers--
 	}
 	unread := readEnd && p.readers == 0 && p.onUnread != nil
-	p.cond.Broadcast()
-	pollWake()
+	p.changed()
 	p.mu.Unlock()
 	if unread {
 		p.onUnread()
@@ -122,8 +141,7 @@ func (p *pipe) release(readEnd bool) {
 func (p *pipe) unread(b []byte) {
 	p.mu.Lock()
 	p.buf = append(append([]byte(nil), b...), p.buf...)
-	p.cond.Broadcast()
-	pollWake()
+	p.changed()
 	p.mu.Unlock()
 }
 

@@ -8,14 +8,14 @@ import (
 
 	"gvisor.dev/gvisor/pkg/waiter"
 
+	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
 
 // poll, ppoll, select and pselect6 look at each descriptor's readiness, and while none is
 // ready, wait for a change that could make one ready, then look again, until the
 // timeout or a signal: any pipe's or AF_UNIX socket's (pollWake), a netstack socket's
-// waiter queue, or pith's standard input, which is looked at again every stdinPollMax
-// (its readiness is the host's).
+// waiter queue, or the monitor's word that pith's standard input has bytes.
 
 // Linux's poll events.
 const (
@@ -157,7 +157,7 @@ func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 				got[i] = pollNval
 			} else {
 				got[i] = fileEvents(f) & (uint32(fd[1]) | pollErr | pollHup)
-				stdin = stdin || f.kind == kindStdin
+				stdin = stdin || f.kind == kindStdin && uint32(fd[1])&pollIn != 0
 			}
 			if got[i] != 0 {
 				ready++
@@ -174,19 +174,20 @@ func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 			defer stop()
 			continue
 		}
+		var stdinNews <-chan struct{}
+		if stdin {
+			var already bool
+			if stdinNews, already = watchHost(0, abi.NotifyStdin); already {
+				continue
+			}
+		}
 		var timer *time.Timer
 		var expired <-chan time.Time
-		if wait := time.Duration(-1); timeout > 0 || stdin {
-			if timeout > 0 {
-				wait = time.Until(deadline)
-			}
-			if stdin && (wait < 0 || wait > stdinPollMax) {
-				wait = stdinPollMax
-			}
-			timer = time.NewTimer(wait)
+		if timeout > 0 {
+			timer = time.NewTimer(time.Until(deadline))
 			expired = timer.C
 		}
-		woke := t.waitChan(changed, expired)
+		woke := t.waitChan(changed, stdinNews, expired)
 		if timer != nil {
 			timer.Stop()
 		}

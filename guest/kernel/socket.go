@@ -143,7 +143,7 @@ func (s *socket) block(t *Task, mask waiter.EventMask, nonblock bool, timeout in
 		if r = op(); r != -linux.EAGAIN {
 			return r
 		}
-		switch t.waitChan(ch, expired) {
+		switch t.waitChan(ch, nil, expired) {
 		case waitSignalled:
 			if timeout > 0 {
 				return -linux.EINTR

@@ -184,14 +184,15 @@ const (
 	waitExpired          // the timeout ran out
 )
 
-// waitChan waits for a token on ch or the end of expired (nil: none), unless a signal the
-// task takes is pending.
-func (t *Task) waitChan(ch <-chan struct{}, expired <-chan time.Time) int {
+// waitChan waits for a token on (or the close of) ch or also, or the end of expired
+// (nil: none), unless a signal the task takes is pending.
+func (t *Task) waitChan(ch, also <-chan struct{}, expired <-chan time.Time) int {
 	if t.signalled.Load() {
 		return waitSignalled
 	}
 	select {
 	case <-ch:
+	case <-also:
 	case <-expired:
 		return waitExpired
 	case <-t.wake:

@@ -117,6 +117,38 @@ subprocess.run(["sh", "-c", "cat <&%d" % r], pass_fds=[r]); os.close(r)
 r, w = os.pipe()
 subprocess.run(["sh", "-c", "echo up the pipe >&%d" % w], pass_fds=[w]); os.close(w)
 print(os.read(r, 100), os.read(r, 100))`}, nil},
+		// A fork's child reading the parent's pipe: it gets all that is written and the
+		// end once the parent closes it; once a child that stopped reading has ended, the
+		// parent's next write finds no reader (EPIPE).
+		{"a fork's child reading a pipe", []string{"python3", "-c", `import os, time
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    got = b""
+    while b := os.read(r, 65536): got += b
+    print("child read", len(got), got[-3:], flush=True)
+    os._exit(0)
+os.close(r)
+time.sleep(0.3)
+os.write(w, b"x" * 100000 + b"end")
+os.close(w)
+os.waitpid(pid, 0)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    os.read(r, 1)
+    os._exit(0)
+os.close(r)
+os.write(w, b"a")
+os.waitpid(pid, 0)
+time.sleep(0.5)
+try:
+    os.write(w, b"b")
+    print("second write taken")
+except BrokenPipeError:
+    print("second write: EPIPE")`}, nil},
 		// A write to a pipe with no reader: SIGPIPE, then EPIPE; with the default
 		// disposition, death by SIGPIPE (which the shell that started it sees).
 		{"SIGPIPE", []string{"sh", "-c", `python3 -c "$1"; echo "status $?"`, "sh", `import os, signal

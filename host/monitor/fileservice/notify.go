@@ -22,6 +22,10 @@ type notifier struct {
 	streams  map[uint64]*streamWatch
 }
 
+// stdinWatch is the key of the watch of pith's standard input among the streams' (no
+// handle is ever this).
+const stdinWatch = ^uint64(0)
+
 // streamWatch is a goroutine polling one stream handle's descriptor.
 type streamWatch struct {
 	events int16
@@ -83,19 +87,31 @@ func (s *Service) notifyRequest(c fileCall) int64 {
 			atomic.AddUint64(watching, 1)
 		}
 		return 0
-	case abi.NotifyRead, abi.NotifyWrite:
+	case abi.NotifyRead, abi.NotifyWrite, abi.NotifyClosed:
 		fd, ok := s.streams[r.Handle]
 		if !ok {
 			return -int64(unix.EBADF)
 		}
-		events := int16(unix.POLLIN)
-		if r.Flags == abi.NotifyWrite {
+		var events int16 // NotifyClosed: poll reports an error or hang-up unasked
+		switch r.Flags {
+		case abi.NotifyRead:
+			events = unix.POLLIN
+		case abi.NotifyWrite:
 			events = unix.POLLOUT
 		}
 		if ready(fd, events) {
 			return 1
 		}
 		return s.watchStream(r.Handle, fd, events, watching)
+	case abi.NotifyStdin:
+		fd := -1 // not served: a watch that never ends, as a read of a pipe no one writes
+		if s.stdinServed {
+			fd = s.stdio[0]
+		}
+		if ready(fd, unix.POLLIN) {
+			return 1
+		}
+		return s.watchStream(stdinWatch, fd, unix.POLLIN, watching)
 	}
 	return -int64(unix.EINVAL)
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // FileNotify answers 1 for what is so already, else watches for it and tells the guest
-// once, counting the watches meanwhile: a pipe with bytes or room, a program's end. A
+// once, counting the watches meanwhile: a pipe with bytes or room, a pipe's other end
+// closed, pith's stdin, a program's end. A
 // watch ends with its handle's close, and nothing is told after Close.
 func TestNotify(t *testing.T) {
 	g := identityMapped(t)
@@ -87,6 +88,55 @@ func TestNotify(t *testing.T) {
 	if r := notify(h2, abi.NotifyRead); r != 1 {
 		t.Errorf("NotifyRead of a pipe whose writer closed: %d, want 1", r)
 	}
+	if r := notify(h2, abi.NotifyClosed); r != 1 {
+		t.Errorf("NotifyClosed of a pipe whose writer closed: %d, want 1", r)
+	}
+
+	// The other end's close, and only that: a write end with room is not news.
+	h3 := uint64(s.do(mmu, &abi.FileRequest{Op: abi.FilePipe}))
+	if r := notify(h3+1, abi.NotifyClosed); r != 0 {
+		t.Fatalf("NotifyClosed of a write end with its reader: %d, want 0", r)
+	}
+	select {
+	case <-fired:
+		t.Fatalf("NotifyClosed told while the reader is there")
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.do(mmu, &abi.FileRequest{Op: abi.FileClose, Handle: h3})
+	told("the reader closed")
+	if r := notify(h3+1, abi.NotifyClosed); r != 1 {
+		t.Errorf("NotifyClosed of a write end whose reader closed: %d, want 1", r)
+	}
+
+	// pith's standard input: bytes are news once it is served; before, nothing is.
+	in := make([]int, 2)
+	if err := unix.Pipe2(in, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(in[1])
+	s.stdio[0] = in[0]
+	if r := notify(0, abi.NotifyStdin); r != 0 {
+		t.Fatalf("NotifyStdin of stdin not served: %d, want 0", r)
+	}
+	unix.Write(in[1], []byte("typed"))
+	select {
+	case <-fired:
+		t.Fatalf("NotifyStdin told while stdin is not served")
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.unwatch(stdinWatch)
+	<-fired // the watch's end
+	s.ServeStdin()
+	if r := notify(0, abi.NotifyStdin); r != 1 {
+		t.Errorf("NotifyStdin of stdin with bytes: %d, want 1", r)
+	}
+	unix.Read(in[0], make([]byte, 16))
+	if r := notify(0, abi.NotifyStdin); r != 0 {
+		t.Fatalf("NotifyStdin of an empty stdin: %d, want 0", r)
+	}
+	unix.Write(in[1], []byte("more"))
+	told("bytes on stdin")
+	unix.Close(in[0])
 
 	// A program's end.
 	os.Mkdir(filepath.Join(s.root, "spawned"), 0o700)
@@ -112,7 +162,7 @@ func TestNotify(t *testing.T) {
 	}{
 		"no such stream": {99, abi.NotifyRead, unix.EBADF},
 		"no such child":  {c, abi.NotifyExit, unix.ECHILD},
-		"unknown flags":  {h2, 8, unix.EINVAL},
+		"unknown flags":  {h2, 32, unix.EINVAL},
 		"no flags":       {h2, 0, unix.EINVAL},
 	} {
 		if r := notify(tc.h, tc.flags); r != -int64(tc.want) {
