@@ -18,6 +18,7 @@ type stub struct {
 	start, end uint64   // the stub's code
 	site, back uint64   // the rewritten instructions, and the instruction after them
 	done       []uint64 // the stub's jumps back: a thread at one has made its call
+	answers    []uint64 // where each fastIdentity call's answer sits in the stub's code
 }
 
 // stubs are the app's rewritten sites, set before the app runs and read-only after.
@@ -86,13 +87,27 @@ func buildStub(p *abi.FastCallPattern, at, site uint64) (stub, []byte) {
 	for _, id := range fastIdentity {
 		b = le.AppendUint32(append(b, 0x48, 0x3d), id.nr) // CMPQ AX, $nr
 		b = append(b, 0x75, 10)                           // JNE past the next two
-		b = le.AppendUint32(append(b, 0xb8), id.value)    // MOVL $value, AX
+		s.answers = append(s.answers, at+uint64(len(b))+1)
+		b = le.AppendUint32(append(b, 0xb8), id.value) // MOVL $value, AX
 		jumpBack()
 	}
 	b = append(b, 0x0f, 0x05) // SYSCALL
 	jumpBack()
 	s.end = at + uint64(len(b))
 	return s, b
+}
+
+// setFastAnswer makes every stub answer value to system call nr, one of fastIdentity's:
+// a fork's child has a process ID of its own. No other thread runs the app's code.
+func setFastAnswer(nr, value uint32) {
+	for i, id := range fastIdentity {
+		if id.nr != nr {
+			continue
+		}
+		for _, s := range stubs {
+			binary.LittleEndian.PutUint32(appBytes(s.answers[i], 4), value)
+		}
+	}
 }
 
 // jumpTo rewrites code, at address from, into a JMP to address to; the bytes left over

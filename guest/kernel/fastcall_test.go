@@ -68,6 +68,20 @@ func TestStubRunsAsTheCodeItReplaces(t *testing.T) {
 	}
 }
 
+// A fork's child answers its own process ID and its parent's from the stubs.
+func TestStubAnswersAForksPIDs(t *testing.T) {
+	call, s := rewrittenSyscall6(t)
+	stubs = []stub{s}
+	t.Cleanup(func() { stubs = nil })
+	setFastAnswer(syscall.SYS_GETPID, 100002)
+	setFastAnswer(syscall.SYS_GETPPID, 100001)
+	for _, c := range []struct{ nr, want uintptr }{{syscall.SYS_GETPID, 100002}, {syscall.SYS_GETPPID, 100001}, {syscall.SYS_GETUID, abi.AppUID}} {
+		if r1, _, e := call(c.nr, 0, 0, 0, 0, 0, 0); r1 != c.want || e != 0 {
+			t.Errorf("call %d after a fork: (%d, errno %d), want %d", c.nr, r1, e, c.want)
+		}
+	}
+}
+
 // A signal frame never shows a stub: before its call a thread is at the rewritten site,
 // after it at the instruction the site returns to.
 func TestAppPCHidesStubs(t *testing.T) {

@@ -120,6 +120,8 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 	parentPID.Store(selfPID.Load())
 	selfPID.Store(pid)
 	syscall.RawSyscall(abi.SysPithSetPID, uintptr(pid), uintptr(parentPID.Load()), 0)
+	setFastAnswer(syscall.SYS_GETPID, uint32(pid))
+	setFastAnswer(syscall.SYS_GETPPID, uint32(parentPID.Load()))
 	p.dropOtherTasks(t)
 	p.mu.Lock()
 	p.children = nil

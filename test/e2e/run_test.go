@@ -293,8 +293,9 @@ func TestRunBusybox(t *testing.T) {
 
 // --trace prints each system call, strace style; --env-file and -v do what Docker's do.
 // Go's system-call sites are rewritten (guest/kernel/fastcall.go): the identity calls
-// are answered without a trap, with tier 0's answers, in plain and static-PIE builds;
-// --trace, which must show every call, leaves them alone.
+// are answered without a trap, with tier 0's answers, in plain and static-PIE builds,
+// and a fork's child's with its own; --trace, which must show every call, leaves them
+// alone.
 func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
 	testenv.RequireKVM(t)
 	probe := testenv.Program(t, "probe")
@@ -308,6 +309,10 @@ func TestRunIdentityCallsTakeNoTrap(t *testing.T) {
 	for _, app := range []string{probe, pie} {
 		if r := testenv.Pith(t, nil, "run", app, "ids"); r.Stdout != ids || r.Code != 0 {
 			t.Errorf("%s: exit %d, stdout %q, want %q as tier 0 answers", filepath.Base(app), r.Code, r.Stdout, ids)
+		}
+		const forked = "child's getpid is fork's answer: true getppid is its parent: true <nil> 0\n"
+		if r := testenv.Pith(t, nil, "run", app, "forkids"); r.Stdout != forked || r.Code != 0 {
+			t.Errorf("%s forkids: exit %d, stdout %q, stderr %q; want %q", filepath.Base(app), r.Code, r.Stdout, r.Stderr, forked)
 		}
 		r := testenv.Pith(t, nil, "run", "--timing", app, "idloop", "20000")
 		m := calls.FindStringSubmatch(r.Stderr)
