@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pithvm/pith/abi"
@@ -19,6 +20,7 @@ import (
 	"github.com/pithvm/pith/host/network"
 	"github.com/pithvm/pith/host/program"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type runOptions struct {
@@ -134,6 +136,9 @@ func runRun(o *runOptions, args []string) error {
 	env := os.Environ()
 	if o.image != nil {
 		env, cfg.Rootfs, cfg.Layer = o.image.env, o.image.root, o.image.layer
+		if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err == nil && !slices.ContainsFunc(env, isTERM) {
+			env = append(env, "TERM=xterm") // on a terminal, as docker run -t gives it
+		}
 	}
 	if o.spawnedEnv != "" { // the environment the program that started this one gave it
 		b, err := os.ReadFile(o.spawnedEnv)
@@ -332,6 +337,9 @@ func readEnvFile(path string) ([]string, error) {
 }
 
 // dedupEnv keeps the last value of each variable, in first-seen order.
+// isTERM reports whether the environment entry e sets TERM.
+func isTERM(e string) bool { return strings.HasPrefix(e, "TERM=") }
+
 func dedupEnv(env []string) []string {
 	last := map[string]int{}
 	for i, e := range env {

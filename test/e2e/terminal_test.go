@@ -248,3 +248,29 @@ func TestStdinSharedWithStartedPrograms(t *testing.T) {
 		t.Errorf("pith run --rootfs %v: %q, want %q", args, got, want)
 	}
 }
+
+// An image's program on a terminal gets TERM=xterm where neither its image nor -e sets
+// one, as docker run -t gives it (the host's TERM is not the image's); off a terminal,
+// none, as without -t.
+func TestTerminalGivesAnImageTERM(t *testing.T) {
+	testenv.RequireKVM(t)
+	pith, kernel := testenv.Build(t)
+	data := "PITH_DATA=" + t.TempDir()
+	pithOK(t, []string{data}, "build", "-t", "probe", testenv.Program(t, "probe"))
+	env := append(os.Environ(), data, "PITH_KERNEL="+kernel, "PITH_DEADLINE=120s", "TERM=host-term")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "probe", "env", "TERM"}, "xterm\r\n"},
+		{[]string{"run", "-e", "TERM=dumb", "probe", "env", "TERM"}, "dumb\r\n"},
+	} {
+		screen, code := onTerminal(t, env, append([]string{pith}, tc.args...)...).end()
+		if code != 0 || screen != tc.want {
+			t.Errorf("pith %v on a terminal: exit %d, the terminal showed %q; want %q", tc.args, code, screen, tc.want)
+		}
+	}
+	if r := pithOK(t, []string{data, "TERM=host-term"}, "run", "probe", "env", "TERM"); r.Stdout != "\n" {
+		t.Errorf("pith run probe env TERM off a terminal: %q, want an empty line", r.Stdout)
+	}
+}
