@@ -210,7 +210,7 @@ func init() {
 		unix.SYS_SETPGID:      {"setpgid", sysSetpgid, "groups are names only: no terminal has a foreground group"},
 		unix.SYS_GETSID:       {"getsid", sysGetsid, ""},
 		unix.SYS_SETSID:       {"setsid", sysSetsid, ""},
-		unix.SYS_GETRUSAGE:    {"getrusage", sysGetrusage, "the host's figures for pith; ru_maxrss the guest's memory in use; RUSAGE_THREAD: memory only"},
+		unix.SYS_GETRUSAGE:    {"getrusage", sysGetrusage, "the host's figures for pith; ru_maxrss the guest's memory in use; RUSAGE_THREAD: the thread's run as tier 0 counts it"},
 		unix.SYS_TIMES:        {"times", sysTimes, "clock ticks since boot; CPU times as getrusage's"},
 
 		// Threads, processes and signals (signals.go, spawn.go).

@@ -55,6 +55,10 @@ func sysRunApp(ctx uint64) int64 {
 	t.fsbase = c.FSBase
 	t.xsave = xs
 	t.app = uintptr(ctx)
+	if !appStarted {
+		appStarted = true
+		startCPUTime()
+	}
 	return keepRegs
 }
 

@@ -47,6 +47,7 @@ func boot() {
 	t := threadAt(i)
 	t.state = threadRunnable
 	setCurrent(i)
+	thisCPU().acctSince = rdtsc()
 	*(*uint16)(x86.Pointer(t.xsave)) = defaultFCW
 	*(*uint32)(x86.Pointer(t.xsave + xsaveMXCSR)) = defaultMXCSR
 	sp := initialStack()

@@ -119,6 +119,7 @@ func forkResume() {
 			}
 		}
 	}
+	startCPUTime() // the child's CPU time starts from nothing, as Linux's does
 	t := threadAt(forkThread)
 	t.onCPU = -1
 	t.regs.RAX = 0

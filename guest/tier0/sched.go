@@ -60,6 +60,9 @@ type thread struct {
 	epollMax    int32
 
 	onCPU int32 // vCPU running this thread, -1 if none
+	// cpuTicks is the TSC ticks the thread has run, up to its last switch out
+	// (CLOCK_THREAD_CPUTIME_ID: its app code and tier 1's work on its system calls).
+	cpuTicks uint64
 
 	// While the thread runs app code (RUN_APP), its registers, FS base and vector state
 	// are the app's, app points at the AppContext to return them in, and tier 1's own
@@ -94,6 +97,10 @@ var (
 	slackTicks  uint64
 	wakeupTicks uint64
 	ncpu        int32
+	// exitedTicks is what threads that have exited ran: with the others' cpuTicks, the
+	// guest's CPU time (CLOCK_PROCESS_CPUTIME_ID).
+	exitedTicks uint64
+	appStarted  bool // a thread has run app code: the CPU times count from then
 
 	// bigLock serialises tier 0 across vCPUs: each entry takes it after saving the
 	// thread (enterTier0) and drops it just before returning to a thread. Tier 0's work
@@ -375,6 +382,13 @@ func schedule(yield bool) {
 			enqueue(prev)
 		}
 		t.onCPU = -1
+		if now > c.acctSince {
+			t.cpuTicks += now - c.acctSince
+		}
+		if t.state == threadFree {
+			exitedTicks += t.cpuTicks
+			t.cpuTicks = 0
+		}
 	}
 	idled := false
 	for {
@@ -418,8 +432,56 @@ func schedule(yield bool) {
 	if c.cur != prev || idled {
 		c.runSince = now
 	}
+	c.acctSince = now
 	c.sliceEnd = now + sliceTicks
 	arm(now)
+}
+
+// startCPUTime zeroes the CPU times as the app starts: what tier 1 ran to load it is not
+// the app's, as a native exec's work is next to nothing of a process's time.
+//
+//go:nosplit
+func startCPUTime() {
+	now := rdtsc()
+	exitedTicks = 0
+	for i := int32(0); i < liveLimit; i++ {
+		threadAt(i).cpuTicks = 0
+	}
+	for i := int32(0); i < ncpu; i++ {
+		if c := cpuAt(i); c.acctSince != 0 {
+			c.acctSince = now
+		}
+	}
+}
+
+// threadTicks is the TSC ticks the current thread has run.
+//
+//go:nosplit
+func threadTicks() uint64 {
+	c := thisCPU()
+	t := current()
+	if now := rdtsc(); now > c.acctSince {
+		return t.cpuTicks + now - c.acctSince
+	}
+	return t.cpuTicks
+}
+
+// processTicks is the TSC ticks every thread of the guest has run, the exited included.
+//
+//go:nosplit
+func processTicks() uint64 {
+	now := rdtsc()
+	total := exitedTicks
+	for i := int32(0); i < liveLimit; i++ {
+		total += threadAt(i).cpuTicks // an exited thread's until its switch out moves them
+	}
+	for i := int32(0); i < ncpu; i++ {
+		// A vCPU that has not scheduled yet (acctSince 0) runs nothing, whatever its cur.
+		if c := cpuAt(i); c.cur >= 0 && c.acctSince != 0 && now > c.acctSince {
+			total += now - c.acctSince
+		}
+	}
+	return total
 }
 
 // arm programs this vCPU's TSC-deadline timer for its next event. It reports whether

@@ -55,6 +55,7 @@ type cpu struct {
 	armed       uint64  // TSC deadline in this vCPU's timer; 0 if none
 	tlbGen      uint64  // tlbGen this vCPU's TLB has caught up with (mm.go)
 	runSince    uint64  // TSC at which the current thread got this vCPU
+	acctSince   uint64  // TSC from which the current thread's run is not yet in its cpuTicks
 }
 
 // State shared with the assembly. Tier 0 runs on each vCPU's own stack, under bigLock.

@@ -429,7 +429,11 @@ func sysClockGettime(clock, tp uint64) int64 {
 	switch clock {
 	case 0, 5: // CLOCK_REALTIME, CLOCK_REALTIME_COARSE
 		ns += wallBase
-	case 1, 2, 3, 4, 6, 7: // MONOTONIC, PROCESS/THREAD_CPUTIME, MONOTONIC_RAW/COARSE, BOOTTIME
+	case 2: // CLOCK_PROCESS_CPUTIME_ID: every thread's run, tier 1's own included
+		ns = int64(ticksToNs(processTicks()))
+	case 3: // CLOCK_THREAD_CPUTIME_ID
+		ns = int64(ticksToNs(threadTicks()))
+	case 1, 4, 6, 7: // MONOTONIC, MONOTONIC_RAW/COARSE, BOOTTIME
 	default:
 		return -linux.EINVAL
 	}

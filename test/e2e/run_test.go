@@ -419,7 +419,7 @@ func TestRunCSignalsAndSystemCalls(t *testing.T) {
 	testenv.RequireKVM(t)
 	bin := testenv.Program(t, "csys")
 	for _, mode := range []string{"gettimeofday", "blocked-ignored", "stop-default", "bad-act", "bad-oldact",
-		"bad-frame", "bad-mxcsr", "bad-xstate", "eintr-pipe", "restart-pipe", "eintr-accept", "eintr-unix-recv", "term-blocked", "rcvtimeo", "unix-timeo", "pause", "sigsuspend", "fork-clock"} {
+		"bad-frame", "bad-mxcsr", "bad-xstate", "eintr-pipe", "restart-pipe", "eintr-accept", "eintr-unix-recv", "term-blocked", "rcvtimeo", "unix-timeo", "pause", "sigsuspend", "fork-clock", "cpu-clocks"} {
 		t.Run(mode, func(t *testing.T) {
 			want := native(t, bin, nil, mode)
 			if mode == "bad-mxcsr" && want.Code == 0 {
@@ -428,10 +428,16 @@ func TestRunCSignalsAndSystemCalls(t *testing.T) {
 				// pith answers as the hardware and Linux on it do.
 				want = testenv.Result{Code: 128 + int(syscall.SIGSEGV)}
 			}
-			got := testenv.Pith(t, nil, "run", bin, mode)
-			if got.Code != want.Code || got.Stdout != want.Stdout {
-				t.Errorf("pith run: exit %d, stdout %q, stderr %q\nnative:   exit %d, stdout %q",
-					got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout)
+			flags := [][]string{nil}
+			if mode == "cpu-clocks" { // the guest's CPU time sums every vCPU's threads
+				flags = append(flags, []string{"--cpus", "2"})
+			}
+			for _, f := range flags {
+				got := testenv.Pith(t, nil, append(append([]string{"run"}, f...), bin, mode)...)
+				if got.Code != want.Code || got.Stdout != want.Stdout {
+					t.Errorf("pith run %v: exit %d, stdout %q, stderr %q\nnative:   exit %d, stdout %q",
+						f, got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout)
+				}
 			}
 		})
 	}

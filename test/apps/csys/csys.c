@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -75,6 +76,21 @@ static void interrupt_later(int sig, int flags, int write_fd) {
 }
 
 /* A loopback TCP listener on a port the kernel chose. */
+/* Milliseconds from a to b. */
+static long ms_between(struct timespec a, struct timespec b) {
+	return (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+}
+
+/* Runs for ms milliseconds of CLOCK_MONOTONIC without waiting. */
+static void *spin(void *ms) {
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while (ms_between(a, b) < (long)ms);
+	return 0;
+}
+
 static int tcp_listener(void) {
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -283,6 +299,36 @@ int main(int argc, char **argv) {
 		int st;
 		waitpid(pid, &st, 0);
 		printf("child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	} else if (!strcmp(m, "cpu-clocks")) {
+		/* the CPU-time clocks count running, not waiting: a sleep adds next to nothing
+		   to the process's or the thread's, a spin its length to both, another thread's
+		   spin to the process's only; getrusage(RUSAGE_THREAD) has the thread's */
+		struct timespec p[4], t[4];
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p[0]);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t[0]);
+		usleep(500000);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p[1]);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t[1]);
+		spin((void *)300);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p[2]);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t[2]);
+		pthread_t th;
+		pthread_create(&th, 0, spin, (void *)300);
+		pthread_join(th, 0);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p[3]);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t[3]);
+		struct rusage ru;
+		getrusage(RUSAGE_THREAD, &ru);
+		long ru_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+		printf("a 0.5 s sleep ran under 0.1 s: process %d, thread %d\n", ms_between(p[0], p[1]) < 100, ms_between(t[0], t[1]) < 100);
+		printf("a 0.3 s spin ran over 0.15 s: process %d, thread %d\n", ms_between(p[1], p[2]) > 150, ms_between(t[1], t[2]) > 150);
+		printf("another thread's spin: process over 0.15 s %d, this thread under 0.1 s %d\n", ms_between(p[2], p[3]) > 150, ms_between(t[2], t[3]) < 100);
+		long t_ms = t[3].tv_sec * 1000 + t[3].tv_nsec / 1000000;
+		printf("RUSAGE_THREAD has this thread's spin: %d, and agrees with its clock: %d\n", ru_ms > 150, ru_ms - t_ms < 50 && t_ms - ru_ms < 50);
+		printf("the thread's clock counts from the program's start, its spin most of it: %d\n", t_ms > 150 && t_ms < 1000);
+		fprintf(stderr, "process %ld %ld %ld ms, thread %ld %ld %ld ms (%ld in all), RUSAGE_THREAD %ld ms\n",
+			ms_between(p[0], p[1]), ms_between(p[1], p[2]), ms_between(p[2], p[3]),
+			ms_between(t[0], t[1]), ms_between(t[1], t[2]), ms_between(t[2], t[3]), t_ms, ru_ms);
 	} else {
 		printf("csys: unknown mode %s\n", m);
 		return 3;
