@@ -419,7 +419,14 @@ const (
 	// FileNotifyAttach: Handle: the readiness descriptor tier 1 waits on, which tier 0
 	// makes readable when the monitor sets BootInfo.HostReady.
 	FileNotifyAttach = 35
+	// FileRecordLock: Handle (a host file), Flags (fcntl's F_GETLK, F_SETLK, F_OFD_GETLK
+	// or F_OFD_SETLK; never waits: EAGAIN or EACCES), Buf and Len (a struct flock,
+	// FlockSize bytes, which F_GETLK's answer overwrites) -> 0 or -errno.
+	FileRecordLock = 36
 )
+
+// FlockSize is the size of Linux's struct flock on x86-64.
+const FlockSize = 32
 
 // FileNotify's Flags.
 const (

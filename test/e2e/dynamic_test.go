@@ -149,6 +149,30 @@ try:
     print("second write taken")
 except BrokenPipeError:
     print("second write: EPIPE")`}, nil},
+		// fcntl's record locks: SQLite's (a database written and read back), and lockf's,
+		// which hold against a program the app starts until they are let go.
+		{"record locks: sqlite3 and lockf", []string{"python3", "-c", `import fcntl, os, sqlite3, subprocess
+for p in ("/tmp/t.db", "/tmp/lk"):
+    if os.path.exists(p): os.remove(p)
+db = sqlite3.connect("/tmp/t.db")
+db.execute("create table t (x)")
+db.executemany("insert into t values (?)", [(i,) for i in range(100)])
+db.commit()
+print(sqlite3.connect("/tmp/t.db").execute("select count(*), sum(x) from t").fetchone())
+try_lock = """import fcntl
+f = open("/tmp/lk", "w")
+try:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("taken")
+except OSError as e:
+    print("held", e.errno)"""
+f = open("/tmp/lk", "w")
+fcntl.lockf(f, fcntl.LOCK_EX)
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("while held here:", subprocess.run(["python3", "-c", try_lock], capture_output=True, text=True).stdout.strip())
+fcntl.lockf(f, fcntl.LOCK_UN)
+print("let go:", subprocess.run(["python3", "-c", try_lock], capture_output=True, text=True).stdout.strip())
+os.remove("/tmp/t.db"); os.remove("/tmp/lk")`}, nil},
 		// A write to a pipe with no reader: SIGPIPE, then EPIPE; with the default
 		// disposition, death by SIGPIPE (which the shell that started it sees).
 		{"SIGPIPE", []string{"sh", "-c", `python3 -c "$1"; echo "status $?"`, "sh", `import os, signal

@@ -1,6 +1,7 @@
 package fileservice
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -440,6 +441,7 @@ var fileOps = map[uint64]func(*Service, fileCall) int64{
 	abi.FileMkdir:      (*Service).mkdirOrUnlink,
 	abi.FileUnlink:     (*Service).mkdirOrUnlink,
 	abi.FileNotify:     (*Service).notifyRequest,
+	abi.FileRecordLock: (*Service).recordLock,
 }
 
 func (s *Service) do(mmu memory.Virtual, r *abi.FileRequest) int64 {
@@ -744,6 +746,57 @@ func (s *Service) flock(c fileCall) int64 {
 		return 0
 	}
 	return Errno(unix.Flock(int(f.Fd()), int(r.Flags&^unix.LOCK_NB)|unix.LOCK_NB))
+}
+
+// recordLock serves FileRecordLock: fcntl's record locks, made on the host file by this
+// monitor, which is the guest's process on the host: they hold against the programs the
+// guest starts and host processes, and a process's own never conflict, as on Linux.
+func (s *Service) recordLock(c fileCall) int64 {
+	r := c.r
+	f := s.files[r.Handle]
+	if f == nil {
+		return -int64(unix.EBADF)
+	}
+	switch r.Flags {
+	case unix.F_GETLK, unix.F_SETLK, unix.F_OFD_GETLK, unix.F_OFD_SETLK:
+	default:
+		return -int64(unix.EINVAL)
+	}
+	if r.Len != abi.FlockSize {
+		return -int64(unix.EINVAL)
+	}
+	var b [abi.FlockSize]byte
+	if c.mmu.Read(r.Buf, b[:]) != nil {
+		return -int64(unix.EFAULT)
+	}
+	le := binary.LittleEndian
+	lk := unix.Flock_t{Type: int16(le.Uint16(b[0:])), Whence: int16(le.Uint16(b[2:])),
+		Start: int64(le.Uint64(b[8:])), Len: int64(le.Uint64(b[16:])), Pid: int32(le.Uint32(b[24:]))}
+	getting := r.Flags == unix.F_GETLK || r.Flags == unix.F_OFD_GETLK
+	if !s.writable[r.Handle] {
+		// As flock: files the guest cannot change need no lock against it.
+		if getting {
+			le.PutUint16(b[0:], unix.F_UNLCK)
+			if c.mmu.Write(r.Buf, b[:]) != nil {
+				return -int64(unix.EFAULT)
+			}
+		}
+		return 0
+	}
+	if err := unix.FcntlFlock(f.Fd(), int(r.Flags), &lk); err != nil {
+		return Errno(err)
+	}
+	if getting {
+		le.PutUint16(b[0:], uint16(lk.Type))
+		le.PutUint16(b[2:], uint16(lk.Whence))
+		le.PutUint64(b[8:], uint64(lk.Start))
+		le.PutUint64(b[16:], uint64(lk.Len))
+		le.PutUint32(b[24:], uint32(lk.Pid))
+		if c.mmu.Write(r.Buf, b[:]) != nil {
+			return -int64(unix.EFAULT)
+		}
+	}
+	return 0
 }
 
 // canonicalPath serves FileCanonical: the path with every link resolved, inside the
