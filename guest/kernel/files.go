@@ -161,7 +161,7 @@ func (f *file) read(t *Task, buf []byte, off uint64) int64 {
 			if n != -linux.EAGAIN || f.flags&syscall.O_NONBLOCK != 0 {
 				return n
 			}
-			if news, already := watchHost(0, abi.NotifyStdin); !already && t.waitChan(news, nil, nil) == waitSignalled {
+			if news, already, _ := watchHost(0, abi.NotifyStdin); !already && t.waitChan(news, nil, nil) == waitSignalled {
 				return -errRestart
 			}
 		}

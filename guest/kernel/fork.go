@@ -203,8 +203,10 @@ func pumpToFork(pp *pipe, handle uint64) {
 			// Nothing to pass on yet: wait for the pipe to change or the child's end to
 			// close, each told once (a loop asking the monitor made an exit a millisecond).
 			if childNews == nil {
-				var closed bool
-				if childNews, closed = watchHost(handle, abi.NotifyClosed); closed {
+				var closed, refused bool
+				// Refused: the handle is not this guest's (a copy of this goroutine in a
+				// later fork's child, whose monitor was not given it).
+				if childNews, closed, refused = watchHost(handle, abi.NotifyClosed); closed || refused {
 					return
 				}
 			}

@@ -29,31 +29,33 @@ var hostEvents struct {
 // then looks again, as news may be another's. Where the monitor does not notify, it
 // sleeps a millisecond.
 func awaitHost(handle, flags uint64) {
-	if news, already := watchHost(handle, flags); !already {
+	if news, already, _ := watchHost(handle, flags); !already {
 		<-news
 	}
 }
 
 // watchHost asks the monitor to watch handle for flags and returns a channel closed at
 // its next news (which may be another's), or already if what was asked is so now.
-// Where the monitor does not notify, or cannot watch handle, the channel closes after
-// hostPoll.
-func watchHost(handle, flags uint64) (news <-chan struct{}, already bool) {
+// Where the monitor does not notify, or cannot watch handle (refused: it knows no such
+// handle), the channel closes after hostPoll.
+func watchHost(handle, flags uint64) (news <-chan struct{}, already, refused bool) {
 	hostEvents.start.Do(startHostEvents)
 	if hostEvents.ok {
 		hostEvents.mu.Lock()
 		gen := hostEvents.gen // before asking: news that comes after the answer closes it
 		hostEvents.mu.Unlock()
-		switch fileRequest(&abi.FileRequest{Op: abi.FileNotify, Handle: handle, Flags: flags}) {
-		case 0:
-			return gen, false
-		case 1:
-			return nil, true
+		switch r := fileRequest(&abi.FileRequest{Op: abi.FileNotify, Handle: handle, Flags: flags}); {
+		case r == 0:
+			return gen, false, false
+		case r == 1:
+			return nil, true, false
+		default:
+			refused = true
 		}
 	}
 	later := make(chan struct{})
 	time.AfterFunc(hostPoll, func() { close(later) })
-	return later, false
+	return later, false, refused
 }
 
 // startHostEvents attaches a readiness descriptor for the monitor's notifications and

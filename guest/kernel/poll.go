@@ -177,7 +177,7 @@ func pollFDs(t *Task, fds [][2]int64, timeout time.Duration) ([]uint32, int64) {
 		var stdinNews <-chan struct{}
 		if stdin {
 			var already bool
-			if stdinNews, already = watchHost(0, abi.NotifyStdin); already {
+			if stdinNews, already, _ = watchHost(0, abi.NotifyStdin); already {
 				continue
 			}
 		}

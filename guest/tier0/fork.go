@@ -81,6 +81,7 @@ func park() {
 			enqueue(c.cur)
 		}
 		t.onCPU = -1
+		chargeRun(c, t, rdtsc())
 		c.cur = -1
 		c.curThread = 0
 	}

@@ -382,13 +382,7 @@ func schedule(yield bool) {
 			enqueue(prev)
 		}
 		t.onCPU = -1
-		if now > c.acctSince {
-			t.cpuTicks += now - c.acctSince
-		}
-		if t.state == threadFree {
-			exitedTicks += t.cpuTicks
-			t.cpuTicks = 0
-		}
+		chargeRun(c, t, now)
 	}
 	idled := false
 	for {
@@ -435,6 +429,20 @@ func schedule(yield bool) {
 	c.acctSince = now
 	c.sliceEnd = now + sliceTicks
 	arm(now)
+}
+
+// chargeRun adds to t's CPU time its run on vCPU c that ends now, as c lets it go; an
+// exited thread's goes to exitedTicks.
+//
+//go:nosplit
+func chargeRun(c *cpu, t *thread, now uint64) {
+	if now > c.acctSince {
+		t.cpuTicks += now - c.acctSince
+	}
+	if t.state == threadFree {
+		exitedTicks += t.cpuTicks
+		t.cpuTicks = 0
+	}
 }
 
 // startCPUTime zeroes the CPU times as the app starts: what tier 1 ran to load it is not

@@ -336,10 +336,10 @@ func readEnvFile(path string) ([]string, error) {
 	return env, sc.Err()
 }
 
-// dedupEnv keeps the last value of each variable, in first-seen order.
 // isTERM reports whether the environment entry e sets TERM.
 func isTERM(e string) bool { return strings.HasPrefix(e, "TERM=") }
 
+// dedupEnv keeps the last value of each variable, in first-seen order.
 func dedupEnv(env []string) []string {
 	last := map[string]int{}
 	for i, e := range env {
