@@ -122,6 +122,16 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 		return procOpen(t, rel, a[2])
 	}
 	f := &file{path: p, flags: a[2], cloexec: a[2]&syscall.O_CLOEXEC != 0}
+	openFlags := a[2]
+	if name, _ := appString(a[1]); strings.HasSuffix(name, "/") || strings.HasSuffix(name, "/.") || strings.HasSuffix(name, "/..") || name == "." || name == ".." {
+		// The name ends in a directory, which the clean path p no longer shows: with
+		// O_CREAT Linux answers EISDIR whatever is there (Python's shutil.copyfile to
+		// "missing/" counts on it); without, what is there must be a directory.
+		if openFlags&syscall.O_CREAT != 0 {
+			return -linux.EISDIR
+		}
+		openFlags |= syscall.O_DIRECTORY
+	}
 	switch p {
 	case "/dev/null":
 		f.kind = kindNull
@@ -134,7 +144,7 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 			return e
 		}
 	default:
-		r := abi.FileRequest{Op: abi.FileOpen, Flags: a[2] | a[3]<<32}
+		r := abi.FileRequest{Op: abi.FileOpen, Flags: openFlags | a[3]<<32}
 		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 		h := fileRequest(&r)
 		if h < 0 {

@@ -173,6 +173,24 @@ print("while held here:", subprocess.run(["python3", "-c", try_lock], capture_ou
 fcntl.lockf(f, fcntl.LOCK_UN)
 print("let go:", subprocess.run(["python3", "-c", try_lock], capture_output=True, text=True).stdout.strip())
 os.remove("/tmp/t.db"); os.remove("/tmp/lk")`}, nil},
+		// A name ending in a slash names a directory: with O_CREAT, EISDIR whatever is
+		// there (shutil.copyfile to "missing/" raises FileNotFoundError from it); without,
+		// a file is ENOTDIR.
+		{"names ending in a slash", []string{"python3", "-c", `import os, shutil
+for name, flags in [("/tmp/missing/", os.O_WRONLY | os.O_CREAT), ("/etc/passwd/", os.O_RDONLY), ("/etc/", os.O_RDONLY), ("/etc/.", os.O_WRONLY | os.O_CREAT)]:
+    try:
+        os.close(os.open(name, flags, 0o644))
+        print(name, "opened")
+    except OSError as e:
+        print(name, e.strerror)
+with open("/tmp/src", "w") as f:
+    f.write("x")
+try:
+    shutil.copyfile("/tmp/src", "/tmp/missing/")
+except FileNotFoundError:
+    print("copyfile to a missing directory: FileNotFoundError")
+os.remove("/tmp/src")
+print(os.path.exists("/tmp/missing"))`}, nil},
 		// A write to a pipe with no reader: SIGPIPE, then EPIPE; with the default
 		// disposition, death by SIGPIPE (which the shell that started it sees).
 		{"SIGPIPE", []string{"sh", "-c", `python3 -c "$1"; echo "status $?"`, "sh", `import os, signal
