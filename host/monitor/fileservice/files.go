@@ -1,7 +1,6 @@
 package fileservice
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -765,39 +764,30 @@ func (s *Service) recordLock(c fileCall) int64 {
 	if r.Len != abi.FlockSize {
 		return -int64(unix.EINVAL)
 	}
-	var b [abi.FlockSize]byte
-	if c.mmu.Read(r.Buf, b[:]) != nil {
+	var lk unix.Flock_t
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&lk)), abi.FlockSize)
+	if c.mmu.Read(r.Buf, b) != nil {
 		return -int64(unix.EFAULT)
 	}
-	le := binary.LittleEndian
-	lk := unix.Flock_t{Type: int16(le.Uint16(b[0:])), Whence: int16(le.Uint16(b[2:])),
-		Start: int64(le.Uint64(b[8:])), Len: int64(le.Uint64(b[16:])), Pid: int32(le.Uint32(b[24:]))}
 	getting := r.Flags == unix.F_GETLK || r.Flags == unix.F_OFD_GETLK
 	if !s.writable[r.Handle] {
 		// As flock: files the guest cannot change need no lock against it.
-		if getting {
-			le.PutUint16(b[0:], unix.F_UNLCK)
-			if c.mmu.Write(r.Buf, b[:]) != nil {
-				return -int64(unix.EFAULT)
-			}
-		}
-		return 0
-	}
-	if err := unix.FcntlFlock(f.Fd(), int(r.Flags), &lk); err != nil {
+		lk.Type = unix.F_UNLCK
+	} else if err := unix.FcntlFlock(f.Fd(), int(r.Flags), &lk); err != nil {
 		return Errno(err)
 	}
-	if getting {
-		le.PutUint16(b[0:], uint16(lk.Type))
-		le.PutUint16(b[2:], uint16(lk.Whence))
-		le.PutUint64(b[8:], uint64(lk.Start))
-		le.PutUint64(b[16:], uint64(lk.Len))
-		le.PutUint32(b[24:], uint32(lk.Pid))
-		if c.mmu.Write(r.Buf, b[:]) != nil {
-			return -int64(unix.EFAULT)
-		}
+	if getting && c.mmu.Write(r.Buf, b) != nil {
+		return -int64(unix.EFAULT)
 	}
 	return 0
 }
+
+// unix.Flock_t is Linux's struct flock byte for byte on x86-64: these fail to compile
+// where their sizes differ.
+var (
+	_ [abi.FlockSize - unsafe.Sizeof(unix.Flock_t{})]byte
+	_ [unsafe.Sizeof(unix.Flock_t{}) - abi.FlockSize]byte
+)
 
 // canonicalPath serves FileCanonical: the path with every link resolved, inside the
 // guest's view.
