@@ -6,6 +6,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
@@ -185,52 +187,52 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		g := f.dup()
 		g.cloexec = a[1] == syscall.F_DUPFD_CLOEXEC
 		return t.proc.installFD(g)
-	case fGetlk, fSetlk, fSetlkw, fOFDGetlk, fOFDSetlk, fOFDSetlkw:
+	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, unix.F_OFD_GETLK, unix.F_OFD_SETLK, unix.F_OFD_SETLKW:
 		return recordLock(t, f, a[1], a[2])
 	}
 	return -linux.EINVAL
 }
 
-// Linux's fcntl record-lock commands.
-const (
-	fGetlk     = 5
-	fSetlk     = 6
-	fSetlkw    = 7
-	fOFDGetlk  = 36
-	fOFDSetlk  = 37
-	fOFDSetlkw = 38
-	fUnlck     = 2 // struct flock's l_type: no lock
-)
-
 // recordLock serves fcntl's record locks (lockf, SQLite's) on the host file, so that they
 // hold against the programs the app starts and host processes, as flock does. A lock held
-// elsewhere is waited for here (F_SETLKW), looking again every millisecond without
-// holding a vCPU. Other descriptors take any lock, none held against them.
+// elsewhere is waited for here (F_SETLKW, waitForLock). Other descriptors take any lock,
+// none held against them.
 func recordLock(t *Task, f *file, cmd, arg uint64) int64 {
 	lk, ok := appSlice(arg, abi.FlockSize)
 	if !ok {
 		return -linux.EFAULT
 	}
-	getting := cmd == fGetlk || cmd == fOFDGetlk
+	getting := cmd == unix.F_GETLK || cmd == unix.F_OFD_GETLK
 	if f.kind != kindHost {
 		if getting {
-			binary.LittleEndian.PutUint16(lk, fUnlck)
+			binary.LittleEndian.PutUint16(lk, unix.F_UNLCK)
 		}
 		return 0
 	}
-	wait := cmd == fSetlkw || cmd == fOFDSetlkw
-	if wait {
-		cmd-- // the command that does not wait: F_SETLK, F_OFD_SETLK
-	}
 	b := hostBuffer(abi.FlockSize)
 	copy(b, lk)
-	for {
+	try := func(cmd uint64) int64 {
 		r := abi.FileRequest{Op: abi.FileRecordLock, Handle: f.handle, Flags: cmd, Buf: uint64(uintptr(unsafe.Pointer(&b[0]))), Len: abi.FlockSize}
-		e := fileRequest(&r)
-		if e != -linux.EAGAIN && e != -linux.EACCES || !wait {
-			if e == 0 && getting {
-				copy(lk, b)
-			}
+		return fileRequest(&r)
+	}
+	switch cmd {
+	case unix.F_SETLKW:
+		return waitForLock(t, func() int64 { return try(unix.F_SETLK) })
+	case unix.F_OFD_SETLKW:
+		return waitForLock(t, func() int64 { return try(unix.F_OFD_SETLK) })
+	}
+	e := try(cmd)
+	if e == 0 && getting {
+		copy(lk, b)
+	}
+	return e
+}
+
+// waitForLock makes try, a lock request that does not wait, until it is not refused for
+// a lock held elsewhere, looking again every millisecond without holding a vCPU.
+func waitForLock(t *Task, try func() int64) int64 {
+	for {
+		if e := try(); e != -linux.EAGAIN && e != -linux.EACCES {
 			return e
 		}
 		if !t.sleep(time.Millisecond) {

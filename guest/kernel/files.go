@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -114,7 +113,11 @@ func pathRequest(t *Task, dirfd, addr, op, flags uint64) int64 {
 }
 
 func sysOpenat(t *Task, a [6]uint64) int64 {
-	p, e := t.proc.appPath(a[0], a[1])
+	name, ok := appString(a[1])
+	if !ok {
+		return -linux.EFAULT
+	}
+	p, e := t.proc.absPath(a[0], name)
 	if e != 0 {
 		return e
 	}
@@ -123,7 +126,7 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 	}
 	f := &file{path: p, flags: a[2], cloexec: a[2]&syscall.O_CLOEXEC != 0}
 	openFlags := a[2]
-	if name, _ := appString(a[1]); strings.HasSuffix(name, "/") || strings.HasSuffix(name, "/.") || strings.HasSuffix(name, "/..") || name == "." || name == ".." {
+	if strings.HasSuffix(name, "/") || strings.HasSuffix(name, "/.") || strings.HasSuffix(name, "/..") || name == "." || name == ".." {
 		// The name ends in a directory, which the clean path p no longer shows: with
 		// O_CREAT Linux answers EISDIR whatever is there (Python's shutil.copyfile to
 		// "missing/" counts on it); without, what is there must be a directory.
@@ -864,7 +867,7 @@ func sysUtimensat(t *Task, a [6]uint64) int64 {
 
 // sysFlock takes advisory locks on the host file, so that they hold against the programs
 // the app starts (each a unikernel of its own) and host processes too. A lock held
-// elsewhere is waited for here, without holding a vCPU.
+// elsewhere is waited for here (waitForLock).
 func sysFlock(t *Task, a [6]uint64) int64 {
 	const lockNB = 4
 	f := t.proc.fd(a[0])
@@ -874,15 +877,11 @@ func sysFlock(t *Task, a [6]uint64) int64 {
 	if f.kind != kindHost {
 		return 0
 	}
-	for {
-		r := abi.FileRequest{Op: abi.FileFlock, Handle: f.handle, Flags: a[1]}
-		if e := fileRequest(&r); e != -linux.EAGAIN || a[1]&lockNB != 0 {
-			return e
-		}
-		if !t.sleep(time.Millisecond) {
-			return -errRestart
-		}
+	try := func() int64 { return fileRequest(&abi.FileRequest{Op: abi.FileFlock, Handle: f.handle, Flags: a[1]}) }
+	if a[1]&lockNB != 0 {
+		return try()
 	}
+	return waitForLock(t, try)
 }
 
 func sysFchmod(t *Task, a [6]uint64) int64 {
