@@ -436,13 +436,22 @@ func schedule(yield bool) {
 //
 //go:nosplit
 func chargeRun(c *cpu, t *thread, now uint64) {
-	if now > c.acctSince {
-		t.cpuTicks += now - c.acctSince
-	}
+	t.cpuTicks += unchargedRun(c, now)
 	if t.state == threadFree {
 		exitedTicks += t.cpuTicks
 		t.cpuTicks = 0
 	}
+}
+
+// unchargedRun is what vCPU c's current thread has run by now and is not yet in its
+// cpuTicks; nothing for a vCPU that has not scheduled yet (acctSince 0).
+//
+//go:nosplit
+func unchargedRun(c *cpu, now uint64) uint64 {
+	if c.acctSince == 0 || now <= c.acctSince {
+		return 0
+	}
+	return now - c.acctSince
 }
 
 // startCPUTime zeroes the CPU times as the app starts: what tier 1 ran to load it is not
@@ -466,12 +475,7 @@ func startCPUTime() {
 //
 //go:nosplit
 func threadTicks() uint64 {
-	c := thisCPU()
-	t := current()
-	if now := rdtsc(); now > c.acctSince {
-		return t.cpuTicks + now - c.acctSince
-	}
-	return t.cpuTicks
+	return current().cpuTicks + unchargedRun(thisCPU(), rdtsc())
 }
 
 // processTicks is the TSC ticks every thread of the guest has run, the exited included.
@@ -484,9 +488,8 @@ func processTicks() uint64 {
 		total += threadAt(i).cpuTicks // an exited thread's until its switch out moves them
 	}
 	for i := int32(0); i < ncpu; i++ {
-		// A vCPU that has not scheduled yet (acctSince 0) runs nothing, whatever its cur.
-		if c := cpuAt(i); c.cur >= 0 && c.acctSince != 0 && now > c.acctSince {
-			total += now - c.acctSince
+		if c := cpuAt(i); c.cur >= 0 {
+			total += unchargedRun(c, now)
 		}
 	}
 	return total
