@@ -295,6 +295,9 @@ type BootInfo struct {
 	HostReadyFD uint64
 	HostReady   uint64
 	HostWatches uint64
+
+	// Umask is the app's file mode creation mask at start: pith's own (umask(2)).
+	Umask uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").
@@ -488,6 +491,7 @@ type SpawnRequest struct {
 	// guest has open (not close-on-exec), NInherited of them.
 	Inherited  [SpawnMaxInherited]SpawnFD
 	NInherited uint64
+	Umask      uint64 // the program's file mode creation mask
 }
 
 // SpawnMaxInherited bounds the descriptors above 2 a started program inherits.

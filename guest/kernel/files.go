@@ -147,7 +147,11 @@ func sysOpenat(t *Task, a [6]uint64) int64 {
 			return e
 		}
 	default:
-		r := abi.FileRequest{Op: abi.FileOpen, Flags: openFlags | a[3]<<32}
+		mode := a[3] & 0o7777
+		if openFlags&syscall.O_CREAT != 0 {
+			mode &^= uint64(t.proc.creationMask())
+		}
+		r := abi.FileRequest{Op: abi.FileOpen, Flags: openFlags | mode<<32}
 		defer runtime.KeepAlive(hostString(&r.Path, &r.PathLen, p))
 		h := fileRequest(&r)
 		if h < 0 {
@@ -788,7 +792,23 @@ func sysGetcwd(t *Task, a [6]uint64) int64 {
 }
 
 func sysMkdirat(t *Task, a [6]uint64) int64 {
-	return pathRequest(t, a[0], a[1], abi.FileMkdir, a[2])
+	return pathRequest(t, a[0], a[1], abi.FileMkdir, a[2]&0o1777&^uint64(t.proc.creationMask()))
+}
+
+func sysUmask(t *Task, a [6]uint64) int64 {
+	p := t.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.umask
+	p.umask = uint32(a[0] & 0o777)
+	return int64(old)
+}
+
+// creationMask is the process's umask: the mode bits its new files and directories lack.
+func (p *Process) creationMask() uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.umask
 }
 
 func sysUnlinkat(t *Task, a [6]uint64) int64 {

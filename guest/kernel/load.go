@@ -145,7 +145,8 @@ type InheritedFD struct {
 func (im *Image) Run(argv, envp []string, cwd, exe string, inherited []InheritedFD) error {
 	f, bias, phdr, end := im.elf, im.bias, im.phdr, im.end
 	p := &Process{tasks: map[int32]*Task{}, exe: argv[0], unsupported: map[uint64]bool{}, cwd: cwd,
-		fds: map[int]*file{0: {kind: kindStdin}, 1: {kind: kindStdout}, 2: {kind: kindStderr}}}
+		umask: uint32(bootInfo().Umask & 0o777),
+		fds:   map[int]*file{0: {kind: kindStdin}, 1: {kind: kindStdout}, 2: {kind: kindStderr}}}
 	for _, in := range inherited {
 		switch in.Kind {
 		case abi.SpawnFile:

@@ -23,6 +23,7 @@ type Process struct {
 	unsupported   map[uint64]bool
 	fds           map[int]*file
 	cwd           string
+	umask         uint32 // the file mode creation mask (umask(2)), under mu
 
 	pgid, sid int32            // its process group and session (pgrp.go); 0: abi.AppPID's
 	vfork     *vforkChild      // set in a vfork child, until it runs a program (spawn.go)

@@ -168,10 +168,10 @@ func (p *Process) threads() int {
 
 func (p *Process) status() string {
 	_, used := memory()
-	return fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"+
+	return fmt.Sprintf("Name:\t%s\nUmask:\t%04o\nState:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n"+
 		"TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nGroups:\t\n"+
 		"VmRSS:\t%8d kB\nThreads:\t%d\nSigQ:\t0/63936\nCpus_allowed_list:\t0-%d\n",
-		p.comm(), selfPID.Load(), selfPID.Load(), parentPID.Load(), abi.AppUID, abi.AppUID, abi.AppUID, abi.AppUID,
+		p.comm(), p.creationMask(), selfPID.Load(), selfPID.Load(), parentPID.Load(), abi.AppUID, abi.AppUID, abi.AppUID, abi.AppUID,
 		abi.AppGID, abi.AppGID, abi.AppGID, abi.AppGID, used>>10, p.threads(), runtime.NumCPU()-1)
 }
 

@@ -52,6 +52,7 @@ func vfork(t *Task, stack uint64) int64 {
 		unsupported: map[uint64]bool{}, fds: map[int]*file{}}
 	parent.mu.Lock()
 	cp.sigaction = parent.sigaction
+	cp.umask = parent.umask
 	cp.pgid, cp.sid = parent.pgid, parent.sid
 	for n, f := range parent.fds {
 		cp.fds[n] = f.dup()
@@ -202,6 +203,7 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	}
 	req.Strings, req.StringsLen = uint64(uintptr(unsafe.Pointer(&strs[0]))), uint64(len(strs))
 	req.Argc, req.Envc = uint64(len(argv)), uint64(len(envp))
+	req.Umask = uint64(p.creationMask())
 	r := abi.FileRequest{Op: abi.FileSpawn, Buf: uint64(uintptr(unsafe.Pointer(req))), Len: uint64(unsafe.Sizeof(*req))}
 	handle := fileRequest(&r)
 	runtime.KeepAlive(strs) // referenced by address only

@@ -130,6 +130,7 @@ func init() {
 		unix.SYS_CHDIR:   {"chdir", sysChdir, ""},
 		unix.SYS_FCHDIR:  {"fchdir", sysFchdir, ""},
 		unix.SYS_MKDIRAT: {"mkdirat", sysMkdirat, ""},
+		unix.SYS_UMASK:   {"umask", sysUmask, ""},
 		unix.SYS_MKDIR: {"mkdir", func(t *Task, a [6]uint64) int64 {
 			return sysMkdirat(t, [6]uint64{atFDCWD, a[0], a[1]})
 		}, ""},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pithvm/pith/abi"
@@ -44,6 +45,7 @@ type runOptions struct {
 	report   string // --report: a file for how the guest ended (Report)
 	// Set by a guest starting another program (host/monitor/fileservice/spawn.go).
 	spawnedRoot, spawnedArgv0, spawnedEnv, spawnedExe, spawnedFDs string
+	spawnedUmask                                                  string    // octal: the starting guest's umask
 	forked                                                        string    // the state of a guest copied at a fork (fileservice.Fork)
 	image                                                         *imageRun // set by imageApp for pith run IMAGE
 }
@@ -101,6 +103,8 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 	c.Flags().StringVar(&o.spawnedExe, "spawned-exe", "", "")
 	c.Flags().MarkHidden("spawned-exe")
 	c.Flags().StringVar(&o.spawnedFDs, "spawned-fds", "", "")
+	c.Flags().StringVar(&o.spawnedUmask, "spawned-umask", "", "")
+	c.Flags().MarkHidden("spawned-umask")
 	c.Flags().MarkHidden("spawned-fds")
 	c.Flags().MarkHidden("spawned-root")
 	c.Flags().MarkHidden("spawned-argv0")
@@ -111,6 +115,13 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 
 func runRun(o *runOptions, args []string) error {
 	var err error
+	if o.spawnedUmask != "" { // the starting guest's, which its files get (fileservice.ProcessUmask)
+		mask, err := strconv.ParseUint(o.spawnedUmask, 8, 32)
+		if err != nil {
+			return fmt.Errorf("--spawned-umask %q: %v", o.spawnedUmask, err)
+		}
+		unix.Umask(int(mask & 0o777))
+	}
 	switch { // each checks the program, naming it as the user knows it
 	case o.rootfs != "":
 		args, err = rootfsApp(o, args)

@@ -64,6 +64,7 @@ func (m *machine) appSpec() ([]byte, error) {
 		return nil, err
 	}
 	m.files = files
+	m.info.Umask = uint64(fileservice.ProcessUmask())
 	if c.Trace {
 		atomic.OrUint64(&m.info.Flags, abi.FlagTrace)
 	}

@@ -191,6 +191,20 @@ except FileNotFoundError:
     print("copyfile to a missing directory: FileNotFoundError")
 os.remove("/tmp/src")
 print(os.path.exists("/tmp/missing"))`}, nil},
+		// umask: what files and directories get, past pith's own umask, and what started
+		// programs inherit (Python's test_pathlib sets 0 and expects mode 0666).
+		{"umask", []string{"python3", "-c", `import os, stat, subprocess, tempfile
+d = tempfile.mkdtemp()
+print("at start", oct(os.umask(0)))
+os.close(os.open(d + "/a", os.O_CREAT | os.O_WRONLY, 0o666)); os.mkdir(d + "/da")
+os.umask(0o077); open(d + "/b", "w").close(); os.mkdir(d + "/db")
+os.umask(0); open(d + "/b", "w").close()
+print([l for l in open("/proc/self/status") if l.startswith("Umask")])
+os.umask(0o027)
+subprocess.run(["sh", "-c", "umask; touch $0/s; mkdir $0/ds; umask 0; touch $0/s0", d])
+subprocess.run(["touch", d + "/s7"], umask=0o007)
+for f in sorted(os.listdir(d)):
+    print(f, oct(stat.S_IMODE(os.stat(d + "/" + f).st_mode)))`}, nil},
 		// A write to a pipe with no reader: SIGPIPE, then EPIPE; with the default
 		// disposition, death by SIGPIPE (which the shell that started it sees).
 		{"SIGPIPE", []string{"sh", "-c", `python3 -c "$1"; echo "status $?"`, "sh", `import os, signal

@@ -68,6 +68,7 @@ type Service struct {
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
 	forked     bool                // the guest is a fork's copy of another (Adopt)
+	umask      uint32              // pith's own umask, which the host applies to what the guest creates (ProcessUmask)
 
 	image      *mount                // the mount of imageRoot at /, looked up through the writable layer (layer.go)
 	layerHost  string                // the writable layer's host directory (Options.Layer); empty: the private root's layer/
@@ -254,7 +255,8 @@ func New(o Options) (*Service, error) {
 	s := &Service{root: o.SharedRoot, exe: exe, exeFile: exeFile, writable: map[uint64]bool{}, imageRoot: o.Root,
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
-		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}, stdio: [3]int{0, 1, 2}}
+		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}, stdio: [3]int{0, 1, 2},
+		umask: ProcessUmask()}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}
@@ -818,8 +820,18 @@ func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 		return -int64(unix.EFAULT)
 	}
 	if r.Op == abi.FileMkdir {
+		mode := uint32(r.Flags & 0o1777)
 		return Errno(s.change(p, changeCreate, func(dirfd int, name string) error {
-			return unix.Mkdirat(dirfd, name, uint32(r.Flags&0o1777))
+			if err := unix.Mkdirat(dirfd, name, mode); err != nil || mode&s.umask == 0 {
+				return err
+			}
+			// Past pith's umask, on the directory made, never through a link put in its place.
+			fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil
+			}
+			defer unix.Close(fd)
+			return unix.Fchmod(fd, mode)
 		}))
 	}
 	flags, kind := 0, changeRemove

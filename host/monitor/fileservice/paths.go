@@ -246,7 +246,7 @@ func (s *Service) openOnce(p string, flags uint64) (*os.File, bool, error) {
 	if oflags&unix.O_CREAT == 0 {
 		mode = 0
 	}
-	f, err := openBeneath(dir, rel, p, oflags, mode, 0)
+	f, err := s.openCreating(dir, rel, p, oflags, uint32(mode))
 	if err == nil && union && oflags&unix.O_PATH == 0 && s.layer() != nil {
 		var st unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -254,6 +254,46 @@ func (s *Service) openOnce(p string, flags uint64) (*os.File, bool, error) {
 		}
 	}
 	return f, writable, err
+}
+
+// openCreating is openBeneath for the guest's open, which may create the file with
+// mode, the guest's umask already applied. Where pith's own umask would take more bits,
+// a file this call creates gets mode set past it, as Linux would give it: the create is
+// then exclusive, so that it is known to be this call's.
+func (s *Service) openCreating(dir *os.File, rel, name string, flags int, mode uint32) (*os.File, error) {
+	if flags&unix.O_CREAT == 0 || mode&s.umask == 0 {
+		return openBeneath(dir, rel, name, flags, uint64(mode), 0)
+	}
+	for range 3 { // the name may come and go meanwhile
+		f, err := openBeneath(dir, rel, name, flags|unix.O_EXCL, uint64(mode), 0)
+		if err == nil {
+			unix.Fchmod(int(f.Fd()), mode)
+			return f, nil
+		}
+		if !errors.Is(err, unix.EEXIST) || flags&unix.O_EXCL != 0 {
+			return nil, err
+		}
+		if f, err = openBeneath(dir, rel, name, flags&^unix.O_CREAT, 0, 0); !errors.Is(err, unix.ENOENT) {
+			return f, err
+		}
+	}
+	// A link to a name that is not there: O_CREAT creates its target.
+	return openBeneath(dir, rel, name, flags, uint64(mode), 0)
+}
+
+// ProcessUmask is this process's umask, read without changing it (umask(2) cannot).
+func ProcessUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(n)
+				}
+			}
+		}
+	}
+	return 0o022
 }
 
 // canonicalTarget is guest path p with the links above its last component followed, and

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/abi"
 )
 
 // An image's files are the guest's /, read-only, with the guest's own /tmp, $HOME and
@@ -131,5 +133,96 @@ func TestOpenIgnoresModeWithoutCreate(t *testing.T) {
 	defer f.Close()
 	if st, err := f.Stat(); err != nil || st.Mode().Perm()&^0o022 != 0o640&^0o022 {
 		t.Errorf("created with mode %v, %v; want 0640 less the umask", st.Mode(), err)
+	}
+}
+
+// The guest applies its own umask; what it asks for is what a new file or directory
+// gets, though pith's umask takes more (a guest that set umask 0 asks for 0666).
+func TestCreatesPastPithsUmask(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	if got := ProcessUmask(); got != 0o077 {
+		t.Fatalf("ProcessUmask() = %#o, want 0o077", got)
+	}
+	img := t.TempDir()
+	os.WriteFile(filepath.Join(img, "app"), nil, 0o755)
+	s, err := New(Options{Exe: filepath.Join(img, "app"), Root: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mode := func(p string) os.FileMode {
+		t.Helper()
+		f, _, err := s.open(p, unix.O_PATH|unix.O_NOFOLLOW)
+		if err != nil {
+			t.Fatalf("open %s: %v", p, err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode()
+	}
+	for _, c := range []struct {
+		flags uint64
+		want  os.FileMode
+	}{
+		{unix.O_WRONLY | unix.O_CREAT | 0o666<<32, 0o666},
+		{unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | 0o640<<32, 0o640},
+		{unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC | 0o604<<32, 0o604},
+		{unix.O_WRONLY | unix.O_CREAT | 0o600<<32, 0o600}, // pith's umask takes nothing: one open
+	} {
+		f, _, err := s.open("/tmp/new", c.flags)
+		if err != nil {
+			t.Fatalf("open(O_CREAT, %#o): %v", c.flags>>32, err)
+		}
+		f.Close()
+		if got := mode("/tmp/new"); got != c.want {
+			t.Errorf("open(O_CREAT, %#o) made mode %v, want %v", c.flags>>32, got, c.want)
+		}
+		// A file that is there keeps its mode; with O_EXCL it is refused.
+		f, _, err = s.open("/tmp/new", unix.O_WRONLY|unix.O_CREAT|0o777<<32)
+		if err != nil {
+			t.Fatalf("open(O_CREAT) of a file that is there: %v", err)
+		}
+		f.Close()
+		if got := mode("/tmp/new"); got != c.want {
+			t.Errorf("open(O_CREAT) of a file that is there changed its mode to %v, want %v", got, c.want)
+		}
+		if _, _, err := s.open("/tmp/new", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|0o666<<32); !errors.Is(err, unix.EEXIST) {
+			t.Errorf("open(O_CREAT|O_EXCL) of a file that is there: %v, want EEXIST", err)
+		}
+		if err := s.change("/tmp/new", changeRemove, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, 0) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// O_CREAT through a link to a name not there creates the link's target, as on Linux.
+	if err := s.change("/tmp/link", changeCreate, func(dirfd int, name string) error { return unix.Symlinkat("target", dirfd, name) }); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := s.open("/tmp/link", unix.O_WRONLY|unix.O_CREAT|0o666<<32)
+	if err != nil {
+		t.Fatalf("open(O_CREAT) through a dangling link: %v", err)
+	}
+	f.Close()
+	if got := mode("/tmp/target"); !got.IsRegular() {
+		t.Errorf("open(O_CREAT) through a dangling link made %v, want a file", got)
+	}
+
+	g := identityMapped(t)
+	const pathAt = 0x10000
+	for _, c := range []struct {
+		path string
+		mode uint64
+	}{{"/tmp/d777", 0o777}, {"/tmp/d700", 0o700}, {"/tmp/d1775", 0o1775}} {
+		copy(g.Bytes()[pathAt:], c.path)
+		r := &abi.FileRequest{Op: abi.FileMkdir, Path: pathAt, PathLen: uint64(len(c.path)), Flags: c.mode}
+		if e := s.do(g.Virtual(0x1000), r); e != 0 {
+			t.Fatalf("mkdir %s: %d", c.path, e)
+		}
+		if got, want := mode(c.path), os.ModeDir|os.FileMode(c.mode&0o777); got&^os.ModeSticky != want || (c.mode&0o1000 != 0) != (got&os.ModeSticky != 0) {
+			t.Errorf("mkdir(%#o) made %v", c.mode, got)
+		}
 	}
 }

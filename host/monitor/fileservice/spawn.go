@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +89,7 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 		exePath = c
 	}
 	args := append([]string{"run", "--spawned-root=" + s.root, "--spawned-env=/proc/self/fd/4", "--spawned-exe=" + exePath,
-		"--spawned-argv0=" + argv[0], "--workdir=" + cwd}, s.spawnFlags...)
+		"--spawned-argv0=" + argv[0], "--workdir=" + cwd, "--spawned-umask=" + strconv.FormatUint(req.Umask&0o777, 8)}, s.spawnFlags...)
 	var theirs []*os.File // the program's pipe ends, closed here once it starts
 	var ours []uint64     // handles of pith's ends, closed if it does not
 	fail := func(e int64) int64 {
