@@ -399,6 +399,9 @@ func Prepare(c Config) (_ *Prepared, err error) {
 			return nil, err
 		}
 		go func() { m.fastCalls <- fastCallSites(image) }()
+		// The scan reads guest memory: a start that fails (a port in use) waits for it
+		// before the memory is unmapped.
+		defers(func() { m.fastCalls <- <-m.fastCalls })
 	}
 	if c.Fork != nil {
 		if err := resumeFork(m, c.Fork); err != nil {
