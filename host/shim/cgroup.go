@@ -18,38 +18,91 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cgroupRoot is where the unified (v2) cgroup hierarchy is mounted.
+// cgroupRoot is where the cgroup hierarchies are mounted: the unified (v2) one, or the
+// v1 controllers' beneath it, one directory each.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// cgroupDir is the host directory of the cgroup a spec's linux.cgroupsPath names, or ""
-// where there is none the shim can make: no path, systemd's slice:prefix:name form, or no
-// cgroup v2 hierarchy.
-func cgroupDir(path string) string {
+// cgroupV1Controllers are the v1 hierarchies a container's cgroup is made in where the
+// host has no unified one: cpu for the quota, the others for the statistics.
+var cgroupV1Controllers = []string{"cpu", "cpuacct", "memory", "pids"}
+
+// cgroupDirs are the host directories of the cgroup a spec's linux.cgroupsPath names:
+// one in a unified (v2) hierarchy, or one in each v1 controller's that the host mounts
+// (a directory twice where two controllers share a hierarchy, as cpu,cpuacct). v1 is
+// true for those. None where the shim can make none: no path, systemd's
+// slice:prefix:name form, or no cgroup file system.
+func cgroupDirs(path string) (dirs []string, v1 bool) {
 	if path == "" || !filepath.IsAbs(path) || strings.Contains(path, ":") {
-		return ""
+		return nil, false
 	}
 	var st unix.Statfs_t
-	if unix.Statfs(cgroupRoot, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
-		return ""
+	if unix.Statfs(cgroupRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return []string{filepath.Join(cgroupRoot, filepath.Clean(path))}, false
 	}
-	return filepath.Join(cgroupRoot, filepath.Clean(path))
+	seen := map[string]bool{}
+	for _, c := range cgroupV1Controllers {
+		mount, err := filepath.EvalSymlinks(filepath.Join(cgroupRoot, c))
+		if err != nil || seen[mount] || unix.Statfs(mount, &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			continue
+		}
+		seen[mount] = true
+		dirs = append(dirs, filepath.Join(mount, filepath.Clean(path)))
+	}
+	return dirs, len(dirs) > 0
 }
 
-// joinCgroup makes the container's cgroup, with its CPU quota, and starts cmd in it
-// (clone3's CLONE_INTO_CGROUP: the monitor never runs outside it). It returns the
-// cgroup's directory, open, to close once cmd has started; nil where the spec names no
-// cgroup the shim can make. A CPU quota without one is refused: it would be ignored.
-func joinCgroup(l *launch, cmd *exec.Cmd) (*os.File, error) {
-	dir := cgroupDir(l.cgroup)
-	if dir == "" {
+// cgroupV1Marker is a file each v1 controller's cgroups have.
+var cgroupV1Marker = map[string]string{"cpu": "cpu.cfs_quota_us", "cpuacct": "cpuacct.usage", "memory": "memory.usage_in_bytes", "pids": "pids.current"}
+
+// cgroupV1Dir is the directory of dirs in the v1 hierarchy that has controller, or "".
+func cgroupV1Dir(dirs []string, controller string) string {
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, cgroupV1Marker[controller])); err == nil {
+			return d
+		}
+	}
+	return ""
+}
+
+// joined is the container's cgroup as its monitor starts.
+type joined struct {
+	dir *os.File // v2: the cgroup's directory, which the monitor is cloned into
+	v1  []string // v1: the cgroups the monitor is moved into once started
+}
+
+// joinCgroup makes the container's cgroup, with its CPU quota, and has cmd start in it:
+// in v2 by clone3's CLONE_INTO_CGROUP (the monitor never runs outside it), in v1 by
+// moving it there at once (started). nil where the spec names no cgroup the shim can
+// make. A CPU quota without one is refused: it would be ignored.
+func joinCgroup(l *launch, cmd *exec.Cmd) (*joined, error) {
+	dirs, v1 := cgroupDirs(l.cgroup)
+	if len(dirs) == 0 {
 		if l.cpuQuota > 0 {
-			return nil, fmt.Errorf("the container has a CPU quota, which pith applies with a cgroup v2 hierarchy at %s, and linux.cgroupsPath %q is not a path in one", cgroupRoot, l.cgroup)
+			return nil, fmt.Errorf("the container has a CPU quota, which pith applies with a cgroup hierarchy at %s, and linux.cgroupsPath %q is not a path in one", cgroupRoot, l.cgroup)
 		}
 		return nil, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("the container's cgroup: %w", err)
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("the container's cgroup: %w", err)
+		}
 	}
+	if v1 {
+		if l.cpuQuota > 0 {
+			d := cgroupV1Dir(dirs, "cpu")
+			if d == "" {
+				return nil, fmt.Errorf("the container has a CPU quota, and the host's cgroup v1 hierarchies at %s have no cpu controller", cgroupRoot)
+			}
+			// The period first: a quota is checked against the period in force.
+			for _, f := range [][2]string{{"cpu.cfs_period_us", strconv.FormatUint(l.cpuPeriod, 10)}, {"cpu.cfs_quota_us", strconv.FormatInt(l.cpuQuota, 10)}} {
+				if err := os.WriteFile(filepath.Join(d, f[0]), []byte(f[1]), 0); err != nil {
+					return nil, fmt.Errorf("the container's CPU quota (%s/%s): %w", d, f[0], err)
+				}
+			}
+		}
+		return &joined{v1: dirs}, nil
+	}
+	dir := dirs[0]
 	if l.cpuQuota > 0 {
 		enableControllers(dir, "cpu")
 		v := fmt.Sprintf("%d %d", l.cpuQuota, l.cpuPeriod)
@@ -63,7 +116,28 @@ func joinCgroup(l *launch, cmd *exec.Cmd) (*os.File, error) {
 		return nil, err
 	}
 	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(f.Fd())
-	return f, nil
+	return &joined{dir: f}, nil
+}
+
+// started finishes the join once the monitor, pid, has started: in v1 it moves there
+// now, before it has started a guest or another process (the Go runtime takes
+// milliseconds to come up). It closes what the join held.
+func (j *joined) started(pid int) error {
+	if j == nil {
+		return nil
+	}
+	if j.dir != nil {
+		j.dir.Close()
+	}
+	if pid == 0 {
+		return nil
+	}
+	for _, d := range j.v1 {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("moving pith into the container's cgroup %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // enableControllers makes controller available to dir by enabling it in each ancestor's
@@ -85,14 +159,14 @@ func enableControllers(dir, controller string) {
 // guest's memory just after the monitor exits, is in it too: removeCgroup waits up to
 // 5 s for the cgroup to empty.
 func removeCgroup(path string) {
-	dir := cgroupDir(path)
-	if dir == "" {
-		return
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return
+	dirs, _ := cgroupDirs(path)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, dir := range dirs {
+		for ; ; time.Sleep(10 * time.Millisecond) {
+			err := os.Remove(dir)
+			if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+				break
+			}
 		}
 	}
 }
@@ -110,7 +184,7 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 	if pid == 0 {
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s has not started", r.ID)
 	}
-	m, err := cgroupStats(cgroupDir(cg))
+	m, err := cgroupStats(cgroupDirs(cg))
 	if err != nil {
 		if m, err = processStats(pid); err != nil {
 			return nil, err
@@ -123,29 +197,69 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 	return &taskAPI.StatsResponse{Stats: typeurl.MarshalProto(a)}, nil
 }
 
-// cgroupStats reads a cgroup's CPU and memory statistics.
-func cgroupStats(dir string) (*stats.Metrics, error) {
-	if dir == "" {
+// cgroupStats reads a cgroup's CPU and memory statistics, v1's as v2's.
+func cgroupStats(dirs []string, v1 bool) (*stats.Metrics, error) {
+	if len(dirs) == 0 {
 		return nil, errors.New("no cgroup")
 	}
+	if v1 {
+		return cgroupV1Stats(dirs)
+	}
+	dir := dirs[0]
 	cpu, err := keyValues(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
 		return nil, err
 	}
 	m := &stats.Metrics{CPU: &stats.CPUStat{UsageUsec: cpu["usage_usec"], UserUsec: cpu["user_usec"], SystemUsec: cpu["system_usec"],
 		NrPeriods: cpu["nr_periods"], NrThrottled: cpu["nr_throttled"], ThrottledUsec: cpu["throttled_usec"]}}
-	if b, err := os.ReadFile(filepath.Join(dir, "memory.current")); err == nil {
-		usage, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if usage, err := readUint(filepath.Join(dir, "memory.current")); err == nil {
 		m.Memory = &stats.MemoryStat{Usage: usage}
-		if b, err := os.ReadFile(filepath.Join(dir, "memory.max")); err == nil {
-			m.Memory.UsageLimit, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		}
+		m.Memory.UsageLimit, _ = readUint(filepath.Join(dir, "memory.max"))
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "pids.current")); err == nil {
-		n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if n, err := readUint(filepath.Join(dir, "pids.current")); err == nil {
 		m.Pids = &stats.PidsStat{Current: n}
 	}
 	return m, nil
+}
+
+// cgroupV1Stats reads the statistics of the v1 controllers' cgroups in dirs.
+func cgroupV1Stats(dirs []string) (*stats.Metrics, error) {
+	d := cgroupV1Dir(dirs, "cpuacct")
+	if d == "" {
+		return nil, errors.New("no cpuacct cgroup")
+	}
+	usage, err := readUint(filepath.Join(d, "cpuacct.usage")) // nanoseconds
+	if err != nil {
+		return nil, err
+	}
+	ticks, _ := keyValues(filepath.Join(d, "cpuacct.stat")) // USER_HZ, 100
+	m := &stats.Metrics{CPU: &stats.CPUStat{UsageUsec: usage / 1000, UserUsec: ticks["user"] * 1e4, SystemUsec: ticks["system"] * 1e4}}
+	if d := cgroupV1Dir(dirs, "cpu"); d != "" {
+		if throttled, err := keyValues(filepath.Join(d, "cpu.stat")); err == nil {
+			m.CPU.NrPeriods, m.CPU.NrThrottled, m.CPU.ThrottledUsec = throttled["nr_periods"], throttled["nr_throttled"], throttled["throttled_time"]/1000
+		}
+	}
+	if d := cgroupV1Dir(dirs, "memory"); d != "" {
+		if usage, err := readUint(filepath.Join(d, "memory.usage_in_bytes")); err == nil {
+			m.Memory = &stats.MemoryStat{Usage: usage}
+			m.Memory.UsageLimit, _ = readUint(filepath.Join(d, "memory.limit_in_bytes"))
+		}
+	}
+	if d := cgroupV1Dir(dirs, "pids"); d != "" {
+		if n, err := readUint(filepath.Join(d, "pids.current")); err == nil {
+			m.Pids = &stats.PidsStat{Current: n}
+		}
+	}
+	return m, nil
+}
+
+// readUint reads a cgroup file holding one number.
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
 // processStats reads the monitor process's CPU time and resident memory.

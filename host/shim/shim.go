@@ -458,8 +458,14 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	default:
 		err = cmd.Start()
 	}
-	if cg != nil {
-		cg.Close()
+	pid := 0
+	if err == nil {
+		pid = cmd.Process.Pid
+	}
+	if jerr := cg.started(pid); jerr != nil && err == nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		err = jerr
 	}
 	tio.started()
 	if err != nil {

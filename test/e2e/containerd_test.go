@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
 
 	"github.com/pithvm/pith/test/testenv"
 )
@@ -195,13 +196,28 @@ func TestContainerdTaskLifecycle(t *testing.T) {
 	if b, err := os.ReadFile("/proc/" + m[1] + "/oom_score_adj"); err != nil || strings.TrimSpace(string(b)) != "0" {
 		t.Errorf("the monitor's oom_score_adj: %q %v, want 0", b, err)
 	}
-	// The monitor runs in the container's cgroup (ctr's /NAMESPACE/ID), with the CPU quota.
-	cgroup := "/sys/fs/cgroup/" + testenv.Namespace + "/life"
-	if b, err := os.ReadFile(cgroup + "/cpu.max"); err != nil || strings.TrimSpace(string(b)) != "200000 100000" {
-		t.Errorf("%s/cpu.max: %q %v, want 200000 100000", cgroup, b, err)
-	}
-	if b, err := os.ReadFile("/proc/" + m[1] + "/cgroup"); err != nil || strings.TrimSpace(string(b)) != "0::/"+testenv.Namespace+"/life" {
-		t.Errorf("the monitor's cgroup: %q %v", b, err)
+	// The monitor runs in the container's cgroup (ctr's /NAMESPACE/ID), with the CPU quota:
+	// in the unified hierarchy, or in each v1 controller's where the host has those.
+	cgroupPath := "/" + testenv.Namespace + "/life"
+	cgroup := "/sys/fs/cgroup" + cgroupPath
+	var fs unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		if b, err := os.ReadFile(cgroup + "/cpu.max"); err != nil || strings.TrimSpace(string(b)) != "200000 100000" {
+			t.Errorf("%s/cpu.max: %q %v, want 200000 100000", cgroup, b, err)
+		}
+		if b, err := os.ReadFile("/proc/" + m[1] + "/cgroup"); err != nil || strings.TrimSpace(string(b)) != "0::"+cgroupPath {
+			t.Errorf("the monitor's cgroup: %q %v", b, err)
+		}
+	} else {
+		cgroup = "/sys/fs/cgroup/cpu" + cgroupPath
+		for f, want := range map[string]string{"cpu.cfs_quota_us": "200000", "cpu.cfs_period_us": "100000"} {
+			if b, err := os.ReadFile(cgroup + "/" + f); err != nil || strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s/%s: %q %v, want %s", cgroup, f, b, err, want)
+			}
+		}
+		if b, err := os.ReadFile("/proc/" + m[1] + "/cgroup"); err != nil || !regexp.MustCompile(`(?m)^\d+:([a-z]+,)*cpu(,[a-z]+)*:`+regexp.QuoteMeta(cgroupPath)+`$`).Match(b) {
+			t.Errorf("the monitor's cgroups (v1): %q %v, want cpu's %s", b, err, cgroupPath)
+		}
 	}
 	if out := ctrOK(t, c, "tasks", "metrics", "life"); !regexp.MustCompile(`memory\.usage_in_bytes\s+[1-9]|memory.usage\s+[1-9]`).MatchString(out) {
 		t.Errorf("ctr tasks metrics shows no memory in use:\n%s", out)
