@@ -79,6 +79,7 @@ func (m *machine) appSpec() ([]byte, error) {
 	for _, f := range c.Inherited {
 		var h uint64
 		if f.Kind == abi.SpawnFile {
+			unix.CloseOnExec(int(f.File.Fd())) // inherited without: not for the programs the guest starts
 			h = files.AddFile(f.File, f.Writable)
 		} else if h, err = files.InheritStream(f.File); err != nil {
 			return nil, err

@@ -191,6 +191,10 @@ except FileNotFoundError:
     print("copyfile to a missing directory: FileNotFoundError")
 os.remove("/tmp/src")
 print(os.path.exists("/tmp/missing"))`}, nil},
+		// With job control a pipeline's children wait until every copy of a pipe's write
+		// end has closed (bash's pgrp_pipe): a fork's bridge held open by a program the
+		// child then started (an inherited host descriptor) left them waiting for ever.
+		{"bash job control pipelines", []string{"bash", "-c", `set -m; for i in 1 2 3 4 5; do echo "job $i" | cat; done; (echo sub | tr a-z A-Z)`}, nil},
 		// umask: what files and directories get, past pith's own umask, and what started
 		// programs inherit (Python's test_pathlib sets 0 and expects mode 0666).
 		{"umask", []string{"python3", "-c", `import os, stat, subprocess, tempfile
