@@ -313,10 +313,13 @@ func TestLifecycleKill9OfTheMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Dead, not dying: a killed process's memory (and so its environment, which
-	// processesOf reads) goes before its descriptors, and closing the VM's takes a while.
+	// processesOf reads) goes before its descriptors, and its first thread is a zombie
+	// while the others still close theirs (the VM's takes a while): gone, or a zombie
+	// with no other thread left.
 	l.eventually(10*time.Second, "the monitor did not die", func() bool {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		return err != nil || strings.Contains(string(stat), ") Z ")
+		threads, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		return err != nil || strings.Contains(string(stat), ") Z ") && len(threads) <= 1
 	})
 	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		t.Errorf("the port of the killed monitor is still held: %v", err)
