@@ -658,7 +658,9 @@ func (s *Service) openThroughLayer(p string, flags uint64) (*os.File, bool, erro
 		return s.openOnce(p, flags)
 	}
 	f, writable, err := s.openOnce(p, flags|unix.O_NOFOLLOW)
-	link := errors.Is(err, unix.ELOOP)
+	// A link answers ELOOP, or ENOTDIR where a directory was asked for (O_DIRECTORY is
+	// checked first): Python's os.listdir of a link to a directory got ENOTDIR.
+	link := errors.Is(err, unix.ELOOP) || flags&unix.O_DIRECTORY != 0 && errors.Is(err, unix.ENOTDIR)
 	if err == nil && flags&unix.O_PATH != 0 {
 		var st unix.Stat_t
 		link = unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK

@@ -384,6 +384,24 @@ func TestLayerLinksStayInside(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(img, "etc/motd")); err != nil {
 		t.Errorf("the image's /etc/motd: %v", err)
 	}
+	// A directory through a link, relative or absolute, opens as one (os.listdir).
+	mk("sub", "/data/rel")
+	mk("/data/sub", "/tmp/abs")
+	if err := s.change("/tmp/dir", changeCreate, func(dirfd int, name string) error { return unix.Mkdirat(dirfd, name, 0o755) }); err != nil {
+		t.Fatal(err)
+	}
+	mk("/tmp/dir", "/tmp/abs-tmp")
+	for _, p := range []string{"/data/rel", "/tmp/abs", "/tmp/abs-tmp", "/bin"} {
+		f, _, err := s.open(p, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			t.Errorf("open(%s, O_DIRECTORY), a link to a directory: %v", p, err)
+			continue
+		}
+		f.Close()
+	}
+	if _, _, err := s.open("/etc/passwd", unix.O_RDONLY|unix.O_DIRECTORY); !errors.Is(err, unix.ENOTDIR) {
+		t.Errorf("open(/etc/passwd, O_DIRECTORY): %v, want ENOTDIR", err)
+	}
 	// A link of the image's copied up keeps pointing where it did.
 	if err := s.chmod("/bin", 0o755); err == nil {
 		if got, _ := readGuest(s, "/bin/app"); got != "the program" {
