@@ -115,13 +115,6 @@ after PITH_WARM_IDLE, default 10m, unused).`,
 
 func runRun(o *runOptions, args []string) error {
 	var err error
-	if o.spawnedUmask != "" { // the starting guest's, which its files get (fileservice.ProcessUmask)
-		mask, err := strconv.ParseUint(o.spawnedUmask, 8, 32)
-		if err != nil {
-			return fmt.Errorf("--spawned-umask %q: %v", o.spawnedUmask, err)
-		}
-		unix.Umask(int(mask & 0o777))
-	}
 	switch { // each checks the program, naming it as the user knows it
 	case o.rootfs != "":
 		args, err = rootfsApp(o, args)
@@ -239,6 +232,13 @@ func runRun(o *runOptions, args []string) error {
 	}
 	cfg.Root = o.spawnedRoot
 	cfg.Exe = o.spawnedExe
+	if o.spawnedUmask != "" { // the guest's, not pith's own: pith's files keep theirs
+		mask, err := strconv.ParseUint(o.spawnedUmask, 8, 32)
+		if err != nil || mask > 0o777 {
+			return fmt.Errorf("--spawned-umask %q: not an octal mode", o.spawnedUmask)
+		}
+		cfg.Umask = new(uint32(mask))
+	}
 	if cfg.Inherited, err = inheritedFiles(o.spawnedFDs); err != nil {
 		return err
 	}
@@ -282,7 +282,23 @@ func readFork(path string) (*monitor.Fork, error) {
 	if err := json.Unmarshal(b, &f.State); err != nil {
 		return nil, fmt.Errorf("--forked: %v", err)
 	}
+	keepFromPrograms(4)
+	for _, file := range f.State.Files {
+		keepFromPrograms(uintptr(file.FD))
+	}
+	for _, w := range f.State.Windows {
+		keepFromPrograms(uintptr(w.FD))
+	}
 	return f, nil
+}
+
+// keepFromPrograms makes a descriptor this pith inherited close-on-exec, before anything
+// starts another program: it arrived without, and a program the guest starts must not
+// hold it. A fork's bridge a started program held open past the guest's close never
+// ended (bash's pipeline children waited for ever on the pipe that syncs their process
+// group).
+func keepFromPrograms(fd uintptr) {
+	unix.CloseOnExec(int(fd))
 }
 
 func writeReport(path string, res *monitor.Result, err error) error {
@@ -386,6 +402,7 @@ func inheritedFiles(spec string) ([]monitor.InheritedFile, error) {
 			kind != abi.SpawnFile && kind != abi.SpawnPipeIn && kind != abi.SpawnPipeOut {
 			return nil, fmt.Errorf("--spawned-fds: %q is not FD:HOSTFD:KIND:FLAGS:W:HEXPATH", one)
 		}
+		keepFromPrograms(uintptr(nums[1]))
 		files = append(files, monitor.InheritedFile{FD: int(nums[0]), File: os.NewFile(uintptr(nums[1]), "inherited"),
 			Kind: kind, Flags: uint32(nums[3]), Writable: nums[4] == 1, Path: path})
 	}

@@ -107,6 +107,9 @@ type Config struct {
 	// Inherited are the app's descriptors above 2: the host files the program that
 	// started it had open there (a started program's pith run).
 	Inherited []InheritedFile
+	// Umask is the app's file mode creation mask at start, where the guest that started
+	// it chose one (pith run --spawned-umask); nil: pith's own.
+	Umask *uint32
 }
 
 // InheritedFile is a host file or pipe an app has open at a descriptor above 2 when it

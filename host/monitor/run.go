@@ -64,7 +64,14 @@ func (m *machine) appSpec() ([]byte, error) {
 		return nil, err
 	}
 	m.files = files
-	m.info.Umask = uint64(fileservice.ProcessUmask())
+	umask, ok := fileservice.ProcessUmask()
+	if !ok {
+		umask = 0o022
+	}
+	if c.Umask != nil {
+		umask = *c.Umask
+	}
+	m.info.Umask = uint64(umask)
 	if c.Trace {
 		atomic.OrUint64(&m.info.Flags, abi.FlagTrace)
 	}
@@ -79,7 +86,6 @@ func (m *machine) appSpec() ([]byte, error) {
 	for _, f := range c.Inherited {
 		var h uint64
 		if f.Kind == abi.SpawnFile {
-			unix.CloseOnExec(int(f.File.Fd())) // inherited without: not for the programs the guest starts
 			h = files.AddFile(f.File, f.Writable)
 		} else if h, err = files.InheritStream(f.File); err != nil {
 			return nil, err

@@ -28,7 +28,7 @@ var cgroupV1Controllers = []string{"cpu", "cpuacct", "memory", "pids"}
 
 // cgroupDirs are the host directories of the cgroup a spec's linux.cgroupsPath names:
 // one in a unified (v2) hierarchy, or one in each v1 controller's that the host mounts
-// (a directory twice where two controllers share a hierarchy, as cpu,cpuacct). v1 is
+// (once where two controllers share a hierarchy, as cpu,cpuacct). v1 is
 // true for those. None where the shim can make none: no path, systemd's
 // slice:prefix:name form, or no cgroup file system.
 func cgroupDirs(path string) (dirs []string, v1 bool) {
@@ -120,8 +120,9 @@ func joinCgroup(l *launch, cmd *exec.Cmd) (*joined, error) {
 }
 
 // started finishes the join once the monitor, pid, has started: in v1 it moves there
-// now, before it has started a guest or another process (the Go runtime takes
-// milliseconds to come up). It closes what the join held.
+// now, while its Go runtime comes up and before it has started a guest or another
+// process (what it allocated before the move stays charged where it was). It closes
+// what the join held.
 func (j *joined) started(pid int) error {
 	if j == nil {
 		return nil
@@ -133,7 +134,11 @@ func (j *joined) started(pid int) error {
 		return nil
 	}
 	for _, d := range j.v1 {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+		if errors.Is(err, unix.ESRCH) {
+			return nil // it has ended already: its wait says how
+		}
+		if err != nil {
 			return fmt.Errorf("moving pith into the container's cgroup %s: %w", d, err)
 		}
 	}

@@ -68,7 +68,7 @@ type Service struct {
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
 	forked     bool                // the guest is a fork's copy of another (Adopt)
-	umask      uint32              // pith's own umask, which the host applies to what the guest creates (ProcessUmask)
+	umask      uint32              // pith's own umask, which the host applies to what the guest creates (ProcessUmask; all bits if unknown)
 
 	image      *mount                // the mount of imageRoot at /, looked up through the writable layer (layer.go)
 	layerHost  string                // the writable layer's host directory (Options.Layer); empty: the private root's layer/
@@ -256,7 +256,10 @@ func New(o Options) (*Service, error) {
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
 		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}, stdio: [3]int{0, 1, 2},
-		umask: ProcessUmask()}
+		umask: 0o777}
+	if umask, ok := ProcessUmask(); ok {
+		s.umask = umask
+	}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}
@@ -825,13 +828,18 @@ func (s *Service) mkdirOrUnlink(c fileCall) int64 {
 			if err := unix.Mkdirat(dirfd, name, mode); err != nil || mode&s.umask == 0 {
 				return err
 			}
-			// Past pith's umask, on the directory made, never through a link put in its place.
+			// Past pith's umask, on the directory made, never through a link put in its place;
+			// a set-group-ID bit it took from its parent stays, as Linux keeps it.
 			fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return nil
 			}
 			defer unix.Close(fd)
-			return unix.Fchmod(fd, mode)
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				return err
+			}
+			return unix.Fchmod(fd, mode|st.Mode&unix.S_ISGID)
 		}))
 	}
 	flags, kind := 0, changeRemove

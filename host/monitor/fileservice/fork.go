@@ -158,10 +158,6 @@ func (s *Service) track(cmd *exec.Cmd) int64 {
 // named there, which it takes over).
 func (s *Service) Adopt(st ForkState) {
 	for _, f := range st.Files {
-		// Inherited without close-on-exec: a program this guest starts must not hold them.
-		// A bridge a started program held open past the guest's close never ended (bash's
-		// pipeline children waited for ever on the pipe that syncs their process group).
-		unix.CloseOnExec(f.FD)
 		if f.Stream {
 			s.streams[f.Handle] = f.FD
 			continue

@@ -273,27 +273,37 @@ func (s *Service) openCreating(dir *os.File, rel, name string, flags int, mode u
 		if !errors.Is(err, unix.EEXIST) || flags&unix.O_EXCL != 0 {
 			return nil, err
 		}
-		if f, err = openBeneath(dir, rel, name, flags&^unix.O_CREAT, 0, 0); !errors.Is(err, unix.ENOENT) {
+		f, err = openBeneath(dir, rel, name, flags&^unix.O_CREAT, 0, 0)
+		if err == nil {
+			var st unix.Stat_t
+			if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				f.Close()
+				return nil, unix.EISDIR // as open(2) with O_CREAT answers for a directory
+			}
+		}
+		if !errors.Is(err, unix.ENOENT) {
 			return f, err
 		}
 	}
-	// A link to a name that is not there: O_CREAT creates its target.
+	// A link to a name that is not there, whose target O_CREAT creates: that file gets
+	// only what pith's umask leaves of mode too.
 	return openBeneath(dir, rel, name, flags, uint64(mode), 0)
 }
 
-// ProcessUmask is this process's umask, read without changing it (umask(2) cannot).
-func ProcessUmask() uint32 {
+// ProcessUmask is this process's umask, read without changing it (umask(2) cannot), and
+// false where /proc does not say.
+func ProcessUmask() (uint32, bool) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
 				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-					return uint32(n)
+					return uint32(n), true
 				}
 			}
 		}
 	}
-	return 0o022
+	return 0, false
 }
 
 // canonicalTarget is guest path p with the links above its last component followed, and
