@@ -310,6 +310,21 @@ const ConsoleRecordHeader = 4
 // + 1.
 const Tier0LockSymbol = "github.com/pithvm/pith/guest/tier0.bigLock"
 
+// Tier 0's thread records (tier0.threads, the first Tier0LiveLimitSymbol of them in
+// use), which the monitor reads to say what each thread of a guest that stopped
+// answering waits for. guest/tier0's TestThreadLayout holds these to the struct.
+const (
+	Tier0ThreadsSymbol   = "github.com/pithvm/pith/guest/tier0.threads"
+	Tier0LiveLimitSymbol = "github.com/pithvm/pith/guest/tier0.liveLimit" // int32
+	Tier0ThreadSize      = 536
+	Tier0ThreadState     = 192 // uint32: 0 free, 1 runnable, 2 blocked
+	Tier0ThreadWait      = 196 // uint32: 0 none, 1 futex, 2 sleep, 3 epoll
+	Tier0ThreadTID       = 200 // int32
+	Tier0ThreadDeadline  = 208 // uint64 TSC, 0: none
+	Tier0ThreadFutex     = 216 // uint64: the futex word's address
+	Tier0ThreadApp       = 256 // uint64: non-zero while it runs app code
+)
+
 // The kernel ELF exports the symbol VectorTableSymbol: the 8-byte handler address of each
 // of the 256 vectors, then the SYSCALL entry point (for LSTAR), the base of the tier-0
 // stacks (MaxCPUs of KStackSize, for TSS.RSP0), __vdso_clock_gettime and the base of the

@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/pithvm/pith/abi"
+	"github.com/pithvm/pith/host/monitor/boot"
 	"github.com/pithvm/pith/host/monitor/kvm"
 )
 
@@ -93,6 +96,7 @@ func (m *machine) whereAll() string {
 			fmt.Fprintf(&b, " in %s", sym)
 		}
 	}
+	b.WriteString(m.threadWaits())
 	if addr, ok := m.kernel.Lookup(abi.Tier0LockSymbol); ok {
 		if v, err := m.guest.Slice(addr-abi.PhysBase, 4); err == nil {
 			switch owner := binary.LittleEndian.Uint32(v); owner {
@@ -103,6 +107,67 @@ func (m *machine) whereAll() string {
 			}
 		}
 	}
+	return b.String()
+}
+
+// threadWaits says what each of tier 0's threads waits for, from its records: a guest
+// whose vCPUs all idle is most often a wake-up that never came.
+func (m *machine) threadWaits() string {
+	read := func(sym string, off, n uint64) ([]byte, bool) {
+		addr, ok := m.kernel.Lookup(sym)
+		if !ok {
+			return nil, false
+		}
+		v, err := m.guest.Slice(addr-abi.PhysBase+off, n)
+		return v, err == nil
+	}
+	v, ok := read(abi.Tier0LiveLimitSymbol, 0, 4)
+	if !ok {
+		return ""
+	}
+	live := min(uint64(binary.LittleEndian.Uint32(v)), 256)
+	all, ok := read(abi.Tier0ThreadsSymbol, 0, live*abi.Tier0ThreadSize)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n  threads:")
+	for i := range live {
+		t := all[i*abi.Tier0ThreadSize : (i+1)*abi.Tier0ThreadSize]
+		u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(t[off:]) }
+		u64 := func(off int) uint64 { return binary.LittleEndian.Uint64(t[off:]) }
+		state := u32(abi.Tier0ThreadState)
+		if state == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, " %d", int32(u32(abi.Tier0ThreadTID)))
+		if u64(abi.Tier0ThreadApp) != 0 {
+			b.WriteString("(app)")
+		}
+		switch {
+		case state == 1:
+			b.WriteString(" runnable")
+		case u32(abi.Tier0ThreadWait) == 1:
+			fmt.Fprintf(&b, " futex %#x", u64(abi.Tier0ThreadFutex))
+		case u32(abi.Tier0ThreadWait) == 2:
+			b.WriteString(" sleep")
+		case u32(abi.Tier0ThreadWait) == 3:
+			b.WriteString(" epoll")
+		default:
+			b.WriteString(" blocked")
+		}
+		if d := u64(abi.Tier0ThreadDeadline); d != 0 {
+			fmt.Fprintf(&b, " (until TSC %d)", d)
+		}
+		b.WriteString(";")
+	}
+	for i := range m.cpus {
+		if v, err := m.guest.Slice(boot.CPUBlock(i)+abi.PerCPUData, uint64(unsafe.Sizeof(abi.CPU{}))); err == nil {
+			c := (*abi.CPU)(unsafe.Pointer(&v[0]))
+			fmt.Fprintf(&b, "\n  vCPU %d idle since TSC %d, timer armed for %d (0: none)", i, atomic.LoadUint64(&c.IdleSince), atomic.LoadUint64(&c.IdleUntil))
+		}
+	}
+	fmt.Fprintf(&b, "\n  the monitor watches %d things for the guest; its word that one happened: %d", atomic.LoadUint64(&m.info.HostWatches), atomic.LoadUint64(&m.info.HostReady))
 	return b.String()
 }
 
