@@ -20,6 +20,10 @@ import (
 var (
 	forking    uint32 // set while a fork parks the other vCPUs
 	parkedCPUs uint32 // how many have parked
+	// forksDone counts the forks ended: a parked vCPU waits for it to change, not for
+	// forking to clear, which the next fork may set again before a vCPU the host has
+	// preempted looks (it would then wait, uncounted, for a fork that waits for it).
+	forksDone uint32
 	forkThread int32  // the thread that forked, which the copy resumes
 
 	// The app's process ID and its parent's, as getpid and getppid answer: a fork's
@@ -63,6 +67,7 @@ func sysFork(req uint64) int64 {
 	outl(abi.PortFork, 0)
 	atomic.StoreUint32(&bootDone, 1)
 	atomic.StoreUint32(&forking, 0)
+	atomic.AddUint32(&forksDone, 1)
 	if r.Result == 0 {
 		return -linux.EIO
 	}
@@ -70,7 +75,8 @@ func sysFork(req uint64) int64 {
 }
 
 // park takes this vCPU out of the way of a fork: its thread goes back on the run queue
-// and it waits, without the lock, until the fork is done.
+// and it waits, without the lock, until the fork is done, and the next, if one began
+// meanwhile. The caller holds the lock and has seen forking set.
 //
 //go:nosplit
 func park() {
@@ -85,12 +91,15 @@ func park() {
 		c.cur = -1
 		c.curThread = 0
 	}
-	atomic.AddUint32(&parkedCPUs, 1)
-	unlockTier0()
 	for atomic.LoadUint32(&forking) != 0 {
-		pause()
+		done := atomic.LoadUint32(&forksDone)
+		atomic.AddUint32(&parkedCPUs, 1)
+		unlockTier0()
+		for atomic.LoadUint32(&forksDone) == done {
+			pause()
+		}
+		lockTier0()
 	}
-	lockTier0()
 	syncTLB(c)
 }
 
@@ -126,6 +135,7 @@ func forkResume() {
 	t.regs.RAX = 0
 	enqueue(forkThread)
 	atomic.StoreUint32(&forking, 0)
+	atomic.AddUint32(&forksDone, 1)
 	atomic.StoreUint32(&bootDone, 1)
 	schedule(false)
 }
