@@ -110,7 +110,7 @@ e2e_env="PITH_TEST_STREAM_BYTES=33554432"
 # TestPythonTestSuite is not among them here: in the nested guest (QEMU's emulated CPU,
 # natively and inside pith) its 30 modules took over 15 minutes; it runs where /dev/kvm
 # works (go test ./... above), or by hand: docs/compat.md.
-debian_tests='^(TestDebianPrograms|TestProcFiles|TestSharedLibrariesComeFromThePageCache|TestTerminal|TestTerminalModesPutBack|TestStdinSharedWithStartedPrograms)$'
+debian_tests='^(TestDebianPrograms|TestProcFiles|TestSharedLibrariesComeFromThePageCache|TestTerminal|TestTerminalModesPutBack|TestStdinSharedWithStartedPrograms|TestForksOnTwoVCPUsUnderHostLoad)$'
 status=0
 NESTED_CMD_TIMEOUT=1200 NESTED_TIMEOUT=${NESTED_TIMEOUT:-2400} tools/nested-kvm.sh -c -f "$containerd2_dir:/containerd2" -f "$stage/bin:$bin" -f "$stage/repo:$root" -f "$(readlink -f /bin/true):/bin/true" -f "$debian:/debian" -- \
 	"$bin/pith doctor" \
