@@ -23,8 +23,8 @@ var (
 	// forksDone counts the forks ended: a parked vCPU waits for it to change, not for
 	// forking to clear, which the next fork may set again before a vCPU the host has
 	// preempted looks (it would then wait, uncounted, for a fork that waits for it).
-	forksDone uint32
-	forkThread int32  // the thread that forked, which the copy resumes
+	forksDone  uint32
+	forkThread int32 // the thread that forked, which the copy resumes
 
 	// The app's process ID and its parent's, as getpid and getppid answer: a fork's
 	// child has its own (SysPithSetPID).
