@@ -64,10 +64,7 @@ func (m *machine) appSpec() ([]byte, error) {
 		return nil, err
 	}
 	m.files = files
-	umask, ok := fileservice.ProcessUmask()
-	if !ok {
-		umask = 0o022
-	}
+	umask := files.Umask()
 	if c.Umask != nil {
 		umask = *c.Umask
 	}

@@ -68,7 +68,7 @@ type Service struct {
 	children   map[uint64]*spawned // the programs the guest started (spawn.go)
 	writable   map[uint64]bool     // handles of files in directories the guest may change
 	forked     bool                // the guest is a fork's copy of another (Adopt)
-	umask      uint32              // pith's own umask, which the host applies to what the guest creates (ProcessUmask; all bits if unknown)
+	umask      uint32              // pith's own umask, which the host applies to what the guest creates (ProcessUmask)
 
 	image      *mount                // the mount of imageRoot at /, looked up through the writable layer (layer.go)
 	layerHost  string                // the writable layer's host directory (Options.Layer); empty: the private root's layer/
@@ -256,10 +256,7 @@ func New(o Options) (*Service, error) {
 		files: map[uint64]*os.File{}, next: 1, hostCwd: cwd, streams: map[uint64]int{}, children: map[uint64]*spawned{},
 		spawnFlags: o.SpawnFlags, hostname: o.Hostname, hosts: o.Hosts, dns: o.Nameservers,
 		layerHost: o.Layer, readOnly: o.ReadOnly, merged: map[uint64]*mergedDir{}, stdio: [3]int{0, 1, 2},
-		umask: 0o777}
-	if umask, ok := ProcessUmask(); ok {
-		s.umask = umask
-	}
+		umask: ProcessUmask()}
 	if s.imageRoot == "" && o.SharedRoot != "" {
 		s.imageRoot, _ = os.Readlink(filepath.Join(o.SharedRoot, "image"))
 	}

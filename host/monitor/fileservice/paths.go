@@ -290,21 +290,26 @@ func (s *Service) openCreating(dir *os.File, rel, name string, flags int, mode u
 	return openBeneath(dir, rel, name, flags, uint64(mode), 0)
 }
 
-// ProcessUmask is this process's umask, read without changing it (umask(2) cannot), and
-// false where /proc does not say.
-func ProcessUmask() (uint32, bool) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err == nil {
+// ProcessUmask is this process's umask: /proc/self/status says it without changing it;
+// where it cannot, umask(2) sets it and puts it back at once (as pith's warm client does).
+func ProcessUmask() uint32 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
 				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-					return uint32(n), true
+					return uint32(n)
 				}
 			}
 		}
 	}
-	return 0, false
+	old := unix.Umask(0o022)
+	unix.Umask(old)
+	return uint32(old)
 }
+
+// Umask is pith's own umask as New read it: the host takes its bits from what the guest
+// creates unless the file service sets them back, and the guest starts with it.
+func (s *Service) Umask() uint32 { return s.umask }
 
 // canonicalTarget is guest path p with the links above its last component followed, and
 // that one too if follow.
