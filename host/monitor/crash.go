@@ -97,14 +97,12 @@ func (m *machine) whereAll() string {
 		}
 	}
 	b.WriteString(m.threadWaits())
-	if addr, ok := m.kernel.Lookup(abi.Tier0LockSymbol); ok {
-		if v, err := m.guest.Slice(addr-abi.PhysBase, 4); err == nil {
-			switch owner := binary.LittleEndian.Uint32(v); owner {
-			case 0:
-				b.WriteString("\n  tier 0's lock: free")
-			default:
-				fmt.Fprintf(&b, "\n  tier 0's lock: held by vCPU %d", owner-1)
-			}
+	if v, ok := m.kernelData(abi.Tier0LockSymbol, 4); ok {
+		switch owner := binary.LittleEndian.Uint32(v); owner {
+		case 0:
+			b.WriteString("\n  tier 0's lock: free")
+		default:
+			fmt.Fprintf(&b, "\n  tier 0's lock: held by vCPU %d", owner-1)
 		}
 	}
 	return b.String()
@@ -113,20 +111,12 @@ func (m *machine) whereAll() string {
 // threadWaits says what each of tier 0's threads waits for, from its records: a guest
 // whose vCPUs all idle is most often a wake-up that never came.
 func (m *machine) threadWaits() string {
-	read := func(sym string, off, n uint64) ([]byte, bool) {
-		addr, ok := m.kernel.Lookup(sym)
-		if !ok {
-			return nil, false
-		}
-		v, err := m.guest.Slice(addr-abi.PhysBase+off, n)
-		return v, err == nil
-	}
-	v, ok := read(abi.Tier0LiveLimitSymbol, 0, 4)
+	v, ok := m.kernelData(abi.Tier0LiveLimitSymbol, 4)
 	if !ok {
 		return ""
 	}
 	live := min(uint64(binary.LittleEndian.Uint32(v)), 256)
-	all, ok := read(abi.Tier0ThreadsSymbol, 0, live*abi.Tier0ThreadSize)
+	all, ok := m.kernelData(abi.Tier0ThreadsSymbol, live*abi.Tier0ThreadSize)
 	if !ok {
 		return ""
 	}
@@ -162,13 +152,31 @@ func (m *machine) threadWaits() string {
 		b.WriteString(";")
 	}
 	for i := range m.cpus {
-		if v, err := m.guest.Slice(boot.CPUBlock(i)+abi.PerCPUData, uint64(unsafe.Sizeof(abi.CPU{}))); err == nil {
-			c := (*abi.CPU)(unsafe.Pointer(&v[0]))
+		if c, err := m.cpuRecord(i); err == nil {
 			fmt.Fprintf(&b, "\n  vCPU %d idle since TSC %d, timer armed for %d (0: none)", i, atomic.LoadUint64(&c.IdleSince), atomic.LoadUint64(&c.IdleUntil))
 		}
 	}
 	fmt.Fprintf(&b, "\n  the monitor watches %d things for the guest; its word that one happened: %d", atomic.LoadUint64(&m.info.HostWatches), atomic.LoadUint64(&m.info.HostReady))
 	return b.String()
+}
+
+// kernelData is n bytes of guest memory at the kernel's symbol sym.
+func (m *machine) kernelData(sym string, n uint64) ([]byte, bool) {
+	addr, ok := m.kernel.Lookup(sym)
+	if !ok {
+		return nil, false
+	}
+	v, err := m.guest.Slice(addr-abi.PhysBase, n)
+	return v, err == nil
+}
+
+// cpuRecord is vCPU i's record in guest memory (abi.CPU), which tier 0 writes.
+func (m *machine) cpuRecord(i int) (*abi.CPU, error) {
+	b, err := m.guest.Slice(boot.CPUBlock(i)+abi.PerCPUData, uint64(unsafe.Sizeof(abi.CPU{})))
+	if err != nil {
+		return nil, err
+	}
+	return (*abi.CPU)(unsafe.Pointer(&b[0])), nil
 }
 
 func regsList(r abi.Regs) [][2]any {

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/pithvm/pith/abi"
-	"github.com/pithvm/pith/host/monitor/boot"
 )
 
 // The watchdog reports a guest that can never wake: every vCPU halted, waiting for a
@@ -99,11 +97,11 @@ func (m *machine) watch() {
 	w := stallWatch{khz: m.khz}
 	blocks := make([]*abi.CPU, len(m.cpus))
 	for i := range blocks {
-		b, err := m.guest.Slice(boot.CPUBlock(i)+abi.PerCPUData, uint64(unsafe.Sizeof(abi.CPU{})))
+		c, err := m.cpuRecord(i)
 		if err != nil {
 			return
 		}
-		blocks[i] = (*abi.CPU)(unsafe.Pointer(&b[0]))
+		blocks[i] = c
 	}
 	t := time.NewTimer(w.next())
 	defer t.Stop()
