@@ -78,7 +78,15 @@ type CPU struct {
 	// drops TSC-deadline writes) instead of leaving it hung.
 	IdleSince uint64 // TSC when the vCPU halted in its idle loop; 0 while it runs
 	IdleUntil uint64 // the TSC deadline its timer was armed for as it halted; 0 if none
+	// FastCtx is the AppContext of the thread this vCPU runs, once that thread has run
+	// app code (0: none), written by tier 0 as it switches threads. A rewritten
+	// system-call site reads it at PerCPUAddr+PerCPUFastCtx to find its thread's context
+	// without a trap or a free register.
+	FastCtx uint64
 }
+
+// PerCPUFastCtx is CPU.FastCtx's offset in the CPU block.
+const PerCPUFastCtx = 48
 
 // Segment selectors of the GDT the monitor builds. User selectors are what SYSCALL/SYSRET
 // and kvm-pvm expect: user code 0x33, user data 0x2b.
@@ -169,8 +177,19 @@ type AppContext struct {
 	Regs   Regs
 	FSBase uint64
 	XSave  uint64 // a 4 KiB, 64-byte aligned XSAVE area holding the app's vector state
-	Reason uint64 // out: AppSyscall, AppException or AppKicked
+	Reason uint64 // out: AppSyscall, AppFastCall, AppException or AppKicked
 	CR2    uint64 // out: the faulting address of a page fault
+
+	// Switching without a trap (docs/architecture.md, "Fast calls"): while the app runs,
+	// Tier1* say where tier 1 resumes (after the SYSCALL of its RUN_APP: RIP, RSP, RBP,
+	// R14 and FS base; Go's ABI keeps nothing else across a call), so that a rewritten
+	// system-call site of the app's jumps there in user mode (BootInfo.AppExit), and
+	// Active is 1. Tier 0 writes them at RUN_APP; tier 1's own RUN_APP site does when it
+	// enters the app in user mode, which it does when Fast is 1: the app is at a
+	// rewritten site's return, where only its general registers and FS base are live.
+	// Kicked is SysPithKick's flag for that entry, which takes no trap to see it.
+	Tier1RIP, Tier1RSP, Tier1RBP, Tier1R14, Tier1FS uint64
+	Active, Kicked, Fast                            uint64
 }
 
 // Why SysPithRunApp returned.
@@ -178,6 +197,7 @@ const (
 	AppSyscall   = 1 // Regs.RAX holds the system call number, RIP is past the SYSCALL
 	AppException = 2 // Regs.Vector and ErrorCode say which; CR2 for a page fault
 	AppKicked    = 3 // SysPithKick, or a signal for the tier-1 thread
+	AppFastCall  = 4 // as AppSyscall, from a rewritten site without a trap: the vector state was not saved
 )
 
 // ConsoleFD values in a console record.
@@ -208,7 +228,7 @@ type Crash struct {
 // report them and the monitor can print them.
 type Stats struct {
 	Syscalls    uint64 // SYSCALL traps into tier 0
-	AppSyscalls uint64 // ... of them, made by app code and handed to tier 1
+	AppSyscalls uint64 // ... of them, made by app code (a fast call from a rewritten site takes no trap and is not counted)
 	Exceptions  uint64 // exceptions taken by tier 0, demand-paging faults excluded
 	PageFaults  uint64 // page faults that backed tier-1 memory on first access
 	Interrupts  uint64 // interrupts delivered to tier 0
@@ -298,6 +318,16 @@ type BootInfo struct {
 
 	// Umask is the app's file mode creation mask at start: pith's own (umask(2)).
 	Umask uint64
+
+	// Tier1SyscallSite is where tier 1's own Go runtime makes its system calls (the
+	// MOVQ BX, DI; SYSCALL of abi.FastCallPatterns[0] in the kernel), found by the
+	// monitor in the kernel's symbols; 0: not found. Tier 0 rewrites it at boot so that
+	// tier 1 enters the app without a trap (AppContext.Fast).
+	Tier1SyscallSite uint64
+	// AppExit is written by tier 0 at boot: the code an app's rewritten system-call site
+	// jumps to, with RCX holding its AppContext (PerCPUFastCtx), to hand the call to tier
+	// 1 without a trap; 0: tier 0 cannot switch without traps (tier 1 then keeps SYSCALL).
+	AppExit uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").
@@ -316,7 +346,7 @@ const Tier0LockSymbol = "github.com/pithvm/pith/guest/tier0.bigLock"
 const (
 	Tier0ThreadsSymbol   = "github.com/pithvm/pith/guest/tier0.threads"
 	Tier0LiveLimitSymbol = "github.com/pithvm/pith/guest/tier0.liveLimit" // int32
-	Tier0ThreadSize      = 536
+	Tier0ThreadSize      = 544
 	Tier0ThreadState     = 192 // uint32: 0 free, 1 runnable, 2 blocked
 	Tier0ThreadWait      = 196 // uint32: 0 none, 1 futex, 2 sleep, 3 epoll
 	Tier0ThreadTID       = 200 // int32

@@ -7,13 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/pithvm/pith/abi"
 )
 
 // stub is the code a rewritten system-call site (abi.FastCallPattern) jumps to: the
 // instruction the jump replaced, the identity calls answered from constants, and for any
-// other call the SYSCALL itself; then a jump back.
+// other call a jump into tier 1 without a trap (tier 0's BootInfo.AppExit, which returns
+// to the SYSCALL's return) or, where the thread cannot switch so, the SYSCALL itself;
+// then a jump back.
 type stub struct {
 	start, end uint64   // the stub's code
 	site, back uint64   // the rewritten instructions, and the instruction after them
@@ -63,7 +66,7 @@ func (im *Image) RewriteSyscalls(sites string) {
 			continue
 		}
 		site := fn + uint64(p.Patch)
-		s, b := buildStub(p, at, site)
+		s, b := buildStub(p, at, site, bootInfo().AppExit)
 		if at+uint64(len(b)) > page+pageSize || !fitsRel32(site+5, at) {
 			break
 		}
@@ -75,8 +78,9 @@ func (im *Image) RewriteSyscalls(sites string) {
 	stubsStart, stubsEnd = page, at
 }
 
-// buildStub is the stub for pattern p's site, placed at at.
-func buildStub(p *abi.FastCallPattern, at, site uint64) (stub, []byte) {
+// buildStub is the stub for pattern p's site, placed at at, handing other calls to
+// tier 1 through exit (0: by SYSCALL only).
+func buildStub(p *abi.FastCallPattern, at, site, exit uint64) (stub, []byte) {
 	s := stub{start: at, site: site, back: site + uint64(p.Len)}
 	b := slices.Clone(p.Code[p.Patch : p.Patch+p.Len-2]) // what the jump replaces, less SYSCALL
 	le := binary.LittleEndian
@@ -91,10 +95,39 @@ func buildStub(p *abi.FastCallPattern, at, site uint64) (stub, []byte) {
 		b = le.AppendUint32(append(b, 0xb8), id.value) // MOVL $value, AX
 		jumpBack()
 	}
+	if exit != 0 {
+		// The thread's context, from its vCPU's block; none yet: SYSCALL. The context's
+		// RIP gets the SYSCALL's return, which is where tier 1 resumes the app, and
+		// where a thread interrupted in exit makes the call with a trap, 2 bytes back.
+		const fastLen = 7 + 7 + 10 + 3
+		b = le.AppendUint32(append(b, 0x48, 0x8b, 0x0c, 0x25), abi.PerCPUAddr+abi.PerCPUFastCtx) // MOVQ abs32, CX
+		b = append(b, 0x48, 0x85, 0xc9, 0x74, fastLen)                                           // TESTQ CX, CX; JZ SYSCALL
+		lea := at + uint64(len(b))
+		done := lea + fastLen + 2
+		b = le.AppendUint32(append(b, 0x4c, 0x8d, 0x1d), uint32(done-(lea+7)))                    // LEAQ done(RIP), R11
+		b = le.AppendUint32(append(b, 0x4c, 0x89, 0x99), uint32(unsafe.Offsetof(abi.Regs{}.RIP))) // MOVQ R11, RIP(CX)
+		b = le.AppendUint64(append(b, 0x49, 0xbb), exit)                                          // MOVQ $exit, R11
+		b = append(b, 0x41, 0xff, 0xe3)                                                           // JMP R11
+	}
 	b = append(b, 0x0f, 0x05) // SYSCALL
 	jumpBack()
 	s.end = at + uint64(len(b))
 	return s, b
+}
+
+// atSyscallReturn reports whether pc is a stub's SYSCALL or the return from it: a
+// thread there is between a system call and the Go function that made it, where only
+// its general registers and FS base hold anything (AppContext.Fast).
+func atSyscallReturn(pc uint64) bool {
+	if pc < stubsStart || pc >= stubsEnd {
+		return false
+	}
+	for _, s := range stubs {
+		if done := s.done[len(s.done)-1]; pc == done || pc == done-2 {
+			return true
+		}
+	}
+	return false
 }
 
 // setFastAnswer makes every stub answer value to system call nr, one of fastIdentity's:

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"bytes"
+	"encoding/binary"
 	"runtime"
 	"syscall"
 	"testing"
@@ -38,7 +40,7 @@ func rewrittenSyscall6(t *testing.T) (call func(num, a1, a2, a3, a4, a5, a6 uint
 	fn := append(append([]byte{}, p.Code...), syscall6Rest...)
 	copy(mem, fn)
 	site, at := base+uint64(p.Patch), base+pageSize
-	s, code := buildStub(p, at, site)
+	s, code := buildStub(p, at, site, 0)
 	copy(mem[pageSize:], code)
 	jumpTo(mem[p.Patch:p.Patch+p.Len], site, at)
 	entry := uintptr(base)
@@ -106,5 +108,44 @@ func TestAppPCHidesStubs(t *testing.T) {
 	}
 	if got := appPC(s.site); got != s.site {
 		t.Errorf("appPC of app code moved it: %#x", got)
+	}
+}
+
+// With tier 0's exit, a stub's other calls go there when its vCPU block names the
+// thread's context, and to its SYSCALL when not; both return to the same place. (The
+// block is at a guest address, so this reads the bytes rather than running them.)
+func TestStubHandsOtherCallsToTheExit(t *testing.T) {
+	p := &abi.FastCallPatterns[0]
+	const at, site, exit = 0x3ff000, 0x401009, 0x7e0000500000
+	s, b := buildStub(p, at, site, exit)
+	done := s.done[len(s.done)-1]
+	code := func(pc uint64, n int) []byte { return b[pc-at : pc-at+uint64(n)] }
+	if !bytes.Equal(code(done-2, 2), []byte{0x0f, 0x05}) {
+		t.Fatalf("the stub's last return does not follow its SYSCALL: % x", code(done-2, 2))
+	}
+	load := bytes.Index(b, []byte{0x48, 0x8b, 0x0c, 0x25})
+	if load < 0 || binary.LittleEndian.Uint32(b[load+4:]) != abi.PerCPUAddr+abi.PerCPUFastCtx {
+		t.Fatalf("the stub does not read its vCPU's FastCtx")
+	}
+	jz := uint64(load) + 8 + 3
+	if b[jz] != 0x74 || at+jz+2+uint64(b[jz+1]) != done-2 {
+		t.Errorf("with no context the stub does not go to its SYSCALL")
+	}
+	lea := jz + 2
+	if rel := binary.LittleEndian.Uint32(b[lea+3:]); at+lea+7+uint64(rel) != done {
+		t.Errorf("the context's RIP is not the SYSCALL's return")
+	}
+	if !bytes.Equal(b[lea+7:lea+10], []byte{0x4c, 0x89, 0x99}) || binary.LittleEndian.Uint32(b[lea+10:]) != uint32(unsafe.Offsetof(abi.Regs{}.RIP)) {
+		t.Errorf("the return is not stored in the context's RIP")
+	}
+	if binary.LittleEndian.Uint64(b[lea+16:]) != exit || !bytes.Equal(b[lea+24:lea+27], []byte{0x41, 0xff, 0xe3}) {
+		t.Errorf("the stub does not jump to the exit")
+	}
+	stubs, stubsStart, stubsEnd = []stub{s}, s.start, s.end
+	t.Cleanup(func() { stubs, stubsStart, stubsEnd = nil, 0, 0 })
+	for pc := s.start; pc < s.end; pc++ {
+		if got, want := atSyscallReturn(pc), pc == done || pc == done-2; got != want {
+			t.Errorf("atSyscallReturn(stub+%d) = %v", pc-s.start, got)
+		}
 	}
 }

@@ -106,13 +106,19 @@ func (t *Task) loop() {
 			forkMu.Unlock()
 			continue
 		}
+		// Back to a rewritten site's SYSCALL return, tier 1 enters the app without a
+		// trap (guest/tier0/fastswitch.go): nothing but its general registers is live.
+		t.ctx.Fast = 0
+		if atSyscallReturn(t.ctx.Regs.RIP) {
+			t.ctx.Fast = 1
+		}
 		_, _, e := syscall.Syscall(abi.SysPithRunApp, uintptr(unsafe.Pointer(t.ctx)), 0, 0)
 		if e != 0 {
 			fmt.Fprintf(os.Stderr, "pith: tier 0 refused to run the app: %v\n", e)
 			t.proc.exit(125)
 		}
 		switch t.ctx.Reason {
-		case abi.AppSyscall:
+		case abi.AppSyscall, abi.AppFastCall:
 			t.syscall()
 		case abi.AppException:
 			t.exception()

@@ -41,6 +41,7 @@ func sysRunApp(ctx uint64) int64 {
 	if t.kicked {
 		t.kicked = false
 		c.Reason = abi.AppKicked
+		c.Kicked = 0
 		return 0
 	}
 	*(*uint64)(x86.Pointer(xs + 520)) = 0 // XCOMP_BV: the standard format, or XRSTOR faults
@@ -55,6 +56,14 @@ func sysRunApp(ctx uint64) int64 {
 	t.fsbase = c.FSBase
 	t.xsave = xs
 	t.app = uintptr(ctx)
+	if fastSwitch {
+		// Where tier 1 resumes should the app leave without a trap (fastswitch.go).
+		c.Tier1RIP, c.Tier1RSP, c.Tier1RBP, c.Tier1R14 = t.tier1.RIP, t.tier1.RSP, t.tier1.RBP, t.tier1.R14
+		c.Tier1FS = t.tier1FS
+		c.Active, c.Kicked = 1, 0
+		t.fastCtx = uintptr(ctx)
+		thisCPU().hw.FastCtx = ctx
+	}
 	if !appStarted {
 		appStarted = true
 		startCPUTime()
@@ -75,8 +84,14 @@ func leaveApp(t *thread, reason, cr2 uint64) {
 	c.FSBase = t.fsbase
 	c.Reason = reason
 	c.CR2 = cr2
-	t.regs = t.tier1
-	t.fsbase = t.tier1FS
+	c.Active, c.Kicked = 0, 0
+	if t.fastCtx != 0 {
+		// Tier 1 may have entered the app since without a trap: the context knows where.
+		resumeTier1(t, c)
+	} else {
+		t.regs = t.tier1
+		t.fsbase = t.tier1FS
+	}
 	t.xsave = t.tier1XSave
 	t.app = 0
 	t.kicked = false
@@ -93,6 +108,9 @@ func sysKick(tid uint64) int64 {
 	}
 	t := threadAt(i)
 	t.kicked = true
+	if c := fastContext(t); c != nil {
+		c.Kicked = 1 // for tier1Enter, which takes no trap to learn of it
+	}
 	switch {
 	case t.state == threadBlocked:
 		wake(i, -linux.EINTR)

@@ -41,6 +41,7 @@ func boot() {
 	initTime()
 	initTimer()
 	initVectorState()
+	patchTier1Site()
 	initMemory()
 	initFDs()
 	i := newThread()
@@ -95,6 +96,7 @@ func initVectorState() {
 	_, _, ecx, _ := x86.CPUID(1, 0)
 	if ecx&cpuidXSAVE == 0 {
 		vectorMode = vectorFXSAVE
+		vectorBytes = 512
 		return
 	}
 	xsaveMask = x86.XCR0() & xsaveComponents
@@ -108,8 +110,10 @@ func initVectorState() {
 			end = offset + size
 		}
 	}
+	vectorBytes = uintptr(end)
 	if end > xsaveAreaSize {
 		vectorMode = vectorFXSAVE
+		vectorBytes = 512
 	}
 }
 

@@ -22,12 +22,14 @@
 #define PERCPU(off) const_perCPUAddr+off
 
 // ENTER_TIER0 runs with the thread's registers saved: it moves to the tier-0 stack, saves
-// the vector state, gives tier-0 Go code an FS base (ABI0 wrappers read g from TLS) and
+// the FS base (threads set it themselves: fastswitch.go) and the vector state, gives tier-0 Go code an FS base (ABI0 wrappers read g from TLS) and
 // takes the tier-0 lock. Clobbers AX, CX, DX, BX.
 #define ENTER_TIER0 \
 	MOVQ PERCPU(const_cpuKStackTop), SP; \
 	MOVB $1, PERCPU(cpu_inTier0); \
 	MOVQ PERCPU(cpu_curThread), BX; \
+	RDFSBASEQ AX; \
+	MOVQ AX, thread_fsbase(BX); \
 	CALL ·saveVector(SB); \
 	MOVQ $·tier0TLS+8(SB), AX; \
 	CALL ·setFSBase(SB); \

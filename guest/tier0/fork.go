@@ -122,7 +122,11 @@ func forkResume() {
 	// The app's other threads are not the child's: each leaves app code before it runs
 	// any (tier 1 then ends them), as sysKick has them do.
 	for i := int32(0); i < liveLimit; i++ {
-		if o := threadAt(i); o.state != threadFree && o.app != 0 {
+		o := threadAt(i)
+		if o.state != threadFree {
+			syncApp(o)
+		}
+		if o.state != threadFree && o.app != 0 {
 			o.kicked = true
 			if o.state == threadBlocked {
 				wake(i, -linux.EINTR)

@@ -82,6 +82,9 @@ type thread struct {
 	altSP     uint64
 	altFlags  uint64
 	altSize   uint64
+	// fastCtx is the thread's AppContext once it has run app code with switches
+	// without a trap (fastswitch.go); 0 before, or without them.
+	fastCtx uintptr
 }
 
 // Everything below is shared by the vCPUs and guarded by bigLock.
@@ -161,6 +164,7 @@ func setCurrent(i int32) {
 	}
 	t.onCPU = int32(c.hw.ID)
 	c.curThread = uintptr(unsafe.Pointer(t))
+	c.hw.FastCtx = uint64(t.fastCtx)
 }
 
 // newThread claims a free thread record, or returns -1.

@@ -206,6 +206,7 @@ func postSignal(i int32, sig uint64) {
 //go:nosplit
 func deliverSignal() {
 	t := current()
+	syncApp(t)
 	ready := t.pending &^ t.sigmask
 	if t.app != 0 {
 		// Signals are tier 1's: take the thread out of the app first.

@@ -69,6 +69,8 @@ var (
 	vectorMode uint8  // vectorXSAVE, vectorFXSAVE or vectorNone
 	tier1Entry uint64 // _rt0_amd64_linux, the Go runtime's own entry point
 	xsaveMask  uint64 // state components saved on every switch (XSAVE's RFBM)
+	// vectorBytes is how much of a thread's vector area its state takes.
+	vectorBytes uintptr
 )
 
 // Declared here, implemented in entry_amd64.s.

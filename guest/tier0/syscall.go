@@ -131,6 +131,7 @@ func appDirect(nr uint64) bool {
 func handleSyscall() {
 	info().Stats.Syscalls++
 	t := current()
+	syncApp(t)
 	r := &t.regs
 	if t.app != 0 {
 		info().Stats.AppSyscalls++

@@ -9,6 +9,7 @@ const vectorPageFault = 14
 //go:nosplit
 func handleTrap() {
 	t := current()
+	syncApp(t)
 	bi := info()
 	switch t.regs.Vector {
 	case vectorTimer:

@@ -94,9 +94,9 @@ func runGuestReporting(cfg monitor.Config, timing bool, report string) error {
 	}
 	if timing {
 		st := res.Stats
-		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits, %d traps (%d system calls, %d page faults, %d exceptions, %d interrupts); guest memory peak %d MiB; %d vCPUs online, %d wake-up IPIs sent, %d taken by a thread\n",
+		fmt.Fprintf(os.Stderr, "pith: timing: monitor ready %v, tier-1 main %v, exit %v; %d exits, %d traps (%d system calls, %d of them the app's, %d page faults, %d exceptions, %d interrupts); guest memory peak %d MiB; %d vCPUs online, %d wake-up IPIs sent, %d taken by a thread\n",
 			res.Booted, res.MainReached, res.Exited, res.Exits,
-			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.PageFaults, st.Exceptions, st.Interrupts,
+			st.Syscalls+st.PageFaults+st.Exceptions+st.Interrupts, st.Syscalls, st.AppSyscalls, st.PageFaults, st.Exceptions, st.Interrupts,
 			st.FramesPeak*4096>>20, st.CPUsOnline, st.IPIsSent, st.Wakeups)
 		if n := res.NIC; n.FramesSent+n.FramesReceived > 0 {
 			fmt.Fprintf(os.Stderr, "pith: network: %d frames sent, %d received (%d dropped: ring full); %d notifications from the guest through the ioeventfd, %d through exits; %d interrupts to the guest; the transmit ring found full %d times\n",

@@ -31,12 +31,13 @@ type function struct {
 
 type insn struct {
 	addr uint64
+	size uint64
 	text string
 }
 
 var (
 	textLine = regexp.MustCompile(`^TEXT (\S+)\(SB\)`)
-	insnLine = regexp.MustCompile(`^\s+\S+\s+0x([0-9a-f]+)\s+[0-9a-f]+\s+(.*)$`)
+	insnLine = regexp.MustCompile(`^\s+\S+\s+0x([0-9a-f]+)\s+([0-9a-f]+)\s+(.*)$`)
 	target   = regexp.MustCompile(`^(CALL|JMP) (\S+)\(SB\)`)
 	indirect = regexp.MustCompile(`^CALL [A-Z0-9]+$|^CALL .*\)$`)
 )
@@ -64,8 +65,8 @@ func disassemble(t *testing.T) map[string]*function {
 		}
 		var a uint64
 		fmt.Sscanf(m[1], "%x", &a)
-		text := strings.TrimSpace(m[2])
-		cur.insns = append(cur.insns, insn{a, text})
+		text := strings.TrimSpace(m[3])
+		cur.insns = append(cur.insns, insn{a, uint64(len(m[2]) / 2), text})
 		if tm := target.FindStringSubmatch(text); tm != nil && tm[2] != cur.name {
 			cur.callee[tm[2]] = true
 		} else if indirect.MatchString(text) {
@@ -172,6 +173,33 @@ func TestEntryOffsets(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s has no instruction at offset %d", c.fn, c.offset)
+		}
+	}
+}
+
+// syncApp recognises a thread inside the switch code by its address and the code's
+// length (guest/tier0/fastswitch.go), which must end where each function does.
+func TestSwitchCodeLengths(t *testing.T) {
+	funcs := disassemble(t)
+	for _, c := range []struct {
+		fn     string
+		length uint64 // from guest/tier0/fastswitch.go
+	}{
+		{tier0Prefix + "tier1Enter.abi0", 134},
+		{tier0Prefix + "appExit.abi0", 128},
+		{tier0Prefix + "appExitCommit.abi0", 56},
+	} {
+		f := funcs[c.fn]
+		if f == nil {
+			f = funcs[strings.TrimSuffix(c.fn, ".abi0")]
+		}
+		if f == nil || len(f.insns) == 0 {
+			t.Errorf("%s not found", c.fn)
+			continue
+		}
+		last := f.insns[len(f.insns)-1]
+		if got := last.addr + last.size - f.insns[0].addr; got != c.length {
+			t.Errorf("%s is %d bytes long, fastswitch.go says %d", c.fn, got, c.length)
 		}
 	}
 }

@@ -24,6 +24,9 @@ type Kernel struct {
 	vectors  [abi.VectorTableLen]uint64
 	segments []segment
 	symbols  Symbols // read on first Symbolize
+	// syscallSite is tier 1's own system-call site (abi.BootInfo.Tier1SyscallSite); 0
+	// if the kernel's Go runtime does not have the expected code.
+	syscallSite uint64
 }
 
 type segment struct {
@@ -96,7 +99,24 @@ func loadKernel(path string, f *os.File) (*Kernel, error) {
 	for i := range k.vectors {
 		k.vectors[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
+	k.syscallSite = tier1SyscallSite(k, ef)
 	return k, nil
+}
+
+// tier1SyscallSite finds the last two instructions (MOVQ BX, DI; SYSCALL) of the function
+// the kernel's Go runtime makes its system calls with, which tier 0 rewrites so that tier
+// 1 enters the app without a trap; 0 where the function is not the one expected.
+func tier1SyscallSite(k *Kernel, ef *elf.File) uint64 {
+	p := &abi.FastCallPatterns[0]
+	fn, err := findSymbol(ef, p.Name)
+	if err != nil {
+		return 0
+	}
+	code, err := k.read(fn.Value, uint64(len(p.Code)))
+	if err != nil || !bytes.Equal(code, p.Code) {
+		return 0
+	}
+	return fn.Value + uint64(p.Patch)
 }
 
 // findSymbol scans the symbol table for one name without decoding every symbol (the Go
@@ -456,6 +476,8 @@ func (k *Kernel) writeBootInfo(g *memory.Guest, c Config) error {
 		WindowSize: uint64(len(window)),
 		NsMult:     (1_000_000 << 32) / c.TSCKHz,
 		TSCMult:    (c.TSCKHz << 32) / 1_000_000,
+
+		Tier1SyscallSite: k.syscallSite,
 	}
 	out, err := g.Slice(abi.BootInfoAddr, uint64(binary.Size(bi)))
 	if err != nil {
