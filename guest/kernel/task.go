@@ -73,6 +73,16 @@ func (t *Task) initVectorState() {
 	*(*uint32)(unsafe.Pointer(&x[24])) = 0x1f80 // MXCSR
 }
 
+// cleanVectorState writes the app's vector state as it is after a Go function call,
+// which is where a fast call (abi.AppFastCall) leaves the app without saving it: no
+// register holds anything (Go wants X15 zero), the control words are the defaults. A
+// signal frame or a clone then carries that rather than a stale state.
+func (t *Task) cleanVectorState() {
+	x := t.xsave()
+	clear(x[:576]) // the legacy area and the XSAVE header: every component initial
+	t.initVectorState()
+}
+
 // start runs the task on a new OS thread and returns the thread's ID; first, on that
 // thread, it calls setup with the ID (for CLONE_*SETTID), before any app code runs.
 func (t *Task) start(wg *sync.WaitGroup, setup func(tid int32)) int32 {
@@ -118,7 +128,10 @@ func (t *Task) loop() {
 			t.proc.exit(125)
 		}
 		switch t.ctx.Reason {
-		case abi.AppSyscall, abi.AppFastCall:
+		case abi.AppFastCall:
+			t.cleanVectorState()
+			t.syscall()
+		case abi.AppSyscall:
 			t.syscall()
 		case abi.AppException:
 			t.exception()

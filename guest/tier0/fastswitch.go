@@ -197,15 +197,27 @@ func syncApp(t *thread) {
 		t.tier1FS = c.Tier1FS
 		t.tier1XSave = t.xsave
 		copyBytes(xs, t.xsave, vectorBytes) // the entry saved the app's vector state as tier 1's
+		cleanVectorArea(t.tier1XSave)      // tier 1 waits at a call: nothing of it is live
 		t.xsave = xs
 		t.app = t.fastCtx
 		return
 	}
 	// The app left by appExit: tier 1 runs, and the entry saved its vector state as the
-	// app's. The app's own is not needed: it left at a function call.
+	// app's. The app's own is not needed: it left at a function call. A kick stays: it
+	// may be for tier 1's next RUN_APP.
 	copyBytes(t.tier1XSave, t.xsave, vectorBytes)
+	cleanVectorArea(t.xsave)
 	t.xsave = t.tier1XSave
 	t.app = 0
-	t.kicked = false
-	c.Kicked = 0
+}
+
+// cleanVectorArea makes the XSAVE (or FXSAVE) area at xs hold what a thread has after a
+// Go function call: nothing in the vector registers (Go wants X15 zero), the default
+// control words. In the XSAVE header every component is then in its initial state.
+//
+//go:nosplit
+func cleanVectorArea(xs uintptr) {
+	zeroBytes(xs, 576)
+	*(*uint16)(x86.Pointer(xs)) = defaultFCW
+	*(*uint32)(x86.Pointer(xs + xsaveMXCSR)) = defaultMXCSR
 }

@@ -78,6 +78,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"network errors", nil, []string{"neterrors"}},
 		{"crypto/tls over loopback", nil, []string{"tls"}},
 		{"AF_UNIX sockets", nil, []string{"unix"}},
+		{"fast calls beside vector work, signals and GC", nil, []string{"fastcalls"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

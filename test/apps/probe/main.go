@@ -53,6 +53,7 @@ var modes = map[string]func(){
 	"unix":          unixSockets,
 	"hog":           hog,
 	"forever":       forever,
+	"fastcalls":     fastCalls,
 }
 
 func main() {
