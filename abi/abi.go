@@ -328,6 +328,11 @@ type BootInfo struct {
 	// jumps to, with RCX holding its AppContext (PerCPUFastCtx), to hand the call to tier
 	// 1 without a trap; 0: tier 0 cannot switch without traps (tier 1 then keeps SYSCALL).
 	AppExit uint64
+	// ReadyLevels is written by tier 0 at boot: the address of its readiness
+	// descriptors' ready events, a uint32 each, indexed by descriptor, which tier 1
+	// lowers with an atomic store instead of a SysPithSetReady (raising them needs the
+	// call: it makes the edges and wakes epoll).
+	ReadyLevels uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
+	"github.com/pithvm/pith/guest/x86"
 )
 
 // socket is an app socket: a netstack endpoint, and a readiness descriptor in tier 0
@@ -59,6 +60,7 @@ func newSocket(family, typ, proto int, ep tcpip.Endpoint, wq *waiter.Queue) (*so
 		}
 		syscall.RawSyscall(abi.SysPithSetReady, fd, uintptr(events), o)
 	}
+	s.ready.lower = readyLowerer(fd)
 	s.entry = waiter.NewFunctionEntry(socketEvents, func(m waiter.EventMask) { s.ready.arrived(uint32(m)) })
 	wq.EventRegister(&s.entry)
 	s.update()
@@ -78,9 +80,10 @@ func (s *socket) update() {
 // EPOLLOUT waits for ever (a TCP echo over loopback hung so in the nested CI).
 type readiness struct {
 	tell  func(events uint32, or bool)
-	level atomic.Uint32 // the events tier 0 has, as last told
-	gen   atomic.Uint32 // counts callbacks, so that update sees one it raced with
-	mu    sync.Mutex    // serialises update
+	lower func(events uint32) // sets tier 0's events to fewer, without a call; nil: tell
+	level atomic.Uint32       // the events tier 0 has, as last told
+	gen   atomic.Uint32       // counts callbacks, so that update sees one it raced with
+	mu    sync.Mutex          // serialises update
 }
 
 // arrived runs in netstack, with the endpoint's locks held: it must not call the
@@ -103,7 +106,13 @@ func (r *readiness) update(now func() uint32) {
 	for {
 		g := r.gen.Load()
 		events := now()
-		if r.level.Swap(events) != events || raced {
+		prev := r.level.Swap(events)
+		switch {
+		case prev == events && !raced:
+		case events&^prev == 0 && !raced && r.lower != nil:
+			// Only fewer events (a read took the data): no edge, no one to wake.
+			r.lower(events)
+		default:
 			r.tell(events, false)
 		}
 		if r.gen.Load() == g {
@@ -111,6 +120,17 @@ func (r *readiness) update(now func() uint32) {
 		}
 		raced = true
 	}
+}
+
+// readyLowerer is readiness.lower for readiness descriptor fd: an atomic store into
+// tier 0's table (BootInfo.ReadyLevels); nil where tier 0 has none.
+func readyLowerer(fd uintptr) func(events uint32) {
+	table := bootInfo().ReadyLevels
+	if table == 0 {
+		return nil
+	}
+	level := (*uint32)(x86.Pointer(uintptr(table) + 4*fd))
+	return func(events uint32) { atomic.StoreUint32(level, events) }
 }
 
 func (s *socket) release() {

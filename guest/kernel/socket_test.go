@@ -69,3 +69,40 @@ func TestReadinessTellsOnlyChanges(t *testing.T) {
 		t.Fatalf("told %d times, tier 0 holds %#x with edges %#x; want 3, 0, %#x", told, t0.events, t0.edges, evOut|1)
 	}
 }
+
+// Fewer events are stored without a call; more, or any after a race, are told, so that
+// tier 0 makes the edge and wakes epoll.
+func TestReadinessLowersWithoutACall(t *testing.T) {
+	var t0 tier0Ready
+	var r readiness
+	told, lowered := 0, 0
+	r.tell = func(events uint32, or bool) { told++; t0.set(events, or) }
+	r.lower = func(events uint32) {
+		lowered++
+		if events&^t0.events != 0 {
+			t.Errorf("lowering tier 0's %#x to %#x raises it", t0.events, events)
+		}
+		t0.events = events
+	}
+	r.update(func() uint32 { return evOut | 1 })
+	r.update(func() uint32 { return evOut }) // a read took the data
+	if told != 1 || lowered != 1 || t0.events != evOut {
+		t.Fatalf("told %d, lowered %d, tier 0 holds %#x; want 1, 1, EPOLLOUT", told, lowered, t0.events)
+	}
+	t0.edges = 0
+	r.arrived(1)
+	if told != 2 || t0.edges != 1 {
+		t.Fatalf("data arriving after the lowering: told %d times, edges %#x; want 2, EPOLLIN", told, t0.edges)
+	}
+	endpoint := uint32(0)
+	r.lower = func(events uint32) {
+		lowered++
+		endpoint = evOut // a callback lands between the lowering and update's check
+		r.arrived(evOut)
+		t0.events = events
+	}
+	r.update(func() uint32 { return endpoint })
+	if t0.events&evOut == 0 {
+		t.Fatalf("tier 0 lost EPOLLOUT to a callback racing a lowering: holds %#x", t0.events)
+	}
+}

@@ -197,7 +197,7 @@ func syncApp(t *thread) {
 		t.tier1FS = c.Tier1FS
 		t.tier1XSave = t.xsave
 		copyBytes(xs, t.xsave, vectorBytes) // the entry saved the app's vector state as tier 1's
-		cleanVectorArea(t.tier1XSave)      // tier 1 waits at a call: nothing of it is live
+		cleanVectorArea(t.tier1XSave)       // tier 1 waits at a call: nothing of it is live
 		t.xsave = xs
 		t.app = t.fastCtx
 		return

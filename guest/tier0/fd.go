@@ -1,6 +1,9 @@
 package tier0
 
 import (
+	"sync/atomic"
+	"unsafe"
+
 	"github.com/pithvm/pith/guest/linux"
 	"github.com/pithvm/pith/guest/x86"
 )
@@ -31,6 +34,12 @@ type fdEntry struct {
 }
 
 var fds [maxFDs]fdEntry
+
+// readyLevels holds each readiness descriptor's ready events. Tier 1 lowers them itself,
+// with an atomic store at BootInfo.ReadyLevels (no trap: a socket's reader consumes its
+// data on every request); raising them goes through SysPithSetReady, which makes the
+// edges and wakes epoll, so tier 0 changes them only atomically too.
+var readyLevels [maxFDs]uint32
 
 // epollWatch is one EPOLL_CTL_ADD registration. The watches of every epoll instance
 // share one table: a program's netpoller watches all its sockets from one instance.
@@ -68,6 +77,18 @@ func initFDs() {
 	for i := 0; i < 3; i++ {
 		fds[i].kind = fdConsole
 	}
+	info().ReadyLevels = uint64(uintptr(unsafe.Pointer(&readyLevels[0])))
+}
+
+// allocReadyFD makes a readiness descriptor, with no events ready.
+//
+//go:nosplit
+func allocReadyFD() int64 {
+	fd := allocFD(fdReady)
+	if fd >= 0 {
+		atomic.StoreUint32(&readyLevels[uint64(fd)&(maxFDs-1)], 0)
+	}
+	return fd
 }
 
 //go:nosplit
@@ -176,7 +197,7 @@ func (w *epollWatch) ready(f *fdEntry) uint32 {
 			ev = w.events & linux.EPOLLIN
 		}
 	case fdReady:
-		ev = uint32(f.count) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
+		ev = atomic.LoadUint32(&readyLevels[uint32(w.fd)&(maxFDs-1)]) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
 		if w.events&linux.EPOLLET != 0 {
 			ev &= w.pending
 			w.pending &^= ev
@@ -270,12 +291,17 @@ func sysSetReady(fd, events, or uint64) int64 {
 	if f == nil || f.kind != fdReady {
 		return -linux.EBADF
 	}
-	old := uint32(f.count)
-	now := uint32(events)
-	if or != 0 {
-		now |= old
+	level := &readyLevels[fd&(maxFDs-1)]
+	var old, now uint32
+	for {
+		old, now = atomic.LoadUint32(level), uint32(events)
+		if or != 0 {
+			now |= old
+		}
+		if atomic.CompareAndSwapUint32(level, old, now) {
+			break
+		}
 	}
-	f.count = uint64(now)
 	if rising := now &^ old; rising != 0 {
 		for i := int32(0); i < watchHigh; i++ {
 			if w := watchAt(i); w.used && w.fd == int32(fd) {

@@ -286,7 +286,7 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrPithFile:
 		return sysFile(a0)
 	case nrPithReadyFD:
-		return allocFD(fdReady)
+		return allocReadyFD()
 	case nrPithSetReady:
 		return sysSetReady(a0, a1, a2)
 	case nrPithNetKick:
