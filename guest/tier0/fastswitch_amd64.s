@@ -26,6 +26,11 @@ TEXT ·tier1Hook(SB),NOSPLIT|NOFRAME,$0
 	// Only a context tier 0 knows as this thread's (a RUN_APP with a trap made it so).
 	CMPQ DI, PERCPU(const_cpuFastCtx)
 	JNE  slow
+	// Only with this vCPU's TLB caught up with memory another vCPU unmapped (mm.go's
+	// shootdown without IPIs): the trap's entry syncs it, as every call did before.
+	MOVQ PERCPU(cpu_tlbGen), R11
+	CMPQ R11, ·tlbGen(SB)
+	JNE  slow
 	MOVQ SP, const_ctxTier1RSP(DI)
 	MOVQ BP, const_ctxTier1RBP(DI)
 	MOVQ R14, const_ctxTier1R14(DI)
