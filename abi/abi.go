@@ -192,6 +192,34 @@ type AppContext struct {
 	Active, Kicked, Fast                            uint64
 }
 
+// ReadyTable is tier 0's record of its readiness descriptors' events (SysPithReadyFD),
+// indexed by descriptor, which tier 1 writes directly, with atomic operations, so that a
+// socket's events change without a call into tier 0 (BootInfo.ReadyTable):
+//   - Levels: the ready events. Tier 1 lowers them with a store (a read took the data)
+//     and raises them with an OR; tier 0 changes them only by compare-and-swap.
+//   - Edges: events tier 1 raised, for the edge-triggered watches; tier 1 ORs them in,
+//     then sets Pending, and tier 0 takes them (Pending first) when it collects.
+//   - Waiting: not 0 while a thread may be blocked in an epoll instance that watches
+//     the descriptor. Tier 1 reads it after raising and calls SysPithSetReady (mode
+//     ReadyWake) to wake it only then; tier 0 sets it before its last look for events
+//     ahead of blocking, so one of the two always sees the other.
+type ReadyTable struct {
+	Levels  [MaxReadyFDs]uint32
+	Edges   [MaxReadyFDs]uint32
+	Waiting [MaxReadyFDs]uint32
+	Pending uint32
+}
+
+// MaxReadyFDs bounds tier 0's descriptors.
+const MaxReadyFDs = 1024
+
+// SysPithSetReady's third argument.
+const (
+	ReadySet  = 0 // the events are the descriptor's
+	ReadyOr   = 1 // add them
+	ReadyWake = 2 // tier 1 raised them in the ReadyTable: wake epoll
+)
+
 // Why SysPithRunApp returned.
 const (
 	AppSyscall   = 1 // Regs.RAX holds the system call number, RIP is past the SYSCALL
@@ -328,11 +356,8 @@ type BootInfo struct {
 	// jumps to, with RCX holding its AppContext (PerCPUFastCtx), to hand the call to tier
 	// 1 without a trap; 0: tier 0 cannot switch without traps (tier 1 then keeps SYSCALL).
 	AppExit uint64
-	// ReadyLevels is written by tier 0 at boot: the address of its readiness
-	// descriptors' ready events, a uint32 each, indexed by descriptor, which tier 1
-	// lowers with an atomic store instead of a SysPithSetReady (raising them needs the
-	// call: it makes the edges and wakes epoll).
-	ReadyLevels uint64
+	// ReadyTable is written by tier 0 at boot: the address of its ReadyTable.
+	ReadyTable uint64
 }
 
 // BootMagic marks a valid BootInfo ("pithboot").

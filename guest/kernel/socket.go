@@ -60,7 +60,7 @@ func newSocket(family, typ, proto int, ep tcpip.Endpoint, wq *waiter.Queue) (*so
 		}
 		syscall.RawSyscall(abi.SysPithSetReady, fd, uintptr(events), o)
 	}
-	s.ready.lower = readyLowerer(fd)
+	s.ready.lower, s.ready.raise = readyTable(fd)
 	s.entry = waiter.NewFunctionEntry(socketEvents, func(m waiter.EventMask) { s.ready.arrived(uint32(m)) })
 	wq.EventRegister(&s.entry)
 	s.update()
@@ -81,6 +81,7 @@ func (s *socket) update() {
 type readiness struct {
 	tell  func(events uint32, or bool)
 	lower func(events uint32) // sets tier 0's events to fewer, without a call; nil: tell
+	raise func(events uint32) // adds events and their edges, calling only to wake; nil: tell
 	level atomic.Uint32       // the events tier 0 has, as last told
 	gen   atomic.Uint32       // counts callbacks, so that update sees one it raced with
 	mu    sync.Mutex          // serialises update
@@ -91,7 +92,11 @@ type readiness struct {
 func (r *readiness) arrived(bits uint32) {
 	r.gen.Add(1)
 	if old := r.level.Or(bits); old&bits != bits {
-		r.tell(bits, true)
+		if r.raise != nil {
+			r.raise(bits)
+		} else {
+			r.tell(bits, true)
+		}
 	}
 }
 
@@ -122,15 +127,26 @@ func (r *readiness) update(now func() uint32) {
 	}
 }
 
-// readyLowerer is readiness.lower for readiness descriptor fd: an atomic store into
-// tier 0's table (BootInfo.ReadyLevels); nil where tier 0 has none.
-func readyLowerer(fd uintptr) func(events uint32) {
-	table := bootInfo().ReadyLevels
-	if table == 0 {
-		return nil
+// readyTable gives readiness.lower and raise for readiness descriptor fd: atomic
+// operations on tier 0's abi.ReadyTable (BootInfo.ReadyTable), with a call only to wake
+// a thread that may sleep in epoll on the descriptor; nils where tier 0 has no table.
+func readyTable(fd uintptr) (lower, raise func(events uint32)) {
+	addr := bootInfo().ReadyTable
+	if addr == 0 || fd >= abi.MaxReadyFDs {
+		return nil, nil
 	}
-	level := (*uint32)(x86.Pointer(uintptr(table) + 4*fd))
-	return func(events uint32) { atomic.StoreUint32(level, events) }
+	table := (*abi.ReadyTable)(x86.Pointer(uintptr(addr)))
+	level, edges, waiting := &table.Levels[fd], &table.Edges[fd], &table.Waiting[fd]
+	lower = func(events uint32) { atomic.StoreUint32(level, events) }
+	raise = func(events uint32) {
+		atomic.OrUint32(level, events)
+		atomic.OrUint32(edges, events)
+		atomic.StoreUint32(&table.Pending, 1) // sequentially consistent: before the load below
+		if atomic.LoadUint32(waiting) != 0 {
+			syscall.RawSyscall(abi.SysPithSetReady, fd, 0, abi.ReadyWake)
+		}
+	}
+	return lower, raise
 }
 
 func (s *socket) release() {

@@ -106,3 +106,18 @@ func TestReadinessLowersWithoutACall(t *testing.T) {
 		t.Fatalf("tier 0 lost EPOLLOUT to a callback racing a lowering: holds %#x", t0.events)
 	}
 }
+
+// New events go to tier 0 through raise where there is one (no call unless a thread
+// sleeps on them), and only events tier 0 lacks.
+func TestReadinessRaisesWithoutTelling(t *testing.T) {
+	var r readiness
+	told, raised := 0, uint32(0)
+	r.tell = func(events uint32, or bool) { told++ }
+	r.raise = func(events uint32) { raised |= events }
+	r.arrived(1)
+	r.arrived(1)
+	r.arrived(evOut)
+	if told != 0 || raised != 1|evOut {
+		t.Fatalf("told %d times, raised %#x; want 0, %#x", told, raised, 1|evOut)
+	}
+}

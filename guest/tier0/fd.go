@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 	"github.com/pithvm/pith/guest/x86"
 )
@@ -35,11 +36,14 @@ type fdEntry struct {
 
 var fds [maxFDs]fdEntry
 
-// readyLevels holds each readiness descriptor's ready events. Tier 1 lowers them itself,
-// with an atomic store at BootInfo.ReadyLevels (no trap: a socket's reader consumes its
-// data on every request); raising them goes through SysPithSetReady, which makes the
-// edges and wakes epoll, so tier 0 changes them only atomically too.
-var readyLevels [maxFDs]uint32
+// ready holds the readiness descriptors' events, which tier 1 changes without a call
+// (abi.ReadyTable says how), so tier 0 changes them only atomically too.
+var ready abi.ReadyTable
+
+// readyMask indexes ready's arrays.
+const readyMask = abi.MaxReadyFDs - 1
+
+const _ = uint(maxFDs - abi.MaxReadyFDs) // every descriptor has its entry
 
 // epollWatch is one EPOLL_CTL_ADD registration. The watches of every epoll instance
 // share one table: a program's netpoller watches all its sockets from one instance.
@@ -77,7 +81,7 @@ func initFDs() {
 	for i := 0; i < 3; i++ {
 		fds[i].kind = fdConsole
 	}
-	info().ReadyLevels = uint64(uintptr(unsafe.Pointer(&readyLevels[0])))
+	info().ReadyTable = uint64(uintptr(unsafe.Pointer(&ready)))
 }
 
 // allocReadyFD makes a readiness descriptor, with no events ready.
@@ -86,7 +90,10 @@ func initFDs() {
 func allocReadyFD() int64 {
 	fd := allocFD(fdReady)
 	if fd >= 0 {
-		atomic.StoreUint32(&readyLevels[uint64(fd)&(maxFDs-1)], 0)
+		i := uint64(fd) & readyMask
+		atomic.StoreUint32(&ready.Levels[i], 0)
+		atomic.StoreUint32(&ready.Edges[i], 0)
+		atomic.StoreUint32(&ready.Waiting[i], 0)
 	}
 	return fd
 }
@@ -162,6 +169,7 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 		w.events = *(*uint32)(x86.Pointer(uintptr(event)))
 		w.data = *(*uint64)(x86.Pointer(uintptr(event) + 4))
 		w.pending = ^uint32(0) // what is ready now is reported once, edge-triggered or not
+		markWaiting()          // a thread may already sleep on epfd
 		return 0
 	case linux.EPOLL_CTL_DEL:
 		if idx < 0 {
@@ -197,7 +205,7 @@ func (w *epollWatch) ready(f *fdEntry) uint32 {
 			ev = w.events & linux.EPOLLIN
 		}
 	case fdReady:
-		ev = atomic.LoadUint32(&readyLevels[uint32(w.fd)&(maxFDs-1)]) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
+		ev = atomic.LoadUint32(&ready.Levels[uint32(w.fd)&readyMask]) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
 		if w.events&linux.EPOLLET != 0 {
 			ev &= w.pending
 			w.pending &^= ev
@@ -213,6 +221,7 @@ func epollCollect(epfd int32, events uintptr, max int32) int64 {
 	if fdAt(int64(epfd)) == nil {
 		return -linux.EBADF
 	}
+	takeEdges()
 	n := int32(0)
 	for i := int32(0); i < watchHigh && n < max; i++ {
 		w := watchAt(i)
@@ -260,7 +269,67 @@ func sysEpollPwait(epfd, events, max, timeoutMs uint64) int64 {
 		deadline = deadlineAfter(int64(int32(timeoutMs)) * 1_000_000)
 	}
 	block(waitEpoll, deadline)
+	// Tier 1 raises events without a call unless Waiting says a thread may sleep on
+	// them: say so, then look once more (abi.ReadyTable).
+	markWaiting()
+	if n := epollCollect(int32(epfd), uintptr(events), int32(max)); n != 0 {
+		t.state, t.wait, t.deadline = threadRunnable, waitNone, 0
+		markWaiting()
+		return n
+	}
 	return 0
+}
+
+// takeEdges gives the edges tier 1 raised (abi.ReadyTable) to every watch of their
+// descriptors.
+//
+//go:nosplit
+func takeEdges() {
+	if atomic.SwapUint32(&ready.Pending, 0) == 0 {
+		return
+	}
+	for i := int32(0); i < watchHigh; i++ {
+		w := watchAt(i)
+		if !w.used || w.fd < 0 || w.fd >= maxFDs {
+			continue
+		}
+		// The first watch of a descriptor takes its edges for all of them.
+		bits := atomic.SwapUint32(&ready.Edges[uint32(w.fd)&readyMask], 0)
+		if bits == 0 {
+			continue
+		}
+		for j := i; j < watchHigh; j++ {
+			if o := watchAt(j); o.used && o.fd == w.fd {
+				o.pending |= bits
+			}
+		}
+	}
+}
+
+// markWaiting sets ready.Waiting for exactly the descriptors that an epoll instance
+// with a blocked thread watches (a superset while a call is under way), and then fences,
+// so that tier 1 raising an event either sees the mark or has its event seen by the
+// collection that follows.
+//
+//go:nosplit
+func markWaiting() {
+	for i := int32(0); i < watchHigh; i++ {
+		if w := watchAt(i); w.used && w.fd >= 0 && w.fd < maxFDs {
+			atomic.StoreUint32(&ready.Waiting[uint32(w.fd)&readyMask], 0)
+		}
+	}
+	for k := int32(0); k < liveLimit; k++ {
+		t := threadAt(k)
+		if t.state != threadBlocked || t.wait != waitEpoll {
+			continue
+		}
+		for i := int32(0); i < watchHigh; i++ {
+			if w := watchAt(i); w.used && w.epfd == t.epollFD && w.fd >= 0 && w.fd < maxFDs {
+				atomic.StoreUint32(&ready.Waiting[uint32(w.fd)&readyMask], 1)
+			}
+		}
+	}
+	atomic.AddUint32(&ready.Pending, 0) // a locked instruction: a full fence
 }
 
 // epollWake wakes the threads waiting in epoll, which collect what is ready.
@@ -291,7 +360,11 @@ func sysSetReady(fd, events, or uint64) int64 {
 	if f == nil || f.kind != fdReady {
 		return -linux.EBADF
 	}
-	level := &readyLevels[fd&(maxFDs-1)]
+	if or == abi.ReadyWake {
+		epollWake()
+		return 0
+	}
+	level := &ready.Levels[fd&readyMask]
 	var old, now uint32
 	for {
 		old, now = atomic.LoadUint32(level), uint32(events)

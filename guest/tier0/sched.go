@@ -230,10 +230,14 @@ func block(kind uint32, deadline uint64) {
 //go:nosplit
 func wake(i int32, result int64) {
 	t := threadAt(i)
+	polled := t.wait == waitEpoll
 	t.state = threadRunnable
 	t.wait = waitNone
 	t.deadline = 0
 	t.regs.RAX = uint64(result)
+	if polled {
+		markWaiting() // tier 1 need not call to raise what no one sleeps on any more
+	}
 	if t.onCPU >= 0 {
 		// Still this vCPU's current thread: it blocked in the call schedule is now
 		// finishing (a timeout that had already passed). It just carries on; queueing it

@@ -1,0 +1,48 @@
+package tier0
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/pithvm/pith/abi"
+)
+
+// Edges tier 1 raised in the table reach every watch of their descriptor once, and
+// Waiting marks exactly the descriptors an instance with a blocked thread watches.
+func TestReadyTableEdgesAndWaiting(t *testing.T) {
+	defer func() {
+		watches, watchHigh, threads, liveLimit, ready = [maxWatches]epollWatch{}, 0, [maxThreads]thread{}, 0, abi.ReadyTable{}
+	}()
+	const epA, epB, sock, other = 3, 4, 5, 6
+	watches[0] = epollWatch{used: true, epfd: epA, fd: sock}
+	watches[1] = epollWatch{used: true, epfd: epA, fd: other}
+	watches[2] = epollWatch{used: true, epfd: epB, fd: sock}
+	watchHigh = 3
+
+	atomic.OrUint32(&ready.Edges[sock], 1)
+	atomic.StoreUint32(&ready.Pending, 1)
+	takeEdges()
+	if watches[0].pending != 1 || watches[2].pending != 1 || watches[1].pending != 0 {
+		t.Fatalf("pending after the edge: %d %d %d, want 1 0 1", watches[0].pending, watches[1].pending, watches[2].pending)
+	}
+	if ready.Edges[sock] != 0 || ready.Pending != 0 {
+		t.Fatalf("the edge was not taken: edges %d, pending %d", ready.Edges[sock], ready.Pending)
+	}
+	watches[0].pending, watches[2].pending = 0, 0
+	takeEdges() // nothing new: nothing given again
+	if watches[0].pending != 0 {
+		t.Fatal("an edge was given twice")
+	}
+
+	threads[0] = thread{state: threadBlocked, wait: waitEpoll, epollFD: epB}
+	liveLimit = 1
+	markWaiting()
+	if ready.Waiting[sock] == 0 || ready.Waiting[other] != 0 {
+		t.Fatalf("waiting with a thread blocked on instance B: sock %d, other %d; want 1, 0", ready.Waiting[sock], ready.Waiting[other])
+	}
+	threads[0].state, threads[0].wait = threadRunnable, waitNone
+	markWaiting()
+	if ready.Waiting[sock] != 0 {
+		t.Fatal("waiting stays marked after the thread woke")
+	}
+}
