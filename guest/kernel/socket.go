@@ -85,6 +85,9 @@ type readiness struct {
 	level atomic.Uint32       // the events tier 0 has, as last told
 	gen   atomic.Uint32       // counts callbacks, so that update sees one it raced with
 	mu    sync.Mutex          // serialises update
+	// closed is set, under mu, before the descriptor closes: a call still under way must
+	// not write to a number tier 0 may have given to another socket.
+	closed bool
 }
 
 // arrived runs in netstack, with the endpoint's locks held: it must not call the
@@ -107,6 +110,9 @@ func (r *readiness) arrived(bits uint32) {
 func (r *readiness) update(now func() uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	raced := false
 	for {
 		g := r.gen.Load()
@@ -155,6 +161,9 @@ func (s *socket) release() {
 	}
 	s.wq.EventUnregister(&s.entry)
 	s.ep.Close()
+	s.ready.mu.Lock()
+	s.ready.closed = true
+	s.ready.mu.Unlock()
 	syscall.RawSyscall(syscall.SYS_CLOSE, s.readyFD, 0, 0)
 }
 

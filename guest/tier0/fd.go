@@ -40,6 +40,9 @@ var fds [maxFDs]fdEntry
 // (abi.ReadyTable says how), so tier 0 changes them only atomically too.
 var ready abi.ReadyTable
 
+// waitStamp is the value markWaiting's last pass gave the marks it set (never 0).
+var waitStamp uint32
+
 // readyMask indexes ready's arrays.
 const readyMask = abi.MaxReadyFDs - 1
 
@@ -170,6 +173,7 @@ func sysEpollCtl(epfd, op, fd, event uint64) int64 {
 		w.data = *(*uint64)(x86.Pointer(uintptr(event) + 4))
 		w.pending = ^uint32(0) // what is ready now is reported once, edge-triggered or not
 		markWaiting()          // a thread may already sleep on epfd
+		epollWake()            // and the descriptor be ready already, which wakes it, as in Linux
 		return 0
 	case linux.EPOLL_CTL_DEL:
 		if idx < 0 {
@@ -306,17 +310,18 @@ func takeEdges() {
 	}
 }
 
-// markWaiting sets ready.Waiting for exactly the descriptors that an epoll instance
-// with a blocked thread watches (a superset while a call is under way), and then fences,
-// so that tier 1 raising an event either sees the mark or has its event seen by the
-// collection that follows.
+// markWaiting sets ready.Waiting for the descriptors that an epoll instance with a
+// blocked thread watches (a superset while a call is under way) and clears the others',
+// then fences, so that tier 1 raising an event either sees the mark or has its event
+// seen by the collection that follows. Tier 1 reads the marks without the lock, so a
+// sleeper's mark never passes through 0: each pass stamps the marked ones with a new
+// value first and clears only what it did not stamp.
 //
 //go:nosplit
 func markWaiting() {
-	for i := int32(0); i < watchHigh; i++ {
-		if w := watchAt(i); w.used && w.fd >= 0 && w.fd < maxFDs {
-			atomic.StoreUint32(&ready.Waiting[uint32(w.fd)&readyMask], 0)
-		}
+	waitStamp++
+	if waitStamp == 0 {
+		waitStamp = 1
 	}
 	for k := int32(0); k < liveLimit; k++ {
 		t := threadAt(k)
@@ -325,7 +330,14 @@ func markWaiting() {
 		}
 		for i := int32(0); i < watchHigh; i++ {
 			if w := watchAt(i); w.used && w.epfd == t.epollFD && w.fd >= 0 && w.fd < maxFDs {
-				atomic.StoreUint32(&ready.Waiting[uint32(w.fd)&readyMask], 1)
+				atomic.StoreUint32(&ready.Waiting[uint32(w.fd)&readyMask], waitStamp)
+			}
+		}
+	}
+	for i := int32(0); i < watchHigh; i++ {
+		if w := watchAt(i); w.used && w.fd >= 0 && w.fd < maxFDs {
+			if m := &ready.Waiting[uint32(w.fd)&readyMask]; atomic.LoadUint32(m) != waitStamp {
+				atomic.StoreUint32(m, 0)
 			}
 		}
 	}

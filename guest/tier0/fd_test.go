@@ -46,3 +46,41 @@ func TestReadyTableEdgesAndWaiting(t *testing.T) {
 		t.Fatal("waiting stays marked after the thread woke")
 	}
 }
+
+// Tier 1 reads the marks without tier 0's lock: while a thread sleeps, its descriptor's
+// mark is never 0, however often tier 0 recomputes the marks for others' sake.
+func TestWaitingMarkNeverDropsUnderASleeper(t *testing.T) {
+	defer func() {
+		watches, watchHigh, threads, liveLimit, ready = [maxWatches]epollWatch{}, 0, [maxThreads]thread{}, 0, abi.ReadyTable{}
+	}()
+	const ep, sock = 3, 5
+	watches[0] = epollWatch{used: true, epfd: ep, fd: sock}
+	for i := 1; i < 500; i++ { // other sockets: a pass takes a while
+		watches[i] = epollWatch{used: true, epfd: ep, fd: int32(10 + i)}
+	}
+	watchHigh = 500
+	threads[0] = thread{state: threadBlocked, wait: waitEpoll, epollFD: ep}
+	liveLimit = 1
+	markWaiting()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			markWaiting()
+		}
+	}()
+	zeros := 0
+	for {
+		select {
+		case <-done:
+			if zeros != 0 {
+				t.Fatalf("the sleeper's mark read 0 %d times while tier 0 recomputed the marks", zeros)
+			}
+			return
+		default:
+			if atomic.LoadUint32(&ready.Waiting[sock]) == 0 {
+				zeros++
+			}
+		}
+	}
+}
