@@ -315,11 +315,11 @@ func sysDup3(t *Task, a [6]uint64) int64 {
 }
 
 // tier0FD wraps a descriptor tier 0 made for the app.
-func (p *Process) tier0FD(real int64) int64 {
+func (p *Process) tier0FD(real int64, cloexec bool) int64 {
 	if real < 0 {
 		return real
 	}
-	return p.installFD(&file{kind: kindTier0, real: int(real)})
+	return p.installFD(&file{kind: kindTier0, real: int(real), cloexec: cloexec})
 }
 
 func sysEpollCtl(t *Task, a [6]uint64) int64 {

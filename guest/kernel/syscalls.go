@@ -76,8 +76,8 @@ func init() {
 		unix.SYS_PRCTL:             tier0("prctl", unix.SYS_PRCTL),
 		// The netpoller's epoll instances and eventfds are tier 0's, under numbers of the
 		// app's own (files.go).
-		unix.SYS_EPOLL_CREATE1: {"epoll_create1", tier0FD(unix.SYS_EPOLL_CREATE1), "tier 0 serves it; the descriptor is numbered as the app's"},
-		unix.SYS_EVENTFD2:      {"eventfd2", tier0FD(unix.SYS_EVENTFD2), "tier 0 serves it; the descriptor is numbered as the app's"},
+		unix.SYS_EPOLL_CREATE1: {"epoll_create1", tier0FD(unix.SYS_EPOLL_CREATE1, 0), "tier 0 serves it; the descriptor is numbered as the app's"},
+		unix.SYS_EVENTFD2:      {"eventfd2", tier0FD(unix.SYS_EVENTFD2, 1), "tier 0 serves it; the descriptor is numbered as the app's"},
 		unix.SYS_EPOLL_CTL:     {"epoll_ctl", sysEpollCtl, ""},
 		unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait(unix.SYS_EPOLL_WAIT), ""},
 		unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollWait(unix.SYS_EPOLL_PWAIT), ""},
@@ -289,9 +289,12 @@ func tier0(name string, nr uint64) sysEntry {
 }
 
 // tier0FD passes call nr to tier 0 and numbers the descriptor it makes as the app's own.
-func tier0FD(nr uint64) handler {
+func tier0FD(nr uint64, flagsArg int) handler {
 	pass := passThrough(nr)
-	return func(t *Task, a [6]uint64) int64 { return t.proc.tier0FD(pass(t, a)) }
+	return func(t *Task, a [6]uint64) int64 {
+		// EPOLL_CLOEXEC and EFD_CLOEXEC are O_CLOEXEC.
+		return t.proc.tier0FD(pass(t, a), a[flagsArg]&syscall.O_CLOEXEC != 0)
+	}
 }
 
 // sysGettimeofday answers the time and, for a timezone, UTC (as Linux's is unless set).

@@ -209,10 +209,15 @@ func (w *epollWatch) ready(f *fdEntry) uint32 {
 			ev = w.events & linux.EPOLLIN
 		}
 	case fdReady:
-		ev = atomic.LoadUint32(&ready.Levels[uint32(w.fd)&readyMask]) & (w.events | linux.EPOLLERR | linux.EPOLLHUP)
+		mask := w.events | linux.EPOLLERR | linux.EPOLLHUP
+		ev = atomic.LoadUint32(&ready.Levels[uint32(w.fd)&readyMask]) & mask
 		if w.events&linux.EPOLLET != 0 {
-			ev &= w.pending
-			w.pending &^= ev
+			// An edge of any event it watches reports all that are ready then, as Linux
+			// does (data arriving on a writable socket: EPOLLIN|EPOLLOUT), once.
+			if w.pending&mask == 0 {
+				ev = 0
+			}
+			w.pending = 0
 		}
 	}
 	return ev
