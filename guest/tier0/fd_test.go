@@ -84,3 +84,24 @@ func TestWaitingMarkNeverDropsUnderASleeper(t *testing.T) {
 		}
 	}
 }
+
+// An edge-triggered watch reports, on an edge of any event it watches, every event
+// ready then, once: data arriving on a writable socket is EPOLLIN|EPOLLOUT, as in Linux.
+func TestEdgeReportsAllReadyEvents(t *testing.T) {
+	defer func() { ready = abi.ReadyTable{} }()
+	const in, out = 1, 4
+	f := &fdEntry{kind: fdReady}
+	w := &epollWatch{used: true, fd: 5, events: in | out | 1<<31 /* EPOLLET */}
+	ready.Levels[5] = in | out
+	w.pending = in
+	if ev := w.ready(f); ev != in|out {
+		t.Fatalf("the edge reported %#x, want EPOLLIN|EPOLLOUT", ev)
+	}
+	if ev := w.ready(f); ev != 0 {
+		t.Fatalf("without a new edge it reported %#x again", ev)
+	}
+	w.pending = 0x100 // an event it does not watch: no edge for it
+	if ev := w.ready(f); ev != 0 {
+		t.Fatalf("an unwatched event's edge reported %#x", ev)
+	}
+}
