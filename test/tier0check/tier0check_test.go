@@ -153,12 +153,8 @@ func TestEntryOffsets(t *testing.T) {
 		{tier0Prefix + "idle.abi0", 10, "CLI"},
 		{tier0Prefix + "iretToUser.abi0", 8, "IRETQ"},
 	} {
-		f := funcs[c.fn]
+		f := assembled(t, funcs, c.fn)
 		if f == nil {
-			f = funcs[strings.TrimSuffix(c.fn, ".abi0")]
-		}
-		if f == nil || len(f.insns) == 0 {
-			t.Errorf("%s not found", c.fn)
 			continue
 		}
 		base := f.insns[0].addr
@@ -177,6 +173,20 @@ func TestEntryOffsets(t *testing.T) {
 	}
 }
 
+// assembled is the disassembly of assembly function name (its ABI0 symbol, or the plain
+// one where the linker kept no suffix); nil, reported, if there is none.
+func assembled(t *testing.T, funcs map[string]*function, name string) *function {
+	f := funcs[name]
+	if f == nil {
+		f = funcs[strings.TrimSuffix(name, ".abi0")]
+	}
+	if f == nil || len(f.insns) == 0 {
+		t.Errorf("%s not found", name)
+		return nil
+	}
+	return f
+}
+
 // syncApp recognises a thread inside the switch code by its address and the code's
 // length (guest/tier0/fastswitch.go), which must end where each function does.
 func TestSwitchCodeLengths(t *testing.T) {
@@ -189,12 +199,8 @@ func TestSwitchCodeLengths(t *testing.T) {
 		{tier0Prefix + "appExit.abi0", 128},
 		{tier0Prefix + "appExitCommit.abi0", 56},
 	} {
-		f := funcs[c.fn]
+		f := assembled(t, funcs, c.fn)
 		if f == nil {
-			f = funcs[strings.TrimSuffix(c.fn, ".abi0")]
-		}
-		if f == nil || len(f.insns) == 0 {
-			t.Errorf("%s not found", c.fn)
 			continue
 		}
 		last := f.insns[len(f.insns)-1]
