@@ -188,13 +188,12 @@ func syncApp(t *thread) {
 		return
 	}
 	if app {
-		// Tier 1 entered the app by tier1Enter: park tier 1 as RUN_APP would have.
+		// Tier 1 entered the app by tier1Enter: take the vector state over as RUN_APP
+		// would have (where tier 1 resumes, leaveApp reads from the context).
 		xs := uintptr(c.XSave)
 		if xs&63 != 0 || !mapped(xs, xsaveAreaSize) {
 			badState(c.XSave) // tier 1 checked it at its first RUN_APP
 		}
-		setTier1Regs(&t.tier1, c)
-		t.tier1FS = c.Tier1FS
 		t.tier1XSave = t.xsave
 		copyBytes(xs, t.xsave, vectorBytes) // the entry saved the app's vector state as tier 1's
 		cleanVectorArea(t.tier1XSave)       // tier 1 waits at a call: nothing of it is live
