@@ -158,22 +158,29 @@ func checkChurn(c Config) (string, error) {
 	return fmt.Sprintf("%d MiB allocated, %d GCs, heap %d MiB", total>>20, gcs, after.HeapAlloc>>20), nil
 }
 
-// checkSleep measures time.Sleep against the monotonic clock.
+// checkSleep measures time.Sleep against the monotonic clock. Each duration is tried up to
+// three times and its least overshoot counts: a vCPU its host preempts for tens of
+// milliseconds (CI's nested guest on a loaded host) oversleeps once, a lost or late
+// wake-up every time.
 func checkSleep(Config) (string, error) {
 	var worst time.Duration
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
-		t0 := time.Now()
-		time.Sleep(d)
-		got := time.Since(t0)
-		if got < d {
-			return "", fmt.Errorf("Sleep(%v) returned after %v", d, got)
+		best := time.Duration(-1)
+		for try := 0; try < 3 && (best < 0 || best > 50*time.Millisecond); try++ {
+			t0 := time.Now()
+			time.Sleep(d)
+			got := time.Since(t0)
+			if got < d {
+				return "", fmt.Errorf("Sleep(%v) returned after %v", d, got)
+			}
+			if late := got - d; best < 0 || late < best {
+				best = late
+			}
 		}
-		if late := got - d; late > worst {
-			worst = late
-		}
+		worst = max(worst, best)
 	}
 	if worst > 50*time.Millisecond {
-		return "", fmt.Errorf("a sleep overshot by %v", worst)
+		return "", fmt.Errorf("a sleep overshot by %v three times in a row", worst)
 	}
 	return fmt.Sprintf("worst overshoot %v", worst.Round(time.Microsecond)), nil
 }
