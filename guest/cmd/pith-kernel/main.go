@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -97,6 +98,12 @@ func stats() (traps, exits uint64, ok bool) {
 // --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] [--trace] [--fast-calls=SITES] [--fd=SPEC]... -- ARGV...
 // A warm VM (abi.FlagPreload) loads the app and touches its code first, while it waits.
 func runApp() int {
+	// A goroutine that runs app code (RUN_APP) holds its P in a system call while the app
+	// runs or sleeps in tier 0, and the runtime's sysmon takes it back only after 20 us to
+	// 10 ms; with one P per vCPU the NIC's and netstack's goroutines waited for it.
+	// Two more Ps: net/http under wrk went from 10,100 to 12,400 requests a second on
+	// one vCPU (docs/kvm-pvm.md); more gave nothing more.
+	runtime.GOMAXPROCS(runtime.NumCPU() + 2)
 	bi := (*abi.BootInfo)(physPtr(abi.BootInfoAddr))
 	var pre *kernel.Image
 	if bi.Flags&abi.FlagPreload != 0 {
