@@ -79,6 +79,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"crypto/tls over loopback", nil, []string{"tls"}},
 		{"AF_UNIX sockets", nil, []string{"unix"}},
 		{"fast calls beside vector work, signals and GC", nil, []string{"fastcalls"}},
+		{"an app's short sleeps stay short", nil, []string{"shortsleeps"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := native(t, probe, tc.env, tc.args...)

@@ -54,6 +54,7 @@ var modes = map[string]func(){
 	"hog":           hog,
 	"forever":       forever,
 	"fastcalls":     fastCalls,
+	"shortsleeps":   shortSleeps,
 }
 
 func main() {

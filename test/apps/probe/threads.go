@@ -82,6 +82,26 @@ func forever() {
 	}
 }
 
+// shortSleeps makes 200 nanosleeps of 10 us through the syscall package (which tier 1
+// passes on to tier 0) and says whether they took less than 1 ms each on average: tier 0
+// stretches the sleeps of tier 1's own runtime to 1 ms, never an app's.
+func shortSleeps() {
+	const n = 200
+	ts := syscall.Timespec{Nsec: 10_000}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := syscall.Nanosleep(&ts, nil); err != nil {
+			fmt.Println("nanosleep:", err)
+			return
+		}
+	}
+	if took := time.Since(start); took >= n*time.Millisecond {
+		fmt.Printf("%d sleeps of 10us took %v\n", n, took)
+		return
+	}
+	fmt.Println("ok")
+}
+
 // fastCalls has goroutines pass checked data through pipes (system calls that tier 1
 // serves, which pith switches to without a trap) while others copy and hash memory with
 // the vector registers and spin, so that the runtime preempts them with signals and
