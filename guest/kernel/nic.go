@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -20,9 +21,9 @@ import (
 
 // The guest's NIC: Ethernet frames to and from the monitor's user-mode network through
 // two rings in tier-1 memory (abi.NetRing). A goroutine moves what netstack sends into
-// the transmit ring, kicking the monitor only when it sleeps; a thread drains the
-// receive ring and, when it is empty, sleeps in epoll on a readiness descriptor that
-// tier 0 makes readable when the monitor has put frames there.
+// the transmit ring, kicking the monitor only when it sleeps; another drains the
+// receive ring and, when it is empty, waits in tier 1's netpoller on a readiness
+// descriptor that tier 0 makes readable when the monitor has put frames there.
 
 const guestNIC tcpip.NICID = 2
 
@@ -42,17 +43,8 @@ func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 		syscall.Munmap(region)
 		return nil, false
 	}
-	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
-	if e != 0 {
-		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
-		syscall.Munmap(region)
-		return nil, false
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
 	r := abi.FileRequest{Op: abi.FileNetAttach, Buf: uint64(uintptr(unsafe.Pointer(&region[0]))), Len: abi.NetRegionSize, Handle: uint64(ready)}
 	if fileRequest(&r) != 0 { // --net none
-		syscall.RawSyscall(syscall.SYS_CLOSE, ep, 0, 0)
 		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
 		syscall.Munmap(region)
 		return nil, false
@@ -67,7 +59,7 @@ func attachNIC(s *stack.Stack) ([]tcpip.Route, bool) {
 	own := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.Addr), PrefixLen: int(cfg.PrefixLen)}
 	s.AddProtocolAddress(guestNIC, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: own}, stack.AddressProperties{})
 	go nicTransmit(link, tx)
-	go nicReceive(link, rx, ep, ready)
+	go nicReceive(link, rx, ready)
 	routes := []tcpip.Route{{Destination: own.Subnet(), NIC: guestNIC}}
 	if cfg.Gateway != [4]byte{} {
 		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.Gateway), NIC: guestNIC})
@@ -111,40 +103,48 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 	}
 }
 
-// nicReceive hands netstack the frames of the receive ring, sleeping in epoll when it
-// is empty. It keeps its thread: the sleep blocks it in tier 0.
-func nicReceive(link *channel.Endpoint, rx abi.NetRing, ep, ready uintptr) {
-	runtime.LockOSThread()
+// nicReceive hands netstack the frames of the receive ring, waiting in tier 1's netpoller
+// when it is empty: a goroutine parked there holds no thread and no P, where one blocked
+// in a call of its own kept a P from netstack until the runtime's sysmon took it back.
+func nicReceive(link *channel.Endpoint, rx abi.NetRing, ready uintptr) {
 	poll := runtime.NumCPU() > 1 // a vCPU to spare (abi.NetRing.Poll)
 	// Taking the notification is a store into the readiness table, not a call into tier 0.
 	take, _ := readyTable(ready)
 	if take == nil {
 		take = func(uint32) { syscall.RawSyscall(abi.SysPithSetReady, ready, 0, 0) }
 	}
-	var events [1]syscall.EpollEvent
-	for {
-		for {
-			// Popped straight into the packet's own view, of the frame's size: netstack
-			// keeps it, no copy.
-			var v *buffer.View
-			_, ok, err := rx.PopInto(func(size int) []byte { v = buffer.NewViewSize(size); return v.AsSlice() })
-			if err != nil {
-				return // corrupt counters: no frame can move through this ring again
-			}
-			if !ok {
-				break
-			}
-			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-			link.InjectInbound(header.EthernetProtocolAll, pkt)
-			pkt.DecRef()
-		}
-		if poll && rx.Poll(abi.NetPollWindow) {
-			continue
-		}
-		if !rx.Sleep() {
-			continue
-		}
-		syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&events[0])), 1, ^uintptr(0), 0, 0)
-		take(0) // the next notification is an edge
+	f := os.NewFile(ready, "nic")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
 	}
+	rc.Read(func(uintptr) bool {
+		for {
+			// Taken before the ring is looked at: a notification after it is an edge
+			// that wakes this goroutine again.
+			take(0)
+			for {
+				// Popped straight into the packet's own view, of the frame's size:
+				// netstack keeps it, no copy.
+				var v *buffer.View
+				_, ok, err := rx.PopInto(func(size int) []byte { v = buffer.NewViewSize(size); return v.AsSlice() })
+				if err != nil {
+					return true // corrupt counters: no frame can move through this ring again
+				}
+				if !ok {
+					break
+				}
+				pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+				link.InjectInbound(header.EthernetProtocolAll, pkt)
+				pkt.DecRef()
+			}
+			if poll && rx.Poll(abi.NetPollWindow) {
+				continue
+			}
+			if rx.Sleep() {
+				return false // wait for the monitor's notification
+			}
+		}
+	})
+	runtime.KeepAlive(f)
 }

@@ -230,10 +230,16 @@ func dispatch(nr, a0, a1, a2, a3, a4, a5 uint64) int64 {
 	case nrUname:
 		return sysUname(a0)
 	case nrFcntl:
-		if fdAt(int64(a0)) == nil {
+		f := fdAt(int64(a0))
+		if f == nil {
 			return -linux.EBADF
 		}
 		if a1 == 3 { // F_GETFL
+			if f.kind == fdReady {
+				// Never blocks (it is only ever polled), so that tier 1's os.NewFile
+				// makes it one its netpoller waits on.
+				return 0x802 // O_RDWR|O_NONBLOCK
+			}
 			return 2 // O_RDWR
 		}
 		return 0
