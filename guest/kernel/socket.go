@@ -234,8 +234,10 @@ func sysSocket(t *Task, a [6]uint64) int64 {
 		netProto = ipv6.ProtocolNumber
 	case afUnix:
 		return unixSocketFD(t, typ, proto, a[1])
+	case afNetlink:
+		return netlinkSocketFD(t, typ, proto, a[1])
 	default:
-		return -linux.EAFNOSUPPORT // AF_NETLINK is not served yet
+		return -linux.EAFNOSUPPORT
 	}
 	var trans tcpip.TransportProtocolNumber
 	switch {

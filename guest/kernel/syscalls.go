@@ -243,7 +243,7 @@ func init() {
 
 		// Sockets: TCP, UDP and ICMP echo, IPv4 and IPv6, on netstack (socket.go), and
 		// AF_UNIX sockets (unix.go).
-		unix.SYS_SOCKET:     {"socket", sysSocket, "AF_INET, AF_INET6 and AF_UNIX; AF_NETLINK answers EAFNOSUPPORT"},
+		unix.SYS_SOCKET:     {"socket", sysSocket, "AF_INET, AF_INET6, AF_UNIX, and AF_NETLINK's NETLINK_ROUTE for listing interfaces, addresses and routes"},
 		unix.SYS_SOCKETPAIR: {"socketpair", sysSocketpair, "AF_UNIX; EOPNOTSUPP for the families that have no pairs, as Linux"},
 		unix.SYS_BIND:       {"bind", bySocket(sysBind, unixBind), "AF_UNIX names are kept in tier 1, not made host files"},
 		unix.SYS_LISTEN:     {"listen", bySocket(sysListen, unixListen), ""},

@@ -114,6 +114,7 @@ type unixSocket struct {
 	err                 int64 // a pending error (sk_err): ECONNRESET when the peer closed with data unread
 	sndbuf, rcvbuf      int
 	passcred, reuse     bool
+	netlink             bool // a NETLINK_ROUTE socket: tier 1 answers what it sends (netlink.go)
 
 	// SO_RCVTIMEO and SO_SNDTIMEO: how long a receive or accept, and a send or connect,
 	// waits before EAGAIN (nanoseconds; 0 for ever). Atomic: set outside unixMu.
@@ -339,6 +340,9 @@ func (s *unixSocket) release(ready uintptr) {
 // descriptors its unread messages carried, to close once unixMu is released.
 func (s *unixSocket) close(embryo bool) []passedFile {
 	s.closed = true
+	if s.netlink {
+		s.netlinkClosed()
+	}
 	if len(s.addr) > 2 && s.addr[2] == 0 {
 		if k := (abstractName{s.typ, string(s.addr[2:])}); unixAbstract[k] == s {
 			delete(unixAbstract, k)
@@ -541,6 +545,9 @@ func sysSocketpair(t *Task, a [6]uint64) int64 {
 
 func unixBind(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
+	if s.netlink {
+		return netlinkBind(f, a)
+	}
 	name, e := readUnixAddr(a[1], a[2])
 	if e != 0 {
 		return e
@@ -697,6 +704,9 @@ func (s *unixSocket) accept(t *Task, nonblock bool) (*unixSocket, int64) {
 
 func unixConnect(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
+	if s.netlink {
+		return netlinkConnect(f, a)
+	}
 	if s.typ == sockDgram && a[2] >= 2 {
 		if fam, ok := getApp[uint16](a[1]); ok && fam == afUnspec {
 			unixMu.Lock()
@@ -785,7 +795,9 @@ func unixGetpeername(t *Task, f *file, a [6]uint64) int64 { return unixName(f.un
 func unixName(s *unixSocket, a [6]uint64, peer bool) int64 {
 	unixMu.Lock()
 	addr := s.addr
-	if peer {
+	if peer && s.netlink {
+		addr = nlAddr(0) // the kernel
+	} else if peer {
 		if s.peer == nil {
 			unixMu.Unlock()
 			return -linux.ENOTCONN
@@ -872,6 +884,10 @@ func sentOr(sent int, e int64) int64 {
 // for a datagram socket given one (another type only asks whether to is nil), with the
 // descriptors rights, which it closes where they are not sent.
 func (s *unixSocket) send(t *Task, f *file, bufs [][]byte, flags uint64, to []byte, rights []passedFile) int64 {
+	if s.netlink {
+		dropPassed(rights)
+		return s.netlinkSend(bufs)
+	}
 	nonblock := f.flags&syscall.O_NONBLOCK != 0 || flags&msgDontwait != 0
 	var r int64
 	kept := false
@@ -1183,6 +1199,10 @@ func (s *unixSocket) recvMsg(t *Task, bufs [][]byte, flags uint64, nonblock bool
 func unixSendAddr(s *unixSocket, addr, n uint64) ([]byte, int64) {
 	if addr == 0 || n == 0 {
 		return nil, 0
+	}
+	if s.netlink { // only the kernel answers
+		_, e := readNetlinkAddr(addr, n)
+		return nil, e
 	}
 	if s.typ != sockDgram {
 		return []byte{}, 0

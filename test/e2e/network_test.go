@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -383,5 +384,23 @@ pith: --net tap:tapa: give the guest's address on the tap's network: --ip ADDR/P
 `
 	if err != nil || string(got) != want {
 		t.Errorf("two guests on a bridge: %v\n%s\nwant\n%s", err, got, want)
+	}
+}
+
+// A program lists the guest's interfaces and addresses as on Linux (rtnetlink dumps,
+// which Go's net.Interfaces reads): the loopback, and the NIC with the address the
+// monitor gave it unless --net none.
+func TestRunListsInterfaces(t *testing.T) {
+	testenv.RequireKVM(t)
+	probe := testenv.Program(t, "probe")
+	const lo = "1 lo true up|loopback|running 0 127.0.0.1/8 ::1/128\n"
+	r := testenv.Pith(t, nil, "run", probe, "interfaces")
+	eth := regexp.MustCompile(`(?m)^2 eth0 true up\|broadcast\|multicast\|running 6 (\d+\.){3}\d+/\d+$`)
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, lo) || !eth.MatchString(r.Stdout) || !strings.HasSuffix(r.Stdout, "lo by index: true\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	r = testenv.Pith(t, nil, "run", "--net", "none", probe, "interfaces")
+	if want := lo + "lo by index: true\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("--net none: exit %d, stdout %q, stderr %q; want %q", r.Code, r.Stdout, r.Stderr, want)
 	}
 }

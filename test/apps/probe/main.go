@@ -46,6 +46,7 @@ var modes = map[string]func(){
 	"eintr":         eintr,
 	"loopback":      loopback,
 	"neterrors":     neterrors,
+	"interfaces":    interfaces,
 	"serve":         serve,
 	"fetch":         fetch,
 	"names":         names,

@@ -301,3 +301,32 @@ func names() {
 		fmt.Println(name, addrs, err)
 	}
 }
+
+// interfaces lists the network interfaces and their addresses as Go's net package finds
+// them (rtnetlink dumps), a line each, then looks the loopback up by name and index.
+func interfaces() {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		fmt.Println("interfaces:", err)
+		return
+	}
+	for _, i := range ifs {
+		addrs, err := i.Addrs()
+		if err != nil {
+			fmt.Println(i.Name, "addresses:", err)
+			continue
+		}
+		var as []string
+		for _, a := range addrs {
+			as = append(as, a.String())
+		}
+		fmt.Println(i.Index, i.Name, i.MTU > 0, i.Flags, len(i.HardwareAddr), strings.Join(as, " "))
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		fmt.Println("lo:", err)
+		return
+	}
+	same, err := net.InterfaceByIndex(lo.Index)
+	fmt.Println("lo by index:", err == nil && same.Name == "lo")
+}
