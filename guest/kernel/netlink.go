@@ -25,7 +25,8 @@ import (
 // rtnetlink's numbers (include/uapi/linux/netlink.h, rtnetlink.h, if_link.h, if_addr.h,
 // if_arp.h, if.h).
 const (
-	netlinkRoute = 0 // NETLINK_ROUTE
+	netlinkRoute = 0   // NETLINK_ROUTE
+	solNetlink   = 270 // SOL_NETLINK
 
 	nlmsgHdrLen  = 16
 	nlmsgError   = 2
@@ -33,7 +34,7 @@ const (
 	nlmRequest   = 0x1
 	nlmMulti     = 0x2
 	nlmAck       = 0x4
-	nlmDump      = 0x300 // NLM_F_ROOT|NLM_F_MATCH
+	nlmDump      = 0x300 // NLM_F_ROOT|NLM_F_MATCH: either asks for a dump
 	rtmNewLink   = 16
 	rtmGetLink   = 18
 	rtmNewAddr   = 20
@@ -108,7 +109,7 @@ func netlinkSocketFD(t *Task, typ, proto int, flags uint64) int64 {
 		nextNetlinkPort--
 	}
 	netlinkPortTaken[port] = true
-	s.netlink, s.addr = true, nlAddr(port)
+	s.netlink, s.addr = typ, nlAddr(port)
 	unixMu.Unlock()
 	return t.proc.installUnix(s, flags)
 }
@@ -184,11 +185,60 @@ func (s *unixSocket) netlinkSend(bufs [][]byte) int64 {
 	replies := netlinkAnswer(netStack(), data, port)
 	unixMu.Lock()
 	defer unixMu.Unlock()
+	queued := 0
+	for _, m := range s.queue {
+		queued += len(m.data)
+	}
 	for _, d := range replies {
+		if queued += len(d); queued > s.rcvbuf {
+			s.err = linux.ENOBUFS // as Linux when a reader falls behind: the rest is lost
+			break
+		}
 		s.queue = append(s.queue, &unixMsg{data: d, from: nlAddr(0), sender: s})
 	}
 	s.changed()
 	return int64(len(data))
+}
+
+// linkNamed is the index of the NIC an IFLA_IFNAME among attrs names, or 0.
+func linkNamed(st *stack.Stack, attrs []byte) int32 {
+	for len(attrs) >= 4 {
+		n := int(binary.LittleEndian.Uint16(attrs))
+		if n < 4 || n > len(attrs) {
+			break
+		}
+		if binary.LittleEndian.Uint16(attrs[2:]) == iflaIfname {
+			name := string(attrs[4:n])
+			for i, c := range []byte(name) {
+				if c == 0 {
+					name = name[:i]
+					break
+				}
+			}
+			ids, info := nics(st)
+			for _, id := range ids {
+				if nicName(id, info[id]) == name {
+					return int32(id)
+				}
+			}
+			return 0
+		}
+		attrs = attrs[min(nlmsgAlign(n), len(attrs)):]
+	}
+	return 0
+}
+
+// netlinkSetsockopt takes the SOL_NETLINK options programs set, none of which changes
+// what this socket does: groups are joined and never hear anything, and extended
+// acknowledgments, strict checks and the like shape nothing tier 1 sends.
+func netlinkSetsockopt(name, n uint64) int64 {
+	if name < 1 || name > 12 { // NETLINK_ADD_MEMBERSHIP to NETLINK_GET_STRICT_CHK
+		return -linux.ENOPROTOOPT
+	}
+	if n < 4 {
+		return -linux.EINVAL
+	}
+	return 0
 }
 
 // netlinkAnswer is the kernel's answer to the messages in data, sent from port: the
@@ -211,7 +261,7 @@ func netlinkAnswer(st *stack.Stack, data []byte, port uint32) [][]byte {
 		d := dump{seq: seq, port: port}
 		var errno int64
 		switch {
-		case typ == rtmGetLink && flags&nlmDump == nlmDump:
+		case typ == rtmGetLink && flags&nlmDump != 0:
 			d.links(st, 0)
 		case typ == rtmGetLink:
 			if len(msg) < nlmsgHdrLen+16 {
@@ -219,12 +269,15 @@ func netlinkAnswer(st *stack.Stack, data []byte, port uint32) [][]byte {
 				break
 			}
 			index := int32(binary.LittleEndian.Uint32(msg[nlmsgHdrLen+4:]))
+			if index <= 0 {
+				index = linkNamed(st, msg[nlmsgHdrLen+16:]) // ip link show dev NAME
+			}
 			if index <= 0 || !d.links(st, index) {
 				errno = -linux.ENODEV
 			}
-		case typ == rtmGetAddr && flags&nlmDump == nlmDump:
+		case typ == rtmGetAddr && flags&nlmDump != 0:
 			d.addrs(st, familyOf(msg))
-		case typ == rtmGetRoute && flags&nlmDump == nlmDump:
+		case typ == rtmGetRoute && flags&nlmDump != 0:
 			d.routes(st, familyOf(msg))
 		default:
 			errno = -linux.EOPNOTSUPP
@@ -232,7 +285,7 @@ func netlinkAnswer(st *stack.Stack, data []byte, port uint32) [][]byte {
 		switch {
 		case errno != 0:
 			out = append(out, nlError(msg, errno, port))
-		case flags&nlmDump == nlmDump:
+		case flags&nlmDump != 0:
 			out = append(out, d.done()...)
 		default: // one answer, and an acknowledgment if asked
 			out = append(out, d.single()...)

@@ -167,6 +167,16 @@ func TestNetlinkRoutesOneLinkAndErrors(t *testing.T) {
 		ms[3].Header.Seq != 12 || errno(ms[3]) != -int32(syscall.EOPNOTSUPP) {
 		t.Fatalf("answers: %+v", ms)
 	}
+	// A link by name (ip link show dev eth0), and a dump asked with NLM_F_ROOT alone.
+	byName := nlHeader(nil, syscall.RTM_GETLINK, syscall.NLM_F_REQUEST, 20, 0)
+	byName = append(byName, make([]byte, 16)...)
+	byName = nlFinish(rtAttr(byName, syscall.IFLA_IFNAME, []byte("eth0\x00")), 0)
+	byName = append(byName, request(syscall.RTM_GETLINK, syscall.NLM_F_REQUEST|syscall.NLM_F_ROOT, 21, 0, 0)...)
+	ms = parse(t, netlinkAnswer(st, byName, 42))
+	if len(ms) != 4 || ms[0].Header.Type != syscall.RTM_NEWLINK || (*syscall.IfInfomsg)(unsafe.Pointer(&ms[0].Data[0])).Index != 2 ||
+		ms[1].Header.Seq != 21 || ms[3].Header.Type != syscall.NLMSG_DONE {
+		t.Fatalf("by name, then a NLM_F_ROOT dump: %+v", ms)
+	}
 	if got := netlinkAnswer(st, []byte{200, 0, 0, 0, 18, 0, 1, 3}, 42); len(got) != 0 {
 		t.Errorf("a message longer than what was sent got %d answers", len(got))
 	}

@@ -106,6 +106,8 @@ func nicTransmit(link *channel.Endpoint, tx abi.NetRing) {
 // nicReceive hands netstack the frames of the receive ring, waiting in tier 1's netpoller
 // when it is empty: a goroutine parked there holds no thread and no P, where one blocked
 // in a call of its own kept a P from netstack until the runtime's sysmon took it back.
+// A notification is noticed when a thread of tier 1's next polls (one idle in the
+// netpoller at once; otherwise at its scheduler's next look, or sysmon's, within 10 ms).
 func nicReceive(link *channel.Endpoint, rx abi.NetRing, ready uintptr) {
 	poll := runtime.NumCPU() > 1 // a vCPU to spare (abi.NetRing.Poll)
 	// Taking the notification is a store into the readiness table, not a call into tier 0.
@@ -113,12 +115,7 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ready uintptr) {
 	if take == nil {
 		take = func(uint32) { syscall.RawSyscall(abi.SysPithSetReady, ready, 0, 0) }
 	}
-	f := os.NewFile(ready, "nic")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Read(func(uintptr) bool {
+	drain := func(uintptr) bool {
 		for {
 			// Taken before the ring is looked at: a notification after it is an edge
 			// that wakes this goroutine again.
@@ -145,6 +142,27 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ready uintptr) {
 				return false // wait for the monitor's notification
 			}
 		}
-	})
-	runtime.KeepAlive(f)
+	}
+	// Never closed: tier 0 sets the descriptor at every notification (BootInfo.NetReadyFD),
+	// so its number must not go to another object.
+	nicFile = os.NewFile(ready, "nic")
+	if rc, err := nicFile.SyscallConn(); err == nil && rc.Read(drain) == nil {
+		return
+	}
+	// The netpoller could not watch it (no room in tier 0's epoll watches): wait on this
+	// goroutine's own thread instead.
+	runtime.LockOSThread()
+	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
+	if e != 0 {
+		return
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
+	var events [1]syscall.EpollEvent
+	for !drain(ready) {
+		syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&events[0])), 1, ^uintptr(0), 0, 0)
+	}
 }
+
+// nicFile holds the NIC's readiness descriptor for tier 1's netpoller.
+var nicFile *os.File

@@ -114,7 +114,7 @@ type unixSocket struct {
 	err                 int64 // a pending error (sk_err): ECONNRESET when the peer closed with data unread
 	sndbuf, rcvbuf      int
 	passcred, reuse     bool
-	netlink             bool // a NETLINK_ROUTE socket: tier 1 answers what it sends (netlink.go)
+	netlink             int // a NETLINK_ROUTE socket's type (SOCK_RAW or SOCK_DGRAM): tier 1 answers what it sends (netlink.go); 0: none
 
 	// SO_RCVTIMEO and SO_SNDTIMEO: how long a receive or accept, and a send or connect,
 	// waits before EAGAIN (nanoseconds; 0 for ever). Atomic: set outside unixMu.
@@ -340,7 +340,7 @@ func (s *unixSocket) release(ready uintptr) {
 // descriptors its unread messages carried, to close once unixMu is released.
 func (s *unixSocket) close(embryo bool) []passedFile {
 	s.closed = true
-	if s.netlink {
+	if s.netlink != 0 {
 		s.netlinkClosed()
 	}
 	if len(s.addr) > 2 && s.addr[2] == 0 {
@@ -545,7 +545,7 @@ func sysSocketpair(t *Task, a [6]uint64) int64 {
 
 func unixBind(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
-	if s.netlink {
+	if s.netlink != 0 {
 		return netlinkBind(f, a)
 	}
 	name, e := readUnixAddr(a[1], a[2])
@@ -704,9 +704,6 @@ func (s *unixSocket) accept(t *Task, nonblock bool) (*unixSocket, int64) {
 
 func unixConnect(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
-	if s.netlink {
-		return netlinkConnect(f, a)
-	}
 	if s.typ == sockDgram && a[2] >= 2 {
 		if fam, ok := getApp[uint16](a[1]); ok && fam == afUnspec {
 			unixMu.Lock()
@@ -715,6 +712,9 @@ func unixConnect(t *Task, f *file, a [6]uint64) int64 {
 			s.changed()
 			return 0
 		}
+	}
+	if s.netlink != 0 {
+		return netlinkConnect(f, a)
 	}
 	name, e := readUnixAddr(a[1], a[2])
 	if e != 0 {
@@ -795,7 +795,7 @@ func unixGetpeername(t *Task, f *file, a [6]uint64) int64 { return unixName(f.un
 func unixName(s *unixSocket, a [6]uint64, peer bool) int64 {
 	unixMu.Lock()
 	addr := s.addr
-	if peer && s.netlink {
+	if peer && s.netlink != 0 {
 		addr = nlAddr(0) // the kernel
 	} else if peer {
 		if s.peer == nil {
@@ -884,7 +884,7 @@ func sentOr(sent int, e int64) int64 {
 // for a datagram socket given one (another type only asks whether to is nil), with the
 // descriptors rights, which it closes where they are not sent.
 func (s *unixSocket) send(t *Task, f *file, bufs [][]byte, flags uint64, to []byte, rights []passedFile) int64 {
-	if s.netlink {
+	if s.netlink != 0 {
 		dropPassed(rights)
 		return s.netlinkSend(bufs)
 	}
@@ -1200,7 +1200,7 @@ func unixSendAddr(s *unixSocket, addr, n uint64) ([]byte, int64) {
 	if addr == 0 || n == 0 {
 		return nil, 0
 	}
-	if s.netlink { // only the kernel answers
+	if s.netlink != 0 { // only the kernel answers
 		_, e := readNetlinkAddr(addr, n)
 		return nil, e
 	}
@@ -1476,6 +1476,9 @@ func dropPassed(fs []passedFile) {
 func unixGetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
 	level, name, val, lenp := a[1], a[2], a[3], a[4]
+	if level == solNetlink && s.netlink != 0 {
+		return -linux.ENOPROTOOPT
+	}
 	if level != solSocket {
 		return -linux.EOPNOTSUPP // unix sockets have no options of other levels
 	}
@@ -1505,10 +1508,16 @@ func unixGetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	switch name {
 	case soType:
 		v = s.typ
+		if s.netlink != 0 {
+			v = s.netlink
+		}
 	case soDomain:
 		v = afUnix
+		if s.netlink != 0 {
+			v = afNetlink
+		}
 	case soProtocol:
-		v = 0
+		v = 0 // NETLINK_ROUTE is 0 too
 	case soError:
 		v, s.err = int(s.err), 0
 		s.changed()
@@ -1546,6 +1555,9 @@ func unixGetsockopt(t *Task, f *file, a [6]uint64) int64 {
 func unixSetsockopt(t *Task, f *file, a [6]uint64) int64 {
 	s := f.unix
 	level, name, val, n := a[1], a[2], a[3], a[4]
+	if level == solNetlink && s.netlink != 0 {
+		return netlinkSetsockopt(name, n)
+	}
 	if level != solSocket {
 		return -linux.EOPNOTSUPP
 	}
