@@ -77,15 +77,10 @@ const (
 
 // switchCodePCs returns where the switch code starts (fastswitch_amd64.s); none of it is
 // called from Go.
-func switchCodePCs() (hook, hookTrap, enter, exit, commit uint64)
+func switchCodePCs() (hook, enter, exit, commit uint64)
 
 var (
-	tier1EnterPC, appExitPC, appExitCommitPC uint64
-
-	// tier1CallReturn is where a call tier 1 makes through its syscall package returns
-	// to (its own, or an app's it passes on), 0 if unknown; its Go runtime's own calls
-	// (futex, usleep, netpoll) return elsewhere.
-	tier1CallReturn uint64
+	tier1HookPC, tier1EnterPC, appExitPC, appExitCommitPC uint64
 
 	// tier1HookBack is the instruction after tier 1's rewritten site: where tier1Hook
 	// returns, and where tier 1 resumes when it left by tier1Hook.
@@ -108,23 +103,21 @@ var tier1SiteCode = [5]byte{0x48, 0x89, 0xdf, 0x0f, 0x05} // MOVQ BX, DI; SYSCAL
 func patchTier1Site() {
 	bi := info()
 	site := bi.Tier1SyscallSite
-	hook, hookTrap, enter, exit, commit := switchCodePCs()
-	tier1EnterPC, appExitPC, appExitCommitPC = enter, exit, commit
-	if site < abi.PhysBase+abi.KernelBase || site+5 > abi.PhysBase+bi.KernelEnd {
+	tier1HookPC, tier1EnterPC, appExitPC, appExitCommitPC = switchCodePCs()
+	hook := tier1HookPC
+	if site < abi.PhysBase+abi.KernelBase || site+5 > abi.PhysBase+bi.KernelEnd || vectorMode == vectorNone {
 		return
 	}
 	code := (*[5]byte)(x86.Pointer(uintptr(site)))
 	if *code != tier1SiteCode {
 		return
 	}
-	tier1CallReturn = site + 5
 	rel := int64(hook - (site + 5))
-	if rel != int64(int32(rel)) || vectorMode == vectorNone {
+	if rel != int64(int32(rel)) {
 		return
 	}
 	tier1HookBack = site + 5
-	tier1CallReturn = hookTrap + 2 // after its SYSCALL
-	code[0] = 0xe9                 // JMP rel32
+	code[0] = 0xe9 // JMP rel32
 	code[1], code[2], code[3], code[4] = byte(rel), byte(rel>>8), byte(rel>>16), byte(rel>>24)
 	fastSwitch = true
 	bi.AppExit = appExitPC

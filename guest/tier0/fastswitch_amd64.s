@@ -40,11 +40,6 @@ TEXT ·tier1Hook(SB),NOSPLIT|NOFRAME,$0
 	MOVQ R11, const_ctxTier1RIP(DI)
 	JMP  ·tier1Enter(SB)
 slow:
-	JMP  ·tier1HookTrap(SB)
-
-// tier1HookTrap is tier1Hook's way into tier 0: a call tier 1 makes through its syscall
-// package (its own or an app's passed through) traps here, and only such calls do.
-TEXT ·tier1HookTrap(SB),NOSPLIT|NOFRAME,$0
 	SYSCALL
 	MOVQ ·tier1HookBack(SB), R11
 	JMP  R11
@@ -126,16 +121,14 @@ TEXT ·appExitCommit(SB),NOSPLIT|NOFRAME,$0
 	MOVQ const_ctxTier1RIP(CX), R11
 	JMP  R11
 
-// func switchCodePCs() (hook, hookTrap, enter, exit, commit uint64)
-TEXT ·switchCodePCs(SB),NOSPLIT,$0-40
+// func switchCodePCs() (hook, enter, exit, commit uint64)
+TEXT ·switchCodePCs(SB),NOSPLIT,$0-32
 	MOVQ $·tier1Hook(SB), AX
 	MOVQ AX, hook+0(FP)
-	MOVQ $·tier1HookTrap(SB), AX
-	MOVQ AX, hookTrap+8(FP)
 	MOVQ $·tier1Enter(SB), AX
-	MOVQ AX, enter+16(FP)
+	MOVQ AX, enter+8(FP)
 	MOVQ $·appExit(SB), AX
-	MOVQ AX, exit+24(FP)
+	MOVQ AX, exit+16(FP)
 	MOVQ $·appExitCommit(SB), AX
-	MOVQ AX, commit+32(FP)
+	MOVQ AX, commit+24(FP)
 	RET

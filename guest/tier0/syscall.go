@@ -448,17 +448,6 @@ func sysClockGettime(clock, tp uint64) int64 {
 	return 0
 }
 
-// tier1RuntimeSleepFloor is the shortest sleep of sysmon's length or more that tier 1's own
-// Go runtime gets (its usleep, a nanosleep not made through its syscall package). Its sysmon sleeps 20 us at a time
-// while the runtime is busy, and each of those sleeps costs a trap, a write of the timer
-// deadline and a timer interrupt: on kvm-pvm, exits costing tens of microseconds each.
-const tier1RuntimeSleepFloor = 1_000_000 // ns
-
-// sysmonShortestSleep is the shortest sleep sysmon takes. Shorter ones are the scheduler's
-// waits for another P (runqgrab's usleep(3) before it steals a goroutine just readied),
-// which a floor would stretch to a millisecond of a goroutine not running.
-const sysmonShortestSleep = 20_000 // ns
-
 //go:nosplit
 func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
 	if !mapped(uintptr(req), 16) {
@@ -476,11 +465,7 @@ func sysClockNanosleep(clock, flags, req, rem uint64) int64 {
 		}
 		deadline = deadlineAt(ns)
 	} else {
-		ns := ts.nanos()
-		if t := current(); ns >= sysmonShortestSleep && ns < tier1RuntimeSleepFloor && t.app == 0 && tier1CallReturn != 0 && t.regs.RIP != tier1CallReturn {
-			ns = tier1RuntimeSleepFloor
-		}
-		deadline = deadlineAfter(ns)
+		deadline = deadlineAfter(ts.nanos())
 	}
 	block(waitSleep, deadline)
 	return 0

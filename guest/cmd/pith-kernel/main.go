@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -98,14 +97,6 @@ func stats() (traps, exits uint64, ok bool) {
 // --app-addr=PA --app-size=N [--cwd=DIR] [--exe=PATH] [--trace] [--fast-calls=SITES] [--fd=SPEC]... -- ARGV...
 // A warm VM (abi.FlagPreload) loads the app and touches its code first, while it waits.
 func runApp() int {
-	// A goroutine that runs app code (RUN_APP) holds its P in a system call while the app
-	// runs or sleeps in tier 0, and the runtime's sysmon takes it back only after 1 ms
-	// or more (tier 0's floor on its sleeps); with one P per vCPU, netstack's goroutines
-	// waited for it. One P more: on kvm-pvm, one vCPU, net/http under wrk went from 9,900
-	// to 13,600 requests a second (interleaved runs, docs/kvm-pvm.md); two more lost 9%
-	// on a server and clients inside one guest, where every idle P means a thread woken
-	// to look for work.
-	runtime.GOMAXPROCS(runtime.NumCPU() + 1)
 	bi := (*abi.BootInfo)(physPtr(abi.BootInfoAddr))
 	var pre *kernel.Image
 	if bi.Flags&abi.FlagPreload != 0 {
