@@ -659,7 +659,13 @@ const (
 	tcpKeepidle = 4
 	tcpKeepintv = 5
 	tcpKeepcnt  = 6
+	ipTTL       = 2
+	ipv6Hops    = 16 // IPV6_UNICAST_HOPS
 	ipv6V6only  = 26
+
+	// defaultTTL is what IP_TTL and IPV6_UNICAST_HOPS read before they are set: Linux's
+	// net.ipv4.ip_default_ttl and net.ipv6.conf.all.hop_limit.
+	defaultTTL = 64
 )
 
 func sysSetsockopt(t *Task, a [6]uint64) int64 {
@@ -725,6 +731,18 @@ func sysSetsockopt(t *Task, a [6]uint64) int64 {
 		return netErrno(s.ep.SetSockOptInt(tcpip.KeepaliveCountOption, v))
 	case level == solIPv6 && name == ipv6V6only && s.family == afInet6:
 		o.SetV6Only(on)
+	case level == solIP && name == ipTTL:
+		if v == -1 {
+			v = tcpip.UseDefaultIPv4TTL
+		} else if v < 1 || v > 255 {
+			return -linux.EINVAL
+		}
+		return netErrno(s.ep.SetSockOptInt(tcpip.IPv4TTLOption, v))
+	case level == solIPv6 && name == ipv6Hops && s.family == afInet6:
+		if v < -1 || v > 255 {
+			return -linux.EINVAL
+		}
+		return netErrno(s.ep.SetSockOptInt(tcpip.IPv6HopLimitOption, v)) // -1: the default, as in netstack
 	default:
 		return -linux.ENOPROTOOPT
 	}
@@ -779,6 +797,33 @@ func sysGetsockopt(t *Task, a [6]uint64) int64 {
 		v = b(!o.GetDelayOption())
 	case level == solIPv6 && name == ipv6V6only && s.family == afInet6:
 		v = b(o.GetV6Only())
+	case level == solTCP && (name == tcpKeepidle || name == tcpKeepintv) && s.typ == sockStream:
+		var d time.Duration
+		if name == tcpKeepidle {
+			var idle tcpip.KeepaliveIdleOption
+			s.ep.GetSockOpt(&idle)
+			d = time.Duration(idle)
+		} else {
+			var intv tcpip.KeepaliveIntervalOption
+			s.ep.GetSockOpt(&intv)
+			d = time.Duration(intv)
+		}
+		v = int32(d / time.Second)
+	case level == solTCP && name == tcpKeepcnt && s.typ == sockStream:
+		n, _ := s.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+		v = int32(n)
+	case level == solIP && name == ipTTL:
+		if n, _ := s.ep.GetSockOptInt(tcpip.IPv4TTLOption); n != tcpip.UseDefaultIPv4TTL {
+			v = int32(n)
+		} else {
+			v = defaultTTL
+		}
+	case level == solIPv6 && name == ipv6Hops && s.family == afInet6:
+		if n, _ := s.ep.GetSockOptInt(tcpip.IPv6HopLimitOption); n != tcpip.UseDefaultIPv6HopLimit {
+			v = int32(n)
+		} else {
+			v = defaultTTL
+		}
 	default:
 		return -linux.ENOPROTOOPT
 	}

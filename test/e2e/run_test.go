@@ -76,6 +76,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"anonymous memory over a shared file mapping", nil, []string{"shmfixed"}},
 		{"TCP, UDP and HTTP over loopback", nil, []string{"loopback"}},
 		{"network errors", nil, []string{"neterrors"}},
+		{"IP and TCP socket options", nil, []string{"sockopts"}},
 		{"crypto/tls over loopback", nil, []string{"tls"}},
 		{"AF_UNIX sockets", nil, []string{"unix"}},
 		{"fast calls beside vector work, signals and GC", nil, []string{"fastcalls"}},

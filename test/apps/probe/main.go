@@ -47,6 +47,7 @@ var modes = map[string]func(){
 	"loopback":      loopback,
 	"neterrors":     neterrors,
 	"interfaces":    interfaces,
+	"sockopts":      sockopts,
 	"serve":         serve,
 	"fetch":         fetch,
 	"names":         names,

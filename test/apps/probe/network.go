@@ -330,3 +330,30 @@ func interfaces() {
 	same, err := net.InterfaceByIndex(lo.Index)
 	fmt.Println("lo by index:", err == nil && same.Name == "lo")
 }
+
+// sockopts sets and reads back the IP and TCP options a program's Dialer.Control
+// typically sets: the unicast TTL and hop limit (with -1 for the default, and values out
+// of range), and the keepalive timers and count.
+func sockopts() {
+	try := func(family, level, name int, set []int) {
+		fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			fmt.Println("socket:", err)
+			return
+		}
+		defer syscall.Close(fd)
+		v, err := syscall.GetsockoptInt(fd, level, name)
+		fmt.Print(level, " ", name, ": ", v, " ", err)
+		for _, x := range set {
+			err := syscall.SetsockoptInt(fd, level, name, x)
+			v, _ := syscall.GetsockoptInt(fd, level, name)
+			fmt.Print("; set ", x, ": ", err, ", reads ", v)
+		}
+		fmt.Println()
+	}
+	try(syscall.AF_INET, syscall.IPPROTO_IP, syscall.IP_TTL, []int{7, -1, 0, 256})
+	try(syscall.AF_INET6, syscall.IPPROTO_IPV6, syscall.IPV6_UNICAST_HOPS, []int{9, -1, 0, 300})
+	try(syscall.AF_INET, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, []int{30})
+	try(syscall.AF_INET, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, []int{5})
+	try(syscall.AF_INET, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, []int{4})
+}
