@@ -482,8 +482,17 @@ func (s *socket) recv(t *Task, f *file, bufs [][]byte, flags uint64) (n int64, f
 		return -linux.EINVAL, from, false
 	}
 	w := &appWriter{bufs: bufs}
+	// Linux takes a datagram into no room at all and answers 0 (truncated); netstack
+	// takes a write of nothing for a bad buffer, so it gets a byte that is thrown away.
+	noRoom := s.typ == sockDgram && bufsLen(bufs) == 0
+	if noRoom {
+		w.bufs = [][]byte{make([]byte, 1)}
+	}
 	r := s.block(t, waiter.ReadableEvents, nonblock, s.rcvTimeout.Load(), func() int64 {
 		res, err := s.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: s.typ == sockDgram})
+		if err == nil && noRoom {
+			res.Count = 0
+		}
 		switch err.(type) {
 		case nil:
 			from, truncated = res.RemoteAddr, res.Total > res.Count

@@ -77,6 +77,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"TCP, UDP and HTTP over loopback", nil, []string{"loopback"}},
 		{"network errors", nil, []string{"neterrors"}},
 		{"IP and TCP socket options", nil, []string{"sockopts"}},
+		{"a datagram read into no room", nil, []string{"udpnoroom"}},
 		{"crypto/tls over loopback", nil, []string{"tls"}},
 		{"AF_UNIX sockets", nil, []string{"unix"}},
 		{"fast calls beside vector work, signals and GC", nil, []string{"fastcalls"}},

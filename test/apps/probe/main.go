@@ -48,6 +48,7 @@ var modes = map[string]func(){
 	"neterrors":     neterrors,
 	"interfaces":    interfaces,
 	"sockopts":      sockopts,
+	"udpnoroom":     udpNoRoom,
 	"serve":         serve,
 	"fetch":         fetch,
 	"names":         names,

@@ -357,3 +357,25 @@ func sockopts() {
 	try(syscall.AF_INET, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, []int{5})
 	try(syscall.AF_INET, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, []int{4})
 }
+
+// udpNoRoom reads a datagram into no room at all, which takes it whole (Linux answers 0),
+// then reads the next one.
+func udpNoRoom() {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		return
+	}
+	defer c.Close()
+	for _, m := range []string{"first", "second"} {
+		if _, err := c.WriteTo([]byte(m), c.LocalAddr()); err != nil {
+			fmt.Println("write:", err)
+			return
+		}
+	}
+	n, _, err := c.ReadFrom(nil)
+	fmt.Println("no room:", n, err)
+	b := make([]byte, 16)
+	n, _, err = c.ReadFrom(b)
+	fmt.Printf("next: %q %v\n", b[:n], err)
+}
