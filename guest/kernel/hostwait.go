@@ -58,6 +58,18 @@ func watchHost(handle, flags uint64) (news <-chan struct{}, already, refused boo
 	return later, false, refused
 }
 
+// readyEpoll is a tier-0 epoll instance watching readiness descriptor ready, for a thread
+// that waits on it in a call of its own.
+func readyEpoll(ready uintptr) (uintptr, bool) {
+	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
+	if e != 0 {
+		return 0, false
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
+	return ep, true
+}
+
 // startHostEvents attaches a readiness descriptor for the monitor's notifications and
 // starts the thread that waits on it.
 func startHostEvents() {
@@ -65,13 +77,11 @@ func startHostEvents() {
 	if e != 0 {
 		return
 	}
-	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
-	if e != 0 {
+	ep, ok := readyEpoll(ready)
+	if !ok {
 		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)
 		return
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
 	if fileRequest(&abi.FileRequest{Op: abi.FileNotifyAttach, Handle: uint64(ready)}) != 0 {
 		syscall.RawSyscall(syscall.SYS_CLOSE, ep, 0, 0)
 		syscall.RawSyscall(syscall.SYS_CLOSE, ready, 0, 0)

@@ -288,7 +288,7 @@ func netlinkAnswer(st *stack.Stack, data []byte, port uint32) [][]byte {
 		case flags&nlmDump != 0:
 			out = append(out, d.done()...)
 		default: // one answer, and an acknowledgment if asked
-			out = append(out, d.single()...)
+			out = append(out, d.msgs...)
 			if flags&nlmAck != 0 {
 				out = append(out, nlError(msg, 0, port))
 			}
@@ -516,6 +516,3 @@ func (d *dump) done() [][]byte {
 	}
 	return append(out, cur)
 }
-
-// single is the answer to a request for one object: its messages as they are.
-func (d *dump) single() [][]byte { return d.msgs }

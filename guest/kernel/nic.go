@@ -152,12 +152,10 @@ func nicReceive(link *channel.Endpoint, rx abi.NetRing, ready uintptr) {
 	// The netpoller could not watch it (no room in tier 0's epoll watches): wait on this
 	// goroutine's own thread instead.
 	runtime.LockOSThread()
-	ep, _, e := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, 0, 0, 0)
-	if e != 0 {
+	ep, ok := readyEpoll(ready)
+	if !ok {
 		return
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, ep, syscall.EPOLL_CTL_ADD, ready, uintptr(unsafe.Pointer(&ev)), 0, 0)
 	var events [1]syscall.EpollEvent
 	for !drain(ready) {
 		syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&events[0])), 1, ^uintptr(0), 0, 0)
