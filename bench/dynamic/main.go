@@ -124,6 +124,7 @@ func smaps(pid int) (rss, pss float64) {
 // bundleFor makes an OCI bundle running cmd on root, read-only, for runsc.
 func bundleFor(runsc, dir, root string, cmd []string) string {
 	bundle := filepath.Join(dir, "bundle-"+cmd[0])
+	os.RemoveAll(bundle) // sh -c true's, for sh -c (true)
 	os.MkdirAll(bundle, 0o755)
 	spec := exec.Command(runsc, "spec")
 	spec.Dir = bundle
