@@ -46,7 +46,7 @@ type file struct {
 	sock    *socket     // kindSocket
 	unix    *unixSocket // kindUnix
 	proc    *procNode   // kindProc
-	ready   uintptr     // kindUnix: the descriptor's own readiness descriptor in tier 0, once epoll watches it (unix.go); 0: none
+	ready   uintptr     // kindUnix, kindPipe: the descriptor's own readiness descriptor in tier 0, once epoll watches it; 0: none
 }
 
 func (p *Process) installFD(f *file) int64 {
@@ -132,7 +132,7 @@ func (p *Process) closeFile(f *file) int64 {
 func (f *file) release() {
 	switch f.kind {
 	case kindPipe:
-		f.pipe.release(f.readEnd)
+		f.pipe.release(f.readEnd, f.ready)
 	case kindSocket:
 		f.sock.release()
 	case kindUnix:
@@ -277,11 +277,12 @@ func (f *file) dup() *file {
 	switch g.kind {
 	case kindPipe:
 		g.pipe.retain(g.readEnd)
+		g.ready = 0 // it gets its own
 	case kindSocket:
 		g.sock.refs.Add(1)
 	case kindUnix:
 		g.unix.refs.Add(1)
-		g.ready = 0 // it gets its own
+		g.ready = 0
 	}
 	return &g
 }
@@ -333,8 +334,14 @@ func sysEpollCtl(t *Task, a [6]uint64) int64 {
 		real = uint64(f.real)
 	case kindSocket:
 		real = uint64(f.sock.readyFD) // its events, which tier 1 keeps there
-	case kindUnix:
-		fd, e := f.unix.readyFD(f)
+	case kindUnix, kindPipe:
+		var fd uintptr
+		var e int64
+		if f.kind == kindUnix {
+			fd, e = f.unix.readyFD(f)
+		} else {
+			fd, e = f.pipe.readyFD(f)
+		}
 		if e != 0 {
 			return e
 		}

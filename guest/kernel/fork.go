@@ -135,7 +135,7 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		np[i] = emptyPipe()
 		replace[b.pp] = np
 	}
-	var old []*file
+	var old, watched []*file
 	for n, f := range p.fds {
 		if f.kind != kindPipe {
 			continue
@@ -149,6 +149,12 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		np.retain(f.readEnd)
 		p.fds[n] = &g
 		old = append(old, f)
+		if f.ready != 0 {
+			// An epoll instance watches it: its readiness descriptor goes on with the
+			// new pipe, once the bridges hold their ends.
+			f.ready = 0
+			watched = append(watched, &g)
+		}
 	}
 	p.mu.Unlock()
 	for _, f := range old {
@@ -166,6 +172,11 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 			np.retain(true)
 			go pumpIn(np)(b.theirs)
 		}
+	}
+	for _, f := range watched {
+		f.pipe.mu.Lock()
+		f.pipe.watch(f.ready, f.readEnd)
+		f.pipe.mu.Unlock()
 	}
 	if flags&linux.CLONE_CHILD_SETTID != 0 {
 		storeTID(ctid, t.tid)
@@ -186,7 +197,7 @@ func pumpToFork(pp *pipe, handle uint64) {
 		pp.mu.Lock()
 		pp.forkPumps--
 		pp.mu.Unlock()
-		pp.release(true)
+		pp.release(true, 0)
 	}()
 	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 	buf := hostBuffer(64 << 10)

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,19 @@ type pipe struct {
 	onUnread func()
 	// news, if set, is closed at the next change (changes).
 	news chan struct{}
+	// readies are the readiness descriptors in tier 0 of the descriptors an epoll
+	// instance watches (file.ready), by end (pipeEnd); levels are the events each end's
+	// have, as last told.
+	readies [2][]uintptr
+	levels  [2]uint32
+}
+
+// pipeEnd indexes pipe.readies and levels: 1 for the read end, 0 for the write end.
+func pipeEnd(readEnd bool) int {
+	if readEnd {
+		return 1
+	}
+	return 0
 }
 
 // pipes numbers the pipes made.
@@ -101,11 +115,44 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 	return int64(written)
 }
 
-// changed wakes whoever waits for a change of the pipe: its tasks, polls and fork
-// pumps. p.mu is held.
+// events is the readiness of the pipe's read end or write end, as Linux's pipe_poll
+// answers it. p.mu is held.
+func (p *pipe) events(readEnd bool) uint32 {
+	var m uint32
+	if readEnd {
+		if len(p.buf) > 0 {
+			m |= linux.EPOLLIN | linux.EPOLLRDNORM
+		}
+		if p.writers == 0 {
+			m |= linux.EPOLLHUP
+		}
+		return m
+	}
+	if len(p.buf) < pipeCapacity {
+		m |= linux.EPOLLOUT | linux.EPOLLWRNORM
+	}
+	if p.readers == 0 {
+		m |= linux.EPOLLERR
+	}
+	return m
+}
+
+// changed wakes whoever waits for a change of the pipe: its tasks, polls, epoll
+// instances and fork pumps. p.mu is held.
 func (p *pipe) changed() {
 	p.cond.Broadcast()
 	pollWake()
+	for end, fds := range p.readies {
+		if len(fds) == 0 {
+			continue
+		}
+		if r := p.events(end == 1); r != p.levels[end] {
+			p.levels[end] = r
+			for _, fd := range fds {
+				setReady(fd, r)
+			}
+		}
+	}
 	if p.news != nil {
 		close(p.news)
 		p.news = nil
@@ -121,9 +168,42 @@ func (p *pipe) changes() <-chan struct{} {
 	return p.news
 }
 
-// release drops one reference to an end of the pipe.
-func (p *pipe) release(readEnd bool) {
+// readyFD is descriptor f's readiness descriptor in tier 0, made the first time epoll is
+// asked about f, as for an AF_UNIX socket (unixSocket.readyFD).
+func (p *pipe) readyFD(f *file) (uintptr, int64) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f.ready == 0 {
+		fd, e := openReady()
+		if e != 0 {
+			return 0, e
+		}
+		f.ready = fd
+		p.watch(fd, f.readEnd)
+	}
+	return f.ready, 0
+}
+
+// watch has readiness descriptor fd follow the events of one end of the pipe, from
+// those it has now. p.mu is held.
+func (p *pipe) watch(fd uintptr, readEnd bool) {
+	end := pipeEnd(readEnd)
+	if len(p.readies[end]) == 0 {
+		p.levels[end] = p.events(readEnd)
+	}
+	p.readies[end] = append(p.readies[end], fd)
+	setReady(fd, p.levels[end])
+}
+
+// release drops one reference to an end of the pipe, closing the descriptor's readiness
+// descriptor (ready, if not 0).
+func (p *pipe) release(readEnd bool, ready uintptr) {
+	p.mu.Lock()
+	if ready != 0 {
+		end := pipeEnd(readEnd)
+		p.readies[end] = slices.DeleteFunc(p.readies[end], func(fd uintptr) bool { return fd == ready })
+		closeReady(ready)
+	}
 	if readEnd {
 		p.readers--
 	} else {

@@ -94,26 +94,9 @@ func watchChanges(t *Task, fds [][2]int64) (<-chan struct{}, func()) {
 func fileEvents(f *file) uint32 {
 	switch f.kind {
 	case kindPipe:
-		p := f.pipe
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if f.readEnd {
-			var m uint32
-			if len(p.buf) > 0 {
-				m |= pollIn
-			}
-			if p.writers == 0 {
-				m |= pollHup
-			}
-			return m
-		}
-		if p.readers == 0 {
-			return pollOut | pollErr
-		}
-		if len(p.buf) < pipeCapacity {
-			return pollOut
-		}
-		return 0
+		f.pipe.mu.Lock()
+		defer f.pipe.mu.Unlock()
+		return f.pipe.events(f.readEnd)
 	case kindSocket:
 		return uint32(f.sock.ep.Readiness(socketEvents))
 	case kindUnix:

@@ -1,8 +1,13 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pithvm/pith/guest/linux"
 )
 
 // A pipe's ends are ready as Linux's are: the read end once there is data or no
@@ -31,7 +36,70 @@ func TestPollPipe(t *testing.T) {
 	pp.buf = make([]byte, pipeCapacity)
 	check("full", [][2]int64{{4, pollOut}, {5, pollIn}}, []uint32{0, pollIn}, 1)
 	pp.writers, pp.readers = 0, 0
-	check("ends closed", [][2]int64{{3, pollIn}, {4, pollOut}}, []uint32{pollIn | pollHup, pollOut | pollErr}, 2)
+	// Linux's pipe_poll: a full pipe has no POLLOUT, reader or not.
+	check("ends closed", [][2]int64{{3, pollIn}, {4, pollOut}}, []uint32{pollIn | pollHup, pollErr}, 2)
+}
+
+// An epoll instance watching a pipe end has its events through the descriptor's own
+// readiness descriptor, kept as Linux's pipe_poll answers as the pipe changes, so that
+// Go's netpoller can wait on a pipe (os.Pipe with deadlines).
+func TestPipeReadinessForEpoll(t *testing.T) {
+	tier0 := useFakeTier0(t)
+	task := newTestTask()
+	fds := mem(8)
+	if r := call(task, unix.SYS_PIPE2, addrOf(fds), unix.O_NONBLOCK); r != 0 {
+		t.Fatalf("pipe2: %d", r)
+	}
+	r, w := int64(binary.LittleEndian.Uint32(fds)), int64(binary.LittleEndian.Uint32(fds[4:]))
+	const in, out = linux.EPOLLIN | linux.EPOLLRDNORM, linux.EPOLLOUT | linux.EPOLLWRNORM
+	check := func(what string, fd int64, want uint32) {
+		t.Helper()
+		if got := tier0.events(task, fd); got != want {
+			t.Errorf("%s: fd %d's events %#x, want %#x", what, fd, got, want)
+		}
+	}
+	check("empty", r, 0)
+	check("empty", w, out)
+	write(task, w, "hello")
+	check("written", r, in)
+	if s, n := read(task, r, 16); s != "hello" || n != 5 {
+		t.Fatalf("read %q, %d", s, n)
+	}
+	check("read empty", r, 0)
+	big := mem(pipeCapacity)
+	if n := call(task, unix.SYS_WRITE, uint64(w), addrOf(big), pipeCapacity); n != pipeCapacity {
+		t.Fatalf("filling the pipe wrote %d", n)
+	}
+	check("full", w, 0)
+	check("full", r, in)
+	read(task, r, 1)
+	check("room again", w, out)
+
+	d := call(task, unix.SYS_DUP, uint64(r))
+	check("dup", d, in)
+	dupReady := task.proc.fd(uint64(d)).ready
+	if dupReady == task.proc.fd(uint64(r)).ready {
+		t.Fatal("a dup shares its original's readiness descriptor")
+	}
+	call(task, unix.SYS_CLOSE, uint64(d))
+	if !tier0.closed[dupReady] {
+		t.Error("closing the dup left its readiness descriptor open")
+	}
+	call(task, unix.SYS_CLOSE, uint64(w))
+	check("writer closed", r, in|linux.EPOLLHUP)
+	for {
+		if _, n := read(task, r, 1<<16); n <= 0 {
+			break
+		}
+	}
+	check("drained, no writer", r, linux.EPOLLHUP)
+
+	fds = mem(8)
+	call(task, unix.SYS_PIPE2, addrOf(fds), 0)
+	r, w = int64(binary.LittleEndian.Uint32(fds)), int64(binary.LittleEndian.Uint32(fds[4:]))
+	check("new pipe", w, out)
+	call(task, unix.SYS_CLOSE, uint64(r))
+	check("reader closed", w, out|linux.EPOLLERR)
 }
 
 // Bytes a fork's pump puts back (unread) can take a pipe past its capacity: it is full

@@ -326,7 +326,7 @@ const hostPoll = time.Millisecond
 // closes, or nothing here reads the pipe any more.
 func pumpOut(pp *pipe) func(handle uint64) {
 	return func(handle uint64) {
-		defer pp.release(false)
+		defer pp.release(false, 0)
 		if handle == 0 {
 			return
 		}
@@ -361,7 +361,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 	outPumps.Add(1)
 	return func(handle uint64) {
 		defer outPumps.Done()
-		defer pp.release(true)
+		defer pp.release(true, 0)
 		if handle == 0 {
 			return
 		}

@@ -55,11 +55,16 @@ func useFakeTier0(t *testing.T) *fakeTier0 {
 	return f
 }
 
-// events is what tier 0 was last told of descriptor fd's socket, through fd's own
-// readiness descriptor, made as epoll_ctl makes it.
+// events is what tier 0 was last told of descriptor fd's socket or pipe end, through
+// fd's own readiness descriptor, made as epoll_ctl makes it.
 func (f *fakeTier0) events(t *Task, fd int64) uint32 {
 	file := t.proc.fd(uint64(fd))
-	ready, _ := file.unix.readyFD(file)
+	var ready uintptr
+	if file.kind == kindPipe {
+		ready, _ = file.pipe.readyFD(file)
+	} else {
+		ready, _ = file.unix.readyFD(file)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed[ready] {

@@ -78,6 +78,7 @@ func TestRunBehavesLikeNative(t *testing.T) {
 		{"network errors", nil, []string{"neterrors"}},
 		{"IP and TCP socket options", nil, []string{"sockopts"}},
 		{"a datagram read into no room", nil, []string{"udpnoroom"}},
+		{"pipes with deadlines and in epoll", nil, []string{"pipedeadlines"}},
 		{"crypto/tls over loopback", nil, []string{"tls"}},
 		{"AF_UNIX sockets", nil, []string{"unix"}},
 		{"fast calls beside vector work, signals and GC", nil, []string{"fastcalls"}},

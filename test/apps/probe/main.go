@@ -49,6 +49,7 @@ var modes = map[string]func(){
 	"interfaces":    interfaces,
 	"sockopts":      sockopts,
 	"udpnoroom":     udpNoRoom,
+	"pipedeadlines": pipeDeadlines,
 	"serve":         serve,
 	"fetch":         fetch,
 	"names":         names,
