@@ -171,13 +171,14 @@ func TestImageFromSkopeo(t *testing.T) {
 
 // Each unikernel writes anywhere in its image's tree, to a layer of its own: another run
 // of the image does not see the writes, a detached one keeps them across stop and start
-// until pith rm, and the image it uses is not removed under it.
+// until pith rm, /tmp included (as a container's), and the image it uses is not removed
+// under it.
 func TestImageWritableLayer(t *testing.T) {
 	l := newLifecycle(t)
 	probe := testenv.Program(t, "probe")
 	env := []string{"PITH_DATA=" + t.TempDir(), "PITH_RUNTIME=" + l.rt}
 	pithOK(t, env, "build", "-t", "x", probe)
-	first := "before \"\" missing true\npasswd true\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
+	first := "before \"\" missing true\npasswd true\ntmp before \"\"\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
 		"read \"layer\" \"new\"\nlisted layered true passwd false newdir true local true\n"
 	if r := pithOK(t, env, "run", "x", "layer"); r.Stdout != first {
 		t.Fatalf("first run: %q, want %q", r.Stdout, first)
@@ -199,7 +200,7 @@ func TestImageWritableLayer(t *testing.T) {
 	runLay(first)
 	pithOK(t, env, "stop", "lay")
 	pithOK(t, env, "start", "lay")
-	again := "before \"layer\" missing false\npasswd false\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
+	again := "before \"layer\" missing false\npasswd false\ntmp before \"in /tmp\"\nwrite <nil>\nmkdir <nil>\nwrite <nil>\n" +
 		"read \"layer\" \"new\"\nlisted layered true passwd false newdir true local true\n"
 	runLay(first + again)
 	pithOK(t, env, "rm", "lay")

@@ -59,6 +59,7 @@ type Service struct {
 	rootMu     sync.Mutex          // guards root, dirs and ownsRoot
 	ownsRoot   bool                // root is this guest's, removed at the end
 	home       string              // the guest's $HOME, shown from root/home if set
+	tmpInImage bool                // the guest's /tmp is the image's, written through the layer; else private (root/tmp)
 	spawnFlags []string            // flags a started program gets (New)
 	readOnly   bool                // the image root has no writable layer (Options.ReadOnly)
 	hostname   string              // /etc/hostname (New)
@@ -289,6 +290,20 @@ func New(o Options) (*Service, error) {
 		if m := &s.mounts[i]; s.imageRoot != "" && m.Guest == "/" && m.Host == s.imageRoot {
 			s.image = m
 		}
+	}
+	// A unikernel's layer that outlives a run (pith run -d) holds its image's /tmp too, as
+	// a container's does: kept across stop and start, gone with rm. Otherwise (a run in
+	// the foreground, whose layer ends with it; an image with no /tmp; --read-only, as
+	// Docker's --tmpfs /tmp) /tmp is private to the run, with no layer lookups.
+	// A program such a guest starts finds the layer through the root they share (newRoot's
+	// link), and so the same /tmp.
+	kept := s.layerHost != ""
+	if fi, err := os.Lstat(filepath.Join(o.SharedRoot, "layer")); o.SharedRoot != "" && err == nil {
+		kept = fi.Mode()&os.ModeSymlink != 0
+	}
+	if s.image != nil && kept && !s.readOnly && s.mountFor("/tmp", false) == nil {
+		st, err := lstatBeneath(s.image.dir, "tmp")
+		s.tmpInImage = err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 	}
 	// $HOME, where the guest would not otherwise see it, is a private writable directory
 	// (tools keep caches and settings there), as /tmp is. An image's own $HOME is in

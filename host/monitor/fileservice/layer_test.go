@@ -516,3 +516,56 @@ func TestLayerLink(t *testing.T) {
 		t.Error("a link reached the image")
 	}
 }
+
+// A detached unikernel's layer (Options.Layer) holds its image's /tmp, as a container's
+// does: what it writes there is kept across stop and start, and the programs it starts
+// see it. A foreground run's /tmp, and that of an image with none, stay private.
+func TestLayerHoldsTmpOfADetachedUnikernel(t *testing.T) {
+	img := layerImage(t)
+	if err := os.Mkdir(filepath.Join(img, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	layer := filepath.Join(t.TempDir(), "layer")
+	first := layerService(t, img, layer)
+	if err := writeGuest(first, "/tmp/kept", "across runs"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(layer, "upper/tmp/kept")); string(b) != "across runs" {
+		t.Fatalf("/tmp/kept in the layer: %q %v", b, err)
+	}
+	if _, err := first.private(); err != nil {
+		t.Fatal(err)
+	}
+	started, err := New(Options{Exe: filepath.Join(img, "usr/local/bin/app"), SharedRoot: first.root, Hostname: "box"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer started.Close()
+	if got, err := readGuest(started, "/tmp/kept"); got != "across runs" {
+		t.Errorf("a started program's /tmp/kept: %q %v", got, err)
+	}
+	first.Close()
+	again := layerService(t, img, layer)
+	if got, err := readGuest(again, "/tmp/kept"); got != "across runs" {
+		t.Errorf("/tmp/kept after a restart: %q %v", got, err)
+	}
+
+	foreground := layerService(t, img, "")
+	if err := writeGuest(foreground, "/tmp/own", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readGuest(foreground, "/tmp/kept"); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("a foreground run's /tmp/kept: %v, want ENOENT", err)
+	}
+	if _, err := os.Stat(filepath.Join(foreground.root, "tmp/own")); err != nil {
+		t.Errorf("a foreground run's /tmp is not its private one: %v", err)
+	}
+	noTmp := layerImage(t)
+	bare := layerService(t, noTmp, filepath.Join(t.TempDir(), "layer"))
+	if err := writeGuest(bare, "/tmp/x", "x"); err != nil {
+		t.Fatalf("/tmp of an image with none: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bare.root, "tmp/x")); err != nil {
+		t.Errorf("/tmp of an image with none is not private: %v", err)
+	}
+}

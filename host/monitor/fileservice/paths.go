@@ -61,7 +61,7 @@ func (s *Service) resolveMount(p string) (dir *os.File, rel string, writable boo
 		return d.root, ".", false, nil
 	case p == "/proc/self/exe":
 		return nil, s.exe, false, nil
-	case p == "/tmp" || strings.HasPrefix(p, "/tmp/"):
+	case (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) && !s.tmpInImage:
 		d, err := private()
 		if err != nil {
 			return nil, "", false, err
