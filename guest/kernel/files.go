@@ -920,8 +920,12 @@ func sysSendfile(t *Task, a [6]uint64) int64 {
 	if out == nil || in == nil {
 		return -linux.EBADF
 	}
-	if in.kind == kindSocket || in.kind == kindUnix {
-		return -linux.EINVAL // as Linux: what it reads from must be a file (Go then copies itself)
+	if in.kind == kindSocket || in.kind == kindUnix || in.kind == kindPipe {
+		// As Linux (6.x) for a pipe, which has no splice_read, and as its sendfile(2)
+		// says for a socket: Go then copies itself. Copying here instead would turn a
+		// non-blocking empty pipe's EAGAIN into Go waiting for the socket to be
+		// writable, which it is: a loop that never blocks (net's TestCopyPipeIntoTCP).
+		return -linux.EINVAL
 	}
 	count := min(a[3], 1<<20)
 	if count == 0 {

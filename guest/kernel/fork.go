@@ -151,7 +151,11 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 		old = append(old, f)
 		if f.ready != 0 {
 			// An epoll instance watches it: its readiness descriptor goes on with the
-			// new pipe, once the bridges hold their ends.
+			// new pipe, once the bridges hold their ends, and no longer hears of the
+			// old one (whose copied pumps end here and release it).
+			f.pipe.mu.Lock()
+			f.pipe.unwatch(f.ready, f.readEnd)
+			f.pipe.mu.Unlock()
 			f.ready = 0
 			watched = append(watched, &g)
 		}

@@ -195,13 +195,18 @@ func (p *pipe) watch(fd uintptr, readEnd bool) {
 	setReady(fd, p.levels[end])
 }
 
+// unwatch stops readiness descriptor fd following the pipe's end. p.mu is held.
+func (p *pipe) unwatch(fd uintptr, readEnd bool) {
+	end := pipeEnd(readEnd)
+	p.readies[end] = slices.DeleteFunc(p.readies[end], func(r uintptr) bool { return r == fd })
+}
+
 // release drops one reference to an end of the pipe, closing the descriptor's readiness
 // descriptor (ready, if not 0).
 func (p *pipe) release(readEnd bool, ready uintptr) {
 	p.mu.Lock()
 	if ready != 0 {
-		end := pipeEnd(readEnd)
-		p.readies[end] = slices.DeleteFunc(p.readies[end], func(fd uintptr) bool { return fd == ready })
+		p.unwatch(ready, readEnd)
 		closeReady(ready)
 	}
 	if readEnd {
@@ -225,13 +230,18 @@ func (p *pipe) unread(b []byte) {
 	p.mu.Unlock()
 }
 
-// retain adds a reference to an end (dup).
+// retain adds a reference to an end (dup). An end that had none has its first again
+// (a fork's bridge takes one of an end the app closed meanwhile): the other end's events
+// change.
 func (p *pipe) retain(readEnd bool) {
 	p.mu.Lock()
+	n := &p.writers
 	if readEnd {
-		p.readers++
-	} else {
-		p.writers++
+		n = &p.readers
+	}
+	*n++
+	if *n == 1 {
+		p.changed()
 	}
 	p.mu.Unlock()
 }

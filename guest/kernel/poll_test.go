@@ -72,8 +72,9 @@ func TestPipeReadinessForEpoll(t *testing.T) {
 	}
 	check("full", w, 0)
 	check("full", r, in)
-	read(task, r, 1)
+	read(task, r, pipeCapacity) // all of it: Linux counts room in pages
 	check("room again", w, out)
+	write(task, w, "more")
 
 	d := call(task, unix.SYS_DUP, uint64(r))
 	check("dup", d, in)
@@ -100,6 +101,39 @@ func TestPipeReadinessForEpoll(t *testing.T) {
 	check("new pipe", w, out)
 	call(task, unix.SYS_CLOSE, uint64(r))
 	check("reader closed", w, out|linux.EPOLLERR)
+	if len(tier0.stray) > 0 {
+		t.Errorf("readiness descriptors %v were told of events after they closed", tier0.stray)
+	}
+}
+
+// A fork's child replaces each pipe by a new one (Process.forked): a readiness descriptor
+// that moves to the new pipe follows it alone, whatever becomes of the old.
+func TestPipeReadinessMovesToANewPipe(t *testing.T) {
+	tier0 := useFakeTier0(t)
+	old := newPipe()
+	f := &file{kind: kindPipe, pipe: old, readEnd: true}
+	ready, _ := old.readyFD(f)
+	old.write(nil, []byte("copied"), true)
+	np := emptyPipe()
+	np.retain(true)
+	np.retain(false)
+	old.mu.Lock()
+	old.unwatch(ready, true)
+	old.mu.Unlock()
+	f.ready = 0
+	old.release(true, 0)
+	old.release(false, 0) // the old pipe's writer goes: it would say HUP
+	np.mu.Lock()
+	np.watch(ready, true)
+	np.mu.Unlock()
+	old.unread([]byte("x"))
+	if got := tier0.level[ready]; got != 0 {
+		t.Fatalf("moved to an empty pipe: events %#x, want none", got)
+	}
+	np.write(nil, []byte("new"), true)
+	if got := tier0.level[ready]; got != linux.EPOLLIN|linux.EPOLLRDNORM {
+		t.Errorf("after a write to the new pipe: events %#x, want EPOLLIN", got)
+	}
 }
 
 // Bytes a fork's pump puts back (unread) can take a pipe past its capacity: it is full

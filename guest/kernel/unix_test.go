@@ -22,6 +22,7 @@ type fakeTier0 struct {
 	next   uintptr
 	level  map[uintptr]uint32
 	closed map[uintptr]bool
+	stray  []uintptr         // descriptors told of events after they closed
 	files  map[string]uint32 // host paths and their modes
 }
 
@@ -39,6 +40,9 @@ func useFakeTier0(t *testing.T) *fakeTier0 {
 	setReady = func(fd uintptr, ev uint32) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.closed[fd] {
+			f.stray = append(f.stray, fd)
+		}
 		f.level[fd] = ev
 	}
 	closeReady = func(fd uintptr) {
