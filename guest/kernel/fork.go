@@ -123,6 +123,7 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 	setFastAnswer(syscall.SYS_GETPID, uint32(pid))
 	setFastAnswer(syscall.SYS_GETPPID, uint32(parentPID.Load()))
 	p.dropOtherTasks(t)
+	p.alarm.stop() // as Linux's fork: the child's timer is disarmed
 	p.mu.Lock()
 	p.children = nil
 	replace := map[*pipe][2]*pipe{} // old pipe -> its new [write end, read end]

@@ -236,6 +236,9 @@ func init() {
 		unix.SYS_PAUSE:          {"pause", sysPause, ""},
 		unix.SYS_RT_SIGSUSPEND:  {"rt_sigsuspend", sysRtSigsuspend, ""},
 		unix.SYS_KILL:           {"kill", sysKill, ""},
+		unix.SYS_ALARM:          {"alarm", sysAlarm, ""},
+		unix.SYS_SETITIMER:      {"setitimer", sysSetitimer, "ITIMER_REAL; ENOSYS for ITIMER_VIRTUAL and ITIMER_PROF"},
+		unix.SYS_GETITIMER:      {"getitimer", sysGetitimer, "as setitimer"},
 		unix.SYS_TGKILL:         {"tgkill", sysTgkill, ""},
 		unix.SYS_TKILL: {"tkill", func(t *Task, a [6]uint64) int64 {
 			return sysTgkill(t, [6]uint64{1, a[0], a[1]})

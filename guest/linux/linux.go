@@ -99,6 +99,7 @@ const (
 	SIGTRAP = 5
 	SIGFPE  = 8
 	SIGSEGV = 11
+	SIGALRM = 14
 	SIGCHLD = 17
 
 	SIG_DFL      = 0

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -331,6 +332,59 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "process %ld %ld %ld ms, thread %ld %ld %ld ms (%ld in all), RUSAGE_THREAD %ld ms\n",
 			ms_between(p[0], p[1]), ms_between(p[1], p[2]), ms_between(p[2], p[3]),
 			ms_between(t[0], t[1]), ms_between(t[1], t[2]), ms_between(t[2], t[3]), t_ms, ru_ms);
+	} else if (!strcmp(m, "alarm")) {
+		/* alarm and setitimer(ITIMER_REAL): what they answer, SIGALRM when they expire
+		   (once, then every interval), EINTR for a select it interrupts, none after fork */
+		struct sigaction sa = {.sa_handler = handler};
+		sigaction(SIGALRM, &sa, 0);
+		unsigned a5 = alarm(5), a2 = alarm(2), a0 = alarm(0);
+		printf("alarm(5) %u, alarm(2) %u, alarm(0) %u\n", a5, a2, a0);
+		struct itimerval v = {.it_value = {0, 1000000}}, old;
+		int r1 = setitimer(ITIMER_REAL, &v, 0), e1 = errno;
+		int r2 = setitimer(7, &v, 0), e2 = errno;
+		printf("usec 1000000: %d %s; which 7: %d %s\n", r1, strerror(e1), r2, strerror(e2));
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		v = (struct itimerval){.it_value = {0, 50000}, .it_interval = {0, 20000}};
+		setitimer(ITIMER_REAL, &v, 0);
+		int n = 0;
+		while (n < 3) {
+			got = 0;
+			pause();
+			n += got == SIGALRM;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		getitimer(ITIMER_REAL, &old);
+		printf("three SIGALRMs after 50 ms then every 20: %d; still armed, interval %ld us\n",
+			ms_between(t0, t1) >= 85, (long)old.it_interval.tv_usec);
+		v = (struct itimerval){0};
+		setitimer(ITIMER_REAL, &v, &old);
+		getitimer(ITIMER_REAL, &v);
+		printf("disarmed: old interval %ld us, now %ld %ld\n", (long)old.it_interval.tv_usec,
+			(long)v.it_value.tv_sec, (long)v.it_value.tv_usec);
+		int p[2];
+		pipe(p);
+		fd_set r;
+		FD_ZERO(&r);
+		FD_SET(p[0], &r);
+		struct timeval five = {5, 0};
+		got = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		alarm(1);
+		int s = select(p[0] + 1, &r, 0, 0, &five);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("select: %d %s, SIGALRM %d, after about a second %d\n", s, strerror(errno), got == SIGALRM,
+			ms_between(t0, t1) >= 900 && ms_between(t0, t1) < 3000);
+		alarm(3);
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			printf("the fork's child has an alarm: %u\n", alarm(0));
+			fflush(stdout);
+			_exit(0);
+		}
+		waitpid(c, 0, 0);
+		printf("the parent's alarm had 2 to 3 s left: %d\n", alarm(0) >= 2);
 	} else if (!strcmp(m, "sendfile-pipe")) {
 		/* A pipe has no splice_read: sendfile from one answers EINVAL, empty or not,
 		   and programs (Go's net) then copy themselves. /dev/zero has one. */

@@ -1,0 +1,177 @@
+package kernel
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pithvm/pith/guest/linux"
+)
+
+// The process's real-time interval timer (ITIMER_REAL): setitimer, getitimer and alarm.
+// It sends SIGALRM to the process when it expires, then again every interval, as
+// Linux's does; a fork's child starts with none (Process.forked), as on Linux.
+// ITIMER_VIRTUAL and ITIMER_PROF, which count CPU time, are not kept.
+
+const (
+	itimerReal    = 0
+	itimerVirtual = 1
+	itimerProf    = 2
+)
+
+// realTimer is one process's ITIMER_REAL.
+type realTimer struct {
+	mu       sync.Mutex
+	timer    *time.Timer
+	deadline time.Time // when it next expires; zero: disarmed
+	interval time.Duration
+	armed    uint64 // counts arms: a firing of an earlier one does nothing
+}
+
+// itimerval is Linux's struct itimerval: the interval, then the value, each a timeval.
+type itimerval struct {
+	intervalSec, intervalUsec int64
+	valueSec, valueUsec       int64
+}
+
+func durationOf(sec, usec int64) time.Duration {
+	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond
+}
+
+// timeval splits d into seconds and microseconds, a part of a microsecond counting as one.
+func timeval(d time.Duration) (sec, usec int64) {
+	us := (d + time.Microsecond - 1) / time.Microsecond
+	return int64(us / 1e6), int64(us % 1e6)
+}
+
+// get is the timer's value now: the time left and the interval.
+func (r *realTimer) get() (left, interval time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.left(), r.interval
+}
+
+// left is the time until the timer next expires: 0 when disarmed, and at least a
+// microsecond when armed, as Linux never reports an armed timer as disarmed. r.mu is held.
+func (r *realTimer) left() time.Duration {
+	if r.deadline.IsZero() {
+		return 0
+	}
+	return max(time.Until(r.deadline), time.Microsecond)
+}
+
+// set arms the timer to expire after value, then every interval (value 0 disarms it),
+// and returns what it was before, as get would have.
+func (r *realTimer) set(p *Process, value, interval time.Duration) (oldLeft, oldInterval time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	oldLeft, oldInterval = r.left(), r.interval
+	r.armed++
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.deadline, r.interval = time.Time{}, 0
+	if value <= 0 {
+		return oldLeft, oldInterval
+	}
+	r.deadline, r.interval = time.Now().Add(value), interval
+	armed := r.armed
+	r.timer = time.AfterFunc(value, func() { r.expire(p, armed) })
+	return oldLeft, oldInterval
+}
+
+// expire sends SIGALRM to the process and rearms the timer for the next interval, unless
+// it was set again meanwhile.
+func (r *realTimer) expire(p *Process, armed uint64) {
+	r.mu.Lock()
+	if r.armed != armed {
+		r.mu.Unlock()
+		return
+	}
+	if r.interval > 0 {
+		// From the deadline, not from now: a late firing does not push the next.
+		r.deadline = r.deadline.Add(r.interval)
+		if now := time.Now(); r.deadline.Before(now) {
+			r.deadline = now.Add(r.interval)
+		}
+		r.timer = time.AfterFunc(time.Until(r.deadline), func() { r.expire(p, armed) })
+	} else {
+		r.deadline = time.Time{}
+	}
+	r.mu.Unlock()
+	p.postProcess(linux.SIGALRM)
+}
+
+// stop disarms the timer (a fork's child has none).
+func (r *realTimer) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.armed++
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.deadline, r.interval = time.Time{}, 0
+}
+
+// itimer checks setitimer's and getitimer's which: only ITIMER_REAL is kept.
+func itimer(which uint64) int64 {
+	switch which {
+	case itimerReal:
+		return 0
+	case itimerVirtual, itimerProf:
+		return -linux.ENOSYS
+	}
+	return -linux.EINVAL
+}
+
+func sysGetitimer(t *Task, a [6]uint64) int64 {
+	if e := itimer(a[0]); e != 0 {
+		return e
+	}
+	left, interval := t.proc.alarm.get()
+	var v itimerval
+	v.intervalSec, v.intervalUsec = timeval(interval)
+	v.valueSec, v.valueUsec = timeval(left)
+	if !putApp(a[1], v) {
+		return -linux.EFAULT
+	}
+	return 0
+}
+
+func sysSetitimer(t *Task, a [6]uint64) int64 {
+	if e := itimer(a[0]); e != 0 {
+		return e
+	}
+	var v itimerval // a null new value disarms, as Linux takes it
+	if a[1] != 0 {
+		var ok bool
+		if v, ok = getApp[itimerval](a[1]); !ok {
+			return -linux.EFAULT
+		}
+	}
+	if v.intervalSec < 0 || v.intervalUsec < 0 || v.intervalUsec >= 1e6 || v.valueSec < 0 || v.valueUsec < 0 || v.valueUsec >= 1e6 {
+		return -linux.EINVAL
+	}
+	if a[2] != 0 && !appRange(a[2], 32) {
+		return -linux.EFAULT
+	}
+	left, interval := t.proc.alarm.set(t.proc, durationOf(v.valueSec, v.valueUsec), durationOf(v.intervalSec, v.intervalUsec))
+	if a[2] != 0 {
+		var old itimerval
+		old.intervalSec, old.intervalUsec = timeval(interval)
+		old.valueSec, old.valueUsec = timeval(left)
+		putApp(a[2], old)
+	}
+	return 0
+}
+
+// sysAlarm sets the timer to expire once after a[0] seconds (0 disarms it) and returns
+// the seconds the previous one had left, rounded to the nearest but never 0 for one
+// still armed, as Linux's alarm_setitimer.
+func sysAlarm(t *Task, a [6]uint64) int64 {
+	left, _ := t.proc.alarm.set(t.proc, time.Duration(uint32(a[0]))*time.Second, 0)
+	sec, usec := timeval(left)
+	if usec >= 500000 || sec == 0 && usec > 0 {
+		sec++
+	}
+	return sec
+}
