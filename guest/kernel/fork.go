@@ -123,7 +123,8 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 	setFastAnswer(syscall.SYS_GETPID, uint32(pid))
 	setFastAnswer(syscall.SYS_GETPPID, uint32(parentPID.Load()))
 	p.dropOtherTasks(t)
-	p.alarm.stop() // as Linux's fork: the child's timer is disarmed
+	p.alarm.stop() // as Linux's fork: the child's timers are disarmed or gone
+	p.timers.stopAll()
 	p.mu.Lock()
 	p.children = nil
 	replace := map[*pipe][2]*pipe{} // old pipe -> its new [write end, read end]

@@ -10,7 +10,8 @@ import (
 // The process's real-time interval timer (ITIMER_REAL): setitimer, getitimer and alarm.
 // It sends SIGALRM to the process when it expires, then again every interval, as
 // Linux's does; a fork's child starts with none (Process.forked), as on Linux.
-// ITIMER_VIRTUAL and ITIMER_PROF, which count CPU time, are not kept.
+// ITIMER_VIRTUAL and ITIMER_PROF, which count CPU time, are not kept. POSIX timers
+// (timer_create, posixtimer.go) are the same timer with a signal of their choosing.
 
 const (
 	itimerReal    = 0
@@ -18,13 +19,15 @@ const (
 	itimerProf    = 2
 )
 
-// realTimer is one process's ITIMER_REAL.
+// realTimer is a timer on the real-time clock that sends a signal when it expires
+// (fire), then every interval: ITIMER_REAL, or a POSIX timer.
 type realTimer struct {
 	mu       sync.Mutex
 	timer    *time.Timer
 	deadline time.Time // when it next expires; zero: disarmed
 	interval time.Duration
 	armed    uint64 // counts arms: a firing of an earlier one does nothing
+	fire     func() // sends the signal; nil: SIGALRM to the process (ITIMER_REAL)
 }
 
 // itimerval is Linux's struct itimerval: the interval, then the value, each a timeval.
@@ -97,7 +100,12 @@ func (r *realTimer) expire(p *Process, armed uint64) {
 	} else {
 		r.deadline = time.Time{}
 	}
+	fire := r.fire
 	r.mu.Unlock()
+	if fire != nil {
+		fire()
+		return
+	}
 	p.postProcess(linux.SIGALRM)
 }
 

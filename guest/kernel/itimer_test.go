@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -62,5 +63,41 @@ func TestIntervalTimer(t *testing.T) {
 	}
 	if sec, usec := timeval(1500*time.Millisecond + time.Nanosecond); sec != 1 || usec != 500001 {
 		t.Errorf("timeval(1.500000001 s) = %d s %d us, want a part of a microsecond counted", sec, usec)
+	}
+}
+
+// POSIX timers are numbered from 0 per process; CPU-time clocks, unknown timers and
+// SIGEV_THREAD (the C library's) answer EINVAL.
+func TestPosixTimerIDs(t *testing.T) {
+	task := newTestTask()
+	task.proc.tasks[task.tid] = task
+	id := mem(4)
+	for want := int32(0); want < 2; want++ {
+		if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, 0, addrOf(id)); r != 0 || int32(binary.LittleEndian.Uint32(id)) != want {
+			t.Fatalf("timer_create: %d, id %d; want 0, %d", r, binary.LittleEndian.Uint32(id), want)
+		}
+	}
+	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_THREAD_CPUTIME_ID, 0, addrOf(id)); r != -linux.EINVAL {
+		t.Errorf("a CPU-time clock: %d, want EINVAL", r)
+	}
+	ev := mem(sigeventSize)
+	binary.LittleEndian.PutUint32(ev[8:], 10)
+	binary.LittleEndian.PutUint32(ev[12:], 2) // SIGEV_THREAD
+	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, addrOf(ev), addrOf(id)); r != -linux.EINVAL {
+		t.Errorf("SIGEV_THREAD: %d, want EINVAL", r)
+	}
+	binary.LittleEndian.PutUint32(ev[12:], sigevThreadID)
+	binary.LittleEndian.PutUint32(ev[16:], 999)
+	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, addrOf(ev), addrOf(id)); r != -linux.EINVAL {
+		t.Errorf("SIGEV_THREAD_ID of another process's thread: %d, want EINVAL", r)
+	}
+	if r := call(task, unix.SYS_TIMER_DELETE, 1); r != 0 {
+		t.Errorf("timer_delete(1): %d", r)
+	}
+	if r := call(task, unix.SYS_TIMER_DELETE, 1); r != -linux.EINVAL {
+		t.Errorf("timer_delete(1) again: %d, want EINVAL", r)
+	}
+	if r := call(task, unix.SYS_TIMER_GETOVERRUN, 7); r != -linux.EINVAL {
+		t.Errorf("timer_getoverrun of no timer: %d, want EINVAL", r)
 	}
 }

@@ -23,8 +23,9 @@ type Process struct {
 	unsupported   map[uint64]bool
 	fds           map[int]*file
 	cwd           string
-	umask         uint32    // the file mode creation mask (umask(2)), under mu
-	alarm         realTimer // ITIMER_REAL (itimer.go)
+	umask         uint32      // the file mode creation mask (umask(2)), under mu
+	alarm         realTimer   // ITIMER_REAL (itimer.go)
+	timers        posixTimers // timer_create's (posixtimer.go)
 
 	pgid, sid int32            // its process group and session (pgrp.go); 0: abi.AppPID's
 	vfork     *vforkChild      // set in a vfork child, until it runs a program (spawn.go)

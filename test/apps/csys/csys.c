@@ -385,6 +385,57 @@ int main(int argc, char **argv) {
 		}
 		waitpid(c, 0, 0);
 		printf("the parent's alarm had 2 to 3 s left: %d\n", alarm(0) >= 2);
+	} else if (!strcmp(m, "posix-timers")) {
+		/* timer_create and friends: a periodic timer's signals, one to a thread, an
+		   absolute time past that expires at once, SIGEV_NONE's countdown, bad input */
+		struct sigaction sa = {.sa_handler = handler};
+		sigaction(SIGUSR1, &sa, 0);
+		sigaction(SIGUSR2, &sa, 0);
+		struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+		timer_t a, b, c;
+		printf("create: %d\n", timer_create(CLOCK_MONOTONIC, &ev, &a));
+		struct itimerspec v = {.it_value = {0, 50000000}, .it_interval = {0, 20000000}}, cur;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		timer_settime(a, 0, &v, 0);
+		int n = 0;
+		while (n < 3) {
+			got = 0;
+			pause();
+			n += got == SIGUSR1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		timer_gettime(a, &cur);
+		printf("three signals after 50 ms then every 20: %d; interval %ld ns, next within it %d; overrun %d\n",
+			ms_between(t0, t1) >= 85, cur.it_interval.tv_nsec, cur.it_value.tv_nsec > 0 && cur.it_value.tv_nsec <= 20000000,
+			timer_getoverrun(a));
+		int d1 = timer_delete(a), d2 = timer_delete(a), e = errno;
+		printf("delete: %d, again: %d %s\n", d1, d2, strerror(e));
+		ev = (struct sigevent){.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR2};
+		ev._sigev_un._tid = gettid(); /* sigev_notify_thread_id, which glibc 2.36 does not name */
+		timer_create(CLOCK_REALTIME, &ev, &b);
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		now.tv_sec -= 5;
+		v = (struct itimerspec){.it_value = now};
+		got = 0;
+		timer_settime(b, TIMER_ABSTIME, &v, 0);
+		while (!got)
+			pause();
+		printf("an absolute time past: signal %d to this thread\n", got == SIGUSR2);
+		ev = (struct sigevent){.sigev_notify = SIGEV_NONE};
+		timer_create(CLOCK_BOOTTIME, &ev, &c);
+		v = (struct itimerspec){.it_value = {10, 0}};
+		timer_settime(c, 0, &v, 0);
+		usleep(100000);
+		timer_gettime(c, &cur);
+		printf("SIGEV_NONE counts down: %d\n", cur.it_value.tv_sec == 9);
+		v.it_value.tv_nsec = 1000000000;
+		int r1 = timer_settime(c, 0, &v, 0), e1 = errno;
+		ev.sigev_notify = SIGEV_SIGNAL;
+		ev.sigev_signo = 65;
+		int r2 = timer_create(CLOCK_MONOTONIC, &ev, &a), e2 = errno;
+		printf("nsec 1e9: %d %s; signal 65: %d %s\n", r1, strerror(e1), r2, strerror(e2));
 	} else if (!strcmp(m, "sendfile-pipe")) {
 		/* A pipe has no splice_read: sendfile from one answers EINVAL, empty or not,
 		   and programs (Go's net) then copy themselves. /dev/zero has one. */
