@@ -356,7 +356,10 @@ func pumpOut(pp *pipe) func(handle uint64) {
 // before the guest ends (drainPipes).
 var outPumps sync.WaitGroup
 
-// pumpIn copies what the app writes into its pipe to the program.
+// pumpIn copies what the app writes into its pipe to the program. It ends when the
+// program's end of the host pipe closes, even with nothing to copy: its read end of the
+// app's pipe goes, so that a writer there sees the reader gone (EPOLLERR, EPIPE) as on
+// Linux when the program has exited (asyncio's pipe transports wait for it).
 func pumpIn(pp *pipe) func(handle uint64) {
 	outPumps.Add(1)
 	return func(handle uint64) {
@@ -367,8 +370,35 @@ func pumpIn(pp *pipe) func(handle uint64) {
 		}
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 		buf := hostBuffer(64 << 10)
+		var news <-chan struct{} // the monitor's next news, once it watches the program's end
+		watch := true            // false where the monitor cannot watch the handle: wait for data alone
 		for {
-			n := pp.read(nil, buf, false)
+			pp.mu.Lock()
+			var changed <-chan struct{}
+			if watch && len(pp.buf) == 0 && pp.writers > 0 {
+				changed = pp.changes()
+			}
+			pp.mu.Unlock()
+			if changed != nil {
+				if news == nil {
+					var closed, refused bool
+					news, closed, refused = watchHost(handle, abi.NotifyClosed)
+					if closed {
+						return
+					}
+					watch = !refused
+				}
+				select {
+				case <-changed:
+				case <-news:
+					news = nil
+				}
+				continue
+			}
+			n := pp.read(nil, buf, watch)
+			if n == -linux.EAGAIN {
+				continue
+			}
 			if n <= 0 {
 				return
 			}

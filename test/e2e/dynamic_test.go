@@ -238,6 +238,27 @@ for how in ["ignored", "default"]:
     p = subprocess.Popen(["python3", "-c", child, how], stdout=subprocess.PIPE)
     p.stdout.close()
     print(how, p.wait())`}, nil},
+		// Pipes to started programs in epoll: the write end of one whose program has
+		// exited reports EPOLLERR (asyncio's pipe transports wait for it, or hang), and
+		// asyncio drives a program through its pipes; timeout(1)'s timer (timer_create)
+		// stops a program.
+		{"pipes to programs in epoll, asyncio and timeout", []string{"sh", "-c", `python3 -c "$1"; timeout 0.5 sleep 5; echo "timeout $?"`, "sh", `import asyncio, select, subprocess, sys
+p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"], stdin=subprocess.PIPE)
+ep = select.epoll()
+ep.register(p.stdin.fileno(), select.EPOLLIN)
+print("after the program exits", [e for _, e in ep.poll(10)], p.wait())
+async def main():
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(loop.subprocess_exec(asyncio.SubprocessProtocol, sys.executable, "-c", "import time; time.sleep(60)"))
+    loop.call_soon(task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("cancelled")
+    q = await asyncio.create_subprocess_exec("tr", "a-z", "A-Z", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out, _ = await asyncio.wait_for(q.communicate(b"through asyncio"), 20)
+    print(out.decode(), q.returncode)
+asyncio.run(main())`}, nil},
 		// CPU times: a guest's are its pith's on the host, a started program's or a
 		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
 		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time
