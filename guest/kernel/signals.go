@@ -191,8 +191,15 @@ func sysKill(t *Task, a [6]uint64) int64 {
 	if r, ok := t.proc.killChild(int32(a[0]), a[1]); ok {
 		return r
 	}
-	if pid := int32(a[0]); pid == parentPID.Load() && pid != abi.AppPPID { // a fork's child to its parent
+	pid := int32(a[0])
+	if pid == parentPID.Load() && pid != abi.AppPPID { // a fork's child to its parent
 		return fileRequest(&abi.FileRequest{Op: abi.FileKillParent, Flags: a[1]})
+	}
+	if pid > 0 && pid != selfPID.Load() {
+		// No process pith knows: a child already waited for, whose ID a program may still
+		// signal (Python's send_signal after the wait races it), answers ESRCH as on
+		// Linux; it must not reach the caller.
+		return -linux.ESRCH
 	}
 	if a[1] == 0 {
 		return 0

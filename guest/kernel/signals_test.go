@@ -99,3 +99,19 @@ func TestAnInterruptedCallIsMadeAgainWhereNoHandlerRuns(t *testing.T) {
 		t.Fatalf("RIP %#x RAX %d restartNr %d, want the SYSCALL again (0x401000, read)", r.RIP, r.RAX, task.restartNr)
 	}
 }
+
+// kill of an ID that is no process pith knows (a child already waited for) answers ESRCH
+// and signals no one; the caller's own ID reaches it.
+func TestKillOfAnUnknownProcess(t *testing.T) {
+	task := newTestTask()
+	task.proc.tasks[task.tid] = task
+	if r := call(task, syscall.SYS_KILL, 100074, uint64(syscall.SIGTERM)); r != -linux.ESRCH {
+		t.Errorf("kill of an unknown process: %d, want ESRCH", r)
+	}
+	if task.pending != 0 {
+		t.Fatalf("kill of an unknown process made %#x pending on the caller", task.pending)
+	}
+	if r := call(task, syscall.SYS_KILL, uint64(selfPID.Load()), uint64(syscall.SIGUSR1)); r != 0 || task.pending != sigbit(uint64(syscall.SIGUSR1)) {
+		t.Errorf("kill of itself: %d, pending %#x", r, task.pending)
+	}
+}
