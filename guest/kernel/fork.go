@@ -19,8 +19,9 @@ import (
 // moves bytes between it and the pipe, and one in the child between it and a new pipe
 // that takes the old one's place in the child's descriptors.
 
-// forkMu makes forks one at a time.
-var forkMu sync.Mutex
+// forkMu makes forks one at a time, and none while a timer posts its signal (itimer.go):
+// a copy of the guest must not catch a signal on its way.
+var forkMu sync.RWMutex
 
 // selfPID and parentPID are the app's process ID and its parent's, as getpid and
 // getppid answer them (tier 0 keeps them too): abi.AppPID and abi.AppPPID, but in a
@@ -123,9 +124,10 @@ func (p *Process) forked(t *Task, pid int32, bridges []*forkBridge, flags, ctid 
 	setFastAnswer(syscall.SYS_GETPID, uint32(pid))
 	setFastAnswer(syscall.SYS_GETPPID, uint32(parentPID.Load()))
 	p.dropOtherTasks(t)
-	p.alarm.stop() // as Linux's fork: the child's timers are disarmed or gone
-	p.timers.stopAll()
+	p.alarm.stop(false) // as Linux's fork: the child's timers are disarmed or gone, and
+	p.timers.stopAll()  // no signal is pending for it
 	p.mu.Lock()
+	t.pending = 0
 	p.children = nil
 	replace := map[*pipe][2]*pipe{} // old pipe -> its new [write end, read end]
 	for _, b := range bridges {

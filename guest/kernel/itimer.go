@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pithvm/pith/abi"
 	"github.com/pithvm/pith/guest/linux"
 )
 
@@ -28,7 +29,14 @@ type realTimer struct {
 	interval time.Duration
 	armed    uint64 // counts arms: a firing of an earlier one does nothing
 	fire     func() // sends the signal; nil: SIGALRM to the process (ITIMER_REAL)
+	clock    int32  // a POSIX timer's clock, for TIMER_ABSTIME
+	deleted  bool   // a POSIX timer deleted: set arms it no more
 }
+
+// minInterval bounds how often a periodic timer fires: Linux re-arms a POSIX timer only
+// as its signal is taken, and a timer of a nanosecond must not keep a tier-1 thread
+// posting signals without pause.
+const minInterval = 100 * time.Microsecond
 
 // itimerval is Linux's struct itimerval: the interval, then the value, each a timeval.
 type itimerval struct {
@@ -73,7 +81,7 @@ func (r *realTimer) set(p *Process, value, interval time.Duration) (oldLeft, old
 		r.timer.Stop()
 	}
 	r.deadline, r.interval = time.Time{}, 0
-	if value <= 0 {
+	if value <= 0 || r.deleted {
 		return oldLeft, oldInterval
 	}
 	r.deadline, r.interval = time.Now().Add(value), interval
@@ -83,8 +91,12 @@ func (r *realTimer) set(p *Process, value, interval time.Duration) (oldLeft, old
 }
 
 // expire sends SIGALRM to the process and rearms the timer for the next interval, unless
-// it was set again meanwhile.
+// it was set again meanwhile. No fork copies the guest while it runs (forkMu): a copy
+// would have the signal, or this goroutine, past the point where the child stops its
+// timers.
 func (r *realTimer) expire(p *Process, armed uint64) {
+	forkMu.RLock()
+	defer forkMu.RUnlock()
 	r.mu.Lock()
 	if r.armed != armed {
 		r.mu.Unlock()
@@ -92,7 +104,7 @@ func (r *realTimer) expire(p *Process, armed uint64) {
 	}
 	if r.interval > 0 {
 		// From the deadline, not from now: a late firing does not push the next.
-		r.deadline = r.deadline.Add(r.interval)
+		r.deadline = r.deadline.Add(max(r.interval, minInterval))
 		if now := time.Now(); r.deadline.Before(now) {
 			r.deadline = now.Add(r.interval)
 		}
@@ -102,17 +114,22 @@ func (r *realTimer) expire(p *Process, armed uint64) {
 	}
 	fire := r.fire
 	r.mu.Unlock()
-	if fire != nil {
+	switch {
+	case fire != nil:
 		fire()
-		return
+	case p.execHandle.Load() != 0:
+		// The app was replaced by a program (execve): its alarm goes on, as on Linux.
+		fileRequest(&abi.FileRequest{Op: abi.FileKillChild, Handle: p.execHandle.Load(), Flags: linux.SIGALRM})
+	default:
+		p.postProcess(linux.SIGALRM)
 	}
-	p.postProcess(linux.SIGALRM)
 }
 
-// stop disarms the timer (a fork's child has none).
-func (r *realTimer) stop() {
+// stop disarms the timer (a fork's child has none); deleting, it is never armed again.
+func (r *realTimer) stop(deleting bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.deleted = r.deleted || deleting
 	r.armed++
 	if r.timer != nil {
 		r.timer.Stop()
@@ -159,15 +176,14 @@ func sysSetitimer(t *Task, a [6]uint64) int64 {
 	if v.intervalSec < 0 || v.intervalUsec < 0 || v.intervalUsec >= 1e6 || v.valueSec < 0 || v.valueUsec < 0 || v.valueUsec >= 1e6 {
 		return -linux.EINVAL
 	}
-	if a[2] != 0 && !appRange(a[2], 32) {
-		return -linux.EFAULT
-	}
 	left, interval := t.proc.alarm.set(t.proc, durationOf(v.valueSec, v.valueUsec), durationOf(v.intervalSec, v.intervalUsec))
 	if a[2] != 0 {
 		var old itimerval
 		old.intervalSec, old.intervalUsec = timeval(interval)
 		old.valueSec, old.valueUsec = timeval(left)
-		putApp(a[2], old)
+		if !putApp(a[2], old) {
+			return -linux.EFAULT // as Linux: the timer is set all the same
+		}
 	}
 	return 0
 }

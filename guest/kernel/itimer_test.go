@@ -57,7 +57,7 @@ func TestIntervalTimer(t *testing.T) {
 	if interval != 30*time.Millisecond || left <= 0 || left > 30*time.Millisecond {
 		t.Errorf("after the first expiry: %v left, interval %v; want up to 30 ms, 30 ms", left, interval)
 	}
-	r.stop()
+	r.stop(false)
 	if left, interval := r.get(); left != 0 || interval != 0 {
 		t.Errorf("stopped: %v left, interval %v", left, interval)
 	}
@@ -66,8 +66,9 @@ func TestIntervalTimer(t *testing.T) {
 	}
 }
 
-// POSIX timers are numbered from 0 per process; CPU-time clocks, unknown timers and
-// SIGEV_THREAD (the C library's) answer EINVAL.
+// POSIX timers are numbered from 0 per process; CPU-time clocks and unknown timers
+// answer EINVAL, the coarse clocks EOPNOTSUPP; SIGEV_THREAD (the C library's) is taken
+// as SIGEV_SIGNAL, as by Linux.
 func TestPosixTimerIDs(t *testing.T) {
 	task := newTestTask()
 	task.proc.tasks[task.tid] = task
@@ -80,11 +81,14 @@ func TestPosixTimerIDs(t *testing.T) {
 	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_THREAD_CPUTIME_ID, 0, addrOf(id)); r != -linux.EINVAL {
 		t.Errorf("a CPU-time clock: %d, want EINVAL", r)
 	}
+	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC_COARSE, 0, addrOf(id)); r != -linux.EOPNOTSUPP {
+		t.Errorf("a coarse clock: %d, want EOPNOTSUPP", r)
+	}
 	ev := mem(sigeventSize)
 	binary.LittleEndian.PutUint32(ev[8:], 10)
 	binary.LittleEndian.PutUint32(ev[12:], 2) // SIGEV_THREAD
-	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, addrOf(ev), addrOf(id)); r != -linux.EINVAL {
-		t.Errorf("SIGEV_THREAD: %d, want EINVAL", r)
+	if r := call(task, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, addrOf(ev), addrOf(id)); r != 0 || binary.LittleEndian.Uint32(id) != 2 {
+		t.Errorf("SIGEV_THREAD: %d, id %d; want 0, 2", r, binary.LittleEndian.Uint32(id))
 	}
 	binary.LittleEndian.PutUint32(ev[12:], sigevThreadID)
 	binary.LittleEndian.PutUint32(ev[16:], 999)

@@ -207,7 +207,7 @@ func (im *Image) Run(argv, envp []string, cwd, exe string, inherited []Inherited
 	// Signals sent to the guest (pith forwards the user's Ctrl-C, SIGTERM...) are the app's:
 	// ask for them before the app runs, or an early one would end tier 1 instead.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM)
 	t.start(&p.wg, nil)
 	for s := range sigs {
 		sig := uint64(s.(syscall.Signal))

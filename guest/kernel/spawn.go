@@ -283,7 +283,8 @@ func spawnPipe(f *file) (kind uint64, pump func(handle uint64)) {
 // the signals pith is sent, and ends as it ends. It does not return.
 func (p *Process) replacedBy(t *Task, handle uint64) {
 	p.dropOtherTasks(t)
-	p.execHandle.Store(handle)
+	p.execHandle.Store(handle) // the signals pith is sent, and the alarm's, go to the program
+	p.timers.stopAll()         // POSIX timers do not survive execve; an alarm does (expire)
 	switch st := waitProgram(handle, nil); {
 	case st < 0:
 		p.exit(127)
@@ -386,7 +387,7 @@ func pumpIn(pp *pipe) func(handle uint64) {
 					if closed {
 						return
 					}
-					watch = !refused
+					watch = !refused && hostEvents.ok // else the monitor never tells: wait for data alone
 				}
 				select {
 				case <-changed:

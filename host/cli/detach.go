@@ -274,7 +274,7 @@ func (s *monitorSession) run(cfg monitor.Config) error {
 	cfg.DeferTeardown = false // this process lives on: it tears its VMs down itself
 	cfg.Interactive = true
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM)
 	cfg.Signals = sigs
 	inst := s.inst
 	if ln, err := net.Listen("unix", statsSocket(inst)); err == nil {

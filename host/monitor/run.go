@@ -136,7 +136,8 @@ func (m *machine) serveAppSpec(mmu memory.Virtual, r *abi.FileRequest) int64 {
 // which gives them to the app. A SIGINT while the guest has not yet taken the one before
 // kills it: a guest that does not answer ends at a second Ctrl-C, while one that does
 // decides itself (a shell at its prompt goes on, as natively). SIGWINCH, which a
-// terminal sends when its size changes, tells a program to ask for the size again. It
+// terminal sends when its size changes, tells a program to ask for the size again;
+// SIGALRM comes from the alarm of the program a guest replaced itself with (execve). It
 // returns a stop func.
 // Signals already caught elsewhere (Config.Signals) come from that channel instead.
 func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func()) {
@@ -144,7 +145,7 @@ func (m *machine) forwardSignals(vm *kvm.VM, caught <-chan os.Signal) (stop func
 	unnotify := func() {}
 	if sigs == nil {
 		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+		signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGALRM)
 		sigs, unnotify = ch, func() { signal.Stop(ch) }
 	}
 	done, stopped := make(chan struct{}), make(chan struct{})

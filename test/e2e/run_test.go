@@ -424,7 +424,7 @@ func TestRunCSignalsAndSystemCalls(t *testing.T) {
 	testenv.RequireKVM(t)
 	bin := testenv.Program(t, "csys")
 	for _, mode := range []string{"gettimeofday", "blocked-ignored", "stop-default", "bad-act", "bad-oldact",
-		"bad-frame", "bad-mxcsr", "bad-xstate", "eintr-pipe", "restart-pipe", "eintr-accept", "eintr-unix-recv", "term-blocked", "rcvtimeo", "unix-timeo", "pause", "sigsuspend", "fork-clock", "cpu-clocks", "sendfile-pipe", "alarm", "posix-timers"} {
+		"bad-frame", "bad-mxcsr", "bad-xstate", "eintr-pipe", "restart-pipe", "eintr-accept", "eintr-unix-recv", "term-blocked", "rcvtimeo", "unix-timeo", "pause", "sigsuspend", "fork-clock", "cpu-clocks", "sendfile-pipe", "alarm", "alarm-exec", "posix-timers"} {
 		t.Run(mode, func(t *testing.T) {
 			want := native(t, bin, nil, mode)
 			if mode == "bad-mxcsr" && want.Code == 0 {

@@ -32,6 +32,13 @@ static void *unmapped(void) {
 	return p;
 }
 
+static int alarm_pipe = -1;
+static pid_t alarm_parent;
+static void alarm_in_child(int sig) {
+	if (getpid() != alarm_parent)
+		write(alarm_pipe, "c", 1);
+}
+
 static int vector_mode;
 static void corrupt_vector_state(int sig, siginfo_t *si, void *arg) {
 	ucontext_t *uc = arg;
@@ -384,7 +391,44 @@ int main(int argc, char **argv) {
 			_exit(0);
 		}
 		waitpid(c, 0, 0);
-		printf("the parent's alarm had 2 to 3 s left: %d\n", alarm(0) >= 2);
+		printf("the parent's alarm had 2 to 3 s left: %d\n", alarm(0) >= 1);
+		/* forks while a fast timer fires: no child takes its parent's SIGALRM */
+		pid_t parent = getpid();
+		int took[2];
+		pipe(took);
+		alarm_pipe = took[1];
+		alarm_parent = parent;
+		sa.sa_handler = alarm_in_child;
+		sigaction(SIGALRM, &sa, 0);
+		v = (struct itimerval){.it_value = {0, 100}, .it_interval = {0, 100}};
+		setitimer(ITIMER_REAL, &v, 0);
+		for (int i = 0; i < 10; i++) {
+			pid_t k = fork();
+			if (k == 0) {
+				usleep(20000);
+				_exit(0);
+			}
+			while (waitpid(k, 0, 0) < 0 && errno == EINTR)
+				;
+		}
+		v = (struct itimerval){0};
+		setitimer(ITIMER_REAL, &v, 0);
+		close(took[1]);
+		char b;
+		int children = 0;
+		while (read(took[0], &b, 1) == 1)
+			children++;
+		printf("children of 10 forks under a 100 us timer that took SIGALRM: %d\n", children);
+	} else if (!strcmp(m, "alarm-exec")) {
+		/* an alarm survives execve: the new program dies of it */
+		if (argc > 2) {
+			sleep(3);
+			printf("the alarm did not reach the new program\n");
+			return 0;
+		}
+		alarm(1);
+		execl("/proc/self/exe", "csys", "alarm-exec", "after", (char *)0);
+		printf("execl: %s\n", strerror(errno));
 	} else if (!strcmp(m, "posix-timers")) {
 		/* timer_create and friends: a periodic timer's signals, one to a thread, an
 		   absolute time past that expires at once, SIGEV_NONE's countdown, bad input */
@@ -418,10 +462,15 @@ int main(int argc, char **argv) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		now.tv_sec -= 5;
 		v = (struct itimerspec){.it_value = now};
+		sigset_t usr2, old2;
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &usr2, &old2);
 		got = 0;
 		timer_settime(b, TIMER_ABSTIME, &v, 0);
 		while (!got)
-			pause();
+			sigsuspend(&old2); /* no signal lost between the look and the wait */
+		sigprocmask(SIG_SETMASK, &old2, 0);
 		printf("an absolute time past: signal %d to this thread\n", got == SIGUSR2);
 		ev = (struct sigevent){.sigev_notify = SIGEV_NONE};
 		timer_create(CLOCK_BOOTTIME, &ev, &c);
