@@ -171,6 +171,9 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	if len(argv) == 0 {
 		argv = []string{name}
 	}
+	if path, argv, e = interpreted(p, name, path, argv); e != 0 {
+		return e
+	}
 	open := path
 	if path == p.exe {
 		open = "/proc/self/exe" // the app again: its binary may lie outside the guest's view

@@ -12,6 +12,7 @@ const (
 	EIO       = 5
 	ENXIO     = 6
 	ENOEXEC   = 8
+	ELOOP     = 40
 	EBADF     = 9
 	ECHILD    = 10
 	EAGAIN    = 11

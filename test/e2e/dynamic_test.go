@@ -259,6 +259,30 @@ async def main():
     out, _ = await asyncio.wait_for(q.communicate(b"through asyncio"), 20)
     print(out.decode(), q.returncode)
 asyncio.run(main())`}, nil},
+		// Scripts run through their #! line, as Linux's binfmt_script: an argument on
+		// the line, env, a relative path, a script as another's interpreter; a missing
+		// interpreter answers ENOENT and an empty line ENOEXEC.
+		{"#! scripts", []string{"python3", "-c", `import os, subprocess
+d = "/tmp/scripts"; os.makedirs(d, exist_ok=True)
+def mk(name, text):
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(text)
+    os.chmod(p, 0o755)
+    return p
+a = mk("a.sh", "#!/bin/sh -e\necho \"a: $0 $*\"\n")
+b = mk("b.py", "#!/usr/bin/env python3\nimport sys; print('b:', sys.argv)\n")
+c = mk("c", "#! /bin/sh\necho c: a space after the #!\n")
+m = mk("missing", "#!/no/such/interpreter\n")
+n = mk("nested", "#!" + a + " extra\n")
+os.chdir(d)
+for args in ([a, "one", "two"], [b, "x"], ["./c"], [n, "y"]):
+    print(subprocess.run(args, capture_output=True, text=True).stdout, end="")
+for s in (m, mk("empty", "#!\n")):
+    try:
+        subprocess.run([s])
+    except OSError as e:
+        print(os.path.basename(s), e.errno)`}, nil},
 		// CPU times: a guest's are its pith's on the host, a started program's or a
 		// fork's child's those of its own pith, as getrusage, wait4 and times see them.
 		{"python3 resource usage", []string{"python3", "-c", `import os, resource, subprocess, time
