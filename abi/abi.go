@@ -592,6 +592,9 @@ const (
 	SpawnFile    = 4 // a host file the guest has open
 	SpawnPipeIn  = 5 // a pipe the program reads and the guest writes (FileWrite on Handle)
 	SpawnPipeOut = 6 // a pipe the program writes and the guest reads (FileRead on Handle)
+	// SpawnLikeStdout, for descriptor 2 only, is the program's standard output itself (a
+	// pipe's write end both name: 2>&1), so that their writes keep their order.
+	SpawnLikeStdout = 7
 )
 
 // What the identity calls answer: the app is its VM's first process, started by no one

@@ -189,6 +189,16 @@ func sysFcntl(t *Task, a [6]uint64) int64 {
 		return t.proc.installFD(g)
 	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, unix.F_OFD_GETLK, unix.F_OFD_SETLK, unix.F_OFD_SETLKW:
 		return recordLock(t, f, a[1], a[2])
+	case unix.F_GETPIPE_SZ, unix.F_SETPIPE_SZ:
+		if f.kind != kindPipe {
+			return -linux.EBADF // as Linux for what is no pipe
+		}
+		if a[1] == unix.F_SETPIPE_SZ {
+			return f.pipe.resize(uint64(uint32(a[2])))
+		}
+		f.pipe.mu.Lock()
+		defer f.pipe.mu.Unlock()
+		return int64(f.pipe.size)
 	}
 	return -linux.EINVAL
 }

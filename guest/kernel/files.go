@@ -350,11 +350,14 @@ func sysLseek(t *Task, a [6]uint64) int64 {
 	if f == nil {
 		return -linux.EBADF
 	}
-	if f.kind == kindHost {
+	switch f.kind {
+	case kindHost:
 		r := abi.FileRequest{Op: abi.FileSeek, Handle: f.handle, Offset: a[1], Flags: a[2]}
 		return fileRequest(&r)
-	}
-	if f.kind != kindProc {
+	case kindNull, kindZero, kindRandom:
+		return 0 // as Linux's character devices: a seek goes nowhere (Python opens /dev/null "r+" seekable)
+	case kindProc:
+	default:
 		return -linux.ESPIPE
 	}
 	off := int64(a[1])

@@ -19,6 +19,7 @@ type pipe struct {
 	buf     []byte
 	readers int
 	writers int
+	size    int    // its capacity (F_SETPIPE_SZ): pipeCapacity until changed
 	ino     uint64 // its number, for fstat
 	// forkPumps of the readers are goroutines passing what is written on to children
 	// made by fork (pumpToFork), which read only while no descriptor here does.
@@ -47,7 +48,12 @@ func pipeEnd(readEnd bool) int {
 // pipes numbers the pipes made.
 var pipes atomic.Uint64
 
-const pipeCapacity = 64 << 10
+// pipeCapacity is a pipe's capacity until F_SETPIPE_SZ changes it, as Linux's 16 pages;
+// maxPipeSize is the most it may be made (Linux's /proc/sys/fs/pipe-max-size).
+const (
+	pipeCapacity = 64 << 10
+	maxPipeSize  = 1 << 20
+)
 
 // newPipe is a pipe with one reference to each end, as pipe2 makes.
 func newPipe() *pipe {
@@ -58,7 +64,7 @@ func newPipe() *pipe {
 
 // emptyPipe is a pipe no one holds yet.
 func emptyPipe() *pipe {
-	p := &pipe{ino: pipes.Add(1)}
+	p := &pipe{ino: pipes.Add(1), size: pipeCapacity}
 	p.cond.L = &p.mu
 	return p
 }
@@ -94,7 +100,7 @@ func (p *pipe) write(t *Task, b []byte, nonblock bool) int64 {
 			}
 			return -linux.EPIPE
 		}
-		room := pipeCapacity - len(p.buf) // below 0 after an unread into a full pipe
+		room := p.size - len(p.buf) // below 0 after an unread into a full pipe
 		if room <= 0 {
 			if nonblock {
 				if written > 0 {
@@ -128,7 +134,7 @@ func (p *pipe) events(readEnd bool) uint32 {
 		}
 		return m
 	}
-	if len(p.buf) < pipeCapacity {
+	if len(p.buf) < p.size {
 		m |= linux.EPOLLOUT | linux.EPOLLWRNORM
 	}
 	if p.readers == 0 {
@@ -259,4 +265,24 @@ func sysPipe2(t *Task, a [6]uint64) int64 {
 	*(*int32)(unsafe.Pointer(&fds[0])) = int32(r)
 	*(*int32)(unsafe.Pointer(&fds[4])) = int32(w)
 	return 0
+}
+
+// resize serves F_SETPIPE_SZ: the capacity becomes n rounded up to a power of two pages,
+// as on Linux, and is what it answers; it cannot hold less than the pipe does (EBUSY).
+func (p *pipe) resize(n uint64) int64 {
+	if n > maxPipeSize {
+		return -linux.EPERM // past pipe-max-size, as for a process without CAP_SYS_RESOURCE
+	}
+	size := 4096
+	for uint64(size) < n {
+		size <<= 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > size {
+		return -linux.EBUSY
+	}
+	p.size = size
+	p.changed()
+	return int64(size)
 }

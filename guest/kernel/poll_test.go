@@ -175,3 +175,37 @@ func TestPollWaitsForAChange(t *testing.T) {
 		t.Errorf("%d polls still watching after both ended", n)
 	}
 }
+
+// F_SETPIPE_SZ makes a pipe hold a power of two pages, never less than it holds
+// (EBUSY), at most pipe-max-size (EPERM); F_GETPIPE_SZ says how much; what is no pipe
+// answers EBADF.
+func TestPipeSize(t *testing.T) {
+	useFakeTier0(t)
+	task := newTestTask()
+	fds := mem(8)
+	call(task, unix.SYS_PIPE2, addrOf(fds), unix.O_NONBLOCK)
+	r, w := binary.LittleEndian.Uint32(fds), binary.LittleEndian.Uint32(fds[4:])
+	if got := call(task, unix.SYS_FCNTL, uint64(r), unix.F_GETPIPE_SZ); got != pipeCapacity {
+		t.Errorf("a new pipe's size: %d, want %d", got, pipeCapacity)
+	}
+	if got := call(task, unix.SYS_FCNTL, uint64(w), unix.F_SETPIPE_SZ, 5000); got != 8192 {
+		t.Errorf("F_SETPIPE_SZ 5000: %d, want 8192", got)
+	}
+	big := mem(pipeCapacity)
+	if n := call(task, unix.SYS_WRITE, uint64(w), addrOf(big), pipeCapacity); n != 8192 {
+		t.Errorf("a write into an 8 KiB pipe took %d", n)
+	}
+	if got := call(task, unix.SYS_FCNTL, uint64(r), unix.F_SETPIPE_SZ, 1); got != -linux.EBUSY {
+		t.Errorf("shrinking below what it holds: %d, want EBUSY", got)
+	}
+	if got := call(task, unix.SYS_FCNTL, uint64(r), unix.F_SETPIPE_SZ, maxPipeSize+1); got != -linux.EPERM {
+		t.Errorf("past pipe-max-size: %d, want EPERM", got)
+	}
+	task.proc.fds[9] = &file{kind: kindNull}
+	if got := call(task, unix.SYS_FCNTL, 9, unix.F_GETPIPE_SZ); got != -linux.EBADF {
+		t.Errorf("F_GETPIPE_SZ of /dev/null: %d, want EBADF", got)
+	}
+	if got := call(task, unix.SYS_LSEEK, 9, 5, 0); got != 0 {
+		t.Errorf("lseek of /dev/null: %d, want 0, as Linux", got)
+	}
+}

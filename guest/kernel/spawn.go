@@ -184,6 +184,9 @@ func sysExecve(t *Task, a [6]uint64) int64 {
 	for n := range 3 {
 		f := p.fds[n]
 		switch {
+		case n == 2 && f != nil && f.kind == kindPipe && !f.readEnd && p.fds[1] != nil && p.fds[1].kind == kindPipe &&
+			p.fds[1].pipe == f.pipe && !p.fds[1].readEnd:
+			req.Stdio[n] = abi.SpawnLikeStdout // one host pipe for both, one pump
 		case f == nil || f.kind == kindNull || f.kind == kindZero || f.kind == kindRandom:
 			req.Stdio[n] = abi.SpawnNull
 		case f.kind == kindStdin || f.kind == kindStdout || f.kind == kindStderr:

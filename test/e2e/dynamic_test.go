@@ -259,6 +259,18 @@ async def main():
     out, _ = await asyncio.wait_for(q.communicate(b"through asyncio"), 20)
     print(out.decode(), q.returncode)
 asyncio.run(main())`}, nil},
+		// A program's stdout and stderr into one pipe (2>&1) keep their order; a pipe's
+		// size (F_SETPIPE_SZ) and /dev/null opened for reading and writing, as Python's
+		// subprocess uses them.
+		{"2>&1 into a pipe, pipe sizes and /dev/null", []string{"python3", "-c", `import fcntl, io, os, subprocess, sys
+w = "import sys\nfor i in range(20):\n    sys.stdout.write('o%d ' % i); sys.stdout.flush(); sys.stderr.write('e%d ' % i); sys.stderr.flush()"
+print(subprocess.run([sys.executable, "-c", w], stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode())
+r, _ = os.pipe()
+print(fcntl.fcntl(r, fcntl.F_GETPIPE_SZ), fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 5000), fcntl.fcntl(r, fcntl.F_GETPIPE_SZ))
+p = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, pipesize=16384)
+print(fcntl.fcntl(p.stdin.fileno(), fcntl.F_GETPIPE_SZ), p.communicate(b"through cat")[0])
+with io.open(os.devnull, "r+") as f:
+    print("devnull seekable", f.seekable(), f.read(), f.tell())`}, nil},
 		// Scripts run through their #! line, as Linux's binfmt_script: an argument on
 		// the line, env, a relative path, a script as another's interpreter; a missing
 		// interpreter answers ENOENT and an empty line ENOEXEC.

@@ -144,6 +144,11 @@ func (s *Service) spawn(mmu memory.Virtual, r *abi.FileRequest) int64 {
 			if stdio[n], req.Handle[n], err = pipe(kind); err != nil {
 				return fail(Errno(err))
 			}
+		case abi.SpawnLikeStdout:
+			if n != 2 || req.Stdio[1] != abi.SpawnPipeOut {
+				return fail(-int64(unix.EINVAL))
+			}
+			stdio[2] = stdio[1] // exec.Cmd then gives the program one descriptor at 1 and 2
 		default:
 			return fail(-int64(unix.EINVAL))
 		}

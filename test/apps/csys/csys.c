@@ -487,7 +487,8 @@ int main(int argc, char **argv) {
 		printf("nsec 1e9: %d %s; signal 65: %d %s\n", r1, strerror(e1), r2, strerror(e2));
 	} else if (!strcmp(m, "sendfile-pipe")) {
 		/* A pipe has no splice_read: sendfile from one answers EINVAL, empty or not,
-		   and programs (Go's net) then copy themselves. /dev/zero has one. */
+		   and programs (Go's net) then copy themselves. (/dev/zero's answer depends on
+		   the kernel: EINVAL on 6.1, 10 bytes on 6.18.) */
 		int p[2], s[2];
 		pipe2(p, O_NONBLOCK);
 		socketpair(AF_UNIX, SOCK_STREAM, 0, s);
@@ -496,8 +497,6 @@ int main(int argc, char **argv) {
 		write(p[1], "ab", 2);
 		r = sendfile(s[0], p[0], 0, 10);
 		printf("pipe with data: %ld %s\n", r, r < 0 ? strerror(errno) : "");
-		r = sendfile(s[0], open("/dev/zero", O_RDONLY), 0, 10);
-		printf("/dev/zero: %ld %s\n", r, r < 0 ? strerror(errno) : "");
 	} else {
 		printf("csys: unknown mode %s\n", m);
 		return 3;
