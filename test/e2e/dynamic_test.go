@@ -483,7 +483,8 @@ var pythonTests = strings.Fields(`test_binascii test_bisect test_collections tes
 	test_dataclasses test_datetime test_dict test_difflib test_enum test_float test_fnmatch
 	test_fractions test_functools test_hashlib test_heapq test_hmac test_int test_itertools
 	test_list test_operator test_pprint test_shlex test_string test_struct test_textwrap
-	test_tuple test_types test_zlib test_copyreg test_glob test_shutil test_pathlib`)
+	test_tuple test_types test_zlib test_copyreg test_glob test_shutil test_pathlib
+	test_select test_poll`)
 
 // Python's own tests pass inside pith: at least 95% of the modules of pythonTests that
 // pass natively in a chroot of the same tree.
