@@ -209,7 +209,7 @@ func pumpToFork(pp *pipe, handle uint64) {
 	}()
 	defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 	buf := hostBuffer(64 << 10)
-	var childNews <-chan struct{} // the monitor's next news, once it watches the child's end
+	childEnd := closeWatch{handle: handle}
 	for {
 		pp.mu.Lock()
 		alone, empty, ended := pp.readers == pp.forkPumps, len(pp.buf) == 0, pp.writers == 0
@@ -221,18 +221,10 @@ func pumpToFork(pp *pipe, handle uint64) {
 		if changed != nil {
 			// Nothing to pass on yet: wait for the pipe to change or the child's end to
 			// close, each told once (a loop asking the monitor made an exit a millisecond).
-			if childNews == nil {
-				var closed, refused bool
-				// Refused: the handle is not this guest's (a copy of this goroutine in a
-				// later fork's child, whose monitor was not given it).
-				if childNews, closed, refused = watchHost(handle, abi.NotifyClosed); closed || refused {
-					return
-				}
-			}
-			select {
-			case <-changed:
-			case <-childNews:
-				childNews = nil
+			// Refused: the handle is not this guest's (a copy of this goroutine in a later
+			// fork's child, whose monitor was not given it).
+			if closed, refused := childEnd.wait(changed); closed || refused {
+				return
 			}
 			continue
 		}

@@ -58,6 +58,29 @@ func watchHost(handle, flags uint64) (news <-chan struct{}, already, refused boo
 	return later, false, refused
 }
 
+// closeWatch is a pump's wait for the other end of its host pipe to close, beside a wait
+// for its tier-1 pipe to change: the monitor is asked to watch once per news of it.
+type closeWatch struct {
+	handle uint64
+	news   <-chan struct{} // the monitor's next news, once it watches
+}
+
+// wait waits for changed, or for news from the monitor; closed says the other end has
+// closed, refused that the monitor cannot watch handle (then it waits for nothing).
+func (w *closeWatch) wait(changed <-chan struct{}) (closed, refused bool) {
+	if w.news == nil {
+		if w.news, closed, refused = watchHost(w.handle, abi.NotifyClosed); closed || refused {
+			return closed, refused
+		}
+	}
+	select {
+	case <-changed:
+	case <-w.news:
+		w.news = nil
+	}
+	return false, false
+}
+
 // readyEpoll is a tier-0 epoll instance watching readiness descriptor ready, for a thread
 // that waits on it in a call of its own.
 func readyEpoll(ready uintptr) (uintptr, bool) {

@@ -377,8 +377,8 @@ func pumpIn(pp *pipe) func(handle uint64) {
 		}
 		defer fileRequest(&abi.FileRequest{Op: abi.FileClose, Handle: handle})
 		buf := hostBuffer(64 << 10)
-		var news <-chan struct{} // the monitor's next news, once it watches the program's end
-		watch := true            // false where the monitor cannot watch the handle: wait for data alone
+		end := closeWatch{handle: handle}
+		watch := true // false where the monitor cannot watch the handle: wait for data alone
 		for {
 			pp.mu.Lock()
 			var changed <-chan struct{}
@@ -387,19 +387,11 @@ func pumpIn(pp *pipe) func(handle uint64) {
 			}
 			pp.mu.Unlock()
 			if changed != nil {
-				if news == nil {
-					var closed, refused bool
-					news, closed, refused = watchHost(handle, abi.NotifyClosed)
-					if closed {
-						return
-					}
-					watch = !refused && hostEvents.ok // else the monitor never tells: wait for data alone
+				closed, refused := end.wait(changed)
+				if closed {
+					return
 				}
-				select {
-				case <-changed:
-				case <-news:
-					news = nil
-				}
+				watch = !refused && hostEvents.ok // else the monitor never tells: wait for data alone
 				continue
 			}
 			n := pp.read(nil, buf, watch)
