@@ -54,6 +54,14 @@ func timeval(d time.Duration) (sec, usec int64) {
 	return int64(us / 1e6), int64(us % 1e6)
 }
 
+// itimervalOf is a timer's value as getitimer gives it.
+func itimervalOf(left, interval time.Duration) itimerval {
+	var v itimerval
+	v.intervalSec, v.intervalUsec = timeval(interval)
+	v.valueSec, v.valueUsec = timeval(left)
+	return v
+}
+
 // get is the timer's value now: the time left and the interval.
 func (r *realTimer) get() (left, interval time.Duration) {
 	r.mu.Lock()
@@ -152,11 +160,7 @@ func sysGetitimer(t *Task, a [6]uint64) int64 {
 	if e := itimer(a[0]); e != 0 {
 		return e
 	}
-	left, interval := t.proc.alarm.get()
-	var v itimerval
-	v.intervalSec, v.intervalUsec = timeval(interval)
-	v.valueSec, v.valueUsec = timeval(left)
-	if !putApp(a[1], v) {
+	if !putApp(a[1], itimervalOf(t.proc.alarm.get())) {
 		return -linux.EFAULT
 	}
 	return 0
@@ -177,13 +181,8 @@ func sysSetitimer(t *Task, a [6]uint64) int64 {
 		return -linux.EINVAL
 	}
 	left, interval := t.proc.alarm.set(t.proc, durationOf(v.valueSec, v.valueUsec), durationOf(v.intervalSec, v.intervalUsec))
-	if a[2] != 0 {
-		var old itimerval
-		old.intervalSec, old.intervalUsec = timeval(interval)
-		old.valueSec, old.valueUsec = timeval(left)
-		if !putApp(a[2], old) {
-			return -linux.EFAULT // as Linux: the timer is set all the same
-		}
+	if a[2] != 0 && !putApp(a[2], itimervalOf(left, interval)) {
+		return -linux.EFAULT // as Linux: the timer is set all the same
 	}
 	return 0
 }

@@ -32,6 +32,15 @@ static void *unmapped(void) {
 	return p;
 }
 
+/* await_signals waits until sig has been handled (handler) count times. */
+static void await_signals(int sig, int count) {
+	for (int n = 0; n < count;) {
+		got = 0;
+		pause();
+		n += got == sig;
+	}
+}
+
 static int alarm_pipe = -1;
 static pid_t alarm_parent;
 static void alarm_in_child(int sig) {
@@ -354,12 +363,7 @@ int main(int argc, char **argv) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		v = (struct itimerval){.it_value = {0, 50000}, .it_interval = {0, 20000}};
 		setitimer(ITIMER_REAL, &v, 0);
-		int n = 0;
-		while (n < 3) {
-			got = 0;
-			pause();
-			n += got == SIGALRM;
-		}
+		await_signals(SIGALRM, 3);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		getitimer(ITIMER_REAL, &old);
 		printf("three SIGALRMs after 50 ms then every 20: %d; still armed, interval %ld us\n",
@@ -442,12 +446,7 @@ int main(int argc, char **argv) {
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		timer_settime(a, 0, &v, 0);
-		int n = 0;
-		while (n < 3) {
-			got = 0;
-			pause();
-			n += got == SIGUSR1;
-		}
+		await_signals(SIGUSR1, 3);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		timer_gettime(a, &cur);
 		printf("three signals after 50 ms then every 20: %d; interval %ld ns, next within it %d; overrun %d\n",
